@@ -1,0 +1,78 @@
+"""公益性岗位与就业帮扶车间审计系统 — the Flask application."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+from flask_migrate import Migrate
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from models import MIGRATIONS_DIR, db
+
+from .config import from_environment
+from .pii import PiiCodec
+
+migrate = Migrate()
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Application factory. ``config`` overrides what the environment gives."""
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("AUDIT_INSTANCE_PATH")
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True,
+                template_folder="../templates", static_folder="../static")
+    os.makedirs(app.instance_path, exist_ok=True)
+    overrides = dict(config or {})
+    env = from_environment(app.instance_path) if not _complete(overrides) else {}
+    app.config.update(env)
+    app.config.update(overrides)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    app.extensions["pii"] = PiiCodec(app.config["AUDIT_PII_KEY"])
+
+    from .main import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    return app
+
+
+def _complete(cfg: dict[str, Any]) -> bool:
+    return all(k in cfg for k in ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "AUDIT_PII_KEY"))
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite: WAL (readers never block the importer), foreign keys enforced, temp tables in memory.
+
+    The driver's own transaction handling is switched off (it would commit before DDL such as the
+    importer's temporary tables); ``_sqlite_begin`` emits BEGIN instead, so that a transaction
+    really is all or nothing."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.execute("PRAGMA cache_size=-200000")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn):
+    """BEGIN, or BEGIN IMMEDIATE for writers that ask for it (``execution_options(sqlite_begin=...)``):
+    the importer takes the write lock up front instead of failing half-way on a busy database."""
+    if conn.dialect.name == "sqlite":
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())

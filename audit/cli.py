@@ -1,0 +1,47 @@
+"""The ``audit`` console command (Flask's CLI, so ``audit db upgrade``, ``audit run`` and
+``audit shell`` come with it)."""
+from __future__ import annotations
+
+import getpass
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+from flask_migrate.cli import db as db_group
+
+from . import create_app
+from .database import ensure_schema
+from .ledger.cli import register as register_ledger
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False, add_version_option=False,
+             load_dotenv=False, set_debug_flag=False,
+             help="公益性岗位与就业帮扶车间审计系统。数据库由环境变量 DATABASE_URL 指定，缺省为实例目录中的 SQLite 文件。")
+def cli() -> None:
+    pass
+
+
+cli.add_command(shell_command)
+cli.add_command(routes_command)
+cli.add_command(db_group)  # audit db upgrade / downgrade / migrate (Alembic via Flask-Migrate)
+register_ledger(cli)
+
+
+@cli.command("init-db")
+@with_appcontext
+def init_db() -> None:
+    """创建或升级数据库结构（其他命令首次使用时也会自动执行）。"""
+    ensure_schema()
+    click.echo(f"数据库已就绪：{current_app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
+
+
+def actor_name() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in some containers
+        return "cli"
+
+
+def main() -> None:
+    cli.main(prog_name="audit")
+

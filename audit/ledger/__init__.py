@@ -1,0 +1,1 @@
+"""Ledger bundles: the import contract (shared/docs/ledger-format.md), the importer, templates."""

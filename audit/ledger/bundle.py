@@ -1,0 +1,227 @@
+"""Opening a ledger bundle: a folder, a .zip of that folder, or one .xlsx workbook.
+
+Everything that concerns the bundle as a whole (unreadable files, zip bombs, a table given twice)
+raises ``BundleError`` with a Chinese message before a single row is parsed."""
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import openpyxl
+
+from .schema import TableSpec, table_for
+
+
+class BundleError(Exception):
+    """The bundle cannot be read at all; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_uncompressed: int = 4 << 30
+    max_entries: int = 2000
+    max_ratio: int = 1000
+
+
+@dataclass
+class Source:
+    """One table of the bundle: where it came from and its rows (header first)."""
+
+    spec: TableSpec
+    origin: str  # file or sheet name, for messages
+    _open: object  # () -> Iterator[tuple]
+    approx_rows: int | None = None
+
+    def rows(self) -> Iterator[tuple]:
+        return self._open()
+
+
+@dataclass
+class Bundle:
+    name: str
+    sources: dict[str, Source] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    _closers: list = field(default_factory=list)
+
+    def close(self) -> None:
+        for c in reversed(self._closers):
+            c()
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def add(self, spec: TableSpec, source: Source) -> None:
+        if spec.name in self.sources:
+            raise BundleError(
+                f"表 {spec.label} 出现了两次（{self.sources[spec.name].origin} 和 {source.origin}），请只保留一个")
+        self.sources[spec.name] = source
+
+
+def open_bundle(path: str | Path, limits: Limits = Limits()) -> Bundle:
+    p = Path(path)
+    if not p.exists():
+        raise BundleError(f"找不到 {p}")
+    bundle = Bundle(name=p.name)
+    try:
+        if p.is_dir():
+            _open_folder(bundle, p, limits)
+        elif p.suffix.lower() == ".zip":
+            _open_zip(bundle, p, limits)
+        elif p.suffix.lower() in (".xlsx", ".xlsm"):
+            _open_workbook(bundle, p.read_bytes(), p.name, limits, whole_bundle=True)
+        elif p.suffix.lower() == ".csv":
+            raise BundleError("单个 CSV 文件不是台账包：请把各表的 CSV 放在一个文件夹（或其 zip）中，文件名为表名，如 persons.csv")
+        else:
+            raise BundleError(f"无法识别的台账包：{p.name}（应为文件夹、.zip 或 .xlsx）")
+    except BaseException:
+        bundle.close()
+        raise
+    if not bundle.sources:
+        bundle.close()
+        raise BundleError(f"{p.name} 中没有可识别的表（文件或工作表应以表名命名，如 persons.csv、人员信息）")
+    return bundle
+
+
+# ---- folders and zips ------------------------------------------------------------------------
+
+def _table_file(bundle: Bundle, name: str) -> tuple[TableSpec, str] | None:
+    """(spec, suffix) for a file name that names a table; a warning for other visible files."""
+    pure = PurePosixPath(name)
+    if pure.name.startswith((".", "~$")) or "__MACOSX" in pure.parts:
+        return None
+    suffix = pure.suffix.lower()
+    spec = table_for(pure.stem) if suffix in (".csv", ".xlsx", ".xlsm") else None
+    if spec is None:
+        bundle.warnings.append(f"未识别的文件 {name}，已忽略（文件名应为表名，如 persons.csv）")
+        return None
+    return spec, suffix
+
+
+def _open_folder(bundle: Bundle, folder: Path, limits: Limits) -> None:
+    files = sorted(f for f in folder.iterdir() if f.is_file())
+    subdirs = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    if not files and len(subdirs) == 1:  # a folder holding the bundle folder
+        return _open_folder(bundle, subdirs[0], limits)
+    for f in files:
+        hit = _table_file(bundle, f.name)
+        if hit:
+            spec, suffix = hit
+            _add_file(bundle, spec, f.name, suffix, f.read_bytes, limits)
+
+
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """Zips made on a Chinese Windows store GBK names without the UTF-8 flag."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("gb18030")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
+
+
+def check_zip(zf: zipfile.ZipFile, what: str, limits: Limits) -> None:
+    infos = zf.infolist()
+    if len(infos) > limits.max_entries:
+        raise BundleError(f"{what} 含 {len(infos)} 个条目，超过上限 {limits.max_entries}，拒绝解析")
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_uncompressed:
+        raise BundleError(
+            f"{what} 解压后共 {total / 2**20:.0f} MiB，超过上限 {limits.max_uncompressed / 2**20:.0f} MiB，拒绝解析")
+    for i in infos:
+        if i.file_size > (1 << 20) and i.file_size > limits.max_ratio * max(i.compress_size, 1):
+            raise BundleError(f"{what} 中的 {i.filename} 压缩比异常（疑似压缩炸弹），拒绝解析")
+
+
+def _open_zip(bundle: Bundle, path: Path, limits: Limits) -> None:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise BundleError(f"{path.name} 不是有效的 zip 文件") from None
+    bundle._closers.append(zf.close)
+    check_zip(zf, path.name, limits)
+    for info in zf.infolist():
+        if info.is_dir():
+            continue
+        name = _zip_name(info)
+        hit = _table_file(bundle, name)
+        if hit:
+            spec, suffix = hit
+            _add_file(bundle, spec, name, suffix, lambda info=info: zf.read(info), limits)
+
+
+def _add_file(bundle: Bundle, spec: TableSpec, name: str, suffix: str, read, limits: Limits) -> None:
+    if suffix == ".csv":
+        bundle.add(spec, _csv_source(spec, name, read))
+    else:
+        _open_workbook(bundle, read(), name, limits, whole_bundle=False, spec=spec)
+
+
+# ---- CSV -------------------------------------------------------------------------------------
+
+def decode_csv(data: bytes, name: str) -> str:
+    """UTF-8 (with or without BOM), else GB18030 (what Excel on a Chinese Windows saves)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise BundleError(f"{name} 的编码无法识别，请另存为 UTF-8 或 GB18030 编码的 CSV") from None
+
+
+def _csv_source(spec: TableSpec, name: str, read) -> Source:
+    text = decode_csv(read(), name)
+    if "\x00" in text:
+        raise BundleError(f"{name} 含有空字符（NUL），不是文本格式的 CSV")
+
+    def rows() -> Iterator[tuple]:
+        try:
+            yield from csv.reader(io.StringIO(text, newline=""))
+        except csv.Error as exc:
+            raise BundleError(f"{name} 不是有效的 CSV：{exc}") from None
+
+    return Source(spec, name, rows, approx_rows=max(text.count("\n") - 1, 0))
+
+
+# ---- Excel -----------------------------------------------------------------------------------
+
+def _open_workbook(bundle: Bundle, data: bytes, name: str, limits: Limits, *, whole_bundle: bool,
+                   spec: TableSpec | None = None) -> None:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise BundleError(f"{name} 不是有效的 xlsx 文件（可能是旧版 .xls，请另存为 .xlsx）") from None
+    with zf:
+        check_zip(zf, name, limits)
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds on a damaged file
+        raise BundleError(f"{name} 无法作为 xlsx 读取：{type(exc).__name__}") from None
+    bundle._closers.append(wb.close)
+    if whole_bundle:
+        for ws in wb.worksheets:
+            t = table_for(ws.title)
+            if t is None:
+                bundle.warnings.append(f"未识别的工作表「{ws.title}」，已忽略（工作表应以表名命名，如 persons 或 人员信息）")
+                continue
+            bundle.add(t, _sheet_source(t, f"{name}「{ws.title}」", ws))
+    else:
+        named = [ws for ws in wb.worksheets if table_for(ws.title) is spec]
+        ws = named[0] if named else wb.worksheets[0]
+        bundle.add(spec, _sheet_source(spec, name, ws))
+
+
+def _sheet_source(spec: TableSpec, origin: str, ws) -> Source:
+    def rows() -> Iterator[tuple]:
+        for row in ws.iter_rows(values_only=True):
+            yield row
+
+    return Source(spec, origin, rows, approx_rows=(ws.max_row - 1) if ws.max_row else None)

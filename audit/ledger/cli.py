@@ -1,0 +1,87 @@
+"""``audit import`` and ``audit templates``."""
+from __future__ import annotations
+
+import csv
+import sys
+import unicodedata
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from models import db
+
+from .bundle import Limits
+from .importer import ImportResult, import_bundle
+from .schema import TABLES
+
+
+def limits_from_config() -> Limits:
+    c = current_app.config
+    return Limits(c["IMPORT_MAX_UNCOMPRESSED_BYTES"], c["IMPORT_MAX_ENTRIES"], c["IMPORT_MAX_RATIO"])
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("import")
+    @click.argument("path", type=click.Path(exists=False))
+    @click.option("--dry-run", is_flag=True, help="只检查并报告将新增、更新和拒绝的内容，不写入数据库。")
+    @click.option("--errors-csv", type=click.Path(dir_okay=False), help="把全部错误另存为 CSV（表、行、列、值、原因）。")
+    @click.option("--actor", default=None, help="记入变更日志的操作人（缺省为当前系统用户）。")
+    @with_appcontext
+    def import_command(path: str, dry_run: bool, errors_csv: str | None, actor: str | None) -> None:
+        """导入台账包 PATH（文件夹、.zip 或单个 .xlsx 工作簿）：全部成功才写入，否则不做任何更改。"""
+        from audit.cli import actor_name
+        from audit.database import ensure_schema
+
+        ensure_schema()
+        result = import_bundle(
+            path, engine=db.engine, pii=current_app.extensions["pii"], actor=actor or actor_name(),
+            dry_run=dry_run, progress=sys.stderr.isatty(), limits=limits_from_config())
+        for w in result.warnings:
+            click.echo(f"提示：{w}", err=True)
+        if errors_csv and result.errors:
+            write_errors_csv(result, Path(errors_csv))
+        if result.errors:
+            click.echo(f"导入被拒绝：{result.source} 共有 {len(result.errors)} 处错误，数据库未做任何更改。", err=True)
+            for line in map(str, result.errors):
+                click.echo(f"  {line}", err=True)
+            sys.exit(1)
+        click.echo(summary(result))
+
+    @cli.command("templates")
+    @click.argument("outdir", type=click.Path(file_okay=False))
+    def templates_command(outdir: str) -> None:
+        """生成各表的空白模板（CSV 与 XLSX，中文表头，含一行示例），以及一个包含全部工作表的工作簿。"""
+        from .templates import write_templates
+
+        written = write_templates(Path(outdir))
+        click.echo(f"已生成 {len(written)} 个模板文件于 {outdir}")
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    """Pad to a display width (CJK characters take two columns on a terminal)."""
+    shown = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    fill = " " * max(width - shown, 0)
+    return fill + text if right else text + fill
+
+
+def summary(result: ImportResult) -> str:
+    head = "试导入（未写入数据库）" if result.dry_run else f"导入完成（批次 #{result.batch_id}）"
+    title = "将新增 将更新 不变" if result.dry_run else "新增 更新 未变"
+    lines = [f"{head}：{result.source}",
+             _pad("表", 34) + "".join(_pad(h, 10, True) for h in ["行数", *title.split()])]
+    for spec in TABLES:
+        c = result.counts.get(spec.name)
+        if c is not None:
+            lines.append(_pad(spec.label, 34) + "".join(_pad(f"{n:,}", 10, True)
+                                                        for n in (c.rows, c.added, c.changed, c.unchanged)))
+    return "\n".join(lines)
+
+
+def write_errors_csv(result: ImportResult, path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+        w = csv.writer(fh)
+        w.writerow(["表", "行号", "列", "值", "原因"])
+        for e in result.errors:
+            w.writerow([e.table, e.row, e.column, e.value, e.reason])

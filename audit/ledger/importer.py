@@ -1,0 +1,861 @@
+"""The ledger importer: all or nothing, idempotent, set-based.
+
+For each table of the bundle, in dependency order, inside ONE transaction:
+
+1. read the rows in chunks and convert them column by column. Each column converts each of its
+   *distinct* values once (1.7 million attendance rows hold a few thousand distinct values), and
+   conversion includes resolution: an ID number becomes a ``person_id`` (or an error "not in
+   persons"), a post code a ``post_id``. Every bad cell is collected as a ``RowError``;
+2. put the good rows in a temporary stage table whose columns are the target's (executemany on
+   SQLite, COPY on PostgreSQL); duplicate keys are spotted with a hash set as rows go by and then
+   confirmed, with row numbers, by one SQL query;
+3. merge with set-based SQL: insert new keys, update rows whose key exists with other values (each
+   update goes to the change log, old and new values, ID and account numbers masked), leave
+   identical rows alone.
+
+Any error, or ``dry_run``, rolls the transaction back: the database is exactly as it was.
+Otherwise an ``ImportBatch`` records the counts and the transaction commits.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import hashlib
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Time,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from tqdm import tqdm
+
+from audit import vocab
+from audit.pii import PiiCodec, mask_account, mask_id
+from models import (
+    Attendance,
+    Business,
+    ChangeLog,
+    Death,
+    Household,
+    ImportBatch,
+    MigrantWork,
+    Official,
+    Pension,
+    Person,
+    Placement,
+    Position,
+    Post,
+    Report,
+    SocialInsurance,
+    Wage,
+    Workshop,
+    WorkshopStaff,
+)
+
+from . import values as v
+from .bundle import Bundle, BundleError, Limits, Source, open_bundle
+from .schema import BY_NAME, REQUIRED_TABLES, TABLES, TableSpec, header_key
+from .values import CellError
+
+CHUNK = 20_000
+CACHE_MAX = 200_000
+
+
+@dataclass(frozen=True)
+class RowError:
+    table: str  # English table name, or "bundle" for the bundle as a whole
+    row: int  # row number as the user sees it in the file (the header is row 1)
+    column: str  # header as written in the file
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        if self.table == "bundle":
+            return self.reason
+        where = BY_NAME[self.table].label if self.table in BY_NAME else self.table
+        if self.row == 0:
+            return f"{where}：{self.reason}"
+        val = f"「{self.value}」" if self.value != "" else "（空）"
+        return f"{where} 第{self.row}行 [{self.column}] 值{val}：{self.reason}"
+
+
+@dataclass
+class TableCounts:
+    rows: int = 0
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class ImportResult:
+    source: str
+    dry_run: bool
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    counts: dict[str, TableCounts] = field(default_factory=dict)
+    batch_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def committed(self) -> bool:
+        return self.ok and not self.dry_run
+
+
+class ImportRefused(Exception):
+    """Raised by ``import_bundle(..., raise_on_error=True)``."""
+
+    def __init__(self, result: ImportResult):
+        super().__init__(f"{len(result.errors)} 处错误")
+        self.result = result
+
+
+# ---- stage tables: row_no, then the converted columns in spec order -------------------------
+
+_TYPES = {"s": String(128), "t": Text(), "d": Date(), "i": Integer(), "b": BigInteger(), "tm": Time()}
+
+
+def _stage(name: str, cols: str) -> Table:
+    columns = [Column("row_no", Integer)]
+    for part in cols.split():
+        cname, ctype = part.split(":")
+        columns.append(Column(cname, _TYPES[ctype]))
+    return Table(f"stage_{name}", MetaData(), *columns, prefixes=["TEMPORARY"])
+
+
+_IDENTITY = "id_hash:s id_enc:t id_masked:s birth_date:d sex:s region_code:s"  # persons.id_number
+_ACCOUNT = "{0}_hash:s {0}_enc:t {0}_masked:s"  # a bank account number
+_REF_ID = "id_hash:s id_masked:s"  # an ID number in a comparison table
+
+STAGES: dict[str, Table] = {
+    "persons": _stage("persons", f"{_IDENTITY} name:s phone:s household_code:s district:s township:s "
+                      f"village:s category_mask:i labour_ability:s {_ACCOUNT.format('bank')}"),
+    "positions": _stage("positions", "code:s title:s kind:s employer:s district:s township:s village:s "
+                        "monthly_wage_fen:b required_days:i created_on:d"),
+    "placements": _stage("placements", "person_id:i position_id:i start_date:d end_date:d"),
+    "workshops": _stage("workshops", "code:s name:s operator:s credit_code:s district:s township:s "
+                        "village:s certified_on:d baseline_poverty_headcount:i"),
+    "workshop_staff": _stage("workshop_staff", "workshop_id:i person_id:i start_date:d end_date:d "
+                             "monthly_wage_fen:b"),
+    "attendance": _stage("attendance", "person_id:i post_id:i work_date:d status:s check_in_time:tm "
+                         "method:s device_id:s verified:s"),
+    "wages": _stage("wages", f"person_id:i post_id:i period:d amount_fen:b paid_on:d seq:i "
+                    f"{_ACCOUNT.format('account')} account_name:s batch:s"),
+    "reports": _stage("reports", "workshop_id:i period:d metric:s value_x100:b"),
+    "deaths": _stage("deaths", f"{_REF_ID} death_date:d"),
+    "social_insurance": _stage("social_insurance", f"{_REF_ID} period:d employer:s employer_credit_code:s"),
+    "pensions": _stage("pensions", f"{_REF_ID} kind:s since:d"),
+    "businesses": _stage("businesses", f"{_REF_ID} company_name:s role:s registered_on:d deregistered_on:d"),
+    "officials": _stage("officials", f"{_REF_ID} name:s role:s unit:s district:s township:s village:s "
+                        "household_code:s"),
+    "migrant_work": _stage("migrant_work", f"{_REF_ID} start_date:d end_date:d place:s"),
+}
+
+# The natural key of each table in stage columns (wages have none: identical rows are kept).
+STAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "persons": ("id_hash",),
+    "positions": ("code",),
+    "workshops": ("code",),
+    "placements": ("person_id", "position_id", "start_date"),
+    "workshop_staff": ("workshop_id", "person_id", "start_date"),
+    "attendance": ("person_id", "post_id", "work_date"),
+    "reports": ("workshop_id", "period", "metric"),
+    "deaths": ("id_hash",),
+    "social_insurance": ("id_hash", "period", "employer"),
+    "pensions": ("id_hash", "kind"),
+    "businesses": ("id_hash", "company_name", "role"),
+    "officials": ("id_hash", "role"),
+    "migrant_work": ("id_hash", "start_date"),
+}
+
+
+@dataclass(frozen=True)
+class Merge:
+    """How the stage rows (as ``src``, labelled like the target) become rows of the target."""
+
+    target: Table
+    key: tuple[str, ...]  # target columns that identify a row
+    compare: tuple[str, ...]  # target columns whose change is an update
+    carry: tuple[str, ...] = ()  # target columns written along (ciphertext, masks)
+    ref: Callable[[Mapping], str] = lambda r: ""  # the row, readable, for the change log
+
+
+@dataclass
+class _Column:
+    index: int  # cell index in the row, -1 if the column is absent
+    key: str
+    header: str
+    convert: Callable
+    required: bool
+    width: int  # how many stage columns the converted value fills (tuples)
+    cache: dict = field(default_factory=dict)
+
+
+class Importer:
+    def __init__(self, engine: Engine, pii: PiiCodec, *, actor: str = "system", progress: bool = False,
+                 limits: Limits = Limits()):
+        self.engine = engine
+        self.pii = pii
+        self.actor = actor
+        self.progress = progress
+        self.limits = limits
+
+    # -- the run --------------------------------------------------------------------------------
+
+    def run(self, path: str | Path, *, dry_run: bool = False) -> ImportResult:
+        path = Path(path)
+        self.result = ImportResult(source=path.name, dry_run=dry_run)
+        self._log: list[dict] = []
+        self._hashes: dict[str, str] = {}  # ID number -> keyed hash
+        self._rejected_people: set[str] = set()  # hashes of persons rows that had errors
+        self._people: dict[str, int] | None = None  # hash -> persons.id
+        self._people_masked: dict[int, str] = {}
+        self._posts: dict[str, tuple[int, str]] | None = None  # code -> (posts.id, kind)
+        self._post_codes: dict[int, str] = {}
+        self._wage_keys: dict[tuple, list] = {}
+        try:
+            bundle = open_bundle(path, self.limits)
+        except BundleError as exc:
+            self._error("bundle", 0, "", "", str(exc))
+            return self.result
+        with bundle, self.engine.connect() as conn, _bulk_mode(conn):
+            self.result.warnings.extend(bundle.warnings)
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin() as tx:
+                try:
+                    self._run(conn, bundle, path)
+                except BundleError as exc:
+                    self._error("bundle", 0, "", "", str(exc))
+                if self.result.errors or dry_run:
+                    tx.rollback()
+                else:
+                    for stage in STAGES.values():
+                        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage.name}")
+        if self.result.committed and self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA optimize")
+        order = {t.name: i for i, t in enumerate(TABLES)}
+        self.result.errors.sort(key=lambda e: (order.get(e.table, -1), e.row))
+        return self.result
+
+    def _run(self, conn: Connection, bundle: Bundle, path: Path) -> None:
+        started = dt.datetime.now()
+        self._conn = conn
+        self._check_required_tables(conn, bundle)
+        for stage in STAGES.values():
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage.name}")
+            stage.create(conn)
+        for spec in TABLES:
+            source = bundle.sources.get(spec.name)
+            if source is not None:
+                self._load_table(conn, spec, source)
+        if not self.result.errors and not self.result.dry_run:
+            self._record_batch(conn, path, started)
+
+    def _load_table(self, conn: Connection, spec: TableSpec, source: Source) -> None:
+        target = DIRECT.get(spec.name)
+        if target is not None and conn.execute(select(literal(1)).select_from(target).limit(1)).first() is None:
+            # The table is empty: its rows can go straight in, all of them new. Should a key
+            # possibly repeat, undo that and take the staged way, which names the rows exactly.
+            mark = len(self.result.errors)
+            self.result.counts[spec.name] = TableCounts()
+            if not self._parse_and_stage(conn, spec, source, into=target):
+                counts = self.result.counts[spec.name]
+                counts.added = counts.rows
+                return
+            conn.execute(target.delete())
+            del self.result.errors[mark:]
+        self.result.counts[spec.name] = TableCounts()
+        if self._parse_and_stage(conn, spec, source, into=STAGES[spec.name]):
+            self._duplicates(conn, spec)
+        getattr(self, f"_merge_{spec.name}")(conn)
+
+    def _check_required_tables(self, conn: Connection, bundle: Bundle) -> None:
+        targets = {"persons": Person, "positions": Position, "placements": Placement}
+        for name in REQUIRED_TABLES:
+            if name not in bundle.sources and not conn.execute(select(literal(1)).select_from(targets[name])
+                                                                .limit(1)).first():
+                self._error(name, 0, "", "", "缺少必需的表（数据库中也还没有这张表的数据）")
+
+    # -- 1. read and convert --------------------------------------------------------------------
+
+    def _columns(self, spec: TableSpec, source: Source, header) -> list[_Column] | None:
+        """The columns of the file in spec order; None if a required column is missing."""
+        found: dict[str, tuple[int, str]] = {}
+        for i, cell in enumerate(header):
+            if cell is None or str(cell).strip() == "":
+                continue
+            text = str(cell).strip()
+            key = header_key(spec, cell)
+            if key is None:
+                self.result.warnings.append(f"{spec.label}（{source.origin}）的列「{text}」无法识别，已忽略")
+            elif key in found:
+                self._error(spec.name, 1, text, text, f"与第{found[key][0] + 1}列是同一列（重复的表头）")
+            else:
+                found[key] = (i, text)
+        missing = [c for c in spec.columns if c.required and c.key not in found]
+        for c in missing:
+            self._error(spec.name, 1, c.zh, "", f"缺少必填列「{c.zh}」（{c.key}）")
+        if missing:
+            return None
+        columns = []
+        for c in spec.columns:
+            convert, width = self._converter(spec.name, c.key, c.parse)
+            index, text = found.get(c.key, (-1, c.zh))
+            columns.append(_Column(index, c.key, text, convert, c.required, width))
+        return columns
+
+    def _converter(self, table: str, key: str, parse: Callable) -> tuple[Callable, int]:
+        """The function that turns a cell into its stage value(s), and how many stage columns it fills."""
+        if key == "id_number":
+            if table == "persons":
+                return (lambda x: self._identity(parse(x))), 6
+            if BY_NAME[table].comparison:
+                return (lambda x: self._hash_and_mask(parse(x))), 2
+            return (lambda x: self._person_id(parse(x))), 1
+        if key in ("bank_account", "account_number"):
+            return (lambda x: self._account(parse(x))), 3
+        if key in ("position_code", "workshop_code", "post_code", "subject_code") and table not in (
+                "positions", "workshops"):
+            want = {"position_code": "position", "workshop_code": "workshop", "subject_code": "workshop"}.get(key)
+            return (lambda x: self._post_id(parse(x), want)), 1
+        if self.engine.dialect.name == "sqlite":  # store as SQLAlchemy does, converting once per value
+            if parse is v.time:
+                return (lambda x: parse(x).strftime("%H:%M:%S.%f")), 1
+            if parse in (v.date, v.month):
+                return (lambda x: parse(x).isoformat()), 1
+        return parse, 1
+
+    def _parse_and_stage(self, conn: Connection, spec: TableSpec, source: Source, into: Table) -> bool:
+        """Read and convert the rows of one table and write the good ones ``into`` its stage table
+        (or, if that is empty, its target table); True if a key may repeat."""
+        rows = source.rows()
+        header = next(rows, None)
+        if header is None:
+            self.result.warnings.append(f"{spec.label}（{source.origin}）是空的")
+            return False
+        columns = self._columns(spec, source, header)
+        if columns is None:
+            return False
+        width = len(header)
+        keys = [c.key for c in spec.columns]
+        key_at = [keys.index(k) for k in spec.key] if spec.name in STAGE_KEYS else []
+        numbered = into is STAGES[spec.name]  # target tables have no row_no
+        names = [c.name for c in STAGES[spec.name].columns][0 if numbered else 1:]
+        writer = self._writer(conn, into.name, names)
+        seen: set[int] = set()
+        maybe_duplicates = False
+        bar = tqdm(total=source.approx_rows, desc=f"导入 {spec.name}", unit="行", disable=not self.progress,
+                   file=sys.stderr, leave=False, mininterval=0.5)
+        def flush(chunk: list, numbers: list[int]) -> None:
+            nonlocal maybe_duplicates
+            staged = self._convert_chunk(spec, columns, chunk, numbers)
+            if staged is None:
+                return
+            cols, good_numbers = staged
+            if key_at:
+                key_cols = [[x[0] for x in cols[i]] if columns[i].width > 1 else cols[i] for i in key_at]
+                before = len(seen)
+                seen.update(map(hash, zip(*key_cols)))
+                maybe_duplicates |= len(seen) - before != len(good_numbers)
+            if spec.name == "wages":
+                cols.insert(5, self._wage_seq(good_numbers, cols))
+                widths = [c.width for c in columns[:5]] + [1] + [c.width for c in columns[5:]]
+            else:
+                widths = [c.width for c in columns]
+            writer(_rows(good_numbers if numbered else None, cols, widths))
+            self.result.counts[spec.name].rows += len(good_numbers)
+
+        self._read(rows, width, spec, flush, bar)
+        bar.close()
+        return maybe_duplicates
+
+    def _read(self, rows, width: int, spec: TableSpec, flush, bar) -> None:
+        """Hand the non-blank rows to ``flush`` in chunks, padded to the header's width."""
+        chunk: list = []
+        numbers: list[int] = []
+        row_no = 1
+        for row in rows:
+            row_no += 1
+            if not row or (not row[0] and all(c is None or c == "" for c in row)):
+                continue  # a blank line
+            if len(row) != width:
+                if len(row) > width and any(c is not None and c != "" for c in row[width:]):
+                    extra = next(c for c in row[width:] if c is not None and c != "")
+                    self._error(spec.name, row_no, f"第{width + 1}列以后", _show(extra), "该行的列数多于表头")
+                    continue
+                row = (list(row) + [None] * width)[:width]
+            chunk.append(row)
+            numbers.append(row_no)
+            if len(chunk) >= CHUNK:
+                flush(chunk, numbers)
+                bar.update(len(chunk))
+                chunk, numbers = [], []
+        if chunk:
+            flush(chunk, numbers)
+
+    def _convert_chunk(self, spec: TableSpec, columns: list[_Column], chunk: list, numbers: list[int]):
+        """Convert a chunk column by column; report bad cells; return (columns, row numbers) of the
+        good rows, or None if none is good."""
+        n = len(chunk)
+        bad: set[int] = set()
+        cols = []
+        for c in columns:
+            if c.index < 0:
+                cols.append([None] * n)
+                if c.required:
+                    bad.update(range(n))
+                continue
+            raw = list(map(itemgetter(c.index), chunk))
+            distinct = set(raw)
+            cache = c.cache
+            if len(cache) > CACHE_MAX:
+                cache.clear()
+            for x in distinct.difference(cache):
+                cache[x] = _convert(c.convert, x)
+            col = list(map(cache.__getitem__, raw))
+            if any(cache[x].__class__ is CellError or (c.required and cache[x] is None) for x in distinct):
+                for i, x in enumerate(col):
+                    if x.__class__ is CellError:
+                        self._error(spec.name, numbers[i], c.header, _show(raw[i]), str(x))
+                        bad.add(i)
+                    elif x is None and c.required:
+                        self._error(spec.name, numbers[i], c.header, "", "必填项为空")
+                        bad.add(i)
+            cols.append(col)
+        if spec.checks:
+            keys = [c.key for c in columns]
+            for i in range(n):
+                if i in bad:
+                    continue
+                record = {k: col[i] for k, col in zip(keys, cols)}
+                for check in spec.checks:
+                    hit = check(record)
+                    if hit:
+                        c = columns[keys.index(hit[0])]
+                        self._error(spec.name, numbers[i], c.header, _show(record[hit[0]]), hit[1])
+                        bad.add(i)
+        if bad:
+            if spec.name == "persons":
+                for i in bad:
+                    if isinstance(cols[0][i], tuple):
+                        self._rejected_people.add(cols[0][i][0])
+            keep = [i for i in range(n) if i not in bad]
+            if not keep:
+                return None
+            cols = [[col[i] for i in keep] for col in cols]
+            numbers = [numbers[i] for i in keep]
+        return cols, numbers
+
+    def _writer(self, conn: Connection, table: str, names: list[str]) -> Callable[[Iterable[tuple]], None]:
+        """Bulk insert of tuples into ``table`` (COPY on PostgreSQL, executemany on SQLite)."""
+        if conn.dialect.name == "postgresql":
+            raw = conn.connection.driver_connection
+            sql = f"COPY {table} ({', '.join(names)}) FROM STDIN"
+
+            def write_pg(rows: Iterable[tuple]) -> None:
+                with raw.cursor() as cur, cur.copy(sql) as copy:
+                    for r in rows:
+                        copy.write_row(r)
+
+            return write_pg
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        raw = conn.connection.driver_connection  # same connection, same transaction
+        return lambda rows: raw.executemany(sql, rows)
+
+    # -- converters that resolve ----------------------------------------------------------------
+
+    def _hash(self, id_number: str) -> str:
+        h = self._hashes.get(id_number)
+        if h is None:
+            h = self._hashes[id_number] = self.pii.digest(id_number)
+        return h
+
+    def _identity(self, idn: str) -> tuple:
+        born, sex, region = v.id_facts(idn)
+        return (self._hash(idn), self.pii.encrypt(idn), mask_id(idn), born, sex, region)
+
+    def _hash_and_mask(self, idn: str) -> tuple:
+        return (self._hash(idn), mask_id(idn))
+
+    def _account(self, number: str) -> tuple:
+        return (self.pii.digest(number), self.pii.encrypt(number), mask_account(number))
+
+    def _person_id(self, idn: str) -> int:
+        if self._people is None:
+            p = Person.__table__
+            rows = self._conn.execute(select(p.c.id, p.c.id_hash, p.c.id_masked)).all()
+            self._people = {h: i for i, h, _ in rows}
+            self._people_masked = {i: m for i, _, m in rows}
+        h = self._hash(idn)
+        pid = self._people.get(h)
+        if pid is None:
+            if h in self._rejected_people:
+                raise CellError("此人在人员信息表中的那一行有错误（见人员信息表的错误）")
+            raise CellError("此人不在人员信息表（persons）中")
+        return pid
+
+    def _post_id(self, code: str, want: str | None) -> int:
+        if self._posts is None:
+            posts = Post.__table__
+            rows = self._conn.execute(select(posts.c.id, posts.c.code, posts.c.kind)).all()
+            self._posts = {c: (i, k) for i, c, k in rows}
+            self._post_codes = {i: c for i, c, _ in rows}
+        found = self._posts.get(code)
+        if found is None:
+            raise CellError({None: "既不是公益性岗位编号，也不是就业帮扶车间编号",
+                             "position": "不是已登记的公益性岗位编号",
+                             "workshop": "不是已登记的就业帮扶车间编号"}[want])
+        if want and found[1] != want:
+            raise CellError("这是就业帮扶车间编号，不是公益性岗位编号" if want == "position"
+                            else "这是公益性岗位编号，不是就业帮扶车间编号")
+        return found[0]
+
+    def _wage_seq(self, numbers: list[int], cols: list[list]) -> list[int]:
+        """Number the copies of one wage key 1, 2, …; warn about rows identical in every column."""
+        seq = []
+        for row_no, *vals in zip(numbers, *cols):
+            copies = self._wage_keys.setdefault(tuple(vals[:5]), [])
+            twin = next((n for n, rest in copies if rest == vals[5:]), None)
+            if twin is not None:
+                self.result.warnings.append(f"{BY_NAME['wages'].label} 第{row_no}行与第{twin}行完全相同："
+                                            "两行都已保留，审计时将按重复发放核查")
+            copies.append((row_no, vals[5:]))
+            seq.append(len(copies))
+        return seq
+
+    # -- 2. duplicate keys ----------------------------------------------------------------------
+
+    def _duplicates(self, conn: Connection, spec: TableSpec) -> None:
+        """Report every row whose key an earlier row of the same table already has, and drop it."""
+        s = STAGES[spec.name]
+        key = [s.c[k] for k in STAGE_KEYS[spec.name]]
+        first = (select(*key, func.min(s.c.row_no).label("first"))
+                 .group_by(*key).having(func.count() > 1).subquery())
+        later = (select(s.c.row_no, first.c.first)
+                 .join(first, and_(*[k == first.c[k.name] for k in key])).where(s.c.row_no != first.c.first))
+        names = "、".join(spec.col(k).zh for k in spec.key)
+        rows = conn.execute(later.order_by(s.c.row_no)).all()
+        for row_no, first_row in rows:
+            self._error(spec.name, row_no, names, "", f"与第{first_row}行的{names}相同（重复记录）")
+        if rows:
+            conn.execute(s.delete().where(s.c.row_no.in_([r for r, _ in rows])))
+
+    # -- 3. merges ------------------------------------------------------------------------------
+
+    def _merge(self, conn: Connection, table: str, src, m: Merge) -> None:
+        counts = self.result.counts[table]
+        t = m.target
+        s = src.subquery("src")
+        on = and_(*[t.c[k] == s.c[k] for k in m.key])
+        # rows are updated by surrogate id where the table has one, else by their key
+        where = ("id",) if "id" in t.c else m.key
+        changed = conn.execute(
+            select(*[t.c[k].label(f"_{k}") for k in where], *[t.c[c].label(f"old_{c}") for c in m.compare + m.carry],
+                   *s.c)
+            .join(s, on).where(or_(*[t.c[c].is_distinct_from(s.c[c]) for c in m.compare]))
+        ).mappings().all()
+        if changed:
+            cols = m.compare + m.carry
+            conn.execute(update(t).where(*[t.c[k] == bindparam(f"_{k}") for k in where])
+                         .values({c: bindparam(f"v_{c}") for c in cols}),
+                         [{**{f"_{k}": r[f"_{k}"] for k in where}, **{f"v_{c}": r[c] for c in cols}} for r in changed])
+            self._log_changes(conn, table, m, changed)
+        cols = [c for c in s.c.keys() if c in t.c and (c != "id" or "id" in m.key)]
+        counts.added = conn.execute(insert(t).from_select(cols, select(*[s.c[c] for c in cols])
+                                                          .where(~exists().where(on)))).rowcount
+        counts.changed = len(changed)
+        counts.unchanged = counts.rows - counts.added - counts.changed
+
+    def _log_changes(self, conn: Connection, table: str, m: Merge, changed) -> None:
+        now = dt.datetime.now()
+        households: dict[int, str] = {}
+        if "household_id" in m.compare:
+            ids = {r[k] for r in changed for k in ("household_id", "old_household_id") if r[k] is not None}
+            hh = Household.__table__
+            households = dict(conn.execute(select(hh.c.id, hh.c.code).where(hh.c.id.in_(ids))).all())
+        for r in changed:
+            old, new = {}, {}
+            for c in m.compare:
+                if r[f"old_{c}"] != r[c]:
+                    label, o, n = _display(c, r, households)
+                    old[label], new[label] = o, n
+            self._log.append({"at": now, "actor": self.actor, "action": "import.update", "table_name": table,
+                              "row_id": r.get("_id"), "row_ref": m.ref(r), "old": old, "new": new})
+
+    def _ref(self, r: Mapping, *cols: str) -> str:
+        """person / post / other columns of a changed row, readable and masked."""
+        parts = []
+        for c in cols:
+            x = r[c]
+            if c == "person_id":
+                x = self._people_masked.get(x, x)
+            elif c in ("post_id", "position_id", "workshop_id"):
+                x = self._post_codes.get(x, x)
+            parts.append(x.isoformat() if isinstance(x, dt.date) else str(x))
+        return " / ".join(parts)
+
+    def _stage_src(self, name: str):
+        s = STAGES[name]
+        return select(*[c for c in s.c if c.name != "row_no"])
+
+    def _merge_persons(self, conn: Connection) -> None:
+        s = STAGES["persons"]
+        self._insert_households(conn, s)
+        hh = Household.__table__
+        src = (select(*[c for c in s.c if c.name not in ("row_no", "household_code", "category_mask")],
+                      func.coalesce(s.c.category_mask, 0).label("category_mask"),  # empty: none recorded
+                      hh.c.id.label("household_id")).outerjoin(hh, hh.c.code == s.c.household_code))
+        self._merge(conn, "persons", src, Merge(
+            Person.__table__, key=("id_hash",),
+            compare=("name", "phone", "household_id", "district", "township", "village", "category_mask",
+                     "labour_ability", "bank_hash"),
+            carry=("bank_enc", "bank_masked"), ref=lambda r: f"{r['id_masked']} {r['name']}"))
+        self._people = None  # reload on next use
+
+    def _insert_households(self, conn: Connection, s: Table) -> None:
+        hh = Household.__table__
+        codes = (select(s.c.household_code).where(s.c.household_code.is_not(None))
+                 .where(~exists().where(hh.c.code == s.c.household_code)).distinct())
+        conn.execute(insert(hh).from_select(["code"], codes))
+
+    def _merge_posts(self, conn: Connection, name: str, kind: str, compare: tuple[str, ...], target) -> None:
+        """Positions and workshops share one code space (posts); a code in both is an error."""
+        s, posts = STAGES[name], Post.__table__
+        clash = (select(s.c.row_no, s.c.code).join(posts, posts.c.code == s.c.code)
+                 .where(posts.c.kind != kind).order_by(s.c.row_no))
+        for row_no, code in conn.execute(clash):
+            other = "公益性岗位编号" if kind == "workshop" else "就业帮扶车间编号"
+            self._error(name, row_no, BY_NAME[name].columns[0].zh, code,
+                        f"与已有的{other}相同：岗位编号和车间编号不能重复")
+        conn.execute(insert(posts).from_select(
+            ["code", "kind"], select(s.c.code, literal(kind)).where(~exists().where(posts.c.code == s.c.code))))
+        src = (select(posts.c.id, *[c for c in s.c if c.name not in ("row_no", "code")])
+               .join(posts, and_(posts.c.code == s.c.code, posts.c.kind == kind)))
+        self._merge(conn, name, src, Merge(target.__table__, key=("id",), compare=compare,
+                                           ref=lambda r: self._post_codes.get(r["id"], str(r["id"]))))
+        self._posts = None
+
+    def _merge_positions(self, conn: Connection) -> None:
+        self._load_post_codes(conn)
+        self._merge_posts(conn, "positions", "position", ("title", "kind", "employer", "district", "township",
+                                                          "village", "monthly_wage_fen", "required_days",
+                                                          "created_on"), Position)
+
+    def _merge_workshops(self, conn: Connection) -> None:
+        self._load_post_codes(conn)
+        self._merge_posts(conn, "workshops", "workshop", ("name", "operator", "credit_code", "district",
+                                                          "township", "village", "certified_on",
+                                                          "baseline_poverty_headcount"), Workshop)
+
+    def _load_post_codes(self, conn: Connection) -> None:
+        posts = Post.__table__
+        self._post_codes = dict(conn.execute(select(posts.c.id, posts.c.code)).all())
+
+    def _merge_placements(self, conn: Connection) -> None:
+        self._merge(conn, "placements", self._stage_src("placements"), Merge(
+            Placement.__table__, key=("person_id", "position_id", "start_date"), compare=("end_date",),
+            ref=lambda r: self._ref(r, "person_id", "position_id", "start_date")))
+
+    def _merge_workshop_staff(self, conn: Connection) -> None:
+        self._merge(conn, "workshop_staff", self._stage_src("workshop_staff"), Merge(
+            WorkshopStaff.__table__, key=("workshop_id", "person_id", "start_date"),
+            compare=("end_date", "monthly_wage_fen"),
+            ref=lambda r: self._ref(r, "person_id", "workshop_id", "start_date")))
+
+    def _merge_attendance(self, conn: Connection) -> None:
+        self._merge(conn, "attendance", self._stage_src("attendance"), Merge(
+            Attendance.__table__, key=("person_id", "post_id", "work_date"),
+            compare=("status", "check_in_time", "method", "device_id", "verified"),
+            ref=lambda r: self._ref(r, "person_id", "post_id", "work_date")))
+
+    def _merge_wages(self, conn: Connection) -> None:
+        self._merge(conn, "wages", self._stage_src("wages"), Merge(
+            Wage.__table__, key=("person_id", "post_id", "period", "paid_on", "amount_fen", "seq"),
+            compare=("account_hash", "account_name", "batch"), carry=("account_enc", "account_masked"),
+            ref=lambda r: self._ref(r, "person_id", "post_id", "period", "paid_on")))
+
+    def _merge_reports(self, conn: Connection) -> None:
+        self._merge(conn, "reports", self._stage_src("reports"), Merge(
+            Report.__table__, key=("workshop_id", "period", "metric"), compare=("value_x100",),
+            ref=lambda r: self._ref(r, "workshop_id", "period", "metric")))
+
+    def _merge_comparison(self, conn: Connection, name: str, model, compare: tuple[str, ...]) -> None:
+        key = STAGE_KEYS[name]
+        self._merge(conn, name, self._stage_src(name), Merge(
+            model.__table__, key=key, compare=compare,
+            ref=lambda r: " / ".join([r["id_masked"], *(str(r[k]) for k in key[1:])])))
+
+    def _merge_deaths(self, conn: Connection) -> None:
+        self._merge_comparison(conn, "deaths", Death, ("death_date",))
+
+    def _merge_social_insurance(self, conn: Connection) -> None:
+        self._merge_comparison(conn, "social_insurance", SocialInsurance, ("employer_credit_code",))
+
+    def _merge_pensions(self, conn: Connection) -> None:
+        self._merge_comparison(conn, "pensions", Pension, ("since",))
+
+    def _merge_businesses(self, conn: Connection) -> None:
+        self._merge_comparison(conn, "businesses", Business, ("registered_on", "deregistered_on"))
+
+    def _merge_migrant_work(self, conn: Connection) -> None:
+        self._merge_comparison(conn, "migrant_work", MigrantWork, ("end_date", "place"))
+
+    def _merge_officials(self, conn: Connection) -> None:
+        s = STAGES["officials"]
+        self._insert_households(conn, s)
+        hh = Household.__table__
+        src = (select(*[c for c in s.c if c.name not in ("row_no", "household_code")],
+                      hh.c.id.label("household_id")).outerjoin(hh, hh.c.code == s.c.household_code))
+        self._merge(conn, "officials", src, Merge(
+            Official.__table__, key=("id_hash", "role"),
+            compare=("name", "unit", "district", "township", "village", "household_id"),
+            ref=lambda r: f"{r['id_masked']} / {r['role']}"))
+
+    # -- 4. the batch and the change log ---------------------------------------------------------
+
+    def _record_batch(self, conn: Connection, path: Path, started: dt.datetime) -> None:
+        changed = any(c.added or c.changed for c in self.result.counts.values())
+        batches = ImportBatch.__table__
+        self.result.batch_id = conn.execute(insert(batches).values(
+            started_at=started, finished_at=dt.datetime.now(), actor=self.actor, source=path.name,
+            sha256=_sha256(path), status="committed" if changed else "no_change",
+            counts={k: vars(c) for k, c in self.result.counts.items()}, warnings=self.result.warnings[:1000],
+        ).returning(batches.c.id)).scalar_one()
+        if self._log:
+            conn.execute(insert(ChangeLog.__table__), [{**e, "batch_id": self.result.batch_id} for e in self._log])
+
+    def _error(self, table: str, row: int, column: str, value: str, reason: str) -> None:
+        self.result.errors.append(RowError(table, row, column, value, reason))
+
+
+def import_bundle(path: str | Path, *, engine: Engine, pii: PiiCodec, actor: str = "system",
+                  dry_run: bool = False, progress: bool = False, limits: Limits = Limits(),
+                  raise_on_error: bool = False) -> ImportResult:
+    result = Importer(engine, pii, actor=actor, progress=progress, limits=limits).run(path, dry_run=dry_run)
+    if raise_on_error and result.errors:
+        raise ImportRefused(result)
+    return result
+
+
+# Tables whose stage columns are exactly target columns: when the target is empty, rows go
+# straight in (see Importer._load_table).
+DIRECT: dict[str, Table] = {m.__tablename__: m.__table__ for m in (
+    Placement, WorkshopStaff, Attendance, Wage, Report, Death, SocialInsurance, Pension, Business, MigrantWork)}
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+@contextmanager
+def _bulk_mode(conn: Connection):
+    """For the length of an import: no cyclic garbage collection (millions of short-lived row lists,
+    no cycles among them), and on SQLite no per-row foreign-key probes — every reference the
+    importer writes was resolved by the importer itself, in the same transaction."""
+    sqlite = conn.dialect.name == "sqlite"
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    raw = conn.connection.driver_connection  # a pragma outside any transaction
+    if sqlite:
+        raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if sqlite:
+            raw.execute("PRAGMA foreign_keys=ON")
+        if gc_was_on:
+            gc.enable()
+
+
+def _convert(convert: Callable, x):
+    """A cell's stage value: None for an empty cell, a CellError for a bad one."""
+    if x is None or x == "" or (x.__class__ is str and not x.strip()):
+        return None
+    try:
+        return convert(x)
+    except CellError as exc:
+        return exc
+
+
+def _rows(numbers: list[int] | None, cols: list[list], widths: list[int]) -> Iterable[tuple]:
+    """Stage tuples: the row number (if given), then each column's value(s), tuples spread out."""
+    if all(w == 1 for w in widths):
+        return zip(numbers, *cols) if numbers is not None else zip(*cols)
+    out = []
+    blanks = {w: (None,) * w for w in set(widths)}
+    for n, *vals in zip(numbers if numbers is not None else repeat(None), *cols):
+        row = [n] if numbers is not None else []
+        for x, w in zip(vals, widths):
+            if w == 1:
+                row.append(x)
+            else:
+                row.extend(blanks[w] if x is None else x)
+        out.append(tuple(row))
+    return out
+
+
+def _show(value) -> str:
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    s = str(value)
+    return s if len(s) <= 60 else s[:57] + "…"
+
+
+def _display(column: str, r: Mapping, households: dict[int, str]) -> tuple[str, object, object]:
+    """(label, old, new) of a changed column for the change log; never an ID or account number."""
+    old, new = r[f"old_{column}"], r[column]
+    if column.endswith("_hash"):
+        masked = column.replace("_hash", "_masked")
+        return masked, r[f"old_{masked}"], r[masked]
+    if column == "household_id":
+        return "household", households.get(old), households.get(new)
+    if column.endswith("_fen") or column == "value_x100":
+        return column.rsplit("_", 1)[0], _yuan(old), _yuan(new)
+    if column == "category_mask":
+        return "categories", ";".join(vocab.categories_of(old or 0)), ";".join(vocab.categories_of(new or 0))
+    return column, _plain(old), _plain(new)
+
+
+def _plain(x):
+    return x.isoformat() if isinstance(x, (dt.date, dt.time)) else x
+
+
+def _yuan(fen: int | None) -> str | None:
+    return None if fen is None else f"{fen // 100}.{fen % 100:02d}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,236 @@
+"""The tables of a ledger bundle (shared/docs/ledger-format.md): columns, headers, parsers, keys.
+
+This module is the single description of the import contract; the importer, the blank templates
+and the documentation of the web upload all read it."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from audit import vocab
+
+from . import values as v
+from .values import CellError, nfkc
+
+
+@dataclass(frozen=True)
+class Col:
+    key: str
+    zh: str
+    parse: Callable
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    sample: str = ""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    zh: str
+    columns: tuple[Col, ...]
+    key: tuple[str, ...]
+    required: bool = False
+    comparison: bool = False
+    checks: tuple[Callable[[dict], tuple[str, str] | None], ...] = field(default=())
+
+    def col(self, key: str) -> Col:
+        return next(c for c in self.columns if c.key == key)
+
+    @property
+    def label(self) -> str:
+        return f"{self.zh}({self.name})"
+
+
+def categories(value) -> int:
+    """人员类别 list -> bit mask over vocab.CATEGORIES. Unknown words are an error."""
+    mask = 0
+    for word in v._LIST_SEP.split(nfkc(v.text(value))):
+        word = word.strip()
+        if not word:
+            continue
+        word = vocab.CATEGORY_ALIASES.get(word, word)
+        bit = vocab.CATEGORY_BIT.get(word)
+        if bit is None:
+            raise CellError(f"人员类别「{word}」不在规定的类别中（{'、'.join(vocab.CATEGORIES)}）")
+        mask |= bit
+    return mask
+
+
+metric = v.choice({**{k: k for k in vocab.METRICS}, **{zh: k for k, zh in vocab.METRICS.items()}}, "指标")
+
+
+def _end_after_start(start: str, end: str, what: str):
+    def check(row: dict):
+        if row.get(start) and row.get(end) and row[end] < row[start]:
+            return end, f"{what}早于开始日期"
+        return None
+
+    return check
+
+
+def _whole_number_metric(row: dict):
+    m, x = row.get("metric"), row.get("value")
+    if m and x is not None and m not in vocab.MONEY_METRICS and x % 100:
+        return "value", "人数应为整数"
+    return None
+
+
+def _positive(key: str, what: str):
+    def check(row: dict):
+        if row.get(key) is not None and row[key] <= 0:
+            return key, f"{what}应大于0"
+        return None
+
+    return check
+
+
+def _required_days(row: dict):
+    d = row.get("required_days")
+    if d is not None and not 1 <= d <= 31:
+        return "required_days", "月出勤天数应在1到31之间"
+    return None
+
+
+ID = Col("id_number", "身份证号", v.id_number, True, ("身份证号码", "公民身份号码"), "500236199001010014")
+ID_SAMPLE_2 = "500236198505050028"
+
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec("persons", "人员信息", (
+        ID,
+        Col("name", "姓名", v.text, True, sample="张三"),
+        Col("phone", "联系电话", v.code, sample="13800000000"),
+        Col("household_id", "户编号", v.code, sample="H500236000001"),
+        Col("district", "区县", v.text, sample="奉节县"),
+        Col("township", "乡镇街道", v.text, sample="白帝镇"),
+        Col("village", "村社区", v.text, sample="白帝村"),
+        Col("categories", "人员类别", categories, sample="脱贫人口;残疾人"),
+        Col("labour_ability", "劳动能力", v.choice(vocab.LABOUR_ABILITY, "劳动能力"), sample="弱劳动力"),
+        Col("bank_account", "银行账号", v.account, sample="6228480000000000018"),
+    ), key=("id_number",), required=True),
+    TableSpec("positions", "公益性岗位", (
+        Col("position_code", "岗位编号", v.code, True, sample="GW500236-0001"),
+        Col("title", "岗位名称", v.text, True, sample="保洁员"),
+        Col("kind", "岗位类别", v.choice(vocab.POSITION_KINDS, "岗位类别"), True, sample="乡村公益性岗位"),
+        Col("employer", "用工单位", v.text, True, sample="白帝村村民委员会"),
+        Col("district", "区县", v.text, True, sample="奉节县"),
+        Col("township", "乡镇街道", v.text, sample="白帝镇"),
+        Col("village", "村社区", v.text, sample="白帝村"),
+        Col("monthly_wage", "月补贴标准", v.money, True, sample="800.00"),
+        Col("required_days", "月出勤天数", v.integer, sample="20"),
+        Col("created_on", "开发日期", v.date, sample="2024-01-01"),
+    ), key=("position_code",), required=True,
+        checks=(_positive("monthly_wage", "月补贴标准"), _required_days)),
+    TableSpec("placements", "安置台账", (
+        ID,
+        Col("position_code", "岗位编号", v.code, True, sample="GW500236-0001"),
+        Col("start_date", "上岗日期", v.date, True, sample="2024-01-01"),
+        Col("end_date", "离岗日期", v.date),
+    ), key=("id_number", "position_code", "start_date"), required=True,
+        checks=(_end_after_start("start_date", "end_date", "离岗日期"),)),
+    TableSpec("workshops", "就业帮扶车间", (
+        Col("workshop_code", "车间编号", v.code, True, sample="CJ500236-001"),
+        Col("name", "车间名称", v.text, True, sample="白帝镇服装加工帮扶车间"),
+        Col("operator", "经营主体", v.text, True, sample="奉节县白帝服饰有限公司"),
+        Col("credit_code", "统一社会信用代码", v.credit_code, sample="91500236MA5U0000X8"),
+        Col("district", "区县", v.text, True, sample="奉节县"),
+        Col("township", "乡镇街道", v.text, sample="白帝镇"),
+        Col("village", "村社区", v.text, sample="白帝村"),
+        Col("certified_on", "认定日期", v.date, sample="2023-06-01"),
+        Col("baseline_poverty_headcount", "上年末吸纳脱贫人口数", v.integer, sample="1"),
+    ), key=("workshop_code",)),
+    TableSpec("workshop_staff", "车间用工花名册", (
+        Col("workshop_code", "车间编号", v.code, True, sample="CJ500236-001"),
+        Col("id_number", "身份证号", v.id_number, True, ID.aliases, ID_SAMPLE_2),
+        Col("start_date", "入职日期", v.date, True, sample="2024-03-01"),
+        Col("end_date", "离职日期", v.date),
+        Col("monthly_wage", "月工资", v.money, sample="2500.00"),
+    ), key=("workshop_code", "id_number", "start_date"),
+        checks=(_end_after_start("start_date", "end_date", "离职日期"),)),
+    TableSpec("attendance", "考勤记录", (
+        ID,
+        Col("post_code", "岗位或车间编号", v.code, True, sample="GW500236-0001"),
+        Col("work_date", "日期", v.date, True, sample="2025-01-02"),
+        Col("status", "考勤状态", v.choice(vocab.ATTENDANCE_STATUS, "考勤状态"), True, sample="出勤"),
+        Col("check_in_time", "签到时间", v.time, sample="08:05"),
+        Col("method", "签到方式", v.choice(vocab.CHECK_IN_METHODS, "签到方式"), sample="人脸识别"),
+        Col("device_id", "签到设备", v.code, sample="KQJ-BAIDI-01"),
+        Col("verified", "核验结果", v.choice(vocab.VERIFY_RESULTS, "核验结果"), sample="通过"),
+    ), key=("id_number", "post_code", "work_date")),
+    TableSpec("wages", "工资发放", (
+        ID,
+        Col("post_code", "岗位或车间编号", v.code, True, sample="GW500236-0001"),
+        Col("period", "所属月份", v.month, True, sample="2025-01"),
+        Col("amount", "发放金额", v.money, True, sample="40.00"),
+        Col("paid_on", "发放日期", v.date, True, sample="2025-02-10"),
+        Col("account_number", "收款账号", v.account, sample="6228480000000000018"),
+        Col("account_name", "收款户名", v.text, sample="张三"),
+        Col("batch", "发放批次", v.code, sample="2025-01-1"),
+    ), key=("id_number", "post_code", "period", "paid_on", "amount")),
+    TableSpec("reports", "上报数据", (
+        Col("subject_code", "填报主体编号", v.code, True, sample="CJ500236-001"),
+        Col("period", "所属月份", v.month, True, sample="2025-01"),
+        Col("metric", "指标", metric, True, sample="total_headcount"),
+        Col("value", "数值", v.decimal_x100, True, sample="1"),
+    ), key=("subject_code", "period", "metric"), checks=(_whole_number_metric,)),
+    TableSpec("deaths", "死亡人员", (
+        ID,
+        Col("death_date", "死亡日期", v.date, True, sample="2025-06-30"),
+    ), key=("id_number",), comparison=True),
+    TableSpec("social_insurance", "社保缴费", (
+        ID,
+        Col("period", "缴费月份", v.month, True, sample="2025-01"),
+        Col("employer", "参保单位", v.text, True, sample="白帝村村民委员会"),
+        Col("employer_credit_code", "单位统一社会信用代码", v.credit_code),
+    ), key=("id_number", "period", "employer"), comparison=True),
+    TableSpec("pensions", "养老金领取", (
+        ID,
+        Col("kind", "养老金类别", v.choice(vocab.PENSION_KINDS, "养老金类别"), True, sample="城乡居民基本养老保险"),
+        Col("since", "领取起始日期", v.date, True, sample="2020-01-01"),
+    ), key=("id_number", "kind"), comparison=True),
+    TableSpec("businesses", "工商登记", (
+        ID,
+        Col("company_name", "企业名称", v.text, True, sample="奉节县某某商贸有限公司"),
+        Col("role", "身份", v.choice(vocab.BUSINESS_ROLES, "身份"), True, sample="股东"),
+        Col("registered_on", "登记日期", v.date, True, sample="2019-05-01"),
+        Col("deregistered_on", "注销日期", v.date),
+    ), key=("id_number", "company_name", "role"), comparison=True,
+        checks=(_end_after_start("registered_on", "deregistered_on", "注销日期"),)),
+    TableSpec("officials", "干部名单", (
+        Col("id_number", "身份证号", v.id_number, True, ID.aliases, "500236197003030031"),
+        Col("name", "姓名", v.text, True, sample="李四"),
+        Col("role", "职务", v.choice(vocab.OFFICIAL_ROLES, "职务"), True, sample="村委会主任"),
+        Col("unit", "单位", v.text, sample="白帝村村民委员会"),
+        Col("district", "区县", v.text, sample="奉节县"),
+        Col("township", "乡镇街道", v.text, sample="白帝镇"),
+        Col("village", "村社区", v.text, sample="白帝村"),
+        Col("household_id", "户编号", v.code, sample="H500236000099"),
+    ), key=("id_number", "role"), comparison=True),
+    TableSpec("migrant_work", "外出务工", (
+        ID,
+        Col("start_date", "外出日期", v.date, True, sample="2023-02-01"),
+        Col("end_date", "返回日期", v.date, sample="2023-12-20"),
+        Col("place", "务工地点", v.text, sample="广东省东莞市"),
+    ), key=("id_number", "start_date"), comparison=True,
+        checks=(_end_after_start("start_date", "end_date", "返回日期"),)),
+)
+
+BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
+REQUIRED_TABLES = tuple(t.name for t in TABLES if t.required)
+
+
+def table_for(name: str) -> TableSpec | None:
+    """A table by its English or Chinese name (file stem or sheet name)."""
+    key = nfkc(name)
+    for t in TABLES:
+        if key.lower() == t.name or key == t.zh:
+            return t
+    return None
+
+
+def header_key(spec: TableSpec, header: str) -> str | None:
+    """The canonical key of a header cell (English key or Chinese header, width and spaces ignored)."""
+    h = nfkc(str(header)).replace(" ", "").replace("\u3000", "")
+    for c in spec.columns:
+        if h.lower() == c.key or h == c.zh or h in c.aliases:
+            return c.key
+    return None

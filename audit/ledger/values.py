@@ -1,0 +1,217 @@
+"""Cell parsers for the ledger format. Each takes a cell (``str`` from CSV; ``str``, ``int``,
+``float``, ``datetime``, ``date`` or ``time`` from Excel) and returns the stored value, or raises
+``CellError`` with a reason in Chinese. Empty cells never reach them."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+
+from stdnum.cn import ric, uscc
+from stdnum.exceptions import ValidationError
+
+
+class CellError(ValueError):
+    """A bad cell; ``str(exc)`` is the reason shown to the user."""
+
+
+def nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def text(value) -> str:
+    """Text cell. Excel numbers that are whole become digits without ``.0`` (codes, phones)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dt.datetime, dt.date)):
+        raise CellError("应为文本，不是日期")
+    return str(value).strip()
+
+
+def code(value) -> str:
+    """Codes (岗位编号, 车间编号, 户编号): text, half-width, no surrounding spaces."""
+    return nfkc(text(value))
+
+
+# ---- identity -------------------------------------------------------------------------------
+
+_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+
+
+def id_number(value) -> str:
+    """公民身份号码 per GB 11643-1999: 18 characters, a real birth date, the right check character.
+    A lower-case x is accepted and stored as X."""
+    if isinstance(value, (int, float)):
+        raise CellError("身份证号被 Excel 存成了数字（已丢失末位精度），请把该列设为文本后重新录入")
+    number = nfkc(str(value)).upper()
+    if len(number) != 18:
+        raise CellError(f"身份证号应为18位，实为{len(number)}位")
+    if not _ID_SHAPE.match(number):
+        raise CellError("身份证号前17位应为数字，末位应为数字或X")
+    try:
+        born = ric.get_birth_date(number)
+    except ValidationError:
+        raise CellError("身份证号中的出生日期不存在") from None
+    if born.year < 1900 or born > dt.date.today():
+        raise CellError("身份证号中的出生日期不合理")
+    check = ric.calc_check_digit(number)
+    if number[-1] != check:
+        raise CellError(f"身份证号校验码错误，按前17位应为 {check}")
+    return number
+
+
+def id_facts(number: str) -> tuple[dt.date, str, str]:
+    """Birth date, sex ('M'/'F') and issuing region of a valid ID number."""
+    born = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    return born, ("M" if int(number[16]) % 2 else "F"), number[:6]
+
+
+def credit_code(value) -> str:
+    """统一社会信用代码 (GB 32100-2015): 18 characters with a check character."""
+    number = nfkc(text(value)).upper()
+    try:
+        return uscc.validate(number)
+    except ValidationError:
+        raise CellError("统一社会信用代码无效（长度、字符或校验码错误）") from None
+
+
+def account(value) -> str:
+    """Bank account number: digits (spaces and dashes removed)."""
+    if isinstance(value, float):
+        raise CellError("银行账号被 Excel 存成了数字（已丢失精度），请把该列设为文本后重新录入")
+    number = re.sub(r"[\s\-]", "", nfkc(text(value)))
+    if not re.fullmatch(r"\d{6,32}", number):
+        raise CellError("银行账号应为6至32位数字")
+    return number
+
+
+# ---- dates, months, times -------------------------------------------------------------------
+
+_DATE = re.compile(r"^(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|年(\d{1,2})月(\d{1,2})日?)$")
+_MONTH = re.compile(r"^(\d{4})(?:[-/.]?(\d{1,2})|年(\d{1,2})月?)$")
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+def date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    s = nfkc(text(value)) if not isinstance(value, str) else nfkc(value)
+    m = _DATE.match(s)
+    if not m:
+        raise CellError("日期格式应为 YYYY-MM-DD（也可 YYYY/MM/DD、YYYY.MM.DD、YYYY年M月D日）")
+    y, mo, d = m.group(1), m.group(2) or m.group(4), m.group(3) or m.group(5)
+    try:
+        return dt.date(int(y), int(mo), int(d))
+    except ValueError:
+        raise CellError("日期不存在") from None
+
+
+def month(value) -> dt.date:
+    """A period, stored as the first day of the month."""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return dt.date(value.year, value.month, 1)
+    if isinstance(value, (int, float)) and float(value).is_integer():
+        value = str(int(value))  # 202501 typed as a number
+    s = nfkc(text(value))
+    m = _MONTH.match(s)
+    if not m or (m.group(2) is None and m.group(3) is None):
+        raise CellError("月份格式应为 YYYY-MM（也可 YYYY/MM、YYYYMM、YYYY年M月）")
+    mo = int(m.group(2) or m.group(3))
+    if s[4:5].isdigit() and len(s) != 6:  # YYYYMM must be exactly six digits
+        raise CellError("月份格式应为 YYYY-MM（也可 YYYY/MM、YYYYMM、YYYY年M月）")
+    if not 1 <= mo <= 12:
+        raise CellError("月份不存在")
+    return dt.date(int(m.group(1)), mo, 1)
+
+
+def time(value) -> dt.time:
+    if isinstance(value, dt.datetime):
+        return value.time().replace(microsecond=0)
+    if isinstance(value, dt.time):
+        return value.replace(microsecond=0)
+    if isinstance(value, float) and 0 <= value < 1:  # an Excel time fraction
+        seconds = round(value * 86400)
+        return dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60)
+    m = _TIME.match(nfkc(text(value)))
+    if not m:
+        raise CellError("时间格式应为 HH:MM 或 HH:MM:SS")
+    try:
+        return dt.time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    except ValueError:
+        raise CellError("时间不存在") from None
+
+
+# ---- numbers --------------------------------------------------------------------------------
+
+_MONEY = re.compile(r"^[¥￥]?\s*(-?)\s*[¥￥]?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?\s*(?:元)?$")
+
+
+def money(value) -> int:
+    """Yuan with up to two decimals -> integer fen. Negative amounts are refused."""
+    if isinstance(value, bool):
+        raise CellError("金额格式错误")
+    if isinstance(value, int):
+        fen = value * 100
+    elif isinstance(value, float):
+        d = Decimal(repr(value))
+        if d != d.quantize(Decimal("0.01")):
+            raise CellError("金额最多两位小数")
+        fen = int(d * 100)
+    else:
+        s = value if isinstance(value, str) else text(value)
+        m = _MONEY.match(nfkc(s).replace("，", ","))
+        if not m:
+            raise CellError("金额格式错误，应为元，最多两位小数（如 1500、1500.00、1,500.00、¥1500）")
+        fen = int(m.group(2).replace(",", "")) * 100 + int((m.group(3) or "0").ljust(2, "0"))
+        if m.group(1):
+            fen = -fen
+    if fen < 0:
+        raise CellError("金额不能为负数")
+    return fen
+
+
+def decimal_x100(value) -> int:
+    """A reported figure with up to two decimals, ×100 exactly."""
+    return money(value)
+
+
+def integer(value) -> int:
+    if isinstance(value, bool):
+        raise CellError("应为整数")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    s = nfkc(text(value))
+    try:
+        d = Decimal(s)
+    except InvalidOperation:
+        raise CellError("应为整数") from None
+    if d != d.to_integral_value():
+        raise CellError("应为整数")
+    return int(d)
+
+
+def choice(options: tuple[str, ...] | dict[str, str], label: str):
+    """A parser for a closed vocabulary (full-width/half-width and spaces ignored)."""
+    table = {nfkc(o): o for o in options} if not isinstance(options, dict) else {nfkc(k): v for k, v in options.items()}
+    listed = "、".join(dict.fromkeys(options.values() if isinstance(options, dict) else options))
+
+    def parse(value) -> str:
+        key = nfkc(text(value))
+        try:
+            return table[key]
+        except KeyError:
+            raise CellError(f"{label}「{key}」不在允许的取值中（{listed}）") from None
+
+    return parse
+
+
+_LIST_SEP = re.compile(r"[;；、,，]")

@@ -1,0 +1,6 @@
+"""The landing blueprint; the web application proper comes with the web issue."""
+from flask import Blueprint
+
+bp = Blueprint("main", __name__)
+
+from . import views  # noqa: E402,F401

@@ -1,0 +1,28 @@
+"""SQLAlchemy models of the audit system. Migrations live in ``models/migrations``."""
+from pathlib import Path
+
+from .accounts import ROLES, User, UserScope
+from .base import Base, db
+from .changes import ChangeLog, ImportBatch
+from .comparison import Business, Death, MigrantWork, Official, Pension, SocialInsurance
+from .ledger import (
+    Attendance,
+    Household,
+    Person,
+    Placement,
+    Position,
+    Post,
+    Report,
+    Wage,
+    Workshop,
+    WorkshopStaff,
+)
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+
+__all__ = [
+    "Attendance", "Base", "Business", "ChangeLog", "Death", "Household", "ImportBatch",
+    "MIGRATIONS_DIR", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
+    "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
+    "WorkshopStaff", "db",
+]
