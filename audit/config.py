@@ -17,17 +17,24 @@ def _secret_file(instance: Path, name: str) -> str:
     return path.read_text().strip()
 
 
-def from_environment(instance_path: str) -> dict:
+def from_environment(instance_path: str, given: dict | None = None) -> dict:
+    """Settings from the environment, for every key that ``given`` does not set already. Secrets
+    are read (or created) only when needed."""
+    given = given or {}
     instance = Path(instance_path)
-    url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'audit.sqlite'}"
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return {
-        "SQLALCHEMY_DATABASE_URI": url,
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or _secret_file(instance, "secret_key"),
-        "AUDIT_PII_KEY": os.environ.get("AUDIT_PII_KEY") or _secret_file(instance, "pii.key"),
+    cfg: dict = {
         # Bounds checked on zip and xlsx files before anything is parsed.
         "IMPORT_MAX_UNCOMPRESSED_BYTES": int(os.environ.get("IMPORT_MAX_UNCOMPRESSED_BYTES", 4 << 30)),
         "IMPORT_MAX_ENTRIES": int(os.environ.get("IMPORT_MAX_ENTRIES", 2000)),
         "IMPORT_MAX_RATIO": int(os.environ.get("IMPORT_MAX_RATIO", 1000)),
     }
+    if "SQLALCHEMY_DATABASE_URI" not in given:
+        url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'audit.sqlite'}"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        cfg["SQLALCHEMY_DATABASE_URI"] = url
+    if "SECRET_KEY" not in given:
+        cfg["SECRET_KEY"] = os.environ.get("SECRET_KEY") or _secret_file(instance, "secret_key")
+    if "AUDIT_PII_KEY" not in given:
+        cfg["AUDIT_PII_KEY"] = os.environ.get("AUDIT_PII_KEY") or _secret_file(instance, "pii.key")
+    return cfg

@@ -207,6 +207,10 @@ class Merge:
     ref: Callable[[Mapping], str] = lambda r: ""  # the row, readable, for the change log
 
 
+class _KeyMayRepeat(Exception):
+    """Raised in the direct load of an empty table when two rows may share a key."""
+
+
 @dataclass
 class _Column:
     index: int  # cell index in the row, -1 if the column is absent
@@ -286,12 +290,15 @@ class Importer:
             # possibly repeat, undo that and take the staged way, which names the rows exactly.
             mark = len(self.result.errors)
             self.result.counts[spec.name] = TableCounts()
-            if not self._parse_and_stage(conn, spec, source, into=target):
+            try:
+                self._parse_and_stage(conn, spec, source, into=target)
+            except _KeyMayRepeat:
+                conn.execute(target.delete())
+                del self.result.errors[mark:]
+            else:
                 counts = self.result.counts[spec.name]
                 counts.added = counts.rows
                 return
-            conn.execute(target.delete())
-            del self.result.errors[mark:]
         self.result.counts[spec.name] = TableCounts()
         if self._parse_and_stage(conn, spec, source, into=STAGES[spec.name]):
             self._duplicates(conn, spec)
@@ -384,7 +391,10 @@ class Importer:
                 key_cols = [[x[0] for x in cols[i]] if columns[i].width > 1 else cols[i] for i in key_at]
                 before = len(seen)
                 seen.update(map(hash, zip(*key_cols)))
-                maybe_duplicates |= len(seen) - before != len(good_numbers)
+                if len(seen) - before != len(good_numbers):
+                    if not numbered:
+                        raise _KeyMayRepeat  # not a single row of this chunk is written
+                    maybe_duplicates = True
             if spec.name == "wages":
                 cols.insert(5, self._wage_seq(good_numbers, cols))
                 widths = [c.width for c in columns[:5]] + [1] + [c.width for c in columns[5:]]
@@ -590,7 +600,8 @@ class Importer:
             self._log_changes(conn, table, m, changed)
         cols = [c for c in s.c.keys() if c in t.c and (c != "id" or "id" in m.key)]
         counts.added = conn.execute(insert(t).from_select(cols, select(*[s.c[c] for c in cols])
-                                                          .where(~exists().where(on)))).rowcount
+                                                          .where(~exists().where(on))),
+                                    execution_options={"preserve_rowcount": True}).rowcount
         counts.changed = len(changed)
         counts.unchanged = counts.rows - counts.added - counts.changed
 

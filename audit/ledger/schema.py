@@ -91,8 +91,8 @@ def _required_days(row: dict):
     return None
 
 
-ID = Col("id_number", "身份证号", v.id_number, True, ("身份证号码", "公民身份号码"), "500236199001010014")
-ID_SAMPLE_2 = "500236198505050028"
+ID = Col("id_number", "身份证号", v.id_number, True, ("身份证号码", "公民身份号码"), "500236199001010013")
+ID_SAMPLE_2 = "500236198505050022"
 
 TABLES: tuple[TableSpec, ...] = (
     TableSpec("persons", "人员信息", (
@@ -131,7 +131,7 @@ TABLES: tuple[TableSpec, ...] = (
         Col("workshop_code", "车间编号", v.code, True, sample="CJ500236-001"),
         Col("name", "车间名称", v.text, True, sample="白帝镇服装加工帮扶车间"),
         Col("operator", "经营主体", v.text, True, sample="奉节县白帝服饰有限公司"),
-        Col("credit_code", "统一社会信用代码", v.credit_code, sample="91500236MA5U0000X8"),
+        Col("credit_code", "统一社会信用代码", v.credit_code, sample="91500236MA5U0000X6"),
         Col("district", "区县", v.text, True, sample="奉节县"),
         Col("township", "乡镇街道", v.text, sample="白帝镇"),
         Col("village", "村社区", v.text, sample="白帝村"),
@@ -196,7 +196,7 @@ TABLES: tuple[TableSpec, ...] = (
     ), key=("id_number", "company_name", "role"), comparison=True,
         checks=(_end_after_start("registered_on", "deregistered_on", "注销日期"),)),
     TableSpec("officials", "干部名单", (
-        Col("id_number", "身份证号", v.id_number, True, ID.aliases, "500236197003030031"),
+        Col("id_number", "身份证号", v.id_number, True, ID.aliases, "500236197003030035"),
         Col("name", "姓名", v.text, True, sample="李四"),
         Col("role", "职务", v.choice(vocab.OFFICIAL_ROLES, "职务"), True, sample="村委会主任"),
         Col("unit", "单位", v.text, sample="白帝村村民委员会"),

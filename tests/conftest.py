@@ -1,0 +1,138 @@
+"""Fixtures: an app on a fresh database per test, on every configured backend.
+
+Backends come from ``AUDIT_TEST_DATABASES`` (comma separated: ``sqlite``, ``postgresql``). The
+default is ``sqlite``, and ``sqlite,postgresql`` when ``CI=true``. When PostgreSQL is asked for
+and cannot be reached, the run FAILS: it never skips. ``AUDIT_TEST_PG_URL`` names the server's
+maintenance database (default: the machine's ``test`` database); the suite works in its own
+database ``audit_test`` next to it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from audit import create_app
+from helpers import People
+from models import Base, db
+
+TEST_PII_KEY = "test-only-pii-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def _backends() -> list[str]:
+    default = "sqlite,postgresql" if os.environ.get("CI", "").lower() == "true" else "sqlite"
+    return [b.strip() for b in os.environ.get("AUDIT_TEST_DATABASES", default).split(",") if b.strip()]
+
+
+BACKENDS = _backends()
+PG_ADMIN_URL = os.environ.get("AUDIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def pytest_report_header(config):
+    return f"audit backends: {', '.join(BACKENDS)}"
+
+
+def _migrate(url: str, instance: Path) -> None:
+    from audit.database import ensure_schema
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x", "AUDIT_PII_KEY": TEST_PII_KEY,
+                      "INSTANCE_PATH": str(instance)})
+    with app.app_context():
+        ensure_schema()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated, empty SQLite database, copied for each test."""
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "template.sqlite"
+    _migrate(f"sqlite:///{path}", folder)
+    eng = create_engine(f"sqlite:///{path}")
+    with eng.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    eng.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory) -> str:
+    """A migrated database ``audit_test`` on the PostgreSQL server. Fails if unreachable."""
+    admin = make_url(PG_ADMIN_URL)
+    try:
+        eng = create_engine(admin, isolation_level="AUTOCOMMIT")
+        with eng.connect() as conn:
+            conn.exec_driver_sql("DROP DATABASE IF EXISTS audit_test WITH (FORCE)")
+            conn.exec_driver_sql("CREATE DATABASE audit_test")
+        eng.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server fails the run
+        pytest.fail(f"PostgreSQL is required for this run but unreachable at {admin!r}: {exc}", pytrace=False)
+    url = admin.set(database="audit_test").render_as_string(hide_password=False)
+    _migrate(url, tmp_path_factory.mktemp("pg"))
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> str:
+    """A fresh, migrated, empty database for this test."""
+    if request.param == "sqlite":
+        path = tmp_path / "audit.sqlite"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_url")
+    eng = create_engine(url)
+    with eng.begin() as conn:
+        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    eng.dispose()
+    return url
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = create_app({
+        "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret", "AUDIT_PII_KEY": TEST_PII_KEY,
+        "INSTANCE_PATH": str(tmp_path / "instance"), "TESTING": True,
+    })
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """Invokes the ``audit`` command group against the test app."""
+    from audit.cli import cli
+
+    class Runner:
+        def __init__(self):
+            self._runner = app.test_cli_runner()
+
+        def invoke(self, *args, **kw):
+            return self._runner.invoke(cli, list(args), **kw)
+
+    return Runner()
+
+
+@pytest.fixture
+def cli_env(app, database_url, tmp_path) -> dict[str, str]:
+    """Environment for running ``audit`` in a subprocess against the test database."""
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": database_url, "AUDIT_PII_KEY": TEST_PII_KEY, "SECRET_KEY": "test-secret",
+                "AUDIT_INSTANCE_PATH": str(tmp_path / "instance")})
+    return env
+
+
+@pytest.fixture
+def people() -> People:
+    return People()
