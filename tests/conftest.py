@@ -3,8 +3,8 @@
 Backends come from ``AUDIT_TEST_DATABASES`` (comma separated: ``sqlite``, ``postgresql``). The
 default is ``sqlite``, and ``sqlite,postgresql`` when ``CI=true``. When PostgreSQL is asked for
 and cannot be reached, the run FAILS: it never skips. ``AUDIT_TEST_PG_URL`` names the server's
-maintenance database (default: the machine's ``test`` database); the suite works in its own
-database ``audit_test`` next to it.
+maintenance database (default: the machine's ``test`` database); each test session works in a
+database of its own, ``audit_test_<pid>``, created next to it and dropped at the end.
 """
 from __future__ import annotations
 
@@ -60,20 +60,24 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory) -> str:
-    """A migrated database ``audit_test`` on the PostgreSQL server. Fails if unreachable."""
+def pg_url(tmp_path_factory):
+    """A migrated database of this test session's own on the PostgreSQL server (dropped at the end).
+    Fails the run if the server is unreachable."""
     admin = make_url(PG_ADMIN_URL)
+    name = f"audit_test_{os.getpid()}"
     try:
         eng = create_engine(admin, isolation_level="AUTOCOMMIT")
         with eng.connect() as conn:
-            conn.exec_driver_sql("DROP DATABASE IF EXISTS audit_test WITH (FORCE)")
-            conn.exec_driver_sql("CREATE DATABASE audit_test")
-        eng.dispose()
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
     except Exception as exc:  # noqa: BLE001 - any failure to reach the server fails the run
         pytest.fail(f"PostgreSQL is required for this run but unreachable at {admin!r}: {exc}", pytrace=False)
-    url = admin.set(database="audit_test").render_as_string(hide_password=False)
+    url = admin.set(database=name).render_as_string(hide_password=False)
     _migrate(url, tmp_path_factory.mktemp("pg"))
-    return url
+    yield url
+    with eng.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    eng.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
