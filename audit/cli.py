@@ -11,6 +11,7 @@ from flask_migrate.cli import db as db_group
 
 from . import create_app
 from .database import ensure_schema
+from .demo.cli import register as register_demo
 from .ledger.cli import register as register_ledger
 
 
@@ -25,6 +26,7 @@ cli.add_command(shell_command)
 cli.add_command(routes_command)
 cli.add_command(db_group)  # audit db upgrade / downgrade / migrate (Alembic via Flask-Migrate)
 register_ledger(cli)
+register_demo(cli)
 
 
 @cli.command("init-db")

@@ -1,6 +1,6 @@
 """比对数据: lists other departments hand over. They may name people who are not in ``persons``,
 so they carry the keyed hash of the ID number (``id_hash``) rather than a foreign key; rules join
-``persons.id_hash`` to it. Natural keys (the contract gives none) are documented in docs/import.md."""
+``persons.id_hash`` to it. Natural keys (the contract gives none) are documented in README.md."""
 from __future__ import annotations
 
 import datetime as dt

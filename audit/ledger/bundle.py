@@ -117,13 +117,16 @@ def _open_folder(bundle: Bundle, folder: Path, limits: Limits) -> None:
 
 
 def _zip_name(info: zipfile.ZipInfo) -> str:
-    """Zips made on a Chinese Windows store GBK names without the UTF-8 flag."""
+    """Entry names without the UTF-8 flag: UTF-8 all the same (macOS), else GBK (Chinese Windows)."""
     if info.flag_bits & 0x800:
         return info.filename
-    try:
-        return info.filename.encode("cp437").decode("gb18030")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return info.filename
+    raw = info.filename.encode("cp437", errors="ignore")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
 
 
 def check_zip(zf: zipfile.ZipFile, what: str, limits: Limits) -> None:

@@ -812,6 +812,8 @@ def _convert(convert: Callable, x):
         return convert(x)
     except CellError as exc:
         return exc
+    except (ValueError, TypeError, ArithmeticError):  # a parser's blind spot must not end the import
+        return CellError("无法识别的值")
 
 
 def _rows(numbers: list[int] | None, cols: list[list], widths: list[int]) -> Iterable[tuple]:

@@ -4,6 +4,7 @@ This module is the single description of the import contract; the importer, the 
 and the documentation of the web upload all read it."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -45,7 +46,7 @@ def categories(value) -> int:
     """人员类别 list -> bit mask over vocab.CATEGORIES. Unknown words are an error."""
     mask = 0
     for word in v._LIST_SEP.split(nfkc(v.text(value))):
-        word = word.strip()
+        word = re.sub(r"\s+", "", word)  # "大龄失业人员 (4050)" as ledger-format.md prints it
         if not word:
             continue
         word = vocab.CATEGORY_ALIASES.get(word, word)

@@ -137,7 +137,7 @@ def time(value) -> dt.time:
     if isinstance(value, dt.time):
         return value.replace(microsecond=0)
     if isinstance(value, float) and 0 <= value < 1:  # an Excel time fraction
-        seconds = round(value * 86400)
+        seconds = min(round(value * 86400), 86399)  # 23:59:59.6 is not 24:00
         return dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60)
     m = _TIME.match(nfkc(text(value)))
     if not m:

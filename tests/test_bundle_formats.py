@@ -1,0 +1,507 @@
+"""The accepted forms of a ledger bundle (shared/docs/ledger-format.md), through ``import_bundle``:
+CSV headers in English or Chinese, encodings, workbooks, folders, zips, and the bundles refused."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+from flask import current_app
+from sqlalchemy import select
+
+from audit.ledger import values as v
+from audit.ledger.bundle import Limits
+from audit.ledger.importer import import_bundle
+from audit.ledger.schema import BY_NAME
+from helpers import base_tables, count, write_bundle
+from models import (
+    Attendance,
+    ImportBatch,
+    Official,
+    Person,
+    Placement,
+    Position,
+    Post,
+    Report,
+    Wage,
+    Workshop,
+    WorkshopStaff,
+    db,
+)
+
+# What base_tables() adds to an empty database.
+EXPECTED_ADDED = {"persons": 3, "positions": 2, "placements": 2, "workshops": 1, "workshop_staff": 1,
+                  "attendance": 4, "wages": 2, "reports": 2, "deaths": 1, "officials": 1}
+
+
+def run(path, **kw):
+    return import_bundle(path, engine=db.engine, pii=current_app.extensions["pii"], **kw)
+
+
+def added(result) -> dict[str, int]:
+    return {t: c.added for t, c in result.counts.items()}
+
+
+def messages(result) -> str:
+    return "\n".join(str(e) for e in result.errors)
+
+
+def assert_imported(result, expected=EXPECTED_ADDED):
+    assert result.ok, messages(result)
+    assert added(result) == expected
+    assert {t: c.rows for t, c in result.counts.items()} == expected
+
+
+def wage_of(code: str) -> int:
+    return db.session.scalar(select(Position.monthly_wage_fen).join(Post, Post.id == Position.id)
+                             .where(Post.code == code))
+
+
+def assert_base_values_stored():
+    """The values of base_tables(), as stored."""
+    assert set(db.session.scalars(select(Person.name))) == {"王大山", "李小花", "张三"}
+    assert wage_of("GW-001") == 80000
+    assert wage_of("GW-002") == 90000
+    assert db.session.scalar(select(WorkshopStaff.monthly_wage_fen)) == 250000
+    assert db.session.scalar(select(WorkshopStaff.start_date)) == dt.date(2024, 10, 1)
+    assert sorted(db.session.scalars(select(Placement.start_date))) == [dt.date(2025, 1, 1)] * 2
+    assert list(db.session.scalars(select(Placement.end_date))) == [None, None]
+    assert sorted(set(db.session.scalars(select(Attendance.work_date)))) == [dt.date(2025, 1, 2),
+                                                                           dt.date(2025, 1, 3)]
+    assert sorted(t for t in db.session.scalars(select(Attendance.check_in_time)) if t) == [
+        dt.time(7, 55), dt.time(8, 1), dt.time(8, 30)]
+    assert sorted(db.session.execute(select(Wage.period, Wage.paid_on, Wage.amount_fen)).all()) == [
+        (dt.date(2025, 1, 1), dt.date(2025, 2, 10), 80000), (dt.date(2025, 1, 1), dt.date(2025, 2, 12), 250000)]
+    assert sorted(db.session.scalars(select(Report.value_x100))) == [100, 250000]
+
+
+def renamed(tables: dict[str, list[dict]], header) -> dict[str, list[dict]]:
+    """The same bundle with each column header replaced by ``header(spec, key, index)``."""
+    out = {}
+    for name, rows in tables.items():
+        spec = BY_NAME[name]
+        keys = list(rows[0])
+        out[name] = [{header(spec, k, i): r.get(k, "") for i, k in enumerate(keys)} for r in rows]
+    return out
+
+
+def fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+# ---- Excel ----------------------------------------------------------------------------------
+
+def excel_cell(spec, key: str, text: str):
+    """A cell as Excel holds it: real dates, numbers for money and counts, text for IDs and codes."""
+    if text == "":
+        return None
+    parse = spec.col(key).parse
+    if parse is v.date:
+        return dt.datetime.fromisoformat(text)
+    if parse is v.month:
+        return dt.datetime.strptime(text, "%Y-%m")
+    if parse is v.time:
+        return dt.time.fromisoformat(text)
+    if parse in (v.money, v.decimal_x100):
+        d = Decimal(text)
+        return int(d) if d == d.to_integral_value() else float(d)
+    if parse is v.integer:
+        return int(text)
+    return text
+
+
+def fill_sheet(ws, name: str, rows: list[dict]) -> None:
+    spec = BY_NAME[name]
+    keys = list(rows[0])
+    ws.append(keys)
+    for r in rows:
+        ws.append([excel_cell(spec, k, r.get(k, "")) for k in keys])
+
+
+def write_workbook(path: Path, tables: dict[str, list[dict]], sheet_name) -> Path:
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in tables.items():
+        fill_sheet(wb.create_sheet(sheet_name(name)), name, rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+# ---- zips -----------------------------------------------------------------------------------
+
+class RawNameInfo(zipfile.ZipInfo):
+    """An entry whose name is written as raw bytes (``filename`` is those bytes decoded as cp437) and
+    without the UTF-8 flag 0x800: what zip tools on a Chinese Windows write. (zipfile would otherwise
+    store any non-ASCII name as UTF-8 and set the flag.)"""
+
+    def _encodeFilenameFlags(self):
+        return self.filename.encode("cp437"), self.flag_bits & ~0x800
+
+
+def zip_folder(folder: Path, path: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        if prefix:
+            zf.writestr(prefix, b"")  # the folder's own entry, as zip tools write it
+        for f in sorted(folder.iterdir()):
+            zf.write(f, prefix + f.name)
+    return path
+
+
+# ---- CSV headers ----------------------------------------------------------------------------
+
+def test_csv_with_chinese_headers_imports_like_english_headers(app, people, tmp_path):
+    tables = base_tables(people)
+    english = write_bundle(tmp_path / "english", tables)
+    chinese = write_bundle(tmp_path / "chinese", renamed(tables, lambda spec, k, i: spec.col(k).zh))
+    assert "身份证号" in (chinese / "persons.csv").read_text(encoding="utf-8").splitlines()[0]
+
+    dry = run(english, dry_run=True)
+    assert_imported(dry)
+    result = run(chinese)
+    assert_imported(result)
+    assert added(result) == added(dry)
+    assert result.warnings == []
+    assert_base_values_stored()
+
+    # the English-headed bundle holds exactly the same data: nothing to add or change
+    again = run(english)
+    assert again.ok, messages(again)
+    assert all(c.added == 0 and c.changed == 0 and c.unchanged == c.rows for c in again.counts.values())
+
+
+def test_headers_with_spaces_and_full_width_characters(app, people, tmp_path):
+    def header(spec, key, i):
+        if i % 3 == 0:
+            return f"  {fullwidth(key.upper())} "  # e.g. "  ＩＤ＿ＮＵＭＢＥＲ "
+        if i % 3 == 1:
+            return f"\u3000{spec.col(key).zh}\u3000"  # ideographic spaces around the Chinese header
+        return f" {key} "
+
+    folder = write_bundle(tmp_path / "bundle", renamed(base_tables(people), header))
+    assert "ＩＤ＿ＮＵＭＢＥＲ" in (folder / "persons.csv").read_text(encoding="utf-8")
+    result = run(folder)
+    assert_imported(result)
+    assert result.warnings == []
+    assert_base_values_stored()
+
+
+def test_columns_in_any_order(app, people, tmp_path):
+    tables = {name: [dict(reversed(list(r.items()))) for r in rows] for name, rows in base_tables(people).items()}
+    assert_imported(run(write_bundle(tmp_path / "bundle", tables)))
+    assert_base_values_stored()
+
+
+# ---- encodings ------------------------------------------------------------------------------
+
+def test_csv_in_gb18030(app, people, tmp_path):
+    folder = write_bundle(tmp_path / "bundle", base_tables(people), encoding="gb18030")
+    raw = (folder / "persons.csv").read_bytes()
+    assert "王大山".encode("gb18030") in raw
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+    result = run(folder)
+    assert_imported(result)
+    assert_base_values_stored()
+    assert db.session.scalar(select(Person.name).where(Person.name == "王大山")) == "王大山"
+    assert db.session.scalar(select(Position.title).where(Position.id == select(Post.id).where(
+        Post.code == "GW-002").scalar_subquery())) == "护林员"
+    assert db.session.scalar(select(Official.name)) == "赵书记"
+
+
+def test_csv_in_gb18030_with_chinese_headers(app, people, tmp_path):
+    tables = renamed(base_tables(people), lambda spec, k, i: spec.col(k).zh)
+    result = run(write_bundle(tmp_path / "bundle", tables, encoding="gb18030"))
+    assert_imported(result)
+    assert_base_values_stored()
+
+
+def test_csv_in_utf8_with_bom(app, people, tmp_path):
+    folder = write_bundle(tmp_path / "bundle", base_tables(people), encoding="utf-8-sig")
+    assert (folder / "persons.csv").read_bytes().startswith(b"\xef\xbb\xbfid_number,")
+    result = run(folder)
+    assert_imported(result)
+    assert result.warnings == []  # the BOM did not make the first header unknown
+    assert_base_values_stored()
+
+
+def test_unknown_column_is_ignored_with_a_warning(app, people, tmp_path):
+    tables = base_tables(people)
+    for r in tables["persons"]:
+        r["备注"] = "村里推荐"
+    result = run(write_bundle(tmp_path / "bundle", tables))
+    assert_imported(result)
+    assert any("备注" in w for w in result.warnings), result.warnings
+    assert_base_values_stored()
+
+
+# ---- Excel workbooks ------------------------------------------------------------------------
+
+CHINESE_SHEETS = {"persons", "placements", "attendance", "reports", "officials"}
+
+
+def test_one_workbook_with_a_sheet_per_table(app, people, tmp_path):
+    tables = base_tables(people)
+    path = write_workbook(tmp_path / "台账.xlsx", tables,
+                          lambda name: BY_NAME[name].zh if name in CHINESE_SHEETS else name)
+    wb = openpyxl.load_workbook(path)
+    assert "人员信息" in wb.sheetnames and "positions" in wb.sheetnames
+    assert isinstance(wb["安置台账"]["C2"].value, dt.datetime)  # a real Excel date cell
+    assert wb["positions"]["H3"].value == 900  # a number, not text
+    assert wb["人员信息"]["A2"].data_type == "s"  # the ID number is text
+
+    result = run(path)
+    assert_imported(result)
+    assert result.warnings == []
+    assert_base_values_stored()
+
+
+def test_workbook_with_an_unknown_sheet_warns(app, people, tmp_path):
+    tables = base_tables(people)
+    path = tmp_path / "bundle.xlsx"
+    write_workbook(path, tables, lambda name: name)
+    wb = openpyxl.load_workbook(path)
+    wb.create_sheet("说明").append(["本台账由白帝镇填报"])
+    wb.save(path)
+    result = run(path)
+    assert_imported(result)
+    assert any("说明" in w for w in result.warnings), result.warnings
+
+
+def test_folder_of_per_table_workbooks(app, people, tmp_path):
+    folder = tmp_path / "bundle"
+    for i, (name, rows) in enumerate(base_tables(people).items()):
+        wb = openpyxl.Workbook()
+        fill_sheet(wb.active, name, rows)
+        wb.active.title = ("Sheet1", BY_NAME[name].zh, name)[i % 3]
+        folder.mkdir(exist_ok=True)
+        wb.save(folder / f"{name}.xlsx")
+    result = run(folder)
+    assert_imported(result)
+    assert_base_values_stored()
+
+
+def test_folder_mixing_csv_and_xlsx(app, people, tmp_path):
+    tables = base_tables(people)
+    folder = write_bundle(tmp_path / "bundle", {k: t for k, t in tables.items() if k != "attendance"})
+    write_workbook(folder / "attendance.xlsx", {"attendance": tables["attendance"]}, lambda name: name)
+    assert_imported(run(folder))
+    assert_base_values_stored()
+
+
+def test_time_cell_next_to_midnight_is_a_row_result_not_a_crash(app, people, tmp_path):
+    tables = base_tables(people)
+    folder = write_bundle(tmp_path / "bundle", {k: t for k, t in tables.items() if k != "attendance"})
+    path = write_workbook(folder / "attendance.xlsx", {"attendance": tables["attendance"]}, lambda name: name)
+    wb = openpyxl.load_workbook(path)
+    cell = wb["attendance"]["E2"]  # check_in_time of the first row
+    cell.value, cell.number_format = 0.9999999, "General"  # a plain number, as a formula result can be
+    wb.save(path)
+    result = run(folder)
+    assert result.ok
+    assert db.session.scalar(select(Attendance.check_in_time).where(
+        Attendance.work_date == dt.date(2025, 1, 2), Attendance.status == "出勤",
+        Attendance.device_id == "KQJ-01")) == dt.time(23, 59, 59)
+
+
+# ---- zips -----------------------------------------------------------------------------------
+
+def test_zip_with_the_bundle_folder_inside(app, people, tmp_path):
+    folder = write_bundle(tmp_path / "src" / "bundle", base_tables(people))
+    path = zip_folder(folder, tmp_path / "bundle.zip", prefix="bundle/")
+    with zipfile.ZipFile(path, "a") as zf:  # what macOS Finder adds
+        zf.writestr("__MACOSX/bundle/._persons.csv", b"\x00\x05\x16\x07junk")
+    assert "bundle/persons.csv" in zipfile.ZipFile(path).namelist()
+    result = run(path)
+    assert_imported(result)
+    assert result.warnings == []
+    assert_base_values_stored()
+
+
+def test_zip_with_files_at_the_top(app, people, tmp_path):
+    folder = write_bundle(tmp_path / "src", base_tables(people))
+    assert_imported(run(zip_folder(folder, tmp_path / "bundle.zip")))
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])  # Chinese Windows tools; macOS Finder
+def test_zip_with_chinese_entry_names_and_no_utf8_flag(app, people, tmp_path, encoding):
+    tables = base_tables(people)
+    folder = write_bundle(tmp_path / "src", tables)
+    path = tmp_path / "台账.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in tables:
+            entry = f"台账/{BY_NAME[name].zh}.csv".encode(encoding).decode("cp437")
+            info = RawNameInfo(entry, date_time=(2025, 3, 1, 9, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, (folder / f"{name}.csv").read_bytes())
+    raw = path.read_bytes()
+    assert "人员信息.csv".encode(encoding) in raw
+    assert all(not i.flag_bits & 0x800 for i in zipfile.ZipFile(path).infolist())
+
+    result = run(path)
+    assert_imported(result)
+    assert result.warnings == []
+    assert_base_values_stored()
+
+
+def test_zip_bomb_is_refused_before_parsing(app, people, tmp_path):
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_BZIP2) as zf, zf.open("persons.csv", "w") as fh:
+        zeros = bytes(1 << 20)
+        for _ in range(50):  # 50 MiB of zeros
+            fh.write(zeros)
+    assert path.stat().st_size < 10_000
+    result = run(path)
+    assert not result.ok
+    assert [e.table for e in result.errors] == ["bundle"]  # refused as a whole, not row by row
+    assert "压缩" in messages(result)
+    assert count(Person) == 0 and count(ImportBatch) == 0
+
+
+@pytest.mark.parametrize("entries, refused", [(5, False), (6, True)])
+def test_zip_with_too_many_entries(app, people, tmp_path, entries, refused):
+    tables = base_tables(people)
+    names = ["persons", "positions", "placements", "workshops", "workshop_staff", "attendance"][:entries]
+    folder = write_bundle(tmp_path / "src", {n: tables[n] for n in names})
+    path = zip_folder(folder, tmp_path / "bundle.zip")
+    assert len(zipfile.ZipFile(path).namelist()) == entries
+    result = run(path, limits=Limits(max_entries=5))
+    if refused:
+        assert not result.ok
+        assert [e.table for e in result.errors] == ["bundle"]
+        msg = messages(result)
+        assert "上限 5" in msg and "6" in msg
+        assert count(Person) == 0
+    else:
+        assert_imported(result, {n: EXPECTED_ADDED[n] for n in names})
+
+
+# ---- not a bundle ---------------------------------------------------------------------------
+
+def test_a_single_csv_is_not_a_bundle(app, people, tmp_path):
+    folder = write_bundle(tmp_path / "bundle", base_tables(people))
+    result = run(folder / "persons.csv")
+    assert not result.ok
+    assert "单个 CSV" in messages(result) and "不是台账包" in messages(result)
+    assert count(Person) == 0
+
+
+def test_a_path_that_does_not_exist(app, tmp_path):
+    result = run(tmp_path / "nowhere")
+    assert not result.ok
+    assert "找不到" in messages(result)
+
+
+def test_a_file_named_zip_that_is_not_a_zip(app, tmp_path):
+    path = tmp_path / "bundle.zip"
+    path.write_text("id_number,name\n", encoding="utf-8")
+    result = run(path)
+    assert not result.ok
+    assert "不是有效的 zip" in messages(result)
+
+
+def test_a_folder_without_any_table(app, tmp_path):
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("hello", encoding="utf-8")
+    result = run(folder)
+    assert not result.ok
+    assert "没有可识别的表" in messages(result)
+
+
+def test_the_same_table_given_twice(app, people, tmp_path):
+    tables = base_tables(people)
+    folder = write_bundle(tmp_path / "bundle", tables)
+    write_workbook(folder / "persons.xlsx", {"persons": tables["persons"]}, lambda name: name)
+    result = run(folder)
+    assert not result.ok
+    assert "两次" in messages(result)
+    assert "persons.csv" in messages(result) and "persons.xlsx" in messages(result)
+    assert count(Person) == 0
+
+
+def test_the_same_table_under_both_names(app, people, tmp_path):
+    tables = base_tables(people)
+    folder = write_bundle(tmp_path / "bundle", tables)
+    (folder / "人员信息.csv").write_bytes((folder / "persons.csv").read_bytes())
+    result = run(folder)
+    assert not result.ok
+    assert "两次" in messages(result)
+
+
+# ---- empty cells and blank lines ------------------------------------------------------------
+
+def test_empty_end_date_means_still_active(app, people, tmp_path):
+    tables = base_tables(people)
+    tables["placements"][1]["end_date"] = "2025-06-30"
+    result = run(write_bundle(tmp_path / "bundle", tables))
+    assert_imported(result)
+    ends = dict(db.session.execute(select(Post.code, Placement.end_date)
+                                   .join(Post, Post.id == Placement.position_id)).all())
+    assert ends == {"GW-001": None, "GW-002": dt.date(2025, 6, 30)}
+
+
+def _insert_line(path: Path, after: int, line: str) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.insert(after, line)
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def test_a_line_of_only_commas_is_ignored(app, people, tmp_path):
+    tables = base_tables(people)
+    folder = write_bundle(tmp_path / "bundle", tables)
+    width = len(tables["persons"][0])
+    _insert_line(folder / "persons.csv", 2, "," * (width - 1) + "\r\n")  # between the 1st and 2nd person
+    _insert_line(folder / "attendance.csv", 5, "\r\n")  # a truly empty line at the end
+    (folder / "wages.csv").write_text((folder / "wages.csv").read_text(encoding="utf-8") + ",,,\r\n,,,,,,,\r\n",
+                                      encoding="utf-8")
+    result = run(folder)
+    assert_imported(result)
+    assert_base_values_stored()
+
+
+def test_a_blank_line_does_not_shift_row_numbers(app, people, tmp_path):
+    tables = base_tables(people)
+    tables["persons"][1]["id_number"] = tables["persons"][1]["id_number"][:17]  # 17 characters
+    folder = write_bundle(tmp_path / "bundle", tables)
+    _insert_line(folder / "persons.csv", 2, "," * (len(tables["persons"][0]) - 1) + "\r\n")
+    result = run(folder)
+    assert not result.ok
+    bad = [e for e in result.errors if e.table == "persons"]
+    assert [(e.row, e.column) for e in bad] == [(4, "id_number")]  # header 1, person 2, blank 3, person 4
+    assert "18位" in bad[0].reason
+    assert count(Person) == 0
+
+
+# ---- dry run --------------------------------------------------------------------------------
+
+def test_dry_run_counts_but_changes_nothing(app, people, tmp_path):
+    folder = write_bundle(tmp_path / "bundle", base_tables(people))
+    result = run(folder, dry_run=True)
+    assert result.dry_run and not result.committed
+    assert_imported(result)
+    assert result.batch_id is None
+    for model in (Person, Post, Position, Placement, Workshop, WorkshopStaff, Attendance, Wage, Report, Official,
+                  ImportBatch):
+        assert count(model) == 0, model.__name__
+
+    # the real import then adds exactly what the dry run announced
+    db.session.rollback()  # end the session's read transaction, to see what the import commits
+    real = run(folder)
+    assert added(real) == added(result)
+    assert count(Person) == 3
+
+
+def test_dry_run_on_a_loaded_database_shows_changes(app, people, tmp_path):
+    tables = base_tables(people)
+    assert_imported(run(write_bundle(tmp_path / "first", tables)))
+    changed = copy.deepcopy(tables)
+    changed["positions"][1]["monthly_wage"] = "950"
+    result = run(write_bundle(tmp_path / "second", changed), dry_run=True)
+    assert result.ok, messages(result)
+    assert (result.counts["positions"].added, result.counts["positions"].changed) == (0, 1)
+    assert wage_of("GW-002") == 90000  # unchanged: it was a dry run

@@ -1,0 +1,123 @@
+"""``audit templates``: blank templates that officials can fill in, and that import as they are."""
+from __future__ import annotations
+
+import csv
+import shutil
+
+import openpyxl
+import pytest
+
+from audit.ledger.importer import import_bundle
+from audit.ledger.schema import BY_NAME, TABLES
+from audit.ledger.templates import WORKBOOK_NAME, write_templates
+from models import db
+
+# What the sample rows hold: two people (the second one works in the workshop), one row elsewhere.
+EXPECTED_ADDED = {spec.name: 1 for spec in TABLES} | {"persons": 2}
+
+
+def run_import(app, path):
+    return import_bundle(path, engine=db.engine, pii=app.extensions["pii"])
+
+
+@pytest.fixture
+def templates(tmp_path):
+    out = tmp_path / "templates"
+    write_templates(out)
+    return out
+
+
+def test_the_command_writes_every_template(runner, tmp_path):
+    out = tmp_path / "tpl"
+    result = runner.invoke("templates", str(out))
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    expected = {f"{t.name}.{ext}" for t in TABLES for ext in ("csv", "xlsx")} | {WORKBOOK_NAME}
+    assert names == expected
+    assert {"persons.csv", "migrant_work.csv", "persons.xlsx", "migrant_work.xlsx", "台账模板.xlsx"} <= names
+    assert str(len(expected)) in result.output
+
+
+def test_write_templates_returns_the_paths_it_wrote(tmp_path):
+    written = write_templates(tmp_path / "new" / "dir")
+    assert len(written) == 2 * len(TABLES) + 1
+    assert all(p.is_file() for p in written)
+    assert sorted(p.name for p in written) == sorted(p.name for p in (tmp_path / "new" / "dir").iterdir())
+
+
+def test_csv_templates_have_a_bom_and_chinese_headers(templates):
+    raw = (templates / "persons.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    assert rows[0] == ["身份证号", "姓名", "联系电话", "户编号", "区县", "乡镇街道", "村社区", "人员类别", "劳动能力",
+                       "银行账号"]
+    assert len(rows) == 3  # header and two sample people
+    for spec in TABLES:
+        with open(templates / f"{spec.name}.csv", encoding="utf-8-sig", newline="") as fh:
+            header, *samples = list(csv.reader(fh))
+        assert header == [c.zh for c in spec.columns]
+        assert samples and all(len(r) == len(header) for r in samples)
+
+
+def test_the_folder_of_csv_templates_imports_without_errors(app, templates, tmp_path):
+    folder = tmp_path / "csv-only"
+    folder.mkdir()
+    for f in templates.glob("*.csv"):
+        shutil.copy(f, folder)
+    result = run_import(app, folder)
+    assert result.ok and result.committed, [str(e) for e in result.errors]
+    assert {t: c.added for t, c in result.counts.items()} == EXPECTED_ADDED
+
+
+def test_the_single_workbook_imports_without_errors(app, templates):
+    result = run_import(app, templates / WORKBOOK_NAME)
+    assert result.ok and result.committed, [str(e) for e in result.errors]
+    assert {t: c.added for t, c in result.counts.items()} == EXPECTED_ADDED
+    assert not [w for w in result.warnings if "说明" not in w]  # only the explanation sheet is skipped
+
+
+def test_each_xlsx_template_imports_as_part_of_a_bundle(app, templates, tmp_path):
+    folder = tmp_path / "xlsx-only"
+    folder.mkdir()
+    for spec in TABLES:
+        shutil.copy(templates / f"{spec.name}.xlsx", folder)
+    result = run_import(app, folder)
+    assert result.ok, [str(e) for e in result.errors]
+    assert {t: c.added for t, c in result.counts.items()} == EXPECTED_ADDED
+    assert not result.warnings
+
+
+def test_xlsx_template_keeps_ids_and_accounts_as_text(templates):
+    wb = openpyxl.load_workbook(templates / "persons.xlsx")
+    ws = wb["人员信息"]
+    assert wb.sheetnames == ["人员信息"]
+    headers = [c.value for c in ws[1]]
+    assert headers == [c.zh for c in BY_NAME["persons"].columns]
+    id_col = headers.index("身份证号") + 1
+    account_col = headers.index("银行账号") + 1
+    for row in (2, 3):
+        for col in (id_col, account_col):
+            cell = ws.cell(row=row, column=col)
+            assert cell.number_format == "@"
+            assert isinstance(cell.value, str) and len(cell.value) >= 18
+    # the whole column is text, so IDs typed later are not turned into floats
+    assert ws.column_dimensions["A"].number_format == "@"
+    assert ws.freeze_panes == "A2"
+    head = ws.cell(row=1, column=id_col)
+    assert head.font.bold and head.comment is not None and head.comment.text == "必填"
+    optional = ws.cell(row=1, column=headers.index("联系电话") + 1)
+    assert optional.comment is None and optional.fill.fgColor.rgb != head.fill.fgColor.rgb
+
+
+def test_workbook_has_an_explanation_sheet_then_one_sheet_per_table(templates):
+    wb = openpyxl.load_workbook(templates / WORKBOOK_NAME)
+    assert wb.sheetnames == ["说明", *(t.zh for t in TABLES)]
+    text = "\n".join(str(c) for row in wb["说明"].iter_rows(values_only=True) for c in row if c is not None)
+    for spec in TABLES:
+        assert spec.name in text and spec.zh in text
+    for needle in ("YYYY年M月D日", "YYYYMM", "两位小数", "乡村公益性岗位", "人脸识别", "村委会主任",
+                   "total_headcount", "必填", "选填"):
+        assert needle in text
+    wages = wb["工资发放"]
+    assert [c.value for c in wages[1]] == [c.zh for c in BY_NAME["wages"].columns]
+    assert wages.cell(row=2, column=1).number_format == "@"
