@@ -12,6 +12,7 @@ from flask_migrate.cli import db as db_group
 from . import create_app
 from .database import ensure_schema
 from .demo.cli import register as register_demo
+from .engine.cli import register as register_engine
 from .ledger.cli import register as register_ledger
 
 
@@ -27,6 +28,7 @@ cli.add_command(routes_command)
 cli.add_command(db_group)  # audit db upgrade / downgrade / migrate (Alembic via Flask-Migrate)
 register_ledger(cli)
 register_demo(cli)
+register_engine(cli)
 
 
 @cli.command("init-db")

@@ -46,6 +46,7 @@ class Person(Base):
     sex: Mapped[str] = mapped_column(String(1))  # 'M' / 'F', from the 17th character
     region_code: Mapped[str] = mapped_column(String(6))  # issuing region, first 6 characters
     name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64))  # NFKC, no white space: for name matching
     phone: Mapped[str | None] = mapped_column(String(32))
     household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
     district: Mapped[str | None] = mapped_column(String(64))
@@ -150,6 +151,7 @@ class Wage(Base):
     account_enc: Mapped[str | None] = mapped_column(Text)
     account_masked: Mapped[str | None] = mapped_column(String(40))
     account_name: Mapped[str | None] = mapped_column(String(64))
+    account_name_key: Mapped[str | None] = mapped_column(String(64))  # NFKC, no white space
     batch: Mapped[str | None] = mapped_column(String(64))
     __table_args__ = (
         UniqueConstraint("person_id", "post_id", "period", "paid_on", "amount_fen", "seq"),

@@ -113,3 +113,164 @@ def base_tables(people: People) -> dict[str, list[dict]]:
                        "unit": "白帝村党支部", "district": "奉节县", "township": "白帝镇", "village": "白帝村",
                        "household_id": "H900"}],
     }
+
+
+# ---- a small county for rule tests -------------------------------------------------------------
+
+def _month_days(month: str) -> list[dt.date]:
+    y, m = map(int, month.split("-"))
+    d = dt.date(y, m, 1)
+    out = []
+    while d.month == m:
+        out.append(d)
+        d += dt.timedelta(days=1)
+    return out
+
+
+def _next_month(month: str) -> str:
+    y, m = map(int, month.split("-"))
+    return f"{y + (m == 12):04d}-{m % 12 + 1:02d}"
+
+
+class County:
+    """Builds a clean little county, person by person and month by month; a rule test then plants
+    one irregularity (and one look-alike that must not fire) and runs the audit.
+
+        c = County(people)
+        a = c.person("王大山")
+        c.position("GW-1", wage="800.00")
+        c.place(a, "GW-1", "2025-01-01")
+        c.work(a, "GW-1", "2025-01")          # 20 present weekdays, the rest 休息
+        c.pay(a, "GW-1", "2025-01")           # the wage due, on the 10th of the next month
+        findings = c.audit(app, tmp_path, as_of="2025-06-30")
+    """
+
+    def __init__(self, people: People):
+        self.people = people
+        self.t: dict[str, list[dict]] = {k: [] for k in (
+            "persons", "positions", "placements", "workshops", "workshop_staff", "attendance", "wages",
+            "reports", "deaths", "social_insurance", "pensions", "businesses", "officials", "migrant_work")}
+        self.names: dict[str, str] = {}
+        self.accounts: dict[str, str] = {}
+        self.wage_of: dict[str, int] = {}  # post -> monthly wage in fen
+        self.required: dict[str, int] = {}
+        self._acct = 6228480000000000000
+
+    # -- people and posts --
+    def person(self, name: str, born: str = "1980-05-06", male: bool = True, *, categories: str = "脱贫人口",
+               household: str | None = None, labour_ability: str = "普通劳动力", township: str = "白帝镇",
+               village: str = "白帝村") -> str:
+        idn = self.people.id(born, male)
+        self._acct += 7
+        account = str(self._acct)
+        self.names[idn], self.accounts[idn] = name, account
+        self.t["persons"].append({
+            "id_number": idn, "name": name, "household_id": household or f"H{len(self.t['persons']) + 1:04d}",
+            "district": "奉节县", "township": township, "village": village, "categories": categories,
+            "labour_ability": labour_ability, "bank_account": account})
+        return idn
+
+    def position(self, code: str, *, kind: str = "乡村公益性岗位", wage: str = "800.00", required_days: int = 20,
+                 employer: str = "白帝村村民委员会", township: str = "白帝镇", title: str = "保洁员") -> str:
+        self.t["positions"].append({
+            "position_code": code, "title": title, "kind": kind, "employer": employer, "district": "奉节县",
+            "township": township, "village": "白帝村", "monthly_wage": wage, "required_days": str(required_days)})
+        self.wage_of[code] = round(float(wage) * 100)
+        self.required[code] = required_days
+        return code
+
+    def place(self, idn: str, code: str, start: str, end: str = "") -> None:
+        self.t["placements"].append({"id_number": idn, "position_code": code, "start_date": start, "end_date": end})
+
+    def workshop(self, code: str, *, operator: str = "奉节县白帝服饰有限公司", baseline: int | None = None,
+                 credit_code: str = "") -> str:
+        self.t["workshops"].append({
+            "workshop_code": code, "name": f"{code}帮扶车间", "operator": operator, "credit_code": credit_code,
+            "district": "奉节县", "township": "白帝镇", "village": "白帝村",
+            "baseline_poverty_headcount": "" if baseline is None else str(baseline)})
+        return code
+
+    def staff(self, code: str, idn: str, start: str, end: str = "", wage: str = "2500.00") -> None:
+        self.t["workshop_staff"].append({"workshop_code": code, "id_number": idn, "start_date": start,
+                                         "end_date": end, "monthly_wage": wage})
+        self.wage_of[code] = round(float(wage) * 100)
+        self.required[code] = 20
+
+    # -- months --
+    def work(self, idn: str, post: str, month: str, present: int | None = None, *, method: str = "人脸识别",
+             device: str = "KQJ-01", verified: str = "通过", failed: int = 0, other: str = "休息",
+             time: str = "08:01") -> None:
+        """``present`` weekdays 出勤 (default: the post's required days), the other days ``other``;
+        the last ``failed`` present days with 人脸识别 核验不通过."""
+        want = self.required.get(post, 20) if present is None else present
+        days = _month_days(month)
+        weekdays = [d for d in days if d.weekday() < 5]
+        on = set((weekdays + [d for d in days if d.weekday() >= 5])[:want])
+        present_days = sorted(on)
+        fail_from = len(present_days) - failed
+        for d in days:
+            if d in on:
+                i = present_days.index(d)
+                self.t["attendance"].append({
+                    "id_number": idn, "post_code": post, "work_date": d.isoformat(), "status": "出勤",
+                    "check_in_time": time, "method": method, "device_id": device,
+                    "verified": ("不通过" if i >= fail_from else verified) if method == "人脸识别" else ""})
+            else:
+                self.t["attendance"].append({"id_number": idn, "post_code": post, "work_date": d.isoformat(),
+                                             "status": other})
+
+    def pay(self, idn: str, post: str, period: str, amount: str | None = None, *, paid_on: str | None = None,
+            account: str | None = None, account_name: str | None = None) -> None:
+        if amount is None:
+            fen = self.wage_of[post]
+            amount = f"{fen // 100}.{fen % 100:02d}"
+        self.t["wages"].append({
+            "id_number": idn, "post_code": post, "period": period, "amount": amount,
+            "paid_on": paid_on or f"{_next_month(period)}-10",
+            "account_number": self.accounts[idn] if account is None else account,
+            "account_name": self.names[idn] if account_name is None else account_name})
+
+    def month(self, idn: str, post: str, month: str) -> None:
+        """A clean month: full attendance, paid in full on time."""
+        self.work(idn, post, month)
+        self.pay(idn, post, month)
+
+    # -- the audit --
+    def audit(self, app, folder: Path, as_of: str = "2025-12-31") -> list[dict]:
+        """Import this county (tables left empty are not written) and run every rule; return the
+        findings as plain dicts: rule, category, subject (the ID number for persons), post,
+        periods, amount (yuan, 2 decimals, or None), status, evidence, explanation."""
+        from audit.engine.runner import run_audit
+        from audit.ledger.importer import import_bundle
+        from models import Finding, Person, Post
+
+        tables = {k: v for k, v in self.t.items() if v}
+        result = import_bundle(write_bundle(folder, tables), engine=db.engine, pii=app.extensions["pii"])
+        assert result.ok, [str(e) for e in result.errors[:10]]
+        self.run = run_audit(db.engine, as_of=dt.date.fromisoformat(as_of), actor="test")
+        return findings(app)
+
+
+def findings(app) -> list[dict]:
+    from models import Finding, Person, Post
+
+    db.session.rollback()  # see what other connections committed
+    pii = app.extensions["pii"]
+    ids = {p.id: pii.decrypt(p.id_enc) for p in db.session.scalars(select(Person))}
+    codes = {p.id: p.code for p in db.session.scalars(select(Post))}
+    out = []
+    for f in db.session.scalars(select(Finding).order_by(Finding.rule, Finding.period_start)):
+        out.append({
+            "rule": f.rule, "category": f.category, "subject_type": f.subject_type,
+            "subject": ids[f.person_id] if f.subject_type == "person" else f.subject_label,
+            "persons": sorted(ids[i] for i in f.person_ids), "post": codes.get(f.post_id), "periods": f.periods,
+            "amount": None if f.amount_at_risk_fen is None else f"{f.amount_at_risk_fen / 100:.2f}",
+            "status": f.status, "evidence": f.evidence, "explanation": f.explanation, "id": f.id})
+    return out
+
+
+def brief(found: list[dict], rule: str | None = None) -> list[tuple]:
+    """(rule, subject, post, periods, amount) of the findings (of one rule), sorted, for assertions:
+    compare with ``sorted([...])``."""
+    return sorted(((f["rule"], f["subject"], f["post"], f["periods"], f["amount"]) for f in found
+                   if rule is None or f["rule"] == rule), key=lambda t: tuple(map(str, t)))

@@ -155,7 +155,7 @@ _ACCOUNT = "{0}_hash:s {0}_enc:t {0}_masked:s"  # a bank account number
 _REF_ID = "id_hash:s id_masked:s"  # an ID number in a comparison table
 
 STAGES: dict[str, Table] = {
-    "persons": _stage("persons", f"{_IDENTITY} name:s phone:s household_code:s district:s township:s "
+    "persons": _stage("persons", f"{_IDENTITY} name:s name_key:s phone:s household_code:s district:s township:s "
                       f"village:s category_mask:i labour_ability:s {_ACCOUNT.format('bank')}"),
     "positions": _stage("positions", "code:s title:s kind:s employer:s district:s township:s village:s "
                         "monthly_wage_fen:b required_days:i created_on:d"),
@@ -167,7 +167,7 @@ STAGES: dict[str, Table] = {
     "attendance": _stage("attendance", "person_id:i post_id:i work_date:d status:s check_in_time:tm "
                          "method:s device_id:s verified:s"),
     "wages": _stage("wages", f"person_id:i post_id:i period:d amount_fen:b paid_on:d seq:i "
-                    f"{_ACCOUNT.format('account')} account_name:s batch:s"),
+                    f"{_ACCOUNT.format('account')} account_name:s account_name_key:s batch:s"),
     "reports": _stage("reports", "workshop_id:i period:d metric:s value_x100:b"),
     "deaths": _stage("deaths", f"{_REF_ID} death_date:d"),
     "social_insurance": _stage("social_insurance", f"{_REF_ID} period:d employer:s employer_credit_code:s"),
@@ -349,6 +349,8 @@ class Importer:
             return (lambda x: self._person_id(parse(x))), 1
         if key in ("bank_account", "account_number"):
             return (lambda x: self._account(parse(x))), 3
+        if (table, key) in (("persons", "name"), ("wages", "account_name")):
+            return (lambda x: _with_key(parse(x))), 2
         if key in ("position_code", "workshop_code", "post_code", "subject_code") and table not in (
                 "positions", "workshops"):
             want = {"position_code": "position", "workshop_code": "workshop", "subject_code": "workshop"}.get(key)
@@ -648,7 +650,7 @@ class Importer:
             Person.__table__, key=("id_hash",),
             compare=("name", "phone", "household_id", "district", "township", "village", "category_mask",
                      "labour_ability", "bank_hash"),
-            carry=("bank_enc", "bank_masked"), ref=lambda r: f"{r['id_masked']} {r['name']}"))
+            carry=("name_key", "bank_enc", "bank_masked"), ref=lambda r: f"{r['id_masked']} {r['name']}"))
         self._people = None  # reload on next use
 
     def _insert_households(self, conn: Connection, s: Table) -> None:
@@ -710,7 +712,8 @@ class Importer:
     def _merge_wages(self, conn: Connection) -> None:
         self._merge(conn, "wages", self._stage_src("wages"), Merge(
             Wage.__table__, key=("person_id", "post_id", "period", "paid_on", "amount_fen", "seq"),
-            compare=("account_hash", "account_name", "batch"), carry=("account_enc", "account_masked"),
+            compare=("account_hash", "account_name", "batch"),
+            carry=("account_name_key", "account_enc", "account_masked"),
             ref=lambda r: self._ref(r, "person_id", "post_id", "period", "paid_on")))
 
     def _merge_reports(self, conn: Connection) -> None:
@@ -814,6 +817,10 @@ def _convert(convert: Callable, x):
         return exc
     except (ValueError, TypeError, ArithmeticError):  # a parser's blind spot must not end the import
         return CellError("无法识别的值")
+
+
+def _with_key(name: str) -> tuple[str, str]:
+    return name, v.name_key(name)
 
 
 def _rows(numbers: list[int] | None, cols: list[list], widths: list[int]) -> Iterable[tuple]:

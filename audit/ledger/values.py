@@ -33,6 +33,11 @@ def text(value) -> str:
     return str(value).strip()
 
 
+def name_key(name: str) -> str:
+    """A name for matching: Unicode NFKC, all white space removed (rules.md, "Name match")."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
+
+
 def code(value) -> str:
     """Codes (岗位编号, 车间编号, 户编号): text, half-width, no surrounding spaces."""
     return nfkc(text(value))

@@ -1,0 +1,45 @@
+"""``audit run`` and ``audit findings``."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import unicodedata
+
+import click
+from flask.cli import with_appcontext
+
+from models import db
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    shown = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    fill = " " * max(width - shown, 0)
+    return fill + text if right else text + fill
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("run")
+    @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                  help="审计基准日 YYYY-MM-DD（缺省为今天）。判断“是否已发放”等一律以此日为准，便于复现。")
+    @click.option("--rule", "rules", multiple=True, help="只运行这些规则（可重复）。")
+    @with_appcontext
+    def run_command(as_of, rules) -> None:
+        """运行全部审计规则，保存发现的问题，并按类别打印汇总。"""
+        from audit.cli import actor_name
+        from audit.database import ensure_schema
+
+        from .rule import VIOLATIONS, yuan
+        from .runner import category_summary, run_audit
+
+        ensure_schema()
+        day = as_of.date() if as_of else dt.date.today()
+        result = run_audit(db.engine, as_of=day, actor=actor_name(), only=set(rules) or None)
+        click.echo(f"审计完成（第 {result.run_id} 次运行，基准日 {day}，用时 {result.seconds:.1f} 秒）：共 {result.total} 条，"
+                   f"新增 {result.new}，重新出现 {result.reopened}，数据已消除 {result.resolved}")
+        click.echo(_pad("类别", 40) + _pad("条数", 8, True) + _pad("涉及金额(元)", 18, True))
+        for code, zh, n, fen in category_summary(result):
+            mark = "" if code in VIOLATIONS else "（提示，不计入违规）"
+            click.echo(_pad(f"{zh}{mark}", 40) + _pad(str(n), 8, True) + _pad(yuan(fen) if fen else "—", 18, True))
+        not_run = {c: s["reason"] for c, s in result.rules.items() if s["status"] == "not_run"}
+        for code, reason in not_run.items():
+            click.echo(f"{code} {reason}", err=not sys.stdout.isatty())

@@ -1,0 +1,198 @@
+"""What a rule's query is built from: the as-of date, dialect-aware date arithmetic, parameters in
+force per place and month, and per-run aggregates shared by several rules (temporary tables built
+with one set-based statement each)."""
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    type_coerce,
+)
+
+from models import Attendance, RuleParameter, Wage
+
+from .rule import Rule
+
+
+class RunContext:
+    def __init__(self, conn: Connection, as_of: dt.date):
+        self.conn = conn
+        self.as_of = as_of
+        self.sqlite = conn.dialect.name == "sqlite"
+        self._present: dict[str, bool] = {}
+        self._overrides = _load_overrides(conn)
+        self.used_params: dict[str, dict[str, Any]] = {}
+        self.rule: Rule | None = None
+
+    # -- data presence ---------------------------------------------------------------------------
+
+    def has(self, table: str) -> bool:
+        if table not in self._present:
+            t = _table(table)
+            self._present[table] = self.conn.execute(select(literal(1)).select_from(t).limit(1)).first() is not None
+        return self._present[table]
+
+    # -- dates -----------------------------------------------------------------------------------
+
+    @property
+    def as_of_month(self) -> dt.date:
+        return self.as_of.replace(day=1)
+
+    def month(self, col):
+        """The first day of the month of a date column."""
+        if self.sqlite:
+            return type_coerce(func.date(col, "start of month"), Date)
+        return cast(func.date_trunc("month", col), Date)
+
+    def add_months(self, col, n):
+        """A date ``n`` months later; ``n`` an int or an integer SQL expression (a parameter)."""
+        if self.sqlite:
+            if isinstance(n, int):
+                return type_coerce(func.date(col, f"{n:+d} months"), Date)
+            return type_coerce(func.date(col, func.printf("%+d months", n)), Date)
+        return cast(col + func.make_interval(0, n), Date)
+
+    def add_days(self, col, n: int):
+        if self.sqlite:
+            return type_coerce(func.date(col, f"{n:+d} days"), Date)
+        return cast(col + n, Date)
+
+    def month_end(self, month_col):
+        """The last day of the month that starts at ``month_col``."""
+        if self.sqlite:
+            return type_coerce(func.date(month_col, "+1 month", "-1 day"), Date)
+        return cast(month_col + func.make_interval(0, 1) - func.make_interval(0, 0, 0, 1), Date)
+
+    def age(self, birth_col, at_col):
+        """Whole years between a birth date and a date."""
+        if self.sqlite:
+            return (cast(func.strftime("%Y", at_col), Integer) - cast(func.strftime("%Y", birth_col), Integer)
+                    - case((func.strftime("%m-%d", at_col) < func.strftime("%m-%d", birth_col), 1), else_=0))
+        return cast(func.date_part("year", func.age(at_col, birth_col)), Integer)
+
+    def wage_due(self, monthly_wage_fen, present, required_days):
+        """月标准 × min(1, 出勤天数 ÷ 规定天数), rounded half up to the fen, in integer arithmetic."""
+        days = case((present < required_days, present), else_=required_days)
+        return (monthly_wage_fen * days * 2 + required_days) // (required_days * 2)
+
+    # -- parameters ------------------------------------------------------------------------------
+
+    def param(self, name: str, *, district=None, township=None, month=None, transform=None):
+        """The value of the current rule's parameter ``name`` in force for a place and month, as
+        a SQL expression: a literal where no override exists, else a CASE over the overrides
+        (township before district before everywhere; the latest ``effective_from`` first)."""
+        r = self.rule
+        default = next(p.default for p in r.params if p.name == name)
+        conv = transform or (lambda x: x)
+        overrides = self._overrides.get((r.code, name), [])
+        self.used_params.setdefault(r.code, {})[name] = default
+        if overrides:
+            self.used_params[r.code][f"{name}:overrides"] = [
+                {"value": o.value, "from": o.effective_from.isoformat(), "district": o.district,
+                 "township": o.township} for o in overrides]
+        if not overrides:
+            return literal(conv(default))
+        whens = []
+        for o in sorted(overrides, key=lambda o: (o.township is not None, o.district is not None,
+                                                   o.effective_from), reverse=True):
+            cond = []
+            if o.district is not None:
+                cond.append(district == o.district if district is not None else literal(False))
+            if o.township is not None:
+                cond.append(township == o.township if township is not None else literal(False))
+            if month is not None:
+                cond.append(month >= o.effective_from)
+            elif o.effective_from > self.as_of:
+                continue
+            whens.append((and_(*cond) if cond else literal(True), literal(conv(o.value))))
+        return case(*whens, else_=literal(conv(default))) if whens else literal(conv(default))
+
+    def param_value(self, name: str):
+        """A parameter's default (for rules whose parameter cannot vary by place, e.g. on/off)."""
+        r = self.rule
+        value = next(p.default for p in r.params if p.name == name)
+        self.used_params.setdefault(r.code, {})[name] = value
+        return value
+
+    # -- shared aggregates -----------------------------------------------------------------------
+
+    @cached_property
+    def attendance_month(self) -> Table:
+        """Per person, post and month (days up to the as-of date): days recorded, present days,
+        face-recognition check-ins and failed ones, first and last present day."""
+        a = Attendance.__table__
+        t = _temp("run_attendance_month", "person_id:i post_id:i month:d days:i present:i face:i face_failed:i "
+                  "first_present:d last_present:d")
+        present = a.c.status == "出勤"
+        m = self.month(a.c.work_date)
+        q = (select(a.c.person_id, a.c.post_id, m.label("month"), func.count(),
+                    func.sum(case((present, 1), else_=0)),
+                    func.sum(case((a.c.method == "人脸识别", 1), else_=0)),
+                    func.sum(case((and_(a.c.method == "人脸识别", a.c.verified == "不通过"), 1), else_=0)),
+                    func.min(case((present, a.c.work_date))), func.max(case((present, a.c.work_date))))
+             .where(a.c.work_date <= self.as_of).group_by(a.c.person_id, a.c.post_id, m))
+        self._fill(t, q)
+        return t
+
+    @cached_property
+    def wage_month(self) -> Table:
+        """Per person, post and period (payments made up to the as-of date): the sum paid, the
+        number of payments, the first and last payment date."""
+        w = Wage.__table__
+        t = _temp("run_wage_month", "person_id:i post_id:i period:d paid_fen:b payments:i first_paid_on:d "
+                  "last_paid_on:d")
+        q = (select(w.c.person_id, w.c.post_id, w.c.period, func.sum(w.c.amount_fen), func.count(),
+                    func.min(w.c.paid_on), func.max(w.c.paid_on))
+             .where(w.c.paid_on <= self.as_of).group_by(w.c.person_id, w.c.post_id, w.c.period))
+        self._fill(t, q)
+        return t
+
+    def _fill(self, t: Table, q) -> None:
+        self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t.name}")
+        t.create(self.conn)
+        self.conn.execute(insert(t).from_select([c.name for c in t.columns], q))
+        self.conn.exec_driver_sql(f"CREATE INDEX ix_{t.name} ON {t.name} ({t.columns[0].name}, "
+                                  f"{t.columns[1].name}, {t.columns[2].name})")
+
+    def drop_temporaries(self) -> None:
+        for name in ("attendance_month", "wage_month"):
+            if name in self.__dict__:
+                self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.__dict__[name].name}")
+
+
+_TYPES = {"i": Integer, "b": BigInteger, "d": Date}
+
+
+def _temp(name: str, cols: str) -> Table:
+    columns = [Column(c.split(":")[0], _TYPES[c.split(":")[1]]()) for c in cols.split()]
+    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
+
+
+def _table(name: str) -> Table:
+    from models import Base
+
+    return Base.metadata.tables[name]
+
+
+def _load_overrides(conn: Connection) -> dict[tuple[str, str], list]:
+    rp = RuleParameter.__table__
+    out: dict[tuple[str, str], list] = {}
+    for row in conn.execute(select(rp)):
+        out.setdefault((row.rule, row.name), []).append(row)
+    return out

@@ -1,0 +1,124 @@
+"""A rule: one small, self-describing unit whose detection is one set-based SQL query.
+
+Each rule module under ``audit/engine/rules/`` declares its rules with ``@rule(...)`` on the
+function that builds the query. The query's rows are findings (or the parts of one, see
+``combine``); ``describe`` turns a row into the Chinese explanation and the evidence.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+CATEGORIES = {
+    "phantom_salary": "吃空饷 / 虚报冒领",
+    "disguised_payment": "变相发钱",
+    "wage_arrears": "未按时足额发放",
+    "impersonation": "冒名顶替",
+    "ineligible_placement": "安置不符合条件人员",
+    "favouritism": "优亲厚友",
+    "ledger_mismatch": "账实不符 / 账账不符 / 数字就业",
+    # informational: shown and reported, never counted as violations
+    "target_shortfall": "目标未达成",
+    "anomaly": "异常（非违规）",
+    "data_quality": "数据质量",
+}
+VIOLATIONS = frozenset(list(CATEGORIES)[:7])
+SEVERITIES = {"high": "高", "medium": "中", "low": "低"}
+SUBJECT_TYPES = ("person", "workshop", "position", "household", "device", "account")
+
+# Seed documents, cited in the rules' bases.
+SEED_003 = "渝人社办〔2022〕317号《脱贫人口就业帮扶攻坚行动方案》"
+SEED_001 = "渝北人社发〔2022〕38号《“一生一困”就业帮扶工作实施方案》"
+SEED_002 = "《关于进一步做好就业援助工作的通知》"
+SEED_000 = "渝人社办〔2022〕157号《困难人员就业帮扶专项行动方案》"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    description: str
+
+
+@dataclass
+class Draft:
+    """A finding as a rule produces it, before the runner gives it an id and a status."""
+
+    explanation: str
+    evidence: dict[str, Any]
+    person_id: int | None = None
+    post_id: int | None = None
+    periods: list[dt.date] = field(default_factory=list)
+    amount_fen: int | None = None
+    person_ids: list[int] | None = None  # defaults to [person_id]
+    subject_key: str | None = None  # for subjects that are not persons: a code, a device id…
+    subject_label: str | None = None  # how to show that subject (masked where needed)
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    category: str
+    title: str
+    severity: str
+    basis: str
+    subject_type: str
+    requires: tuple[str, ...]  # tables whose rows the rule needs
+    query: Callable  # (ctx) -> a SQLAlchemy Select
+    describe: Callable[[Mapping, Any], Draft]  # (row, ctx) -> Draft
+    params: tuple[Param, ...] = ()
+    combine: Callable[[list[Mapping], Any], Iterable[Draft]] | None = None  # rows -> drafts
+    public_posts_only: bool = False
+
+    @property
+    def informational(self) -> bool:
+        return self.category not in VIOLATIONS
+
+
+REGISTRY: dict[str, Rule] = {}
+
+
+def rule(code: str, *, category: str, title: str, severity: str, basis: str, subject_type: str = "person",
+         requires: tuple[str, ...], params: tuple[Param, ...] = (), describe: Callable,
+         combine: Callable | None = None, public_posts_only: bool = False):
+    """Declare a rule; the decorated function builds its query from a run context."""
+    assert category in CATEGORIES and severity in SEVERITIES and subject_type in SUBJECT_TYPES, code
+
+    def register(query: Callable) -> Callable:
+        if code in REGISTRY:
+            raise ValueError(f"rule {code} declared twice")
+        REGISTRY[code] = Rule(code, category, title, severity, basis, subject_type, requires, query, describe,
+                              params, combine, public_posts_only)
+        return query
+
+    return register
+
+
+def all_rules() -> list[Rule]:
+    from . import rules  # noqa: F401  (imports every rule module)
+
+    return sorted(REGISTRY.values(), key=lambda r: _order(r.code))
+
+
+def _order(code: str) -> tuple[int, int]:
+    prefixes = ["PS", "DP", "WA", "IM", "IP", "FV", "LM", "TS", "AN", "DQ"]
+    return (prefixes.index(code[:2]) if code[:2] in prefixes else 99, int(code[2:] or 0))
+
+
+def yuan(fen: int | None) -> str:
+    if fen is None:
+        return "—"
+    fen = int(fen)  # PostgreSQL's SUM of bigint is numeric
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+
+
+def ym(d: dt.date | str | None) -> str:
+    if d is None:
+        return ""
+    if isinstance(d, str):
+        return d[:7]
+    return f"{d.year:04d}-{d.month:02d}"

@@ -1,0 +1,42 @@
+"""未按时足额发放: work done, pay not made by the due date."""
+from __future__ import annotations
+
+from sqlalchemy import and_, case, func, select
+
+from models import Position, Post, Wage
+
+from ..rule import SEED_003, Draft, Param, rule, yuan, ym
+
+
+def _describe(r, ctx) -> Draft:
+    late = r["paid_later_fen"] or 0
+    owed = None if r["due_fen"] is None else max(r["due_fen"] - late, 0)
+    text = (f"{ym(r['month'])} 在 {r['post_code']} 出勤 {r['present']} 天，应于 {r['due_date']} 前发放工资"
+            + (f" {yuan(r['due_fen'])} 元" if r["due_fen"] is not None else "")
+            + "，截至该日未发放")
+    text += f"；此后至 {ctx.as_of} 补发 {yuan(late)} 元。" if late else f"；截至审计日 {ctx.as_of} 仍未发放。"
+    return Draft(text, {"month": ym(r["month"]), "post": r["post_code"], "days_present": r["present"],
+                        "due_date": r["due_date"], "wage_due": yuan(r["due_fen"]) if r["due_fen"] is not None else None,
+                        "paid_after_due_date": yuan(late), "as_of": ctx.as_of},
+                 person_id=r["person_id"], post_id=r["post_id"], periods=[r["month"]], amount_fen=owed)
+
+
+@rule("WA01", category="wage_arrears", title="有出勤但未按时发放工资", severity="medium",
+      basis=f"{SEED_003} 五(三)：按时足额发放工资报酬", requires=("attendance", "wages"),
+      params=(Param("pay_due_months", 1, "工资应在所属月份之后第几个月的月末前发放"),), describe=_describe)
+def wa01(ctx):
+    """A month with a present day on a post and no payment for it by its due date (the last day
+    of the month ``pay_due_months`` later), judged as of the audit date. The amount owed is the
+    wage due (public posts) less what was paid after the due date."""
+    a, w, pos, posts = ctx.attendance_month, Wage.__table__, Position.__table__, Post.__table__
+    due = ctx.month_end(ctx.add_months(a.c.month, ctx.param("pay_due_months", district=pos.c.district,
+                                                              township=pos.c.township, month=a.c.month)))
+    same = and_(w.c.person_id == a.c.person_id, w.c.post_id == a.c.post_id, w.c.period == a.c.month)
+    paid_on_time = (select(func.count()).where(same, w.c.paid_on <= due).scalar_subquery())
+    paid_later = (select(func.sum(w.c.amount_fen)).where(same, w.c.paid_on > due, w.c.paid_on <= ctx.as_of)
+                  .scalar_subquery())
+    wage_due = case((pos.c.id.is_not(None), ctx.wage_due(pos.c.monthly_wage_fen, a.c.present, pos.c.required_days)))
+    return (select(a.c.person_id, a.c.post_id, a.c.month, a.c.present, due.label("due_date"),
+                   wage_due.label("due_fen"), paid_later.label("paid_later_fen"), posts.c.code.label("post_code"))
+            .join(posts, posts.c.id == a.c.post_id).outerjoin(pos, pos.c.id == a.c.post_id)
+            .where(a.c.present > 0, due < ctx.as_of, paid_on_time == 0))

@@ -1,0 +1,225 @@
+"""``audit run``: every rule over all data as of a date; findings stored with stable ids.
+
+- The same facts give the same id: a re-run duplicates nothing.
+- A finding whose facts are gone is marked resolved by data (``resolved``); it reopens if they
+  come back.
+- A dismissed finding stays dismissed unless its facts change (its ``facts_hash``).
+- A rule whose data is missing is recorded as not run ("未运行：缺少 X 表"), never as "no findings";
+  its earlier findings are left as they were.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+
+from models import AuditRun, Finding, Person, Position, Post, Workshop
+
+from .context import RunContext, _table
+from .rule import CATEGORIES, Draft, Rule, all_rules, ym
+
+TABLE_NAMES = {
+    "persons": "人员信息", "positions": "公益性岗位", "placements": "安置台账", "workshops": "就业帮扶车间",
+    "workshop_staff": "车间用工花名册", "attendance": "考勤记录", "wages": "工资发放", "reports": "上报数据",
+    "deaths": "死亡人员", "social_insurance": "社保缴费", "pensions": "养老金领取", "businesses": "工商登记",
+    "officials": "干部名单", "migrant_work": "外出务工",
+}
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    as_of: dt.date
+    by_category: Counter = field(default_factory=Counter)
+    amount_by_category: Counter = field(default_factory=Counter)
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    new: int = 0
+    reopened: int = 0
+    resolved: int = 0
+    total: int = 0
+    seconds: float = 0.0
+
+
+def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | None = None) -> RunResult:
+    started = dt.datetime.now()
+    t0 = time.perf_counter()
+    runs = AuditRun.__table__
+    with engine.begin() as conn:
+        run_id = conn.execute(insert(runs).values(started_at=started, as_of=as_of, actor=actor, status="running",
+                                                  rules={}, summary={}).returning(runs.c.id)).scalar_one()
+    result = RunResult(run_id, as_of)
+    try:
+        with engine.connect() as conn, conn.begin():
+            ctx = RunContext(conn, as_of)
+            drafts: list[tuple[Rule, Draft]] = []
+            for rule in all_rules():
+                if only and rule.code not in only:
+                    continue
+                missing = [t for t in rule.requires if not ctx.has(t)]
+                if missing:
+                    names = "、".join(f"{TABLE_NAMES.get(t, t)}({t})" for t in missing)
+                    result.rules[rule.code] = {"status": "not_run", "reason": f"未运行：缺少 {names} 表"}
+                    continue
+                ctx.rule = rule
+                started_rule = time.perf_counter()
+                rows = conn.execute(rule.query(ctx)).mappings().all()
+                made = list(rule.combine(rows, ctx)) if rule.combine else [rule.describe(r, ctx) for r in rows]
+                drafts.extend((rule, d) for d in made)
+                result.rules[rule.code] = {
+                    "status": "ran", "findings": len(made), "seconds": round(time.perf_counter() - started_rule, 3),
+                    "rows_scanned": sum(_rows(conn, t, ctx) for t in rule.requires),
+                    "params": _jsonable(ctx.used_params.get(rule.code, {})),
+                }
+            ran = {code for code, s in result.rules.items() if s["status"] == "ran"}
+            _store(conn, run_id, drafts, ran, result)
+            ctx.drop_temporaries()
+        status = "finished"
+    except Exception:
+        status = "failed"
+        raise
+    finally:
+        result.seconds = time.perf_counter() - t0
+        with engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(
+                finished_at=dt.datetime.now(), status=status, rules=result.rules,
+                summary={"new": result.new, "reopened": result.reopened, "resolved": result.resolved,
+                         "total": result.total, "by_category": dict(result.by_category),
+                         "amount_by_category_fen": dict(result.amount_by_category),
+                         "seconds": round(result.seconds, 3)}))
+    return result
+
+
+def _rows(conn: Connection, table: str, ctx: RunContext) -> int:
+    cache = ctx.__dict__.setdefault("_row_counts", {})
+    if table not in cache:
+        cache[table] = conn.execute(select(func.count()).select_from(_table(table))).scalar_one()
+    return cache[table]
+
+
+# ---- storing findings --------------------------------------------------------------------------
+
+def _store(conn: Connection, run_id: int, drafts: list[tuple[Rule, Draft]], ran: set[str],
+           result: RunResult) -> None:
+    now = dt.datetime.now()
+    people = _people(conn, {pid for _, d in drafts for pid in ([d.person_id] + (d.person_ids or [])) if pid})
+    posts = _posts(conn)
+    rows: dict[str, dict] = {}
+    for rule, d in drafts:
+        row = _finding_row(rule, d, people, posts)
+        if row["id"] in rows:  # two rows of one rule with the same facts: keep one finding
+            continue
+        rows[row["id"]] = row
+        result.by_category[rule.category] += 1
+        result.amount_by_category[rule.category] += d.amount_fen or 0
+    result.total = len(rows)
+
+    f = Finding.__table__
+    existing = {r.id: r for r in conn.execute(select(f.c.id, f.c.status, f.c.facts_hash, f.c.rule)
+                                              .where(f.c.rule.in_(ran)))} if ran else {}
+    new, seen = [], []
+    for fid, row in rows.items():
+        old = existing.get(fid)
+        if old is None:
+            new.append({**row, "status": "open", "first_run_id": run_id, "last_run_id": run_id,
+                        "first_seen_at": now, "last_seen_at": now})
+            continue
+        status = old.status
+        if status == "resolved":
+            status, result.reopened = "open", result.reopened + 1
+        elif status == "dismissed" and old.facts_hash != row["facts_hash"]:
+            status, result.reopened = "open", result.reopened + 1  # its facts changed: look again
+        seen.append({**{f"v_{k}": v for k, v in row.items() if k != "id"}, "b_id": fid, "v_status": status,
+                     "v_last_run_id": run_id, "v_last_seen_at": now, "v_resolved_at": None})
+    if new:
+        conn.execute(insert(f), new)
+    if seen:
+        cols = [k[2:] for k in seen[0] if k.startswith("v_")]
+        conn.execute(update(f).where(f.c.id == bindparam("b_id")).values({c: bindparam(f"v_{c}") for c in cols}),
+                     seen)
+    gone = [fid for fid, r in existing.items() if fid not in rows and r.status in ("open", "confirmed")]
+    if gone:
+        conn.execute(update(f).where(f.c.id == bindparam("b_id")).values(status="resolved", resolved_at=now,
+                                                                         last_run_id=run_id),
+                     [{"b_id": fid} for fid in gone])
+    result.new, result.resolved = len(new), len(gone)
+
+
+def _finding_row(rule: Rule, d: Draft, people: dict, posts: dict) -> dict:
+    if d.amount_fen is not None:
+        d.amount_fen = int(d.amount_fen)
+    person = people.get(d.person_id) if d.person_id else None
+    post = posts.get(d.post_id) if d.post_id else None
+    periods = sorted({ym(p) for p in d.periods})
+    if rule.subject_type == "person":
+        identity, label = person["id_hash"], person["id_masked"]
+    else:
+        identity, label = d.subject_key, d.subject_label or d.subject_key
+    fid = _digest(f"{rule.code}|{rule.subject_type}|{identity}|{post['code'] if post else ''}|{','.join(periods)}")
+    evidence = _jsonable(d.evidence)
+    where = post or person or {}
+    person_ids = d.person_ids if d.person_ids is not None else ([d.person_id] if d.person_id else [])
+    return {
+        "id": fid, "rule": rule.code, "category": rule.category, "severity": rule.severity,
+        "subject_type": rule.subject_type, "subject_label": label, "person_id": d.person_id,
+        "person_ids": sorted(set(person_ids)), "post_id": d.post_id, "periods": periods,
+        "period_start": min(d.periods) if d.periods else None, "amount_at_risk_fen": d.amount_fen,
+        "title": rule.title, "explanation": d.explanation, "evidence": evidence, "basis": rule.basis,
+        "unit": post["unit"] if post else None, "district": where.get("district"),
+        "township": where.get("township"), "village": where.get("village"),
+        "facts_hash": _digest(json.dumps([evidence, d.amount_fen, sorted(set(person_ids))], sort_keys=True,
+                                         ensure_ascii=False)),
+    }
+
+
+def _people(conn: Connection, ids: set[int]) -> dict[int, dict]:
+    p = Person.__table__
+    out: dict[int, dict] = {}
+    ids_list = sorted(ids)
+    for i in range(0, len(ids_list), 5000):
+        q = select(p.c.id, p.c.id_hash, p.c.id_masked, p.c.name, p.c.district, p.c.township, p.c.village).where(
+            p.c.id.in_(ids_list[i:i + 5000]))
+        out.update({r.id: r._asdict() for r in conn.execute(q)})
+    return out
+
+
+def _posts(conn: Connection) -> dict[int, dict]:
+    """Every post with its unit (the employer of a position, the code of a workshop) and region."""
+    posts, pos, ws = Post.__table__, Position.__table__, Workshop.__table__
+    out = {}
+    for r in conn.execute(select(posts.c.id, posts.c.code, posts.c.kind, pos.c.employer, pos.c.district,
+                                 pos.c.township, pos.c.village).join(pos, pos.c.id == posts.c.id)):
+        out[r.id] = {"code": r.code, "kind": r.kind, "unit": r.employer, "district": r.district,
+                     "township": r.township, "village": r.village}
+    for r in conn.execute(select(posts.c.id, posts.c.code, posts.c.kind, ws.c.district, ws.c.township,
+                                 ws.c.village).join(ws, ws.c.id == posts.c.id)):
+        out[r.id] = {"code": r.code, "kind": r.kind, "unit": r.code, "district": r.district,
+                     "township": r.township, "village": r.village}
+    return out
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def category_summary(result: RunResult) -> list[tuple[str, str, int, int]]:
+    """(category, Chinese name, findings, amount in fen) for every category, violations first."""
+    return [(c, zh, result.by_category.get(c, 0), result.amount_by_category.get(c, 0)) for c, zh in CATEGORIES.items()]

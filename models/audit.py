@@ -1,0 +1,89 @@
+"""Audit runs, findings and rule parameters."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base
+
+# Where a finding stands. The rectification issue adds the notice states.
+FINDING_STATUSES = {
+    "open": "待复核",
+    "confirmed": "已确认",
+    "dismissed": "已排除",
+    "resolved": "数据已消除",
+}
+
+
+class AuditRun(Base):
+    __tablename__ = "audit_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    actor: Mapped[str] = mapped_column(String(64))  # a user, "cli:<name>" or "job:<id>"
+    status: Mapped[str] = mapped_column(String(16))  # running / finished / failed
+    # {rule code: {"status": "ran"|"not_run", "reason": str, "rows_scanned": n, "findings": n,
+    #              "seconds": s, "params": {...}}}
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # {"new": n, "still": n, "reopened": n, "resolved": n, "by_category": {category: n}}
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Finding(Base):
+    """One finding of one rule. ``id`` is stable: the same facts give the same id on a re-run.
+    ID and account numbers appear in ``evidence`` and ``subject_label`` only masked; the people
+    concerned are ``person_ids`` (and the export decrypts their numbers for authorised use)."""
+
+    __tablename__ = "findings"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(8), index=True)
+    category: Mapped[str] = mapped_column(String(24), index=True)
+    severity: Mapped[str] = mapped_column(String(8))
+    subject_type: Mapped[str] = mapped_column(String(16))
+    subject_label: Mapped[str] = mapped_column(String(128))  # masked ID, workshop code, masked account…
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    person_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"), index=True)
+    periods: Mapped[list[str]] = mapped_column(JSON, default=list)
+    period_start: Mapped[dt.date | None] = mapped_column(Date, index=True)  # the first of ``periods``
+    amount_at_risk_fen: Mapped[int | None] = mapped_column(BigInteger)
+    title: Mapped[str] = mapped_column(Text)
+    explanation: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    basis: Mapped[str] = mapped_column(Text)
+    # where the finding belongs: the unit that must rectify, and its region (for scoping)
+    unit: Mapped[str | None] = mapped_column(String(128), index=True)
+    district: Mapped[str | None] = mapped_column(String(64), index=True)
+    township: Mapped[str | None] = mapped_column(String(64))
+    village: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    facts_hash: Mapped[str] = mapped_column(String(32))
+    first_run_id: Mapped[int] = mapped_column(ForeignKey("audit_runs.id"))
+    last_run_id: Mapped[int] = mapped_column(ForeignKey("audit_runs.id"), index=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    review_note: Mapped[str | None] = mapped_column(Text)  # the reason of a dismissal, …
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class RuleParameter(Base):
+    """A parameter value that differs from the rule's default, from ``effective_from`` on, for a
+    region (a district, or a township in it) or everywhere (both empty)."""
+
+    __tablename__ = "rule_parameters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(32))
+    value: Mapped[Any] = mapped_column(JSON)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    district: Mapped[str | None] = mapped_column(String(64))
+    township: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    note: Mapped[str | None] = mapped_column(Text)
