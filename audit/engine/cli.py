@@ -43,3 +43,29 @@ def register(cli: click.Group) -> None:
         not_run = {c: s["reason"] for c, s in result.rules.items() if s["status"] == "not_run"}
         for code, reason in not_run.items():
             click.echo(f"{code} {reason}", err=not sys.stdout.isatty())
+
+    @cli.command("findings")
+    @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]), default="jsonl", show_default=True)
+    @click.option("--output", type=click.Path(dir_okay=False), default=None, help="输出文件（缺省为标准输出；xlsx 必须指定）。")
+    @click.option("--category", default=None, help="只导出这一类别（如 phantom_salary）。")
+    @with_appcontext
+    def findings_command(fmt: str, output: str | None, category: str | None) -> None:
+        """导出当前的审计发现。JSON Lines 含完整身份证号（供授权的系统对接使用）；CSV/XLSX 供人阅读，号码脱敏。导出行为记入日志。"""
+        from flask import current_app
+
+        from audit.cli import actor_name
+        from audit.database import ensure_schema
+
+        from .export import export
+        from .rule import CATEGORIES
+
+        if category and category not in CATEGORIES:
+            raise click.BadParameter(f"未知类别 {category}；可选：{'、'.join(CATEGORIES)}", param_hint="--category")
+        if fmt == "xlsx" and not output:
+            raise click.BadParameter("xlsx 格式需要用 --output 指定文件", param_hint="--output")
+        ensure_schema()
+        with db.engine.begin() as conn:
+            n = export(conn, fmt, pii=current_app.extensions["pii"], actor=actor_name(), output=output,
+                       stream=sys.stdout, category=category)
+        if output:
+            click.echo(f"已导出 {n} 条审计发现到 {output}", err=True)

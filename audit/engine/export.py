@@ -1,0 +1,151 @@
+"""The findings export (shared/docs/findings-format.md).
+
+JSON Lines carry full identifiers (authorised machine use: ID numbers are decrypted); CSV and
+XLSX are for people: Chinese headers, ID and account numbers masked, cells that a spreadsheet
+would take for a formula escaped. Every export is recorded in the change log."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import IO
+
+from sqlalchemy import Connection, insert, select
+
+from audit.pii import PiiCodec
+from models import ChangeLog, Finding, Person, Post
+
+from .rule import CATEGORIES, SEVERITIES, yuan
+
+FORMATS = ("jsonl", "csv", "xlsx")
+HEADERS = [("id", "编号"), ("rule", "规则"), ("category", "类别"), ("severity", "严重程度"),
+           ("subject_type", "对象类型"), ("subject", "对象"), ("persons", "涉及人员"), ("post_code", "岗位或车间"),
+           ("periods", "所属月份"), ("amount_at_risk", "涉及金额(元)"), ("title", "问题"), ("explanation", "说明"),
+           ("basis", "依据"), ("status", "状态"), ("unit", "责任单位"), ("district", "区县"), ("township", "乡镇街道")]
+SUBJECT_TYPES = {"person": "人员", "workshop": "车间", "position": "岗位", "household": "家庭户", "device": "签到设备",
+                 "account": "收款账户"}
+
+
+def _records(conn: Connection, pii: PiiCodec | None, category: str | None) -> Iterator[dict]:
+    """The current findings in rule order; with ``pii`` the ID numbers in clear, else masked."""
+    f, p, posts = Finding.__table__, Person.__table__, Post.__table__
+    codes = dict(conn.execute(select(posts.c.id, posts.c.code)).all())
+    people: dict[int, str] = {}
+
+    def person(pid: int) -> str:
+        if pid not in people:
+            row = conn.execute(select(p.c.id_enc, p.c.id_masked).where(p.c.id == pid)).one()
+            people[pid] = pii.decrypt(row.id_enc) if pii else row.id_masked
+        return people[pid]
+
+    q = select(f).order_by(f.c.rule, f.c.period_start, f.c.id)
+    if category:
+        q = q.where(f.c.category == category)
+    for r in conn.execute(q).mappings():
+        subject = person(r["person_id"]) if r["subject_type"] == "person" and r["person_id"] else r["subject_label"]
+        yield {
+            "id": r["id"], "rule": r["rule"], "category": r["category"], "severity": r["severity"],
+            "subject_type": r["subject_type"], "subject": subject,
+            "persons": [person(i) for i in r["person_ids"]], "post_code": codes.get(r["post_id"]),
+            "periods": r["periods"],
+            "amount_at_risk": None if r["amount_at_risk_fen"] is None else _plain_yuan(r["amount_at_risk_fen"]),
+            "title": r["title"], "evidence": r["evidence"], "basis": r["basis"], "status": r["status"],
+            "explanation": r["explanation"], "unit": r["unit"], "district": r["district"], "township": r["township"],
+        }
+
+
+def _plain_yuan(fen: int) -> str:
+    fen = int(fen)
+    return f"{'-' if fen < 0 else ''}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+def write_jsonl(conn: Connection, out: IO[str], pii: PiiCodec, category: str | None = None) -> int:
+    n = 0
+    for rec in _records(conn, pii, category):
+        out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        n += 1
+    return n
+
+
+def _row(rec: dict) -> list[str]:
+    """A finding as a row of text for people (masked identifiers, Chinese labels)."""
+    from models import FINDING_STATUSES
+
+    shown = {
+        **rec,
+        "category": CATEGORIES.get(rec["category"], rec["category"]),
+        "severity": SEVERITIES.get(rec["severity"], rec["severity"]),
+        "subject_type": SUBJECT_TYPES.get(rec["subject_type"], rec["subject_type"]),
+        "persons": "、".join(rec["persons"]),
+        "periods": "、".join(rec["periods"]),
+        "amount_at_risk": "" if rec["amount_at_risk"] is None else yuan(round(float(rec["amount_at_risk"]) * 100)),
+        "status": FINDING_STATUSES.get(rec["status"], rec["status"]),
+    }
+    return [safe_cell(shown.get(key)) for key, _ in HEADERS]
+
+
+def safe_cell(value) -> str:
+    """Text a spreadsheet will not run: a leading = + - @ (or tab, CR) gets a leading apostrophe."""
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def write_csv(conn: Connection, out: IO[str], category: str | None = None) -> int:
+    w = csv.writer(out)
+    w.writerow([zh for _, zh in HEADERS])
+    n = 0
+    for rec in _records(conn, None, category):
+        w.writerow(_row(rec))
+        n += 1
+    return n
+
+
+def write_xlsx(conn: Connection, path: str, category: str | None = None) -> int:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("审计发现")
+    ws.freeze_panes = "A2"
+    for i, width in enumerate([34, 6, 22, 8, 8, 22, 30, 16, 16, 14, 28, 60, 40, 10, 24, 10, 12], start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    head = []
+    for _, zh in HEADERS:
+        c = WriteOnlyCell(ws, value=zh)
+        c.font = Font(bold=True)
+        head.append(c)
+    ws.append(head)
+    n = 0
+    for rec in _records(conn, None, category):
+        ws.append(_row(rec))  # strings only: nothing is evaluated as a formula
+        n += 1
+    wb.save(path)
+    return n
+
+
+def export(conn: Connection, fmt: str, *, pii: PiiCodec, actor: str, output: str | None,
+           stream: IO[str] | None = None, category: str | None = None) -> int:
+    """Write the export and log who exported what."""
+    if fmt == "xlsx":
+        if not output:
+            raise ValueError("xlsx 格式需要用 --output 指定文件")
+        n = write_xlsx(conn, output, category)
+    else:
+        target = open(output, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") if output else stream
+        try:
+            n = write_jsonl(conn, target, pii, category) if fmt == "jsonl" else write_csv(conn, target, category)
+        finally:
+            if output:
+                target.close()
+    conn.execute(insert(ChangeLog.__table__).values(
+        at=dt.datetime.now(), actor=actor, action="findings.export", table_name="findings",
+        row_ref=f"{fmt}{' · ' + category if category else ''}",
+        new={"format": fmt, "category": category, "findings": n, "full_identifiers": fmt == "jsonl",
+             "output": output.rsplit("/", 1)[-1] if output else "stdout"}))
+    return n
+
