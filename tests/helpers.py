@@ -28,10 +28,10 @@ class People:
 
 
 def write_bundle(folder: Path, tables: dict[str, list[dict]], encoding: str = "utf-8") -> Path:
-    """Write ``{table: [row dicts]}`` as CSV files (headers from the first row's keys)."""
+    """Write ``{table: [row dicts]}`` as CSV files (headers: every key of any row)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, rows in tables.items():
-        headers = list(rows[0].keys()) if rows else []
+        headers = list(dict.fromkeys(k for r in rows for k in r))  # every column any row has, in order
         with open(folder / f"{name}.csv", "w", newline="", encoding=encoding) as fh:
             w = csv.writer(fh)
             w.writerow(headers)

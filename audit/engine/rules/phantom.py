@@ -1,11 +1,22 @@
 """吃空饷 / 虚报冒领: money paid for work that was not done."""
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 
-from models import Death, Person, Post
+from models import (
+    Death,
+    MigrantWork,
+    Person,
+    Placement,
+    Position,
+    Post,
+    SocialInsurance,
+    Wage,
+    Workshop,
+    WorkshopStaff,
+)
 
-from ..rule import SEED_003, Draft, rule, yuan, ym
+from ..rule import SEED_002, SEED_003, Draft, Param, rule, yuan, ym
 
 BASIS = f"{SEED_003} 五(三)：严禁吃空饷、虚报冒领"
 
@@ -30,7 +41,7 @@ def ps01(ctx):
     are judged (a paid post with no attendance anywhere is a data-quality note, DQ01)."""
     w, a = ctx.wage_month, ctx.attendance_month
     kept = a.alias("kept")
-    post_keeps_attendance = exists().where(kept.c.post_id == w.c.post_id)
+    post_keeps_attendance = w.c.post_id.in_(select(kept.c.post_id).distinct())  # evaluated once
     return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.payments, w.c.last_paid_on,
                    a.c.days, _code(ctx, w.c.post_id).label("post_code"))
             .outerjoin(a, and_(a.c.person_id == w.c.person_id, a.c.post_id == w.c.post_id, a.c.month == w.c.period))
@@ -56,3 +67,222 @@ def ps04(ctx):
                    _code(ctx, w.c.post_id).label("post_code"))
             .join(p, p.c.id == w.c.person_id).join(d, d.c.id_hash == p.c.id_hash)
             .where(w.c.period > d.c.death_date, w.c.paid_fen > 0))
+
+
+# ---- shared pieces of PS02–PS07 -------------------------------------------------------------------
+
+def _unit_key(col):
+    """An employer's name for matching: without ASCII or ideographic spaces (the stored names are
+    already NFKC-normalised and trimmed by the importer)."""
+    return func.replace(func.replace(col, " ", ""), "\u3000", "")
+
+
+def _overlaps(start_col, end_col, month_col, ctx):
+    """A holding [start, end] (empty end = still held) shares at least one day with the month."""
+    return and_(start_col <= ctx.month_end(month_col), or_(end_col.is_(None), end_col >= month_col))
+
+
+# ---- PS02 ---------------------------------------------------------------------------------------
+
+def _ps02_describe(r, ctx) -> Draft:
+    excess = r["paid_fen"] - r["due_fen"]
+    return Draft(
+        f"{ym(r['period'])} 在 {r['post_code']} 出勤 {r['present']} 天（规定 {r['required_days']} 天），"
+        f"按月标准 {yuan(r['monthly_wage_fen'])} 元应发 {yuan(r['due_fen'])} 元，"
+        f"实发 {yuan(r['paid_fen'])} 元（{r['payments']} 笔），多发 {yuan(excess)} 元。",
+        {"period": ym(r["period"]), "post": r["post_code"], "days_present": r["present"],
+         "required_days": r["required_days"], "monthly_wage": yuan(r["monthly_wage_fen"]),
+         "wage_due": yuan(r["due_fen"]), "paid": yuan(r["paid_fen"]), "payments": r["payments"],
+         "excess": yuan(excess), "tolerance": yuan(r["tolerance_fen"])},
+        person_id=r["person_id"], post_id=r["post_id"], periods=[r["period"]], amount_fen=excess)
+
+
+@rule("PS02", category="phantom_salary", title="出勤不足却足额或超额发放工资", severity="medium", basis=BASIS,
+      requires=("wages", "attendance"), public_posts_only=True,
+      params=(Param("tolerance_fen", 1, "实发超过应发的容差（分），超过才认定多发"),), describe=_ps02_describe)
+def ps02(ctx):
+    """Public posts: paid for a month more than the wage due (月标准 × min(1, 出勤 ÷ 规定天数)) beyond
+    the tolerance. Only months with at least one present day (none is PS01's) and only months that
+    have ended by the as-of date (the attendance of a running month is not complete)."""
+    w, a, pos = ctx.wage_month, ctx.attendance_month, Position.__table__
+    due = ctx.wage_due(pos.c.monthly_wage_fen, a.c.present, pos.c.required_days)
+    tol = ctx.param("tolerance_fen", district=pos.c.district, township=pos.c.township, month=w.c.period)
+    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.payments, a.c.present,
+                   pos.c.required_days, pos.c.monthly_wage_fen, due.label("due_fen"), tol.label("tolerance_fen"),
+                   _code(ctx, w.c.post_id).label("post_code"))
+            .join(pos, pos.c.id == w.c.post_id)
+            .join(a, and_(a.c.person_id == w.c.person_id, a.c.post_id == w.c.post_id, a.c.month == w.c.period))
+            .where(a.c.present > 0, ctx.month_end(w.c.period) <= ctx.as_of, w.c.paid_fen - due > tol))
+
+
+# ---- PS03 ---------------------------------------------------------------------------------------
+
+def _ps03_describe(r, ctx) -> Draft:
+    where = []
+    if r["left_before"] is not None:
+        where.append(f"已于 {r['left_before']} 离岗")
+    if r["starts_after"] is not None:
+        where.append(f"{r['starts_after']} 才上岗")
+    roster = "车间花名册" if r["post_kind"] == "workshop" else "安置台账"
+    return Draft(
+        f"{ym(r['period'])} 整月不在此人于 {r['post_code']} 的任何在岗期间内（{roster}：{'，'.join(where)}），"
+        f"却发放工资 {yuan(r['paid_fen'])} 元（{r['payments']} 笔，最后一笔 {r['last_paid_on']}）。",
+        {"period": ym(r["period"]), "post": r["post_code"], "ledger": roster, "left_before": r["left_before"],
+         "starts_after": r["starts_after"], "paid": yuan(r["paid_fen"]), "payments": r["payments"],
+         "last_paid_on": r["last_paid_on"]},
+        person_id=r["person_id"], post_id=r["post_id"], periods=[r["period"]], amount_fen=r["paid_fen"])
+
+
+@rule("PS03", category="phantom_salary", title="不在岗期间发放工资（离岗后或上岗前）", severity="high",
+      basis=f"{BASIS}；地方做法：人员离岗逾期不报的，视同虚报冒领", requires=("wages", "placements"),
+      describe=_ps03_describe)
+def ps03(ctx):
+    """Paid for a month that shares no day with any holding of that person on that post (placements
+    for a position, the roster for a workshop), where the person did hold the post at some time (a
+    post never held is DP01's)."""
+    w, posts = ctx.wage_month, Post.__table__
+    pl, ws = Placement.__table__, WorkshopStaff.__table__
+    mine_pl = and_(pl.c.person_id == w.c.person_id, pl.c.position_id == w.c.post_id)
+    mine_ws = and_(ws.c.person_id == w.c.person_id, ws.c.workshop_id == w.c.post_id)
+    held_ever = or_(exists().where(mine_pl), exists().where(mine_ws))
+    held_then = or_(exists().where(mine_pl, _overlaps(pl.c.start_date, pl.c.end_date, w.c.period, ctx)),
+                    exists().where(mine_ws, _overlaps(ws.c.start_date, ws.c.end_date, w.c.period, ctx)))
+    left_before = func.coalesce(
+        select(func.max(pl.c.end_date)).where(mine_pl, pl.c.end_date < w.c.period).scalar_subquery(),
+        select(func.max(ws.c.end_date)).where(mine_ws, ws.c.end_date < w.c.period).scalar_subquery())
+    month_end = ctx.month_end(w.c.period)
+    starts_after = func.coalesce(
+        select(func.min(pl.c.start_date)).where(mine_pl, pl.c.start_date > month_end).scalar_subquery(),
+        select(func.min(ws.c.start_date)).where(mine_ws, ws.c.start_date > month_end).scalar_subquery())
+    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.payments, w.c.last_paid_on,
+                   posts.c.code.label("post_code"), posts.c.kind.label("post_kind"),
+                   left_before.label("left_before"), starts_after.label("starts_after"))
+            .join(posts, posts.c.id == w.c.post_id)
+            .where(w.c.paid_fen > 0, held_ever, ~held_then))
+
+
+# ---- PS05 ---------------------------------------------------------------------------------------
+
+def _ps05_describe(r, ctx) -> Draft:
+    back = f"{r['away_end']} 返回" if r["away_end"] is not None else f"截至审计日 {ctx.as_of} 未返回"
+    place = f"，务工地点 {r['place']}" if r["place"] else ""
+    return Draft(
+        f"此人 {r['away_start']} 外出务工{place}，{back}；{ym(r['period'])} 整月在外，却在 {r['post_code']} "
+        f"发放工资 {yuan(r['paid_fen'])} 元（当月考勤出勤 {r['present'] or 0} 天，最后一笔 {r['last_paid_on']}）。",
+        {"period": ym(r["period"]), "post": r["post_code"], "away_from": r["away_start"], "away_until": r["away_end"],
+         "place": r["place"], "days_present_recorded": r["present"] or 0, "paid": yuan(r["paid_fen"]),
+         "last_paid_on": r["last_paid_on"]},
+        person_id=r["person_id"], post_id=r["post_id"], periods=[r["period"]], amount_fen=r["paid_fen"])
+
+
+@rule("PS05", category="phantom_salary", title="外出务工期间仍发放工资", severity="high",
+      basis=f"{BASIS}；地方做法：杜绝长期外出务工人员占岗领薪（吉林 2025）", requires=("wages", "migrant_work"),
+      describe=_ps05_describe)
+def ps05(ctx):
+    """Paid for a month lying wholly inside one migrant-work spell (an empty return date = still
+    away, judged up to the as-of date: the month must have ended by then). Where spells overlap, the
+    earliest covering spell is cited."""
+    w, a, p, posts = ctx.wage_month, ctx.attendance_month, Person.__table__, Post.__table__
+    mw, cover = MigrantWork.__table__, MigrantWork.__table__.alias("cover")
+    month_end = ctx.month_end(w.c.period)
+    spell = (select(cover.c.id)
+             .where(cover.c.id_hash == p.c.id_hash, cover.c.start_date <= w.c.period,
+                    or_(cover.c.end_date.is_(None), cover.c.end_date >= month_end))
+             .order_by(cover.c.start_date, cover.c.id).limit(1).scalar_subquery())
+    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.last_paid_on, a.c.present,
+                   mw.c.start_date.label("away_start"), mw.c.end_date.label("away_end"), mw.c.place,
+                   posts.c.code.label("post_code"))
+            .join(p, p.c.id == w.c.person_id).join(posts, posts.c.id == w.c.post_id)
+            .join(mw, mw.c.id == spell)
+            .outerjoin(a, and_(a.c.person_id == w.c.person_id, a.c.post_id == w.c.post_id, a.c.month == w.c.period))
+            .where(w.c.paid_fen > 0, month_end <= ctx.as_of))
+
+
+# ---- PS06 ---------------------------------------------------------------------------------------
+
+def _ps06_combine(rows, ctx):
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        groups.setdefault((r["person_id"], r["post_id"], r["period"]), []).append(r)
+    for (person_id, post_id, period), rs in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        r = rs[0]
+        insured = sorted({(x["insured_by"], x["insured_credit_code"] or "") for x in rs})
+        names = "、".join(n for n, _ in insured)
+        yield Draft(
+            f"{ym(period)} 此人由 {names} 缴纳社会保险，该单位不是此人任何岗位的用工单位或所在车间的经营主体"
+            f"（疑在他处就业）；同月在 {r['post_code']}（{r['post_unit']}）发放工资 {yuan(r['paid_fen'])} 元。",
+            {"period": ym(period), "post": r["post_code"], "post_unit": r["post_unit"],
+             "insured_by": [{"employer": n, "credit_code": c or None} for n, c in insured],
+             "paid": yuan(r["paid_fen"]), "last_paid_on": r["last_paid_on"]},
+            person_id=person_id, post_id=post_id, periods=[period], amount_fen=r["paid_fen"])
+
+
+@rule("PS06", category="phantom_salary", title="在他处就业（他单位缴纳社保）期间仍发放工资", severity="high",
+      basis=f"{BASIS}；{SEED_002} 六：及时发现和清退违规在岗人员", requires=("wages", "social_insurance"),
+      describe=lambda r, ctx: None, combine=_ps06_combine)
+def ps06(ctx):
+    """Paid for a month in which social insurance was paid for the person by an employer that is
+    none of the employers of the person's positions (any placement, any time) nor the operators of
+    the person's workshops (any roster row), matched by name, or by credit code where both sides
+    have one. One row per paid post, month and foreign employer; combined per post and month."""
+    w, p, si, posts = ctx.wage_month, Person.__table__, SocialInsurance.__table__, Post.__table__
+    pl, pos = Placement.__table__, Position.__table__
+    ws, wk = WorkshopStaff.__table__, Workshop.__table__
+    own_pos, own_wk = pos.alias("own_pos"), wk.alias("own_wk")
+    paid_pos, paid_wk = pos.alias("paid_pos"), wk.alias("paid_wk")
+    si_code = func.upper(si.c.employer_credit_code)
+    own_position = (exists().select_from(pl.join(own_pos, own_pos.c.id == pl.c.position_id))
+                    .where(pl.c.person_id == w.c.person_id,
+                           _unit_key(own_pos.c.employer) == _unit_key(si.c.employer)))
+    own_workshop = (exists().select_from(ws.join(own_wk, own_wk.c.id == ws.c.workshop_id))
+                    .where(ws.c.person_id == w.c.person_id,
+                           or_(_unit_key(own_wk.c.operator) == _unit_key(si.c.employer),
+                               and_(si.c.employer_credit_code.is_not(None), si.c.employer_credit_code != "",
+                                    own_wk.c.credit_code.is_not(None), own_wk.c.credit_code != "",
+                                    func.upper(own_wk.c.credit_code) == si_code))))
+    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.last_paid_on,
+                   si.c.employer.label("insured_by"), si.c.employer_credit_code.label("insured_credit_code"),
+                   posts.c.code.label("post_code"),
+                   func.coalesce(paid_pos.c.employer, paid_wk.c.operator).label("post_unit"))
+            .join(p, p.c.id == w.c.person_id)
+            .join(si, and_(si.c.id_hash == p.c.id_hash, si.c.period == w.c.period))
+            .join(posts, posts.c.id == w.c.post_id)
+            .outerjoin(paid_pos, paid_pos.c.id == w.c.post_id).outerjoin(paid_wk, paid_wk.c.id == w.c.post_id)
+            .where(w.c.paid_fen > 0, ~own_position, ~own_workshop))
+
+
+# ---- PS07 ---------------------------------------------------------------------------------------
+
+def _ps07_combine(rows, ctx):
+    """One finding per group of identical payments; groups of one person, post and month (two
+    different payments each paid twice) share the finding's identity, so they are told together."""
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        groups.setdefault((r["person_id"], r["post_id"], r["period"]), []).append(r)
+    for (person_id, post_id, period), rs in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        rs = sorted(rs, key=lambda x: (str(x["paid_on"]), x["amount_fen"], x["account_masked"] or ""))
+        extra = sum(x["amount_fen"] * (x["copies"] - 1) for x in rs)
+        parts = [f"{yuan(x['amount_fen'])} 元于 {x['paid_on']} 向账户 {x['account_masked'] or '（未填）'} "
+                 f"重复发放 {x['copies']} 次" for x in rs]
+        yield Draft(
+            f"{ym(period)} 在 {rs[0]['post_code']} 的同一笔工资 {'；'.join(parts)}（人员、岗位、月份、金额、日期、"
+            f"账户完全相同），多发 {yuan(extra)} 元。",
+            {"period": ym(period), "post": rs[0]["post_code"],
+             "payments": [{"amount": yuan(x["amount_fen"]), "paid_on": x["paid_on"], "account": x["account_masked"],
+                           "copies": x["copies"]} for x in rs],
+             "excess": yuan(extra)},
+            person_id=person_id, post_id=post_id, periods=[period], amount_fen=extra)
+
+
+@rule("PS07", category="phantom_salary", title="同一笔工资重复发放", severity="high", basis=BASIS,
+      requires=("wages",), describe=lambda r, ctx: None, combine=_ps07_combine)
+def ps07(ctx):
+    """Two or more payment rows (paid up to the as-of date) identical in person, post, period,
+    amount, payment date and account (the same account hash, or both without an account)."""
+    w = Wage.__table__
+    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.amount_fen, w.c.paid_on,
+                   func.max(w.c.account_masked).label("account_masked"), func.count().label("copies"),
+                   _code(ctx, w.c.post_id).label("post_code"))
+            .where(w.c.paid_on <= ctx.as_of, w.c.amount_fen > 0)
+            .group_by(w.c.person_id, w.c.post_id, w.c.period, w.c.amount_fen, w.c.paid_on, w.c.account_hash)
+            .having(func.count() > 1))

@@ -99,14 +99,20 @@ def upgrade():
     with op.batch_alter_table('wages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('account_name_key', sa.String(length=64), nullable=True))
 
-    # Names for matching (NFKC, no white space) cannot be computed in SQL: fill them here.
+    # Names for matching (NFKC, no white space) cannot be computed in SQL: compute each distinct
+    # name once, then fill both tables with one set-based UPDATE each through a mapping table.
     bind = op.get_bind()
-    for table, source, target in (("persons", "name", "name_key"), ("wages", "account_name", "account_name_key")):
-        names = [r[0] for r in bind.execute(sa.text(f"SELECT DISTINCT {source} FROM {table} "
-                                                    f"WHERE {source} IS NOT NULL"))]
-        if names:
-            bind.execute(sa.text(f"UPDATE {table} SET {target} = :key WHERE {source} = :name"),
-                         [{"name": n, "key": _name_key(n)} for n in names])
+    names = {r[0] for r in bind.execute(sa.text(
+        "SELECT name FROM persons UNION SELECT account_name FROM wages WHERE account_name IS NOT NULL"))}
+    if names:
+        bind.execute(sa.text("CREATE TEMPORARY TABLE name_keys (name VARCHAR(64) PRIMARY KEY, name_key VARCHAR(64))"))
+        bind.execute(sa.text("INSERT INTO name_keys (name, name_key) VALUES (:name, :key)"),
+                     [{"name": n, "key": _name_key(n)} for n in names])
+        bind.execute(sa.text("UPDATE persons SET name_key = "
+                             "(SELECT k.name_key FROM name_keys k WHERE k.name = persons.name)"))
+        bind.execute(sa.text("UPDATE wages SET account_name_key = (SELECT k.name_key FROM name_keys k "
+                             "WHERE k.name = wages.account_name) WHERE account_name IS NOT NULL"))
+        bind.execute(sa.text("DROP TABLE name_keys"))
 
     with op.batch_alter_table('persons', schema=None) as batch_op:
         batch_op.alter_column('name_key', existing_type=sa.String(length=64), nullable=False)

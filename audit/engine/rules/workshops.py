@@ -1,0 +1,292 @@
+"""账实不符 / 账账不符 / 数字就业: the figures a workshop reported upward, against its roster, its
+attendance and its payroll; and the 不低于上年底 target (informational).
+
+The computed figures follow the metric definitions of ledger-format.md: the roster on the last
+day of the month (``workshop_staff`` start ≤ day ≤ end, empty end = still on it); poverty staff =
+category 脱贫人口 or 防止返贫监测对象; the subsidy = ``subsidy_per_person`` × poverty staff on the roster
+on every day of the month and of the two months before it. Reported values are
+``reports.value_x100`` (headcounts × 100, money in fen).
+"""
+from __future__ import annotations
+
+from sqlalchemy import and_, case, distinct, exists, func, or_, select, union
+
+from audit.vocab import POVERTY_MASK
+from models import Person, Post, Report, Wage, Workshop, WorkshopStaff
+
+from ..rule import SEED_001, SEED_003, Draft, Param, rule, yuan, ym
+
+BASIS = f"{SEED_003} 五(四)：严防“数字就业”，确保账实相符、账账相符"
+BASIS_SUBSIDY = (f"{BASIS}；{SEED_001} 二(一)2：对吸纳困难人员稳定就业三个月以上的，"
+                 f"按规定以每人500元/月的标准给予带动就业示范奖补")
+BASIS_TARGET = f"{SEED_003} 五(四)：确保车间吸纳脱贫人口人数不低于上年底"
+
+SUBSIDY = Param("subsidy_per_person", 50_000, "带动就业奖补标准（分/人/月），吸纳脱贫人口稳定就业三个月以上")
+TOLERANCE = Param("tolerance_fen", 1, "上报金额与核实金额允许的差额（分）")
+PAY_DUE = Param("pay_due_months", 1, "工资应在所属月份之后第几个月的月末前发放（到期后才核对工资总额）")
+
+
+# ---- shared pieces ------------------------------------------------------------------------------
+
+def _on_roster(s, day):
+    return and_(s.c.start_date <= day, or_(s.c.end_date.is_(None), s.c.end_date >= day))
+
+
+def _poverty(p):
+    return p.c.category_mask.op("&")(POVERTY_MASK) != 0
+
+
+def _headcount(ctx, workshop_id, month, *, poverty: bool = False, stable: bool = False):
+    """Distinct staff of a workshop on the roster on the last day of ``month`` (poverty staff only,
+    or poverty staff on the roster on every day of the month and of the two months before it)."""
+    s, p = WorkshopStaff.__table__.alias("hc_staff"), Person.__table__.alias("hc_person")
+    end = ctx.month_end(month)
+    q = select(func.count(distinct(s.c.person_id))).where(s.c.workshop_id == workshop_id)
+    if stable:  # start ≤ first day of month−2 and still on the roster on the month's last day
+        q = q.where(s.c.start_date <= ctx.add_months(month, -2),
+                    or_(s.c.end_date.is_(None), s.c.end_date >= end))
+    else:
+        q = q.where(_on_roster(s, end))
+    if poverty or stable:
+        q = q.join_from(s, p, p.c.id == s.c.person_id).where(_poverty(p))
+    return q.scalar_subquery()
+
+
+def _reported(ctx, metric: str, *columns, where=()):
+    """The reports of one metric for months that are over by the as-of date, with the workshop's
+    code and region and the given computed columns; a subquery, to compare in the outer query."""
+    r, ws, posts = Report.__table__, Workshop.__table__, Post.__table__
+    return (select(r.c.workshop_id.label("post_id"), posts.c.code.label("post_code"), r.c.period,
+                   ctx.month_end(r.c.period).label("month_end"), r.c.value_x100.label("reported"), *columns)
+            .join(ws, ws.c.id == r.c.workshop_id).join(posts, posts.c.id == r.c.workshop_id)
+            .where(r.c.metric == metric, ctx.month_end(r.c.period) <= ctx.as_of, *where)
+            .subquery("reported"))
+
+
+def _count(x100) -> str:
+    """A headcount reported × 100, shown as a number (whole numbers without decimals)."""
+    x100 = int(x100)
+    return str(x100 // 100) if x100 % 100 == 0 else f"{x100 / 100:.2f}"
+
+
+def _subject(r) -> dict:
+    return {"post_id": r["post_id"], "subject_key": r["post_code"], "subject_label": r["post_code"]}
+
+
+# ---- LM01 / LM02: headcounts ----------------------------------------------------------------------
+
+def _headcount_describe(metric: str, counted: str, r) -> Draft:
+    reported, computed = int(r["reported"]), int(r["computed"])
+    diff = reported - computed * 100
+    text = (f"{r['post_code']} 上报 {ym(r['period'])} {metric} {_count(reported)} 人，按花名册月末（{r['month_end']}）"
+            f"{counted} {computed} 人，{'多报' if diff > 0 else '少报'} {_count(abs(diff))} 人。")
+    return Draft(text, {"period": ym(r["period"]), "workshop": r["post_code"], "month_end": r["month_end"],
+                        "reported": _count(reported), "computed": computed, "difference": _count(diff)},
+                 periods=[r["period"]], **_subject(r))
+
+
+def _lm01_describe(r, ctx) -> Draft:
+    return _headcount_describe("吸纳脱贫人口数", "在册脱贫人口（含防止返贫监测对象）", r)
+
+
+@rule("LM01", category="ledger_mismatch", title="上报吸纳脱贫人口数与花名册不符", severity="medium", basis=BASIS,
+      subject_type="workshop", requires=("reports", "workshop_staff"), describe=_lm01_describe)
+def lm01(ctx):
+    """Reported poverty_headcount ≠ the poverty staff on the roster on the month's last day."""
+    r = Report.__table__
+    q = _reported(ctx, "poverty_headcount", _headcount(ctx, r.c.workshop_id, r.c.period, poverty=True)
+                  .label("computed"))
+    return select(q).where(q.c.reported != q.c.computed * 100)
+
+
+def _lm02_describe(r, ctx) -> Draft:
+    return _headcount_describe("用工总人数", "在册用工", r)
+
+
+@rule("LM02", category="ledger_mismatch", title="上报用工总人数与花名册不符", severity="medium", basis=BASIS,
+      subject_type="workshop", requires=("reports", "workshop_staff"), describe=_lm02_describe)
+def lm02(ctx):
+    """Reported total_headcount ≠ all staff on the roster on the month's last day."""
+    r = Report.__table__
+    q = _reported(ctx, "total_headcount", _headcount(ctx, r.c.workshop_id, r.c.period).label("computed"))
+    return select(q).where(q.c.reported != q.c.computed * 100)
+
+
+# ---- LM03: wages total ------------------------------------------------------------------------------
+
+def _lm03_describe(r, ctx) -> Draft:
+    reported, paid = int(r["reported"]), int(r["paid_fen"])
+    text = (f"{r['post_code']} 上报 {ym(r['period'])} 工资发放总额 {yuan(reported)} 元，截至审计日 {ctx.as_of} "
+            f"实际发放该月工资 {yuan(paid)} 元（{r['payments']} 笔、{r['people']} 人），"
+            f"{'多报' if reported > paid else '少报'} {yuan(abs(reported - paid))} 元。")
+    return Draft(text, {"period": ym(r["period"]), "workshop": r["post_code"], "reported": yuan(reported),
+                        "paid": yuan(paid), "difference": yuan(reported - paid), "payments": r["payments"],
+                        "people_paid": r["people"], "pay_due_date": r["due_date"], "as_of": ctx.as_of},
+                 periods=[r["period"]], **_subject(r))
+
+
+@rule("LM03", category="ledger_mismatch", title="上报工资发放总额与实际发放不符", severity="medium", basis=BASIS,
+      subject_type="workshop", requires=("reports", "wages"), params=(TOLERANCE, PAY_DUE),
+      describe=_lm03_describe)
+def lm03(ctx):
+    """Reported wages_total ≠ the sum of the workshop's payments for that period made up to the as-of
+    date (beyond ``tolerance_fen``). Judged once the month's pay is due (the last day of the month
+    ``pay_due_months`` later is on or before the as-of date): before that, pay still to come is no
+    mismatch."""
+    r, ws, w = Report.__table__, Workshop.__table__, Wage.__table__
+    mine = and_(w.c.post_id == r.c.workshop_id, w.c.period == r.c.period, w.c.paid_on <= ctx.as_of)
+    due = ctx.month_end(ctx.add_months(r.c.period, ctx.param("pay_due_months", district=ws.c.district,
+                                                             township=ws.c.township, month=r.c.period)))
+    q = _reported(ctx, "wages_total",
+                  func.coalesce(select(func.sum(w.c.amount_fen)).where(mine).scalar_subquery(), 0)
+                  .label("paid_fen"),
+                  select(func.count()).where(mine).scalar_subquery().label("payments"),
+                  select(func.count(distinct(w.c.person_id))).where(mine).scalar_subquery().label("people"),
+                  due.label("due_date"),
+                  ctx.param("tolerance_fen", district=ws.c.district, township=ws.c.township,
+                            month=r.c.period).label("tolerance"),
+                  where=(due <= ctx.as_of,))
+    return select(q).where(func.abs(q.c.reported - q.c.paid_fen) > q.c.tolerance)
+
+
+# ---- LM04: subsidy claimed --------------------------------------------------------------------------
+
+def _lm04_describe(r, ctx) -> Draft:
+    claimed, standard, n = int(r["reported"]), int(r["standard"]), int(r["eligible"])
+    computed = standard * n
+    over = claimed - computed
+    text = (f"{r['post_code']} 申领 {ym(r['period'])} 带动就业奖补 {yuan(claimed)} 元；按花名册，"
+            f"{r['window_start']} 至 {r['month_end']} 每天在册的脱贫人口（含防止返贫监测对象）{n} 人，"
+            f"按 {yuan(standard)} 元/人/月应为 {yuan(computed)} 元，"
+            + (f"多申领 {yuan(over)} 元。" if over > 0 else f"少申领 {yuan(-over)} 元。"))
+    return Draft(text, {"period": ym(r["period"]), "workshop": r["post_code"], "claimed": yuan(claimed),
+                        "eligible_staff": n, "standard_per_person": yuan(standard),
+                        "computed": yuan(computed), "difference": yuan(over),
+                        "on_roster_from": r["window_start"], "to": r["month_end"]},
+                 periods=[r["period"]], amount_fen=over if over > 0 else None, **_subject(r))
+
+
+@rule("LM04", category="ledger_mismatch", title="申领带动就业奖补与核定金额不符", severity="high",
+      basis=BASIS_SUBSIDY, subject_type="workshop", requires=("reports", "workshop_staff"),
+      params=(SUBSIDY, TOLERANCE), describe=_lm04_describe)
+def lm04(ctx):
+    """Reported subsidy_claimed ≠ subsidy_per_person × poverty staff on the roster on every day of
+    the month and of the two months before it (beyond ``tolerance_fen``). The amount at risk is the
+    over-claim; an under-claim is shown with no amount."""
+    r, ws = Report.__table__, Workshop.__table__
+    place = {"district": ws.c.district, "township": ws.c.township, "month": r.c.period}
+    q = _reported(ctx, "subsidy_claimed",
+                  _headcount(ctx, r.c.workshop_id, r.c.period, stable=True).label("eligible"),
+                  ctx.param("subsidy_per_person", **place).label("standard"),
+                  ctx.param("tolerance_fen", **place).label("tolerance"),
+                  ctx.add_months(r.c.period, -2).label("window_start"))
+    return select(q).where(func.abs(q.c.reported - q.c.standard * q.c.eligible) > q.c.tolerance)
+
+
+# ---- LM05: 数字就业 -----------------------------------------------------------------------------------
+
+def _lm05_combine(rows, ctx):
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        g = groups.setdefault((r["post_id"], r["month"]), {"r": r, "people": {}})
+        p = g["people"].setdefault(r["person_id"], dict(r))
+        p["counts"] = bool(p.get("counts")) or bool(r["poverty"] and r["stable"])
+    for (post_id, month), g in sorted(groups.items(), key=lambda kv: (kv[1]["r"]["post_code"],
+                                                                      str(kv[0][1]))):
+        r, people = g["r"], sorted(g["people"].values(), key=lambda p: p["person_id"])
+        counted = sum(1 for p in people if p["counts"])
+        claimed = None if r["claimed"] is None else int(r["claimed"])
+        amount = min(claimed, counted * int(r["standard"])) if claimed and counted else None
+        names = "、".join(f"{p['name']}（{p['id_masked']}" + (f"，考勤记录 {p['days']} 天均非出勤" if p["days"] else "")
+                         + "）" for p in people[:10]) + ("等" if len(people) > 10 else "")
+        text = (f"{r['post_code']} {ym(month)} 月末（{r['month_end']}）花名册在册的 {len(people)} 人当月没有一天出勤、"
+                f"也没有发放该月工资：{names}；该车间当月有考勤记录，这些人的用工仅见于花名册。")
+        if amount:
+            text += (f"其中 {counted} 人计入当月申领的带动就业奖补（申领 {yuan(claimed)} 元），"
+                     f"按 {yuan(r['standard'])} 元/人/月涉及 {yuan(amount)} 元。")
+        evidence = {
+            "period": ym(month), "workshop": r["post_code"], "month_end": r["month_end"],
+            "people_count": len(people),
+            "people": [{"id_masked": p["id_masked"], "name": p["name"], "days_recorded": p["days"] or 0,
+                        "days_present": 0, "paid": "0.00", "counts_for_subsidy": p["counts"]}
+                       for p in people],
+            "subsidy_claimed": yuan(claimed) if claimed is not None else None,
+            "subsidy_standard": yuan(r["standard"]), "counted_for_subsidy": counted}
+        yield Draft(text, evidence, post_id=post_id, periods=[month], amount_fen=amount,
+                    person_ids=[p["person_id"] for p in people], subject_key=r["post_code"],
+                    subject_label=r["post_code"])
+
+
+@rule("LM05", category="ledger_mismatch", title="数字就业：在册人员当月无出勤、无工资", severity="high", basis=BASIS,
+      subject_type="workshop", requires=("workshop_staff", "attendance", "wages"), params=(SUBSIDY,),
+      describe=lambda r, ctx: next(_lm05_combine([r], ctx)), combine=_lm05_combine)
+def lm05(ctx):
+    """Staff on the roster on a month's last day with no present day on that workshop that month and
+    no payment for that month (made up to the as-of date); one row per person, combined into one
+    finding per workshop and month. Judged for months that are over by the as-of date and in which
+    the workshop kept attendance (at least one attendance row that month): a month with no
+    attendance for anyone is a gap in the data, not proof of paper-only staff. The amount is the
+    subsidy those people carried: subsidy_per_person × the named poverty staff on the roster for the
+    three months, at most the subsidy claimed for that month; none when no subsidy was claimed."""
+    a, w = ctx.attendance_month, ctx.wage_month
+    s, p, ws, posts, rep = (WorkshopStaff.__table__, Person.__table__, Workshop.__table__, Post.__table__,
+                            Report.__table__)
+    kept = a.alias("kept")
+    months = (select(kept.c.post_id, kept.c.month).distinct()
+              .where(ctx.month_end(kept.c.month) <= ctx.as_of).subquery("kept_months"))
+    end = ctx.month_end(months.c.month)
+    paid = exists().where(w.c.person_id == s.c.person_id, w.c.post_id == s.c.workshop_id,
+                          w.c.period == months.c.month)
+    claimed = (select(rep.c.value_x100)
+               .where(rep.c.workshop_id == s.c.workshop_id, rep.c.period == months.c.month,
+                      rep.c.metric == "subsidy_claimed").scalar_subquery())
+    return (select(months.c.post_id, posts.c.code.label("post_code"), months.c.month, end.label("month_end"),
+                   s.c.person_id, p.c.id_masked, p.c.name, a.c.days,
+                   case((_poverty(p), 1), else_=0).label("poverty"),
+                   case((s.c.start_date <= ctx.add_months(months.c.month, -2), 1), else_=0).label("stable"),
+                   claimed.label("claimed"),
+                   ctx.param("subsidy_per_person", district=ws.c.district, township=ws.c.township,
+                             month=months.c.month).label("standard"))
+            .distinct()
+            .select_from(months)
+            .join(s, and_(s.c.workshop_id == months.c.post_id, _on_roster(s, end)))
+            .join(ws, ws.c.id == s.c.workshop_id).join(posts, posts.c.id == s.c.workshop_id)
+            .join(p, p.c.id == s.c.person_id)
+            .outerjoin(a, and_(a.c.person_id == s.c.person_id, a.c.post_id == s.c.workshop_id,
+                               a.c.month == months.c.month))
+            .where(func.coalesce(a.c.present, 0) == 0, ~paid))
+
+
+# ---- TS01: 不低于上年底 (informational) ----------------------------------------------------------------
+
+def _ts01_describe(r, ctx) -> Draft:
+    baseline, computed = int(r["baseline"]), int(r["computed"])
+    return Draft(
+        f"{r['post_code']} {ym(r['month'])} 月末（{r['month_end']}）在册脱贫人口（含防止返贫监测对象）{computed} 人，"
+        f"低于上年末基数 {baseline} 人，差 {baseline - computed} 人。",
+        {"period": ym(r["month"]), "workshop": r["post_code"], "month_end": r["month_end"],
+         "baseline": baseline, "computed": computed, "shortfall": baseline - computed},
+        periods=[r["month"]], post_id=r["post_id"], subject_key=r["post_code"], subject_label=r["post_code"])
+
+
+@rule("TS01", category="target_shortfall", title="吸纳脱贫人口数低于上年末基数", severity="low", basis=BASIS_TARGET,
+      subject_type="workshop", requires=("workshop_staff",), describe=_ts01_describe)
+def ts01(ctx):
+    """A workshop's poverty staff on the roster at a month's end below its
+    ``baseline_poverty_headcount`` (workshops without a baseline are skipped: DQ02). The months
+    judged are those in which the workshop shows activity in the ledgers — a report filed for it or
+    attendance kept — before the as-of month; months are never generated from a calendar, and the
+    roster's start dates alone (which reach back years before the baseline's year) are not used."""
+    r, a, ws, posts = Report.__table__, ctx.attendance_month, Workshop.__table__, Post.__table__
+    months = union(select(r.c.workshop_id.label("post_id"), r.c.period.label("month")),
+                   select(a.c.post_id, a.c.month)).subquery("active_months")
+    q = (select(months.c.post_id, posts.c.code.label("post_code"), months.c.month,
+                ctx.month_end(months.c.month).label("month_end"),
+                ws.c.baseline_poverty_headcount.label("baseline"),
+                _headcount(ctx, months.c.post_id, months.c.month, poverty=True).label("computed"))
+         .select_from(months).join(ws, ws.c.id == months.c.post_id)
+         .join(posts, posts.c.id == months.c.post_id)
+         .where(ws.c.baseline_poverty_headcount.is_not(None), months.c.month < ctx.as_of_month)
+         .subquery("ts"))
+    return select(q).where(q.c.computed < q.c.baseline)
+
