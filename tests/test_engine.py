@@ -182,3 +182,29 @@ def test_run_command_prints_a_summary_per_category(app, runner, county, tmp_path
     line = next(x for x in out.output.splitlines() if x.startswith("吃空饷"))
     assert line.split()[-2:] == ["1", "800.00"]
     assert "PS04 未运行：缺少 死亡人员(deaths) 表" in out.output
+
+
+def test_parameter_overrides_are_set_checked_listed_and_logged(app, runner):
+    from models import ChangeLog
+
+    ok = runner.invoke("params", "set", "WA01", "pay_due_months", "2", "--from", "2025-03-01", "--district", "奉节县")
+    assert ok.exit_code == 0 and "已设置 WA01.pay_due_months = 2（奉节县，自 2025-03-01 起）" in ok.output
+    unknown = runner.invoke("params", "set", "WA01", "grace", "2", "--from", "2025-03-01")
+    assert unknown.exit_code != 0 and "规则 WA01 没有参数 grace；可设参数：pay_due_months" in unknown.output
+    wrong_type = runner.invoke("params", "set", "WA01", "pay_due_months", '"two"', "--from", "2025-03-01")
+    assert wrong_type.exit_code != 0 and "同一类型" in wrong_type.output
+    township_alone = runner.invoke("params", "set", "WA01", "pay_due_months", "2", "--from", "2025-03-01",
+                                   "--township", "白帝镇")
+    assert township_alone.exit_code != 0 and "必须同时指定所属区县" in township_alone.output
+    listed = runner.invoke("params", "list")
+    assert "WA01.pay_due_months = 2  奉节县  自 2025-03-01" in listed.output
+    db.session.rollback()
+    [log] = db.session.scalars(select(ChangeLog).where(ChangeLog.action == "parameter.set")).all()
+    assert log.old == {"default": 1} and log.new["value"] == 2 and log.new["district"] == "奉节县"
+
+
+def test_rules_command_lists_the_catalogue(runner):
+    out = runner.invoke("rules")
+    assert out.exit_code == 0
+    assert "WA01  有出勤但未按时发放工资  [未按时足额发放，中]" in out.output
+    assert "参数 pay_due_months = 1" in out.output

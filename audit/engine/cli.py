@@ -69,3 +69,70 @@ def register(cli: click.Group) -> None:
                        stream=sys.stdout, category=category)
         if output:
             click.echo(f"已导出 {n} 条审计发现到 {output}", err=True)
+
+    @cli.command("rules")
+    @with_appcontext
+    def rules_command() -> None:
+        """列出全部审计规则：编号、类别、标题、严重程度、依据、所需数据和参数（缺省值）。"""
+        from .rule import CATEGORIES, SEVERITIES, all_rules
+
+        for r in all_rules():
+            scope = "，仅公益性岗位" if r.public_posts_only else ""
+            click.echo(f"{r.code}  {r.title}  [{CATEGORIES[r.category]}，{SEVERITIES[r.severity]}{scope}]")
+            click.echo(f"      依据：{r.basis}")
+            click.echo(f"      数据：{'、'.join(r.requires)}")
+            for p in r.params:
+                click.echo(f"      参数 {p.name} = {p.default!r}：{p.description}")
+
+    @cli.group("params")
+    def params_group() -> None:
+        """规则参数：按区县、乡镇街道和生效日期覆盖缺省值。"""
+
+    @params_group.command("list")
+    @with_appcontext
+    def params_list() -> None:
+        """列出已设置的参数覆盖值。"""
+        from audit.database import ensure_schema
+
+        from .params import overrides
+
+        ensure_schema()
+        with db.engine.connect() as conn:
+            rows = overrides(conn)
+        if not rows:
+            click.echo("没有覆盖值：全部规则使用缺省参数（见 audit rules）。")
+        for o in rows:
+            where = f"{o.district or '全部地区'}{' ' + o.township if o.township else ''}"
+            click.echo(f"{o.rule}.{o.name} = {o.value!r}  {where}  自 {o.effective_from}  （{o.created_by}）")
+
+    @params_group.command("set")
+    @click.argument("rule")
+    @click.argument("name")
+    @click.argument("value")
+    @click.option("--from", "effective_from", type=click.DateTime(["%Y-%m-%d"]), required=True, help="生效日期")
+    @click.option("--district", default=None, help="只对该区县生效")
+    @click.option("--township", default=None, help="只对该乡镇街道生效（须同时给出区县）")
+    @click.option("--note", default=None, help="说明（如文件依据）")
+    @with_appcontext
+    def params_set(rule, name, value, effective_from, district, township, note) -> None:
+        """设置规则 RULE 的参数 NAME 为 VALUE（JSON：数字、true/false、["脱贫人口", …]）。"""
+        import json
+
+        from audit.cli import actor_name
+        from audit.database import ensure_schema
+
+        from .params import ParameterError, set_override
+
+        ensure_schema()
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            raise click.BadParameter(f"值应为 JSON（如 2、0.25、true、[\"脱贫人口\"]），收到 {value}") from None
+        try:
+            with db.engine.begin() as conn:
+                set_override(conn, rule=rule, name=name, value=parsed, effective_from=effective_from.date(),
+                             district=district, township=township, actor=actor_name(), note=note)
+        except ParameterError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"已设置 {rule}.{name} = {parsed!r}（{district or '全部地区'}{' ' + township if township else ''}，"
+                   f"自 {effective_from.date()} 起）")
