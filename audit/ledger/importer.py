@@ -262,12 +262,31 @@ class Importer:
                 else:
                     for stage in STAGES.values():
                         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage.name}")
-        if self.result.committed and self.engine.dialect.name == "sqlite":
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA optimize")
+        if self.result.committed:
+            self._analyze()
         order = {t.name: i for i, t in enumerate(TABLES)}
         self.result.errors.sort(key=lambda e: (order.get(e.table, -1), e.row))
         return self.result
+
+    def _analyze(self) -> None:
+        """Fresh planner statistics for the tables that changed: right after a bulk load the
+        planner knows nothing of them and may choose a plan that rescans millions of rows."""
+        changed = [name for name, c in self.result.counts.items() if c.added or c.changed]
+        if not changed:
+            return
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            if self.engine.dialect.name == "sqlite":
+                raw.execute("PRAGMA analysis_limit=2000")  # sample: milliseconds, not a full scan
+                for name in changed:
+                    raw.execute(f"ANALYZE {name}")
+                raw.execute("PRAGMA optimize")
+            else:
+                raw.autocommit = True
+                try:
+                    raw.execute(f"ANALYZE {', '.join(changed)}")
+                finally:
+                    raw.autocommit = False
 
     def _run(self, conn: Connection, bundle: Bundle, path: Path) -> None:
         started = dt.datetime.now()
