@@ -28,6 +28,7 @@ def register(cli: click.Group) -> None:
         from audit.ledger.importer import import_bundle
 
         from .generator import generate_bundle
+        from .plant import MIN_MONTHS, plant_cases
 
         ensure_schema()
         if if_empty and db.session.scalar(select(func.count()).select_from(Person)):
@@ -40,7 +41,13 @@ def register(cli: click.Group) -> None:
         folder = Path(current_app.instance_path) / "demo-bundle"
         shutil.rmtree(folder, ignore_errors=True)
         click.echo(f"正在生成演示县：{persons} 人，{start:%Y-%m} 起 {months} 个月……", err=True)
-        generate_bundle(folder, persons=persons, start=start, months=months)
+        generate_bundle(folder, persons=persons, start=start, months=months, seed=2026)
+        if months >= MIN_MONTHS:  # one planted case of every rule, and look-alikes that must not fire
+            planted = plant_cases(folder, start=start, months=months, seed=2026)
+            click.echo(f"已植入 {len(planted)} 条预期问题（每条规则至少一例）及不应报出的相似情形，清单见 "
+                       f"{folder / 'expected.json'}。", err=True)
+        else:
+            click.echo(f"月数少于 {MIN_MONTHS}，未植入审计案例。", err=True)
         result = import_bundle(folder, engine=db.engine, pii=current_app.extensions["pii"], actor=actor_name(),
                                progress=sys.stderr.isatty(), limits=limits_from_config())
         if not result.ok:  # the generator writes valid bundles; this would be a bug
