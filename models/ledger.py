@@ -118,14 +118,21 @@ class WorkshopStaff(Base):
     __table_args__ = (UniqueConstraint("workshop_id", "person_id", "start_date"),)
 
 
+def _month_of_work_date(context) -> dt.date:
+    return context.get_current_parameters()["work_date"].replace(day=1)
+
+
 class Attendance(Base):
     """One row per person, post and day: the largest table by far. Its primary key is its natural
-    key, and on SQLite it is stored WITHOUT ROWID, clustered in (person, post, day) order — the
-    order in which the rules aggregate it by month — with no second B-tree to maintain."""
+    key (person, post, day) with the day's month in front of the day; on SQLite it is stored
+    WITHOUT ROWID, clustered in that order, so the rules' monthly aggregation streams without a
+    sort and no second B-tree is maintained. ``work_month`` is always the first of ``work_date``'s
+    month (the importer computes it; other inserts get it by default)."""
 
     __tablename__ = "attendance"
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), primary_key=True)
+    work_month: Mapped[dt.date] = mapped_column(Date, primary_key=True, default=_month_of_work_date)
     work_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     status: Mapped[str] = mapped_column(String(8))  # 出勤 / 请假 / 缺勤 / 休息
     check_in_time: Mapped[dt.time | None] = mapped_column(Time)

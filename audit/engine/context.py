@@ -4,6 +4,7 @@ with one set-based statement each)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from functools import cached_property
 from typing import Any
 
@@ -38,6 +39,7 @@ class RunContext:
         self._present: dict[str, bool] = {}
         self._overrides = _load_overrides(conn)
         self.used_params: dict[str, dict[str, Any]] = {}
+        self.aggregate_seconds: dict[str, float] = {}  # shared temp tables: name -> build time
         self.rule: Rule | None = None
 
     # -- data presence ---------------------------------------------------------------------------
@@ -123,6 +125,13 @@ class RunContext:
             whens.append((and_(*cond) if cond else literal(True), literal(conv(o.value))))
         return case(*whens, else_=literal(conv(default))) if whens else literal(conv(default))
 
+    def param_values(self, name: str) -> list:
+        """Every value the current rule's parameter can take anywhere (default and overrides): for a
+        conservative prefilter, e.g. the smallest threshold in force in any place."""
+        r = self.rule
+        default = next(p.default for p in r.params if p.name == name)
+        return [default, *(o.value for o in self._overrides.get((r.code, name), []))]
+
     def param_value(self, name: str):
         """A parameter's default (for rules whose parameter cannot vary by place, e.g. on/off)."""
         r = self.rule
@@ -140,7 +149,7 @@ class RunContext:
         t = _temp("run_attendance_month", "person_id:i post_id:i month:d days:i present:i face:i face_failed:i "
                   "first_present:d last_present:d")
         present = a.c.status == "出勤"
-        m = self.month(a.c.work_date)
+        m = a.c.work_month  # leads the clustered key after (person, post): the grouping streams
         q = (select(a.c.person_id, a.c.post_id, m.label("month"), func.count(),
                     func.sum(case((present, 1), else_=0)),
                     func.sum(case((a.c.method == "人脸识别", 1), else_=0)),
@@ -164,11 +173,13 @@ class RunContext:
         return t
 
     def _fill(self, t: Table, q) -> None:
+        started = time.perf_counter()
         self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t.name}")
         t.create(self.conn)
         self.conn.execute(insert(t).from_select([c.name for c in t.columns], q))
         self.conn.exec_driver_sql(f"CREATE INDEX ix_{t.name} ON {t.name} ({t.columns[0].name}, "
                                   f"{t.columns[1].name}, {t.columns[2].name})")
+        self.aggregate_seconds[t.name] = time.perf_counter() - started
 
     def drop_temporaries(self) -> None:
         for name in ("attendance_month", "wage_month"):

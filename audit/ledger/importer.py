@@ -164,7 +164,7 @@ STAGES: dict[str, Table] = {
                         "village:s certified_on:d baseline_poverty_headcount:i"),
     "workshop_staff": _stage("workshop_staff", "workshop_id:i person_id:i start_date:d end_date:d "
                              "monthly_wage_fen:b"),
-    "attendance": _stage("attendance", "person_id:i post_id:i work_date:d status:s check_in_time:tm "
+    "attendance": _stage("attendance", "person_id:i post_id:i work_month:d work_date:d status:s check_in_time:tm "
                          "method:s device_id:s verified:s"),
     "wages": _stage("wages", f"person_id:i post_id:i period:d amount_fen:b paid_on:d seq:i "
                     f"{_ACCOUNT.format('account')} account_name:s account_name_key:s batch:s"),
@@ -374,6 +374,10 @@ class Importer:
                 "positions", "workshops"):
             want = {"position_code": "position", "workshop_code": "workshop", "subject_code": "workshop"}.get(key)
             return (lambda x: self._post_id(parse(x), want)), 1
+        if (table, key) == ("attendance", "work_date"):  # (month, day): the month leads the stored key
+            if self.engine.dialect.name == "sqlite":
+                return (lambda x: _month_and_day_iso(parse(x))), 2
+            return (lambda x: _month_and_day(parse(x))), 2
         if self.engine.dialect.name == "sqlite":  # store as SQLAlchemy does, converting once per value
             if parse is v.time:
                 return (lambda x: parse(x).strftime("%H:%M:%S.%f")), 1
@@ -409,7 +413,9 @@ class Importer:
                 return
             cols, good_numbers = staged
             if key_at:
-                key_cols = [[x[0] for x in cols[i]] if columns[i].width > 1 else cols[i] for i in key_at]
+                # an ID number's stage value is (hash, ciphertext, …): the hash is its identity
+                key_cols = [[x[0] for x in cols[i]] if columns[i].key == "id_number" and columns[i].width > 1
+                            else cols[i] for i in key_at]
                 before = len(seen)
                 seen.update(map(hash, zip(*key_cols)))
                 if len(seen) - before != len(good_numbers):
@@ -724,7 +730,7 @@ class Importer:
 
     def _merge_attendance(self, conn: Connection) -> None:
         self._merge(conn, "attendance", self._stage_src("attendance"), Merge(
-            Attendance.__table__, key=("person_id", "post_id", "work_date"),
+            Attendance.__table__, key=("person_id", "post_id", "work_month", "work_date"),
             compare=("status", "check_in_time", "method", "device_id", "verified"),
             ref=lambda r: self._ref(r, "person_id", "post_id", "work_date")))
 
@@ -836,6 +842,14 @@ def _convert(convert: Callable, x):
         return exc
     except (ValueError, TypeError, ArithmeticError):  # a parser's blind spot must not end the import
         return CellError("无法识别的值")
+
+
+def _month_and_day(day: dt.date) -> tuple[dt.date, dt.date]:
+    return day.replace(day=1), day
+
+
+def _month_and_day_iso(day: dt.date) -> tuple[str, str]:
+    return day.replace(day=1).isoformat(), day.isoformat()
 
 
 def _with_key(name: str) -> tuple[str, str]:

@@ -51,8 +51,9 @@ def run(label: str, bundle: Path, env: dict, url: str, as_of: dt.date) -> None:
     ran = {c: s for c, s in last.rules.items() if s["status"] == "ran"}
     slow = sorted(ran.items(), key=lambda kv: -kv[1]["seconds"])[:3]
     print(f"{label:<12} audit run {first:5.1f} s (process), again {again:5.1f} s; in the engine "
-          f"{last.summary['seconds']:.1f} s; {len(ran)} rules ran, {last.summary['total']} findings; slowest: "
-          + ", ".join(f"{c} {s['seconds']:.2f} s" for c, s in slow), flush=True)
+          f"{last.summary['seconds']:.1f} s; {len(ran)} rules ran, {last.summary['total']} findings; shared aggregates "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in last.summary.get("shared_aggregates_seconds", {}).items())
+          + "; slowest rules: " + ", ".join(f"{c} {s['seconds']:.2f} s" for c, s in slow), flush=True)
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """冒名顶替: someone else works, signs in or collects in the person's name."""
 from __future__ import annotations
 
-from sqlalchemy import String, and_, cast, func, select
+from sqlalchemy import String, and_, cast, func, select, tuple_
 
 from models import Attendance, Death, Person, Position, Post, Wage, Workshop
 
@@ -147,13 +147,18 @@ def im02(ctx):
     a, w = Attendance.__table__, ctx.wage_month
     on_phone = and_(a.c.status == "出勤", a.c.device_id.is_not(None), _personal_phone(ctx, a.c.device_id),
                     a.c.work_date <= ctx.as_of)
+    # Prefilter: only phone-days that reach the smallest threshold in force anywhere can matter
+    # (one GROUP BY); the windows below then see a handful of rows, not every phone check-in.
+    floor = min(ctx.param_values("device_people_min"))
+    busy_candidates = (select(a.c.device_id, a.c.work_date).where(on_phone)
+                       .group_by(a.c.device_id, a.c.work_date)
+                       .having(func.count(func.distinct(a.c.person_id)) >= floor))
     # Window functions only (no self-join of attendance): a distinct count over a window is the
     # largest dense rank in it.
     day = (a.c.device_id, a.c.work_date)
-    ranked = (select(a.c.person_id, a.c.post_id, a.c.device_id, a.c.work_date,
-                     ctx.month(a.c.work_date).label("month"),
+    ranked = (select(a.c.person_id, a.c.post_id, a.c.device_id, a.c.work_date, a.c.work_month.label("month"),
                      func.dense_rank().over(partition_by=day, order_by=a.c.person_id).label("person_rank"))
-              .where(on_phone).subquery("ranked"))
+              .where(on_phone, tuple_(a.c.device_id, a.c.work_date).in_(busy_candidates)).subquery("ranked"))
     district, township = _place(ranked.c.post_id)
     people_min = ctx.param("device_people_min", district=district, township=township, month=ranked.c.month)
     days_min = ctx.param("device_days_min", district=district, township=township, month=ranked.c.month)
