@@ -166,6 +166,19 @@ def make_id_number(rng: random.Random, region: str, birth: datetime.date, male: 
     return body + ric.calc_check_digit(body + "0")
 
 
+def bank_account(rng: random.Random, prefix: str) -> str:
+    """A synthetic 19-digit card number: ``prefix``, random digits, a Luhn check digit (as on real cards)."""
+    n = 18 - len(prefix)
+    body = prefix + f"{rng.randrange(10 ** n):0{n}d}"  # one draw: the same random sequence as ever
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        v = int(ch)
+        if i % 2 == 0:
+            v = v * 2 - 9 if v * 2 > 9 else v * 2
+        total += v
+    return body + str((10 - total % 10) % 10)
+
+
 def _yuan(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
 
@@ -289,17 +302,7 @@ class _Bundle:
     def new_bank(self) -> str:
         rng = self.rng
         while True:
-            body = rng.choice(("622848", "621700", "622845", "621799")) + f"{rng.randrange(10 ** 12):012d}"
-            # Luhn check digit, as on real bank cards
-            total = 0
-            for i, ch in enumerate(reversed(body)):
-                v = int(ch)
-                if i % 2 == 0:
-                    v *= 2
-                    if v > 9:
-                        v -= 9
-                total += v
-            acct = body + str((10 - total % 10) % 10)
+            acct = bank_account(rng, rng.choice(("622848", "621700", "622845", "621799")))
             if acct not in self.banks:
                 self.banks.add(acct)
                 return acct

@@ -35,6 +35,7 @@ from pathlib import Path
 from stdnum.cn import uscc
 
 from .generator import (
+    bank_account,
     DISTRICT,
     DISTRICT_CODE,
     FIRM_WORDS,
@@ -181,16 +182,7 @@ class _Planter:
 
     def _new_bank(self) -> str:
         while True:
-            body = "623668" + f"{self.rng.randrange(10 ** 12):012d}"
-            total = 0
-            for i, ch in enumerate(reversed(body)):
-                v = int(ch)
-                if i % 2 == 0:
-                    v *= 2
-                    if v > 9:
-                        v -= 9
-                total += v
-            acct = body + str((10 - total % 10) % 10)
+            acct = bank_account(self.rng, "623668")
             if acct not in self.banks:
                 self.banks.add(acct)
                 return acct

@@ -107,6 +107,14 @@ def _order(code: str) -> tuple[int, int]:
     return (prefixes.index(code[:2]) if code[:2] in prefixes else 99, int(code[2:] or 0))
 
 
+def grouped(rows: Iterable[Mapping], *keys: str) -> list[tuple[tuple, list[Mapping]]]:
+    """Query rows grouped by ``keys`` (the rows that make one finding), groups in a stable order."""
+    groups: dict[tuple, list[Mapping]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))
+
+
 def yuan(fen: int | None) -> str:
     if fen is None:
         return "—"

@@ -13,31 +13,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, desc, select
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from audit.demo.generator import generate_bundle  # noqa: E402
+from common import PG_DEFAULT, audit, base_env, scratch_pg  # noqa: E402  (this folder)
 from models import AuditRun  # noqa: E402
 
 START = dt.date(2025, 1, 1)
-
-
-def audit(args: list[str], env: dict) -> float:
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", "from audit.cli import main; main()", *args], env=env,
-                          capture_output=True, text=True)
-    if proc.returncode:
-        sys.exit(f"audit {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return time.perf_counter() - started
 
 
 def run(label: str, bundle: Path, env: dict, url: str, as_of: dt.date) -> None:
@@ -60,7 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--persons", type=int, default=10_000)
     ap.add_argument("--months", type=int, default=12)
-    ap.add_argument("--pg-url", default=os.environ.get("AUDIT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    ap.add_argument("--pg-url", default=PG_DEFAULT)
     ap.add_argument("--no-pg", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp:
@@ -76,23 +65,13 @@ def main() -> None:
         as_of = dt.date(y, m, 1)  # everything paid and due
         print(f"county: {args.persons:,} persons, {counts['attendance']:,} attendance rows, {len(planted)} planted "
               f"findings; as of {as_of}; {os.cpu_count()} cores")
-        base = dict(os.environ, AUDIT_PII_KEY="benchmark-key-" + "x" * 40, SECRET_KEY="benchmark")
-        base.pop("DATABASE_URL", None)
+        base = base_env()
         sqlite_dir = tmp / "sqlite"
         run("SQLite", bundle, dict(base, AUDIT_INSTANCE_PATH=str(sqlite_dir)),
             f"sqlite:///{sqlite_dir / 'audit.sqlite'}", as_of)
         if not args.no_pg:
-            admin = make_url(args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
-            eng = create_engine(admin, isolation_level="AUTOCOMMIT")
-            with eng.connect() as conn:
-                conn.exec_driver_sql("DROP DATABASE IF EXISTS audit_bench_run WITH (FORCE)")
-                conn.exec_driver_sql("CREATE DATABASE audit_bench_run")
-            url = admin.set(database="audit_bench_run").render_as_string(hide_password=False)
-            try:
+            with scratch_pg(args.pg_url, "audit_bench_run") as url:
                 run("PostgreSQL", bundle, dict(base, DATABASE_URL=url, AUDIT_INSTANCE_PATH=str(tmp / "pg")), url, as_of)
-            finally:
-                with eng.connect() as conn:
-                    conn.exec_driver_sql("DROP DATABASE IF EXISTS audit_bench_run WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -13,29 +13,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from audit.demo.generator import generate_bundle  # noqa: E402
-
-
-def audit(args: list[str], env: dict) -> float:
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", "from audit.cli import main; main()", *args], env=env,
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if proc.returncode:
-        sys.exit(f"audit {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return elapsed
+from common import PG_DEFAULT, audit, base_env, scratch_pg  # noqa: E402  (this folder)
 
 
 def run(label: str, bundle: Path, env: dict) -> None:
@@ -49,7 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--persons", type=int, default=10_000)
     ap.add_argument("--months", type=int, default=12)
-    ap.add_argument("--pg-url", default=os.environ.get("AUDIT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    ap.add_argument("--pg-url", default=PG_DEFAULT)
     ap.add_argument("--no-pg", action="store_true")
     args = ap.parse_args()
 
@@ -62,21 +50,11 @@ def main() -> None:
               f"{sum(counts.values()):,} rows in all, {size:.0f} MiB of CSV "
               f"(generated in {time.perf_counter() - started:.1f} s)")
         print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
-        base = dict(os.environ, AUDIT_PII_KEY="benchmark-key-" + "x" * 40, SECRET_KEY="benchmark")
-        base.pop("DATABASE_URL", None)
+        base = base_env()
         run("SQLite", tmp / "bundle", dict(base, AUDIT_INSTANCE_PATH=str(tmp / "sqlite")))
         if not args.no_pg:
-            admin = make_url(args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
-            eng = create_engine(admin, isolation_level="AUTOCOMMIT")
-            with eng.connect() as conn:
-                conn.exec_driver_sql("DROP DATABASE IF EXISTS audit_bench WITH (FORCE)")
-                conn.exec_driver_sql("CREATE DATABASE audit_bench")
-            try:
-                url = admin.set(database="audit_bench").render_as_string(hide_password=False)
+            with scratch_pg(args.pg_url, "audit_bench") as url:
                 run("PostgreSQL", tmp / "bundle", dict(base, DATABASE_URL=url, AUDIT_INSTANCE_PATH=str(tmp / "pg")))
-            finally:
-                with eng.connect() as conn:
-                    conn.exec_driver_sql("DROP DATABASE IF EXISTS audit_bench WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from sqlalchemy import and_, func, select
 
 from models import Household, Official, Person, Placement, Post
 
-from ..rule import SEED_003, Draft, rule, yuan
+from ..rule import SEED_003, Draft, grouped, rule, yuan
 
 BASIS = (f"{SEED_003} 五(三)：及时纠正查处优亲厚友等违规行为，清退违规在岗人员；"
          "各地公益性岗位管理办法：村干部及其家庭成员不得安置公益性岗位")
@@ -14,10 +14,7 @@ BASIS = (f"{SEED_003} 五(三)：及时纠正查处优亲厚友等违规行为�
 def _fv01_combine(rows, ctx):
     """One finding per person and position (several placements on one position, or several cadres in
     the household, are listed in one finding: the finding's id is the person and the post)."""
-    by_finding: dict[tuple, list] = {}
-    for r in rows:
-        by_finding.setdefault((r["person_id"], r["post_id"]), []).append(r)
-    for (person_id, post_id), group in sorted(by_finding.items()):
+    for (person_id, post_id), group in grouped(rows, "person_id", "post_id"):
         first = group[0]
         officials = sorted({(r["official_id"], r["official_name"], r["official_role"], r["official_unit"] or "")
                             for r in group})

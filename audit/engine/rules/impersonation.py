@@ -5,7 +5,7 @@ from sqlalchemy import String, and_, cast, func, select, tuple_
 
 from models import Attendance, Death, Person, Position, Post, Wage, Workshop
 
-from ..rule import SEED_003, Draft, Param, rule, yuan, ym
+from ..rule import SEED_003, Draft, Param, grouped, rule, yuan, ym
 
 BASIS = (f"{SEED_003} 五(三)：及时纠正查处冒名顶替等违规行为，清退违规在岗人员；"
          "各地公益性岗位管理办法：顶岗、替岗、岗在人不在的，解除岗位协议")
@@ -108,10 +108,7 @@ def _im02_combine(rows, ctx):
     phone_days: dict[tuple, set] = {}
     for r in rows:
         phone_days.setdefault((r["device_id"], r["month"], r["people_min"]), set()).update(_day_counts(r["own_days"]))
-    by_finding: dict[tuple, list] = {}
-    for r in rows:
-        by_finding.setdefault((r["person_id"], r["post_id"], r["month"]), []).append(r)
-    for (person_id, post_id, month), group in sorted(by_finding.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    for (person_id, post_id, month), group in grouped(rows, "person_id", "post_id", "month"):
         first = group[0]
         devices = []
         for r in sorted(group, key=lambda r: r["device_id"]):
@@ -191,10 +188,7 @@ def im02(ctx):
 # ---- IM03 ---------------------------------------------------------------------------------------
 
 def _im03_combine(rows, ctx):
-    by_finding: dict[tuple, list] = {}
-    for r in rows:
-        by_finding.setdefault((r["person_id"], r["post_id"], r["period"]), []).append(r)
-    for (person_id, post_id, period), group in sorted(by_finding.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    for (person_id, post_id, period), group in grouped(rows, "person_id", "post_id", "period"):
         first = group[0]
         total = sum(int(r["paid_fen"]) for r in group)
         accounts = [{"account": r["account_masked"], "account_name": r["account_name"], "paid": yuan(r["paid_fen"]),
@@ -233,10 +227,7 @@ def _im04_combine(rows, ctx):
     for r in rows:
         members.setdefault((r["account_hash"], r["period"]), {})[r["person_id"]] = {
             "id": r["id_masked"], "name": r["name"]}
-    by_finding: dict[tuple, list] = {}
-    for r in rows:
-        by_finding.setdefault((r["person_id"], r["post_id"], r["period"]), []).append(r)
-    for (person_id, post_id, period), group in sorted(by_finding.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    for (person_id, post_id, period), group in grouped(rows, "person_id", "post_id", "period"):
         first = group[0]
         total = sum(int(r["paid_fen"]) for r in group)
         accounts, everyone = [], {person_id}

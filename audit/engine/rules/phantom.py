@@ -16,7 +16,7 @@ from models import (
     WorkshopStaff,
 )
 
-from ..rule import SEED_002, SEED_003, Draft, Param, rule, yuan, ym
+from ..rule import SEED_002, SEED_003, Draft, Param, grouped, rule, yuan, ym
 
 BASIS = f"{SEED_003} 五(三)：严禁吃空饷、虚报冒领"
 
@@ -201,10 +201,7 @@ def ps05(ctx):
 # ---- PS06 ---------------------------------------------------------------------------------------
 
 def _ps06_combine(rows, ctx):
-    groups: dict[tuple, list] = {}
-    for r in rows:
-        groups.setdefault((r["person_id"], r["post_id"], r["period"]), []).append(r)
-    for (person_id, post_id, period), rs in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    for (person_id, post_id, period), rs in grouped(rows, "person_id", "post_id", "period"):
         r = rs[0]
         insured = sorted({(x["insured_by"], x["insured_credit_code"] or "") for x in rs})
         names = "、".join(n for n, _ in insured)
@@ -256,10 +253,7 @@ def ps06(ctx):
 def _ps07_combine(rows, ctx):
     """One finding per group of identical payments; groups of one person, post and month (two
     different payments each paid twice) share the finding's identity, so they are told together."""
-    groups: dict[tuple, list] = {}
-    for r in rows:
-        groups.setdefault((r["person_id"], r["post_id"], r["period"]), []).append(r)
-    for (person_id, post_id, period), rs in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    for (person_id, post_id, period), rs in grouped(rows, "person_id", "post_id", "period"):
         rs = sorted(rs, key=lambda x: (str(x["paid_on"]), x["amount_fen"], x["account_masked"] or ""))
         extra = sum(x["amount_fen"] * (x["copies"] - 1) for x in rs)
         parts = [f"{yuan(x['amount_fen'])} 元于 {x['paid_on']} 向账户 {x['account_masked'] or '（未填）'} "
