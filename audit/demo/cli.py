@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from werkzeug.serving import run_simple
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
@@ -66,4 +67,5 @@ def register(cli: click.Group) -> None:
 
         ensure_schema()
         click.echo(f"公益性岗位与就业帮扶车间审计系统已启动：请在浏览器中打开 http://{host}:{port}/ （Ctrl+C 退出）")
-        current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # Flask ignores app.run() inside its own CLI, so the server is started directly.
+        run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
