@@ -242,7 +242,6 @@ class County:
         periods, amount (yuan, 2 decimals, or None), status, evidence, explanation."""
         from audit.engine.runner import run_audit
         from audit.ledger.importer import import_bundle
-        from models import Finding, Person, Post
 
         tables = {k: v for k, v in self.t.items() if v}
         result = import_bundle(write_bundle(folder, tables), engine=db.engine, pii=app.extensions["pii"])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 
-import pytest
 from sqlalchemy import select
 
 from audit.ledger.importer import import_bundle

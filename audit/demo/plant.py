@@ -761,7 +761,7 @@ class _Planter:
             first_two = [d for d in (self.M[2] + timedelta(days=i) for i in range(10)) if d.weekday() < 5][:2]
             for m in self.all_months():
                 self.public_month(p, x, m, method="小程序定位",
-                                  by_day=lambda d: ("小程序定位", phone if d in first_two else None))
+                                  by_day=lambda d, first_two=first_two: ("小程序定位", phone if d in first_two else None))
             self.lookalike(p.idn, x, note)
 
     def case_z_residents_pension(self):

@@ -16,7 +16,9 @@ from sqlalchemy import Connection, insert, select
 from audit.pii import PiiCodec
 from models import ChangeLog, Finding, Person, Post
 
-from .rule import CATEGORIES, SEVERITIES, yuan
+from audit.money import yuan
+
+from .rule import CATEGORIES, SEVERITIES
 
 FORMATS = ("jsonl", "csv", "xlsx")
 HEADERS = [("id", "编号"), ("rule", "规则"), ("category", "类别"), ("severity", "严重程度"),
@@ -49,20 +51,17 @@ def _records(conn: Connection, pii: PiiCodec | None, category: str | None) -> It
             "subject_type": r["subject_type"], "subject": subject,
             "persons": [person(i) for i in r["person_ids"]], "post_code": codes.get(r["post_id"]),
             "periods": r["periods"],
-            "amount_at_risk": None if r["amount_at_risk_fen"] is None else _plain_yuan(r["amount_at_risk_fen"]),
+            "amount_at_risk": yuan(r["amount_at_risk_fen"], grouping=False, none=None),
+            "_amount_fen": r["amount_at_risk_fen"],
             "title": r["title"], "evidence": r["evidence"], "basis": r["basis"], "status": r["status"],
             "explanation": r["explanation"], "unit": r["unit"], "district": r["district"], "township": r["township"],
         }
 
 
-def _plain_yuan(fen: int) -> str:
-    fen = int(fen)
-    return f"{'-' if fen < 0 else ''}{abs(fen) // 100}.{abs(fen) % 100:02d}"
-
-
 def write_jsonl(conn: Connection, out: IO[str], pii: PiiCodec, category: str | None = None) -> int:
     n = 0
     for rec in _records(conn, pii, category):
+        rec.pop("_amount_fen")
         out.write(json.dumps(rec, ensure_ascii=False) + "\n")
         n += 1
     return n
@@ -79,7 +78,7 @@ def _row(rec: dict) -> list[str]:
         "subject_type": SUBJECT_TYPES.get(rec["subject_type"], rec["subject_type"]),
         "persons": "、".join(rec["persons"]),
         "periods": "、".join(rec["periods"]),
-        "amount_at_risk": "" if rec["amount_at_risk"] is None else yuan(round(float(rec["amount_at_risk"]) * 100)),
+        "amount_at_risk": yuan(rec["_amount_fen"], none=""),
         "status": FINDING_STATUSES.get(rec["status"], rec["status"]),
     }
     return [safe_cell(shown.get(key)) for key, _ in HEADERS]

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.money import yuan  # noqa: F401  (the rules' money format)
+
 CATEGORIES = {
     "phantom_salary": "吃空饷 / 虚报冒领",
     "disguised_payment": "变相发钱",
@@ -113,15 +115,6 @@ def grouped(rows: Iterable[Mapping], *keys: str) -> list[tuple[tuple, list[Mappi
     for r in rows:
         groups.setdefault(tuple(r[k] for k in keys), []).append(r)
     return sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))
-
-
-def yuan(fen: int | None) -> str:
-    if fen is None:
-        return "—"
-    fen = int(fen)  # PostgreSQL's SUM of bigint is numeric
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
 
 
 def ym(d: dt.date | str | None) -> str:

@@ -54,6 +54,7 @@ from sqlalchemy import (
 from tqdm import tqdm
 
 from audit import vocab
+from audit.money import yuan
 from audit.pii import PiiCodec, mask_account, mask_id
 from models import (
     Attendance,
@@ -889,7 +890,7 @@ def _display(column: str, r: Mapping, households: dict[int, str]) -> tuple[str, 
     if column == "household_id":
         return "household", households.get(old), households.get(new)
     if column.endswith("_fen") or column == "value_x100":
-        return column.rsplit("_", 1)[0], _yuan(old), _yuan(new)
+        return column.rsplit("_", 1)[0], yuan(old, grouping=False, none=None), yuan(new, grouping=False, none=None)
     if column == "category_mask":
         return "categories", ";".join(vocab.categories_of(old or 0)), ";".join(vocab.categories_of(new or 0))
     return column, _plain(old), _plain(new)
@@ -897,10 +898,6 @@ def _display(column: str, r: Mapping, households: dict[int, str]) -> tuple[str, 
 
 def _plain(x):
     return x.isoformat() if isinstance(x, (dt.date, dt.time)) else x
-
-
-def _yuan(fen: int | None) -> str | None:
-    return None if fen is None else f"{fen // 100}.{fen % 100:02d}"
 
 
 def _sha256(path: Path) -> str:
