@@ -32,9 +32,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     app.extensions["pii"] = PiiCodec(app.config["AUDIT_PII_KEY"])
 
-    from .main import bp as main_bp
+    from .web import init_web
 
-    app.register_blueprint(main_bp)
+    init_web(app)
     return app
 
 

@@ -2,6 +2,7 @@
 environment variables, or from files the app creates in its instance folder (which git ignores)."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -27,6 +28,21 @@ def from_environment(instance_path: str, given: dict | None = None) -> dict:
         "IMPORT_MAX_UNCOMPRESSED_BYTES": int(os.environ.get("IMPORT_MAX_UNCOMPRESSED_BYTES", 4 << 30)),
         "IMPORT_MAX_ENTRIES": int(os.environ.get("IMPORT_MAX_ENTRIES", 2000)),
         "IMPORT_MAX_RATIO": int(os.environ.get("IMPORT_MAX_RATIO", 1000)),
+        # The web application's session: idle sessions end after 30 minutes (checked on the
+        # server, see audit/web.py); the cookie is HttpOnly, SameSite=Lax, and Secure when
+        # SESSION_COOKIE_SECURE=true (behind HTTPS).
+        "IDLE_TIMEOUT_MINUTES": int(os.environ.get("IDLE_TIMEOUT_MINUTES", 30)),
+        "PERMANENT_SESSION_LIFETIME": dt.timedelta(minutes=int(os.environ.get("IDLE_TIMEOUT_MINUTES", 30))),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "").lower() == "true",
+        "SESSION_COOKIE_NAME": "audit_session",
+        "REMEMBER_COOKIE_DURATION": dt.timedelta(seconds=0),
+        # Uploads (ledger bundles, attendance sheets) larger than this are refused with 413.
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_BYTES", 512 << 20)),
+        # Uploads beyond this size are checked and loaded in the background, with progress shown.
+        "UPLOAD_BACKGROUND_BYTES": int(os.environ.get("UPLOAD_BACKGROUND_BYTES", 2 << 20)),
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     }
     if "SQLALCHEMY_DATABASE_URI" not in given:
         url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'audit.sqlite'}"

@@ -4,7 +4,7 @@ from pathlib import Path
 from .accounts import ROLES, User, UserScope
 from .audit import FINDING_STATUSES, AuditRun, Finding, RuleParameter
 from .base import Base, db
-from .changes import ChangeLog, ImportBatch
+from .changes import ChangeLog, ImportBatch, Job
 from .comparison import Business, Death, MigrantWork, Official, Pension, SocialInsurance
 from .ledger import (
     Attendance,
@@ -22,7 +22,7 @@ from .ledger import (
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
 __all__ = [
-    "AuditRun", "FINDING_STATUSES", "Finding", "RuleParameter", "Attendance", "Base", "Business", "ChangeLog", "Death", "Household", "ImportBatch",
+    "AuditRun", "FINDING_STATUSES", "Finding", "RuleParameter", "Attendance", "Base", "Business", "ChangeLog", "Death", "Household", "ImportBatch", "Job",
     "MIGRATIONS_DIR", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
     "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
     "WorkshopStaff", "db",

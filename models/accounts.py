@@ -17,6 +17,9 @@ ROLES = {
 
 
 class User(Base):
+    """A person who signs in. Flask-Login's protocol is implemented here: ``get_id`` carries the
+    ``session_version``, so bumping it (sign-out, password change, lock) voids every old session."""
+
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -34,6 +37,24 @@ class User(Base):
         CheckConstraint("role IN ('admin', 'auditor', 'operator', 'inspector')", name="role"),
     )
 
+    # -- Flask-Login -----------------------------------------------------------------------------
+    is_anonymous = False
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.active)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def role_name(self) -> str:
+        return ROLES.get(self.role, self.role)
+
 
 class UserScope(Base):
     """One scope of a user: a region (district, optionally narrowed to a township and a village)
@@ -46,7 +67,7 @@ class UserScope(Base):
     township: Mapped[str | None] = mapped_column(String(64))
     village: Mapped[str | None] = mapped_column(String(64))
     unit_kind: Mapped[str | None] = mapped_column(String(16))  # 'workshop' / 'employer'
-    unit: Mapped[str | None] = mapped_column(String(128))  # workshop_code or employer name
+    unit: Mapped[str | None] = mapped_column(String(128), index=True)  # workshop_code or employer name
     user: Mapped[User] = relationship(back_populates="scopes")
     __table_args__ = (
         CheckConstraint(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, String, Text
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
@@ -70,6 +70,7 @@ class Finding(Base):
     review_note: Mapped[str | None] = mapped_column(Text)  # the reason of a dismissal, …
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_findings_status_category", "status", "category"),)
 
 
 class RuleParameter(Base):

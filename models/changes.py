@@ -39,3 +39,21 @@ class ChangeLog(Base):
     old: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     new: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+
+
+class Job(Base):
+    """A long task started from the web (a large upload's check or load, an audit run) and run in
+    the background; its state is in the database, so any web worker can report its progress."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # upload.check / upload.commit / audit.run
+    status: Mapped[str] = mapped_column(String(16), index=True)  # queued / running / done / failed
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    progress: Mapped[int] = mapped_column(Integer, default=0)  # per cent
+    message: Mapped[str | None] = mapped_column(Text)  # what it is doing now, in Chinese
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -140,3 +140,14 @@ def cli_env(app, database_url, tmp_path) -> dict[str, str]:
 @pytest.fixture
 def people() -> People:
     return People()
+
+
+@pytest.fixture
+def web(app, tmp_path, people):
+    """Two districts with planted findings and a user of every role scoped to each
+    (tests/web_helpers.py); the password of every user is ``web_helpers.PASSWORD``."""
+    from web_helpers import create_users, load, two_districts
+
+    t = load(two_districts(people), app, tmp_path / "bundle")
+    create_users(app)
+    return t

@@ -208,15 +208,3 @@ def test_rules_command_lists_the_catalogue(runner):
     assert out.exit_code == 0
     assert "WA01  有出勤但未按时发放工资  [未按时足额发放，中]" in out.output
     assert "参数 pay_due_months = 1" in out.output
-
-
-def test_the_landing_page_shows_findings_per_category(app, client, county, tmp_path):
-    a = county.person("王大山")
-    county.place(a, "GW-1", "2025-01-01")
-    county.work(a, "GW-1", "2025-03", present=0, other="缺勤")
-    county.pay(a, "GW-1", "2025-03")
-    county.audit(app, tmp_path, as_of="2025-06-30")
-    page = client.get("/").get_data(as_text=True)
-    assert "审计发现（第 1 次审计，基准日 2025-06-30）" in page
-    assert "<td>吃空饷 / 虚报冒领</td>\n<td class=\"n\">1</td><td class=\"n\">800.00</td>" in page
-    assert a not in page  # no personal data on this page

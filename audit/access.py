@@ -1,0 +1,184 @@
+"""Who may see what: every query of the web application is narrowed by the signed-in user's scope.
+
+- 管理员 (admin): users, scopes, rule parameters; reads everything (masked), changes no finding.
+- 审计人员 (auditor): regions (a district, or a township or village in it); imports, runs, reviews.
+- 督查人员 (inspector): regions; reads and downloads, changes nothing.
+- 经办人 (operator): units (a workshop by code, an employing unit by name); submits attendance.
+
+A user without any scope sees nothing. ``Scope.findings()``, ``positions()``, ``workshops()``,
+``persons()`` and ``posts()`` give the WHERE clause for each kind of object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user
+from sqlalchemy import and_, exists, false, or_, select, true
+from sqlalchemy.sql import ColumnElement
+
+from models import Finding, Person, Placement, Position, Workshop, WorkshopStaff
+
+# What each role may do, beyond reading what its scope shows.
+CAN_REVIEW = {"auditor"}  # confirm / dismiss findings, run audits
+CAN_IMPORT = {"auditor"}
+CAN_UNMASK = {"auditor"}  # see full ID and account numbers (every view logged)
+CAN_ENTER_ATTENDANCE = {"operator"}
+CAN_ADMIN = {"admin"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    role: str
+    everything: bool
+    regions: tuple[tuple[str, str | None, str | None], ...] = ()
+    units: tuple[tuple[str, str], ...] = ()  # (kind, unit): ('workshop', code) / ('employer', name)
+
+    @classmethod
+    def of(cls, user) -> Scope:
+        regions = tuple(sorted((s.district, s.township, s.village) for s in user.scopes if s.district))
+        units = tuple(sorted((s.unit_kind, s.unit) for s in user.scopes if s.unit))
+        if user.role == "operator":
+            regions = ()  # operators are scoped by unit only
+        else:
+            units = ()
+        return cls(user.role, user.role == "admin" and not regions, regions, units)
+
+    # -- the pieces -------------------------------------------------------------------------------
+
+    @property
+    def workshop_codes(self) -> list[str]:
+        return [u for k, u in self.units if k == "workshop"]
+
+    @property
+    def employers(self) -> list[str]:
+        return [u for k, u in self.units if k == "employer"]
+
+    @property
+    def unit_names(self) -> list[str]:
+        return [u for _, u in self.units]
+
+    def region(self, district, township, village) -> ColumnElement[bool]:
+        """A row whose (district, township, village) columns fall in one of the scope's regions."""
+        if self.everything:
+            return true()
+        parts = []
+        for d, t, v in self.regions:
+            cond = [district == d]
+            if t:
+                cond.append(township == t)
+            if v:
+                cond.append(village == v)
+            parts.append(and_(*cond))
+        return or_(*parts) if parts else false()
+
+    # -- per kind of object -------------------------------------------------------------------------
+
+    def findings(self) -> ColumnElement[bool]:
+        if self.units:
+            return Finding.unit.in_(self.unit_names)
+        return self.region(Finding.district, Finding.township, Finding.village)
+
+    def positions(self) -> ColumnElement[bool]:
+        if self.units:
+            return Position.employer.in_(self.employers) if self.employers else false()
+        return self.region(Position.district, Position.township, Position.village)
+
+    def workshops(self) -> ColumnElement[bool]:
+        if self.units:
+            from models import Post
+
+            codes = self.workshop_codes
+            return Workshop.id.in_(select(Post.id).where(Post.code.in_(codes))) if codes else false()
+        return self.region(Workshop.district, Workshop.township, Workshop.village)
+
+    def posts(self, post_id) -> ColumnElement[bool]:
+        """A post id (``posts.id``) that is a position or a workshop in scope."""
+        if self.everything:
+            return true()
+        return or_(post_id.in_(select(Position.id).where(self.positions())),
+                   post_id.in_(select(Workshop.id).where(self.workshops())))
+
+    def persons(self) -> ColumnElement[bool]:
+        """A person who lives in the scope's regions, or holds (or held) a post or a workshop job
+        in scope. Operators see only the people of their own units."""
+        if self.everything:
+            return true()
+        held = or_(
+            exists().where(Placement.person_id == Person.id,
+                           Placement.position_id.in_(select(Position.id).where(self.positions()))),
+            exists().where(WorkshopStaff.person_id == Person.id,
+                           WorkshopStaff.workshop_id.in_(select(Workshop.id).where(self.workshops()))),
+        )
+        if self.units:
+            return held
+        return or_(self.region(Person.district, Person.township, Person.village), held)
+
+    # -- abilities ----------------------------------------------------------------------------------
+
+    @property
+    def can_review(self) -> bool:
+        return self.role in CAN_REVIEW
+
+    @property
+    def can_import(self) -> bool:
+        return self.role in CAN_IMPORT
+
+    @property
+    def can_unmask(self) -> bool:
+        return self.role in CAN_UNMASK
+
+    @property
+    def can_enter_attendance(self) -> bool:
+        return self.role in CAN_ENTER_ATTENDANCE
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in CAN_ADMIN
+
+    def describe(self) -> str:
+        if self.everything:
+            return "全部地区"
+        if self.units:
+            return "、".join(u for _, u in self.units) or "（无）"
+        return "、".join("".join(x for x in r if x) for r in self.regions) or "（无）"
+
+
+def scope() -> Scope:
+    """The signed-in user's scope (computed once per request)."""
+    from flask import g
+
+    if "scope" not in g:
+        g.scope = Scope.of(current_user)
+    return g.scope
+
+
+def roles_required(*roles: str):
+    """A view only these roles may open; others get 403 (and the denial is logged)."""
+
+    def wrap(view):
+        @wraps(view)
+        def inner(*a, **kw):
+            if not current_user.is_authenticated:
+                from flask import current_app
+
+                return current_app.login_manager.unauthorized()
+            if current_user.role not in roles:
+                deny()
+            return view(*a, **kw)
+
+        return inner
+
+    return wrap
+
+
+def deny(what: str = "") -> None:
+    """Refuse (403), and log the attempt."""
+    from flask import request
+
+    from .auditlog import record_now
+
+    record_now("access.denied", table="", ref=(what or request.path)[:200],
+               new={"method": request.method, "path": request.path})
+    abort(403)

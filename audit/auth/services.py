@@ -1,0 +1,186 @@
+"""Users: sign-in with a lock after repeated failures (counted in the database, so the count holds
+across worker processes), sign-out that voids the session, and creating users with scopes. Every
+step writes the audit log."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from models import ROLES, User, UserScope, db
+
+from ..auditlog import record, record_now
+
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+MIN_PASSWORD = 8
+# checked against when the user name is unknown, so that both cases take as long
+_DUMMY_HASH = generate_password_hash("unknown-user-dummy-password")
+
+
+class UserError(ValueError):
+    """A request about users that cannot be done; the message is for the user, in Chinese."""
+
+
+@dataclass
+class SignIn:
+    user: User | None
+    error: str | None = None
+
+
+def authenticate(username: str, password: str) -> SignIn:
+    username = (username or "").strip()
+    now = dt.datetime.now()
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        record_now("auth.login_failed", table="users", ref=username[:64], new={"reason": "unknown user"})
+        return SignIn(None, "用户名或密码错误。")
+    if user.locked_until and user.locked_until > now:
+        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        record_now("auth.login_refused", table="users", row_id=user.id, ref=username, new={"reason": "locked"})
+        return SignIn(None, f"该账户因连续 {MAX_FAILURES} 次密码错误已被锁定，请约 {minutes} 分钟后再试。")
+    if not user.active:
+        record_now("auth.login_refused", table="users", row_id=user.id, ref=username, new={"reason": "inactive"})
+        return SignIn(None, "该账户已停用，请联系管理员。")
+    if not check_password_hash(user.password_hash, password or ""):
+        failures = _count_failure(user.id, now)
+        db.session.expire(user)
+        if failures >= MAX_FAILURES:
+            return SignIn(None, f"密码连续错误 {MAX_FAILURES} 次，账户已锁定 {LOCK_MINUTES} 分钟。")
+        return SignIn(None, f"用户名或密码错误（再错 {MAX_FAILURES - failures} 次将锁定账户 {LOCK_MINUTES} 分钟）。")
+    user.failed_logins = 0
+    user.locked_until = None
+    record("auth.login", table="users", row_id=user.id, ref=user.username)
+    db.session.commit()
+    return SignIn(user)
+
+
+def _count_failure(user_id: int, now: dt.datetime) -> int:
+    """One more failure, counted atomically in the database; the fifth locks the account."""
+    users = User.__table__
+    with db.engine.begin() as conn:
+        failures = conn.execute(update(users).where(users.c.id == user_id)
+                                .values(failed_logins=users.c.failed_logins + 1)
+                                .returning(users.c.failed_logins)).scalar_one()
+        if failures >= MAX_FAILURES:
+            conn.execute(update(users).where(users.c.id == user_id).values(
+                failed_logins=0, locked_until=now + dt.timedelta(minutes=LOCK_MINUTES)))
+    record_now("auth.login_failed", table="users", row_id=user_id, new={"failures": failures,
+                                                                          "locked": failures >= MAX_FAILURES})
+    return failures
+
+
+def sign_out(user: User, reason: str = "logout") -> None:
+    """Void every session of the user: the session cookie names the old ``session_version``."""
+    users = User.__table__
+    db.session.execute(update(users).where(users.c.id == user.id)
+                       .values(session_version=users.c.session_version + 1))
+    record(f"auth.{reason}", table="users", row_id=user.id, ref=user.username)
+    db.session.commit()
+
+
+def load(token: str) -> User | None:
+    """Flask-Login's user loader: ``id:session_version``; an old version is no session."""
+    try:
+        uid, version = (int(x) for x in token.split(":"))
+    except (ValueError, AttributeError):
+        return None
+    user = db.session.get(User, uid)
+    if user is None or user.session_version != version or not user.active:
+        return None
+    return user
+
+
+def parse_scope(text: str, role: str) -> UserScope:
+    """``奉节县``, ``奉节县/白帝镇``, ``奉节县/白帝镇/白帝村`` for a region; ``workshop:CODE`` or
+    ``employer:NAME`` for a unit (operators only)."""
+    text = (text or "").strip()
+    if not text:
+        raise UserError("范围不能为空")
+    if ":" in text or "：" in text:
+        kind, _, unit = text.replace("：", ":").partition(":")
+        kind = {"workshop": "workshop", "车间": "workshop", "employer": "employer", "用工单位": "employer"}.get(
+            kind.strip())
+        if kind is None or not unit.strip():
+            raise UserError(f"单位范围「{text}」应写作 workshop:车间编号 或 employer:用工单位名称")
+        if role != "operator":
+            raise UserError("只有经办人按单位划定范围；其他角色请填写地区（区县/乡镇/村）")
+        return UserScope(unit_kind=kind, unit=unit.strip())
+    if role == "operator":
+        raise UserError("经办人的范围是单位：workshop:车间编号 或 employer:用工单位名称")
+    parts = [p.strip() or None for p in text.replace("／", "/").split("/")]
+    if len(parts) > 3 or not parts[0]:
+        raise UserError(f"地区范围「{text}」应写作 区县、区县/乡镇 或 区县/乡镇/村")
+    parts += [None] * (3 - len(parts))
+    return UserScope(district=parts[0], township=parts[1], village=parts[2])
+
+
+def check_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD:
+        raise UserError(f"密码至少 {MIN_PASSWORD} 位")
+
+
+def create_user(username: str, role: str, password: str, *, regions: list[str] = (), units: list[str] = (),
+                display_name: str | None = None, by: str = "system") -> User:
+    username = (username or "").strip()
+    if not username or len(username) > 64:
+        raise UserError("用户名不能为空，且不超过 64 个字符")
+    if role not in ROLES:
+        raise UserError(f"未知角色 {role}；可选：{'、'.join(f'{k}（{v}）' for k, v in ROLES.items())}")
+    check_password(password)
+    if db.session.scalar(select(User.id).where(User.username == username)):
+        raise UserError(f"用户名 {username} 已存在")
+    scopes = [parse_scope(s, role) for s in [*regions, *units]]
+    if role != "admin" and not scopes:
+        raise UserError("除管理员外，每个用户至少需要一个范围（地区或单位）")
+    user = User(username=username, display_name=display_name or username, role=role,
+                password_hash=generate_password_hash(password), active=True, failed_logins=0, session_version=1,
+                created_at=dt.datetime.now(), scopes=scopes)
+    db.session.add(user)
+    db.session.flush()
+    record("user.create", table="users", row_id=user.id, ref=username, who=by,
+           new={"role": role, "scopes": [scope_text(s) for s in scopes]})
+    return user
+
+
+def set_scopes(user: User, texts: list[str], *, by: str) -> None:
+    old = [scope_text(s) for s in user.scopes]
+    scopes = [parse_scope(t, user.role) for t in texts if t.strip()]
+    if user.role != "admin" and not scopes:
+        raise UserError("除管理员外，每个用户至少需要一个范围（地区或单位）")
+    user.scopes = scopes
+    user.session_version += 1  # what they may see changed: sign in again
+    record("user.scopes", table="users", row_id=user.id, ref=user.username, who=by, old={"scopes": old},
+           new={"scopes": [scope_text(s) for s in scopes]})
+
+
+def set_password(user: User, password: str, *, by: str) -> None:
+    check_password(password)
+    user.password_hash = generate_password_hash(password)
+    user.session_version += 1
+    user.failed_logins = 0
+    user.locked_until = None
+    record("user.password", table="users", row_id=user.id, ref=user.username, who=by)
+
+
+def set_active(user: User, active: bool, *, by: str) -> None:
+    old = user.active
+    user.active = active
+    user.session_version += 1
+    record("user.active", table="users", row_id=user.id, ref=user.username, who=by, old={"active": old},
+           new={"active": active})
+
+
+def unlock(user: User, *, by: str) -> None:
+    user.failed_logins = 0
+    user.locked_until = None
+    record("user.unlock", table="users", row_id=user.id, ref=user.username, who=by)
+
+
+def scope_text(s: UserScope) -> str:
+    if s.unit:
+        return f"{s.unit_kind}:{s.unit}"
+    return "/".join(x for x in (s.district, s.township, s.village) if x)

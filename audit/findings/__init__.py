@@ -1,0 +1,7 @@
+"""Findings: the list with filters and paging, the detail with its evidence in plain Chinese, and
+the review (confirm, dismiss with a reason, in bulk too)."""
+from flask import Blueprint
+
+bp = Blueprint("findings", __name__, url_prefix="/findings")
+
+from . import views  # noqa: E402,F401

@@ -1,0 +1,120 @@
+"""The web application's wiring: sign-in, CSRF, the idle timeout, security headers, error pages,
+template helpers and the blueprints of each domain."""
+from __future__ import annotations
+
+import time
+
+from flask import Flask, flash, g, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, current_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from .money import yuan
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+# No inline script or style anywhere: every page's script and style come from /static.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def init_web(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录。"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)
+
+    from .auth.services import load
+
+    login_manager.user_loader(load)
+
+    from .admin import bp as admin_bp
+    from .attendance import bp as attendance_bp
+    from .auth import bp as auth_bp
+    from .browse import bp as browse_bp
+    from .dashboard import bp as dashboard_bp
+    from .findings import bp as findings_bp
+    from .main import bp as main_bp
+    from .uploads import bp as uploads_bp
+
+    for bp in (main_bp, auth_bp, dashboard_bp, findings_bp, browse_bp, uploads_bp, attendance_bp, admin_bp):
+        app.register_blueprint(bp)
+
+    app.before_request(_idle_timeout)
+    app.after_request(_headers)
+    app.jinja_env.globals.update(yuan=yuan)
+    app.context_processor(_context)
+    for code in (400, 403, 404, 405, 413, 500):
+        app.register_error_handler(code, _error_page)
+    app.register_error_handler(CSRFError, _csrf_error)
+
+
+def _idle_timeout():
+    """An authenticated session idle for longer than IDLE_TIMEOUT_MINUTES ends (checked here, on
+    the server: a copied cookie does not outlive it)."""
+    if request.endpoint == "static" or not current_user.is_authenticated:
+        return None
+    now = int(time.time())
+    seen = session.get("seen")
+    limit = 60 * int(_config("IDLE_TIMEOUT_MINUTES"))
+    if seen is not None and now - int(seen) > limit:
+        from .auth.services import sign_out
+
+        sign_out(current_user, "timeout")
+        logout_user()
+        session.clear()
+        flash("您已超过 30 分钟未操作，请重新登录。", "info")
+        return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+    session["seen"] = now
+    return None
+
+
+def _config(key: str):
+    from flask import current_app
+
+    return current_app.config[key]
+
+
+def _headers(resp):
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.is_secure:
+        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if current_user.is_authenticated and request.endpoint != "static":
+        resp.headers.setdefault("Cache-Control", "no-store")  # pages carry personal data
+    return resp
+
+
+def _context():
+    from .access import scope
+
+    ctx = {}
+    if current_user.is_authenticated:
+        ctx["scope"] = scope()
+    return ctx
+
+
+ERRORS = {
+    400: ("请求有误", "提交的内容不完整或格式不对。"),
+    403: ("无权访问", "您没有权限查看或修改此内容。此次访问已记录。"),
+    404: ("未找到", "您要找的内容不存在，或不在您的管辖范围内。"),
+    405: ("不允许的操作", "此页面不接受这种请求方式。"),
+    413: ("文件过大", "上传的文件超过了系统允许的大小。"),
+    500: ("系统错误", "系统出现错误，请稍后再试；如果一直出现，请联系管理员。"),
+}
+
+
+def _error_page(exc):
+    code = getattr(exc, "code", 500) or 500
+    title, text = ERRORS.get(code, ERRORS[500])
+    detail = getattr(exc, "description", None) if code in (400, 413) else None
+    return render_template("error.html", code=code, title=title, text=text, detail=detail), code
+
+
+def _csrf_error(exc):
+    return render_template("error.html", code=400, title="页面已过期",
+                           text="表单的安全校验未通过（页面可能已过期）。请刷新页面后重试。", detail=None), 400

@@ -1,0 +1,47 @@
+// Small progressive enhancements; every page works without them. No inline script (CSP).
+(function () {
+  "use strict";
+  function ready(fn) { if (document.readyState !== "loading") fn(); else document.addEventListener("DOMContentLoaded", fn); }
+  ready(function () {
+    // "select all" checkboxes: <input type=checkbox data-check-all="name">
+    document.querySelectorAll("[data-check-all]").forEach(function (box) {
+      box.addEventListener("change", function () {
+        document.querySelectorAll("input[type=checkbox][name='" + box.dataset.checkAll + "']").forEach(function (b) { b.checked = box.checked; });
+      });
+    });
+    // confirmation before a submit: <button data-confirm="…">
+    document.querySelectorAll("[data-confirm]").forEach(function (el) {
+      el.addEventListener("click", function (ev) { if (!window.confirm(el.dataset.confirm)) ev.preventDefault(); });
+    });
+    // auto-submitting selects: <select data-autosubmit>
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (el) {
+      el.addEventListener("change", function () { el.form.submit(); });
+    });
+    // a background job's progress: <div data-job-url="/jobs/1.json" data-done-url="…">
+    document.querySelectorAll("[data-job-url]").forEach(function (el) {
+      var bar = el.querySelector(".progress > span"), msg = el.querySelector(".job-message");
+      function poll() {
+        fetch(el.dataset.jobUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+          .then(function (r) { return r.json(); })
+          .then(function (j) {
+            if (bar) bar.style.width = (j.progress || 0) + "%";
+            if (msg && j.message) msg.textContent = j.message;
+            if (j.status === "done" || j.status === "failed") { window.location.reload(); return; }
+            setTimeout(poll, 1000);
+          })
+          .catch(function () { setTimeout(poll, 3000); });
+      }
+      setTimeout(poll, 800);
+    });
+    // attendance grid: fill a whole row or column
+    document.querySelectorAll("[data-fill]").forEach(function (btn) {
+      btn.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        var value = btn.dataset.value || "出勤";
+        document.querySelectorAll("select[data-" + btn.dataset.fill + "='" + btn.dataset.key + "']").forEach(function (s) {
+          if (!s.disabled) s.value = value;
+        });
+      });
+    });
+  });
+})();

@@ -1,0 +1,140 @@
+"""Web test data: two districts (奉节县 and 巫山县), each with public posts, a workshop and planted
+findings, and a user of every role scoped to each; sign-in and CSRF helpers for the test client."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from helpers import County, People
+from models import Finding, Person, Post, db
+
+PASSWORD = "correct-horse-42"
+
+# username -> (role, scopes)
+USERS = {
+    "admin": ("admin", []),
+    "auditor_fj": ("auditor", ["奉节县"]),
+    "auditor_ws": ("auditor", ["巫山县"]),
+    "auditor_bd": ("auditor", ["奉节县/白帝镇"]),
+    "inspector_fj": ("inspector", ["奉节县"]),
+    "inspector_ws": ("inspector", ["巫山县"]),
+    "operator_bd": ("operator", ["employer:白帝村村民委员会"]),
+    "operator_cj": ("operator", ["workshop:CJ-A1"]),
+    "operator_ws": ("operator", ["employer:曲尺村村民委员会", "workshop:CJ-B1"]),
+}
+
+
+@dataclass
+class TwoDistricts:
+    """What the fixture made: ID numbers by name, and after ``load``: database ids."""
+
+    county: County
+    ids: dict[str, str] = field(default_factory=dict)  # name -> ID number
+    person_id: dict[str, int] = field(default_factory=dict)  # name -> persons.id
+    post_id: dict[str, int] = field(default_factory=dict)  # code -> posts.id
+    findings: dict[str, list[Finding]] = field(default_factory=dict)  # district -> findings
+
+    def finding(self, district: str, rule: str) -> Finding:
+        return next(f for f in self.findings[district] if f.rule == rule)
+
+
+def two_districts(people: People) -> TwoDistricts:
+    c = County(people)
+    t = TwoDistricts(c)
+    # 奉节县 白帝镇: two posts of 白帝村村民委员会; one in 永安街道; a workshop
+    t.ids["王大山"] = a = c.person("王大山")
+    t.ids["李小花"] = b = c.person("李小花", "1982-11-30", False)
+    t.ids["张三"] = z = c.person("张三", "1990-07-15", township="永安街道", village="桂井社区")
+    t.ids["陈工"] = w = c.person("陈工", "1985-01-20")
+    c.position("GW-A1")
+    c.position("GW-A2", title="护林员")
+    c.position("GW-A3", employer="桂井社区居民委员会", township="永安街道", kind="城镇公益性岗位")
+    c.workshop("CJ-A1", baseline=1)
+    c.place(a, "GW-A1", "2025-01-01")
+    c.place(b, "GW-A2", "2025-01-01")
+    c.place(z, "GW-A3", "2025-01-01")
+    c.staff("CJ-A1", w, "2024-10-01")
+    for m in ("2025-01", "2025-02", "2025-03"):
+        c.month(b, "GW-A2", m)
+        c.month(z, "GW-A3", m)
+        c.month(w, "CJ-A1", m)
+    c.month(a, "GW-A1", "2025-01")
+    c.work(a, "GW-A1", "2025-02", present=0, other="缺勤")  # PS01: paid for a month of no work
+    c.pay(a, "GW-A1", "2025-02")
+    c.work(a, "GW-A1", "2025-03", present=10)  # PS02: paid in full for half the days
+    c.pay(a, "GW-A1", "2025-03")
+    # 巫山县 巫峡镇 曲尺村: its own post and workshop, with a phantom salary too
+    t.ids["刘一"] = d = c.person("刘一", "1979-04-04", township="巫峡镇", village="曲尺村")
+    t.ids["赵二"] = e = c.person("赵二", "1988-08-08", township="巫峡镇", village="曲尺村")
+    c.position("GW-B1", employer="曲尺村村民委员会", township="巫峡镇")
+    c.workshop("CJ-B1", baseline=1)
+    c.place(d, "GW-B1", "2025-01-01")
+    c.staff("CJ-B1", e, "2024-10-01")
+    c.month(d, "GW-B1", "2025-01")
+    c.work(d, "GW-B1", "2025-02", present=0, other="缺勤")
+    c.pay(d, "GW-B1", "2025-02")
+    for m in ("2025-01", "2025-02", "2025-03"):
+        c.month(e, "CJ-B1", m)
+    for row in c.t["persons"]:
+        if row["township"] == "巫峡镇":
+            row["district"] = "巫山县"
+    for row in c.t["positions"]:
+        if row["position_code"] == "GW-B1":
+            row.update(district="巫山县", village="曲尺村")
+        if row["position_code"] == "GW-A3":
+            row.update(village="桂井社区")
+    for row in c.t["workshops"]:
+        if row["workshop_code"] == "CJ-B1":
+            row.update(district="巫山县", township="巫峡镇", village="曲尺村", name="曲尺村帮扶车间",
+                       operator="巫山县曲尺农业专业合作社")
+    return t
+
+
+def load(t: TwoDistricts, app, folder: Path, as_of: str = "2025-06-30") -> TwoDistricts:
+    t.county.audit(app, folder, as_of=as_of)
+    pii = app.extensions["pii"]
+    db.session.rollback()
+    by_id = {v: k for k, v in t.ids.items()}
+    for p in db.session.scalars(select(Person)):
+        t.person_id[by_id[pii.decrypt(p.id_enc)]] = p.id
+    t.post_id = {p.code: p.id for p in db.session.scalars(select(Post))}
+    for f in db.session.scalars(select(Finding)):
+        t.findings.setdefault(f.district, []).append(f)
+    return t
+
+
+def create_users(app) -> None:
+    from audit.auth.services import create_user
+
+    for name, (role, scopes) in USERS.items():
+        create_user(name, role, PASSWORD, regions=[s for s in scopes if ":" not in s],
+                    units=[s for s in scopes if ":" in s], by="test")
+    db.session.commit()
+
+
+def csrf_from(html: str) -> str:
+    m = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+def login(client, username: str, password: str = PASSWORD):
+    page = client.get("/login")
+    token = csrf_from(page.get_data(as_text=True))
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+def token(client, path: str = "/dashboard/") -> str:
+    """A CSRF token of the signed-in client's session (from any page's meta tag)."""
+    return csrf_from(client.get(path).get_data(as_text=True))
+
+
+def post(client, path: str, data: dict | None = None, **kw):
+    data = dict(data or {})
+    data.setdefault("csrf_token", token(client))
+    return client.post(path, data=data, **kw)
