@@ -42,6 +42,7 @@ def init_web(app: Flask) -> None:
     for bp in (main_bp, auth_bp, dashboard_bp, findings_bp, browse_bp, uploads_bp, attendance_bp, admin_bp):
         app.register_blueprint(bp)
 
+    app.before_request(_fresh_request_state)
     app.before_request(_idle_timeout)
     app.after_request(_headers)
     app.jinja_env.globals.update(yuan=yuan)
@@ -49,6 +50,23 @@ def init_web(app: Flask) -> None:
     for code in (400, 403, 404, 405, 413, 500):
         app.register_error_handler(code, _error_page)
     app.register_error_handler(CSRFError, _csrf_error)
+
+
+# What is cached on ``g`` for one request. In production every request has its own application
+# context; a test that holds one context around many requests (and several clients) would
+# otherwise see the previous request's user, scope and CSRF token.
+_PER_REQUEST = ("_login_user", "scope", "csrf_token")
+
+
+def _fresh_request_state():
+    """Each request starts clean: nothing cached from an earlier request, and no transaction left
+    open (on SQLite an old read snapshot would make the request's first write fail once another
+    connection — the audit log, an audit run — has written)."""
+    for key in _PER_REQUEST:
+        g.pop(key, None)
+    from models import db
+
+    db.session.rollback()
 
 
 def _idle_timeout():

@@ -1,10 +1,45 @@
-from flask import abort
-from flask_login import login_required
+from flask import render_template, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import desc, func, select
 
+from models import AuditRun, ImportBatch, User, db
+
+from ..access import scope
+from ..findings import queries
+from ..money import yuan
 from . import bp
 
 
 @bp.get("/")
 @login_required
 def index():
-    abort(404)
+    cats = queries.by_category()
+    violations = [c for c in cats if c["violation"]]
+    status = queries.by_status()
+    trend = queries.monthly_trend()
+    units = queries.worst_units()
+    link = lambda **kw: url_for("findings.index", **kw)  # noqa: E731
+    ctx = {
+        "cats": cats,
+        "rules": queries.by_rule(),
+        "status": status,
+        "trend": trend,
+        "units": units,
+        "active": sum(c["count"] for c in violations),
+        "at_risk": sum(c["amount_fen"] for c in violations),
+        "info": sum(c["count"] for c in cats if not c["violation"]),
+        "cat_bars": [{"label": c["name"], "value": c["count"], "text": f"{c['count']} 条",
+                      "href": link(category=c["category"]), "cls": "bad"} for c in violations if c["count"]],
+        "money_bars": [{"label": c["name"], "value": c["amount_fen"], "text": f"{yuan(c['amount_fen'])} 元",
+                        "href": link(category=c["category"], sort="amount")} for c in violations if c["amount_fen"]],
+        "trend_cols": [{"month": t["month"], "value": t["count"], "text": str(t["count"]) if t["count"] else "",
+                        "href": link(period=t["month"])} for t in trend],
+        "unit_bars": [{"label": u["unit"], "value": u["amount_fen"], "text": f"{yuan(u['amount_fen'])} 元",
+                       "href": link(unit=u["unit"], sort="amount"), "cls": "bad"} for u in units],
+        "run": db.session.scalars(select(AuditRun).where(AuditRun.status == "finished")
+                                  .order_by(desc(AuditRun.id)).limit(1)).first(),
+    }
+    if scope().is_admin:
+        ctx["users"] = db.session.scalar(select(func.count()).select_from(User))
+        ctx["imports"] = db.session.scalar(select(func.count()).select_from(ImportBatch))
+    return render_template("dashboard/index.html", role=current_user.role, **ctx)

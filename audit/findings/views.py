@@ -1,10 +1,89 @@
-from flask import abort
-from flask_login import login_required
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
 
-from . import bp
+from models import FINDING_STATUSES, Person, Post, db
+
+from ..access import deny, scope
+from ..engine.rule import CATEGORIES, SEVERITIES
+from . import bp, evidence, queries
+from .services import TRANSITIONS, ReviewError, bulk, review
 
 
 @bp.get("/")
 @login_required
 def index():
-    abort(404)
+    f = queries.Filters.from_args(request.args)
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    rows, total, amount = queries.listing(f, page)
+    pages = max((total + queries.PER_PAGE - 1) // queries.PER_PAGE, 1)
+    return render_template(
+        "findings/index.html", f=f, rows=rows, total=total, amount=amount, page=page, pages=pages,
+        options=queries.options(), categories=CATEGORIES, severities=SEVERITIES, statuses=FINDING_STATUSES,
+        status_choices=queries.STATUS_CHOICES, sorts=queries.SORTS, transitions=TRANSITIONS,
+        is_violation=queries.is_violation, rule_title=queries.rule_title)
+
+
+@bp.get("/<fid>")
+@login_required
+def detail(fid: str):
+    finding = queries.get(fid)
+    post = db.session.get(Post, finding.post_id) if finding.post_id else None
+    people = []
+    ids = sorted(set(finding.person_ids or []) | ({finding.person_id} if finding.person_id else set()))
+    if ids:
+        people = list(db.session.execute(select(Person.id, Person.name, Person.id_masked)
+                                         .where(Person.id.in_(ids), scope().persons())))
+    return render_template(
+        "findings/detail.html", f=finding, post=post, people=people, items=evidence.render(finding.evidence),
+        history=queries.history(fid), categories=CATEGORIES, severities=SEVERITIES, statuses=FINDING_STATUSES,
+        transitions=TRANSITIONS, is_violation=queries.is_violation(finding.category))
+
+
+@bp.post("/<fid>/review")
+@login_required
+def review_one(fid: str):
+    if not scope().can_review:
+        deny(f"finding {fid}")
+    finding = queries.get(fid)
+    action = request.form.get("action", "")
+    try:
+        review(finding, action, request.form.get("note", ""), by=current_user.username)
+    except ReviewError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".detail", fid=fid), 303)
+    db.session.commit()
+    flash(f"已{TRANSITIONS[action][2]}：{finding.title}（{finding.subject_label}）", "success")
+    return redirect(url_for(".detail", fid=fid), 303)
+
+
+@bp.post("/bulk")
+@login_required
+def bulk_review():
+    if not scope().can_review:
+        deny("findings bulk")
+    ids = request.form.getlist("ids")[:1000]
+    action = request.form.get("action", "")
+    back = request.form.get("back", "")
+    target = url_for(".index") + (f"?{back}" if back and not back.startswith(("/", "http")) else "")
+    if action not in TRANSITIONS:
+        flash("请选择要执行的操作。", "error")
+        return redirect(target, 303)
+    chosen = queries.in_scope(ids)
+    if len(chosen) != len(set(ids)):
+        db.session.rollback()
+        deny("findings bulk: outside scope")
+    if not chosen:
+        flash("请先勾选问题。", "error")
+        return redirect(target, 303)
+    try:
+        done, skipped = bulk(chosen, action, request.form.get("note", ""), by=current_user.username)
+    except ReviewError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(target, 303)
+    db.session.commit()
+    flash(f"已{TRANSITIONS[action][2]} {done} 条问题。" + (f"另有 {len(skipped)} 条未处理：" + "；".join(skipped[:5])
+                                                         if skipped else ""), "success" if not skipped else "warning")
+    return redirect(target, 303)

@@ -1,0 +1,229 @@
+"""Queries over findings, always narrowed by the signed-in user's scope (one place for the
+findings domain of the web application)."""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+
+from flask import abort
+from sqlalchemy import Text, and_, case, cast, desc, func, or_, select
+from sqlalchemy.sql import ColumnElement
+
+from models import ChangeLog, Finding, Post, db
+
+from ..access import scope
+from ..engine.rule import CATEGORIES, REGISTRY, VIOLATIONS, all_rules
+
+ACTIVE = ("open", "confirmed")
+STATUS_CHOICES = {
+    "active": "待处理（待复核＋已确认）",
+    "open": "待复核",
+    "confirmed": "已确认",
+    "dismissed": "已排除",
+    "resolved": "数据已消除",
+    "all": "全部状态",
+}
+SORTS = {"period": "按月份（新→旧）", "amount": "按金额（大→小）", "rule": "按规则"}
+PER_PAGE = 50
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass
+class Filters:
+    category: str = ""
+    rule: str = ""
+    severity: str = ""
+    district: str = ""
+    township: str = ""
+    unit: str = ""
+    status: str = "active"
+    period: str = ""  # YYYY-MM or YYYY-MM:YYYY-MM
+    post: str = ""  # a post code
+    person: str = ""  # a persons.id
+    sort: str = "period"
+
+    @classmethod
+    def from_args(cls, args) -> Filters:
+        f = cls(**{k.name: (args.get(k.name) or "").strip()[:128] for k in fields(cls) if args.get(k.name)})
+        if f.status not in STATUS_CHOICES:
+            f.status = "active"
+        if f.sort not in SORTS:
+            f.sort = "period"
+        if f.category and f.category not in CATEGORIES:
+            f.category = ""
+        if f.person and not f.person.isdigit():
+            f.person = ""
+        if f.period and not _months(f.period):
+            f.period = ""
+        return f
+
+    def args(self, **change) -> dict[str, str]:
+        """The query string of these filters (with changes), empty values left out."""
+        d = {**asdict(self), **change}
+        return {k: v for k, v in d.items() if v and not (k == "status" and v == "active")
+                and not (k == "sort" and v == "period")}
+
+
+def _months(period: str) -> list[str] | None:
+    """``2025-03`` -> [2025-03]; ``2025-01:2025-03`` -> the three months (at most 60)."""
+    a, _, b = period.partition(":")
+    b = b or a
+    if not (_MONTH.match(a) and _MONTH.match(b)) or b < a:
+        return None
+    out, (y, m) = [], map(int, a.split("-"))
+    while f"{y:04d}-{m:02d}" <= b and len(out) < 60:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def json_list_has_str(col, value: str) -> ColumnElement[bool]:
+    """A JSON list column holding the string ``value`` (text match: same on SQLite and PostgreSQL)."""
+    return cast(col, Text).like(f'%"{value}"%')
+
+
+def json_list_has_int(col, n: int) -> ColumnElement[bool]:
+    text = cast(col, Text)
+    return or_(text.like(f"[{n}]"), text.like(f"[{n},%"), text.like(f"%, {n},%"), text.like(f"%, {n}]"),
+               text.like(f"%,{n},%"), text.like(f"%,{n}]"))
+
+
+def where(f: Filters) -> list[ColumnElement[bool]]:
+    w = [scope().findings()]
+    if f.status == "active":
+        w.append(Finding.status.in_(ACTIVE))
+    elif f.status != "all":
+        w.append(Finding.status == f.status)
+    for name in ("category", "rule", "severity", "district", "township", "unit"):
+        value = getattr(f, name)
+        if value:
+            w.append(getattr(Finding, name) == value)
+    if f.period:
+        w.append(or_(*[json_list_has_str(Finding.periods, m) for m in _months(f.period)]))
+    if f.post:
+        w.append(Finding.post_id == select(Post.id).where(Post.code == f.post).scalar_subquery())
+    if f.person:
+        pid = int(f.person)
+        w.append(or_(Finding.person_id == pid, json_list_has_int(Finding.person_ids, pid)))
+    return w
+
+
+def listing(f: Filters, page: int) -> tuple[list, int, int]:
+    """(findings of the page with their post codes, total, amount in fen)."""
+    w = where(f)
+    total, amount = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0)).select_from(Finding)
+        .where(*w)).one()
+    order = {
+        "period": [desc(Finding.period_start), desc(Finding.amount_at_risk_fen)],
+        "amount": [desc(func.coalesce(Finding.amount_at_risk_fen, -1)), desc(Finding.period_start)],
+        "rule": [Finding.rule, desc(Finding.period_start)],
+    }[f.sort]
+    q = (select(Finding.id, Finding.rule, Finding.category, Finding.severity, Finding.title, Finding.subject_type,
+                Finding.subject_label, Finding.periods, Finding.amount_at_risk_fen, Finding.status, Finding.unit,
+                Finding.district, Finding.township, Finding.village, Post.code.label("post_code"))
+         .outerjoin(Post, Post.id == Finding.post_id).where(*w).order_by(*order, Finding.id)
+         .limit(PER_PAGE).offset((page - 1) * PER_PAGE))
+    return db.session.execute(q).all(), int(total), int(amount)
+
+
+def options() -> dict[str, list]:
+    """Values for the filter menus: what occurs in the user's findings."""
+    s = scope().findings()
+    def distinct(col):
+        return [v for (v,) in db.session.execute(select(col).where(s, col.is_not(None)).distinct().order_by(col))]
+    return {"districts": distinct(Finding.district), "townships": distinct(Finding.township),
+            "units": distinct(Finding.unit), "rules": [r for r in all_rules()]}
+
+
+def get(fid: str) -> Finding:
+    """One finding, or 404 when it does not exist or lies outside the user's scope."""
+    finding = db.session.scalar(select(Finding).where(Finding.id == fid, scope().findings()))
+    if finding is None:
+        abort(404)
+    return finding
+
+
+def history(fid: str) -> list[ChangeLog]:
+    return list(db.session.scalars(select(ChangeLog).where(ChangeLog.table_name == "findings",
+                                                           ChangeLog.row_ref == fid).order_by(ChangeLog.id)))
+
+
+def in_scope(ids: list[str]) -> list[Finding]:
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Finding).where(Finding.id.in_(ids), scope().findings())))
+
+
+def rule_title(code: str) -> str:
+    all_rules()
+    r = REGISTRY.get(code)
+    return r.title if r else code
+
+
+def is_violation(category: str) -> bool:
+    return category in VIOLATIONS
+
+
+# ---- aggregates for the dashboards ---------------------------------------------------------------
+
+def _active_in_scope():
+    return and_(scope().findings(), Finding.status.in_(ACTIVE))
+
+
+def by_category() -> list[dict]:
+    rows = {c: (n, fen) for c, n, fen in db.session.execute(
+        select(Finding.category, func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0))
+        .where(_active_in_scope()).group_by(Finding.category))}
+    return [{"category": c, "name": zh, "violation": c in VIOLATIONS, "count": rows.get(c, (0, 0))[0],
+             "amount_fen": int(rows.get(c, (0, 0))[1])} for c, zh in CATEGORIES.items()]
+
+
+def by_rule() -> list[dict]:
+    q = (select(Finding.rule, Finding.category, func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0),
+                func.sum(case((Finding.status == "open", 1), else_=0)))
+         .where(_active_in_scope()).group_by(Finding.rule, Finding.category))
+    out = [{"rule": r, "category": c, "title": rule_title(r), "count": n, "amount_fen": int(fen),
+            "open": int(o or 0), "violation": c in VIOLATIONS} for r, c, n, fen, o in db.session.execute(q)]
+    from ..engine.rule import _order
+
+    return sorted(out, key=lambda d: _order(d["rule"]))
+
+
+def by_status() -> dict[str, int]:
+    rows = dict(db.session.execute(select(Finding.status, func.count()).where(scope().findings())
+                                   .group_by(Finding.status)).all())
+    return {s: int(rows.get(s, 0)) for s in ("open", "confirmed", "dismissed", "resolved")}
+
+
+def monthly_trend(months: int = 12) -> list[dict]:
+    """Violations per month of their first period (the latest ``months`` months with findings)."""
+    q = (select(Finding.period_start, func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0))
+         .where(_active_in_scope(), Finding.category.in_(VIOLATIONS), Finding.period_start.is_not(None))
+         .group_by(Finding.period_start))
+    per: dict[str, list[int]] = {}
+    for day, n, fen in db.session.execute(q):
+        key = f"{day:%Y-%m}"
+        acc = per.setdefault(key, [0, 0])
+        acc[0] += n
+        acc[1] += int(fen)
+    if not per:
+        return []
+    last = max(per)
+    out, (y, m) = [], map(int, last.split("-"))
+    for _ in range(months):
+        key = f"{y:04d}-{m:02d}"
+        n, fen = per.get(key, (0, 0))
+        out.append({"month": key, "count": n, "amount_fen": fen})
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+    return out[::-1]
+
+
+def worst_units(limit: int = 10) -> list[dict]:
+    q = (select(Finding.unit, Finding.district, Finding.township, func.count(),
+                func.coalesce(func.sum(Finding.amount_at_risk_fen), 0).label("fen"))
+         .where(_active_in_scope(), Finding.category.in_(VIOLATIONS), Finding.unit.is_not(None))
+         .group_by(Finding.unit, Finding.district, Finding.township)
+         .order_by(desc("fen"), desc(func.count()), Finding.unit).limit(limit))
+    return [{"unit": u, "district": d, "township": t, "count": n, "amount_fen": int(fen)}
+            for u, d, t, n, fen in db.session.execute(q)]
