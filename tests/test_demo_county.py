@@ -76,3 +76,26 @@ def test_demo_county_finds_every_planted_case_and_nothing_else(demo):
         if m["category"] not in VIOLATIONS:
             assert any(key(f) == key(m) and f["category"] == m["category"] for f in found), \
                 (m, [key(f) for f in found if f["rule"] == m["rule"]])
+
+
+@pytest.mark.slow
+def test_every_evidence_field_of_every_rule_reads_in_chinese(demo):
+    """The finding page labels each fact of the evidence; no rule's field may show as an English key."""
+    from audit.findings.evidence import LABELS
+
+    _, found, _ = demo
+    missing: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, dict):
+            missing.update(k for k in value if k not in LABELS)
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for f in found:
+        walk(f["evidence"])
+    assert {f["rule"] for f in found} >= set(RULES_MD)
+    assert not missing, sorted(missing)

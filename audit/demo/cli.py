@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -56,6 +57,52 @@ def register(cli: click.Group) -> None:
                 click.echo(str(e), err=True)
             sys.exit(1)
         click.echo(summary(result))
+
+    @cli.command("demo-users")
+    @with_appcontext
+    def demo_users_command() -> None:
+        """为演示县创建四种角色的演示账户（已存在则不变），并打印登录地址与账户。密码随机生成，保存在实例目录的
+        demo-accounts.txt（仅本机可读）。"""
+        import secrets
+
+        from audit.auth.services import create_user
+        from audit.database import ensure_schema
+        from models import Position, User, Workshop
+        from models import Post as PostModel
+
+        ensure_schema()
+        path = Path(current_app.instance_path) / "demo-accounts.txt"
+        saved = dict(line.split("\t")[:2] for line in path.read_text().splitlines() if "\t" in line) \
+            if path.exists() else {}
+        district = db.session.scalar(select(Position.district).order_by(Position.id).limit(1)) or "奉节县"
+        employer = db.session.scalar(select(Position.employer).where(Position.employer.like("%村民委员会"))
+                                     .group_by(Position.employer).order_by(func.count().desc(), Position.employer)
+                                     .limit(1)) or db.session.scalar(select(Position.employer).limit(1))
+        workshop = db.session.scalar(select(PostModel.code).join(Workshop, Workshop.id == PostModel.id)
+                                     .order_by(PostModel.id).limit(1))
+        units = [u for u in (f"employer:{employer}" if employer else None,
+                             f"workshop:{workshop}" if workshop else None) if u]
+        accounts = [("admin", "admin", [], [], "系统管理员"), ("auditor", "auditor", [district], [], "县审计员"),
+                    ("inspector", "inspector", [district], [], "市督查组"),
+                    ("operator", "operator", [], units, "村（车间）经办人")]
+        lines = []
+        for username, role, regions, unit_scopes, name in accounts:
+            if role == "operator" and not unit_scopes:
+                continue
+            exists = db.session.scalar(select(User.id).where(User.username == username))
+            if not exists:
+                saved[username] = secrets.token_urlsafe(9)
+                create_user(username, role, saved[username], regions=regions, units=unit_scopes,
+                            display_name=name, by="demo")
+            lines.append(f"{username}\t{saved.get(username, '（已存在，密码未改）')}\t{name}\t"
+                         f"{'，'.join([*regions, *unit_scopes]) or '全部地区'}")
+        db.session.commit()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        click.echo("演示账户（用户名 / 密码 / 角色 / 范围）：")
+        for line in lines:
+            click.echo("  " + "  ".join(line.split("\t")))
 
     @cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)

@@ -36,6 +36,11 @@ LABELS = {
     "paid_on": "发放日期", "copies": "重复笔数", "baseline": "上年末基数", "shortfall": "缺口",
     "due_date": "应发放日期", "paid_after_due_date": "逾期后才发放（元）", "start_date": "开始", "end_date": "结束",
     "phone": "手机号", "count": "次数", "kind": "类别", "since": "起始",
+    "counted_for_subsidy": "计入奖补人数", "device_days_min": "最少代签天数（参数）",
+    "device_people_min": "最少代签人数（参数）", "from": "起", "near_retirement_years": "距退休年限（参数）",
+    "own_days": "本人出勤天数", "paid_after_term_from": "期满后发放起始", "paid_during_overlap": "重叠期间发放（元）",
+    "paid_months_during_overlap": "重叠期间发放月数", "subsidy_claimed": "申领奖补（元）",
+    "subsidy_standard": "奖补标准（元/人·月）",
 }
 BOOL = {True: "是", False: "否"}
 SEX = {"M": "男", "F": "女"}
