@@ -10,6 +10,7 @@ from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from flask_migrate.cli import db as db_group
 
 from . import create_app
+from .auth.cli import register as register_users
 from .database import ensure_schema
 from .demo.cli import register as register_demo
 from .engine.cli import register as register_engine
@@ -29,6 +30,7 @@ cli.add_command(db_group)  # audit db upgrade / downgrade / migrate (Alembic via
 register_ledger(cli)
 register_demo(cli)
 register_engine(cli)
+register_users(cli)
 
 
 @cli.command("init-db")

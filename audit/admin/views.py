@@ -1,10 +1,255 @@
-from flask import abort
-from flask_login import login_required
+"""Administration (admins only): the users, a new user, one user's scopes, password, state and
+lock, and the audit log. Every change goes through ``audit.auth.services`` (which writes the audit
+log) and is committed here."""
+from __future__ import annotations
 
-from . import bp
+import datetime as dt
+import json
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user
+
+from audit.access import roles_required
+from audit.auth import services
+from audit.auth.services import UserError, scope_text
+from models import ROLES, User, db
+
+from . import bp, queries
+from .forms import ActionForm, NewUserForm, PasswordForm, ScopesForm, scope_lines
+
+# What the audit log's actions mean, for people (an unknown action is shown as it is).
+ACTIONS = {
+    "auth.login": "登录",
+    "auth.logout": "退出登录",
+    "auth.timeout": "超时自动退出",
+    "auth.login_failed": "登录失败",
+    "auth.login_refused": "拒绝登录",
+    "access.denied": "越权访问被拒",
+    "user.create": "新建用户",
+    "user.scopes": "修改范围",
+    "user.password": "重设密码",
+    "user.active": "启用/停用账户",
+    "user.unlock": "解除锁定",
+    "pii.view": "查看完整身份信息",
+    "import.update": "导入更新数据",
+    "findings.export": "导出审计发现",
+    "parameter.set": "设置规则参数",
+}
+# The filter's suggestions: a prefix selects every action under it.
+PREFIXES = {
+    "auth.": "登录与会话",
+    "access.": "越权访问",
+    "user.": "用户管理",
+    "pii.": "查看个人信息",
+    "import.": "数据导入",
+    "finding": "审计发现（复核、导出）",
+    "parameter.": "规则参数",
+}
+REASONS = {"unknown user": "用户名不存在", "locked": "账户已锁定", "inactive": "账户已停用"}
+KEYS = {"scopes": "范围", "role": "角色", "active": "启用", "failures": "连续失败次数", "locked": "已锁定",
+        "reason": "原因", "ip": "IP", "method": "请求方式", "path": "路径"}
+
+
+def _by() -> str:
+    return current_user.username
+
+
+def _user_or_404(uid: int) -> User:
+    u = queries.user(uid)
+    if u is None:
+        abort(404)
+    return u
+
+
+def _warn_unknown(u: User) -> None:
+    unknown = queries.unknown_scopes(list(u.scopes))
+    if unknown:
+        flash(f"提示：已导入的数据中没有 {'、'.join(unknown)}，请核对拼写（该用户在此范围内暂时看不到任何数据）。",
+              "warning")
+
+
+def _keep_signed_in(u: User) -> None:
+    """A change to the admin's own account voids every session of theirs; this one stays."""
+    if u.id == current_user.id:
+        login_user(u)
+
+
+# -- the users ----------------------------------------------------------------------------------------
 
 
 @bp.get("/users")
-@login_required
+@roles_required("admin")
 def users():
-    abort(404)
+    role = request.args.get("role") or None
+    if role not in ROLES:
+        role = None
+    rows = queries.users(role)
+    return render_template("admin/users.html", users=rows, role=role, roles=ROLES, scope_text=scope_text,
+                           locked=queries.locked, now=dt.datetime.now())
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@roles_required("admin")
+def new_user():
+    form = NewUserForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            u = services.create_user(form.username.data, form.role.data, form.password.data,
+                                     regions=scope_lines(form.scopes.data),
+                                     display_name=form.display_name.data, by=_by())
+        except UserError as exc:
+            db.session.rollback()
+            error = str(exc)
+        else:
+            db.session.commit()
+            flash(f"已创建用户 {u.username}（{ROLES[u.role]}）。", "success")
+            _warn_unknown(u)
+            return redirect(url_for("admin.user", uid=u.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/new_user.html", form=form, error=error, roles=ROLES), status
+
+
+def _detail(u: User, *, scopes_form=None, password_form=None, errors=None, status=200):
+    if scopes_form is None:
+        scopes_form = ScopesForm(formdata=None, scopes="\n".join(scope_text(s) for s in u.scopes))
+    if password_form is None:
+        password_form = PasswordForm(formdata=None)
+    return render_template(
+        "admin/user.html", u=u, roles=ROLES, scope_text=scope_text, locked=queries.locked(u),
+        scopes_form=scopes_form, password_form=password_form, action_form=ActionForm(formdata=None),
+        errors=errors or {}, log=[_entry(e) for e in queries.user_log(u)],
+        is_self=u.id == current_user.id), status
+
+
+@bp.get("/users/<int:uid>")
+@roles_required("admin")
+def user(uid: int):
+    return _detail(_user_or_404(uid))
+
+
+@bp.post("/users/<int:uid>/scopes")
+@roles_required("admin")
+def user_scopes(uid: int):
+    u = _user_or_404(uid)
+    form = ScopesForm()
+    if not form.validate_on_submit():
+        return _detail(u, scopes_form=form, errors={"scopes": "请检查填写的范围。"}, status=400)
+    try:
+        services.set_scopes(u, scope_lines(form.scopes.data), by=_by())
+    except UserError as exc:
+        db.session.rollback()
+        return _detail(_user_or_404(uid), scopes_form=form, errors={"scopes": str(exc)}, status=400)
+    db.session.commit()
+    _keep_signed_in(u)
+    text = "、".join(scope_text(s) for s in u.scopes) or "全部地区"
+    flash(f"已将 {u.username} 的范围改为：{text}。其已登录的会话已失效，需要重新登录。", "success")
+    _warn_unknown(u)
+    return redirect(url_for("admin.user", uid=uid))
+
+
+@bp.post("/users/<int:uid>/password")
+@roles_required("admin")
+def user_password(uid: int):
+    u = _user_or_404(uid)
+    form = PasswordForm()
+    if not form.validate_on_submit():
+        first = next((e for errs in form.errors.values() for e in errs), "请检查填写的密码。")
+        return _detail(u, password_form=form, errors={"password": first}, status=400)
+    try:
+        services.set_password(u, form.password.data, by=_by())
+    except UserError as exc:
+        db.session.rollback()
+        return _detail(_user_or_404(uid), password_form=PasswordForm(formdata=None),
+                       errors={"password": str(exc)}, status=400)
+    db.session.commit()
+    _keep_signed_in(u)
+    flash(f"已重设 {u.username} 的密码（锁定同时解除），其已登录的会话已失效。", "success")
+    return redirect(url_for("admin.user", uid=uid))
+
+
+def _set_active(uid: int, active: bool):
+    u = _user_or_404(uid)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if not active and u.id == current_user.id:
+        return _detail(u, errors={"active": "不能停用自己正在使用的账户。"}, status=400)
+    if u.active == active:
+        flash(f"{u.username} 已经是{'启用' if active else '停用'}状态。", "info")
+        return redirect(url_for("admin.user", uid=uid))
+    try:
+        services.set_active(u, active, by=_by())
+    except UserError as exc:
+        db.session.rollback()
+        return _detail(_user_or_404(uid), errors={"active": str(exc)}, status=400)
+    db.session.commit()
+    flash(f"已{'启用' if active else '停用'}用户 {u.username}。" + ("" if active else "其已登录的会话已失效，且不能再登录。"),
+          "success")
+    return redirect(url_for("admin.user", uid=uid))
+
+
+@bp.post("/users/<int:uid>/deactivate")
+@roles_required("admin")
+def user_deactivate(uid: int):
+    return _set_active(uid, False)
+
+
+@bp.post("/users/<int:uid>/activate")
+@roles_required("admin")
+def user_activate(uid: int):
+    return _set_active(uid, True)
+
+
+@bp.post("/users/<int:uid>/unlock")
+@roles_required("admin")
+def user_unlock(uid: int):
+    u = _user_or_404(uid)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    services.unlock(u, by=_by())
+    db.session.commit()
+    flash(f"已解除 {u.username} 的锁定，失败次数清零。", "success")
+    return redirect(url_for("admin.user", uid=uid))
+
+
+# -- the audit log ------------------------------------------------------------------------------------
+
+
+def _value(key: str, v) -> str:
+    if key == "role" and v in ROLES:
+        return ROLES[v]
+    if key == "scopes" and not v:
+        return "全部地区"  # only an admin has none
+    if isinstance(v, bool):
+        return "是" if v else "否"
+    if isinstance(v, list):
+        return "、".join(str(x) for x in v) or "（无）"
+    if isinstance(v, str):
+        return REASONS.get(v, v)
+    return json.dumps(v, ensure_ascii=False)
+
+
+def _details(d: dict | None) -> str:
+    if not d:
+        return ""
+    return "；".join(f"{KEYS.get(k, k)}：{_value(k, v)}" for k, v in d.items() if k != "ip")
+
+
+def _entry(e) -> dict:
+    new = e.new or {}
+    return {"at": e.at, "actor": e.actor, "action": e.action, "label": ACTIONS.get(e.action),
+            "table": e.table_name, "row_id": e.row_id, "ref": e.row_ref, "ip": new.get("ip"),
+            "old": _details(e.old), "new": _details(new)}
+
+
+@bp.get("/log")
+@roles_required("admin")
+def log():
+    action = (request.args.get("action") or "").strip()[:32] or None
+    actor = (request.args.get("actor") or "").strip()[:64] or None
+    page = request.args.get("page", 1, type=int) or 1
+    result = queries.log(action, actor, page)
+    return render_template("admin/log.html", rows=[_entry(e) for e in result.rows], page=result.page,
+                           has_next=result.has_next, action=action or "", actor=actor or "",
+                           prefixes=PREFIXES, actions=queries.log_actions(), labels=ACTIONS,
+                           page_size=queries.LOG_PAGE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import ROLES, User, UserScope, db
@@ -46,19 +46,19 @@ def authenticate(username: str, password: str) -> SignIn:
         record_now("auth.login_refused", table="users", row_id=user.id, ref=username, new={"reason": "inactive"})
         return SignIn(None, "该账户已停用，请联系管理员。")
     if not check_password_hash(user.password_hash, password or ""):
-        failures = _count_failure(user.id, now)
+        failures = _count_failure(user.id, user.username, now)
         db.session.expire(user)
         if failures >= MAX_FAILURES:
             return SignIn(None, f"密码连续错误 {MAX_FAILURES} 次，账户已锁定 {LOCK_MINUTES} 分钟。")
         return SignIn(None, f"用户名或密码错误（再错 {MAX_FAILURES - failures} 次将锁定账户 {LOCK_MINUTES} 分钟）。")
     user.failed_logins = 0
     user.locked_until = None
-    record("auth.login", table="users", row_id=user.id, ref=user.username)
+    record("auth.login", table="users", row_id=user.id, ref=user.username, who=user.username)
     db.session.commit()
     return SignIn(user)
 
 
-def _count_failure(user_id: int, now: dt.datetime) -> int:
+def _count_failure(user_id: int, username: str, now: dt.datetime) -> int:
     """One more failure, counted atomically in the database; the fifth locks the account."""
     users = User.__table__
     with db.engine.begin() as conn:
@@ -68,8 +68,8 @@ def _count_failure(user_id: int, now: dt.datetime) -> int:
         if failures >= MAX_FAILURES:
             conn.execute(update(users).where(users.c.id == user_id).values(
                 failed_logins=0, locked_until=now + dt.timedelta(minutes=LOCK_MINUTES)))
-    record_now("auth.login_failed", table="users", row_id=user_id, new={"failures": failures,
-                                                                          "locked": failures >= MAX_FAILURES})
+    record_now("auth.login_failed", table="users", row_id=user_id, ref=username,
+               new={"failures": failures, "locked": failures >= MAX_FAILURES})
     return failures
 
 
@@ -108,6 +108,8 @@ def parse_scope(text: str, role: str) -> UserScope:
             raise UserError(f"单位范围「{text}」应写作 workshop:车间编号 或 employer:用工单位名称")
         if role != "operator":
             raise UserError("只有经办人按单位划定范围；其他角色请填写地区（区县/乡镇/村）")
+        if len(unit.strip()) > 128:
+            raise UserError(f"单位名称「{unit.strip()[:20]}…」过长（不超过 128 个字符）")
         return UserScope(unit_kind=kind, unit=unit.strip())
     if role == "operator":
         raise UserError("经办人的范围是单位：workshop:车间编号 或 employer:用工单位名称")
@@ -115,6 +117,10 @@ def parse_scope(text: str, role: str) -> UserScope:
     if len(parts) > 3 or not parts[0]:
         raise UserError(f"地区范围「{text}」应写作 区县、区县/乡镇 或 区县/乡镇/村")
     parts += [None] * (3 - len(parts))
+    if parts[1] is None and parts[2] is not None:
+        raise UserError(f"地区范围「{text}」缺少乡镇：应写作 区县/乡镇/村")
+    if any(p and len(p) > 64 for p in parts):
+        raise UserError(f"地区范围「{text}」中的名称过长（每级不超过 64 个字符）")
     return UserScope(district=parts[0], township=parts[1], village=parts[2])
 
 
@@ -130,10 +136,13 @@ def create_user(username: str, role: str, password: str, *, regions: list[str] =
         raise UserError("用户名不能为空，且不超过 64 个字符")
     if role not in ROLES:
         raise UserError(f"未知角色 {role}；可选：{'、'.join(f'{k}（{v}）' for k, v in ROLES.items())}")
+    display_name = (display_name or "").strip() or None
+    if display_name and len(display_name) > 64:
+        raise UserError("显示姓名不超过 64 个字符")
     check_password(password)
     if db.session.scalar(select(User.id).where(User.username == username)):
         raise UserError(f"用户名 {username} 已存在")
-    scopes = [parse_scope(s, role) for s in [*regions, *units]]
+    scopes = _distinct([parse_scope(s, role) for s in [*regions, *units] if s.strip()])
     if role != "admin" and not scopes:
         raise UserError("除管理员外，每个用户至少需要一个范围（地区或单位）")
     user = User(username=username, display_name=display_name or username, role=role,
@@ -148,7 +157,7 @@ def create_user(username: str, role: str, password: str, *, regions: list[str] =
 
 def set_scopes(user: User, texts: list[str], *, by: str) -> None:
     old = [scope_text(s) for s in user.scopes]
-    scopes = [parse_scope(t, user.role) for t in texts if t.strip()]
+    scopes = _distinct([parse_scope(t, user.role) for t in texts if t.strip()])
     if user.role != "admin" and not scopes:
         raise UserError("除管理员外，每个用户至少需要一个范围（地区或单位）")
     user.scopes = scopes
@@ -168,6 +177,11 @@ def set_password(user: User, password: str, *, by: str) -> None:
 
 def set_active(user: User, active: bool, *, by: str) -> None:
     old = user.active
+    if old and not active and user.role == "admin":
+        others = db.session.scalar(select(func.count()).select_from(User).where(
+            User.role == "admin", User.active.is_(True), User.id != user.id))
+        if not others:
+            raise UserError("这是唯一启用的管理员账户，不能停用")
     user.active = active
     user.session_version += 1
     record("user.active", table="users", row_id=user.id, ref=user.username, who=by, old={"active": old},
@@ -178,6 +192,16 @@ def unlock(user: User, *, by: str) -> None:
     user.failed_logins = 0
     user.locked_until = None
     record("user.unlock", table="users", row_id=user.id, ref=user.username, who=by)
+
+
+def _distinct(scopes: list[UserScope]) -> list[UserScope]:
+    """The scopes without repeats (the same text twice is one scope)."""
+    seen, out = set(), []
+    for s in scopes:
+        if scope_text(s) not in seen:
+            seen.add(scope_text(s))
+            out.append(s)
+    return out
 
 
 def scope_text(s: UserScope) -> str:

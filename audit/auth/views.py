@@ -8,8 +8,10 @@ from .forms import LoginForm
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site (no scheme, no host): never an open redirect."""
-    if target:
+    """Only a path on this site (no scheme, no host): never an open redirect. Browsers read ``/\\x``
+    as ``//x`` and drop tabs and line breaks (``/\\t/x``), so a backslash or a control character
+    anywhere refuses the target too."""
+    if target and "\\" not in target and not any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
             return target

@@ -1,0 +1,469 @@
+"""Sign-in, the lock after five wrong passwords (held in the database, so every worker sees it),
+the idle timeout, sign-out that voids the cookie, CSRF, security headers, open redirects, and the
+administration of users (admins only)."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+import web_helpers as wh
+from audit import create_app
+from audit.auditlog import record
+from audit.auth.services import scope_text
+from models import ChangeLog, User, db
+
+COOKIE = "audit_session"
+LOCK_MESSAGE = "已被锁定"
+IDLE_MESSAGE = "您已超过 30 分钟未操作，请重新登录。"
+CSRF_MESSAGE = "表单的安全校验未通过"
+
+
+class RequestClient(FlaskClient):
+    """Each request in an application context of its own, as in a server (the ``app`` fixture's
+    context would otherwise carry ``g``, the signed-in user and the database session from one
+    request, and one client, to the next)."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _requests_apart(app):
+    app.test_client_class = RequestClient
+
+
+@pytest.fixture(autouse=True)
+def _quick_hashes(monkeypatch):
+    """Cheap password hashes for the test users (scrypt takes a third of a second per hash, and
+    every sign-in checks one); what is tested is the sign-in's logic, not the hash's cost."""
+    from werkzeug.security import generate_password_hash
+
+    monkeypatch.setattr("audit.auth.services.generate_password_hash",
+                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
+
+
+@pytest.fixture
+def worker(app):
+    """A second web worker: another application on the same database (as gunicorn runs them)."""
+    other = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                        "SECRET_KEY": app.config["SECRET_KEY"], "AUDIT_PII_KEY": app.config["AUDIT_PII_KEY"],
+                        "INSTANCE_PATH": app.instance_path, "TESTING": True})
+    yield other
+    with other.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def accounts(app):
+    """The users of ``web_helpers.USERS`` without the ledger data (for what does not need it)."""
+    wh.create_users(app)
+
+
+def user(name: str) -> User:
+    db.session.rollback()  # see what the requests committed
+    return db.session.scalar(select(User).where(User.username == name))
+
+
+def log(action: str) -> list[ChangeLog]:
+    db.session.rollback()
+    return list(db.session.scalars(select(ChangeLog).where(ChangeLog.action == action)
+                                   .order_by(ChangeLog.id)))
+
+
+def signed_in(client) -> bool:
+    """Whether the client's session is alive: the dashboard does not send it to the sign-in page."""
+    r = client.get("/dashboard/")
+    return not (r.status_code == 302 and "/login" in r.headers["Location"])
+
+
+def text(r) -> str:
+    return r.get_data(as_text=True)
+
+
+def rows(r) -> str:
+    """The log table's body (the filter's suggestions name every action too)."""
+    page = text(r)
+    return page[page.index("<tbody>"):page.index("</tbody>")] if "<tbody>" in page else ""
+
+
+def fresh(app) -> FlaskClient:
+    return app.test_client()
+
+
+# -- signing in -----------------------------------------------------------------------------------
+
+
+def test_the_right_password_lands_on_the_dashboard(accounts, client):
+    r = wh.login(client, "auditor_fj")
+    assert r.status_code == 302 and r.headers["Location"] == "/dashboard/"
+    assert signed_in(client)
+    assert client.get("/login").headers["Location"] == "/dashboard/"  # already signed in
+    assert [e.actor for e in log("auth.login")] == ["auditor_fj"]
+
+
+def test_a_wrong_password_or_an_unknown_name_is_refused_in_chinese(accounts, client):
+    wrong = wh.login(client, "auditor_fj", "not-the-password")
+    assert wrong.status_code == 401
+    assert "用户名或密码错误（再错 4 次将锁定账户 15 分钟）" in text(wrong)
+    unknown = wh.login(client, "nobody", wh.PASSWORD)
+    assert unknown.status_code == 401 and "用户名或密码错误" in text(unknown)
+    assert not signed_in(client)
+    assert [e.row_ref for e in log("auth.login_failed")] == ["auditor_fj", "nobody"]
+
+
+def test_five_wrong_passwords_lock_the_account_in_the_database(accounts, app, client, worker):
+    for attempt in range(1, 5):
+        assert f"再错 {5 - attempt} 次" in text(wh.login(client, "inspector_fj", f"wrong-{attempt}"))
+    fifth = wh.login(client, "inspector_fj", "wrong-5")
+    assert "账户已锁定 15 分钟" in text(fifth)
+
+    sixth = wh.login(client, "inspector_fj")  # the right password
+    assert sixth.status_code == 401 and LOCK_MESSAGE in text(sixth) and "15 分钟后再试" in text(sixth)
+    assert not signed_in(client)
+    locked_until = user("inspector_fj").locked_until
+    assert dt.timedelta(minutes=14) < locked_until - dt.datetime.now() <= dt.timedelta(minutes=15)
+
+    # another worker process reads the same lock from the database
+    elsewhere = wh.login(worker.test_client(), "inspector_fj")
+    assert elsewhere.status_code == 401 and LOCK_MESSAGE in text(elsewhere)
+    assert wh.login(fresh(app), "inspector_fj").status_code == 401
+
+    # 15 minutes later it works again, on any worker
+    u = user("inspector_fj")
+    u.locked_until = dt.datetime.now() - dt.timedelta(seconds=1)
+    db.session.commit()
+    again = worker.test_client()
+    assert wh.login(again, "inspector_fj").headers["Location"] == "/dashboard/"
+    assert signed_in(again)
+    u = user("inspector_fj")
+    assert (u.failed_logins, u.locked_until) == (0, None)
+    assert len(log("auth.login_refused")) == 3
+
+
+def test_the_failures_of_several_workers_add_up(accounts, app, worker):
+    for i in range(5):
+        wh.login((worker if i % 2 else app).test_client(), "auditor_ws", f"wrong-{i}")
+    refused = wh.login(fresh(app), "auditor_ws")
+    assert refused.status_code == 401 and LOCK_MESSAGE in text(refused)
+
+
+# -- the session's life -----------------------------------------------------------------------------
+
+
+def set_seen(client, seconds_ago: int) -> None:
+    with client.session_transaction() as sess:
+        sess["seen"] = int(time.time()) - seconds_ago
+
+
+def test_thirty_idle_minutes_end_the_session(accounts, client):
+    wh.login(client, "admin")
+    set_seen(client, 29 * 60)
+    assert client.get("/admin/users").status_code == 200  # 29 minutes: still there
+
+    set_seen(client, 31 * 60)
+    r = client.get("/admin/users")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login")
+    page = client.get(r.headers["Location"])
+    assert IDLE_MESSAGE in text(page)
+    assert client.get("/admin/users").status_code == 302
+    assert [e.row_ref for e in log("auth.timeout")] == ["admin"]
+
+
+def test_after_sign_out_a_copy_of_the_cookie_no_longer_works(accounts, app, client, worker):
+    wh.login(client, "admin")
+    assert client.get("/admin/users").status_code == 200
+    copied = client.get_cookie(COOKIE).value
+
+    out = wh.post(client, "/logout")
+    assert out.status_code == 302 and out.headers["Location"] == "/login"
+    assert "您已安全退出。" in text(client.get("/login"))
+
+    for other in (fresh(app), worker.test_client()):
+        other.set_cookie(COOKIE, copied)
+        r = other.get("/admin/users")
+        assert r.status_code == 302 and r.headers["Location"].startswith("/login")
+    assert [e.row_ref for e in log("auth.logout")] == ["admin"]
+
+
+def test_a_copied_cookie_works_on_every_worker_while_signed_in(accounts, client, worker):
+    wh.login(client, "admin")
+    other = worker.test_client()
+    other.set_cookie(COOKIE, client.get_cookie(COOKIE).value)
+    assert other.get("/admin/users").status_code == 200  # the session is the database's, not the worker's
+
+
+def test_a_post_without_the_csrf_token_is_refused(accounts, client):
+    page = client.post("/login", data={"username": "admin", "password": wh.PASSWORD})
+    assert page.status_code == 400 and CSRF_MESSAGE in text(page)
+    assert not signed_in(client)
+
+    wh.login(client, "admin")
+    r = client.post("/logout")
+    assert r.status_code == 400 and CSRF_MESSAGE in text(r)
+    assert signed_in(client)
+    r = client.post("/admin/users/new", data={"username": "x1", "role": "admin", "password": "secret-pass-1",
+                                              "confirm": "secret-pass-1"})
+    assert r.status_code == 400 and user("x1") is None
+    r = client.post("/admin/users/new", data={"username": "x1", "role": "admin", "password": "secret-pass-1",
+                                              "confirm": "secret-pass-1", "csrf_token": "forged"})
+    assert r.status_code == 400 and user("x1") is None
+
+
+def test_get_logout_changes_nothing(accounts, client):
+    wh.login(client, "admin")
+    r = client.get("/logout")
+    assert r.status_code == 405 and "不允许的操作" in text(r)
+    assert client.get("/admin/users").status_code == 200
+    assert log("auth.logout") == []
+
+
+def test_headers_and_cookie_flags(accounts, client):
+    page = client.get("/login")
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["X-Frame-Options"] == "DENY"
+
+    r = wh.login(client, "admin")
+    cookie = next(c for c in r.headers.getlist("Set-Cookie") if c.startswith(f"{COOKIE}="))
+    flags = [f.strip().lower() for f in cookie.split(";")]
+    assert "httponly" in flags and "samesite=lax" in flags
+    assert client.get("/admin/users").headers["Cache-Control"] == "no-store"
+
+
+def test_the_sign_in_does_not_follow_a_redirect_off_the_site(accounts, app):
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example", "/\t/evil.example",
+                   "javascript:alert(1)", "evil.example"):
+        client = fresh(app)
+        token = wh.csrf_from(text(client.get("/login", query_string={"next": target})))
+        r = client.post("/login", query_string={"next": target},
+                        data={"username": "admin", "password": wh.PASSWORD, "csrf_token": token})
+        assert r.status_code == 302 and r.headers["Location"] == "/dashboard/", target
+    client = fresh(app)
+    token = wh.csrf_from(text(client.get("/login")))
+    r = client.post("/login?next=/admin/log", data={"username": "admin", "password": wh.PASSWORD,
+                                                    "csrf_token": token})
+    assert r.headers["Location"] == "/admin/log"  # a page of this site is fine
+
+
+# -- administration: who may --------------------------------------------------------------------------
+
+
+def test_only_admins_manage_users_and_every_denial_is_logged(accounts, app, client):
+    assert client.get("/admin/users").headers["Location"].startswith("/login")  # not signed in
+
+    for name in ("auditor_fj", "inspector_ws", "operator_cj"):
+        c = fresh(app)
+        wh.login(c, name)
+        r = c.get("/admin/users")
+        assert r.status_code == 403 and "无权访问" in text(r)
+        assert c.get("/admin/log").status_code == 403
+        assert wh.post(c, "/admin/users/1/password", {"password": "taken-over-1", "confirm": "taken-over-1"},
+                       ).status_code == 403
+    denied = log("access.denied")
+    assert [(e.actor, e.row_ref) for e in denied[:2]] == [("auditor_fj", "/admin/users"),
+                                                          ("auditor_fj", "/admin/log")]
+    assert {e.actor for e in denied} == {"auditor_fj", "inspector_ws", "operator_cj"}
+    assert wh.login(fresh(app), "admin").status_code == 302  # the admin's password is unchanged
+
+
+def test_the_user_list_shows_roles_scopes_and_state(web, client):
+    u = user("auditor_ws")
+    u.locked_until = dt.datetime.now() + dt.timedelta(minutes=10)
+    user_off = db.session.scalar(select(User).where(User.username == "inspector_ws"))
+    user_off.active = False
+    db.session.commit()
+
+    wh.login(client, "admin")
+    page = text(client.get("/admin/users"))
+    for name in wh.USERS:
+        assert name in page
+    assert "审计人员" in page and "督查人员" in page and "经办人" in page
+    assert "employer:曲尺村村民委员会" in page and "workshop:CJ-B1" in page and "奉节县/白帝镇" in page
+    assert "锁定至" in page and "已停用" in page
+
+    operators = text(client.get("/admin/users?role=operator"))
+    assert "operator_bd" in operators and "operator_ws" in operators
+    assert "auditor_fj" not in operators and "共 3 个用户" in operators
+
+
+# -- administration: creating and changing users ---------------------------------------------------------
+
+
+def new_user(client, **fields):
+    data = {"username": "op_new", "display_name": "新经办人", "role": "operator",
+            "scopes": "workshop:CJ-A1\nemployer:白帝村村民委员会", "password": "secret-pass-1",
+            "confirm": "secret-pass-1"} | fields
+    return wh.post(client, "/admin/users/new", data)
+
+
+def test_the_admin_creates_an_operator_who_then_signs_in(web, app, client):
+    wh.login(client, "admin")
+    r = new_user(client)
+    assert r.status_code == 302
+    page = text(client.get(r.headers["Location"]))
+    assert "已创建用户 op_new（经办人）" in page
+    assert "workshop:CJ-A1" in page and "employer:白帝村村民委员会" in page and "提示" not in page
+
+    created = user("op_new")
+    assert created.role == "operator" and created.display_name == "新经办人"
+    assert [scope_text(s) for s in created.scopes] == ["workshop:CJ-A1", "employer:白帝村村民委员会"]
+    assert log("user.create")[-1].actor == "admin"
+
+    newcomer = fresh(app)
+    assert wh.login(newcomer, "op_new", "secret-pass-1").headers["Location"] == "/dashboard/"
+    assert signed_in(newcomer)
+    assert newcomer.get("/admin/users").status_code == 403
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"role": "operator", "scopes": "奉节县"}, "经办人的范围是单位"),
+    ({"role": "auditor", "scopes": ""}, "每个用户至少需要一个范围"),
+    ({"role": "auditor", "scopes": "workshop:CJ-A1"}, "只有经办人按单位划定范围"),
+    ({"password": "short", "confirm": "short"}, "密码至少 8 位"),
+    ({"confirm": "secret-pass-2"}, "两次输入的密码不一致"),
+    ({"username": "auditor_fj"}, "用户名 auditor_fj 已存在"),
+    ({"username": ""}, "请输入用户名"),
+    ({"role": "chief"}, "未知角色 chief"),
+])
+def test_a_refused_new_user_shows_the_reason_and_keeps_the_input(accounts, client, fields, message):
+    wh.login(client, "admin")
+    r = new_user(client, **fields)
+    page = text(r)
+    assert r.status_code == 400 and message in page
+    if fields.get("username", "op_new") == "op_new":
+        assert 'value="op_new"' in page and "新经办人" in page
+        assert user("op_new") is None
+    assert ("secret-pass-1" in page) is False  # passwords are never sent back
+
+
+def test_a_scope_naming_nothing_loaded_is_taken_with_a_warning(web, client):
+    wh.login(client, "admin")
+    r = new_user(client, scopes="workshop:CJ-Z9")
+    page = text(client.get(r.headers["Location"]))
+    assert "提示：已导入的数据中没有 workshop:CJ-Z9" in page
+
+
+def test_changing_a_users_scopes_ends_their_session(web, app, client):
+    operator = fresh(app)
+    wh.login(operator, "operator_cj")
+    assert signed_in(operator)
+
+    wh.login(client, "admin")
+    uid = user("operator_cj").id
+    bad = wh.post(client, f"/admin/users/{uid}/scopes", {"scopes": "奉节县"})
+    assert bad.status_code == 400 and "经办人的范围是单位" in text(bad) and "奉节县" in text(bad)
+    assert signed_in(operator)  # nothing changed
+
+    r = wh.post(client, f"/admin/users/{uid}/scopes", {"scopes": "workshop:CJ-A1\nworkshop:CJ-B1"})
+    assert r.status_code == 302
+    assert "其已登录的会话已失效" in text(client.get(r.headers["Location"]))
+    assert [scope_text(s) for s in user("operator_cj").scopes] == ["workshop:CJ-A1", "workshop:CJ-B1"]
+    entry = log("user.scopes")[-1]
+    assert (entry.actor, entry.old["scopes"], entry.new["scopes"]) == (
+        "admin", ["workshop:CJ-A1"], ["workshop:CJ-A1", "workshop:CJ-B1"])
+
+    assert not signed_in(operator)
+    assert wh.login(operator, "operator_cj").status_code == 302  # signs in again, with the new scopes
+
+
+def test_an_admin_changing_their_own_account_stays_signed_in(accounts, client):
+    wh.login(client, "admin")
+    uid = user("admin").id
+    assert wh.post(client, f"/admin/users/{uid}/scopes", {"scopes": "奉节县"}).status_code == 302
+    assert client.get("/admin/users").status_code == 200
+    new = {"password": "new-admin-pass", "confirm": "new-admin-pass"}
+    assert wh.post(client, f"/admin/users/{uid}/password", new).status_code == 302
+    assert client.get("/admin/users").status_code == 200
+    r = wh.post(client, f"/admin/users/{uid}/deactivate")
+    assert r.status_code == 400 and "不能停用自己正在使用的账户" in text(r)
+    assert user("admin").active
+
+
+def test_reset_password_deactivate_activate_and_unlock(accounts, app, client):
+    wh.login(client, "admin")
+    uid = user("auditor_bd").id
+    victim = fresh(app)
+    wh.login(victim, "auditor_bd")
+
+    reset = f"/admin/users/{uid}/password"
+    mismatch = wh.post(client, reset, {"password": "new-pass-123", "confirm": "other-123"})
+    assert mismatch.status_code == 400 and "两次输入的密码不一致" in text(mismatch)
+    short = wh.post(client, reset, {"password": "short", "confirm": "short"})
+    assert short.status_code == 400 and "密码至少 8 位" in text(short)
+    r = wh.post(client, reset, {"password": "new-pass-123", "confirm": "new-pass-123"})
+    assert "已重设 auditor_bd 的密码" in text(client.get(r.headers["Location"]))
+    assert not signed_in(victim)
+    assert wh.login(fresh(app), "auditor_bd").status_code == 401
+    assert wh.login(victim, "auditor_bd", "new-pass-123").status_code == 302
+
+    r = wh.post(client, f"/admin/users/{uid}/deactivate")
+    assert "已停用用户 auditor_bd" in text(client.get(r.headers["Location"]))
+    assert not signed_in(victim)
+    refused = wh.login(victim, "auditor_bd", "new-pass-123")
+    assert refused.status_code == 401 and "该账户已停用" in text(refused)
+    assert "已停用" in text(client.get("/admin/users"))
+
+    r = wh.post(client, f"/admin/users/{uid}/activate")
+    assert "已启用用户 auditor_bd" in text(client.get(r.headers["Location"]))
+    for i in range(5):
+        wh.login(fresh(app), "auditor_bd", f"wrong-{i}")
+    assert LOCK_MESSAGE in text(wh.login(victim, "auditor_bd", "new-pass-123"))
+    detail = text(client.get(f"/admin/users/{uid}"))
+    assert "锁定至" in detail and "解除锁定" in detail
+    r = wh.post(client, f"/admin/users/{uid}/unlock")
+    assert "已解除 auditor_bd 的锁定" in text(client.get(r.headers["Location"]))
+    assert wh.login(victim, "auditor_bd", "new-pass-123").status_code == 302
+
+    actions = [e.action for e in log("user.password") + log("user.active") + log("user.unlock")]
+    assert actions == ["user.password", "user.active", "user.active", "user.unlock"]
+    assert client.get("/admin/users/99999").status_code == 404
+
+
+def test_the_last_active_admin_cannot_be_deactivated(accounts, client):
+    from audit.auth.services import UserError, create_user, set_active
+
+    create_user("admin2", "admin", "second-admin-1", by="test")
+    db.session.commit()
+    wh.login(client, "admin")
+    r = wh.post(client, f"/admin/users/{user('admin2').id}/deactivate")
+    assert r.status_code == 302 and not user("admin2").active  # another admin remains: the signed-in one
+
+    with pytest.raises(UserError, match="唯一启用的管理员账户"):
+        set_active(user("admin"), False, by="test")
+    db.session.rollback()
+    assert user("admin").active
+
+
+# -- the audit log page -------------------------------------------------------------------------------
+
+
+def test_the_audit_log_is_newest_first_filtered_and_paged(accounts, app, client):
+    wh.login(fresh(app), "auditor_fj", "wrong-password")
+    denied = fresh(app)
+    wh.login(denied, "inspector_fj")
+    denied.get("/admin/users")
+    for i in range(105):
+        record("test.filler", table="", ref=f"filler-{i:03d}", who="filler")
+    db.session.commit()
+
+    wh.login(client, "admin")
+    first = text(client.get("/admin/log"))
+    assert first.index("filler-104") < first.index("filler-010")  # newest first
+    assert "filler-004" not in first and "下一页" in first
+    second = text(client.get("/admin/log?page=2"))
+    assert "filler-004" in second and "filler-104" not in second and "上一页" in second
+
+    auth = rows(client.get("/admin/log?action=auth."))
+    assert "登录失败" in auth and "auditor_fj" in auth and "filler-" not in auth and "越权访问被拒" not in auth
+    by_actor = rows(client.get("/admin/log", query_string={"actor": "inspector_fj"}))
+    assert "越权访问被拒" in by_actor and "/admin/users" in by_actor and "filler-" not in by_actor
+    none = text(client.get("/admin/log?action=user.create&actor=inspector_fj"))
+    assert "没有符合条件的记录" in none
+    assert "原：" not in none
