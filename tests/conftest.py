@@ -143,7 +143,17 @@ def people() -> People:
 
 
 @pytest.fixture
-def web(app, tmp_path, people):
+def quick_hashes(monkeypatch):
+    """Cheap password hashes for test users (scrypt takes a third of a second per hash, and every
+    sign-in checks one); what the web tests test is the sign-in's logic, not the hash's cost."""
+    from werkzeug.security import generate_password_hash
+
+    monkeypatch.setattr("audit.auth.services.generate_password_hash",
+                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
+
+
+@pytest.fixture
+def web(app, tmp_path, people, quick_hashes):
     """Two districts with planted findings and a user of every role scoped to each
     (tests/web_helpers.py); the password of every user is ``web_helpers.PASSWORD``."""
     from web_helpers import create_users, load, two_districts

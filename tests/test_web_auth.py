@@ -38,13 +38,8 @@ def _requests_apart(app):
 
 
 @pytest.fixture(autouse=True)
-def _quick_hashes(monkeypatch):
-    """Cheap password hashes for the test users (scrypt takes a third of a second per hash, and
-    every sign-in checks one); what is tested is the sign-in's logic, not the hash's cost."""
-    from werkzeug.security import generate_password_hash
-
-    monkeypatch.setattr("audit.auth.services.generate_password_hash",
-                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
+def _quick_hashes(quick_hashes):
+    """Cheap password hashes here too (tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -1,10 +1,170 @@
-from flask import abort
-from flask_login import login_required
+"""考勤填报: an operator's units, the month grid (people × days), its xlsx sheet, and the submission
+of either, checked, stored and audited at once (see services.py)."""
+from __future__ import annotations
 
-from . import bp
+import io
+
+from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+
+from models import FINDING_STATUSES, db
+
+from ..access import deny, scope
+from . import bp, queries, services
+from .queries import month_zh, ym
+
+
+def _operator() -> None:
+    if not scope().can_enter_attendance:
+        deny()
+
+
+def _unit(source) -> queries.Unit:
+    unit = queries.find_unit(source.get("kind"), source.get("unit"))
+    if unit is None:
+        abort(404)
+    return unit
+
+
+def _month(source):
+    text = source.get("month")
+    if not text:
+        return services.as_of_date().replace(day=1)
+    month = queries.parse_month(text)
+    if month is None:
+        abort(400, description="月份格式应为 YYYY-MM，例如 2025-04。")
+    return month
+
+
+def _grid_url(grid) -> str:
+    return url_for("attendance.grid", kind=grid.unit.kind, unit=grid.unit.unit, month=ym(grid.month))
 
 
 @bp.get("/")
 @login_required
 def index():
-    abort(404)
+    _operator()
+    as_of = services.as_of_date()
+    units = queries.my_units()
+    months = {u.ref: queries.months_with_attendance(u) for u in units}
+    return render_template("attendance/index.html", units=units, months=months,
+                           submissions=queries.recent_submissions(units), this_month=ym(as_of.replace(day=1)),
+                           ym=ym, month_zh=month_zh, kinds=queries.KINDS)
+
+
+def _cells(grid, checked=None):
+    """What each row of the table shows: per day the select's name, value and state."""
+    values = checked.values if checked is not None else None
+    bad = checked.bad if checked is not None else set()
+    out = []
+    for row in grid.rows:
+        cells = []
+        for d in grid.days:
+            key = f"{row.person_id}-{row.post_id}-{d.day}"
+            old = grid.existing.get((row.person_id, row.post_id, d))
+            value = values.get(key, old[0] if old else "") if values is not None else (old[0] if old else "")
+            machine = services.machine_record(old)
+            open_ = d in row.held and d <= grid.as_of and not machine
+            if not open_:
+                why = "不在岗" if d not in row.held else ("未到日期" if d > grid.as_of else f"{machine}签到记录，不能手工修改")
+                title = f"{d.isoformat()} {why}" + (f"（已有记录：{old[0]}）" if old else "")
+            else:
+                title = f"{d.isoformat()} 已登记：{old[0]}（{old[1] or '未注明方式'}）" if old else d.isoformat()
+            cells.append({"name": f"c-{key}", "value": value, "open": open_, "we": d.weekday() >= 5,
+                          "bad": key in bad, "title": title})
+        out.append((row, cells))
+    return out
+
+
+def _render_grid(grid, *, checked=None, upload_errors=None, upload_name=None, status=200):
+    findings = queries.unit_findings(grid.unit, grid.month)
+    return render_template(
+        "attendance/grid.html", grid=grid, rows=_cells(grid, checked), checked=checked,
+        upload_errors=upload_errors, upload_name=upload_name, findings=findings,
+        open_findings=sum(1 for f in findings if f.status in ("open", "confirmed")),
+        statuses=services.STATUSES, weekday=services.WEEKDAYS, month_zh=month_zh, ym=ym,
+        prev_month=ym(queries.shift_month(grid.month, -1)), next_month=ym(queries.shift_month(grid.month, 1)),
+        finding_statuses=FINDING_STATUSES,
+        existing_count=len(grid.existing)), status
+
+
+@bp.get("/grid")
+@login_required
+def grid():
+    _operator()
+    unit, month = _unit(request.args), _month(request.args)
+    return _render_grid(queries.load_grid(unit, month, services.as_of_date()))
+
+
+def _save_and_audit(grid, cells, source: str):
+    actor = current_user.username
+    try:
+        saved = services.store(grid, cells, source=source)
+    except services.SaveConflict as exc:
+        flash(str(exc), "error")
+        return redirect(_grid_url(grid))
+    if not saved.changed:
+        flash("没有改动：填写的考勤与已登记的一致，未写入任何数据（空白单元格不会删除已有考勤）。", "info")
+        return redirect(_grid_url(grid))
+    detail = f"新增 {saved.inserted} 条、修改 {saved.updated} 条"
+    try:
+        services.audit_now(actor)
+    except Exception:  # noqa: BLE001 - the attendance is saved; say the audit did not finish
+        current_app.logger.exception("audit after an attendance submission failed")
+        flash(f"已保存 {saved.changed} 条考勤（{detail}），但审计未能完成，请稍后联系审计人员重新运行审计。", "warning")
+        return redirect(_grid_url(grid))
+    db.session.rollback()  # see what the audit (on its own connection) committed
+    findings = queries.unit_findings(grid.unit, grid.month)
+    still = sum(1 for f in findings if f.status in ("open", "confirmed"))
+    flash(f"已保存 {saved.changed} 条考勤，审计已完成（{detail}；审计基准日 {grid.as_of.isoformat()}）："
+          f"本单位 {month_zh(grid.month)}{'有 %d 条待处理的审计发现，见下方列表' % still if still else '没有待处理的审计发现'}。",
+          "success")
+    return redirect(_grid_url(grid))
+
+
+@bp.post("/grid")
+@login_required
+def submit():
+    _operator()
+    unit, month = _unit(request.form), _month(request.form)
+    grid = queries.load_grid(unit, month, services.as_of_date())
+    checked = services.check_form(grid, request.form)
+    if not checked.ok:
+        return _render_grid(grid, checked=checked, status=422)
+    return _save_and_audit(grid, checked.cells, "网页填报")
+
+
+@bp.get("/sheet.xlsx")
+@login_required
+def sheet():
+    _operator()
+    unit, month = _unit(request.args), _month(request.args)
+    grid = queries.load_grid(unit, month, services.as_of_date())
+    data = services.write_sheet(grid)
+    services.log_sheet(grid)
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=services.sheet_filename(grid),
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.post("/upload")
+@login_required
+def upload():
+    _operator()
+    unit, month = _unit(request.form), _month(request.form)
+    grid = queries.load_grid(unit, month, services.as_of_date())
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        return _render_grid(grid, upload_errors=["请选择要上传的考勤表文件（.xlsx 或 .csv）。"], status=400)
+    name = file.filename
+    try:
+        rows = services.read_sheet(name, file.read())
+    except services.SheetError as exc:
+        return _render_grid(grid, upload_errors=[str(exc)], upload_name=name, status=400)
+    checked = services.check_sheet(grid, rows)
+    if not checked.ok:
+        errors = checked.errors + ([f"……另有 {checked.more} 处错误未列出。"] if checked.more else [])
+        return _render_grid(grid, upload_errors=errors, upload_name=name, status=422)
+    if not checked.cells:
+        return _render_grid(grid, upload_errors=["表格中没有填写任何考勤（所有日期格都是空白）。"],
+                            upload_name=name, status=422)
+    return _save_and_audit(grid, checked.cells, f"上传表格：{name[:100]}")

@@ -611,3 +611,18 @@ def rule_catalogue() -> dict[str, Any]:
 
     return {r.code: r for r in all_rules()}
 
+
+
+def run_findings_in_scope(sc: Scope, run_id: int) -> dict:
+    """What one run saw within the user's scope: findings per category (count, fen), per rule, and
+    how many were new in that run."""
+    s = sc.findings()
+    by_cat = {c: (int(n), int(fen)) for c, n, fen in db.session.execute(
+        select(Finding.category, func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0))
+        .where(s, Finding.last_run_id == run_id).group_by(Finding.category))}
+    by_rule = dict(db.session.execute(select(Finding.rule, func.count()).where(s, Finding.last_run_id == run_id)
+                                      .group_by(Finding.rule)).all())
+    new = db.session.scalar(select(func.coalesce(func.sum(case((Finding.first_run_id == run_id, 1), else_=0)), 0))
+                            .where(s, Finding.last_run_id == run_id))
+    return {"by_category": by_cat, "by_rule": by_rule, "total": sum(n for n, _ in by_cat.values()),
+            "new": int(new or 0)}

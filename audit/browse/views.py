@@ -205,4 +205,10 @@ def run(run_id: int):
     done = r.rules or {}
     order = [c for c in catalogue if c in done] + sorted(c for c in done if c not in catalogue)
     rule_rows = [(c, done[c] if isinstance(done[c], dict) else {}, catalogue.get(c)) for c in order]
-    return render_template("browse/run.html", r=r, rule_rows=rule_rows)
+    # A run covers every region; a user who does not see every region is shown the figures of
+    # their own scope only (the findings this run saw there), never the whole system's.
+    whole = scope().everything
+    mine = None if whole else queries.run_findings_in_scope(scope(), run_id)
+    return render_template("browse/run.html", r=r, rule_rows=rule_rows, whole=whole, mine=mine,
+                           dict_counts=lambda d: {k: v[0] for k, v in d.items()},
+                           dict_amounts=lambda d: {k: v[1] for k, v in d.items()})

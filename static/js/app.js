@@ -45,3 +45,17 @@
     });
   });
 })();
+
+// ==== attendance entry (audit/attendance) — own section ====
+// The grid's "fill" buttons use data-fill above (data-fill="wd" fills a row's weekdays, "wdall" every
+// row's weekdays). Here: a changed cell is marked until saved, so the operator sees what will change.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (ev) {
+    var s = ev.target;
+    if (s && s.tagName === "SELECT" && s.closest && s.closest(".grid-entry")) {
+      s.parentNode.classList.add("att-changed");
+    }
+  });
+})();
+// ==== end attendance entry ====

@@ -1,0 +1,515 @@
+"""Attendance an operator submits: checking a month grid (from the web form or from an uploaded
+sheet), storing it, and auditing at once.
+
+- **Checked** before anything is written: the person holds that post on that day; the day is in
+  the month (and not after the as-of date); no cell or sheet row is given twice; the status is one
+  of 出勤 / 请假 / 缺勤 / 休息; the person and post are of the unit. Every problem is reported, in
+  Chinese, naming the person (name and masked ID), the post and the date (and, for a sheet, its
+  row and column); one problem and nothing is written.
+- **Stored** in one transaction: new rows inserted, changed rows updated (both with method
+  手工登记, verified 未核验), unchanged cells untouched. Only rows entered by hand (or without a
+  method) may be changed: a machine's record (人脸识别, 指纹, 小程序定位) is evidence and stays as
+  it is — such cells are closed in the grid and refused in a sheet. **An empty cell leaves an
+  existing row as it is** (nothing is deleted here). One ``attendance.submit`` entry in the audit
+  log per submission: the counts and every changed cell, old → new status, IDs masked.
+- **Audited at once**: every rule is run (``run_audit``) as of the as-of date.
+
+The as-of date is the app's config key ``AUDIT_AS_OF`` (a date or ``YYYY-MM-DD``) if set, else the
+environment variable ``AUDIT_AS_OF``, else today. Tests set it to replay a fixed date.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from models import Attendance, db
+
+from ..auditlog import record
+from ..vocab import ATTENDANCE_STATUS
+from .queries import SUBMIT_ACTION, Grid, GridRow, holders_by_person, month_zh, ym
+
+STATUSES = ATTENDANCE_STATUS  # 出勤 / 请假 / 缺勤 / 休息
+METHOD = "手工登记"
+VERIFIED = "未核验"
+HEADERS = ("岗位编号", "姓名", "身份证号(脱敏)")
+MAX_ERRORS = 200  # listed; the rest are counted
+MAX_SHEET_ROWS = 20000
+MAX_SHEET_COLS = 80
+WEEKDAYS = "一二三四五六日"
+
+
+def as_of_date() -> dt.date:
+    """The date the audit is run as of, and after which no attendance may be entered."""
+    value = current_app.config.get("AUDIT_AS_OF") or os.environ.get("AUDIT_AS_OF")
+    if not value:
+        return dt.date.today()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value).strip())
+
+
+# ---- checking ------------------------------------------------------------------------------------
+
+@dataclass
+class Cell:
+    row: GridRow
+    day: dt.date
+    status: str
+
+
+@dataclass
+class Checked:
+    cells: list[Cell] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    bad: set[str] = field(default_factory=set)  # "<person>-<post>-<day>" of the cells in error
+    values: dict[str, str] = field(default_factory=dict)  # the grid's input, to show it again
+    more: int = 0  # problems beyond MAX_ERRORS
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.more
+
+    def error(self, message: str, cell: str | None = None) -> None:
+        if cell:
+            self.bad.add(cell)
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(message)
+        else:
+            self.more += 1
+
+
+def _text(value) -> str:
+    """A cell as text: NFKC, trimmed; whole floats without ``.0``; a formula escape undone."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@"):
+        text = text[1:]
+    return text
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 20 else text[:20] + "…"
+
+
+def machine_record(existing: tuple[str, str | None] | None) -> str | None:
+    """The check-in method of a stored row recorded by a machine (face, fingerprint, mini program),
+    or None. Such rows are evidence (IM01, IM02 read their verification and device): an operator
+    may not overwrite them; only a row entered by hand (or without a method) may be changed."""
+    if existing and existing[1] and existing[1] != METHOD:
+        return existing[1]
+    return None
+
+
+def _judge(grid: Grid, row: GridRow, day: dt.date, status: str) -> str | None:
+    """Why this status may not be entered for this person, post and day (None: it may)."""
+    machine = machine_record(grid.existing.get((row.person_id, row.post_id, day)))
+    if machine and grid.existing[(row.person_id, row.post_id, day)][0] != status:
+        return (f"该日已有{machine}签到记录（{grid.existing[(row.person_id, row.post_id, day)][0]}），"
+                "机器记录不能手工修改；如确有错误，请联系审计人员核实")
+    if status not in STATUSES:
+        return f"「{_shown(status)}」不是有效的考勤状态（应为 出勤、请假、缺勤、休息 之一，或留空）"
+    if day not in row.held:
+        return f"该日不在岗（在岗期间：{row.spans_text()}），不能登记考勤"
+    if day > grid.as_of:
+        return f"日期晚于审计基准日 {grid.as_of.isoformat()}，不能预先登记考勤"
+    return None
+
+
+CELL_NAME = re.compile(r"^c-(\d{1,12})-(\d{1,12})-(\d{1,4})$")
+
+
+def check_form(grid: Grid, form) -> Checked:
+    """The grid as the browser sent it: fields ``c-<person>-<post>-<day>`` (a MultiDict)."""
+    out = Checked()
+    parsed = []
+    for name in form.keys():
+        if not name.startswith("c-"):
+            continue
+        values = form.getlist(name)
+        m = CELL_NAME.match(name)
+        if not m:
+            out.error(f"无法识别的单元格「{_shown(name)}」，请刷新页面后重新填写。")
+            continue
+        pid, post_id, day = map(int, m.groups())
+        parsed.append((pid, post_id, day, name, [_text(v) for v in values]))
+    order = {(r.person_id, r.post_id): i for i, r in enumerate(grid.rows)}
+    parsed.sort(key=lambda p: (order.get((p[0], p[1]), len(order)), p[0], p[1], p[2]))
+    codes = {p.id: p.code for p in grid.unit.posts}
+    names = holders_by_person(grid.unit, {p[0] for p in parsed if grid.row(p[0], p[1]) is None})
+    seen: set[tuple[int, int, int]] = set()
+    n_days = len(grid.days)
+    for pid, post_id, day, name, values in parsed:
+        status = values[-1] if values else ""
+        out.values[f"{pid}-{post_id}-{day}"] = status
+        row = grid.row(pid, post_id)
+        if row is None:
+            if not status:
+                continue
+            if post_id not in codes:
+                out.error(f"岗位（编号 {post_id}）不属于{grid.unit.label}，不能登记考勤。")
+            elif pid in names:
+                out.error(f"{names[pid]} · 岗位 {codes[post_id]}：{month_zh(grid.month)}不在此岗位，不能登记考勤。")
+            else:
+                out.error(f"人员（编号 {pid}）不在{grid.unit.label} {month_zh(grid.month)}的在岗名单中，不能登记考勤。")
+            continue
+        where = f"{row.who} · 岗位 {row.post_code}"
+        if not 1 <= day <= n_days:
+            out.error(f"{where} · 第 {day} 日：不在 {month_zh(grid.month)} 内（该月共 {n_days} 天）。")
+            continue
+        date = grid.days[day - 1]
+        key = f"{pid}-{post_id}-{day}"
+        if (pid, post_id, day) in seen or len(values) > 1:
+            out.error(f"{where} · {date.isoformat()}：同一天提交了多次，请只填写一次。", key)
+            continue
+        seen.add((pid, post_id, day))
+        if not status:
+            continue  # an empty cell changes nothing
+        why = _judge(grid, row, date, status)
+        if why:
+            out.error(f"{where} · {date.isoformat()}：{why}。", key)
+            continue
+        out.cells.append(Cell(row, date, status))
+    return out
+
+
+# ---- the sheet (download and upload) -------------------------------------------------------------
+
+class SheetError(ValueError):
+    """The uploaded file cannot be read as an attendance sheet; the message is for the user."""
+
+
+def sheet_filename(grid: Grid) -> str:
+    return f"考勤表_{grid.unit.unit}_{ym(grid.month)}.xlsx"
+
+
+def write_sheet(grid: Grid) -> bytes:
+    """The grid as an xlsx: a note row, the header (岗位编号, 姓名, 身份证号(脱敏), 1…N) and one row
+    per person and post, pre-filled; days not held (or after the as-of date) greyed."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    from ..engine.export import safe_cell
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = f"考勤{ym(grid.month)}"
+    n = len(grid.days)
+    last_col = get_column_letter(3 + n)
+    ws.append([f"{grid.unit.label} {month_zh(grid.month)} 考勤表。每格填写 出勤、请假、缺勤 或 休息；"
+               "灰色为不在岗或未到的日期，请勿填写；空白格不修改已有考勤。前三列用于核对人员，请勿修改。"])
+    ws.merge_cells(f"A1:{last_col}1")
+    ws["A1"].alignment = Alignment(wrap_text=True, vertical="top")
+    ws.row_dimensions[1].height = 36
+    ws.append(list(HEADERS) + [d.day for d in grid.days])
+    bold, red = Font(bold=True), Font(bold=True, color="B3261E")
+    for j, cell in enumerate(ws[2], start=1):
+        cell.font = red if j > 3 and grid.days[j - 4].weekday() >= 5 else bold
+        cell.alignment = Alignment(horizontal="center")
+    grey = PatternFill("solid", fgColor="E6E9EE")
+    for r, row in enumerate(grid.rows, start=3):
+        values = [safe_cell(row.post_code), safe_cell(row.name), row.id_masked]
+        for d in grid.days:
+            old = grid.existing.get((row.person_id, row.post_id, d))
+            values.append(old[0] if old else None)
+        ws.append(values)
+        for j, d in enumerate(grid.days, start=4):
+            if d not in row.held or d > grid.as_of:
+                ws.cell(row=r, column=j).fill = grey
+    if grid.rows:
+        dv = DataValidation(type="list", formula1='"出勤,请假,缺勤,休息"', allow_blank=True,
+                            showErrorMessage=True, errorTitle="考勤状态", error="请填写 出勤、请假、缺勤 或 休息")
+        dv.add(f"D3:{last_col}{2 + len(grid.rows)}")
+        ws.add_data_validation(dv)
+    ws.freeze_panes = "D3"
+    ws.column_dimensions["A"].width = 12
+    ws.column_dimensions["B"].width = 10
+    ws.column_dimensions["C"].width = 21
+    for j in range(4, 4 + n):
+        ws.column_dimensions[get_column_letter(j)].width = 5.5
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def log_sheet(grid: Grid) -> None:
+    """A downloaded sheet (names and masked IDs of the unit's people) is logged like every export."""
+    record("attendance.sheet", table="attendance", ref=f"{grid.unit.ref}:{ym(grid.month)}",
+           new={"unit": grid.unit.unit, "kind": grid.unit.kind, "month": ym(grid.month), "rows": len(grid.rows)})
+    db.session.commit()
+
+
+def read_sheet(filename: str, data: bytes) -> list[tuple[int, list]]:
+    """The rows of an uploaded .xlsx or .csv (UTF-8 or GB18030), each with its row number as Excel
+    shows it. Raises SheetError with a Chinese message for a file that is not a readable sheet."""
+    from ..ledger.bundle import BundleError, Limits, check_zip, decode_csv
+
+    name = (filename or "").strip()
+    lower = name.lower()
+    if not data:
+        raise SheetError("上传的文件是空的，请选择填写好的考勤表。")
+    if lower.endswith(".xls"):
+        raise SheetError("不支持旧版 .xls 文件，请在 Excel 中另存为 .xlsx 后再上传。")
+    if lower.endswith(".csv"):
+        try:
+            text = decode_csv(data, name)
+        except BundleError as exc:
+            raise SheetError(str(exc)) from None
+        if "\x00" in text:
+            raise SheetError(f"{name} 不是文本格式的 CSV 文件。")
+        try:
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as exc:
+            raise SheetError(f"{name} 不是有效的 CSV 文件：{exc}") from None
+        if len(rows) > MAX_SHEET_ROWS + 1:
+            raise SheetError(f"{name} 超过 {MAX_SHEET_ROWS} 行，不像一个单位一个月的考勤表。")
+        return [(i, r[:MAX_SHEET_COLS]) for i, r in enumerate(rows, start=1)]
+    if not lower.endswith(".xlsx"):
+        raise SheetError("只能上传 .xlsx 或 .csv 格式的考勤表（可先下载本月考勤表填写）。")
+    import openpyxl
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise SheetError(f"{name} 不是有效的 xlsx 文件（文件可能已损坏，或只是改了扩展名）。") from None
+    cfg = current_app.config
+    limits = Limits(cfg.get("IMPORT_MAX_UNCOMPRESSED_BYTES", 4 << 30), cfg.get("IMPORT_MAX_ENTRIES", 2000),
+                    cfg.get("IMPORT_MAX_RATIO", 1000))
+    with zf:
+        try:
+            check_zip(zf, name, limits)
+        except BundleError as exc:
+            raise SheetError(str(exc)) from None
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a damaged file
+        raise SheetError(f"{name} 无法作为 xlsx 读取（{type(exc).__name__}），请用 Excel 重新保存后再上传。") from None
+    try:
+        if not wb.worksheets:
+            raise SheetError(f"{name} 中没有工作表。")
+        ws = wb.worksheets[0]
+        out = []
+        for i, row in enumerate(ws.iter_rows(max_col=MAX_SHEET_COLS, values_only=True), start=1):
+            if i > MAX_SHEET_ROWS + 1:
+                raise SheetError(f"{name} 超过 {MAX_SHEET_ROWS} 行，不像一个单位一个月的考勤表。")
+            out.append((i, list(row)))
+        return out
+    except SheetError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise SheetError(f"{name} 读取失败（{type(exc).__name__}），请用 Excel 重新保存后再上传。") from None
+    finally:
+        wb.close()
+
+
+DAY_ONLY = re.compile(r"^(\d{1,2})\s*[日号]?$")
+FULL_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?(?:\s+00:00(?::00)?)?$")
+MONTH_DAY = re.compile(r"^(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?$")
+
+
+def _header_day(value, month: dt.date) -> tuple[str, object]:
+    """A day column's header: ('day', n) a day number (maybe outside the month), ('date', d) a full
+    date (maybe of another month), ('empty', None), or ('bad', text)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "empty", None
+    if isinstance(value, dt.datetime):
+        return "date", value.date()
+    if isinstance(value, dt.date):
+        return "date", value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        return "day", int(value)
+    text = _text(value)
+    if m := DAY_ONLY.match(text):
+        return "day", int(m.group(1))
+    try:
+        if m := FULL_DATE.match(text):
+            return "date", dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        if m := MONTH_DAY.match(text):
+            return "date", dt.date(month.year, int(m.group(1)), int(m.group(2)))
+    except ValueError:
+        return "bad", text
+    return "bad", text
+
+
+def _name_key(text: str) -> str:
+    return re.sub(r"\s+", "", _text(text))
+
+
+def check_sheet(grid: Grid, rows: list[tuple[int, list]]) -> Checked:
+    """An uploaded sheet, checked exactly as the grid is; messages name the sheet's row and column."""
+    from openpyxl.utils import get_column_letter
+
+    out = Checked()
+    header_at = None
+    for i, (r, cells) in enumerate(rows[:30]):
+        texts = [_text(c) for c in cells]
+        if "岗位编号" in texts and "姓名" in texts and any(t.startswith("身份证号") for t in texts):
+            header_at = i
+            break
+    if header_at is None:
+        if not any(_text(c) for _, cells in rows for c in cells):
+            out.error("上传的表格是空的，没有任何内容。")
+        else:
+            out.error("没有找到表头行：表头应包含「岗位编号」「姓名」「身份证号(脱敏)」三列和 1 至月末的日期列"
+                      "（请在本页下载考勤表后填写）。")
+        return out
+    header_row, header = rows[header_at]
+    texts = [_text(c) for c in header]
+    c_code, c_name = texts.index("岗位编号"), texts.index("姓名")
+    c_id = next(j for j, t in enumerate(texts) if t.startswith("身份证号"))
+    fixed = {c_code, c_name, c_id}
+    col = lambda j: get_column_letter(j + 1)  # noqa: E731
+    n_days = len(grid.days)
+    # the day columns: j -> a date of the month, or the reason it is not one
+    day_of: dict[int, dt.date] = {}
+    not_day: dict[int, str] = {}
+    first_col_of: dict[dt.date, int] = {}
+    for j, value in enumerate(header):
+        if j in fixed:
+            continue
+        kind, v = _header_day(value, grid.month)
+        if kind == "empty":
+            not_day[j] = "该列没有表头（应为日期 1 至 {}）".format(n_days)
+        elif kind == "bad":
+            not_day[j] = f"表头「{_shown(v)}」不是日期"
+        elif kind == "day" and not 1 <= v <= n_days:
+            not_day[j] = f"日期「{v}」不在 {month_zh(grid.month)} 内（该月共 {n_days} 天）"
+        elif kind == "date" and (v.year, v.month) != (grid.month.year, grid.month.month):
+            not_day[j] = f"日期「{v.isoformat()}」不在 {month_zh(grid.month)} 内"
+        else:
+            d = grid.days[v - 1] if kind == "day" else v
+            if d in first_col_of:
+                out.error(f"第 {header_row} 行 {col(j)} 列：与 {col(first_col_of[d])} 列是同一天"
+                          f"（{d.isoformat()}），表头重复。")
+                not_day[j] = f"与 {col(first_col_of[d])} 列重复"
+                continue
+            first_col_of[d] = j
+            day_of[j] = d
+    index = {(r.post_code.upper(), r.id_masked.upper(), _name_key(r.name)): r for r in grid.rows}
+    first_row_of: dict[tuple[int, int], int] = {}
+    for r, cells in rows[header_at + 1:]:
+        texts = [_text(c) for c in cells]
+        if not any(texts):
+            continue
+        get = lambda j: texts[j] if j < len(texts) else ""  # noqa: E731
+        code, name, idm = get(c_code), get(c_name), get(c_id)
+        if not (code and name and idm):
+            missing = "、".join(h for h, v in zip(HEADERS, (code, name, idm)) if not v)
+            out.error(f"第 {r} 行：缺少{missing}，无法对应到人员。")
+            continue
+        row = index.get((code.upper(), idm.upper(), _name_key(name)))
+        if row is None:
+            out.error(f"第 {r} 行：岗位「{_shown(code)}」、姓名「{_shown(name)}」、身份证号「{_shown(idm)}」"
+                      f"不在{grid.unit.label} {month_zh(grid.month)}的在岗名单中（前三列请保持下载时的内容）。")
+            continue
+        pair = (row.person_id, row.post_id)
+        if pair in first_row_of:
+            out.error(f"第 {r} 行与第 {first_row_of[pair]} 行重复：同一人员、同一岗位（{row.who} · 岗位 "
+                      f"{row.post_code}），请合并为一行。")
+            continue
+        first_row_of[pair] = r
+        for j, status in enumerate(texts):
+            if j in fixed or not status:
+                continue
+            where = f"第 {r} 行 {col(j)} 列"
+            if j in not_day or j not in day_of:
+                reason = not_day.get(j, "该列没有表头")
+                out.error(f"{where}（{row.who} · 岗位 {row.post_code}）：{reason}，不能填写考勤。")
+                continue
+            d = day_of[j]
+            why = _judge(grid, row, d, status)
+            if why:
+                out.error(f"{where}（{d.isoformat()}，{row.who} · 岗位 {row.post_code}）：{why}。",
+                          f"{row.person_id}-{row.post_id}-{d.day}")
+                continue
+            out.cells.append(Cell(row, d, status))
+    return out
+
+
+# ---- storing and auditing ------------------------------------------------------------------------
+
+class SaveConflict(RuntimeError):
+    """Someone else changed the same attendance at the same moment; the message is for the user."""
+
+
+@dataclass
+class Saved:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> int:
+        return self.inserted + self.updated
+
+
+def store(grid: Grid, cells: list[Cell], *, source: str) -> Saved:
+    """Insert the new cells and update the changed ones, in one transaction with its audit-log
+    entry. Cells equal to what is stored are left alone; nothing is deleted."""
+    from .queries import current_statuses
+
+    saved = Saved()
+    db.session.rollback()  # a fresh transaction: what is stored now, not what the page was built from
+    stored = current_statuses(grid)
+    new, changed, log = [], [], []
+    for c in cells:
+        key = (c.row.person_id, c.row.post_id, c.day)
+        old = stored.get(key)
+        if old == c.status:
+            saved.unchanged += 1
+            continue
+        log.append({"person": c.row.who, "post": c.row.post_code, "date": c.day.isoformat(), "old": old,
+                    "new": c.status})
+        if old is None:
+            new.append({"person_id": c.row.person_id, "post_id": c.row.post_id, "work_month": grid.month,
+                        "work_date": c.day, "status": c.status, "method": METHOD, "verified": VERIFIED})
+        else:
+            changed.append({"b_person": c.row.person_id, "b_post": c.row.post_id, "b_month": grid.month,
+                            "b_date": c.day, "v_status": c.status})
+    saved.inserted, saved.updated = len(new), len(changed)
+    if not log:
+        db.session.rollback()
+        return saved
+    att = Attendance.__table__
+    try:
+        if new:
+            db.session.execute(insert(att), new)
+        if changed:
+            by_key = update(att).where(
+                att.c.person_id == bindparam("b_person"), att.c.post_id == bindparam("b_post"),
+                att.c.work_month == bindparam("b_month"), att.c.work_date == bindparam("b_date"))
+            db.session.execute(by_key.values(status=bindparam("v_status"), method=METHOD, verified=VERIFIED,
+                                             check_in_time=None, device_id=None), changed)
+        record(SUBMIT_ACTION, table="attendance", ref=f"{grid.unit.ref}:{ym(grid.month)}",
+               old={"cells": [{k: e[k] for k in ("person", "post", "date", "old")} for e in log if e["old"]]},
+               new={"unit": grid.unit.unit, "kind": grid.unit.kind, "month": ym(grid.month), "source": source,
+                    "inserted": saved.inserted, "updated": saved.updated, "unchanged": saved.unchanged,
+                    "changes": log})
+        db.session.commit()
+    except (IntegrityError, OperationalError):  # a concurrent insert of the same day; a busy database
+        db.session.rollback()
+        raise SaveConflict("保存时发现同一考勤刚被他人修改，未写入任何数据。请刷新页面后重新提交。") from None
+    return saved
+
+
+def audit_now(actor: str):
+    """Run every rule (set-based, over all data) as of the as-of date."""
+    from ..engine.runner import run_audit
+
+    return run_audit(db.engine, as_of=as_of_date(), actor=actor)
