@@ -371,7 +371,7 @@ def test_changing_a_users_scopes_ends_their_session(web, app, client):
 def test_an_admin_changing_their_own_account_stays_signed_in(accounts, client):
     wh.login(client, "admin")
     uid = user("admin").id
-    assert wh.post(client, f"/admin/users/{uid}/scopes", {"scopes": "奉节县"}).status_code == 302
+    assert wh.post(client, f"/admin/users/{uid}/scopes", {"scopes": ""}).status_code == 302
     assert client.get("/admin/users").status_code == 200
     new = {"password": "new-admin-pass", "confirm": "new-admin-pass"}
     assert wh.post(client, f"/admin/users/{uid}/password", new).status_code == 302
@@ -430,7 +430,7 @@ def test_the_last_active_admin_cannot_be_deactivated(accounts, client):
     r = wh.post(client, f"/admin/users/{user('admin2').id}/deactivate")
     assert r.status_code == 302 and not user("admin2").active  # another admin remains: the signed-in one
 
-    with pytest.raises(UserError, match="唯一启用的管理员账户"):
+    with pytest.raises(UserError, match="唯一启用的管理员账户"):  # admin_ws is narrowed to 巫山县
         set_active(user("admin"), False, by="test")
     db.session.rollback()
     assert user("admin").active
@@ -462,3 +462,12 @@ def test_the_audit_log_is_newest_first_filtered_and_paged(accounts, app, client)
     none = text(client.get("/admin/log?action=user.create&actor=inspector_fj"))
     assert "没有符合条件的记录" in none
     assert "原：" not in none
+
+
+def test_an_admin_narrowed_to_a_region_reads_it_but_manages_no_users(web, client):
+    wh.login(client, "admin_ws")
+    assert client.get("/admin/users").status_code == 403
+    assert wh.post(client, f"/admin/users/{user('auditor_fj').id}/unlock").status_code == 403
+    page = client.get("/findings/").get_data(as_text=True)
+    assert "GW-B1" in page and "GW-A1" not in page
+

@@ -224,11 +224,16 @@ def test_workshop_list_and_operator_scope(web, client):
 # ---- imports and runs ---------------------------------------------------------------------------
 
 def test_imports_and_runs_are_listed_for_auditors(web, client):
+    # the county was loaded by someone else: an auditor sees only the batches they loaded
     login(client, "auditor_fj")
-    page = text_of(client.get("/imports"))
+    assert 'href="/imports/' not in text_of(client.get("/imports"))
+    assert client.get("/imports/1").status_code == 404
+    admin = client.application.test_client()
+    login(admin, "admin")
+    page = text_of(admin.get("/imports"))
     assert "bundle" in page and "已导入" in page
     batch = re.search(r'href="/imports/(\d+)"', page).group(1)
-    detail = text_of(client.get(f"/imports/{batch}"))
+    detail = text_of(admin.get(f"/imports/{batch}"))
     counts = {r[0].split(" ")[0]: r[1:] for r in rows(detail) if r and len(r) == 4}
     assert counts["人员信息"] == ["6", "0", "0"]
     assert "变更记录" in detail
@@ -266,7 +271,7 @@ def test_a_batch_lists_its_changes_within_the_scope(web, app, client, tmp_path):
         if r["position_code"] in ("GW-A1", "GW-B1"):
             r["monthly_wage"] = "900.00"
     result = import_bundle(write_bundle(tmp_path / "later", {"positions": positions}), engine=db.engine,
-                           pii=app.extensions["pii"])
+                           pii=app.extensions["pii"], actor="auditor_fj")
     assert result.ok
     batch = result.batch_id
     login(client, "auditor_fj")

@@ -16,6 +16,7 @@ PASSWORD = "correct-horse-42"
 # username -> (role, scopes)
 USERS = {
     "admin": ("admin", []),
+    "admin_ws": ("admin", ["巫山县"]),  # a county admin in a city's system: reads 巫山县 only
     "auditor_fj": ("auditor", ["奉节县"]),
     "auditor_ws": ("auditor", ["巫山县"]),
     "auditor_bd": ("auditor", ["奉节县/白帝镇"]),

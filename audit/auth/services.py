@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import ROLES, User, UserScope, db
@@ -178,8 +178,10 @@ def set_password(user: User, password: str, *, by: str) -> None:
 def set_active(user: User, active: bool, *, by: str) -> None:
     old = user.active
     if old and not active and user.role == "admin":
+        # another administrator of the whole system (one narrowed to a region manages no users)
         others = db.session.scalar(select(func.count()).select_from(User).where(
-            User.role == "admin", User.active.is_(True), User.id != user.id))
+            User.role == "admin", User.active.is_(True), User.id != user.id,
+            ~exists().where(UserScope.user_id == User.id)))
         if not others:
             raise UserError("这是唯一启用的管理员账户，不能停用")
     user.active = active

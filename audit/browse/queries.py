@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Text, and_, case, cast, distinct, func, literal, or_, select, union
+from sqlalchemy import Text, and_, case, cast, distinct, func, literal, or_, select, true, union
 from sqlalchemy.sql import Select
 
 from audit.access import Scope
@@ -558,13 +558,19 @@ def workshop_months(ws: Workshop) -> list[MonthFigures]:
 
 # ---- imports and runs ---------------------------------------------------------------------------
 
-def batches(page: int = 1) -> Page:
-    return paged(select(ImportBatch).order_by(ImportBatch.started_at.desc(), ImportBatch.id.desc()), page,
-                 scalars=True)
+def _batches_of(sc: Scope, username: str):
+    """An import batch covers whatever its bundle held, across regions: a user who does not see
+    every region sees only the batches they loaded themselves."""
+    return true() if sc.everything else ImportBatch.actor == username
 
 
-def batch(batch_id: int) -> ImportBatch | None:
-    return db.session.get(ImportBatch, batch_id)
+def batches(sc: Scope, username: str, page: int = 1) -> Page:
+    return paged(select(ImportBatch).where(_batches_of(sc, username))
+                 .order_by(ImportBatch.started_at.desc(), ImportBatch.id.desc()), page, scalars=True)
+
+
+def batch(sc: Scope, username: str, batch_id: int) -> ImportBatch | None:
+    return db.session.scalar(select(ImportBatch).where(ImportBatch.id == batch_id, _batches_of(sc, username)))
 
 
 def _change_in_scope(sc: Scope):

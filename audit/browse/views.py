@@ -7,7 +7,7 @@ import datetime as dt
 import re
 
 from flask import abort, render_template, request, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from audit.access import deny, roles_required, scope
 from audit.engine.rule import CATEGORIES, SEVERITIES, VIOLATIONS
@@ -173,14 +173,14 @@ def workshop(post_id: int):
 @login_required
 @roles_required("admin", "auditor")
 def imports():
-    return render_template("browse/imports.html", page=queries.batches(_page()))
+    return render_template("browse/imports.html", page=queries.batches(scope(), current_user.username, _page()))
 
 
 @bp.get("/imports/<int:batch_id>")
 @login_required
 @roles_required("admin", "auditor")
 def import_batch(batch_id: int):
-    b = queries.batch(batch_id)
+    b = queries.batch(scope(), current_user.username, batch_id)
     if b is None:
         abort(404)
     changes, hidden = queries.batch_changes(scope(), batch_id, _page())

@@ -225,12 +225,13 @@ class _Column:
 
 class Importer:
     def __init__(self, engine: Engine, pii: PiiCodec, *, actor: str = "system", progress: bool = False,
-                 limits: Limits = Limits()):
+                 limits: Limits = Limits(), on_progress: Callable[[str, int], None] | None = None):
         self.engine = engine
         self.pii = pii
         self.actor = actor
         self.progress = progress
         self.limits = limits
+        self.on_progress = on_progress  # (table label, rows read so far), called as the progress bar moves
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -455,6 +456,8 @@ class Importer:
             if len(chunk) >= CHUNK:
                 flush(chunk, numbers)
                 bar.update(len(chunk))
+                if self.on_progress is not None:
+                    self.on_progress(spec.label, row_no - 1)
                 chunk, numbers = [], []
         if chunk:
             flush(chunk, numbers)
@@ -798,8 +801,10 @@ class Importer:
 
 def import_bundle(path: str | Path, *, engine: Engine, pii: PiiCodec, actor: str = "system",
                   dry_run: bool = False, progress: bool = False, limits: Limits = Limits(),
-                  raise_on_error: bool = False) -> ImportResult:
-    result = Importer(engine, pii, actor=actor, progress=progress, limits=limits).run(path, dry_run=dry_run)
+                  raise_on_error: bool = False, on_progress: Callable[[str, int], None] | None = None
+                  ) -> ImportResult:
+    result = Importer(engine, pii, actor=actor, progress=progress, limits=limits,
+                      on_progress=on_progress).run(path, dry_run=dry_run)
     if raise_on_error and result.errors:
         raise ImportRefused(result)
     return result
