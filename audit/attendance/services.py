@@ -14,15 +14,14 @@ sheet), storing it, and auditing at once.
   log per submission: the counts and every changed cell, old → new status, IDs masked.
 - **Audited at once**: every rule is run (``run_audit``) as of the as-of date.
 
-The as-of date is the app's config key ``AUDIT_AS_OF`` (a date or ``YYYY-MM-DD``) if set, else the
-environment variable ``AUDIT_AS_OF``, else today. Tests set it to replay a fixed date.
+The as-of date is ``audit.engine.asof.as_of_date()`` (config or environment ``AUDIT_AS_OF``, else
+today); no attendance may be entered after it.
 """
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
-import os
 import re
 import unicodedata
 import zipfile
@@ -35,6 +34,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from models import Attendance, db
 
 from ..auditlog import record
+from ..engine.asof import as_of_date  # noqa: F401  (the grid's and the audit's date)
 from ..vocab import ATTENDANCE_STATUS
 from .queries import SUBMIT_ACTION, Grid, GridRow, holders_by_person, month_zh, ym
 
@@ -46,18 +46,6 @@ MAX_ERRORS = 200  # listed; the rest are counted
 MAX_SHEET_ROWS = 20000
 MAX_SHEET_COLS = 80
 WEEKDAYS = "一二三四五六日"
-
-
-def as_of_date() -> dt.date:
-    """The date the audit is run as of, and after which no attendance may be entered."""
-    value = current_app.config.get("AUDIT_AS_OF") or os.environ.get("AUDIT_AS_OF")
-    if not value:
-        return dt.date.today()
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value).strip())
 
 
 # ---- checking ------------------------------------------------------------------------------------

@@ -591,16 +591,17 @@ def running_audit() -> Job | None:
 
 
 def start_audit(user: Actor, *, after: int | None = None) -> int:
-    """Run every rule as of today, in the background."""
+    """Run every rule as of ``as_of_date()`` (today unless AUDIT_AS_OF is set), in the background."""
     if running_audit() is not None:
         raise UploadError("已有一次审计正在运行，请等它完成后再试。")
     params = {"actor": user.name, "after_job": after, "ip": user.ip}
 
     def audit(job_id: int, report) -> dict[str, Any]:
+        from audit.engine.asof import as_of_date
         from audit.engine.runner import run_audit
 
         report(5, "正在运行全部审计规则…")
-        r = run_audit(db.engine, as_of=dt.date.today(), actor=user.name)
+        r = run_audit(db.engine, as_of=as_of_date(), actor=user.name)
         not_run = sorted(code for code, x in r.rules.items() if x.get("status") == "not_run")
         out = {"run_id": r.run_id, "as_of": r.as_of.isoformat(), "total": r.total, "new": r.new,
                "reopened": r.reopened, "resolved": r.resolved, "by_category": dict(r.by_category),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
-import os
 import re
 import socket
 import statistics

@@ -1,0 +1,192 @@
+"""Browser tests: Debian's Chromium, headless, driven through the Python Playwright package (never
+its own browser download), against the app served on a local port. Three people at work: an
+auditor uploads a bundle (dry run, then commit), runs an audit, reads a finding's evidence,
+confirms one and dismisses one; an operator enters a month of attendance for a worker; an
+inspector reads findings and cannot change anything. Screenshots of the main pages are saved in
+tests/artifacts/screenshots/ for review."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import shutil
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from helpers import write_bundle
+from models import Attendance, Finding, db
+from web_helpers import PASSWORD
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).parent / "artifacts" / "screenshots"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"),
+                                reason="Debian's chromium is not installed (bin/setup installs it)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def live(app, web):
+    """The app on a free local port, in a thread of its own (each request gets its own context)."""
+    from werkzeug.serving import make_server
+
+    app.config["AUDIT_AS_OF"] = "2025-06-30"  # audits started from the web replay this date
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page_for(browser, live, request):
+    contexts = []
+
+    def open_as(username: str, *, mobile: bool = False):
+        ctx = browser.new_context(viewport={"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900},
+                                  locale="zh-CN", accept_downloads=True)
+        ctx.set_default_timeout(15000)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.errors = errors
+        page.goto(live + "/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r"/dashboard/$"))
+        return page
+
+    yield open_as
+    for ctx in contexts:
+        ctx.close()
+
+
+def shot(page, name: str, request) -> None:
+    backend = request.node.callspec.params.get("database_url", "db") if hasattr(request.node, "callspec") else "db"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}-{backend}.png"), full_page=True)
+
+
+def _zip(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for f in sorted(folder.iterdir()):
+            z.write(f, f.name)
+    return buf.getvalue()
+
+
+def test_auditor_uploads_audits_and_reviews(page_for, web, tmp_path, request):
+    page = page_for("auditor_fj")
+    assert page.inner_text("h1") == "审计总览"
+    assert "待处理违规问题" in page.inner_text(".stats")
+    shot(page, "01-auditor-dashboard", request)
+
+    # a deaths list from 民政: 李小花 died on 2025-02-20 (she was paid for March on GW-A2)
+    bundle = _zip(write_bundle(tmp_path / "deaths", {"deaths": [
+        {"id_number": web.ids["李小花"], "death_date": "2025-02-20"}]}))
+    page.click("nav >> text=台账导入")
+    page.set_input_files("input[name=files]", files=[{"name": "民政死亡名单.zip", "mimeType": "application/zip",
+                                                      "buffer": bundle}])
+    page.click("text=上传并检查")
+    page.wait_for_selector("button:has-text('确认导入')")
+    preview = page.inner_text("main")
+    assert "死亡人员" in preview and "将新增" in preview and "未写入" in preview or "试导入" in preview
+    shot(page, "02-upload-preview", request)
+    page.once("dialog", lambda d: d.accept())
+    page.click("button:has-text('确认导入')")
+    page.wait_for_selector("text=导入完成")
+    assert re.search(r"导入完成（批次 #\d+）", page.inner_text("main"))
+    shot(page, "03-upload-committed", request)
+
+    page.click("button:has-text('立即运行审计')")
+    page.wait_for_selector("text=审计完成", timeout=60000)
+    shot(page, "04-audit-run", request)
+
+    # the new finding: paid after death
+    page.goto(page.url.split("/uploads")[0] + "/findings/?rule=PS04")
+    page.click("table.findings-table a")
+    page.wait_for_selector("text=证据")
+    body = page.inner_text("main")
+    assert "死亡后仍发放工资" in body and "死亡日期" in body and "2025-02-20" in body and "800.00" in body
+    assert web.ids["李小花"] not in body
+    shot(page, "05-finding-evidence", request)
+    page.click("button:has-text('确认问题')")
+    page.wait_for_selector(".flash-success")
+    assert "已确认" in page.inner_text(".page-head")
+
+    # dismiss another with a reason
+    page.goto(page.url.split("/findings")[0] + "/findings/?rule=PS02")
+    page.click("table.findings-table a")
+    page.fill("form:has(input[value=dismiss]) textarea[name=note]", "3月为病假，已补交医院证明")
+    page.click("button:has-text('排除问题')")
+    page.wait_for_selector(".flash-success")
+    assert "已排除" in page.inner_text(".page-head")
+    shot(page, "06-finding-dismissed", request)
+    page.goto(page.url.split("/findings")[0] + "/findings/?status=all")
+    shot(page, "07-findings-list", request)
+    assert not page.errors, page.errors
+
+    db.session.rollback()
+    states = {f.rule: f.status for f in db.session.scalars(select(Finding).where(Finding.district == "奉节县"))}
+    assert states["PS04"] == "confirmed" and states["PS02"] == "dismissed"
+
+
+def test_operator_enters_a_month_of_attendance(page_for, web, request):
+    page = page_for("operator_bd", mobile=True)
+    shot(page, "08-operator-dashboard-phone", request)
+    page.click("label.nav-burger")
+    page.click("nav >> text=考勤填报")
+    page.goto(page.url.rstrip("/") + "/grid?kind=employer&unit=白帝村村民委员会&month=2025-04")
+    pid, post = web.person_id["王大山"], web.post_id["GW-A1"]
+    page.click("th:has-text('王大山') button:has-text('工作日出勤')")
+    assert page.input_value(f"select[name=c-{pid}-{post}-1]") == "出勤"  # Tuesday 1 April
+    assert page.input_value(f"select[name=c-{pid}-{post}-5]") == ""  # a Saturday stays blank
+    shot(page, "09-attendance-grid-phone", request)
+    page.click("button:has-text('保存并审计')")
+    page.wait_for_selector(".flash-success", timeout=60000)
+    assert "已保存 22 条考勤" in page.inner_text(".flash-success")
+    assert not page.errors, page.errors
+    db.session.rollback()
+    rows = db.session.scalars(select(Attendance).where(Attendance.person_id == pid, Attendance.post_id == post,
+                                                       Attendance.work_month == dt.date(2025, 4, 1))).all()
+    assert len(rows) == 22 and {r.status for r in rows} == {"出勤"} and {r.method for r in rows} == {"手工登记"}
+
+
+def test_inspector_reads_findings_and_cannot_change_anything(page_for, web, live, request):
+    page = page_for("inspector_fj")
+    page.click("nav >> text=审计发现")
+    assert "共 2 条" in page.inner_text("main")
+    page.click("table.findings-table a >> nth=0")
+    assert "证据" in page.inner_text("main")
+    assert page.locator("button:has-text('确认问题')").count() == 0
+    assert page.locator("input[name=ids]").count() == 0
+    shot(page, "10-inspector-finding", request)
+    # a forged review from the inspector's own session is refused
+    token = page.get_attribute("meta[name=csrf-token]", "content")
+    fid = web.finding("奉节县", "PS01").id
+    r = page.request.post(f"{live}/findings/{fid}/review", form={"action": "confirm", "csrf_token": token})
+    assert r.status == 403
+    assert page.request.post(f"{live}/uploads/", form={"csrf_token": token}).status == 403
+    db.session.rollback()
+    assert db.session.get(Finding, fid).status == "open"
+    page.goto(live + "/persons")
+    shot(page, "11-inspector-persons", request)
+    assert not [e for e in page.errors if "403" not in e], page.errors
