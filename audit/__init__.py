@@ -71,3 +71,29 @@ def _sqlite_begin(conn):
     if conn.dialect.name == "sqlite":
         mode = conn.get_execution_options().get("sqlite_begin", "")
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
+        conn.info["sqlite_writing"] = mode.upper() in ("IMMEDIATE", "EXCLUSIVE")
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _sqlite_write_lock(conn, cursor, statement, parameters, context, executemany):
+    """SQLite: a transaction that has only read so far takes the write lock before its first write.
+
+    In WAL mode a reading transaction holds a snapshot; should another connection commit after it
+    was taken, the reader's first write fails at once with "database is locked" (the busy timeout
+    does not apply: the snapshot is stale). Several web workers signing users in, reviewing findings
+    and logging all read first and then write, so here the transaction — which has written nothing
+    yet — is restarted as BEGIN IMMEDIATE, which waits its turn for the lock (the busy timeout) and
+    reads from a fresh snapshot. What was read before stays as read, as if the request had run a
+    moment earlier."""
+    if conn.dialect.name != "sqlite" or conn.info.get("sqlite_writing") or not conn.in_transaction():
+        return
+    if not statement.lstrip()[:8].upper().startswith(_WRITES):
+        return
+    raw = conn.connection.driver_connection
+    if raw.in_transaction:
+        raw.execute("ROLLBACK")
+    raw.execute("BEGIN IMMEDIATE")
+    conn.info["sqlite_writing"] = True

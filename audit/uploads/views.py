@@ -8,7 +8,6 @@ from math import ceil
 
 from flask import (
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -50,17 +49,7 @@ def _own_job(job_id: int, *kinds: str) -> Job:
 
 
 def _batch_url(batch_id: int | None) -> str | None:
-    """The import batch's page (``browse.import_batch``, /imports/<id>), whatever its argument is called."""
-    if not batch_id:
-        return None
-    try:
-        rules = list(current_app.url_map.iter_rules("browse.import_batch"))
-    except KeyError:
-        rules = []
-    for rule in rules:
-        if len(rule.arguments) == 1:
-            return url_for("browse.import_batch", **{next(iter(rule.arguments)): batch_id})
-    return f"{request.script_root}/imports/{batch_id}"
+    return url_for("browse.import_batch", batch_id=batch_id) if batch_id else None
 
 
 def _actor() -> s.Actor:
