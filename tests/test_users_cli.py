@@ -5,25 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 import web_helpers as wh
 from audit.access import Scope
 from audit.auth.services import scope_text
+from web_helpers import RequestClient
 from models import ChangeLog, User, db
 
 SECRET = "secret-pass-1"
-
-
-class RequestClient(FlaskClient):
-    """Each request in an application context of its own, as in a server (the ``app`` fixture's
-    context would otherwise carry ``g``, the signed-in user and the database session from one
-    request, and one client, to the next)."""
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
 
 
 @pytest.fixture(autouse=True)

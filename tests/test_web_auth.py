@@ -7,29 +7,19 @@ import datetime as dt
 import time
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 import web_helpers as wh
 from audit import create_app
 from audit.auditlog import record
 from audit.auth.services import scope_text
+from web_helpers import RequestClient
 from models import ChangeLog, User, db
 
 COOKIE = "audit_session"
 LOCK_MESSAGE = "已被锁定"
 IDLE_MESSAGE = "您已超过 30 分钟未操作，请重新登录。"
 CSRF_MESSAGE = "表单的安全校验未通过"
-
-
-class RequestClient(FlaskClient):
-    """Each request in an application context of its own, as in a server (the ``app`` fixture's
-    context would otherwise carry ``g``, the signed-in user and the database session from one
-    request, and one client, to the next)."""
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +76,7 @@ def rows(r) -> str:
     return page[page.index("<tbody>"):page.index("</tbody>")] if "<tbody>" in page else ""
 
 
-def fresh(app) -> FlaskClient:
+def fresh(app) -> RequestClient:
     return app.test_client()
 
 

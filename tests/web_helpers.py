@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from helpers import County, People
@@ -139,3 +140,13 @@ def post(client, path: str, data: dict | None = None, **kw):
     data = dict(data or {})
     data.setdefault("csrf_token", token(client))
     return client.post(path, data=data, **kw)
+
+
+class RequestClient(FlaskClient):
+    """Each request in an application context of its own, as in a server (the ``app`` fixture's
+    context would otherwise carry ``g``, the signed-in user and the database session from one
+    request, and one client, to the next)."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
