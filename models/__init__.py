@@ -5,6 +5,15 @@ from .accounts import ROLES, User, UserScope
 from .audit import FINDING_STATUSES, AuditRun, Finding, RuleParameter
 from .base import Base, db
 from .changes import ChangeLog, ImportBatch, Job
+from .rectification import (
+    ACTIONS,
+    NOTICE_STATUSES,
+    EvidenceFile,
+    Notice,
+    NoticeFinding,
+    NoticeResponse,
+    ReportFile,
+)
 from .comparison import Business, Death, MigrantWork, Official, Pension, SocialInsurance
 from .ledger import (
     Attendance,
@@ -25,5 +34,6 @@ __all__ = [
     "AuditRun", "FINDING_STATUSES", "Finding", "RuleParameter", "Attendance", "Base", "Business", "ChangeLog", "Death", "Household", "ImportBatch", "Job",
     "MIGRATIONS_DIR", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
     "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
-    "WorkshopStaff", "db",
+    "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
+    "NoticeResponse", "ReportFile",
 ]

@@ -9,12 +9,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
-# Where a finding stands. The rectification issue adds the notice states.
+# Where a finding stands. A confirmed finding goes into a rectification notice (models/rectification.py);
+# closing the notice (销号) closes it. An audit run never reopens a closed finding: new facts make
+# new findings (other months), and a closed finding whose facts are gone simply stays closed.
 FINDING_STATUSES = {
     "open": "待复核",
     "confirmed": "已确认",
     "dismissed": "已排除",
     "resolved": "数据已消除",
+    "closed": "已销号",
 }
 
 

@@ -21,6 +21,7 @@ STATUS_CHOICES = {
     "confirmed": "已确认",
     "dismissed": "已排除",
     "resolved": "数据已消除",
+    "closed": "已销号",
     "all": "全部状态",
 }
 SORTS = {"period": "按月份（新→旧）", "amount": "按金额（大→小）", "rule": "按规则"}

@@ -1,0 +1,134 @@
+"""Rectification to closure (整改): notices to units, the units' answers with evidence files, and
+the archive of generated PDF reports.
+
+The life of a notice: ``issued`` (下发, waiting for the unit's answer) → ``answered`` (the unit's
+operator answered, with text and evidence files) → ``closed`` (销号, by an auditor, after verifying
+the answer and the data) or ``returned`` (退回: the answer was not enough; the unit answers again).
+A notice past its deadline while waiting for the unit (issued or returned) is *overdue*; that is
+computed from the deadline, never stored. Every transition is written to the change log.
+
+A notice's findings keep their own review status (confirmed, or ``resolved`` once an audit run no
+longer finds their facts — which the notice shows); closing the notice closes them (``closed``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base
+
+NOTICE_STATUSES = {
+    "issued": "已下发，待整改",
+    "answered": "单位已回复，待核验",
+    "returned": "已退回，待重新整改",
+    "closed": "已销号",
+}
+WAITING_FOR_UNIT = ("issued", "returned")
+# Required actions (整改要求) a notice may ask of a unit for a finding.
+ACTIONS = {
+    "dismiss_person": "清退不符合条件或未在岗人员",
+    "recover": "追回违规发放资金",
+    "pay_arrears": "补发拖欠工资",
+    "correct_ledger": "更正台账与上报数据",
+    "check_identity": "核实本人身份与签到、收款账户",
+}
+
+
+class Notice(Base):
+    """整改通知书: one unit's findings, with a deadline, the required actions and the money to recover."""
+
+    __tablename__ = "notices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)  # 文号, e.g. 渝奉人社审〔2026〕3号
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)  # the N of the number, per prefix and year
+    unit: Mapped[str] = mapped_column(String(128), index=True)  # an employer's name or a workshop code
+    unit_kind: Mapped[str] = mapped_column(String(16))  # 'employer' / 'workshop'
+    unit_name: Mapped[str] = mapped_column(String(128))  # what the notice is addressed to
+    district: Mapped[str | None] = mapped_column(String(64), index=True)
+    township: Mapped[str | None] = mapped_column(String(64))
+    village: Mapped[str | None] = mapped_column(String(64))
+    issuer: Mapped[str] = mapped_column(String(128))  # the issuing body, e.g. 奉节县人力资源和社会保障局
+    status: Mapped[str] = mapped_column(String(16), default="issued", index=True)
+    deadline: Mapped[dt.date] = mapped_column(Date)
+    amount_to_recover_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    requirements: Mapped[str | None] = mapped_column(Text)  # further requirements in the auditor's words
+    issued_by: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    verdict: Mapped[str | None] = mapped_column(Text)  # the auditor's last word: why closed or returned
+    items: Mapped[list[NoticeFinding]] = relationship(back_populates="notice", cascade="all, delete-orphan",
+                                                      order_by="NoticeFinding.id")
+    responses: Mapped[list[NoticeResponse]] = relationship(back_populates="notice", cascade="all, delete-orphan",
+                                                           order_by="NoticeResponse.id")
+    __table_args__ = (UniqueConstraint("year", "seq", "district", name="number_seq"),)
+
+    def overdue(self, today: dt.date | None = None) -> bool:
+        return self.status in WAITING_FOR_UNIT and self.deadline < (today or dt.date.today())
+
+
+class NoticeFinding(Base):
+    """One finding in a notice, with the actions required for it and the money to recover."""
+
+    __tablename__ = "notice_findings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    finding_id: Mapped[str] = mapped_column(ForeignKey("findings.id"), index=True)
+    actions: Mapped[list[str]] = mapped_column(JSON, default=list)  # keys of ACTIONS
+    recover_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    notice: Mapped[Notice] = relationship(back_populates="items")
+    __table_args__ = (UniqueConstraint("notice_id", "finding_id"),)
+
+
+class NoticeResponse(Base):
+    """The unit's answer to a notice: what was done, with evidence files."""
+
+    __tablename__ = "notice_responses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    text: Mapped[str] = mapped_column(Text)
+    notice: Mapped[Notice] = relationship(back_populates="responses")
+    files: Mapped[list[EvidenceFile]] = relationship(back_populates="response", cascade="all, delete-orphan",
+                                                     order_by="EvidenceFile.id")
+
+
+class EvidenceFile(Base):
+    """An evidence file of an answer: stored outside the web root under a random name; served only
+    as an attachment, never inline."""
+
+    __tablename__ = "evidence_files"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("notice_responses.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))  # the name the unit gave it (cleaned)
+    stored: Mapped[str] = mapped_column(String(128))  # path under the instance's evidence folder
+    content_type: Mapped[str] = mapped_column(String(128))  # from the file's own bytes, not the client
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    response: Mapped[NoticeResponse] = relationship(back_populates="files")
+
+
+class ReportFile(Base):
+    """A generated PDF report, archived under the instance's reports folder with its SHA-256."""
+
+    __tablename__ = "report_files"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # notice / summary / ledger
+    title: Mapped[str] = mapped_column(String(255))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    path: Mapped[str] = mapped_column(String(255))  # relative to the reports folder
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    # what the report covers, for listing by role: a notice's unit, a district (None: every district)
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"), index=True)
+    unit: Mapped[str | None] = mapped_column(String(128), index=True)
+    district: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
