@@ -155,6 +155,11 @@ def _store(conn: Connection, run_id: int, drafts: list[tuple[Rule, Draft]], ran:
         conn.execute(update(f).where(f.c.id == bindparam("b_id")).values(status="resolved", resolved_at=now,
                                                                          last_run_id=run_id),
                      [{"b_id": fid} for fid in gone])
+    # a closed (销号) finding stays closed; that its facts are gone is noted for the notice's data check
+    closed_gone = [fid for fid, r in existing.items() if fid not in rows and r.status == "closed"]
+    if closed_gone:
+        conn.execute(update(f).where(f.c.id == bindparam("b_id"), f.c.resolved_at.is_(None)).values(resolved_at=now),
+                     [{"b_id": fid} for fid in closed_gone])
     result.new, result.resolved = len(new), len(gone)
 
 
