@@ -122,3 +122,12 @@ def test_bulk_confirm_and_a_bulk_reaching_outside_the_scope(web, client):
     assert {status_of(i) for i in mine} == {"confirmed"} and status_of(theirs) == "open"
     r = post(client, "/findings/bulk", {"action": "dismiss", "ids": mine}, follow_redirects=True)
     assert "批量排除必须写明理由" in text(r) and {status_of(i) for i in mine} == {"confirmed"}
+
+
+def test_a_user_over_several_districts_sees_them_side_by_side(web, client):
+    login(client, "admin")
+    page = text(client.get("/dashboard/"))
+    assert "按区县" in page and "奉节县 2 2 1,200.00" in page and "巫山县 1 1 800.00" in page
+    c = client.application.test_client()
+    login(c, "inspector_fj")
+    assert "按区县" not in text(c.get("/dashboard/"))  # one district: nothing to compare

@@ -22,6 +22,7 @@ def index():
     ctx = {
         "cats": cats,
         "rules": queries.by_rule(),
+        "districts": queries.by_district(),
         "status": status,
         "trend": trend,
         "units": units,

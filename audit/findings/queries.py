@@ -220,6 +220,16 @@ def monthly_trend(months: int = 12) -> list[dict]:
     return out[::-1]
 
 
+def by_district() -> list[dict]:
+    """Violations per district (for users who oversee several: inspectors, city admins)."""
+    q = (select(Finding.district, func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0),
+                func.sum(case((Finding.status == "open", 1), else_=0)))
+         .where(_active_in_scope(), Finding.category.in_(VIOLATIONS)).group_by(Finding.district)
+         .order_by(Finding.district))
+    return [{"district": d, "count": n, "amount_fen": int(fen), "open": int(o or 0)}
+            for d, n, fen, o in db.session.execute(q)]
+
+
 def worst_units(limit: int = 10) -> list[dict]:
     q = (select(Finding.unit, Finding.district, Finding.township, func.count(),
                 func.coalesce(func.sum(Finding.amount_at_risk_fen), 0).label("fen"))
