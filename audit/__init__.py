@@ -35,6 +35,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .web import init_web
 
     init_web(app)
+    from reports.render import warn_missing_fonts  # the PDF reports need a CJK font and HarfBuzz's subsetter
+
+    warn_missing_fonts(app)
     return app
 
 

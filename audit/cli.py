@@ -15,6 +15,7 @@ from .database import ensure_schema
 from .demo.cli import register as register_demo
 from .engine.cli import register as register_engine
 from .ledger.cli import register as register_ledger
+from reports.cli import register as register_reports
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False, add_version_option=False,
@@ -31,6 +32,7 @@ register_ledger(cli)
 register_demo(cli)
 register_engine(cli)
 register_users(cli)
+register_reports(cli)
 
 
 @cli.command("init-db")

@@ -13,8 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from helpers import snapshot, write_bundle
-from models import AuditRun, ImportBatch, Job, User, db
+from models import AuditRun, EvidenceFile, ImportBatch, Job, ReportFile, User, db
 from web_helpers import login, post
+
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
 # (method, endpoint, kind of object) for every route that names one. The kinds are filled in below
 # with objects of 奉节县; routes without an object (lists, the dashboard, templates) are scoped by
@@ -42,22 +44,53 @@ OBJECT_ROUTES = [
     ("POST", "/admin/users/{user}/deactivate", None),
     ("POST", "/admin/users/{user}/activate", None),
     ("POST", "/admin/users/{user}/unlock", None),
+    ("GET", "/notices/new?unit=白帝村村民委员会", "auditor_fj"),
+    ("POST", "/notices/new", None),
+    ("GET", "/notices/{notice}", "inspector_fj"),
+    ("POST", "/notices/{notice}/answer", None),
+    ("POST", "/notices/{notice}/close", None),
+    ("POST", "/notices/{notice}/return", None),
+    ("POST", "/notices/{notice}/pdf", None),
+    ("GET", "/notices/{notice}/files/{evidence}", "operator_bd"),
+    ("GET", "/reports/{report}/download", "inspector_fj"),
+    ("POST", "/reports/summary", None),
+    ("POST", "/reports/ledger", None),
 ]
 OUTSIDERS = ["auditor_ws", "inspector_ws", "operator_ws", "admin_ws"]
 # The township-narrowed auditor of 白帝镇 and objects of 永安街道 in the same district.
 NARROW = {"finding": None, "person": "张三", "position": "GW-A3"}
 # Tables a refused request must leave as they were (the audit log gains its denial entries).
 WATCHED = ("findings", "attendance", "persons", "positions", "placements", "users", "user_scopes", "jobs",
-           "import_batches", "wages", "workshops")
+           "import_batches", "wages", "workshops", "notices", "notice_findings", "notice_responses", "evidence_files",
+           "report_files")
 
 
 def _uses(route: str) -> set[str]:
     return {part.split("}")[0] for part in route.split("{")[1:]}
 
 
+def _notice(web, app) -> dict:
+    """A notice of auditor_fj to 白帝村村民委员会, answered by operator_bd with a file, and its PDF."""
+    au, op = app.test_client(), app.test_client()
+    login(au, "auditor_fj")
+    login(op, "operator_bd")
+    ps01 = web.finding("奉节县", "PS01").id
+    r = post(au, "/notices/new", {"unit": "白帝村村民委员会", "ids": [ps01], f"act-{ps01}": ["recover"],
+                                  "deadline": "2099-12-31"})
+    assert r.status_code == 303, r.get_data(as_text=True)[:500]
+    nid = int(r.headers["Location"].rsplit("/", 1)[-1])
+    r = post(op, f"/notices/{nid}/answer", {"text": "已追回违规发放的工资并更正台账。", "files": (io.BytesIO(PDF), "凭证.pdf")},
+             content_type="multipart/form-data")
+    assert r.status_code == 303, r.get_data(as_text=True)[:500]
+    assert post(au, f"/notices/{nid}/pdf").status_code == 303
+    db.session.rollback()
+    return {"notice": nid, "evidence": db.session.scalar(select(EvidenceFile.id)),
+            "report": db.session.scalar(select(ReportFile.id))}
+
+
 @pytest.fixture
 def objects(web, app, tmp_path):
-    """An upload job of auditor_fj and the ids of 奉节县's objects."""
+    """An upload job of auditor_fj, a notice with its answer and PDF, and the ids of 奉节县's objects."""
     c = app.test_client()
     login(c, "auditor_fj")
     death = [{"id_number": web.ids["李小花"], "death_date": "2025-03-20"}]
@@ -78,6 +111,7 @@ def objects(web, app, tmp_path):
         "position": web.post_id["GW-A1"], "workshop": web.post_id["CJ-A1"], "batch": batch, "job": job,
         "user": db.session.scalar(select(User.id).where(User.username == "auditor_fj")),
         "run": db.session.scalar(select(AuditRun.id)),
+        **_notice(web, app),
     }
 
 
@@ -96,6 +130,14 @@ def _form(web, objects, route: str) -> dict:
         return {"scopes": "巫山县"}
     if route.endswith("/password"):
         return {"password": "taken-over-123", "confirm": "taken-over-123"}
+    if route == "/notices/new":
+        return {"unit": "白帝村村民委员会", "ids": [web.finding("奉节县", "PS02").id], "deadline": "2099-12-31"}
+    if route.endswith("/answer"):
+        return {"text": "越权回复：不应生效的整改情况。", "files": (io.BytesIO(PDF), "越权.pdf")}
+    if route.endswith(("/close", "/return")):
+        return {"verdict": "越权测试：不应生效"}
+    if route.startswith("/reports/"):
+        return {"district": "奉节县", "period": "2025-01:2025-06"}
     return {}
 
 
@@ -115,7 +157,7 @@ def test_every_object_route_refuses_users_of_another_region_or_unit(web, objects
                 r = c.get(url)
             else:
                 data = _form(web, objects, route)
-                r = post(c, url, data, content_type="multipart/form-data" if "file" in data else None)
+                r = post(c, url, data, content_type="multipart/form-data" if {"file", "files"} & set(data) else None)
             if r.status_code not in (403, 404):
                 wrong.append(f"{username} {method} {url} -> {r.status_code}")
     db.session.rollback()
@@ -153,6 +195,7 @@ def test_the_route_table_is_covered(app):
     covered = {r.split("?")[0].replace("{finding}", "<fid>").replace("{person}", "<int:pid>")
                .replace("{position}", "<int:post_id>").replace("{workshop}", "<int:post_id>")
                .replace("{batch}", "<int:batch_id>").replace("{job}", "<int:job_id>").replace("{user}", "<int:uid>")
+               .replace("{notice}", "<int:nid>").replace("{evidence}", "<int:fid>").replace("{report}", "<int:rid>")
                for _, r, _ in OBJECT_ROUTES}
     # system-wide objects: a run covers every region (its page shows each user only their own
     # scope's figures); templates are the same for everyone

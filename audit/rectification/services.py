@@ -2,7 +2,7 @@
 rows and writes the audit log; the caller commits (or rolls back on an error, whose message is
 for the user, in Chinese).
 
-    issue(unit_kind, unit, finding_ids, deadline, by=…)   -> Notice      (auditor)
+    issue(unit, finding_ids, deadline, by=…, scope_clause=…) -> Notice (auditor)
     answer(notice, text, files, by=…)                     -> NoticeResponse (the unit's operator)
     close(notice, verdict, by=…)                          (auditor: 销号; the findings are closed)
     send_back(notice, verdict, by=…)                      (auditor: 退回, the unit answers again)
@@ -142,7 +142,11 @@ def issue(unit: str, finding_ids: list[str], deadline: dt.date, *, by: str, scop
                     issued_by=by, issued_at=dt.datetime.now(), amount_to_recover_fen=0)
     total = 0
     for f in found:
-        acts = [a for a in (actions or {}).get(f.id, default_actions(f)) if a in ACTIONS] or default_actions(f)
+        acts = [a for a in (actions or {}).get(f.id, default_actions(f)) if a in ACTIONS]
+        if not acts:
+            if actions is not None and f.id in actions:
+                raise RectificationError(f"请为问题「{f.title}（{f.subject_label}）」至少选择一项整改要求")
+            acts = default_actions(f)
         fen = recover_amount(f, acts)
         total += fen
         notice.items.append(NoticeFinding(finding_id=f.id, actions=acts, recover_fen=fen))
@@ -316,7 +320,11 @@ def data_check(notice: Notice) -> list[Check]:
         if f is None:
             continue
         if f.status == "resolved" or (f.status == "closed" and f.resolved_at is not None):
-            text = f"第 {f.last_run_id} 次审计已不再发现该问题（数据已消除）"
+            # a resolved finding names the run that no longer found it; a closed one keeps the last
+            # run that did, so name the run under way when its facts were found gone
+            run = f.last_run_id if f.status == "resolved" else db.session.scalar(
+                select(func.max(AuditRun.id)).where(AuditRun.started_at <= f.resolved_at)) or f.last_run_id
+            text = f"第 {run} 次审计已不再发现该问题（数据已消除）"
             gone = True
         elif f.last_run_id == last:
             text = f"最近一次审计（第 {last} 次）仍发现该问题"

@@ -1,1 +1,369 @@
-"""Views of the rectification workflow (being written)."""
+"""整改 (rectification to closure) in the browser: the notices list, a new notice for a unit
+(auditors), the notice's page with the unit's answer (operators), the verification — 销号 or 退回
+(auditors) — the evidence files, the notice's PDF; and the report archive (``/reports``: every
+archived PDF the user may see, the 审计报告 and 整改台账 generated on request).
+
+Request parsing and rendering only: the queries are in ``queries.py`` (all scoped), the state
+changes in ``services.py`` (each writes the audit log), the PDFs come from ``reports.archive``."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
+
+from models import ACTIONS, FINDING_STATUSES, NOTICE_STATUSES, db
+from models.rectification import WAITING_FOR_UNIT
+
+from ..access import deny, scope
+from ..auditlog import record
+from ..money import yuan
+from . import bp, queries, services
+from .services import RectificationError, Upload
+
+reports_bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+DEFAULT_DAYS = 30  # a new notice's deadline: today + 30 days
+MAX_TEXT = 10000
+HISTORY = {"notice.issue": "下发通知书", "notice.answer": "单位回复整改情况", "notice.return": "退回重新整改",
+           "notice.close": "销号"}
+GENERATES = ("auditor", "inspector")  # who may have a 审计报告 or 整改台账 generated
+
+
+def is_overdue(status: str, deadline: dt.date) -> bool:
+    return status in WAITING_FOR_UNIT and deadline < queries.today()
+
+
+def days_late(deadline: dt.date) -> int:
+    return (queries.today() - deadline).days
+
+
+def _helpers():
+    return {"notice_statuses": NOTICE_STATUSES, "action_names": ACTIONS, "finding_statuses": FINDING_STATUSES,
+            "is_overdue": is_overdue, "days_late": days_late, "report_kinds": queries.REPORT_KINDS,
+            "size_text": size_text}
+
+
+bp.context_processor(_helpers)
+reports_bp.context_processor(_helpers)
+
+
+@bp.app_template_global()
+def overdue_notices() -> int:
+    """How many notices in the user's scope are overdue (for the dashboard's card)."""
+    return queries.overdue_count() if current_user.is_authenticated else 0
+
+
+def size_text(n: int | None) -> str:
+    if n is None:
+        return "—"
+    if n < 1024:
+        return f"{n} B"
+    if n < 1 << 20:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1 << 20):.1f} MB"
+
+
+def _page() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+def _pages(total: int) -> int:
+    return max((total + queries.PER_PAGE - 1) // queries.PER_PAGE, 1)
+
+
+def _archive():
+    """The PDF archive (``reports.archive``), or None while it is not installed."""
+    try:
+        from reports import archive
+    except ImportError:
+        return None
+    return archive
+
+
+# ---- the list -------------------------------------------------------------------------------------------
+
+@bp.get("/")
+@login_required
+def index():
+    f = queries.Filters.from_args(request.args)
+    page = _page()
+    rows, total, amount = queries.listing(f, page)
+    return render_template("rectification/index.html", f=f, rows=rows, total=total, amount=amount, page=page,
+                           pages=_pages(total), status_choices=queries.STATUS_CHOICES)
+
+
+# ---- a new notice (auditors) ------------------------------------------------------------------------------
+
+def _auditor(what: str = "") -> None:
+    if not scope().can_review:
+        deny(what)
+
+
+def _render_new(unit: str, *, kept: dict | None = None, error: str | None = None, status: int = 200):
+    if not queries.unit_in_scope(unit):
+        abort(404)
+    facts = services.unit_facts(unit)
+    if not facts:
+        abort(404)
+    found = services.candidates(unit, scope().findings())
+    if kept is None:
+        kept = {"ids": {f.id for f in found}, "actions": {f.id: set(services.default_actions(f)) for f in found},
+                "deadline": (queries.today() + dt.timedelta(days=DEFAULT_DAYS)).isoformat(), "requirements": ""}
+    total = sum(f.amount_at_risk_fen or 0 for f in found)
+    return render_template("rectification/new.html", unit=unit, facts=facts, found=found, kept=kept, error=error,
+                           total=total, min_date=queries.today().isoformat()), status
+
+
+@bp.get("/new")
+@login_required
+def new():
+    _auditor("notice new")
+    unit = (request.args.get("unit") or "").strip()[:128]
+    if not unit:
+        return render_template("rectification/units.html", units=queries.candidate_units())
+    return _render_new(unit)
+
+
+@bp.post("/new")
+@login_required
+def create():
+    _auditor("notice new")
+    unit = (request.form.get("unit") or "").strip()[:128]
+    if not queries.unit_in_scope(unit):
+        abort(404)
+    ids = list(dict.fromkeys(request.form.getlist("ids")))[:500]
+    actions = {fid: [a for a in request.form.getlist(f"act-{fid}") if a in ACTIONS] for fid in ids}
+    deadline_text = (request.form.get("deadline") or "").strip()
+    requirements = (request.form.get("requirements") or "")[:MAX_TEXT]
+    kept = {"ids": set(ids), "actions": {k: set(v) for k, v in actions.items()}, "deadline": deadline_text,
+            "requirements": requirements}
+    # a finding left unticked keeps the actions chosen for it on the page
+    for key in request.form:
+        if key.startswith("act-") and key[4:] not in kept["actions"]:
+            kept["actions"][key[4:]] = set(request.form.getlist(key))
+    deadline = queries.parse_date(deadline_text)
+    if deadline is None:
+        return _render_new(unit, kept=kept, error="请填写整改期限（格式：年-月-日，例如 2026-03-31）", status=400)
+    for attempt in range(3):
+        try:
+            notice = services.issue(unit, ids, deadline, by=current_user.username, scope_clause=scope().findings(),
+                                    actions=actions, requirements=requirements)
+            db.session.commit()
+            break
+        except RectificationError as exc:
+            db.session.rollback()
+            return _render_new(unit, kept=kept, error=str(exc), status=400)
+        except IntegrityError:  # another notice took the same number at the same moment: take the next
+            db.session.rollback()
+            if attempt == 2:
+                raise
+    flash(f"已下发整改通知书 {notice.number}（{len(notice.items)} 条问题，应追回 {yuan(notice.amount_to_recover_fen)} 元）。",
+          "success")
+    return redirect(url_for(".detail", nid=notice.id), 303)
+
+
+# ---- the notice -----------------------------------------------------------------------------------------
+
+def _render_detail(notice, *, errors: dict | None = None, kept: dict | None = None, status: int = 200):
+    role = current_user.role
+    return render_template(
+        "rectification/detail.html", n=notice, checks=services.data_check(notice),
+        history=queries.history(notice.id), reports=queries.notice_reports(notice.id), history_names=HISTORY,
+        overdue=notice.overdue(queries.today()), errors=errors or {}, kept=kept or {},
+        can_answer=role == "operator" and notice.status in WAITING_FOR_UNIT,
+        can_verify=scope().can_review and notice.status == "answered",
+        min_text=services.MIN_TEXT, min_verdict=services.MIN_VERDICT, max_files=services.MAX_FILES,
+        accept=",".join("." + e for e in services.FILE_TYPES)), status
+
+
+@bp.get("/<int:nid>")
+@login_required
+def detail(nid: int):
+    return _render_detail(queries.get(nid))
+
+
+@bp.post("/<int:nid>/answer")
+@login_required
+def answer(nid: int):
+    notice = queries.get(nid)
+    if current_user.role != "operator":
+        deny(f"notice {nid} answer")
+    text = (request.form.get("text") or "")[:MAX_TEXT]
+    files = [Upload(f.filename or "", f.read()) for f in request.files.getlist("files")]
+    response = None
+    try:
+        response = services.answer(notice, text, files, by=current_user.username)
+        db.session.commit()
+    except RectificationError as exc:
+        db.session.rollback()
+        return _render_detail(queries.get(nid), errors={"answer": str(exc)}, kept={"text": text}, status=400)
+    except Exception:
+        db.session.rollback()
+        for f in (response.files if response is not None else []):  # no file left behind without its row
+            services.evidence_path(f).unlink(missing_ok=True)
+        raise
+    flash(f"已提交整改情况（{len(response.files)} 个附件），等待审计人员核验。", "success")
+    return redirect(url_for(".detail", nid=nid), 303)
+
+
+def _verify(nid: int, step, done: str, form: str):
+    notice = queries.get(nid)
+    if not scope().can_review:
+        deny(f"notice {nid} {form}")
+    verdict = (request.form.get("verdict") or "")[:MAX_TEXT]
+    try:
+        step(notice, verdict, by=current_user.username)
+        db.session.commit()
+    except RectificationError as exc:
+        db.session.rollback()
+        return _render_detail(queries.get(nid), errors={form: str(exc)}, kept={form: verdict}, status=400)
+    flash(f"{done}：{notice.number}", "success")
+    return redirect(url_for(".detail", nid=nid), 303)
+
+
+@bp.post("/<int:nid>/close")
+@login_required
+def close(nid: int):
+    return _verify(nid, services.close, "已销号", "close")
+
+
+@bp.post("/<int:nid>/return")
+@login_required
+def send_back(nid: int):
+    return _verify(nid, services.send_back, "已退回单位重新整改", "return")
+
+
+@bp.get("/<int:nid>/files/<int:fid>")
+@login_required
+def evidence(nid: int, fid: int):
+    notice = queries.get(nid)
+    f = queries.evidence(notice, fid)
+    try:
+        path = services.evidence_path(f)
+    except RectificationError:
+        abort(404)
+    if not path.is_file():
+        abort(404)
+    record("evidence.download", table="evidence_files", row_id=f.id, ref=f"{notice.number} {f.name}",
+           new={"notice_id": notice.id, "name": f.name, "sha256": f.sha256, "size": f.size})
+    db.session.commit()
+    resp = send_file(path, as_attachment=True, download_name=f.name, mimetype=f.content_type, max_age=0)
+    return _attachment(resp)
+
+
+def _attachment(resp):
+    """A download is never shown inline, sniffed, or given the page's rights."""
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "sandbox"
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.post("/<int:nid>/pdf")
+@login_required
+def pdf(nid: int):
+    notice = queries.get(nid)
+    report = _generate(url_for(".detail", nid=nid), "notice", notice_id=notice.id)
+    if not hasattr(report, "id"):
+        return report  # the redirect back, with the error
+    return redirect(url_for("reports.download", rid=report.id), 303)
+
+
+def _generate(back: str, kind: str, **params):
+    """A new archived PDF, committed; or a redirect to ``back`` with the reason it failed."""
+    archive = _archive()
+    if archive is None:
+        flash("PDF 报告功能尚未安装，请联系管理员。", "error")
+        return redirect(back, 303)
+    try:
+        report = archive.generate(kind, by=current_user.username, **params)
+        db.session.commit()
+    except (ValueError, archive.ReportError) as exc:  # what the report cannot cover, in the user's words
+        db.session.rollback()
+        flash(f"未能生成报告：{exc}", "error")
+        return redirect(back, 303)
+    return report
+
+
+# ---- the report archive -------------------------------------------------------------------------------
+
+@reports_bp.get("/", endpoint="index")
+@login_required
+def reports_index():
+    return _render_reports()
+
+
+def _render_reports(*, errors: dict | None = None, kept: dict | None = None, status: int = 200):
+    page = _page()
+    rows, total = queries.reports(page)
+    may = current_user.role in GENERATES
+    districts = queries.whole_districts() if may else []
+    return render_template("rectification/reports.html", rows=rows, total=total, page=page, pages=_pages(total),
+                           may_generate=may, districts=districts, errors=errors or {}, kept=kept or {},
+                           new_id=request.args.get("new", type=int)), status
+
+
+def _district() -> str:
+    if current_user.role not in GENERATES:
+        deny("report generate")
+    district = (request.form.get("district") or "").strip()
+    if district not in queries.whole_districts():
+        deny(f"report generate {district[:60]}")
+    return district
+
+
+@reports_bp.post("/summary")
+@login_required
+def summary():
+    district = _district()
+    text = (request.form.get("period") or "").strip()[:40]
+    period = queries.parse_period(text)
+    if period is None:
+        return _render_reports(errors={"summary": "请按 YYYY-MM:YYYY-MM 填写期间，例如 2025-01:2025-06"},
+                               kept={"summary_district": district, "period": text}, status=400)
+    report = _generate(url_for(".index"), "summary", district=district, first=period[0], last=period[1])
+    if not hasattr(report, "id"):
+        return report
+    flash(f"已生成并归档：{report.title}", "success")
+    return redirect(url_for(".index", new=report.id), 303)
+
+
+@reports_bp.post("/ledger")
+@login_required
+def ledger():
+    district = _district()
+    report = _generate(url_for(".index"), "ledger", district=district)
+    if not hasattr(report, "id"):
+        return report
+    flash(f"已生成并归档：{report.title}", "success")
+    return redirect(url_for(".index", new=report.id), 303)
+
+
+@reports_bp.get("/<int:rid>/download")
+@login_required
+def download(rid: int):
+    report = queries.report(rid)
+    archive = _archive()
+    if archive is None:
+        abort(404)
+    try:
+        path = archive.path_of(report)
+    except archive.ReportError:
+        abort(404)
+    if not path.is_file():
+        abort(404)
+    record("report.download", table="report_files", row_id=report.id, ref=report.title,
+           new={"kind": report.kind, "sha256": report.sha256, "notice_id": report.notice_id,
+                "district": report.district})
+    db.session.commit()
+    resp = send_file(path, as_attachment=True, download_name=pdf_name(report.title), mimetype="application/pdf",
+                     max_age=0)
+    return _attachment(resp)
+
+
+def pdf_name(title: str) -> str:
+    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", title or "报告").strip(" ._") or "报告"
+    return name if name.lower().endswith(".pdf") else f"{name}.pdf"
