@@ -80,6 +80,8 @@ def generate(kind: str, *, by: str, notice_id: int | None = None, district: str 
     when the report cannot be made."""
     built = build(kind, notice_id=notice_id, district=district, first=first, last=last)
     rendered = render(built.html)
+    if rendered.refused:  # the templates ask for nothing outside the app: this would be worth a look
+        current_app.logger.warning("报告“%s”中有外部资源被拒绝加载：%s", built.title, "、".join(rendered.refused[:5]))
     now = dt.datetime.now()
     relative = f"{now:%Y}/{kind}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.pdf"
     _write(reports_dir() / relative, rendered.pdf)

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
 
 from audit.money import yuan
 
@@ -149,11 +148,6 @@ def environment() -> Environment:
 
 def render_template(name: str, **context) -> str:
     return environment().get_template(name).render(**context)
-
-
-def css_text() -> Markup:
-    """The report style sheet (for an inline ``<style>``; the templates link it instead)."""
-    return Markup((STATIC / "report.css").read_text(encoding="utf-8"))
 
 
 # ---- rendering in a bounded child process --------------------------------------------------------
