@@ -91,9 +91,7 @@ def _render_grid(grid, *, checked=None, upload_errors=None, upload_name=None, st
 @bp.get("/grid")
 @login_required
 def grid():
-    _operator()
-    unit, month = _unit(request.args), _month(request.args)
-    return _render_grid(queries.load_grid(unit, month, services.as_of_date()))
+    return _render_grid(_operators_grid(request.args))
 
 
 def _save_and_audit(grid, cells, source: str):
@@ -122,12 +120,17 @@ def _save_and_audit(grid, cells, source: str):
     return redirect(_grid_url(grid))
 
 
+def _operators_grid(source):
+    """The grid that the form or query names: the signed-in operator's unit and month (403 for
+    others, 404 for a unit that is not theirs)."""
+    _operator()
+    return queries.load_grid(_unit(source), _month(source), services.as_of_date())
+
+
 @bp.post("/grid")
 @login_required
 def submit():
-    _operator()
-    unit, month = _unit(request.form), _month(request.form)
-    grid = queries.load_grid(unit, month, services.as_of_date())
+    grid = _operators_grid(request.form)
     checked = services.check_form(grid, request.form)
     if not checked.ok:
         return _render_grid(grid, checked=checked, status=422)
@@ -137,9 +140,7 @@ def submit():
 @bp.get("/sheet.xlsx")
 @login_required
 def sheet():
-    _operator()
-    unit, month = _unit(request.args), _month(request.args)
-    grid = queries.load_grid(unit, month, services.as_of_date())
+    grid = _operators_grid(request.args)
     data = services.write_sheet(grid)
     services.log_sheet(grid)
     return send_file(io.BytesIO(data), as_attachment=True, download_name=services.sheet_filename(grid),
@@ -149,9 +150,7 @@ def sheet():
 @bp.post("/upload")
 @login_required
 def upload():
-    _operator()
-    unit, month = _unit(request.form), _month(request.form)
-    grid = queries.load_grid(unit, month, services.as_of_date())
+    grid = _operators_grid(request.form)
     file = request.files.get("file")
     if file is None or not file.filename:
         return _render_grid(grid, upload_errors=["请选择要上传的考勤表文件（.xlsx 或 .csv）。"], status=400)
