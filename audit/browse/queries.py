@@ -121,17 +121,22 @@ def person_filters(sc: Scope) -> dict[str, list]:
             "villages": sorted({(t or "", v) for t, v in rows if v})}
 
 
-def persons(sc: Scope, *, q: str = "", township: str = "", village: str = "", page: int = 1) -> Page:
-    """People in scope; ``q`` is a name (or part of one) or a full ID number (matched through its
-    keyed hash: the database holds no ID number in clear)."""
+def id_query_hash(q: str) -> str | None:
+    """The keyed hash of a query that is a full ID number (the database holds no ID number in
+    clear), or None for a name."""
+    idn = nfkc(q or "").strip().upper()
+    return current_app.extensions["pii"].digest(idn) if _ID_SHAPE.match(idn) else None
+
+
+def persons(sc: Scope, *, q: str = "", idh: str = "", township: str = "", village: str = "",
+            page: int = 1) -> Page:
+    """People in scope; ``q`` is a name (or part of one), ``idh`` the keyed hash of a full ID number."""
     where = [sc.persons()]
     q = nfkc(q or "")
-    if q:
-        idn = q.upper()
-        if _ID_SHAPE.match(idn):
-            where.append(Person.id_hash == current_app.extensions["pii"].digest(idn))
-        else:
-            where.append(or_(_contains(Person.name, q), _contains(Person.name_key, name_key(q))))
+    if idh:
+        where.append(Person.id_hash == idh)
+    elif q:
+        where.append(or_(_contains(Person.name, q), _contains(Person.name_key, name_key(q))))
     if township:
         where.append(Person.township == township)
     if village:

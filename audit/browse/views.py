@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask import abort, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from audit.access import deny, roles_required, scope
@@ -79,12 +79,21 @@ def _month(value: str | None) -> dt.date | None:
 
 # ---- persons ------------------------------------------------------------------------------------
 
-@bp.get("/persons")
+@bp.route("/persons", methods=["GET", "POST"])
 @login_required
 @roles_required("admin", "auditor", "inspector")
 def persons():
+    # An ID number never travels in a URL (access logs, browser history): the search form is
+    # POSTed, and an ID-shaped query becomes its keyed hash before the redirect to the list.
+    source = request.form if request.method == "POST" else request.args
+    args = {k: (source.get(k) or "").strip()[:64] for k in ("q", "township", "village")}
+    id_hash = queries.id_query_hash(args["q"])
+    if request.method == "POST" or id_hash:
+        if id_hash:
+            args = {**args, "q": "", "idh": id_hash}
+        return redirect(url_for(".persons", **{k: v for k, v in args.items() if v}), 303)
     sc = scope()
-    args = {k: _arg(k) for k in ("q", "township", "village")}
+    args["idh"] = _arg("idh") if re.fullmatch(r"[0-9a-f]{64}", _arg("idh") or "") else ""
     page = queries.persons(sc, **args, page=_page())
     return render_template("browse/persons.html", page=page, args=args, options=queries.person_filters(sc))
 
