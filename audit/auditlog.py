@@ -10,9 +10,10 @@ from typing import Any
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import insert
 
-from models import ChangeLog, db
+from models import db
+
+from .logchain import append
 
 
 def actor() -> str:
@@ -33,12 +34,11 @@ def _values(action: str, table: str, row_id: int | None, ref: str | None, old: d
 def record(action: str, *, table: str = "", row_id: int | None = None, ref: str | None = None,
            old: dict | None = None, new: dict | None = None, who: str | None = None) -> None:
     """Add an entry to the current session's transaction."""
-    db.session.execute(insert(ChangeLog.__table__).values(**_values(action, table, row_id, ref, old, new, who)))
+    append(db.session.connection(), [_values(action, table, row_id, ref, old, new, who)])
 
 
 def record_now(action: str, **kw) -> None:
     """Write an entry in a transaction of its own (kept even if the request then fails)."""
     with db.engine.begin() as conn:
-        conn.execute(insert(ChangeLog.__table__).values(**_values(
-            action, kw.get("table", ""), kw.get("row_id"), kw.get("ref"), kw.get("old"), kw.get("new"),
-            kw.get("who"))))
+        append(conn, [_values(action, kw.get("table", ""), kw.get("row_id"), kw.get("ref"), kw.get("old"),
+                              kw.get("new"), kw.get("who"))])

@@ -15,6 +15,8 @@ from .database import ensure_schema
 from .demo.cli import register as register_demo
 from .engine.cli import register as register_engine
 from .ledger.cli import register as register_ledger
+from .logchain import register as register_logchain
+from .scheduler.cli import register as register_scheduler
 from reports.cli import register as register_reports
 
 
@@ -33,6 +35,8 @@ register_demo(cli)
 register_engine(cli)
 register_users(cli)
 register_reports(cli)
+register_logchain(cli)
+register_scheduler(cli)
 
 
 @cli.command("init-db")

@@ -14,6 +14,7 @@ from .rectification import (
     NoticeResponse,
     ReportFile,
 )
+from .scheduling import JOB_RUN_STATUSES, JobRun
 from .comparison import Business, Death, MigrantWork, Official, Pension, SocialInsurance
 from .ledger import (
     Attendance,
@@ -35,5 +36,5 @@ __all__ = [
     "MIGRATIONS_DIR", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
     "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
     "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
-    "NoticeResponse", "ReportFile",
+    "NoticeResponse", "ReportFile", "JOB_RUN_STATUSES", "JobRun",
 ]

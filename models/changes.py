@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
@@ -26,7 +26,14 @@ class ImportBatch(Base):
 
 class ChangeLog(Base):
     """Who changed which row, when, from what to what. Values are display-safe (ID and account
-    numbers appear masked). Rows are only ever inserted."""
+    numbers appear masked).
+
+    Append-only and tamper-evident: rows are only ever inserted, and only through
+    ``audit.logchain.append``, which chains each entry to the one before it (``seq``, ``prev_hash``,
+    ``hash`` = SHA-256 of the previous hash and the entry's canonical JSON); ``audit verify-log``
+    recomputes the chain. No code path of the application updates or deletes a row.
+    Retention: entries are kept at least 180 days — in fact nothing in the application deletes them
+    at all; any future pruning must keep 180 days and would have to re-anchor the chain."""
 
     __tablename__ = "change_log"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,6 +46,9 @@ class ChangeLog(Base):
     old: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     new: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)  # position in the chain: 1, 2, 3, …
+    prev_hash: Mapped[str] = mapped_column(String(64))  # the previous entry's hash (64 zeros for the first)
+    hash: Mapped[str] = mapped_column(String(64))  # see audit.logchain.entry_hash
 
 
 class Job(Base):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
+from audit.logchain import append
 from models import ChangeLog, db
 
 
@@ -20,8 +21,8 @@ def test_a_reader_writes_after_another_connection_committed(app):
         ta = a.begin()
         assert a.execute(select(func.count()).select_from(log)).scalar_one() == 0  # A reads: a snapshot
         with b.begin():
-            b.execute(insert(log).values(_entry("worker-b")))  # B commits meanwhile
-        a.execute(insert(log).values(_entry("worker-a")))  # A's first write
+            append(b, [_entry("worker-b")])  # B commits meanwhile
+        append(a, [_entry("worker-a")])  # A's first write
         ta.commit()
     db.session.rollback()
     assert sorted(db.session.scalars(select(ChangeLog.action))) == ["worker-a", "worker-b"]

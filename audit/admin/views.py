@@ -34,6 +34,9 @@ ACTIONS = {
     "import.update": "导入更新数据",
     "findings.export": "导出审计发现",
     "parameter.set": "设置规则参数",
+    "job.failed": "定时任务失败",
+    "notice.overdue": "整改通知书逾期",
+    "comparison.stale": "比对数据过期",
 }
 # The filter's suggestions: a prefix selects every action under it.
 PREFIXES = {
@@ -47,7 +50,9 @@ PREFIXES = {
 }
 REASONS = {"unknown user": "用户名不存在", "locked": "账户已锁定", "inactive": "账户已停用"}
 KEYS = {"scopes": "范围", "role": "角色", "active": "启用", "failures": "连续失败次数", "locked": "已锁定",
-        "reason": "原因", "ip": "IP", "method": "请求方式", "path": "路径"}
+        "reason": "原因", "ip": "IP", "method": "请求方式", "path": "路径",
+        "error": "错误", "days": "天数", "deadline": "整改期限", "last_import": "最近导入", "limit_days": "期限（天）",
+        "unit": "单位"}
 
 
 def _by() -> str:
@@ -253,3 +258,16 @@ def log():
                            has_next=result.has_next, action=action or "", actor=actor or "",
                            prefixes=PREFIXES, actions=queries.log_actions(), labels=ACTIONS,
                            page_size=queries.LOG_PAGE)
+
+
+# -- the scheduled jobs -------------------------------------------------------------------------------
+
+
+@bp.get("/jobs")
+@roles_required("admin")
+def jobs():
+    from audit.scheduler import jobs as scheduled
+    from models import JOB_RUN_STATUSES
+
+    return render_template("admin/jobs.html", jobs=scheduled.JOBS, last=scheduled.last_runs(),
+                           runs=scheduled.recent_runs(100), statuses=JOB_RUN_STATUSES)

@@ -11,10 +11,11 @@ import json
 from collections.abc import Iterator
 from typing import IO
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
+from audit.logchain import append
 from audit.pii import PiiCodec
-from models import ChangeLog, Finding, Person, Post
+from models import Finding, Person, Post
 
 from audit.money import yuan
 
@@ -141,10 +142,10 @@ def export(conn: Connection, fmt: str, *, pii: PiiCodec, actor: str, output: str
         finally:
             if output:
                 target.close()
-    conn.execute(insert(ChangeLog.__table__).values(
-        at=dt.datetime.now(), actor=actor, action="findings.export", table_name="findings",
-        row_ref=f"{fmt}{' · ' + category if category else ''}",
-        new={"format": fmt, "category": category, "findings": n, "full_identifiers": fmt == "jsonl",
-             "output": output.rsplit("/", 1)[-1] if output else "stdout"}))
+    append(conn, [{
+        "at": dt.datetime.now(), "actor": actor, "action": "findings.export", "table_name": "findings",
+        "row_ref": f"{fmt}{' · ' + category if category else ''}",
+        "new": {"format": fmt, "category": category, "findings": n, "full_identifiers": fmt == "jsonl",
+                "output": output.rsplit("/", 1)[-1] if output else "stdout"}}])
     return n
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from models import ChangeLog, RuleParameter
+from audit.logchain import append
+from models import RuleParameter
 
 from .rule import all_rules
 
@@ -35,11 +36,12 @@ def set_override(conn: Connection, *, rule: str, name: str, value: Any, effectiv
     new_id = conn.execute(insert(rp).values(
         rule=rule, name=name, value=value, effective_from=effective_from, district=district, township=township,
         created_by=actor, created_at=dt.datetime.now(), note=note).returning(rp.c.id)).scalar_one()
-    conn.execute(insert(ChangeLog.__table__).values(
-        at=dt.datetime.now(), actor=actor, action="parameter.set", table_name="rule_parameters", row_id=new_id,
-        row_ref=f"{rule}.{name} {district or '全市'}{' ' + township if township else ''} 自 {effective_from}",
-        old={"default": param.default}, new={"value": value, "effective_from": effective_from.isoformat(),
-                                             "district": district, "township": township}))
+    append(conn, [{
+        "at": dt.datetime.now(), "actor": actor, "action": "parameter.set", "table_name": "rule_parameters",
+        "row_id": new_id,
+        "row_ref": f"{rule}.{name} {district or '全市'}{' ' + township if township else ''} 自 {effective_from}",
+        "old": {"default": param.default}, "new": {"value": value, "effective_from": effective_from.isoformat(),
+                                                   "district": district, "township": township}}])
     return new_id
 
 

@@ -53,13 +53,12 @@ from sqlalchemy import (
 )
 from tqdm import tqdm
 
-from audit import vocab
+from audit import logchain, vocab
 from audit.money import yuan
 from audit.pii import PiiCodec, mask_account, mask_id
 from models import (
     Attendance,
     Business,
-    ChangeLog,
     Death,
     Household,
     ImportBatch,
@@ -793,7 +792,7 @@ class Importer:
             counts={k: vars(c) for k, c in self.result.counts.items()}, warnings=self.result.warnings[:1000],
         ).returning(batches.c.id)).scalar_one()
         if self._log:
-            conn.execute(insert(ChangeLog.__table__), [{**e, "batch_id": self.result.batch_id} for e in self._log])
+            logchain.append(conn, [{**e, "batch_id": self.result.batch_id} for e in self._log])
 
     def _error(self, table: str, row: int, column: str, value: str, reason: str) -> None:
         self.result.errors.append(RowError(table, row, column, value, reason))
