@@ -19,7 +19,7 @@ migrate = Migrate()
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Application factory. ``config`` overrides what the environment gives."""
-    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("AUDIT_INSTANCE_PATH")
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("AUDIT_INSTANCE_PATH") or None
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True,
                 template_folder="../templates", static_folder="../static")
     os.makedirs(app.instance_path, exist_ok=True)
