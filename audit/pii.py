@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
@@ -51,3 +52,16 @@ def mask_account(account: str) -> str:
     if len(account) <= 8:
         return "*" * len(account)
     return account[:4] + "*" * (len(account) - 8) + account[-4:]
+
+
+_ID_LIKE = re.compile(r"(?<![0-9])([0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])")
+_ACCOUNT_LIKE = re.compile(r"(?<![0-9])[0-9]{12,30}(?![0-9])")
+
+
+def mask_identifiers(text: str) -> str:
+    """Every ID-number-like (15 or 18 characters) and account-like (12 to 30 digits) run in a text,
+    masked: for messages and cells written where people read them (an upload's errors)."""
+    if not text:
+        return text
+    text = _ID_LIKE.sub(lambda m: mask_id(m.group(1).upper()), text)
+    return _ACCOUNT_LIKE.sub(lambda m: mask_account(m.group(0)), text)

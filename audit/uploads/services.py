@@ -11,6 +11,8 @@ it is no longer needed (a refused check, a finished load) and every upload is re
 """
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import datetime as dt
 import io
@@ -38,6 +40,7 @@ from audit.auditlog import record
 from audit.ledger import values as v
 from audit.ledger.bundle import BundleError, open_bundle
 from audit.ledger.cli import limits_from_config, write_errors_csv
+from audit.pii import mask_identifiers
 from audit.ledger.importer import ImportResult, RowError, import_bundle
 from audit.ledger.schema import BY_NAME, TABLES, header_key, table_for
 from models import Job, Person, Position, Post, Workshop, db
@@ -460,7 +463,9 @@ def _counts(result: ImportResult) -> dict[str, dict[str, int]]:
 
 def _finish_result(job_id: int, stored: Stored, result: ImportResult,
                    extra: list[RowError]) -> dict[str, Any]:
-    errors = sorted([*result.errors, *extra], key=_error_order)
+    # ID and account numbers of the refused rows are masked: the errors file stays on the server
+    errors = [dataclasses.replace(e, value=mask_identifiers(e.value), reason=mask_identifiers(e.reason))
+              for e in sorted([*result.errors, *extra], key=_error_order)]
     result.errors = errors
     if errors:
         write_errors_csv(result, stored.folder / f"errors-{job_id}.csv")
