@@ -174,11 +174,16 @@ def roles_required(*roles: str):
 
 
 def deny(what: str = "") -> None:
-    """Refuse (403), and log the attempt."""
+    """Refuse (403), and log the attempt. Whatever the request did so far is rolled back first: a
+    refused request changes nothing, and its own open transaction cannot hold the log's lock
+    against the denial's entry (written in a transaction of its own)."""
     from flask import request
+
+    from models import db
 
     from .auditlog import record_now
 
+    db.session.rollback()
     record_now("access.denied", table="", ref=(what or request.path)[:200],
                new={"method": request.method, "path": request.path})
     abort(403)

@@ -72,7 +72,6 @@ def bulk_review():
         return redirect(target, 303)
     chosen = queries.in_scope(ids)
     if len(chosen) != len(set(ids)):
-        db.session.rollback()
         deny("findings bulk: outside scope")
     if not chosen:
         flash("请先勾选问题。", "error")
