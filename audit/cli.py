@@ -14,6 +14,7 @@ from .auth.cli import register as register_users
 from .database import ensure_schema
 from .demo.cli import register as register_demo
 from .engine.cli import register as register_engine
+from .keys.cli import register as register_keys
 from .ledger.cli import register as register_ledger
 from .logchain import register as register_logchain
 from .scheduler.cli import register as register_scheduler
@@ -37,6 +38,7 @@ register_users(cli)
 register_reports(cli)
 register_logchain(cli)
 register_scheduler(cli)
+register_keys(cli)
 
 
 @cli.command("init-db")

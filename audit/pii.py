@@ -28,6 +28,10 @@ class PiiCodec:
             raise ValueError("AUDIT_PII_KEY 至少需要 32 个字符")
         self._hmac_key = _derive(master, b"welfare-audit/pii/hmac/v1")
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(master, b"welfare-audit/pii/fernet/v1")))
+        # which key this is, without revealing it: kept in the database (settings.pii_key_check) so
+        # that an import under another key is refused instead of creating every person anew
+        self.check = hmac.new(_derive(master, b"welfare-audit/pii/check/v1"), b"key check",
+                              hashlib.sha256).hexdigest()
 
     def digest(self, value: str) -> str:
         """Keyed hash of a normalised identifier (hex, 64 characters)."""

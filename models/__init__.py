@@ -15,6 +15,7 @@ from .rectification import (
     ReportFile,
 )
 from .scheduling import JOB_RUN_STATUSES, JobRun
+from .system import FindingAlias, Setting, SignInFailure
 from .comparison import Business, Death, MigrantWork, Official, Pension, SocialInsurance
 from .ledger import (
     Attendance,
@@ -36,5 +37,5 @@ __all__ = [
     "MIGRATIONS_DIR", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
     "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
     "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
-    "NoticeResponse", "ReportFile", "JOB_RUN_STATUSES", "JobRun",
+    "NoticeResponse", "ReportFile", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
 ]

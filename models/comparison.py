@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
@@ -14,6 +14,9 @@ from .base import Base
 class _Identified:
     id: Mapped[int] = mapped_column(primary_key=True)
     id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # the ID number encrypted: the list may name people who are not in ``persons``, and a key
+    # rotation must be able to hash them again (empty only for rows imported before 0008)
+    id_enc: Mapped[str | None] = mapped_column(Text)
     id_masked: Mapped[str] = mapped_column(String(18))
 
 

@@ -173,7 +173,7 @@ def _finding_row(rule: Rule, d: Draft, people: dict, posts: dict) -> dict:
         identity, label = person["id_hash"], person["id_masked"]
     else:
         identity, label = d.subject_key, d.subject_label or d.subject_key
-    fid = _digest(f"{rule.code}|{rule.subject_type}|{identity}|{post['code'] if post else ''}|{','.join(periods)}")
+    fid = finding_id(rule.code, rule.subject_type, identity, post["code"] if post else "", periods)
     evidence = _jsonable(d.evidence)
     where = post or person or {}
     person_ids = d.person_ids if d.person_ids is not None else ([d.person_id] if d.person_id else [])
@@ -214,6 +214,13 @@ def _posts(conn: Connection) -> dict[int, dict]:
         out[r.id] = {"code": r.code, "kind": r.kind, "unit": r.code, "district": r.district,
                      "township": r.township, "village": r.village}
     return out
+
+
+def finding_id(rule: str, subject_type: str, identity: str, post_code: str, periods: list[str]) -> str:
+    """The stable id of a finding: the same facts give the same id on every run. ``identity`` is a
+    person's keyed ID hash, or the subject's code; rotating the key renames person findings
+    (audit/keys/services.py keeps their former ids)."""
+    return _digest(f"{rule}|{subject_type}|{identity}|{post_code}|{','.join(periods)}")
 
 
 def _digest(text: str) -> str:

@@ -9,7 +9,7 @@ from flask import abort
 from sqlalchemy import Text, and_, case, cast, desc, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from models import ChangeLog, Finding, Post, db
+from models import ChangeLog, Finding, FindingAlias, Post, db
 
 from ..access import scope
 from ..engine.rule import CATEGORIES, REGISTRY, VIOLATIONS, all_rules
@@ -145,9 +145,18 @@ def get(fid: str) -> Finding:
     return finding
 
 
+def renamed(fid: str) -> str | None:
+    """The current id of a finding renamed by a key rotation, when the user may see it."""
+    a = FindingAlias
+    return db.session.scalar(select(Finding.id).join(a, a.new_id == Finding.id)
+                             .where(a.old_id == fid, scope().findings()))
+
+
 def history(fid: str) -> list[ChangeLog]:
+    """The finding's entries in the audit log, under its current id and any former one."""
+    ids = [fid, *db.session.scalars(select(FindingAlias.old_id).where(FindingAlias.new_id == fid))]
     return list(db.session.scalars(select(ChangeLog).where(ChangeLog.table_name == "findings",
-                                                           ChangeLog.row_ref == fid).order_by(ChangeLog.id)))
+                                                           ChangeLog.row_ref.in_(ids)).order_by(ChangeLog.id)))
 
 
 def in_scope(ids: list[str]) -> list[Finding]:

@@ -27,6 +27,8 @@ def index():
 @bp.get("/<fid>")
 @login_required
 def detail(fid: str):
+    if (current := queries.renamed(fid)) is not None:  # a former id (the key was rotated)
+        return redirect(url_for(".detail", fid=current), 301)
     finding = queries.get(fid)
     post = db.session.get(Post, finding.post_id) if finding.post_id else None
     people = []

@@ -56,6 +56,7 @@ from tqdm import tqdm
 from audit import logchain, vocab
 from audit.money import yuan
 from audit.pii import PiiCodec, mask_account, mask_id
+from audit.keys.services import KeyProblem, ensure_key
 from models import (
     Attendance,
     Business,
@@ -152,7 +153,7 @@ def _stage(name: str, cols: str) -> Table:
 
 _IDENTITY = "id_hash:s id_enc:t id_masked:s birth_date:d sex:s region_code:s"  # persons.id_number
 _ACCOUNT = "{0}_hash:s {0}_enc:t {0}_masked:s"  # a bank account number
-_REF_ID = "id_hash:s id_masked:s"  # an ID number in a comparison table
+_REF_ID = "id_hash:s id_enc:t id_masked:s"  # an ID number in a comparison table
 
 STAGES: dict[str, Table] = {
     "persons": _stage("persons", f"{_IDENTITY} name:s name_key:s phone:s household_code:s district:s township:s "
@@ -239,6 +240,7 @@ class Importer:
         self.result = ImportResult(source=path.name, dry_run=dry_run)
         self._log: list[dict] = []
         self._hashes: dict[str, str] = {}  # ID number -> keyed hash
+        self._refs: dict[str, tuple] = {}  # ID number of a comparison list -> (hash, encrypted, masked)
         self._rejected_people: set[str] = set()  # hashes of persons rows that had errors
         self._people: dict[str, int] | None = None  # hash -> persons.id
         self._people_masked: dict[int, str] = {}
@@ -292,6 +294,11 @@ class Importer:
     def _run(self, conn: Connection, bundle: Bundle, path: Path) -> None:
         started = dt.datetime.now()
         self._conn = conn
+        try:
+            ensure_key(conn, self.pii)
+        except KeyProblem as exc:
+            self._error("bundle", 0, "", "", str(exc))
+            return
         self._check_required_tables(conn, bundle)
         for stage in STAGES.values():
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage.name}")
@@ -365,7 +372,7 @@ class Importer:
             if table == "persons":
                 return (lambda x: self._identity(parse(x))), 6
             if BY_NAME[table].comparison:
-                return (lambda x: self._hash_and_mask(parse(x))), 2
+                return (lambda x: self._hash_and_mask(parse(x))), 3
             return (lambda x: self._person_id(parse(x))), 1
         if key in ("bank_account", "account_number"):
             return (lambda x: self._account(parse(x))), 3
@@ -543,7 +550,12 @@ class Importer:
         return (self._hash(idn), self.pii.encrypt(idn), mask_id(idn), born, sex, region)
 
     def _hash_and_mask(self, idn: str) -> tuple:
-        return (self._hash(idn), mask_id(idn))
+        """A comparison list names a person many times (one row a month of social insurance):
+        encrypted once per import (the hash already shows the rows are about one person)."""
+        got = self._refs.get(idn)
+        if got is None:
+            got = self._refs[idn] = (self._hash(idn), self.pii.encrypt(idn), mask_id(idn))
+        return got
 
     def _account(self, number: str) -> tuple:
         return (self.pii.digest(number), self.pii.encrypt(number), mask_account(number))

@@ -1,0 +1,1 @@
+"""The personal data key: which key the database was written with, and rotating it."""
