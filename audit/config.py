@@ -38,10 +38,17 @@ def from_environment(instance_path: str, given: dict | None = None) -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "").lower() == "true",
         "SESSION_COOKIE_NAME": "audit_session",
         "REMEMBER_COOKIE_DURATION": dt.timedelta(seconds=0),
+        # Sign-in per client address: this many failures within the window refuse further attempts
+        # from it (429) until the oldest leaves the window; 0 turns it off. Counted in the database.
+        "SIGNIN_IP_LIMIT": int(os.environ.get("SIGNIN_IP_LIMIT", 20)),
+        "SIGNIN_IP_WINDOW_MINUTES": int(os.environ.get("SIGNIN_IP_WINDOW_MINUTES", 15)),
         # Uploads (ledger bundles, attendance sheets) larger than this are refused with 413.
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_BYTES", 512 << 20)),
         # Uploads beyond this size are checked and loaded in the background, with progress shown.
         "UPLOAD_BACKGROUND_BYTES": int(os.environ.get("UPLOAD_BACKGROUND_BYTES", 2 << 20)),
+        # Behind a reverse proxy: how many proxies set X-Forwarded-For / -Proto (0, the default: none;
+        # trusting the header without a proxy would let a client choose its own address).
+        "PROXY_FIX_X_FOR": int(os.environ.get("PROXY_FIX_X_FOR", 0)),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     }
     if "SQLALCHEMY_DATABASE_URI" not in given:

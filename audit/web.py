@@ -19,6 +19,11 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def init_web(app: Flask) -> None:
+    hops = int(app.config.get("PROXY_FIX_X_FOR", 0) or 0)
+    if hops > 0:  # behind a reverse proxy: the client's address and scheme from its X-Forwarded-* headers
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录。"

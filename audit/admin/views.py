@@ -24,6 +24,7 @@ ACTIONS = {
     "auth.timeout": "超时自动退出",
     "auth.login_failed": "登录失败",
     "auth.login_refused": "拒绝登录",
+    "auth.rate_limited": "登录过于频繁被拒",
     "access.denied": "越权访问被拒",
     "user.create": "新建用户",
     "user.scopes": "修改范围",
@@ -37,6 +38,9 @@ ACTIONS = {
     "job.failed": "定时任务失败",
     "notice.overdue": "整改通知书逾期",
     "comparison.stale": "比对数据过期",
+    "pii.rotate": "轮换个人信息密钥",
+    "import.commit": "导入台账",
+    "audit.run": "运行审计",
 }
 # The filter's suggestions: a prefix selects every action under it.
 PREFIXES = {
@@ -47,12 +51,13 @@ PREFIXES = {
     "import.": "数据导入",
     "finding": "审计发现（复核、导出）",
     "parameter.": "规则参数",
+    "audit.": "审计运行",
 }
 REASONS = {"unknown user": "用户名不存在", "locked": "账户已锁定", "inactive": "账户已停用"}
 KEYS = {"scopes": "范围", "role": "角色", "active": "启用", "failures": "连续失败次数", "locked": "已锁定",
         "reason": "原因", "ip": "IP", "method": "请求方式", "path": "路径",
         "error": "错误", "days": "天数", "deadline": "整改期限", "last_import": "最近导入", "limit_days": "期限（天）",
-        "unit": "单位"}
+        "unit": "单位", "username": "用户名", "limit": "失败次数上限", "window_minutes": "时间窗口（分钟）"}
 
 
 def _by() -> str:

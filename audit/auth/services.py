@@ -1,21 +1,24 @@
-"""Users: sign-in with a lock after repeated failures (counted in the database, so the count holds
-across worker processes), sign-out that voids the session, and creating users with scopes. Every
-step writes the audit log."""
+"""Users: sign-in with a lock after repeated failures and a limit on the failures per client
+address (both counted in the database, so the counts hold across worker processes), sign-out that
+voids the session, and creating users with scopes. Every step writes the audit log."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, select, update
+from flask import current_app, has_request_context, request
+from sqlalchemy import delete, exists, func, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import ROLES, User, UserScope, db
+from models import ROLES, ChangeLog, SignInFailure, User, UserScope, db
 
 from ..auditlog import record, record_now
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
 MIN_PASSWORD = 8
+KEEP_FAILURES = dt.timedelta(days=1)  # rows of sign_in_failures older than this are deleted
 # checked against when the user name is unknown, so that both cases take as long
 _DUMMY_HASH = generate_password_hash("unknown-user-dummy-password")
 
@@ -28,24 +31,38 @@ class UserError(ValueError):
 class SignIn:
     user: User | None
     error: str | None = None
+    retry_after: int | None = None  # seconds: the address is refused for now (HTTP 429)
 
 
-def authenticate(username: str, password: str) -> SignIn:
+def authenticate(username: str, password: str, ip: str | None = None) -> SignIn:
+    """``ip`` is the client's address (default: the request's); without one there is no limit per
+    address. Its failures are counted before anything else, so a refused attempt checks no password."""
     username = (username or "").strip()
     now = dt.datetime.now()
+    if ip is None and has_request_context():
+        ip = request.remote_addr or ""
+    if ip is not None:
+        ip = ip[:64]
+        refused = _rate_limited(ip, username, now)
+        if refused is not None:
+            return refused
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         check_password_hash(_DUMMY_HASH, password or "")
+        _note_failure(ip, now)
         record_now("auth.login_failed", table="users", ref=username[:64], new={"reason": "unknown user"})
         return SignIn(None, "用户名或密码错误。")
     if user.locked_until and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        _note_failure(ip, now)
         record_now("auth.login_refused", table="users", row_id=user.id, ref=username, new={"reason": "locked"})
         return SignIn(None, f"该账户因连续 {MAX_FAILURES} 次密码错误已被锁定，请约 {minutes} 分钟后再试。")
     if not user.active:
+        _note_failure(ip, now)
         record_now("auth.login_refused", table="users", row_id=user.id, ref=username, new={"reason": "inactive"})
         return SignIn(None, "该账户已停用，请联系管理员。")
     if not check_password_hash(user.password_hash, password or ""):
+        _note_failure(ip, now)
         failures = _count_failure(user.id, user.username, now)
         db.session.expire(user)
         if failures >= MAX_FAILURES:
@@ -71,6 +88,46 @@ def _count_failure(user_id: int, username: str, now: dt.datetime) -> int:
     record_now("auth.login_failed", table="users", row_id=user_id, ref=username,
                new={"failures": failures, "locked": failures >= MAX_FAILURES})
     return failures
+
+
+def _rate_limited(ip: str, username: str, now: dt.datetime) -> SignIn | None:
+    """The refusal when this address failed ``SIGNIN_IP_LIMIT`` times within the last
+    ``SIGNIN_IP_WINDOW_MINUTES``. It lifts when the limit-th newest failure leaves the window (a
+    refusal adds no failure, and a successful sign-in removes none: one valid account must not
+    reset the count). Only an address's first refusal in a window is logged, so that refused
+    attempts cannot flood the hash-chained audit log (each entry takes its lock)."""
+    limit = int(current_app.config.get("SIGNIN_IP_LIMIT", 20))
+    minutes = int(current_app.config.get("SIGNIN_IP_WINDOW_MINUTES", 15))
+    if limit <= 0 or minutes <= 0:
+        return None
+    window = dt.timedelta(minutes=minutes)
+    since = now - window
+    t, log = SignInFailure.__table__, ChangeLog.__table__
+    with db.engine.connect() as conn:  # not the request's session: its snapshot stays as it was
+        # the limit-th newest failure in the window (read from the (ip, at) index): none, no refusal
+        oldest = conn.scalar(select(t.c.at).where(t.c.ip == ip, t.c.at > since)
+                             .order_by(t.c.at.desc()).offset(limit - 1).limit(1))
+        if oldest is None:
+            return None
+        logged = conn.scalar(select(log.c.id).where(log.c.at > since, log.c.action == "auth.rate_limited",
+                                                    log.c.row_ref == ip).limit(1))
+    if logged is None:
+        record_now("auth.rate_limited", table="sign_in_failures", ref=ip,
+                   new={"username": username[:64], "limit": limit, "window_minutes": minutes})
+    seconds = max(1, math.ceil((oldest + window - now).total_seconds()))
+    return SignIn(None, f"该地址登录失败次数过多，请约 {math.ceil(seconds / 60)} 分钟后再试。",
+                  retry_after=seconds)
+
+
+def _note_failure(ip: str | None, now: dt.datetime) -> None:
+    """One more failure from this address, in a short transaction of its own; rows older than a
+    day go in the same transaction, so the table holds about a day of failures."""
+    if ip is None:
+        return
+    t = SignInFailure.__table__
+    with db.engine.begin() as conn:
+        conn.execute(delete(t).where(t.c.at < now - KEEP_FAILURES))
+        conn.execute(insert(t).values(ip=ip, at=now))
 
 
 def sign_out(user: User, reason: str = "logout") -> None:

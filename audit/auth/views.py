@@ -23,9 +23,10 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.index"))
     form = LoginForm()
-    error = None
+    error, headers = None, {}
+    status = 200
     if form.validate_on_submit():
-        result = services.authenticate(form.username.data, form.password.data)
+        result = services.authenticate(form.username.data, form.password.data, request.remote_addr)
         if result.user is not None:
             from flask import session
 
@@ -33,9 +34,10 @@ def login():
             session.permanent = True
             login_user(result.user, remember=False)
             return redirect(_safe_next(request.args.get("next")))
-        error = result.error
-    status = 200 if error is None else 401
-    return render_template("auth/login.html", form=form, error=error), status
+        error, status = result.error, 401
+        if result.retry_after is not None:  # too many failures from this address
+            status, headers = 429, {"Retry-After": str(result.retry_after)}
+    return render_template("auth/login.html", form=form, error=error), status, headers
 
 
 @bp.post("/logout")
