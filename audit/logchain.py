@@ -23,6 +23,7 @@ import click
 from sqlalchemy import Connection, insert, select
 
 from models import ChangeLog
+from models.types import mask_deep
 
 GENESIS = "0" * 64
 LOCK_KEY = 0x6C6F67636861696E  # "logchain": the advisory lock of the change log's writers
@@ -84,6 +85,8 @@ def append(conn: Connection, entries: list[dict[str, Any]]) -> None:
     for e in entries:
         seq += 1
         row = {k: e.get(k) for k in FIELDS if k != "seq"}
+        # nothing that looks like an ID or account number is kept in clear, whatever a caller passed
+        row["row_ref"], row["old"], row["new"] = mask_deep(row["row_ref"]), mask_deep(row["old"]), mask_deep(row["new"])
         row["at"] = row["at"] or now
         row["seq"] = seq
         row["prev_hash"] = prev

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Stri
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
+from .types import MaskedJSON, MaskedString, MaskedText
 
 # Where a finding stands. A confirmed finding goes into a rectification notice (models/rectification.py);
 # closing the notice (销号) closes it. An audit run never reopens a closed finding: new facts make
@@ -47,7 +48,7 @@ class Finding(Base):
     category: Mapped[str] = mapped_column(String(24), index=True)
     severity: Mapped[str] = mapped_column(String(8))
     subject_type: Mapped[str] = mapped_column(String(16))
-    subject_label: Mapped[str] = mapped_column(String(128))  # masked ID, workshop code, masked account…
+    subject_label: Mapped[str] = mapped_column(MaskedString(128))  # masked ID, workshop code, masked account…
     person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
     person_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"), index=True)
@@ -55,8 +56,8 @@ class Finding(Base):
     period_start: Mapped[dt.date | None] = mapped_column(Date, index=True)  # the first of ``periods``
     amount_at_risk_fen: Mapped[int | None] = mapped_column(BigInteger)
     title: Mapped[str] = mapped_column(Text)
-    explanation: Mapped[str] = mapped_column(Text)
-    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    explanation: Mapped[str] = mapped_column(MaskedText)
+    evidence: Mapped[dict[str, Any]] = mapped_column(MaskedJSON, default=dict)
     basis: Mapped[str] = mapped_column(Text)
     # where the finding belongs: the unit that must rectify, and its region (for scoping)
     unit: Mapped[str | None] = mapped_column(String(128), index=True)
@@ -70,7 +71,7 @@ class Finding(Base):
     first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    review_note: Mapped[str | None] = mapped_column(Text)  # the reason of a dismissal, …
+    review_note: Mapped[str | None] = mapped_column(MaskedText)  # the reason of a dismissal, …
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     __table_args__ = (Index("ix_findings_status_category", "status", "category"),)
@@ -90,4 +91,4 @@ class RuleParameter(Base):
     township: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(MaskedText)

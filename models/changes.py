@@ -8,6 +8,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
+from .types import MaskedJSON, MaskedString, MaskedText
 
 
 class ImportBatch(Base):
@@ -16,12 +17,12 @@ class ImportBatch(Base):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     actor: Mapped[str] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(String(255))  # file or folder name, no path
+    source: Mapped[str] = mapped_column(MaskedString(255))  # file or folder name, no path
     sha256: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # committed / no_change
     # {table: {"added": n, "changed": n, "unchanged": n}}
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    warnings: Mapped[list[str]] = mapped_column(MaskedJSON, default=list)
 
 
 class ChangeLog(Base):
@@ -64,6 +65,6 @@ class Job(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     progress: Mapped[int] = mapped_column(Integer, default=0)  # per cent
-    message: Mapped[str | None] = mapped_column(Text)  # what it is doing now, in Chinese
+    message: Mapped[str | None] = mapped_column(MaskedText)  # what it is doing now, in Chinese
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(MaskedJSON)

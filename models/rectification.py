@@ -19,6 +19,7 @@ from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base
+from .types import MaskedJSON, MaskedString, MaskedText
 
 NOTICE_STATUSES = {
     "issued": "已下发，待整改",
@@ -55,13 +56,13 @@ class Notice(Base):
     status: Mapped[str] = mapped_column(String(16), default="issued", index=True)
     deadline: Mapped[dt.date] = mapped_column(Date)
     amount_to_recover_fen: Mapped[int] = mapped_column(BigInteger, default=0)
-    requirements: Mapped[str | None] = mapped_column(Text)  # further requirements in the auditor's words
+    requirements: Mapped[str | None] = mapped_column(MaskedText)  # further requirements in the auditor's words
     issued_by: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
     answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     closed_by: Mapped[str | None] = mapped_column(String(64))
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    verdict: Mapped[str | None] = mapped_column(Text)  # the auditor's last word: why closed or returned
+    verdict: Mapped[str | None] = mapped_column(MaskedText)  # the auditor's last word: why closed or returned
     items: Mapped[list[NoticeFinding]] = relationship(back_populates="notice", cascade="all, delete-orphan",
                                                       order_by="NoticeFinding.id")
     responses: Mapped[list[NoticeResponse]] = relationship(back_populates="notice", cascade="all, delete-orphan",
@@ -93,7 +94,7 @@ class NoticeResponse(Base):
     notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
     by: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(DateTime)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(MaskedText)
     notice: Mapped[Notice] = relationship(back_populates="responses")
     files: Mapped[list[EvidenceFile]] = relationship(back_populates="response", cascade="all, delete-orphan",
                                                      order_by="EvidenceFile.id")
@@ -106,7 +107,7 @@ class EvidenceFile(Base):
     __tablename__ = "evidence_files"
     id: Mapped[int] = mapped_column(primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("notice_responses.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(255))  # the name the unit gave it (cleaned)
+    name: Mapped[str] = mapped_column(MaskedString(255))  # the name the unit gave it (cleaned, masked)
     stored: Mapped[str] = mapped_column(String(128))  # path under the instance's evidence folder
     content_type: Mapped[str] = mapped_column(String(128))  # from the file's own bytes, not the client
     size: Mapped[int] = mapped_column(BigInteger)
@@ -120,8 +121,8 @@ class ReportFile(Base):
     __tablename__ = "report_files"
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), index=True)  # notice / summary / ledger
-    title: Mapped[str] = mapped_column(String(255))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    title: Mapped[str] = mapped_column(MaskedString(255))
+    params: Mapped[dict[str, Any]] = mapped_column(MaskedJSON, default=dict)
     path: Mapped[str] = mapped_column(String(255))  # relative to the reports folder
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)

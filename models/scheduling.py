@@ -9,6 +9,7 @@ from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
+from .types import MaskedText
 
 JOB_RUN_STATUSES = {"running": "运行中", "succeeded": "成功", "failed": "失败"}
 
@@ -21,8 +22,8 @@ class JobRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     status: Mapped[str] = mapped_column(String(16))  # running / succeeded / failed
-    error: Mapped[str | None] = mapped_column(Text)
-    summary: Mapped[str | None] = mapped_column(Text)  # what the run did, in Chinese
+    error: Mapped[str | None] = mapped_column(MaskedText)
+    summary: Mapped[str | None] = mapped_column(MaskedText)  # what the run did, in Chinese
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (UniqueConstraint("job_id", "period", name="uq_job_runs_job_period"),)
