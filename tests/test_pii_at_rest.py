@@ -1,0 +1,152 @@
+"""No ID or bank account number is stored in clear anywhere: not in the ledger tables, and not in
+what is written later — findings and their evidence, notices and answers, evidence files' names,
+archived reports' metadata, import warnings, job records, the audit log — neither in the SQLite file
+nor in a ``pg_dump``; the files the system keeps do not carry them in their names either, and the
+archived PDFs show them masked."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from audit.ledger.importer import import_bundle
+from helpers import write_bundle
+from models import EvidenceFile, Finding, ImportBatch, NoticeResponse, db
+from web_helpers import login, post
+
+pytestmark = pytest.mark.slow
+
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
+def raw_database(database_url: str) -> bytes:
+    """Every byte the database holds: the SQLite file with its -wal and -shm, or a pg_dump."""
+    db.session.remove()
+    db.engine.dispose()
+    if database_url.startswith("sqlite"):
+        path = Path(make_url(database_url).database)
+        return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+    url = make_url(database_url)
+    return subprocess.run(["pg_dump", "-h", url.host, "-p", str(url.port or 5432), "-U", url.username, url.database],
+                          check=True, capture_output=True).stdout
+
+
+def bundle_identifiers(bundle: Path) -> set[str]:
+    found = set()
+    for f in bundle.glob("*.csv"):
+        with open(f, encoding="utf-8-sig") as fh:
+            for row in csv.DictReader(fh):
+                for key in ("id_number", "bank_account", "account_number"):
+                    if row.get(key):
+                        found.add(row[key])
+    return found
+
+
+def instance_leaks(instance: Path, secrets: set[str], skip: Path | None = None) -> list[str]:
+    """Secrets in the names of the files the system keeps, or in the text of its PDFs."""
+    leaks = []
+    for f in instance.rglob("*"):
+        if skip is not None and skip in f.parents:
+            continue
+        leaks += [f"{f.name}: name" for s in secrets if s in str(f.relative_to(instance))]
+        if f.is_file() and f.suffix == ".pdf" and f.read_bytes()[:4] == b"%PDF":
+            words = subprocess.run(["pdftotext", str(f), "-"], capture_output=True, text=True).stdout
+            if "%%EOF" not in words:
+                leaks += [f"{f.name}: text" for s in secrets if s in words.replace(" ", "")]
+    return leaks
+
+
+def test_the_demo_county_leaves_no_id_number_in_the_database_and_the_log_verifies(
+        app, runner, database_url):
+    out = runner.invoke("demo", "--persons", "300")
+    assert out.exit_code == 0, out.output
+    assert runner.invoke("run").exit_code == 0
+    bundle = Path(app.instance_path) / "demo-bundle"
+    secrets = bundle_identifiers(bundle)
+    assert len(secrets) > 600  # persons, cadres, the dead, the insured…; bank accounts
+    db.session.rollback()
+    assert db.session.scalar(select(Finding).limit(1)) is not None
+
+    raw = raw_database(database_url)
+    assert sorted(s for s in secrets if s.encode() in raw) == []
+    some_id = next(s for s in secrets if len(s) == 18)
+    assert (some_id[:6] + "********" + some_id[-4:]).encode() in raw  # masked, for display
+    assert instance_leaks(Path(app.instance_path), secrets, skip=bundle) == []
+    verified = runner.invoke("verify-log")
+    assert verified.exit_code == 0 and "日志链完整" in verified.output
+
+
+def test_what_people_type_and_files_carry_is_stored_masked(web, app, runner, database_url, tmp_path):
+    c = web.county
+    secrets = set(web.ids.values()) | set(c.accounts.values())
+    wang, zhao, liu = web.ids["王大山"], web.ids["赵二"], web.ids["刘一"]
+    account = c.accounts[wang]
+
+    # an auditor finds a person by the full number, sees the full numbers, dismisses a finding
+    # with a reason that quotes an ID and an account number
+    au = app.test_client()
+    login(au, "auditor_fj")
+    assert "王大山" in post(au, "/persons", {"q": wang}, follow_redirects=True).get_data(as_text=True)
+    assert wang in post(au, f"/persons/{web.person_id['王大山']}/reveal").get_data(as_text=True)
+    ws = app.test_client()
+    login(ws, "auditor_ws")
+    fid = web.finding("巫山县", "PS01").id
+    r = post(ws, f"/findings/{fid}/review", {"action": "dismiss", "note": f"经核实 {liu} 已于当月离职，工资退回账户 {account}"})
+    assert r.status_code == 303
+
+    # a notice whose requirements name a person; the unit answers naming people, with an evidence
+    # file named by an ID number; the auditor sends it back quoting one, then closes it
+    ps01, ps02 = web.finding("奉节县", "PS01"), web.finding("奉节县", "PS02")
+    r = post(au, "/notices/new", {
+        "unit": "白帝村村民委员会", "ids": [ps01.id, ps02.id], f"act-{ps01.id}": ["recover"],
+        f"act-{ps02.id}": ["recover"], "deadline": (dt.date.today() + dt.timedelta(days=30)).isoformat(),
+        "requirements": f"请核实 {wang} 的出勤并追回工资（账户 {account}）。"})
+    assert r.status_code == 303
+    nid = int(r.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    op = app.test_client()
+    login(op, "operator_bd")
+    r = post(op, f"/notices/{nid}/answer", {
+        "text": f"已清退 {wang}，追回工资 1200 元，原工资账户 {account} 已冻结。",
+        "files": [(io.BytesIO(PDF), f"{wang}-清退决定.pdf")]}, content_type="multipart/form-data")
+    assert r.status_code == 303
+    assert post(au, f"/notices/{nid}/return", {"verdict": f"{wang} 的缴款凭证未附"}).status_code == 303
+    assert post(op, f"/notices/{nid}/answer", {"text": f"补交 {wang} 的缴款凭证。",
+                                               "files": [(io.BytesIO(PDF), "缴款凭证.pdf")]},
+                content_type="multipart/form-data").status_code == 303
+    assert post(au, f"/notices/{nid}/close", {"verdict": f"{wang} 已清退，准予销号"}).status_code == 303
+    # the notice's PDF and a district report are archived
+    ins = app.test_client()
+    login(ins, "inspector_fj")
+    assert post(ins, f"/notices/{nid}/pdf").status_code == 303
+
+    # an import from a folder named by an ID number, with a column headed by one (both warned about)
+    person = dict(c.t["persons"][0])
+    person[zhao] = "x"
+    odd = write_bundle(tmp_path / f"补录-{zhao}", {"persons": [person]})
+    result = import_bundle(odd, engine=db.engine, pii=app.extensions["pii"], actor="test")
+    assert result.ok and any("无法识别" in w for w in result.warnings)
+
+    # the scheduler's jobs run over all of it
+    assert runner.invoke("scheduler", "--once", "nightly_audit").exit_code == 0
+
+    # what was typed reads back masked where people see it
+    db.session.rollback()
+    answer = db.session.scalars(select(NoticeResponse).order_by(NoticeResponse.id)).first()
+    assert f"{wang[:6]}********{wang[-4:]}" in answer.text and wang not in answer.text
+    assert db.session.scalar(select(EvidenceFile.name).order_by(EvidenceFile.id)).startswith(wang[:6] + "********")
+    assert db.session.get(Finding, fid).review_note.endswith(account[:4] + "*" * (len(account) - 8) + account[-4:])
+    batch = db.session.scalars(select(ImportBatch).order_by(ImportBatch.id.desc())).first()
+    assert zhao not in batch.source and zhao not in " ".join(batch.warnings)
+    page = op.get(f"/notices/{nid}").get_data(as_text=True)
+    assert "已清退 " + wang[:6] + "********" in page and wang not in page
+
+    raw = raw_database(database_url)
+    assert sorted(s for s in secrets if s.encode() in raw) == []
+    assert instance_leaks(Path(app.instance_path), secrets) == []
+    assert runner.invoke("verify-log").exit_code == 0
