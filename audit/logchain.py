@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -161,15 +162,41 @@ def register(cli: click.Group) -> None:
     from flask.cli import with_appcontext
 
     @cli.command("verify-log")
+    @click.option("--expect", "anchors", multiple=True, metavar="序号:哈希",
+                  help="此前记下的某一条（如上次校验输出的最后一条）：它必须仍在链中且哈希不变。"
+                       "链本身查不出末尾被整段删除，保存在别处的这一对能查出。可重复。")
     @with_appcontext
-    def verify_log_command() -> None:
+    def verify_log_command(anchors: tuple[str, ...]) -> None:
         """校验变更日志的哈希链：逐条重算，报告第一处断开（内容被修改、缺少记录或顺序错乱）。"""
         from audit.database import ensure_schema
         from models import db
 
+        wanted = []
+        for a in anchors:
+            seq, _, digest = a.partition(":")
+            if not seq.strip().isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest.strip()):
+                raise click.BadParameter(f"「{a}」应为 序号:64位十六进制哈希", param_hint="--expect")
+            wanted.append((int(seq), digest.strip()))
         ensure_schema()
         with db.engine.connect() as conn:
             verdict = verify(conn)
+            problems = check_anchors(conn, wanted) if verdict.ok else []
         click.echo(verdict.message(), err=not verdict.ok)
-        if not verdict.ok:
+        for p in problems:
+            click.echo(p, err=True)
+        if not verdict.ok or problems:
             raise click.exceptions.Exit(1)
+
+
+def check_anchors(conn: Connection, anchors: list[tuple[int, str]]) -> list[str]:
+    """What is wrong with the entries recorded earlier (seq, hash): gone (the log was cut back) or
+    changed (the chain was rebuilt from there)."""
+    t = ChangeLog.__table__
+    out = []
+    for seq, digest in anchors:
+        got = conn.execute(select(t.c.hash).where(t.c.seq == seq)).scalar_one_or_none()
+        if got is None:
+            out.append(f"日志被截断：此前记下的第 {seq} 条已不存在（末尾的记录被删除）")
+        elif got != digest:
+            out.append(f"日志被改写：第 {seq} 条的哈希与此前记下的不同（链从此处或更早被重建）")
+    return out

@@ -77,12 +77,18 @@ def test_every_bad_row_is_reported_at_once_and_nothing_is_written(app, runner, p
 def test_reimporting_the_same_bundle_changes_nothing(app, people, tmp_path):
     path = write_bundle(tmp_path / "b", base_tables(people))
     assert run_import(app, path).ok
-    before = {k: v for k, v in snapshot(db.engine).items() if k != "import_batches"}
+    records = ("import_batches", "change_log")
+    before = {k: v for k, v in snapshot(db.engine).items() if k not in records}
     again = run_import(app, path)
     assert again.ok
     assert all(c.added == 0 and c.changed == 0 and c.unchanged == c.rows for c in again.counts.values())
-    assert {k: v for k, v in snapshot(db.engine).items() if k != "import_batches"} == before
+    assert {k: v for k, v in snapshot(db.engine).items() if k not in records} == before
     assert db.session.scalars(select(ImportBatch.status).order_by(ImportBatch.id)).all() == ["committed", "no_change"]
+    # both imports are in the audit log, the first with what it added, the second as changing nothing
+    logged = db.session.scalars(select(ChangeLog).order_by(ChangeLog.seq)).all()
+    assert [(e.action, e.new["status"]) for e in logged] == [("import.commit", "committed"),
+                                                            ("import.commit", "no_change")]
+    assert logged[0].new["added"]["persons"] == len(base_tables(people)["persons"]) and logged[1].new["added"] == {}
 
 
 def test_a_changed_row_is_updated_and_logged_with_old_and_new_values(app, people, tmp_path):
@@ -99,7 +105,8 @@ def test_a_changed_row_is_updated_and_logged_with_old_and_new_values(app, people
         "persons": 1, "positions": 1, "placements": 1, "attendance": 1}
     assert result.counts["attendance"].unchanged == 3
 
-    logs = {log.table_name: log for log in db.session.scalars(select(ChangeLog))}
+    logs = {log.table_name: log
+            for log in db.session.scalars(select(ChangeLog).where(ChangeLog.action == "import.update"))}
     assert set(logs) == {"persons", "positions", "placements", "attendance"}
     person = logs["persons"]
     assert person.actor == "tester" and person.action == "import.update" and person.batch_id == result.batch_id

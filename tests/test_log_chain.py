@@ -163,3 +163,35 @@ def test_the_migration_chains_the_entries_already_there(app, runner):
                                         prev_hash=entry(4).hash, hash="0" * 64))
     r = runner.invoke("verify-log")
     assert r.exit_code == 1 and "日志链在第 5 条处断开" in r.output and "内容被修改" in r.output
+
+
+def test_imports_and_audit_runs_are_logged_whoever_starts_them(app, runner, people, tmp_path):
+    from helpers import base_tables
+
+    bundle = write_bundle(tmp_path / "b", base_tables(people))
+    assert runner.invoke("import", str(bundle)).exit_code == 0
+    assert runner.invoke("run", "--as-of", "2025-06-30").exit_code == 0
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(log.c.actor, log.c.action, log.c.row_ref, log.c.new).order_by(log.c.seq)).all()
+    assert [r.action for r in rows] == ["import.commit", "audit.run"]
+    assert all(r.actor.startswith("cli") for r in rows)
+    assert rows[0].row_ref == "b" and rows[0].new["added"]["persons"] == len(base_tables(people)["persons"])
+    assert rows[1].row_ref == "2025-06-30" and rows[1].new["status"] == "finished" and "total" in rows[1].new
+
+
+def test_entries_cut_from_the_end_are_found_against_an_anchor_kept_elsewhere(app, runner):
+    for i in range(5):
+        record_now("test.entry", table="t", ref=str(i))
+    out = runner.invoke("verify-log")
+    head = re.search(r"第 (\d+) 条（记录 id \d+.*?哈希 ([0-9a-f]{64})", out.output)
+    anchor = f"{head.group(1)}:{head.group(2)}"
+    assert anchor.startswith("5:")
+    assert runner.invoke("verify-log", "--expect", anchor).exit_code == 0
+
+    with db.engine.begin() as conn:  # the last two entries deleted: the chain alone still verifies
+        conn.execute(delete(log).where(log.c.seq >= 4))
+    assert runner.invoke("verify-log").exit_code == 0
+    out = runner.invoke("verify-log", "--expect", anchor)
+    assert out.exit_code == 1 and "日志被截断：此前记下的第 5 条已不存在" in out.output
+    bad = runner.invoke("verify-log", "--expect", "5:nothex")
+    assert bad.exit_code == 2 and "序号:64位十六进制哈希" in bad.output

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
+from audit import logchain
 from models import AuditRun, Finding, Person, Position, Post, Workshop
 
 from .context import RunContext, _table
@@ -48,7 +49,10 @@ class RunResult:
     aggregates: dict[str, float] = field(default_factory=dict)
 
 
-def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | None = None) -> RunResult:
+def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | None = None,
+              log: dict[str, Any] | None = None) -> RunResult:
+    """Run the rules and store their findings. The run is logged (``audit.run``, with ``log``'s
+    extra fields, such as the address of the web request that started it), failed runs too."""
     started = dt.datetime.now()
     t0 = time.perf_counter()
     runs = AuditRun.__table__
@@ -100,6 +104,11 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
                          "amount_by_category_fen": dict(result.amount_by_category),
                          "shared_aggregates_seconds": {k: round(v, 3) for k, v in result.aggregates.items()},
                          "seconds": round(result.seconds, 3)}))
+            logchain.append(conn, [{
+                "actor": actor, "action": "audit.run", "table_name": "audit_runs", "row_id": run_id,
+                "row_ref": as_of.isoformat(),
+                "new": {**(log or {}), "status": status, "rules": sorted(only) if only else "all",
+                        "total": result.total, "new": result.new, "resolved": result.resolved}}])
     return result
 
 

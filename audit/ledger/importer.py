@@ -803,8 +803,14 @@ class Importer:
             sha256=_sha256(path), status="committed" if changed else "no_change",
             counts={k: vars(c) for k, c in self.result.counts.items()}, warnings=self.result.warnings[:1000],
         ).returning(batches.c.id)).scalar_one()
-        if self._log:
-            logchain.append(conn, [{**e, "batch_id": self.result.batch_id} for e in self._log])
+        # the import itself, even one that only added rows or changed nothing, then each changed row
+        summary = {"status": "committed" if changed else "no_change",
+                   "added": {k: c.added for k, c in self.result.counts.items() if c.added},
+                   "changed": {k: c.changed for k, c in self.result.counts.items() if c.changed}}
+        logchain.append(conn, [{"at": started, "actor": self.actor, "action": "import.commit",
+                                "table_name": "import_batches", "row_id": self.result.batch_id,
+                                "row_ref": path.name[:200], "new": summary},  # the batch is its row_id
+                               *({**e, "batch_id": self.result.batch_id} for e in self._log)])
 
     def _error(self, table: str, row: int, column: str, value: str, reason: str) -> None:
         self.result.errors.append(RowError(table, row, column, value, reason))
