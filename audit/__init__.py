@@ -42,9 +42,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _engine_options(url: str) -> dict[str, Any]:
+    # hide_parameters: a failed statement's message (logged with its traceback, kept in job_runs)
+    # shows the SQL but not the values bound to it, which may be a person's data
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    return {"pool_pre_ping": True, "hide_parameters": True}
 
 
 @event.listens_for(Engine, "connect")

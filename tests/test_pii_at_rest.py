@@ -150,3 +150,15 @@ def test_what_people_type_and_files_carry_is_stored_masked(web, app, runner, dat
     assert sorted(s for s in secrets if s.encode() in raw) == []
     assert instance_leaks(Path(app.instance_path), secrets) == []
     assert runner.invoke("verify-log").exit_code == 0
+
+
+def test_a_failed_statement_logs_its_sql_but_not_the_values_bound_to_it(app, people):
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    idn = people.id("1966-06-06")
+    with pytest.raises(IntegrityError) as failed:
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO settings (name, value, updated_at) VALUES (:n, NULL, NULL)"), {"n": idn})
+    message = str(failed.value)
+    assert "INSERT INTO settings" in message and idn not in message and "hidden" in message

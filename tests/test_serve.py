@@ -30,6 +30,11 @@ def test_serve_answers_on_the_printed_address(cli_env):
                 assert time.monotonic() < deadline, "the server never answered"
                 time.sleep(0.2)
         assert resp.status == 200 and "公益性岗位与就业帮扶车间审计系统" in page
+        # a search by name: the access log shows the path, never the query
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/persons?q=%E7%8E%8B%E5%A4%A7%E5%B1%B1", timeout=5):
+            pass
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        out = proc.communicate(timeout=10)[0]
+    assert '"GET /persons HTTP/1.1" 302' in out or '"GET /persons HTTP/1.1" 200' in out, out
+    assert "q=" not in out and "%E7%8E%8B" not in out

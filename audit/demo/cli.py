@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import click
-from werkzeug.serving import run_simple
+from werkzeug.serving import WSGIRequestHandler, run_simple
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
@@ -115,4 +115,14 @@ def register(cli: click.Group) -> None:
         ensure_schema()
         click.echo(f"公益性岗位与就业帮扶车间审计系统已启动：请在浏览器中打开 http://{host}:{port}/ （Ctrl+C 退出）")
         # Flask ignores app.run() inside its own CLI, so the server is started directly.
-        run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+        run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False,
+                   request_handler=_PathOnlyLog)
+
+
+class _PathOnlyLog(WSGIRequestHandler):
+    """The access log without query strings: a search for a name (``/persons?q=…``) or a filter
+    leaves no personal data in the server's log."""
+
+    def log_request(self, code="-", size="-") -> None:
+        self.log("info", '"%s %s %s" %s %s', self.command, self.path.split("?", 1)[0], self.request_version,
+                 code, size)
