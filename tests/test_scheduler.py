@@ -13,9 +13,10 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import web_helpers as wh
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from audit.scheduler import jobs
 from models import AuditRun, ChangeLog, ImportBatch, JobRun, db
@@ -251,3 +252,24 @@ def test_a_restart_catches_up_on_a_run_due_within_the_grace_time():
     assert due == dt.datetime(2026, 12, 5, 6, 0) and monthly.period(due) == "2026-11"
     hourly = jobs.BY_ID["overdue_notices"]
     assert jobs.missed(hourly, dt.datetime(2026, 12, 5, 6, 59), hour) == dt.datetime(2026, 12, 5, 6, 0)
+
+
+def test_the_daily_log_check_notes_the_head_and_finds_a_log_cut_back_later(app, runner):
+    from audit.auditlog import record_now
+
+    for i in range(3):
+        record_now("test.entry", table="t", ref=str(i))
+    day1 = dt.datetime(2026, 11, 30, 3, 0)
+    first = jobs.run_job("log_check", day1)
+    assert first.status == "succeeded", first.message
+    anchors = (Path(app.instance_path) / "log-anchors.txt").read_text().splitlines()
+    assert len(anchors) == 1 and anchors[0].startswith("2026-11-30T03:00:00 3 ")
+
+    with db.engine.begin() as conn:  # someone with the database's keys removes the newest entry
+        conn.execute(delete(ChangeLog.__table__).where(ChangeLog.seq == 3))
+    assert runner.invoke("verify-log").exit_code == 0  # the chain alone does not show it
+    second = jobs.run_job("log_check", day1 + dt.timedelta(days=1))
+    assert second.status == "failed"
+    run = [r for r in _runs() if r.job_id == "log_check" and r.status == "failed"][0]
+    assert "日志被截断：此前记下的第 3 条已不存在" in run.error
+    assert _count(ChangeLog, ChangeLog.action == "job.failed") == 1

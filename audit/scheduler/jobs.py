@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 from flask import current_app
@@ -129,6 +130,32 @@ def stale_comparison(now: dt.datetime) -> str:
     return f"超过 {limit} 天未更新的比对数据：{'、'.join(stale)}"
 
 
+def log_check(now: dt.datetime) -> str:
+    """Verify the audit log's chain, check that every head noted before is still in it unchanged
+    (the chain alone cannot show that its last entries were cut off), then note today's head.
+    The notes go to ``LOG_ANCHOR_FILE`` (default ``<instance>/log-anchors.txt``): point it at
+    storage the database's administrators cannot rewrite, and the check holds against them too."""
+    from audit.logchain import check_anchors, last, verify
+
+    path = Path(current_app.config.get("LOG_ANCHOR_FILE") or Path(current_app.instance_path) / "log-anchors.txt")
+    anchors = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1].isdigit():
+                anchors.append((int(parts[1]), parts[2]))
+    with db.engine.connect() as conn:
+        verdict = verify(conn)
+        problems = check_anchors(conn, anchors) if verdict.ok else []
+        seq, head = last(conn)
+    if not verdict.ok or problems:
+        raise RuntimeError("；".join([verdict.message()] * (not verdict.ok) + problems))
+    if seq and (not anchors or anchors[-1] != (seq, head)):
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{now:%Y-%m-%dT%H:%M:%S} {seq} {head}\n")
+    return f"日志链完整：共 {verdict.count} 条；此前记下的 {len(anchors)} 个锚点均在链中未变；已记下第 {seq} 条"
+
+
 @dataclass(frozen=True)
 class JobSpec:
     id: str
@@ -152,6 +179,8 @@ JOBS: list[JobSpec] = [
             monthly_report, lambda now: _first_of_last_month(now.date()).strftime("%Y-%m")),
     JobSpec("stale_comparison", "比对数据时效检查", "每天 07:00", {"hour": 7, "minute": 0},
             stale_comparison, _day),
+    JobSpec("log_check", "审计日志完整性校验（哈希链与锚点）", "每天 03:00", {"hour": 3, "minute": 0},
+            log_check, _day),
 ]
 BY_ID = {j.id: j for j in JOBS}
 
