@@ -66,5 +66,5 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     progress: Mapped[int] = mapped_column(Integer, default=0)  # per cent
     message: Mapped[str | None] = mapped_column(MaskedText)  # what it is doing now, in Chinese
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(MaskedJSON, default=dict)  # names masked before they are stored on disk
     result: Mapped[dict[str, Any] | None] = mapped_column(MaskedJSON)

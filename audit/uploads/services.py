@@ -80,9 +80,10 @@ def uploads_root() -> Path:
 
 
 def _client_name(raw: str | None) -> str:
-    """The last part of the client's file name (never its path), normalised."""
+    """The last part of the client's file name (never its path), normalised, with anything shaped
+    like an ID or account number masked: the name is kept on disk, in the job and in the log."""
     name = unicodedata.normalize("NFKC", (raw or "").replace("\\", "/").rsplit("/", 1)[-1]).strip()
-    return "".join(ch for ch in name if ch.isprintable())[:200]
+    return mask_identifiers("".join(ch for ch in name if ch.isprintable())[:200])
 
 
 def _safe_stem(stem: str) -> str:
