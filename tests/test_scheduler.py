@@ -273,3 +273,35 @@ def test_the_daily_log_check_notes_the_head_and_finds_a_log_cut_back_later(app, 
     run = [r for r in _runs() if r.job_id == "log_check" and r.status == "failed"][0]
     assert "日志被截断：此前记下的第 3 条已不存在" in run.error
     assert _count(ChangeLog, ChangeLog.action == "job.failed") == 1
+
+
+def test_housekeeping_removes_old_jobs_and_files_without_a_row_and_nothing_else(app, runner):
+    from models import Job, ReportFile, SignInFailure
+
+    now = dt.datetime.now()
+    for days, status in ((40, "done"), (40, "running"), (2, "failed")):
+        db.session.add(Job(kind="upload.check", status=status, created_at=now - dt.timedelta(days=days),
+                           finished_at=now - dt.timedelta(days=days), params={}))
+    db.session.add(SignInFailure(ip="192.0.2.9", at=now - dt.timedelta(days=2)))
+    reports = Path(app.instance_path) / "reports" / "2026"
+    evidence = Path(app.instance_path) / "evidence" / "7"
+    for folder in (reports, evidence):
+        folder.mkdir(parents=True)
+    kept, orphan, young = reports / "summary-kept.pdf", evidence / "orphan.bin", evidence / "young.bin"
+    for f in (kept, orphan, young):
+        f.write_bytes(b"%PDF-1.4")
+    two_hours_ago = time.time() - 7200
+    for f in (kept, orphan):
+        os.utime(f, (two_hours_ago, two_hours_ago))
+    db.session.add(ReportFile(kind="summary", title="审计报告", params={}, path="2026/summary-kept.pdf",
+                              sha256="0" * 64, size=8, created_by="test", created_at=now))
+    db.session.commit()
+
+    out = runner.invoke("scheduler", "--once", "housekeeping")
+    assert out.exit_code == 0, out.output
+    assert "网页任务 1 条" in out.output and "文件 1 个" in out.output
+    db.session.rollback()
+    assert sorted((j.status, (now - j.created_at).days) for j in db.session.scalars(select(Job))) == [
+        ("failed", 2), ("running", 40)]
+    assert _count(SignInFailure) == 0
+    assert kept.exists() and young.exists() and not orphan.exists()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 from flask import current_app
-from sqlalchemy import and_, func, insert, or_, select, union, update
+from sqlalchemy import and_, delete, func, insert, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 
 from audit.auditlog import record
@@ -156,6 +156,34 @@ def log_check(now: dt.datetime) -> str:
     return f"日志链完整：共 {verdict.count} 条；此前记下的 {len(anchors)} 个锚点均在链中未变；已记下第 {seq} 条"
 
 
+def housekeeping(now: dt.datetime) -> str:
+    """What nothing else removes: finished web jobs older than ``JOB_RETENTION_DAYS`` (30), failed
+    sign-ins older than a day, and evidence or report files with no row (a request that wrote the
+    file and then failed to commit). Files younger than an hour are left alone: their request may
+    still be committing. Never the audit log."""
+    from models import EvidenceFile, Job, ReportFile, SignInFailure
+    from reports.archive import reports_dir
+
+    from audit.rectification.services import evidence_root
+
+    days = _setting("JOB_RETENTION_DAYS", 30)
+    jobs_gone = db.session.execute(delete(Job).where(Job.status.in_(("done", "failed")),
+                                                     Job.finished_at < now - dt.timedelta(days=days))).rowcount
+    db.session.execute(delete(SignInFailure).where(SignInFailure.at < now - dt.timedelta(days=1)))
+    db.session.commit()
+    young = (now - dt.timedelta(hours=1)).timestamp()
+    orphans = 0
+    for root, known in ((evidence_root(), set(db.session.scalars(select(EvidenceFile.stored)))),
+                        (reports_dir(), set(db.session.scalars(select(ReportFile.path))))):
+        if not root.is_dir():
+            continue
+        for f in root.rglob("*"):
+            if f.is_file() and f.stat().st_mtime < young and f.relative_to(root).as_posix() not in known:
+                f.unlink()
+                orphans += 1
+    return f"已清理：{days} 天前结束的网页任务 {jobs_gone} 条，无记录的附件与报告文件 {orphans} 个"
+
+
 @dataclass(frozen=True)
 class JobSpec:
     id: str
@@ -181,6 +209,8 @@ JOBS: list[JobSpec] = [
             stale_comparison, _day),
     JobSpec("log_check", "审计日志完整性校验（哈希链与锚点）", "每天 03:00", {"hour": 3, "minute": 0},
             log_check, _day),
+    JobSpec("housekeeping", "清理过期任务记录与无主文件", "每天 04:00", {"hour": 4, "minute": 0},
+            housekeeping, _day),
 ]
 BY_ID = {j.id: j for j in JOBS}
 
