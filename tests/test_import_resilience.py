@@ -1,4 +1,5 @@
-"""An import killed half-way leaves nothing behind; no ID or account number is stored in clear."""
+"""An import killed half-way, or cut off from its database, leaves nothing behind; no ID or
+account number is stored in clear."""
 from __future__ import annotations
 
 import csv
@@ -7,17 +8,20 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from audit.demo.generator import generate_bundle
 from audit.ledger.importer import import_bundle
-from helpers import base_tables, snapshot, write_bundle
-from models import db
+from conftest import TEST_PII_KEY
+from helpers import base_tables, count, snapshot, write_bundle
+from models import Person, db
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +95,121 @@ def test_an_import_killed_midway_leaves_no_partial_rows_and_a_retry_succeeds(
     assert retry.ok, [str(e) for e in retry.errors[:5]]
     expected = sum(1 for _ in open(county / "attendance.csv", encoding="utf-8")) - 1
     assert retry.counts["attendance"].added == expected
+
+
+def _cut_off_the_import(url: str, is_running) -> None:
+    """Once the import is well into its transaction, end its backend from another connection:
+    the server drops the connection while the client lives on (a restart, a failover, a DBA)."""
+    deadline = time.monotonic() + 60
+    while not _import_in_transaction(url):
+        assert is_running(), "the import ended before it could be caught in its transaction"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(1.0)  # well into writing rows
+    assert is_running(), "the import finished before it was cut off: make the bundle bigger"
+    eng = create_engine(url)
+    with eng.connect() as conn:
+        ended = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                                  "current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+                                  )).scalars().all()
+    eng.dispose()
+    assert ended == [True]
+
+
+def _postgresql_only(url: str) -> None:
+    if url.startswith("sqlite"):
+        pytest.skip("SQLite is a file opened by the importer itself: no server can drop its connection")
+
+
+def test_a_connection_dropped_by_the_server_midway_is_reported_in_chinese_and_a_retry_succeeds(
+        app, cli_env, database_url, people, county, tmp_path):
+    _postgresql_only(database_url)
+    pii = app.extensions["pii"]
+    assert import_bundle(write_bundle(tmp_path / "base", base_tables(people)), engine=db.engine, pii=pii).ok
+    before = snapshot(db.engine)
+    db.engine.dispose()
+
+    proc = subprocess.Popen([sys.executable, "-c", "from audit.cli import main; main()", "import", str(county)],
+                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _cut_off_the_import(database_url, lambda: proc.poll() is None)
+    out, err = proc.communicate(timeout=30)  # it ends by itself
+    err = err.decode()
+    assert proc.returncode == 1, err
+    # "导入失败：…" from the CLI today; "导入被拒绝：… 1 处错误" then the same line once the importer reports it
+    assert "数据库连接中断，导入未完成，数据库未做任何更改。请在数据库恢复后重新导入。" in err
+    assert "Traceback" not in err and "psycopg" not in err
+    assert out.decode() == ""
+
+    assert snapshot(db.engine) == before  # not one row of the interrupted import
+
+    retry = import_bundle(county, engine=db.engine, pii=pii)
+    assert retry.ok, [str(e) for e in retry.errors[:5]]
+    expected = sum(1 for _ in open(county / "attendance.csv", encoding="utf-8")) - 1
+    assert retry.counts["attendance"].added == expected
+
+
+def test_import_bundle_cut_off_from_its_database_returns_a_chinese_error_and_changes_nothing(
+        app, database_url, people, county, tmp_path):
+    _postgresql_only(database_url)
+    pii = app.extensions["pii"]
+    assert import_bundle(write_bundle(tmp_path / "base", base_tables(people)), engine=db.engine, pii=pii).ok
+    before = snapshot(db.engine)
+    db.engine.dispose()
+
+    engine, outcome = db.engine, {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = import_bundle(county, engine=engine, pii=pii)
+        except Exception as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome["raised"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        _cut_off_the_import(database_url, worker.is_alive)
+    finally:
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert snapshot(db.engine) == before  # raised or not, not one row of the interrupted import
+    if "raised" in outcome:
+        raise outcome["raised"]
+    result = outcome["result"]
+    assert not result.ok and not result.committed and result.batch_id is None
+    assert [str(e) for e in result.errors] == [
+        "数据库连接中断，导入未完成，数据库未做任何更改。请在数据库恢复后重新导入。"]
+
+
+def test_a_connection_lost_just_after_the_commit_is_not_reported_as_nothing_changed(
+        app, runner, people, tmp_path, monkeypatch):
+    """Lost while committing, or in the ANALYZE after it, the import may well be in: the CLI asks
+    the database on a fresh connection instead of guessing."""
+    import audit.ledger.cli as ledger_cli
+
+    def import_then_lose_the_connection(*args, **kw):
+        import_bundle(*args, **kw)
+        raise OperationalError("ANALYZE persons", {}, Exception("server closed the connection unexpectedly"),
+                               connection_invalidated=True)
+
+    monkeypatch.setattr(ledger_cli, "import_bundle", import_then_lose_the_connection)
+    bundle = write_bundle(tmp_path / "base", base_tables(people))
+    got = runner.invoke("import", str(bundle))
+    assert got.exit_code == 0, got.output  # it loaded
+    assert "提示：导入已写入数据库（批次 #1），只是随后数据库连接中断；无需重新导入。" in got.output
+    assert "未做任何更改" not in got.output
+    assert count(Person) == 3
+
+
+def test_an_unreachable_database_is_reported_in_chinese(people, tmp_path):
+    bundle = write_bundle(tmp_path / "base", base_tables(people))
+    env = {**os.environ, "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere",  # nothing listens
+           "AUDIT_PII_KEY": TEST_PII_KEY, "SECRET_KEY": "test-secret",
+           "AUDIT_INSTANCE_PATH": str(tmp_path / "instance")}
+    got = subprocess.run([sys.executable, "-c", "from audit.cli import main; main()", "import", str(bundle)],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert got.returncode == 1, got.stderr
+    assert "无法连接数据库（" in got.stderr and "），未导入任何内容。" in got.stderr
+    assert "Traceback" not in got.stderr
 
 
 def _identifiers(bundle: Path) -> set[str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import sys
 import unicodedata
 from pathlib import Path
@@ -9,12 +10,20 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from models import db
+from models import ImportBatch, db
 
 from .bundle import Limits
 from .importer import ImportResult, import_bundle
 from .schema import TABLES
+
+
+def _not_psycopg_cleanup(record: logging.LogRecord) -> bool:
+    """psycopg warns, in English, of the error it ignores while ending a COPY whose connection is
+    gone; the failure itself is reported below, in Chinese."""
+    return not str(record.msg).startswith("error ignored terminating")
 
 
 def limits_from_config() -> Limits:
@@ -34,10 +43,18 @@ def register(cli: click.Group) -> None:
         from audit.cli import actor_name
         from audit.database import ensure_schema
 
-        ensure_schema()
-        result = import_bundle(
-            path, engine=db.engine, pii=current_app.extensions["pii"], actor=actor or actor_name(),
-            dry_run=dry_run, progress=sys.stderr.isatty(), limits=limits_from_config())
+        logging.getLogger("psycopg").addFilter(_not_psycopg_cleanup)
+        database_error = (OperationalError, db.engine.dialect.loaded_dbapi.OperationalError)
+        last_batch = None
+        try:
+            ensure_schema()
+            last_batch = _last_batch_id()
+            result = import_bundle(
+                path, engine=db.engine, pii=current_app.extensions["pii"], actor=actor or actor_name(),
+                dry_run=dry_run, progress=sys.stderr.isatty(), limits=limits_from_config())
+        except database_error as exc:  # the server went away, refused us, ran out of room…: not a traceback
+            _database_failed(exc, last_batch, actor or actor_name(), database_error)
+            return  # it was written after all
         for w in result.warnings:
             click.echo(f"提示：{w}", err=True)
         if errors_csv and result.errors:
@@ -57,6 +74,41 @@ def register(cli: click.Group) -> None:
 
         written = write_templates(Path(outdir))
         click.echo(f"已生成 {len(written)} 个模板文件于 {outdir}")
+
+
+def _last_batch_id() -> int:
+    with db.engine.connect() as conn:
+        return conn.scalar(select(func.coalesce(func.max(ImportBatch.id), 0)))
+
+
+def _database_failed(exc: Exception, last_batch: int | None, actor: str,
+                     database_error: tuple[type[Exception], ...]) -> None:
+    """Report a database failure during ``audit import``; exit 1 unless the import was written.
+    The import is one transaction, all or nothing; but a connection lost while committing (or just
+    after, during ANALYZE) leaves the client not knowing which: a fresh connection tells, from the
+    import batches."""
+    lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    what, then = (("数据库连接中断", "请在数据库恢复后重新导入") if lost
+                  else (f"数据库出错（{reason}）", "请排除问题后重新导入"))
+    if last_batch is None:
+        click.echo(f"无法连接数据库（{reason}），未导入任何内容。", err=True)
+        sys.exit(1)
+    db.engine.dispose()  # the pool's connections may be as dead as the one that failed
+    try:
+        with db.engine.connect() as conn:
+            written = conn.scalar(select(func.min(ImportBatch.id)).where(
+                ImportBatch.id > last_batch, ImportBatch.actor == actor))
+    except database_error:
+        click.echo(f"导入失败：{what}，且暂时无法重新连接数据库，不能确认导入是否已写入。导入在同一个事务中进行，"
+                   f"除非中断恰好发生在提交的那一刻，数据库未做任何更改；{then}（已写入的行再次导入不会重复）。",
+                   err=True)
+        sys.exit(1)
+    if written is not None:
+        click.echo(f"提示：导入已写入数据库（批次 #{written}），只是随后{what}；无需重新导入。", err=True)
+        return
+    click.echo(f"导入失败：{what}，导入未完成，数据库未做任何更改。{then}。", err=True)
+    sys.exit(1)
 
 
 def _pad(text: str, width: int, right: bool = False) -> str:

@@ -51,6 +51,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from tqdm import tqdm
 
 from audit import logchain, vocab
@@ -252,19 +253,32 @@ class Importer:
         except BundleError as exc:
             self._error("bundle", 0, "", "", str(exc))
             return self.result
-        with bundle, self.engine.connect() as conn, _bulk_mode(conn):
-            self.result.warnings.extend(bundle.warnings)
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin() as tx:
-                try:
-                    self._run(conn, bundle, path)
-                except BundleError as exc:
-                    self._error("bundle", 0, "", "", str(exc))
-                if self.result.errors or dry_run:
-                    tx.rollback()
-                else:
-                    for stage in STAGES.values():
-                        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage.name}")
+        committing = False
+        try:
+            with bundle, self.engine.connect() as conn, _bulk_mode(conn):
+                self.result.warnings.extend(bundle.warnings)
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin() as tx:
+                    try:
+                        self._run(conn, bundle, path)
+                    except BundleError as exc:
+                        self._error("bundle", 0, "", "", str(exc))
+                    if self.result.errors or dry_run:
+                        tx.rollback()
+                    else:
+                        for stage in STAGES.values():
+                            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage.name}")
+                        committing = True  # lost from here on, the outcome is unknown: let it raise
+        except DBAPIError as exc:
+            if committing or not exc.connection_invalidated:
+                raise
+            # the server dropped the connection before the commit: it rolled the transaction back
+            self.result.errors.clear()  # those of a bundle not read to its end
+            self.result.counts.clear()
+            self.result.batch_id = None
+            self._error("bundle", 0, "", "", "数据库连接中断，导入未完成，数据库未做任何更改。"
+                        "请在数据库恢复后重新导入。")
+            return self.result
         if self.result.committed:
             self._analyze()
         order = {t.name: i for i, t in enumerate(TABLES)}
