@@ -80,6 +80,17 @@ def pg_url(tmp_path_factory):
     eng.dispose()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``postgresql`` run on that backend only: deselected (not skipped) for SQLite."""
+    keep, drop = [], []
+    for item in items:
+        backend = item.callspec.params.get("database_url") if hasattr(item, "callspec") else None
+        (drop if item.get_closest_marker("postgresql") and backend != "postgresql" else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path) -> str:
     """A fresh, migrated, empty database for this test."""

@@ -121,14 +121,9 @@ def _cut_off_the_import(url: str, is_running) -> None:
     assert ended == [True]
 
 
-def _postgresql_only(url: str) -> None:
-    if url.startswith("sqlite"):
-        pytest.skip("SQLite is a file opened by the importer itself: no server can drop its connection")
-
-
+@pytest.mark.postgresql  # SQLite is a file the importer opens itself: no server can drop it
 def test_a_connection_dropped_by_the_server_midway_is_reported_in_chinese_and_a_retry_succeeds(
         app, cli_env, database_url, people, county, tmp_path):
-    _postgresql_only(database_url)
     pii = app.extensions["pii"]
     before, proc = _base_then_import(app, cli_env, people, county, tmp_path)
     _cut_off_the_import(database_url, lambda: proc.poll() is None)
@@ -148,9 +143,9 @@ def test_a_connection_dropped_by_the_server_midway_is_reported_in_chinese_and_a_
     assert retry.counts["attendance"].added == expected
 
 
+@pytest.mark.postgresql
 def test_import_bundle_cut_off_from_its_database_returns_a_chinese_error_and_changes_nothing(
         app, database_url, people, county, tmp_path):
-    _postgresql_only(database_url)
     pii = app.extensions["pii"]
     assert import_bundle(write_bundle(tmp_path / "base", base_tables(people)), engine=db.engine, pii=pii).ok
     before = snapshot(db.engine)
