@@ -145,8 +145,8 @@ def check_zip(zf: zipfile.ZipFile, what: str, limits: Limits) -> None:
 def _open_zip(bundle: Bundle, path: Path, limits: Limits) -> None:
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
-        raise BundleError(f"{path.name} 不是有效的 zip 文件") from None
+    except Exception:  # BadZipFile, and on a damaged central directory ValueError, EOFError, …
+        raise BundleError(f"{path.name} 不是有效的 zip 文件（文件已损坏或不完整）") from None
     bundle._closers.append(zf.close)
     check_zip(zf, path.name, limits)
     for info in zf.infolist():
@@ -156,7 +156,19 @@ def _open_zip(bundle: Bundle, path: Path, limits: Limits) -> None:
         hit = _table_file(bundle, name)
         if hit:
             spec, suffix = hit
-            _add_file(bundle, spec, name, suffix, lambda info=info: zf.read(info), limits)
+            _add_file(bundle, spec, name, suffix, lambda info=info, name=name: read_entry(zf, info, name), limits)
+
+
+def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:
+    """An entry's bytes; a damaged, encrypted or oddly compressed entry is a ``BundleError``."""
+    try:
+        return zf.read(info)
+    except NotImplementedError:  # before RuntimeError, of which it is a kind
+        raise BundleError(f"压缩包中的 {name} 使用了不支持的压缩方式，请用常见的 zip 工具重新打包后再上传") from None
+    except RuntimeError:  # zipfile's word for an encrypted entry
+        raise BundleError(f"压缩包中的 {name} 设有密码，请不加密重新打包后再上传") from None
+    except Exception:  # a wrong CRC, a truncated or damaged stream (zlib, bz2, lzma errors, EOFError)
+        raise BundleError(f"压缩包中的 {name} 已损坏，无法解压，请重新打包后再上传") from None
 
 
 def _add_file(bundle: Bundle, spec: TableSpec, name: str, suffix: str, read, limits: Limits) -> None:
@@ -186,12 +198,21 @@ def _csv_source(spec: TableSpec, name: str, read) -> Source:
         raise BundleError(f"{name} 含有空字符（NUL），不是文本格式的 CSV")
 
     def rows() -> Iterator[tuple]:
+        reader = csv.reader(io.StringIO(text, newline=""))
         try:
-            yield from csv.reader(io.StringIO(text, newline=""))
+            yield from reader
         except csv.Error as exc:
-            raise BundleError(f"{name} 不是有效的 CSV：{exc}") from None
+            raise BundleError(csv_problem(name, reader.line_num, exc)) from None
 
     return Source(spec, name, rows, approx_rows=max(text.count("\n") - 1, 0))
+
+
+def csv_problem(name: str, line: int, exc: csv.Error) -> str:
+    """The csv module's complaint, for the user (its own words are English)."""
+    if "field larger than field limit" in str(exc):
+        return (f"{name} 第{line}行附近有一个单元格超过 {csv.field_size_limit():,} 个字符，不是有效的 CSV"
+                "（常见原因：引号不成对，使后面的内容都并进了一个单元格）")
+    return f"{name} 第{line}行附近格式错误，不是有效的 CSV（请检查引号是否成对）"
 
 
 # ---- Excel -----------------------------------------------------------------------------------
@@ -200,15 +221,17 @@ def _open_workbook(bundle: Bundle, data: bytes, name: str, limits: Limits, *, wh
                    spec: TableSpec | None = None) -> None:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except Exception:  # BadZipFile, and on a damaged central directory ValueError, EOFError, …
         raise BundleError(f"{name} 不是有效的 xlsx 文件（可能是旧版 .xls，请另存为 .xlsx）") from None
     with zf:
         check_zip(zf, name, limits)
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds on a damaged file
-        raise BundleError(f"{name} 无法作为 xlsx 读取：{type(exc).__name__}") from None
+    except Exception:  # openpyxl raises many kinds on a damaged file
+        raise BundleError(unreadable(name)) from None
     bundle._closers.append(wb.close)
+    if not wb.worksheets:
+        raise BundleError(f"{name} 中没有工作表")
     if whole_bundle:
         for ws in wb.worksheets:
             t = table_for(ws.title)
@@ -222,9 +245,20 @@ def _open_workbook(bundle: Bundle, data: bytes, name: str, limits: Limits, *, wh
         bundle.add(spec, _sheet_source(spec, name, ws))
 
 
+def unreadable(name: str) -> str:
+    return f"{name} 无法作为 xlsx 读取（文件已损坏，或不是 Excel 工作簿），请用 Excel 重新保存后再上传"
+
+
 def _sheet_source(spec: TableSpec, origin: str, ws) -> Source:
     def rows() -> Iterator[tuple]:
-        for row in ws.iter_rows(values_only=True):
-            yield row
+        # read-only sheets are parsed as they are read: damage shows here, row by row
+        try:
+            yield from ws.iter_rows(values_only=True)
+        except Exception:  # XML errors, bad cell references, dates out of range …
+            raise BundleError(unreadable(origin)) from None
 
-    return Source(spec, origin, rows, approx_rows=(ws.max_row - 1) if ws.max_row else None)
+    try:
+        approx = (ws.max_row - 1) if ws.max_row else None
+    except Exception:  # a damaged dimension: the rows will tell
+        approx = None
+    return Source(spec, origin, rows, approx_rows=approx)

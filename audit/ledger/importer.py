@@ -382,6 +382,11 @@ class Importer:
 
     def _converter(self, table: str, key: str, parse: Callable) -> tuple[Callable, int]:
         """The function that turns a cell into its stage value(s), and how many stage columns it fills."""
+        width = _width(table, key)
+        if width and parse in (v.text, v.code):  # PostgreSQL enforces a column's width; say so by row
+            parse = v.within(parse, width)
+            if (table, key) in (("persons", "name"), ("wages", "account_name")):
+                return (lambda x: _with_key(parse(x), width)), 2
         if key == "id_number":
             if table == "persons":
                 return (lambda x: self._identity(parse(x))), 6
@@ -889,8 +894,22 @@ def _month_and_day_iso(day: dt.date) -> tuple[str, str]:
     return day.replace(day=1).isoformat(), day.isoformat()
 
 
-def _with_key(name: str) -> tuple[str, str]:
-    return name, v.name_key(name)
+def _with_key(name: str, width: int = 64) -> tuple[str, str]:
+    key = v.name_key(name)
+    if len(key) > width:  # NFKC may widen a name (one ligature becomes many letters)
+        raise CellError(f"内容过长（规范化后{len(key)}个字符），最多{width}个字符")
+    return name, key
+
+
+def _width(table: str, key: str) -> int | None:
+    """The width of the column a text cell is stored in (None: unbounded or not stored as is)."""
+    from models import Base
+
+    target = Base.metadata.tables.get(table)
+    if (table, key) in (("positions", "position_code"), ("workshops", "workshop_code")):
+        target, key = Base.metadata.tables["posts"], "code"
+    col = target.c.get(key) if target is not None else None
+    return getattr(col.type, "length", None) if col is not None else None
 
 
 def _rows(numbers: list[int] | None, cols: list[list], widths: list[int]) -> Iterable[tuple]:

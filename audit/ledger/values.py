@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from stdnum.cn import ric, uscc
@@ -20,17 +22,37 @@ def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
+TEXT_MAX = 128  # the widest text column of the ledger tables
+
+
 def text(value) -> str:
     """Text cell. Excel numbers that are whole become digits without ``.0`` (codes, phones)."""
     if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dt.datetime, dt.date)):
+        s = value.strip()
+    elif isinstance(value, bool):
+        s = str(value)
+    elif isinstance(value, float) and value.is_integer():
+        s = str(int(value))
+    elif isinstance(value, (dt.datetime, dt.date)):
         raise CellError("应为文本，不是日期")
-    return str(value).strip()
+    else:
+        s = str(value).strip()
+    if len(s) > TEXT_MAX:
+        raise CellError(f"内容过长（{len(s)}个字符），最多{TEXT_MAX}个字符")
+    return s
+
+
+def within(parse: Callable[[object], str], width: int) -> Callable[[object], str]:
+    """``parse`` (``text``, ``code``), refusing a result wider than the column it is stored in
+    (PostgreSQL enforces the width and would end the import; SQLite does not)."""
+
+    def parse_within(value) -> str:
+        s = parse(value)
+        if len(s) > width:
+            raise CellError(f"内容过长（{len(s)}个字符），最多{width}个字符")
+        return s
+
+    return parse_within
 
 
 def name_key(name: str) -> str:
@@ -45,7 +67,7 @@ def code(value) -> str:
 
 # ---- identity -------------------------------------------------------------------------------
 
-_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII digits: \d would take Arabic-Indic ones too
 
 
 def id_number(value) -> str:
@@ -90,7 +112,7 @@ def account(value) -> str:
     if isinstance(value, float):
         raise CellError("银行账号被 Excel 存成了数字（已丢失精度），请把该列设为文本后重新录入")
     number = re.sub(r"[\s\-]", "", nfkc(text(value)))
-    if not re.fullmatch(r"\d{6,32}", number):
+    if not re.fullmatch(r"[0-9]{6,32}", number):
         raise CellError("银行账号应为6至32位数字")
     return number
 
@@ -158,13 +180,23 @@ def time(value) -> dt.time:
 _MONEY = re.compile(r"^[¥￥]?\s*(-?)\s*[¥￥]?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?\s*(?:元)?$")
 
 
-def money(value) -> int:
+# More than this is a typo, and would not fit a 64-bit column as fen anyway (nor 1e400 at all).
+MONEY_MAX_FEN = 10**14 - 1  # 999,999,999,999.99 yuan
+INTEGER_MAX = 999_999_999  # headcounts and days; fits a 32-bit column
+
+
+def money(value, what: str = "金额") -> int:
     """Yuan with up to two decimals -> integer fen. Negative amounts are refused."""
+    too_big = CellError(f"{what}过大（最多 {MONEY_MAX_FEN // 100:,}.99），请检查是否多输了数字")
     if isinstance(value, bool):
         raise CellError("金额格式错误")
     if isinstance(value, int):
         fen = value * 100
     elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise CellError("金额格式错误")
+        if abs(value) * 100 > MONEY_MAX_FEN:
+            raise too_big
         d = Decimal(repr(value))
         if d != d.quantize(Decimal("0.01")):
             raise CellError("金额最多两位小数")
@@ -174,34 +206,45 @@ def money(value) -> int:
         m = _MONEY.match(nfkc(s).replace("，", ","))
         if not m:
             raise CellError("金额格式错误，应为元，最多两位小数（如 1500、1500.00、1,500.00、¥1500）")
-        fen = int(m.group(2).replace(",", "")) * 100 + int((m.group(3) or "0").ljust(2, "0"))
+        whole = m.group(2).replace(",", "").lstrip("0")
+        if len(whole) > len(str(MONEY_MAX_FEN // 100)):  # before int(): a cell may hold thousands of digits
+            raise too_big
+        fen = int(whole or "0") * 100 + int((m.group(3) or "0").ljust(2, "0"))
         if m.group(1):
             fen = -fen
     if fen < 0:
         raise CellError("金额不能为负数")
+    if fen > MONEY_MAX_FEN:
+        raise too_big
     return fen
 
 
 def decimal_x100(value) -> int:
     """A reported figure with up to two decimals, ×100 exactly."""
-    return money(value)
+    return money(value, "数值")
 
 
 def integer(value) -> int:
     if isinstance(value, bool):
         raise CellError("应为整数")
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    s = nfkc(text(value))
-    try:
-        d = Decimal(s)
-    except InvalidOperation:
-        raise CellError("应为整数") from None
-    if d != d.to_integral_value():
-        raise CellError("应为整数")
-    return int(d)
+        n = value
+    elif isinstance(value, float) and value.is_integer():
+        n = int(value)
+    else:
+        s = nfkc(text(value))
+        try:
+            d = Decimal(s)
+        except InvalidOperation:
+            raise CellError("应为整数") from None
+        if not d.is_finite() or d != d.to_integral_value():
+            raise CellError("应为整数")
+        if d.adjusted() >= len(str(INTEGER_MAX)):  # before int(): int(Decimal("1e999999999")) takes hours
+            raise CellError(f"数值过大（应在 ±{INTEGER_MAX:,} 之间）")
+        n = int(d)
+    if abs(n) > INTEGER_MAX:
+        raise CellError(f"数值过大（应在 ±{INTEGER_MAX:,} 之间）")
+    return n
 
 
 def choice(options: tuple[str, ...] | dict[str, str], label: str):
