@@ -236,9 +236,13 @@ def _cell(row, i: int):
     return row[i] if 0 <= i < len(row) else None
 
 
+def _blank(x) -> bool:
+    return x is None or (isinstance(x, str) and not x.strip())
+
+
 def _parse(parse: Callable, x):
     """A cell's value as the importer reads it, or None (empty or bad: the importer reports it)."""
-    if x is None or (isinstance(x, str) and not x.strip()):
+    if _blank(x):
         return None
     try:
         return parse(x)
@@ -339,7 +343,11 @@ def _scope_errors(bundle, regions: _Regions, pii, report, span) -> tuple[list[Ro
         for n, (row_no, row) in enumerate(_table_rows(rows)):
             if n % 20_000 == 0:
                 tick(n)
-            d, t, v_ = (_parse(v.text, _cell(row, at[k])) for k in _COLUMN)
+            cells = [_cell(row, at[k]) for k in _COLUMN]
+            place = [_parse(v.text, c) for c in cells]
+            if any(p is None and not _blank(c) for p, c in zip(place, cells)):
+                continue  # a region the importer cannot read (a date, 200 characters): it refuses the row
+            d, t, v_ = place
             raw = _cell(row, key_i)
             key = _parse(first.parse, raw)
             if not regions.covers(d, t, v_):
