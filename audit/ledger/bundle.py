@@ -9,6 +9,7 @@ import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import openpyxl
@@ -156,7 +157,7 @@ def _open_zip(bundle: Bundle, path: Path, limits: Limits) -> None:
         hit = _table_file(bundle, name)
         if hit:
             spec, suffix = hit
-            _add_file(bundle, spec, name, suffix, lambda info=info, name=name: read_entry(zf, info, name), limits)
+            _add_file(bundle, spec, name, suffix, partial(read_entry, zf, info, name), limits)
 
 
 def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:

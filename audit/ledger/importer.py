@@ -736,6 +736,9 @@ class Importer:
         self._posts = None
 
     def _merge_positions(self, conn: Connection) -> None:
+        s = STAGES["positions"]  # an empty 月出勤天数 is the contract's default (the column is NOT NULL)
+        conn.execute(update(s).where(s.c.required_days.is_(None))
+                     .values(required_days=Position.__table__.c.required_days.default.arg))
         self._load_post_codes(conn)
         self._merge_posts(conn, "positions", "position", ("title", "kind", "employer", "district", "township",
                                                           "village", "monthly_wage_fen", "required_days",
@@ -908,6 +911,8 @@ def _width(table: str, key: str) -> int | None:
     target = Base.metadata.tables.get(table)
     if (table, key) in (("positions", "position_code"), ("workshops", "workshop_code")):
         target, key = Base.metadata.tables["posts"], "code"
+    elif key == "household_id":  # a code of households; the row itself keeps the household's id
+        target, key = Base.metadata.tables["households"], "code"
     col = target.c.get(key) if target is not None else None
     return getattr(col.type, "length", None) if col is not None else None
 
