@@ -175,3 +175,29 @@ def test_import_command_prints_the_counts(runner, people, tmp_path):
     assert "导入完成" in done.output
     line = next(x for x in done.output.splitlines() if x.startswith("考勤记录(attendance)"))
     assert line.split()[1:] == ["4", "4", "0", "0"]
+
+
+def test_a_value_under_no_header_is_an_error_not_dropped(app, people, tmp_path):
+    import openpyxl
+
+    rows = base_tables(people)["persons"]
+    keys = list(rows[0])
+    cases = (("middle", keys[:2] + [None] + keys[2:], 2, "第3列", "该列没有表头，但此行在该列有内容"),
+             ("right", keys + [None], len(keys), f"第{len(keys) + 1}列以后", "该行的列数多于表头"))  # as in a CSV
+    for case, header, extra_at, column, reason in cases:
+        folder = tmp_path / case
+        folder.mkdir()
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.append(header)
+        for i, r in enumerate(rows):
+            cells = [r[k] for k in keys]
+            cells.insert(extra_at, "备注：此人已外出务工" if i == 1 else None)
+            ws.append(cells)
+        wb.save(folder / "persons.xlsx")
+        before = snapshot(db.engine)
+        result = run_import(app, folder)
+        assert not result.ok, case
+        assert [(e.table, e.row, e.column, e.reason) for e in result.errors if e.table == "persons"] == [
+            ("persons", 3, column, reason)], case
+        assert snapshot(db.engine) == before

@@ -423,7 +423,11 @@ class Importer:
         columns = self._columns(spec, source, header)
         if columns is None:
             return False
-        width = len(header)
+        # a sheet's header row runs as far as its widest row: its last named column is the width, and
+        # a value under no header (there or further right) is an error, as in a CSV, never dropped
+        named = [i for i, cell in enumerate(header) if cell is not None and str(cell).strip() != ""]
+        width = named[-1] + 1 if named else len(header)
+        unnamed = [i for i in range(width) if i not in set(named)]
         keys = [c.key for c in spec.columns]
         key_at = [keys.index(k) for k in spec.key] if spec.name in STAGE_KEYS else []
         numbered = into is STAGES[spec.name]  # target tables have no row_no
@@ -457,12 +461,13 @@ class Importer:
             writer(_rows(good_numbers if numbered else None, cols, widths))
             self.result.counts[spec.name].rows += len(good_numbers)
 
-        self._read(rows, width, spec, flush, bar)
+        self._read(rows, width, spec, flush, bar, unnamed)
         bar.close()
         return maybe_duplicates
 
-    def _read(self, rows, width: int, spec: TableSpec, flush, bar) -> None:
-        """Hand the non-blank rows to ``flush`` in chunks, padded to the header's width."""
+    def _read(self, rows, width: int, spec: TableSpec, flush, bar, unnamed: list[int] = ()) -> None:
+        """Hand the non-blank rows to ``flush`` in chunks, padded to the header's width; a row with a
+        value in a column without a header (``unnamed``) is an error."""
         chunk: list = []
         numbers: list[int] = []
         row_no = 1
@@ -476,6 +481,10 @@ class Importer:
                     self._error(spec.name, row_no, f"第{width + 1}列以后", _show(extra), "该行的列数多于表头")
                     continue
                 row = (list(row) + [None] * width)[:width]
+            stray = next((i for i in unnamed if row[i] is not None and str(row[i]).strip() != ""), None)
+            if stray is not None:
+                self._error(spec.name, row_no, f"第{stray + 1}列", _show(row[stray]), "该列没有表头，但此行在该列有内容")
+                continue
             chunk.append(row)
             numbers.append(row_no)
             if len(chunk) >= CHUNK:
