@@ -316,3 +316,22 @@ def test_table_files_may_be_uploaded_together_under_chinese_names(client, web, p
                        data={"files": twice, "csrf_token": token(client, "/uploads/")})
     assert resp.headers["Location"].endswith("/uploads/")
     assert "上传了两次（persons.csv 和 人员信息.csv）" in client.get("/uploads/").get_data(as_text=True)
+
+
+def test_a_check_that_fails_inside_says_so_in_chinese_and_keeps_the_raw_error_for_the_log(
+        app, client, web, people, tmp_path, monkeypatch, caplog):
+    from audit.uploads import services
+
+    app.config["UPLOAD_BACKGROUND_BYTES"] = 1
+
+    def broken(*a, **kw):
+        raise KeyError("internal detail of a bug")
+
+    monkeypatch.setattr(services, "import_bundle", broken)
+    login(client, "auditor_fj")
+    job = job_of(upload(client, zipped(base_tables(people), tmp_path / "big")))
+    state = wait_done(client, job)
+    assert state["status"] == "failed"
+    html = page(client, job)
+    assert "处理失败：系统内部错误，详情已记入服务器日志" in html and "internal detail" not in html
+    assert "internal detail of a bug" in caplog.text

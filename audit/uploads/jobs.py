@@ -123,7 +123,9 @@ def failure_text(exc: Exception) -> str:
         return "数据库正忙（另一项导入或审计正在写入），请稍后重试。"
     if isinstance(exc, OperationalError):
         return f"数据库错误：{text.splitlines()[0][:300]}"
-    return f"处理失败：{text[:500]}"
+    # anything else is a fault of the system: its text (English, perhaps with data) goes to the
+    # server's log only, with the job's number
+    return "处理失败：系统内部错误，详情已记入服务器日志。请把本页的任务编号告知管理员。"
 
 
 def report(job_id: int, progress: int, message: str | None) -> None:
