@@ -28,8 +28,10 @@ def mask_account(account: str) -> str:
     return account[:4] + "*" * (len(account) - 8) + account[-4:]
 
 
-_ID_LIKE = re.compile(r"(?<![0-9])([0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])")
-_ACCOUNT_LIKE = re.compile(r"(?<![0-9])[0-9]{12,30}(?![0-9])")
+# A run of digits glued to Latin letters or digits is part of a code (a hex token, a hash, a credit
+# code), not a number of its own: masking it would corrupt the code.
+_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])([0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])")
+_ACCOUNT_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{12,30}(?![0-9A-Za-z])")
 
 
 def mask_identifiers(text: str) -> str:

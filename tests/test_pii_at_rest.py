@@ -183,3 +183,19 @@ def test_a_failed_statement_logs_its_sql_but_not_the_values_bound_to_it(app, peo
                          {"n": idn})
     message = str(failed.value)
     assert "UPDATE settings" in message and "parameters hidden" in message and idn not in message
+
+
+def test_codes_with_long_digit_runs_are_kept_while_numbers_in_text_are_masked(app, people):
+    from audit.uploads.services import stored_of
+    from models import Job
+
+    token = "ab" + "123456789012345678" + "cdef" * 3  # a hex token with a run of digits in it
+    job = Job(kind="upload.check", status="done", created_at=dt.datetime.now(),
+              params={"token": token, "bundle": "台账.zip", "files": ["台账.zip"], "bytes": 1},
+              message="身份证500236199001011234，账号6228480012345678901。")
+    db.session.add(job)
+    db.session.commit()
+    db.session.expire_all()
+    job = db.session.get(Job, job.id)
+    assert stored_of(job).token == token  # the upload is still found
+    assert job.message == "身份证500236********1234，账号6228***********8901。"
