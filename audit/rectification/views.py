@@ -324,20 +324,21 @@ def summary():
     if period is None:
         return _render_reports(errors={"summary": "请按 YYYY-MM:YYYY-MM 填写期间，例如 2025-01:2025-06"},
                                kept={"summary_district": district, "period": text}, status=400)
-    report = _generate(url_for(".index"), "summary", district=district, first=period[0], last=period[1])
-    if not hasattr(report, "id"):
-        return report
-    flash(f"已生成并归档：{report.title}", "success")
-    return redirect(url_for(".index", new=report.id), 303)
+    return _archive_and_list("summary", district=district, first=period[0], last=period[1])
 
 
 @reports_bp.post("/ledger")
 @login_required
 def ledger():
     district = _district()
-    report = _generate(url_for(".index"), "ledger", district=district)
+    return _archive_and_list("ledger", district=district)
+
+
+def _archive_and_list(kind: str, **params):
+    """Generate a district report and go back to the archive, the new report marked."""
+    report = _generate(url_for(".index"), kind, **params)
     if not hasattr(report, "id"):
-        return report
+        return report  # the redirect back, with the error
     flash(f"已生成并归档：{report.title}", "success")
     return redirect(url_for(".index", new=report.id), 303)
 
