@@ -278,8 +278,9 @@ def close(notice: Notice, verdict: str, *, by: str) -> None:
     old = notice.status
     notice.status, notice.closed_by, notice.closed_at = "closed", by, dt.datetime.now()
     notice.verdict = (verdict or "").strip() or "整改到位，准予销号"
+    findings = _findings_of(notice)
     for item in notice.items:
-        f = db.session.get(Finding, item.finding_id)
+        f = findings.get(item.finding_id)
         if f is not None and f.status != "dismissed":
             record("finding.close", table="findings", ref=f.id, who=by, old={"status": f.status},
                    new={"status": "closed", "note": f"整改通知书 {notice.number} 销号", "rule": f.rule})
@@ -300,6 +301,12 @@ def send_back(notice: Notice, verdict: str, *, by: str) -> None:
            old={"status": "answered"}, new={"status": "returned", "verdict": verdict})
 
 
+def _findings_of(notice: Notice) -> dict[str, Finding]:
+    """The notice's findings by id, in one query."""
+    ids = [item.finding_id for item in notice.items]
+    return {f.id: f for f in db.session.scalars(select(Finding).where(Finding.id.in_(ids)))} if ids else {}
+
+
 @dataclass
 class Check:
     """What the latest audit run says of one finding of a notice."""
@@ -315,8 +322,9 @@ def data_check(notice: Notice) -> list[Check]:
     no longer does — e.g. no more pay after the person was cleared, or the ledger now matches.)"""
     last = db.session.scalar(select(func.max(AuditRun.id)).where(AuditRun.status == "finished"))
     out = []
+    findings = _findings_of(notice)
     for item in notice.items:
-        f = db.session.get(Finding, item.finding_id)
+        f = findings.get(item.finding_id)
         if f is None:
             continue
         if f.status == "resolved" or (f.status == "closed" and f.resolved_at is not None):
