@@ -3,9 +3,8 @@ ledger re-imports as unchanged under the new key, findings keep their review sta
 ids still lead to them), and the old key is refused from then on."""
 from __future__ import annotations
 
+import datetime as dt
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,6 @@ from conftest import TEST_PII_KEY
 from helpers import snapshot, write_bundle
 from models import ChangeLog, Death, Finding, Person, Wage, db
 from web_helpers import RequestClient, create_users, login, two_districts
-
-import datetime as dt
 
 HASH_COLUMNS = {"persons": ("id_hash", "bank_hash"), "wages": ("account_hash",), "deaths": ("id_hash",)}
 
