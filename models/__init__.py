@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from .accounts import ROLES, User, UserScope
-from .audit import FINDING_STATUSES, AuditRun, Finding, RuleParameter
+from .audit import FINDING_STATUSES, AuditRun, Finding, FindingMoney, RuleParameter
 from .base import Base, db
 from .changes import ChangeLog, ImportBatch, Job
 from .rectification import (
@@ -12,6 +12,7 @@ from .rectification import (
     Notice,
     NoticeFinding,
     NoticeResponse,
+    Recovery,
     ReportFile,
 )
 from .scheduling import JOB_RUN_STATUSES, JobRun
@@ -37,5 +38,5 @@ __all__ = [
     "MIGRATIONS_DIR", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
     "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
     "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
-    "NoticeResponse", "ReportFile", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
+    "NoticeResponse", "ReportFile", "FindingMoney", "Recovery", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
 ]

@@ -77,6 +77,21 @@ class Finding(Base):
     __table_args__ = (Index("ix_findings_status_category", "status", "category"),)
 
 
+class FindingMoney(Base):
+    """What one finding claims of one payment (audit/findings/money.py): ``payment`` names the
+    payment the money belongs to — ``wage:<person>:<post>:<YYYY-MM-DD>`` (the month's wages of a
+    person on a post), ``owed:…`` (wages owed, not paid), ``subsidy:<post>:<YYYY-MM-DD>`` (a
+    workshop's subsidy claim for a month) or ``finding:<id>`` (money no other finding can share).
+    Totals take, per payment, the largest claim of the findings counted: a payment is counted
+    once, however many findings cover it, and never above what was paid."""
+
+    __tablename__ = "finding_money"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    finding_id: Mapped[str] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"), index=True)
+    payment: Mapped[str] = mapped_column(String(80), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
 class RuleParameter(Base):
     """A parameter value that differs from the rule's default, from ``effective_from`` on, for a
     region (a district, or a township in it) or everywhere (both empty)."""

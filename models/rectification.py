@@ -82,8 +82,36 @@ class NoticeFinding(Base):
     finding_id: Mapped[str] = mapped_column(ForeignKey("findings.id"), index=True)
     actions: Mapped[list[str]] = mapped_column(JSON, default=list)  # keys of ACTIONS
     recover_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    # 销号 of this item: ``data`` (a run after the unit's answer no longer finds it: 数据已消除) or
+    # ``override`` (closed by an auditor against the data, with a written reason; shown as such)
+    close_basis: Mapped[str | None] = mapped_column(String(16))
+    close_reason: Mapped[str | None] = mapped_column(MaskedText)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     notice: Mapped[Notice] = relationship(back_populates="items")
+    recoveries: Mapped[list[Recovery]] = relationship(back_populates="item", cascade="all, delete-orphan",
+                                                      order_by="Recovery.id")
     __table_args__ = (UniqueConstraint("notice_id", "finding_id"),)
+
+
+CLOSE_BASES = {"data": "数据已消除", "override": "人工销号（说明理由）"}
+
+
+class Recovery(Base):
+    """实际追回: money actually recovered for one item of a notice — the date, the amount and the
+    voucher (an evidence file: a bank receipt, a 缴款书)."""
+
+    __tablename__ = "recoveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("notice_findings.id", ondelete="CASCADE"), index=True)
+    recovered_on: Mapped[dt.date] = mapped_column(Date)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    voucher_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_files.id"))
+    note: Mapped[str | None] = mapped_column(MaskedText)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    item: Mapped[NoticeFinding] = relationship(back_populates="recoveries")
 
 
 class NoticeResponse(Base):

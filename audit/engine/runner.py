@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Column, Connection, Date, Engine, Integer, MetaData, String, Table, and_, bindparam, cast, \
+    delete, func, insert, literal, select, update
 
 from audit import logchain
-from models import AuditRun, Finding, Person, Position, Post, Workshop
+from models import AuditRun, Finding, FindingMoney, Person, Position, Post, Workshop
 
 from .context import RunContext, _table
 from .rule import CATEGORIES, Draft, Rule, all_rules, ym
@@ -88,7 +89,7 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
                 }
             result.aggregates = dict(ctx.aggregate_seconds)
             ran = {code for code, s in result.rules.items() if s["status"] == "ran"}
-            _store(conn, run_id, drafts, ran, result)
+            _store(conn, run_id, drafts, ran, result, ctx)
             ctx.drop_temporaries()
         status = "finished"
     except Exception:
@@ -122,18 +123,20 @@ def _rows(conn: Connection, table: str, ctx: RunContext) -> int:
 # ---- storing findings --------------------------------------------------------------------------
 
 def _store(conn: Connection, run_id: int, drafts: list[tuple[Rule, Draft]], ran: set[str],
-           result: RunResult) -> None:
+           result: RunResult, ctx: RunContext) -> None:
     now = dt.datetime.now()
     people = _people(conn, {pid for _, d in drafts for pid in ([d.person_id] + (d.person_ids or [])) if pid})
     posts = _posts(conn)
     rows: dict[str, dict] = {}
+    money: list[dict] = []
+    spans: list[dict] = []
     for rule, d in drafts:
         row = _finding_row(rule, d, people, posts)
         if row["id"] in rows:  # two rows of one rule with the same facts: keep one finding
             continue
         rows[row["id"]] = row
         result.by_category[rule.category] += 1
-        result.amount_by_category[rule.category] += d.amount_fen or 0
+        _claims(rule, d, row["id"], money, spans)
     result.total = len(rows)
 
     f = Finding.__table__
@@ -170,6 +173,73 @@ def _store(conn: Connection, run_id: int, drafts: list[tuple[Rule, Draft]], ran:
         conn.execute(update(f).where(f.c.id == bindparam("b_id"), f.c.resolved_at.is_(None)).values(resolved_at=now),
                      [{"b_id": fid} for fid in closed_gone])
     result.new, result.resolved = len(new), len(gone)
+    _store_money(conn, ctx, list(rows), money, spans)
+    # a run's money by category counts every payment once (the largest claim on it, in its category)
+    from audit.findings.money import money_by
+
+    result.amount_by_category.update({cat: fen for cat, fen in money_by(
+        conn, Finding.__table__.c.id.in_(select(FindingMoney.__table__.c.finding_id)),
+        Finding.__table__.c.last_run_id == run_id, Finding.__table__.c.status != "dismissed",
+        group=Finding.__table__.c.category)})
+
+
+# ---- the payments a finding's money comes from -------------------------------------------------------
+
+_ENDLESS = (dt.date(1900, 1, 1), dt.date(9999, 12, 31))
+
+
+def _claims(rule: Rule, d: Draft, fid: str, money: list[dict], spans: list[dict]) -> None:
+    """What a finding claims of which payment (see ``Draft.spans`` and audit/findings/money.py)."""
+    if not d.amount_fen:
+        return
+    if d.spans is not None and d.person_id and d.post_id:
+        for first, last in d.spans:
+            spans.append({"finding_id": fid, "person_id": d.person_id, "post_id": d.post_id,
+                          "first": first or _ENDLESS[0], "last": last or _ENDLESS[1]})
+        return
+    months = sorted({_month(p) for p in d.periods})
+    if len(months) == 1 and d.post_id:
+        month = months[0].isoformat()
+        if d.person_id:
+            kind = "owed" if rule.category == "wage_arrears" else "wage"
+            key = f"{kind}:{d.person_id}:{d.post_id}:{month}"
+        else:
+            key = f"subsidy:{d.post_id}:{month}"
+    else:
+        key = f"finding:{fid}"
+    money.append({"finding_id": fid, "payment": key, "amount_fen": int(d.amount_fen)})
+
+
+def _month(day: dt.date | str) -> dt.date:
+    day = dt.date.fromisoformat(day[:10]) if isinstance(day, str) else day
+    return day.replace(day=1)
+
+
+def _store_money(conn: Connection, ctx: RunContext, found: list[str], money: list[dict], spans: list[dict]) -> None:
+    """Replace the payment claims of the findings this run found (claims of findings no longer found
+    stay: a notice that holds them still owes what they claimed). Span claims become one claim per
+    month paid, in one INSERT … SELECT over the run's wages per month."""
+    fm = FindingMoney.__table__
+    for i in range(0, len(found), 5000):
+        conn.execute(delete(fm).where(fm.c.finding_id.in_(found[i:i + 5000])))
+    if money:
+        conn.execute(insert(fm), money)
+    if spans:
+        t = Table("run_money_spans", MetaData(), Column("finding_id", String(32)), Column("person_id", Integer),
+                  Column("post_id", Integer), Column("first", Date), Column("last", Date), prefixes=["TEMPORARY"])
+        conn.exec_driver_sql("DROP TABLE IF EXISTS run_money_spans")
+        t.create(conn)
+        conn.execute(insert(t), spans)
+        w = ctx.wage_month
+        key = (literal("wage:") + cast(w.c.person_id, String) + literal(":") + cast(w.c.post_id, String)
+               + literal(":") + cast(w.c.period, String))
+        q = (select(t.c.finding_id, key.label("payment"), func.max(w.c.paid_fen))
+             .join(w, and_(w.c.person_id == t.c.person_id, w.c.post_id == t.c.post_id, w.c.period >= t.c.first,
+                           w.c.period <= t.c.last))
+             .where(w.c.paid_fen > 0)
+             .group_by(t.c.finding_id, w.c.person_id, w.c.post_id, w.c.period))
+        conn.execute(insert(fm).from_select(["finding_id", "payment", "amount_fen"], q))
+        conn.exec_driver_sql("DROP TABLE run_money_spans")
 
 
 def _finding_row(rule: Rule, d: Draft, people: dict, posts: dict) -> dict:

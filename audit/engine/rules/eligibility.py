@@ -121,9 +121,16 @@ def _evidence(r, ctx, **more) -> dict:
     return ev
 
 
+def _span(r) -> tuple[dt.date, dt.date]:
+    """The months whose pay the finding's amount is: from the first month counted (``from_month``,
+    else the holding's first month) to ``to_month`` (else the last day judged)."""
+    first = _as_date(r["from_month"]) if "from_month" in r else _as_date(r["start_date"]).replace(day=1)
+    return first, _as_date(r["to_month"] if "to_month" in r else r["held_until"])
+
+
 def _draft(r, ctx, text, evidence, *, key="paid_fen") -> Draft:
     return Draft(text, evidence, person_id=r["person_id"], post_id=r["post_id"], periods=[],
-                 amount_fen=_amount(r, ctx, key))
+                 amount_fen=_amount(r, ctx, key), spans=[_span(r)])
 
 
 def _split(text: str | None) -> list[str]:
@@ -400,8 +407,13 @@ def _ip06_combine(rows, ctx):
                               "start": r["start_date"], "end": r["end_date"]},
                        earlier=earlier)
         ev["paid_during_overlap"], ev["paid_months_during_overlap"] = ev.pop("paid"), ev.pop("paid_months")
+        # the months of the later holding that overlap an earlier member's holding
+        start, until = _as_date(r["start_date"]).replace(day=1), _as_date(r["held_until"])
+        spans = [(max(start, _as_date(g["earlier_start"]).replace(day=1)),
+                  min(until, _as_date(g["earlier_end"]) if g["earlier_end"] and _as_date(g["earlier_end"]) <= ctx.as_of
+                      else ctx.as_of)) for g in group]
         yield Draft(text, ev, person_id=r["person_id"], post_id=r["post_id"], periods=[], amount_fen=amount,
-                    person_ids=sorted({r["person_id"]} | {g["earlier_person"] for g in group}),
+                    spans=spans, person_ids=sorted({r["person_id"]} | {g["earlier_person"] for g in group}),
                     subject_key=r["household"], subject_label=r["household"])
 
 

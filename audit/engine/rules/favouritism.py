@@ -30,7 +30,8 @@ def _fv01_combine(rows, ctx):
              "officials": [{"id": oid, "name": name, "role": role, "unit": unit or None}
                            for oid, name, role, unit in officials],
              "paid": yuan(first["paid_fen"]) if first["paid_fen"] is not None else None},
-            person_id=person_id, post_id=post_id, periods=[], amount_fen=first["paid_fen"])
+            person_id=person_id, post_id=post_id, periods=[], amount_fen=first["paid_fen"],
+            spans=[(None, None)])  # every month paid on the post
 
 
 @rule("FV01", category="favouritism", title="干部家庭成员安置公益性岗位", severity="high", basis=BASIS,

@@ -1,0 +1,116 @@
+"""Money counted once: the one definition of every money total the system states.
+
+A finding keeps its own amount at risk (``findings.amount_at_risk_fen``). Several findings may be
+about the same money — PS01 and PS04 on one month's wages of a dead man, PS02 and DP02 on one
+overpaid month, an ineligible placement (IP…) over months that PS01 also finds — so a total never
+adds findings. Each finding names the payments its amount comes from (``finding_money``, written
+by the audit run, see ``audit/engine/runner.py``):
+
+- ``wage:<person>:<post>:<month>`` — the wages paid to a person on a post for a month;
+- ``owed:<person>:<post>:<month>`` — wages owed for a month and not paid (wage arrears: 应补发,
+  never 应追回);
+- ``subsidy:<workshop>:<month>`` — a workshop's subsidy claim for a month;
+- ``finding:<id>`` — money no other finding can share.
+
+A total over any set of findings (a notice, a region and period, a dashboard) takes **per payment
+the largest amount any of those findings claims of it**: each payment is counted once, and never
+above what was paid (every claim is at most what was paid for that payment). Where a total is
+split (by category, unit, district, finding), each payment falls in the group of the finding with
+the largest claim on it (ties: the rule first in the catalogue, then the finding id), so the parts
+add up to the whole.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.sql import ColumnElement
+
+from models import Finding, FindingMoney
+
+RECOVERABLE = "recoverable"  # money paid wrongly: everything but wages owed
+
+
+def _rule_order():
+    """The catalogue's order of rule prefixes as an SQL expression (ties go to the earlier rule)."""
+    f = Finding.__table__
+    prefixes = ["PS", "DP", "IM", "IP", "FV", "LM", "WA", "TS", "AN", "DQ"]
+    return case(*[(f.c.rule.like(f"{p}%"), i) for i, p in enumerate(prefixes)], else_=99)
+
+
+def _claims(where: Iterable[ColumnElement[bool]], kind: str | None):
+    """Each payment's winning claim among the findings matching ``where``: (finding columns…,
+    payment, amount) with one row per payment."""
+    f, fm = Finding.__table__, FindingMoney.__table__
+    conds = list(where)
+    if kind == RECOVERABLE:
+        conds.append(~fm.c.payment.like("owed:%"))
+    elif kind:
+        conds.append(fm.c.payment.like(f"{kind}:%"))
+    ranked = (select(fm.c.payment, fm.c.amount_fen, f,
+                     func.row_number().over(partition_by=fm.c.payment,
+                                            order_by=(fm.c.amount_fen.desc(), _rule_order(), f.c.rule, f.c.id))
+                     .label("rank"))
+              .select_from(fm.join(f, f.c.id == fm.c.finding_id))
+              .where(*conds).subquery("claims"))
+    return ranked
+
+
+def total_fen(conn, *where: ColumnElement[bool], kind: str | None = None) -> int:
+    """The money of the findings matching ``where``, each payment counted once. ``kind``:
+    ``RECOVERABLE`` (paid wrongly, to recover), ``"owed"`` (wages owed), or None (both)."""
+    c = _claims(where, kind)
+    q = select(func.coalesce(func.sum(c.c.amount_fen), 0)).where(c.c.rank == 1)
+    return int(conn.execute(q).scalar_one())
+
+
+def money_by(conn, *where: ColumnElement[bool], group, kind: str | None = None) -> list[tuple[Any, int]]:
+    """``[(group value, fen)]``: the total split by a column of ``findings`` (``Finding.category``,
+    ``Finding.unit``, ``Finding.id`` …). The parts add up to ``total_fen`` of the same findings."""
+    c = _claims(where, kind)
+    col = c.c[group.key]
+    q = select(col, func.sum(c.c.amount_fen)).where(c.c.rank == 1).group_by(col)
+    return [(g, int(fen or 0)) for g, fen in conn.execute(q)]
+
+
+def money_by_many(conn, *where: ColumnElement[bool], groups: list, kind: str | None = None) -> list[tuple]:
+    """Like ``money_by`` over several columns: ``[(value, value, …, fen)]``."""
+    c = _claims(where, kind)
+    cols = [c.c[g.key] for g in groups]
+    q = select(*cols, func.sum(c.c.amount_fen)).where(c.c.rank == 1).group_by(*cols)
+    return [(*r[:-1], int(r[-1] or 0)) for r in conn.execute(q)]
+
+
+def overlaps(conn, finding_ids: list[str], *among: ColumnElement[bool]) -> dict[str, list[dict]]:
+    """For each of ``finding_ids``: the other findings (not dismissed; narrowed by ``among``) that
+    claim some of the same payments — ``{id: [{"id", "rule", "title", "fen"}]}``, where ``fen``
+    is the money the two share (the smaller claim, summed over the shared payments)."""
+    if not finding_ids:
+        return {}
+    f, fm = Finding.__table__, FindingMoney.__table__
+    mine, other = fm.alias("mine"), fm.alias("other")
+    of = f.alias("of")
+    out: dict[str, list[dict]] = {}
+    for i in range(0, len(finding_ids), 2000):
+        chunk = finding_ids[i:i + 2000]
+        shared = func.sum(case((mine.c.amount_fen < other.c.amount_fen, mine.c.amount_fen),
+                               else_=other.c.amount_fen))
+        q = (select(mine.c.finding_id, of.c.id, of.c.rule, of.c.title, shared.label("fen"))
+             .select_from(mine.join(other, and_(other.c.payment == mine.c.payment,
+                                                other.c.finding_id != mine.c.finding_id))
+                          .join(of, of.c.id == other.c.finding_id))
+             .where(mine.c.finding_id.in_(chunk), of.c.status != "dismissed", *among)
+             .group_by(mine.c.finding_id, of.c.id, of.c.rule, of.c.title)
+             .order_by(mine.c.finding_id, of.c.rule, of.c.id))
+        for fid, oid, rule, title, fen in conn.execute(q):
+            out.setdefault(fid, []).append({"id": oid, "rule": rule, "title": title, "fen": int(fen or 0)})
+    return out
+
+
+def overlap_note(others: list[dict]) -> str:
+    """「与 PS04 死亡后仍发放工资 重叠，不重复计算」 for a finding whose money others also claim."""
+    if not others:
+        return ""
+    names = "、".join(dict.fromkeys(f"{o['rule']} {o['title']}" for o in others))
+    return f"与 {names} 重叠，不重复计算"
