@@ -89,6 +89,7 @@ class FindingMoney(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     finding_id: Mapped[str] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"), index=True)
     payment: Mapped[str] = mapped_column(String(80), index=True)
+    month: Mapped[dt.date | None] = mapped_column(Date)  # the payment's month (None for ``finding:``)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -198,16 +198,15 @@ def _claims(rule: Rule, d: Draft, fid: str, money: list[dict], spans: list[dict]
                           "first": first or _ENDLESS[0], "last": last or _ENDLESS[1]})
         return
     months = sorted({_month(p) for p in d.periods})
-    if len(months) == 1 and d.post_id:
-        month = months[0].isoformat()
-        if d.person_id:
-            kind = "owed" if rule.category == "wage_arrears" else "wage"
-            key = f"{kind}:{d.person_id}:{d.post_id}:{month}"
-        else:
-            key = f"subsidy:{d.post_id}:{month}"
-    else:
+    month = months[0] if len(months) == 1 and d.post_id else None
+    if month is None:
         key = f"finding:{fid}"
-    money.append({"finding_id": fid, "payment": key, "amount_fen": int(d.amount_fen)})
+    elif d.person_id:
+        kind = "owed" if rule.category == "wage_arrears" else "wage"
+        key = f"{kind}:{d.person_id}:{d.post_id}:{month.isoformat()}"
+    else:
+        key = f"subsidy:{d.post_id}:{month.isoformat()}"
+    money.append({"finding_id": fid, "payment": key, "month": month, "amount_fen": int(d.amount_fen)})
 
 
 def _month(day: dt.date | str) -> dt.date:
@@ -233,12 +232,12 @@ def _store_money(conn: Connection, ctx: RunContext, found: list[str], money: lis
         w = ctx.wage_month
         key = (literal("wage:") + cast(w.c.person_id, String) + literal(":") + cast(w.c.post_id, String)
                + literal(":") + cast(w.c.period, String))
-        q = (select(t.c.finding_id, key.label("payment"), func.max(w.c.paid_fen))
+        q = (select(t.c.finding_id, key.label("payment"), w.c.period, func.max(w.c.paid_fen))
              .join(w, and_(w.c.person_id == t.c.person_id, w.c.post_id == t.c.post_id, w.c.period >= t.c.first,
                            w.c.period <= t.c.last))
              .where(w.c.paid_fen > 0)
              .group_by(t.c.finding_id, w.c.person_id, w.c.post_id, w.c.period))
-        conn.execute(insert(fm).from_select(["finding_id", "payment", "amount_fen"], q))
+        conn.execute(insert(fm).from_select(["finding_id", "payment", "month", "amount_fen"], q))
         conn.exec_driver_sql("DROP TABLE run_money_spans")
 
 

@@ -21,6 +21,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('finding_id', sa.String(length=32), nullable=False),
     sa.Column('payment', sa.String(length=80), nullable=False),
+    sa.Column('month', sa.Date(), nullable=True),
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['finding_id'], ['findings.id'], name=op.f('fk_finding_money_finding_id_findings'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_finding_money'))
