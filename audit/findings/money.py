@@ -21,10 +21,11 @@ add up to the whole.
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from models import Finding, FindingMoney
@@ -39,11 +40,14 @@ def _rule_order():
     return case(*[(f.c.rule.like(f"{p}%"), i) for i, p in enumerate(prefixes)], else_=99)
 
 
-def _claims(where: Iterable[ColumnElement[bool]], kind: str | None):
+def _claims(where: Iterable[ColumnElement[bool]], kind: str | None, months: tuple[dt.date, dt.date] | None):
     """Each payment's winning claim among the findings matching ``where``: (finding columns…,
-    payment, amount) with one row per payment."""
+    payment, amount) with one row per payment. ``months``: only payments of the months from the
+    first to the last (first days of months); money of no month (``finding:``) is always in."""
     f, fm = Finding.__table__, FindingMoney.__table__
     conds = list(where)
+    if months:
+        conds.append(or_(fm.c.month.is_(None), fm.c.month.between(months[0], months[1])))
     if kind == RECOVERABLE:
         conds.append(~fm.c.payment.like("owed:%"))
     elif kind:
@@ -57,26 +61,30 @@ def _claims(where: Iterable[ColumnElement[bool]], kind: str | None):
     return ranked
 
 
-def total_fen(conn, *where: ColumnElement[bool], kind: str | None = None) -> int:
+def total_fen(conn, *where: ColumnElement[bool], kind: str | None = None,
+              months: tuple[dt.date, dt.date] | None = None) -> int:
     """The money of the findings matching ``where``, each payment counted once. ``kind``:
-    ``RECOVERABLE`` (paid wrongly, to recover), ``"owed"`` (wages owed), or None (both)."""
-    c = _claims(where, kind)
+    ``RECOVERABLE`` (paid wrongly, to recover), ``"owed"`` (wages owed), or None (both);
+    ``months``: only the payments of those months (first, last)."""
+    c = _claims(where, kind, months)
     q = select(func.coalesce(func.sum(c.c.amount_fen), 0)).where(c.c.rank == 1)
     return int(conn.execute(q).scalar_one())
 
 
-def money_by(conn, *where: ColumnElement[bool], group, kind: str | None = None) -> list[tuple[Any, int]]:
+def money_by(conn, *where: ColumnElement[bool], group, kind: str | None = None,
+             months: tuple[dt.date, dt.date] | None = None) -> list[tuple[Any, int]]:
     """``[(group value, fen)]``: the total split by a column of ``findings`` (``Finding.category``,
     ``Finding.unit``, ``Finding.id`` …). The parts add up to ``total_fen`` of the same findings."""
-    c = _claims(where, kind)
+    c = _claims(where, kind, months)
     col = c.c[group.key]
     q = select(col, func.sum(c.c.amount_fen)).where(c.c.rank == 1).group_by(col)
     return [(g, int(fen or 0)) for g, fen in conn.execute(q)]
 
 
-def money_by_many(conn, *where: ColumnElement[bool], groups: list, kind: str | None = None) -> list[tuple]:
+def money_by_many(conn, *where: ColumnElement[bool], groups: list, kind: str | None = None,
+                  months: tuple[dt.date, dt.date] | None = None) -> list[tuple]:
     """Like ``money_by`` over several columns: ``[(value, value, …, fen)]``."""
-    c = _claims(where, kind)
+    c = _claims(where, kind, months)
     cols = [c.c[g.key] for g in groups]
     q = select(*cols, func.sum(c.c.amount_fen)).where(c.c.rank == 1).group_by(*cols)
     return [(*r[:-1], int(r[-1] or 0)) for r in conn.execute(q)]
