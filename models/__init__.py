@@ -8,7 +8,9 @@ from .changes import ChangeLog, ImportBatch, Job
 from .rectification import (
     ACTIONS,
     NOTICE_STATUSES,
+    ITEM_ACTIONS,
     EvidenceFile,
+    ItemAnswer,
     Notice,
     NoticeFinding,
     NoticeResponse,
@@ -38,5 +40,5 @@ __all__ = [
     "MIGRATIONS_DIR", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
     "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
     "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
-    "NoticeResponse", "ReportFile", "FindingMoney", "Recovery", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
+    "NoticeResponse", "ReportFile", "FindingMoney", "Recovery", "ITEM_ACTIONS", "ItemAnswer", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
 ]

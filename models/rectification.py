@@ -88,13 +88,50 @@ class NoticeFinding(Base):
     close_reason: Mapped[str | None] = mapped_column(MaskedText)
     closed_by: Mapped[str | None] = mapped_column(String(64))
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # the auditor sent this item back (退回): the unit must answer it again
+    returned_reason: Mapped[str | None] = mapped_column(MaskedText)
+    returned_by: Mapped[str | None] = mapped_column(String(64))
+    returned_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     notice: Mapped[Notice] = relationship(back_populates="items")
     recoveries: Mapped[list[Recovery]] = relationship(back_populates="item", cascade="all, delete-orphan",
                                                       order_by="Recovery.id")
+    answers: Mapped[list[ItemAnswer]] = relationship(back_populates="item", cascade="all, delete-orphan",
+                                                     order_by="ItemAnswer.id")
     __table_args__ = (UniqueConstraint("notice_id", "finding_id"),)
 
 
 CLOSE_BASES = {"data": "数据已消除", "override": "人工销号（说明理由）"}
+# What the unit did for one item (逐条回复).
+ITEM_ACTIONS = {
+    "dismissed": "已清退",
+    "recovered": "已追回",
+    "ledger_corrected": "已更正台账",
+    "explained": "情况说明",
+}
+
+
+class ItemAnswer(Base):
+    """The unit's answer to one item of a notice: what was done (``ITEM_ACTIONS``), for 已追回 the
+    amount, date and voucher file, for 情况说明 the text, and an optional file. A ``draft`` is kept
+    for the operator only; ``submitted`` answers belong to the answer (``NoticeResponse``) that
+    submitted them and are what the auditor reviews."""
+
+    __tablename__ = "item_answers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("notice_findings.id", ondelete="CASCADE"), index=True)
+    response_id: Mapped[int | None] = mapped_column(ForeignKey("notice_responses.id", ondelete="CASCADE"),
+                                                    index=True)
+    action: Mapped[str] = mapped_column(String(24))
+    amount_fen: Mapped[int | None] = mapped_column(BigInteger)
+    on_date: Mapped[dt.date | None] = mapped_column(Date)
+    text: Mapped[str | None] = mapped_column(MaskedText)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_files.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16), default="draft")  # draft / submitted
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    item: Mapped[NoticeFinding] = relationship(back_populates="answers")
+    file: Mapped[EvidenceFile | None] = relationship(foreign_keys=[file_id])
 
 
 class Recovery(Base):
@@ -112,6 +149,7 @@ class Recovery(Base):
     recorded_by: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)
     item: Mapped[NoticeFinding] = relationship(back_populates="recoveries")
+    voucher: Mapped[EvidenceFile | None] = relationship(foreign_keys=[voucher_id])
 
 
 class NoticeResponse(Base):
@@ -123,9 +161,12 @@ class NoticeResponse(Base):
     by: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(DateTime)
     text: Mapped[str] = mapped_column(MaskedText)
+    # ``draft``: saved by the operator, not yet an answer (the auditor does not see it); ``submitted``
+    state: Mapped[str] = mapped_column(String(16), default="submitted", server_default="submitted")
     notice: Mapped[Notice] = relationship(back_populates="responses")
     files: Mapped[list[EvidenceFile]] = relationship(back_populates="response", cascade="all, delete-orphan",
                                                      order_by="EvidenceFile.id")
+    item_answers: Mapped[list[ItemAnswer]] = relationship(order_by="ItemAnswer.id", viewonly=True)
 
 
 class EvidenceFile(Base):
@@ -134,13 +175,16 @@ class EvidenceFile(Base):
 
     __tablename__ = "evidence_files"
     id: Mapped[int] = mapped_column(primary_key=True)
-    response_id: Mapped[int] = mapped_column(ForeignKey("notice_responses.id", ondelete="CASCADE"), index=True)
+    # the answer it came with; None for a voucher the auditor filed with a recovery (then ``notice_id``)
+    response_id: Mapped[int | None] = mapped_column(ForeignKey("notice_responses.id", ondelete="CASCADE"),
+                                                    index=True)
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(MaskedString(255))  # the name the unit gave it (cleaned, masked)
     stored: Mapped[str] = mapped_column(String(128))  # path under the instance's evidence folder
     content_type: Mapped[str] = mapped_column(String(128))  # from the file's own bytes, not the client
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    response: Mapped[NoticeResponse] = relationship(back_populates="files")
+    response: Mapped[NoticeResponse | None] = relationship(back_populates="files")
 
 
 class ReportFile(Base):
