@@ -13,6 +13,7 @@ from sqlalchemy import String, cast, func, or_, select
 from models import (
     Attendance,
     ChangeLog,
+    Death,
     Finding,
     Person,
     Placement,
@@ -149,6 +150,7 @@ class GridRow:
     post_code: str
     held: set[dt.date] = field(default_factory=set)  # the days of the month the person holds the post
     spans: list[tuple[dt.date, dt.date | None]] = field(default_factory=list)
+    death_date: dt.date | None = None  # on the deaths list (民政/公安): no present day after it
 
     @property
     def key(self) -> str:
@@ -160,6 +162,10 @@ class GridRow:
 
     def spans_text(self) -> str:
         return "、".join(f"{s.isoformat()} 至 {e.isoformat() if e else '今'}" for s, e in self.spans)
+
+    def dead_on(self, day: dt.date) -> bool:
+        """The day is after the person's death date (the deaths comparison list)."""
+        return self.death_date is not None and day > self.death_date
 
 
 @dataclass
@@ -214,6 +220,13 @@ def load_grid(unit: Unit, month: dt.date, as_of: dt.date) -> Grid:
         row.spans.append((r.start_date, r.end_date))
         lo, hi = max(r.start_date, first), min(r.end_date or last, last)
         row.held.update(d for d in days if lo <= d <= hi)
+    if rows:
+        person_ids = sorted({pid for pid, _ in rows})
+        deaths = dict(db.session.execute(
+            select(Person.id, Death.death_date).join(Death, Death.id_hash == Person.id_hash)
+            .where(Person.id.in_(person_ids))).all())
+        for (pid, _), row in rows.items():
+            row.death_date = deaths.get(pid)
     a = Attendance
     existing = {
         (r.person_id, r.post_id, r.work_date): (r.status, r.method)

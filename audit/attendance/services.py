@@ -39,6 +39,7 @@ from ..vocab import ATTENDANCE_STATUS
 from .queries import SUBMIT_ACTION, Grid, GridRow, holders_by_person, month_zh, ym
 
 STATUSES = ATTENDANCE_STATUS  # 出勤 / 请假 / 缺勤 / 休息
+PRESENT = "出勤"
 METHOD = "手工登记"
 VERIFIED = "未核验"
 HEADERS = ("岗位编号", "姓名", "身份证号(脱敏)")
@@ -115,6 +116,10 @@ def _judge(grid: Grid, row: GridRow, day: dt.date, status: str) -> str | None:
         return f"该日不在岗（在岗期间：{row.spans_text()}），不能登记考勤"
     if day > grid.as_of:
         return f"日期晚于审计基准日 {grid.as_of.isoformat()}，不能预先登记考勤"
+    stored = grid.existing.get((row.person_id, row.post_id, day))
+    if status == PRESENT and row.dead_on(day) and not (stored and stored[0] == PRESENT):
+        return (f"此人已于 {row.death_date.isoformat()} 死亡（民政/公安死亡名单），死亡之后不能登记出勤；"
+                "如名单有误，请联系审计人员核实")
     return None
 
 
@@ -172,6 +177,98 @@ def check_form(grid: Grid, form) -> Checked:
             out.error(f"{where} · {date.isoformat()}：{why}。", key)
             continue
         out.cells.append(Cell(row, date, status))
+    return out
+
+
+# ---- filling the working days -------------------------------------------------------------------
+
+@dataclass
+class Filled:
+    """The grid after a fill (not saved): its cells' values, how many blank working days became
+    出勤, and whom (and which days) the fill left alone and why."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    filled: int = 0
+    skipped: list[str] = field(default_factory=list)  # one line per person and post
+    later: dt.date | None = None  # working days after this date (the as-of date) were not filled
+
+
+def _md(day: dt.date) -> str:
+    return f"{day.month} 月 {day.day} 日"
+
+
+def _runs(days: list[dt.date]) -> str:
+    """Consecutive days (of one month) as ranges: 4 月 1 日至 15 日、4 月 28 日."""
+    runs: list[list[dt.date]] = []
+    for d in sorted(days):
+        if runs and (d - runs[-1][-1]).days == 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return "、".join(_md(r[0]) if len(r) == 1 else f"{_md(r[0])}至 {r[-1].day} 日" for r in runs)
+
+
+def typed_values(form) -> dict[str, str]:
+    """The grid's cells as the browser sent them (``c-<person>-<post>-<day>``), unchecked."""
+    out = {}
+    for name in form.keys():
+        m = CELL_NAME.match(name)
+        if m:
+            values = form.getlist(name)
+            out["-".join(m.groups())] = _text(values[-1]) if values else ""
+    return out
+
+
+def fill_workdays(grid: Grid, form, only: str | None = None) -> Filled:
+    """Fill the blank working days (Monday to Friday) of every row (or of the row ``only``, its
+    ``<person>-<post>`` key) with 出勤, on top of what the operator has typed. Never filled: a day
+    after the person's death (the deaths list), a day the person does not hold the post, a day
+    after the as-of date, and a cell that already has a status (typed or stored, by hand or by a
+    machine): it is never overwritten. Nothing is saved: the operator reviews, then saves (and the
+    save checks every cell again)."""
+    out = Filled(values=typed_values(form))
+    workdays = [d for d in grid.days if d.weekday() < 5]
+    if any(d > grid.as_of for d in workdays):
+        out.later = grid.as_of
+    for row in grid.rows:
+        if only is not None and row.key != only:
+            continue
+        dead: list[dt.date] = []
+        kept: dict[str, int] = {}
+        for d in workdays:
+            if d > grid.as_of:
+                continue
+            if d not in row.held:
+                continue  # described below from the whole month
+            if row.dead_on(d):
+                dead.append(d)
+                continue
+            key = f"{row.person_id}-{row.post_id}-{d.day}"
+            old = grid.existing.get((row.person_id, row.post_id, d))
+            typed = out.values.get(key, "")
+            current = typed or (old[0] if old else "")  # a blank cell leaves a stored status as it is
+            if machine_record(old):
+                current = old[0]
+            if current:
+                if current != PRESENT:
+                    kept[current] = kept.get(current, 0) + 1
+                continue
+            out.values[key] = PRESENT
+            out.filled += 1
+        why = []
+        if dead:
+            if row.death_date < grid.month:
+                why.append(f"已于 {row.death_date.isoformat()} 死亡（死亡名单），本月一律未填")
+            else:
+                why.append(f"{_md(row.death_date)}死亡（死亡名单），{_md(dead[0])}起未填")
+        off = [d for d in grid.days if d not in row.held and d <= grid.as_of]
+        if any(d.weekday() < 5 for d in off):
+            why.append(f"{_runs(off)}未在岗（在岗期间：{row.spans_text()}）")
+        if kept:
+            what = "、".join(f"{s} {n} 天" for s, n in kept.items())
+            why.append(f"已登记{what}，未覆盖")
+        if why:
+            out.skipped.append(f"{row.who} · 岗位 {row.post_code}：" + "；".join(why))
     return out
 
 

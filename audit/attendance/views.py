@@ -52,9 +52,11 @@ def index():
                            ym=ym, month_zh=month_zh, kinds=queries.KINDS)
 
 
-def _cells(grid, checked=None):
-    """What each row of the table shows: per day the select's name, value and state."""
-    values = checked.values if checked is not None else None
+def _cells(grid, checked=None, values=None):
+    """What each row of the table shows: per day the select's name, value and state (``values``:
+    the cells as typed or filled, shown instead of what is stored; a cell that differs is marked)."""
+    if values is None:
+        values = checked.values if checked is not None else None
     bad = checked.bad if checked is not None else set()
     out = []
     for row in grid.rows:
@@ -70,16 +72,20 @@ def _cells(grid, checked=None):
                 title = f"{d.isoformat()} {why}" + (f"（已有记录：{old[0]}）" if old else "")
             else:
                 title = f"{d.isoformat()} 已登记：{old[0]}（{old[1] or '未注明方式'}）" if old else d.isoformat()
+            if row.dead_on(d):
+                title += f"（此人已于 {row.death_date.isoformat()} 死亡，不能登记出勤）"
             cells.append({"name": f"c-{key}", "value": value, "open": open_, "we": d.weekday() >= 5,
-                          "bad": key in bad, "title": title})
+                          "bad": key in bad, "title": title,
+                          "changed": open_ and value != (old[0] if old else "")})
         out.append((row, cells))
     return out
 
 
-def _render_grid(grid, *, checked=None, upload_errors=None, upload_name=None, status=200):
+def _render_grid(grid, *, checked=None, upload_errors=None, upload_name=None, filled=None, status=200):
     findings = queries.unit_findings(grid.unit, grid.month)
     return render_template(
-        "attendance/grid.html", grid=grid, rows=_cells(grid, checked), checked=checked,
+        "attendance/grid.html", grid=grid, rows=_cells(grid, checked, filled.values if filled else None),
+        checked=checked, filled=filled,
         upload_errors=upload_errors, upload_name=upload_name, findings=findings,
         open_findings=sum(1 for f in findings if f.status in ("open", "confirmed")),
         statuses=services.STATUSES, weekday=services.WEEKDAYS, month_zh=month_zh, ym=ym,
@@ -135,6 +141,19 @@ def submit():
     if not checked.ok:
         return _render_grid(grid, checked=checked, status=422)
     return _save_and_audit(grid, checked.cells, "网页填报")
+
+
+@bp.post("/grid/fill")
+@login_required
+def fill():
+    """「全部人员工作日填出勤」 and each row's 「工作日出勤」: the grid again, its blank working days
+    filled (not saved), with whom the fill skipped and why. The save checks every cell again."""
+    grid = _operators_grid(request.form)
+    target = request.form.get("fill", "all")
+    only = None if target == "all" else target
+    if only is not None and not any(r.key == only for r in grid.rows):
+        abort(400, description="要填写的人员不在本单位本月的在岗名单中，请刷新页面后重试。")
+    return _render_grid(grid, filled=services.fill_workdays(grid, request.form, only))
 
 
 @bp.get("/sheet.xlsx")

@@ -33,22 +33,13 @@
       }
       setTimeout(poll, 800);
     });
-    // attendance grid: fill a whole row or column
-    document.querySelectorAll("[data-fill]").forEach(function (btn) {
-      btn.addEventListener("click", function (ev) {
-        ev.preventDefault();
-        var value = btn.dataset.value || "出勤";
-        document.querySelectorAll("select[data-" + btn.dataset.fill + "='" + btn.dataset.key + "']").forEach(function (s) {
-          if (!s.disabled) s.value = value;
-        });
-      });
-    });
   });
 })();
 
 // ==== attendance entry (audit/attendance) — own section ====
-// The grid's "fill" buttons use data-fill above (data-fill="wd" fills a row's weekdays, "wdall" every
-// row's weekdays). Here: a changed cell is marked until saved, so the operator sees what will change.
+// The grid's "fill" buttons submit to the server (/attendance/grid/fill), which skips the days after a
+// death, the days off the post and every cell already filled, and says whom it skipped. Here: a
+// changed cell is marked until saved, so the operator sees what will change.
 (function () {
   "use strict";
   document.addEventListener("change", function (ev) {
