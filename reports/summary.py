@@ -14,15 +14,17 @@ from flask import current_app, has_app_context
 from sqlalchemy import and_, case, desc, distinct, func, or_, select, true
 
 from audit.engine.rule import CATEGORIES, REGISTRY, SEVERITIES, VIOLATIONS, _order, all_rules
-from audit.findings.queries import json_list_has_str
-from models import FINDING_STATUSES, Finding, Person, Post, db
+from audit.findings import periods
+from audit.findings.money import RECOVERABLE, money_by, money_by_many, overlap_note, overlaps, total_fen
+from audit.money import yuan
+from models import FINDING_STATUSES, AuditRun, Finding, FindingMoney, Notice, Person, Post, Recovery, Workshop, db
+from models.rectification import WAITING_FOR_UNIT
 
 from .charts import compact_yuan
 from .notice import Built, copy_to, month_span
 from .render import ReportError, render_template, zh_date, zh_month
 
 COUNTED = ("open", "confirmed", "closed")
-MAX_MONTHS = 120
 # The list of findings in the PDF: at most this many (the largest amounts, violations first); the
 # full list is the system's export. A PDF of 1,000 rows is ~55 pages.
 MAX_LISTED = 1000
@@ -30,15 +32,10 @@ CITY_ISSUER = "重庆市人力资源和社会保障局"
 
 
 def months_between(first: dt.date, last: dt.date) -> list[str]:
-    if last < first:
-        raise ReportError("报告期不正确：结束月份早于开始月份。")
-    out, (y, m) = [], (first.year, first.month)
-    while (y, m) <= (last.year, last.month):
-        out.append(f"{y:04d}-{m:02d}")
-        if len(out) > MAX_MONTHS:
-            raise ReportError(f"报告期过长：最多 {MAX_MONTHS} 个月。")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
+    try:
+        return periods.months_between(first, last)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def issuer_of(district: str | None) -> str:
@@ -49,14 +46,8 @@ def issuer_of(district: str | None) -> str:
     return CITY_ISSUER
 
 
-def region_where(district: str | None):
-    return Finding.district == district if district else true()
-
-
-def period_where(months: list[str]):
-    """Findings with at least one of ``months`` (the first-month index narrows the scan)."""
-    last = dt.date.fromisoformat(months[-1] + "-01")
-    return and_(Finding.period_start <= last, or_(*[json_list_has_str(Finding.periods, m) for m in months]))
+region_where = periods.in_region
+period_where = periods.in_period
 
 
 def mask_name(name: str | None) -> str:
@@ -72,94 +63,226 @@ def max_listed() -> int:
     return MAX_LISTED
 
 
-def figures(district: str | None, months: list[str], limit: int | None = None) -> dict:
-    """Every figure of the report (one query each)."""
+def _month_range(months: list[str]) -> tuple[dt.date, dt.date]:
+    return dt.date.fromisoformat(months[0] + "-01"), dt.date.fromisoformat(months[-1] + "-01")
+
+
+def figures(district: str | None, months: list[str], limit: int | None = None, today: dt.date | None = None) -> dict:
+    """Every figure of the report (one query each). Money is counted once per payment
+    (``audit.findings.money``) and only for the payments of the period's months."""
     all_rules()
+    today = today or dt.date.today()
     base = and_(region_where(district), period_where(months))
     counted = and_(base, Finding.status.in_(COUNTED))
     violation = and_(counted, Finding.category.in_(VIOLATIONS))
-    amount = func.coalesce(func.sum(Finding.amount_at_risk_fen), 0)
+    span = _month_range(months)
     s = db.session
 
-    cats = {c: (n, int(fen)) for c, n, fen in s.execute(
-        select(Finding.category, func.count(), amount).where(counted).group_by(Finding.category))}
-    categories = [{"category": c, "name": zh, "violation": c in VIOLATIONS, "count": cats.get(c, (0, 0))[0],
-                   "amount_fen": cats.get(c, (0, 0))[1]} for c, zh in CATEGORIES.items()]
+    def split(where, group, kind=None) -> dict:
+        return dict(money_by(s, where, group=group, kind=kind, months=span))
 
-    rules = [{"rule": r, "category": c, "category_zh": CATEGORIES.get(c, c),
-              "title": REGISTRY[r].title if r in REGISTRY else r,
-              "severity": SEVERITIES.get(REGISTRY[r].severity, "") if r in REGISTRY else "",
-              "count": n, "amount_fen": int(fen), "violation": c in VIOLATIONS}
-             for r, c, n, fen in s.execute(select(Finding.rule, Finding.category, func.count(), amount)
-                                           .where(counted).group_by(Finding.rule, Finding.category))]
-    rules.sort(key=lambda d: _order(d["rule"]))
+    all_counts = {c: n for c, n in s.execute(select(Finding.category, func.count()).where(base)
+                                             .group_by(Finding.category))}
+    cats_n = dict(s.execute(select(Finding.category, func.count()).where(counted).group_by(Finding.category)).all())
+    cats_fen = split(counted, Finding.category)
+    categories = [{"category": c, "name": zh, "violation": c in VIOLATIONS, "count": cats_n.get(c, 0),
+                   "all": all_counts.get(c, 0), "amount_fen": cats_fen.get(c, 0)} for c, zh in CATEGORIES.items()]
 
-    v_count, v_fen, v_units, v_people = s.execute(
-        select(func.count(), amount, func.count(distinct(Finding.unit)), func.count(distinct(Finding.person_id)))
+    rules_n = dict(s.execute(select(Finding.rule, func.count()).where(counted).group_by(Finding.rule)).all())
+    rules_all = dict(s.execute(select(Finding.rule, func.count()).where(base).group_by(Finding.rule)).all())
+    rules_fen = split(counted, Finding.rule)
+    rules = [{"rule": r.code, "category": r.category, "category_zh": CATEGORIES.get(r.category, r.category),
+              "title": r.title, "severity": SEVERITIES.get(r.severity, ""), "count": rules_n.get(r.code, 0),
+              "all": rules_all.get(r.code, 0), "amount_fen": rules_fen.get(r.code, 0),
+              "violation": r.category in VIOLATIONS} for r in all_rules()]
+
+    v_count, v_units, v_people = s.execute(
+        select(func.count(), func.count(distinct(Finding.unit)), func.count(distinct(Finding.person_id)))
         .where(violation)).one()
+    v_fen = total_fen(s, violation, months=span)
+    recover_fen = total_fen(s, violation, kind=RECOVERABLE, months=span)
+    owed_fen = total_fen(s, violation, kind="owed", months=span)
 
-    fen_col = amount.label("fen")
-    worst = [{"unit": u, "district": d, "township": t, "count": n, "amount_fen": int(fen)}
-             for u, d, t, n, fen in s.execute(
-                 select(Finding.unit, Finding.district, Finding.township, func.count(), fen_col)
-                 .where(violation, Finding.unit.is_not(None))
-                 .group_by(Finding.unit, Finding.district, Finding.township)
-                 .order_by(desc("fen"), desc(func.count()), Finding.unit).limit(10))]
+    unit_n = {(u, d, t): n for u, d, t, n in s.execute(
+        select(Finding.unit, Finding.district, Finding.township, func.count())
+        .where(violation, Finding.unit.is_not(None)).group_by(Finding.unit, Finding.district, Finding.township))}
+    unit_fen = {(u, d, t): fen for u, d, t, fen in money_by_many(
+        s, violation, Finding.unit.is_not(None), groups=[Finding.unit, Finding.district, Finding.township],
+        months=span)}
+    worst = sorted(({"unit": k[0], "district": k[1], "township": k[2], "count": n, "amount_fen": unit_fen.get(k, 0)}
+                    for k, n in unit_n.items()), key=lambda w: (-w["amount_fen"], -w["count"], w["unit"]))[:10]
+    names = unit_names([w["unit"] for w in worst])
+    for w in worst:
+        w["name"] = names.get(w["unit"], w["unit"])
 
-    # the trend: violations by their first month; a finding that began before the period counts in its first month
+    # the trend: violations by their first month (a finding that began before the period, or has no
+    # month, counts in the period's first month); money by the month of each payment, counted once
     trend = {m: [0, 0] for m in months}
-    for start, n, fen in s.execute(select(Finding.period_start, func.count(), amount).where(violation)
-                                   .group_by(Finding.period_start)):
+    for start, n in s.execute(select(Finding.period_start, func.count()).where(violation)
+                              .group_by(Finding.period_start)):
         key = max(f"{start:%Y-%m}", months[0]) if start else months[0]
         if key in trend:
             trend[key][0] += n
-            trend[key][1] += int(fen)
+    for month, fen in money_by_month(s, violation, months=span):
+        key = f"{month:%Y-%m}" if month else months[0]
+        if key in trend:
+            trend[key][1] += fen
     trend_rows = [{"month": m, "count": n, "amount_fen": fen} for m, (n, fen) in trend.items()]
 
-    statuses = {st: (n, int(fen)) for st, n, fen in s.execute(
-        select(Finding.status, func.count(), amount).where(base).group_by(Finding.status))}
-    status_rows = [{"status": st, "name": zh, "count": statuses.get(st, (0, 0))[0],
-                    "amount_fen": statuses.get(st, (0, 0))[1], "counted": st in COUNTED}
-                   for st, zh in FINDING_STATUSES.items()]
+    st_n = dict(s.execute(select(Finding.status, func.count()).where(base).group_by(Finding.status)).all())
+    st_fen = split(base, Finding.status)
+    status_rows = [{"status": st, "name": zh, "count": st_n.get(st, 0), "amount_fen": st_fen.get(st, 0),
+                    "counted": st in COUNTED} for st, zh in FINDING_STATUSES.items()]
 
-    listing = [{"rule": r, "category": c, "violation": c in VIOLATIONS, "subject": label,
-                "name": mask_name(name), "unit": unit or "—", "post": code or "", "months": month_span(periods),
-                "amount_fen": fen, "status": FINDING_STATUSES.get(st, st), "order": (_order(r), unit or "", ps or dt.date.min)}
-               for r, c, label, name, unit, code, periods, fen, st, ps in s.execute(
-                   select(Finding.rule, Finding.category, Finding.subject_label, Person.name, Finding.unit, Post.code,
-                          Finding.periods, Finding.amount_at_risk_fen, Finding.status, Finding.period_start)
-                   .outerjoin(Person, Person.id == Finding.person_id).outerjoin(Post, Post.id == Finding.post_id)
-                   .where(counted)
-                   .order_by(case((Finding.category.in_(VIOLATIONS), 0), else_=1),
-                             desc(func.coalesce(Finding.amount_at_risk_fen, -1)), Finding.id)
-                   .limit(limit or max_listed()))]
+    rows = s.execute(
+        select(Finding.id, Finding.rule, Finding.category, Finding.subject_label, Person.name, Finding.unit,
+               Post.code, Finding.periods, Finding.amount_at_risk_fen, Finding.status, Finding.period_start,
+               Finding.title)
+        .outerjoin(Person, Person.id == Finding.person_id).outerjoin(Post, Post.id == Finding.post_id)
+        .where(counted)
+        .order_by(case((Finding.category.in_(VIOLATIONS), 0), else_=1),
+                  desc(func.coalesce(Finding.amount_at_risk_fen, -1)), Finding.id)
+        .limit(limit or max_listed())).all()
+    shared = overlaps(s, [r.id for r in rows], Finding.status.in_(COUNTED))
+    listing = [{"rule": r.rule, "title": r.title, "category": r.category, "violation": r.category in VIOLATIONS,
+                "subject": r.subject_label, "name": mask_name(r.name), "unit": r.unit or "—", "post": r.code or "",
+                "months": month_span(r.periods) if r.periods else "—", "amount_fen": r.amount_at_risk_fen,
+                "overlap": overlap_note(shared.get(r.id, []), titles=False),
+                "status": FINDING_STATUSES.get(r.status, r.status),
+                "order": (_order(r.rule), r.unit or "", r.period_start or dt.date.min)} for r in rows]
     listing.sort(key=lambda d: (not d["violation"], d["order"]))
 
     info = [c for c in categories if not c["violation"]]
     return {
         "categories": [c for c in categories if c["violation"]], "info_categories": info,
         "rules": [r for r in rules if r["violation"]], "info_rules": [r for r in rules if not r["violation"]],
-        "violations": int(v_count), "money_fen": int(v_fen), "units": int(v_units), "people": int(v_people),
+        "violations": int(v_count), "money_fen": v_fen, "recover_fen": recover_fen, "owed_fen": owed_fen,
+        "units": int(v_units), "people": int(v_people),
         "info_count": sum(c["count"] for c in info), "worst": worst, "trend": trend_rows, "statuses": status_rows,
         "findings": listing, "counted": sum(c["count"] for c in categories),
+        "monthless": int(s.scalar(select(func.count()).where(counted, Finding.period_start.is_(None))) or 0),
+        "not_run": not_run_rules(), "rectification": rectification(district, today),
     }
+
+
+def unit_names(units: list[str]) -> dict[str, str]:
+    """A unit's name for people: a workshop's name with its code; an employer is its name."""
+    if not units:
+        return {}
+    return {code: f"{name}（{code}）" for code, name in db.session.execute(
+        select(Post.code, Workshop.name).join(Workshop, Workshop.id == Post.id).where(Post.code.in_(units)))}
+
+
+def money_by_month(conn, *where, months) -> list[tuple[dt.date | None, int]]:
+    """The counted-once money of the findings matching ``where`` by the month of each payment."""
+    return money_by(conn, *where, group=FindingMoney.__table__.c.month, months=months)
+
+
+def not_run_rules() -> list[dict]:
+    """Rules the latest finished audit run could not run (missing data), with the reason."""
+    run = db.session.scalar(select(AuditRun).where(AuditRun.status == "finished").order_by(desc(AuditRun.id))
+                            .limit(1))
+    if run is None:
+        return []
+    return [{"rule": code, "title": REGISTRY[code].title if code in REGISTRY else code,
+             "reason": (info or {}).get("reason", "")}
+            for code, info in sorted((run.rules or {}).items(), key=lambda kv: _order(kv[0]))
+            if (info or {}).get("status") == "not_run"]
+
+
+def rectification(district: str | None, today: dt.date) -> dict:
+    """Notices of the region issued up to ``today``: issued, answered, closed, overdue; 应追回 (each
+    notice's counted-once figure), 已追回 (money actually recovered), 差额 and the rates."""
+    w = and_(Notice.district == district if district else true(), func.date(Notice.issued_at) <= today)
+    waiting = Notice.status.in_(WAITING_FOR_UNIT)
+    issued, answered, closed, overdue, due_fen = db.session.execute(select(
+        func.count(), func.coalesce(func.sum(case((Notice.status == "answered", 1), else_=0)), 0),
+        func.coalesce(func.sum(case((Notice.status == "closed", 1), else_=0)), 0),
+        func.coalesce(func.sum(case((and_(waiting, Notice.deadline < today), 1), else_=0)), 0),
+        func.coalesce(func.sum(Notice.amount_to_recover_fen), 0)).where(w)).one()
+    back_fen = db.session.scalar(select(func.coalesce(func.sum(Recovery.amount_fen), 0))
+                                 .join(Notice, Notice.id == Recovery.notice_id).where(w)) or 0
+    late = [{"number": n.number, "unit": n.unit_name, "deadline": n.deadline, "days": (today - n.deadline).days}
+            for n in db.session.scalars(select(Notice).where(w, waiting, Notice.deadline < today)
+                                        .order_by(Notice.deadline, Notice.id).limit(10))]
+    due_fen, back_fen = int(due_fen), int(back_fen)
+    return {"issued": int(issued), "answered": int(answered), "closed": int(closed), "overdue": int(overdue),
+            "waiting": int(issued) - int(answered) - int(closed), "due_fen": due_fen, "back_fen": back_fen,
+            "gap_fen": due_fen - back_fen, "rate": (back_fen / due_fen) if due_fen else None,
+            "closed_rate": (int(closed) / int(issued)) if issued else None, "late": late}
+
+
+def conclusion(fig: dict, region: str, span: str) -> dict:
+    """审计结论 and 审计建议, written from the figures."""
+    cats = sorted((c for c in fig["categories"] if c["count"]), key=lambda c: (-c["amount_fen"], -c["count"]))
+    rect = fig["rectification"]
+    findings: list[str] = []
+    advice: list[str] = []
+    if not fig["violations"]:
+        findings.append(f"{region}{span}未发现违规问题。")
+    else:
+        top = "、".join(f"{c['name']}（{c['count']}条，{yuan(c['amount_fen'])}元）" for c in cats[:3])
+        findings.append(f"{region}{span}共发现违规问题{fig['violations']}条，涉及{fig['units']}个单位、"
+                        f"{fig['people']}名人员、金额{yuan(fig['money_fen'])}元（每笔发放只计一次），"
+                        f"其中应追回{yuan(fig['recover_fen'])}元、应补发拖欠工资{yuan(fig['owed_fen'])}元。"
+                        f"问题主要集中在{top}。")
+        if fig["worst"]:
+            worst = "、".join(f"{w['name']}（{w['count']}条，{yuan(w['amount_fen'])}元）" for w in fig["worst"][:3])
+            findings.append(f"问题金额较大的单位是{worst}。")
+        for c in cats[:3]:
+            advice.append(ADVICE.get(c["category"], "对照问题清单逐项整改，举一反三。"))
+        if fig["worst"]:
+            advice.append(f"对{fig['worst'][0]['name']}等问题较多的单位开展重点督查，逐人逐月核对台账与发放记录。")
+    if fig["not_run"]:
+        names = "、".join(f"{r['rule']} {r['title']}" for r in fig["not_run"])
+        findings.append(f"因缺少比对数据，以下规则未能运行，相应问题可能未被发现：{names}。")
+        advice.append("补齐缺少的比对数据（见第三部分未运行的规则），再次运行审计。")
+    dq = next((c for c in fig["info_categories"] if c["category"] == "data_quality"), None)
+    if dq and dq["count"]:
+        findings.append(f"另有数据质量问题{dq['count']}条，部分规则未能对相应记录作出判断。")
+        advice.append("督促各单位完善考勤、发放台账，消除数据质量问题。")
+    if rect["issued"]:
+        rate = f"{rect['rate'] * 100:.1f}%" if rect["rate"] is not None else "—"
+        findings.append(f"已下发整改通知书{rect['issued']}份，已销号{rect['closed']}份，"
+                        f"逾期未整改{rect['overdue']}份；应追回{yuan(rect['due_fen'])}元，"
+                        f"已追回{yuan(rect['back_fen'])}元（{rate}），尚差{yuan(rect['gap_fen'])}元。")
+        if rect["overdue"]:
+            late = "、".join(f"{n['unit']}（{n['number']}，逾期{n['days']}天）" for n in rect["late"][:3])
+            advice.append(f"督促逾期未整改的单位限期整改：{late}。")
+        if rect["gap_fen"] > 0:
+            advice.append(f"加快追回违规资金，尚有{yuan(rect['gap_fen'])}元未追回。")
+    elif fig["violations"]:
+        advice.append("对已确认的问题及时下发整改通知书，明确整改期限和追回金额。")
+    return {"findings": findings, "advice": advice}
+
+
+ADVICE = {
+    "phantom_salary": "对吃空饷、虚报冒领问题，立即停发并追回违规资金，清退未在岗人员，落实考勤与发放的月度核对。",
+    "disguised_payment": "对变相发钱问题，追回超标准和无岗位发放的资金，按岗位标准和出勤核定工资。",
+    "wage_arrears": "对拖欠工资问题，限期足额补发，落实按月发放。",
+    "impersonation": "对冒名顶替问题，核实本人身份、签到设备和收款账户，工资一律发入本人账户。",
+    "ineligible_placement": "对安置不符合条件人员问题，及时清退，追回违规发放的岗位补贴，严格上岗资格审核。",
+    "favouritism": "对优亲厚友问题，清退干部家庭成员，追回资金，严肃追责问责。",
+    "ledger_mismatch": "对车间账实不符、数字就业问题，核实在册人员和上报数据，追回多领的奖补资金。",
+}
 
 
 def build_summary(district: str | None, first: dt.date, last: dt.date) -> Built:
     """The 审计报告 of ``district`` (None: every district) for the months ``first`` … ``last``."""
     months = months_between(first, last)
-    fig = figures(district, months)
+    today = dt.date.today()
+    fig = figures(district, months, today=today)
     region = district or "全部地区"
     span = zh_month(months[0]) if len(months) == 1 else f"{zh_month(months[0])}至{zh_month(months[-1])}"
     title = f"{region}公益性岗位和就业帮扶车间审计报告（{span}）"
-    today = dt.date.today()
+    fig["conclusion"] = conclusion(fig, region, span)
     charts = {
         "categories": [{"label": c["name"], "value": c["amount_fen"], "text": f"{compact_yuan(c['amount_fen'])} 元"}
                        for c in fig["categories"] if c["count"]],
         "trend_count": [{"label": m["month"][2:], "value": m["count"], "text": m["count"]} for m in fig["trend"]],
         "trend_amount": [{"label": m["month"][2:], "value": m["amount_fen"],
                           "text": compact_yuan(m["amount_fen"]) if m["amount_fen"] else "0"} for m in fig["trend"]],
-        "worst": [{"label": w["unit"], "value": w["amount_fen"], "text": f"{compact_yuan(w['amount_fen'])} 元"}
+        "worst": [{"label": w["name"], "value": w["amount_fen"], "text": f"{compact_yuan(w['amount_fen'])} 元"}
                   for w in fig["worst"]],
     }
     html = render_template(

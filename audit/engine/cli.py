@@ -40,6 +40,10 @@ def register(cli: click.Group) -> None:
         for code, zh, n, fen in category_summary(result):
             mark = "" if code in VIOLATIONS else "（提示，不计入违规）"
             click.echo(_pad(f"{zh}{mark}", 40) + _pad(str(n), 8, True) + _pad(yuan(fen) if fen else "—", 18, True))
+        v_n = sum(n for code, _, n, _ in category_summary(result) if code in VIOLATIONS)
+        v_fen = sum(fen for code, _, _, fen in category_summary(result) if code in VIOLATIONS)
+        click.echo(_pad("违规合计", 40) + _pad(str(v_n), 8, True) + _pad(yuan(v_fen), 18, True))
+        click.echo("（金额按每笔发放只计一次：同一笔发放被多条规则发现的，计入金额最大的那一类。）")
         not_run = {c: s["reason"] for c, s in result.rules.items() if s["status"] == "not_run"}
         for code, reason in not_run.items():
             click.echo(f"{code} {reason}", err=not sys.stdout.isatty())
@@ -48,8 +52,12 @@ def register(cli: click.Group) -> None:
     @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]), default="jsonl", show_default=True)
     @click.option("--output", type=click.Path(dir_okay=False), default=None, help="输出文件（缺省为标准输出；xlsx 必须指定）。")
     @click.option("--category", default=None, help="只导出这一类别（如 phantom_salary）。")
+    @click.option("--district", default=None, help="只导出这一区县的审计发现（如 奉节县）。")
+    @click.option("--period", default=None,
+                  help="只导出这一报告期的审计发现：YYYY-MM 或 YYYY-MM:YYYY-MM（与审计报告的口径相同：没有所属月份的问题计入每个报告期）。")
     @with_appcontext
-    def findings_command(fmt: str, output: str | None, category: str | None) -> None:
+    def findings_command(fmt: str, output: str | None, category: str | None, district: str | None,
+                         period: str | None) -> None:
         """导出当前的审计发现。JSON Lines 含完整身份证号（供授权的系统对接使用）；CSV/XLSX 供人阅读，号码脱敏。导出行为记入日志。"""
         from flask import current_app
 
@@ -63,10 +71,19 @@ def register(cli: click.Group) -> None:
             raise click.BadParameter(f"未知类别 {category}；可选：{'、'.join(CATEGORIES)}", param_hint="--category")
         if fmt == "xlsx" and not output:
             raise click.BadParameter("xlsx 格式需要用 --output 指定文件", param_hint="--output")
+        months = None
+        if period:
+            from audit.findings.periods import months_between
+            from audit.rectification.queries import parse_period
+
+            span = parse_period(period)
+            if span is None:
+                raise click.BadParameter("报告期应为 YYYY-MM 或 YYYY-MM:YYYY-MM（最多 120 个月）", param_hint="--period")
+            months = months_between(*span)
         ensure_schema()
         with db.engine.begin() as conn:
             n = export(conn, fmt, pii=current_app.extensions["pii"], actor=actor_name(), output=output,
-                       stream=sys.stdout, category=category)
+                       stream=sys.stdout, category=category, district=district, months=months)
         if output:
             click.echo(f"已导出 {n} 条审计发现到 {output}", err=True)
 

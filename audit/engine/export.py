@@ -30,7 +30,7 @@ SUBJECT_TYPES = {"person": "人员", "workshop": "车间", "position": "岗位",
                  "account": "收款账户"}
 
 
-def _records(conn: Connection, pii: PiiCodec | None, category: str | None) -> Iterator[dict]:
+def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where=()) -> Iterator[dict]:
     """The current findings in rule order; with ``pii`` the ID numbers in clear, else masked."""
     f, p, posts = Finding.__table__, Person.__table__, Post.__table__
     codes = dict(conn.execute(select(posts.c.id, posts.c.code)).all())
@@ -45,6 +45,7 @@ def _records(conn: Connection, pii: PiiCodec | None, category: str | None) -> It
     q = select(f).order_by(f.c.rule, f.c.period_start, f.c.id)
     if category:
         q = q.where(f.c.category == category)
+    q = q.where(*where)
     for r in conn.execute(q).mappings():
         subject = person(r["person_id"]) if r["subject_type"] == "person" and r["person_id"] else r["subject_label"]
         yield {
@@ -59,9 +60,9 @@ def _records(conn: Connection, pii: PiiCodec | None, category: str | None) -> It
         }
 
 
-def write_jsonl(conn: Connection, out: IO[str], pii: PiiCodec, category: str | None = None) -> int:
+def write_jsonl(conn: Connection, out: IO[str], pii: PiiCodec, category: str | None = None, where=()) -> int:
     n = 0
-    for rec in _records(conn, pii, category):
+    for rec in _records(conn, pii, category, where):
         rec.pop("_amount_fen")
         out.write(json.dumps(rec, ensure_ascii=False) + "\n")
         n += 1
@@ -93,17 +94,17 @@ def safe_cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def write_csv(conn: Connection, out: IO[str], category: str | None = None) -> int:
+def write_csv(conn: Connection, out: IO[str], category: str | None = None, where=()) -> int:
     w = csv.writer(out)
     w.writerow([zh for _, zh in HEADERS])
     n = 0
-    for rec in _records(conn, None, category):
+    for rec in _records(conn, None, category, where):
         w.writerow(_row(rec))
         n += 1
     return n
 
 
-def write_xlsx(conn: Connection, path: str, category: str | None = None) -> int:
+def write_xlsx(conn: Connection, path: str, category: str | None = None, where=()) -> int:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -121,7 +122,7 @@ def write_xlsx(conn: Connection, path: str, category: str | None = None) -> int:
         head.append(c)
     ws.append(head)
     n = 0
-    for rec in _records(conn, None, category):
+    for rec in _records(conn, None, category, where):
         ws.append(_row(rec))  # strings only: nothing is evaluated as a formula
         n += 1
     wb.save(path)
@@ -129,23 +130,30 @@ def write_xlsx(conn: Connection, path: str, category: str | None = None) -> int:
 
 
 def export(conn: Connection, fmt: str, *, pii: PiiCodec, actor: str, output: str | None,
-           stream: IO[str] | None = None, category: str | None = None) -> int:
-    """Write the export and log who exported what."""
+           stream: IO[str] | None = None, category: str | None = None, district: str | None = None,
+           months: list[str] | None = None) -> int:
+    """Write the export and log who exported what. ``district`` and ``months`` narrow it to a region
+    and a report period, exactly as the 审计报告 counts them (``audit.findings.periods``)."""
+    from audit.findings.periods import in_period, in_region
+
+    where = [in_region(district)] + ([in_period(months)] if months else [])
     if fmt == "xlsx":
         if not output:
             raise ValueError("xlsx 格式需要用 --output 指定文件")
-        n = write_xlsx(conn, output, category)
+        n = write_xlsx(conn, output, category, where)
     else:
         target = open(output, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") if output else stream
         try:
-            n = write_jsonl(conn, target, pii, category) if fmt == "jsonl" else write_csv(conn, target, category)
+            n = (write_jsonl(conn, target, pii, category, where) if fmt == "jsonl"
+                 else write_csv(conn, target, category, where))
         finally:
             if output:
                 target.close()
     append(conn, [{
         "at": dt.datetime.now(), "actor": actor, "action": "findings.export", "table_name": "findings",
         "row_ref": f"{fmt}{' · ' + category if category else ''}",
-        "new": {"format": fmt, "category": category, "findings": n, "full_identifiers": fmt == "jsonl",
+        "new": {"format": fmt, "category": category, "district": district,
+                "period": f"{months[0]}:{months[-1]}" if months else None, "findings": n, "full_identifiers": fmt == "jsonl",
                 "output": output.rsplit("/", 1)[-1] if output else "stdout"}}])
     return n
 

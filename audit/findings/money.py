@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.util import ClauseAdapter
 
 from models import Finding, FindingMoney
 
@@ -52,7 +53,7 @@ def _claims(where: Iterable[ColumnElement[bool]], kind: str | None, months: tupl
         conds.append(~fm.c.payment.like("owed:%"))
     elif kind:
         conds.append(fm.c.payment.like(f"{kind}:%"))
-    ranked = (select(fm.c.payment, fm.c.amount_fen, f,
+    ranked = (select(fm.c.payment, fm.c.month, fm.c.amount_fen, f,
                      func.row_number().over(partition_by=fm.c.payment,
                                             order_by=(fm.c.amount_fen.desc(), _rule_order(), f.c.rule, f.c.id))
                      .label("rank"))
@@ -91,14 +92,15 @@ def money_by_many(conn, *where: ColumnElement[bool], groups: list, kind: str | N
 
 
 def overlaps(conn, finding_ids: list[str], *among: ColumnElement[bool]) -> dict[str, list[dict]]:
-    """For each of ``finding_ids``: the other findings (not dismissed; narrowed by ``among``) that
-    claim some of the same payments — ``{id: [{"id", "rule", "title", "fen"}]}``, where ``fen``
+    """For each of ``finding_ids``: the other findings (not dismissed; matching ``among``, clauses on
+    ``Finding`` such as ``Finding.id.in_(a notice's findings)``) that claim some of the same payments — ``{id: [{"id", "rule", "title", "fen"}]}``, where ``fen``
     is the money the two share (the smaller claim, summed over the shared payments)."""
     if not finding_ids:
         return {}
     f, fm = Finding.__table__, FindingMoney.__table__
     mine, other = fm.alias("mine"), fm.alias("other")
     of = f.alias("of")
+    on_other = [ClauseAdapter(of).traverse(c) for c in among]  # the clauses speak of the other finding
     out: dict[str, list[dict]] = {}
     for i in range(0, len(finding_ids), 2000):
         chunk = finding_ids[i:i + 2000]
@@ -108,7 +110,7 @@ def overlaps(conn, finding_ids: list[str], *among: ColumnElement[bool]) -> dict[
              .select_from(mine.join(other, and_(other.c.payment == mine.c.payment,
                                                 other.c.finding_id != mine.c.finding_id))
                           .join(of, of.c.id == other.c.finding_id))
-             .where(mine.c.finding_id.in_(chunk), of.c.status != "dismissed", *among)
+             .where(mine.c.finding_id.in_(chunk), of.c.status != "dismissed", *on_other)
              .group_by(mine.c.finding_id, of.c.id, of.c.rule, of.c.title)
              .order_by(mine.c.finding_id, of.c.rule, of.c.id))
         for fid, oid, rule, title, fen in conn.execute(q):
@@ -116,9 +118,10 @@ def overlaps(conn, finding_ids: list[str], *among: ColumnElement[bool]) -> dict[
     return out
 
 
-def overlap_note(others: list[dict]) -> str:
-    """「与 PS04 死亡后仍发放工资 重叠，不重复计算」 for a finding whose money others also claim."""
+def overlap_note(others: list[dict], *, titles: bool = True) -> str:
+    """「与 PS04 死亡后仍发放工资 重叠，不重复计算」 for a finding whose money others also claim
+    (without ``titles``: 「与 PS04 重叠，不重复计算」, for narrow table cells)."""
     if not others:
         return ""
-    names = "、".join(dict.fromkeys(f"{o['rule']} {o['title']}" for o in others))
+    names = "、".join(dict.fromkeys(f"{o['rule']} {o['title']}" if titles else o["rule"] for o in others))
     return f"与 {names} 重叠，不重复计算"
