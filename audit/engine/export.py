@@ -131,12 +131,13 @@ def write_xlsx(conn: Connection, path: str, category: str | None = None, where=(
 
 def export(conn: Connection, fmt: str, *, pii: PiiCodec, actor: str, output: str | None,
            stream: IO[str] | None = None, category: str | None = None, district: str | None = None,
-           months: list[str] | None = None) -> int:
+           months: list[str] | None = None, where: list | None = None) -> int:
     """Write the export and log who exported what. ``district`` and ``months`` narrow it to a region
     and a report period, exactly as the 审计报告 counts them (``audit.findings.periods``)."""
     from audit.findings.periods import in_period, in_region
 
-    where = [in_region(district)] + ([in_period(months)] if months else [])
+    if where is None:  # the command line: a region and a report period
+        where = [in_region(district)] + ([in_period(months)] if months else [])
     if fmt == "xlsx":
         if not output:
             raise ValueError("xlsx 格式需要用 --output 指定文件")
