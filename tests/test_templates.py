@@ -1,13 +1,19 @@
-"""``audit templates``: blank templates that officials can fill in, and that import as they are."""
+"""``audit templates``: blank templates that officials can fill in. Their sample rows are marked as
+samples and refused by the importer: an untouched template changes nothing."""
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 
 import openpyxl
 import pytest
+from stdnum.cn import ric
+
+from helpers import snapshot
 
 from audit.ledger.importer import import_bundle
+from audit.ledger.values import id_number
 from audit.ledger.schema import BY_NAME, TABLES
 from audit.ledger.templates import WORKBOOK_NAME, write_templates
 from models import db
@@ -59,32 +65,93 @@ def test_csv_templates_have_a_bom_and_chinese_headers(templates):
         assert samples and all(len(r) == len(header) for r in samples)
 
 
-def test_the_folder_of_csv_templates_imports_without_errors(app, templates, tmp_path):
+SAMPLE_REFUSED = "是模板示例行，请删除后再导入"
+
+
+def sample_rows_of_every_table() -> set[tuple[str, int]]:
+    """(table, row number as in the file) of every sample row: the header is row 1."""
+    return {(t.name, r) for t in TABLES for r in range(2, 2 + EXPECTED_ADDED[t.name])}
+
+
+def assert_refused_as_a_whole(result, before, engine) -> None:
+    assert not result.ok and not result.committed
+    assert {(e.table, e.row) for e in result.errors} == sample_rows_of_every_table()
+    for e in result.errors:  # one error a row, naming the sheet and the row
+        assert f"第 {e.row} 行{SAMPLE_REFUSED}" in str(e) and BY_NAME[e.table].zh in str(e), str(e)
+    assert snapshot(engine) == before  # nothing changed
+
+
+def test_the_folder_of_csv_templates_is_refused_and_changes_nothing(app, templates, tmp_path):
     folder = tmp_path / "csv-only"
     folder.mkdir()
     for f in templates.glob("*.csv"):
         shutil.copy(f, folder)
-    result = run_import(app, folder)
-    assert result.ok and result.committed, [str(e) for e in result.errors]
-    assert {t: c.added for t, c in result.counts.items()} == EXPECTED_ADDED
+    before = snapshot(db.engine)
+    assert_refused_as_a_whole(run_import(app, folder), before, db.engine)
 
 
-def test_the_single_workbook_imports_without_errors(app, templates):
+def test_the_untouched_workbook_is_refused_and_changes_nothing(app, templates):
+    before = snapshot(db.engine)
     result = run_import(app, templates / WORKBOOK_NAME)
-    assert result.ok and result.committed, [str(e) for e in result.errors]
-    assert {t: c.added for t, c in result.counts.items()} == EXPECTED_ADDED
+    assert_refused_as_a_whole(result, before, db.engine)
+    assert "人员信息(persons) 第2行 [身份证号] 值「000000" in str(result.errors[0])
     assert not [w for w in result.warnings if "说明" not in w]  # only the explanation sheet is skipped
 
 
-def test_each_xlsx_template_imports_as_part_of_a_bundle(app, templates, tmp_path):
+def test_each_untouched_xlsx_template_is_refused(app, templates, tmp_path):
     folder = tmp_path / "xlsx-only"
     folder.mkdir()
     for spec in TABLES:
         shutil.copy(templates / f"{spec.name}.xlsx", folder)
+    before = snapshot(db.engine)
+    assert_refused_as_a_whole(run_import(app, folder), before, db.engine)
+
+
+def test_one_sample_row_left_among_real_rows_refuses_the_bundle(app, templates, tmp_path, people):
+    folder = tmp_path / "filled"
+    folder.mkdir()
+    real = people.id("1975-03-02", True)
+    with open(templates / "persons.csv", encoding="utf-8-sig", newline="") as fh:
+        header, first, second = list(csv.reader(fh))
+    row = dict(zip(header, first)) | {"身份证号": real, "姓名": "王大山", "户编号": "H001"}
+    with open(folder / "persons.csv", "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, [row[h] for h in header], second])
+    before = snapshot(db.engine)
     result = run_import(app, folder)
-    assert result.ok, [str(e) for e in result.errors]
+    refused = [e for e in result.errors if e.table == "persons"]  # (the other required tables are missing)
+    assert not result.ok and [e.row for e in refused] == [3]
+    assert "第 3 行" + SAMPLE_REFUSED in str(refused[0])
+    assert snapshot(db.engine) == before
+
+
+def unmarked(text: str) -> str:
+    """The sample rows with their mark taken off: live-looking codes, names and ID numbers."""
+    text = re.sub(r"000000(\d{11})[0-9X]",
+                  lambda m: "500236" + m.group(1) + ric.calc_check_digit("500236" + m.group(1) + "?"), text)
+    return text.replace("示例-", "").replace("示例", "")
+
+
+def test_apart_from_the_mark_the_sample_rows_are_a_valid_bundle(app, templates, tmp_path):
+    folder = tmp_path / "unmarked"
+    folder.mkdir()
+    for f in templates.glob("*.csv"):
+        (folder / f.name).write_text(unmarked(f.read_text(encoding="utf-8-sig")), encoding="utf-8")
+    result = run_import(app, folder)
+    assert result.ok and result.committed, [str(e) for e in result.errors]
     assert {t: c.added for t, c in result.counts.items()} == EXPECTED_ADDED
-    assert not result.warnings
+
+
+def test_sample_codes_names_and_ids_can_never_be_live(templates):
+    wb = openpyxl.load_workbook(templates / WORKBOOK_NAME)
+    people = list(wb["人员信息"].iter_rows(min_row=2, values_only=True))
+    assert [p[1] for p in people] == ["示例人员甲", "示例人员乙"]
+    assert all(p[0].startswith("000000") and p[3].startswith("示例-") for p in people)
+    assert [id_number(p[0]) for p in people] == [p[0] for p in people]  # valid numbers all the same
+    for sheet, col in (("公益性岗位", 0), ("就业帮扶车间", 0), ("安置台账", 1), ("考勤记录", 1), ("工资发放", 1),
+                       ("上报数据", 0), ("车间用工花名册", 0)):
+        assert all(r[col].startswith("示例-") for r in wb[sheet].iter_rows(min_row=2, values_only=True)), sheet
+    text = "\n".join(str(c) for row in wb["说明"].iter_rows(values_only=True) for c in row if c is not None)
+    assert "示例行" in text and "会被拒绝" in text
 
 
 def test_xlsx_template_keeps_ids_and_accounts_as_text(templates):

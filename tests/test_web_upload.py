@@ -288,6 +288,22 @@ def test_the_index_lists_uploads_and_the_templates_download(client, web, people,
     assert resp.data[:2] == b"PK"
 
 
+def test_an_untouched_template_is_refused_by_row_and_changes_nothing(client, web):
+    login(client, "auditor_fj")
+    data = client.get("/uploads/templates/" + quote("台账模板.xlsx")).data
+    before = persons()
+    job = job_of(upload(client, data, "台账模板.xlsx"))
+    html = page(client, job)
+    assert "导入被拒绝" in html and "确认导入" not in html
+    rows = error_rows(html)
+    assert ("公益性岗位", "2", "岗位编号", "示例-GW500236-0001",
+            "第 2 行是模板示例行，请删除后再导入（模板中的示例行只用于说明填法，其编号、姓名以「示例」开头，"
+            "身份证号以 000000 开头）") in rows
+    assert {r[0] for r in rows} >= {"人员信息", "公益性岗位", "安置台账", "死亡人员"}
+    assert all("是模板示例行" in r[4] for r in rows)
+    assert persons() == before
+
+
 def test_unusable_files_are_refused_with_a_message(client, web):
     login(client, "auditor_fj")
     resp = upload(client, b"hello", "notes.txt")

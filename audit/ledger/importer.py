@@ -80,7 +80,7 @@ from models import (
 
 from . import values as v
 from .bundle import Bundle, BundleError, Limits, Source, open_bundle
-from .schema import BY_NAME, REQUIRED_TABLES, TABLES, TableSpec, header_key
+from .schema import BY_NAME, REQUIRED_TABLES, SAMPLE_KEYS, TABLES, TableSpec, header_key, sample_mark
 from .values import CellError
 
 CHUNK = 20_000
@@ -500,7 +500,8 @@ class Importer:
         """Convert a chunk column by column; report bad cells; return (columns, row numbers) of the
         good rows, or None if none is good."""
         n = len(chunk)
-        bad: set[int] = set()
+        sample = self._sample_rows(spec, columns, chunk, numbers)
+        bad: set[int] = set(sample)
         cols = []
         for c in columns:
             if c.index < 0:
@@ -518,6 +519,8 @@ class Importer:
             col = list(map(cache.__getitem__, raw))
             if any(cache[x].__class__ is CellError or (c.required and cache[x] is None) for x in distinct):
                 for i, x in enumerate(col):
+                    if i in sample:
+                        continue  # a template's sample row: one error says so, nothing more
                     if x.__class__ is CellError:
                         self._error(spec.name, numbers[i], c.header, _show(raw[i]), str(x))
                         bad.add(i)
@@ -548,6 +551,27 @@ class Importer:
             cols = [[col[i] for i in keep] for col in cols]
             numbers = [numbers[i] for i in keep]
         return cols, numbers
+
+    def _sample_rows(self, spec: TableSpec, columns: list[_Column], chunk: list, numbers: list[int]) -> set[int]:
+        """Indexes (in the chunk) of the rows that carry the template sample mark
+        (``schema.sample_mark``), each reported once: such a row is never loaded. Judged per
+        distinct value, as conversion is."""
+        found: set[int] = set()
+        for c in columns:
+            if c.index < 0 or c.key not in SAMPLE_KEYS:
+                continue
+            get = itemgetter(c.index)
+            marked = {x for x in set(map(get, chunk)) if sample_mark(c.key, x)}
+            if not marked:
+                continue
+            for i, row in enumerate(chunk):
+                x = get(row)
+                if i not in found and x in marked:
+                    found.add(i)
+                    self._error(spec.name, numbers[i], c.header, _show(x),
+                                f"第 {numbers[i]} 行是模板示例行，请删除后再导入（模板中的示例行只用于说明填法，"
+                                "其编号、姓名以「示例」开头，身份证号以 000000 开头）")
+        return found
 
     def _writer(self, conn: Connection, table: str, names: list[str]) -> Callable[[Iterable[tuple]], None]:
         """Bulk insert of tuples into ``table`` (COPY on PostgreSQL, executemany on SQLite)."""

@@ -216,6 +216,31 @@ TABLES: tuple[TableSpec, ...] = (
 )
 
 BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
+
+# ---- template sample rows --------------------------------------------------------------------
+# The sample rows of the blank templates (templates.py) carry a mark that no live row can carry, and
+# the importer refuses every row with it: an untouched template changes nothing. The mark: codes
+# (post, workshop, household) and names begin with 示例; ID numbers are issued by region 000000,
+# which no real one is (no province code 00), yet they stay valid (birth date, check character).
+SAMPLE_PREFIX = "示例"
+SAMPLE_ID_REGION = "000000"
+SAMPLE_CODE_KEYS = frozenset({"position_code", "workshop_code", "post_code", "subject_code", "household_id"})
+SAMPLE_NAME_KEYS = frozenset({"name", "account_name"})
+
+
+def sample_mark(key: str, value) -> bool:
+    """Whether a raw cell of column ``key`` carries the template sample mark."""
+    if key not in SAMPLE_CODE_KEYS and key not in SAMPLE_NAME_KEYS and key != "id_number":
+        return False
+    if not isinstance(value, str):
+        return False  # numbers, dates: never a sample's code, name or ID number (those are text)
+    text = re.sub(r"\s+", "", nfkc(value))
+    if key == "id_number":
+        return text.startswith(SAMPLE_ID_REGION)
+    return text.startswith(SAMPLE_PREFIX)
+
+
+SAMPLE_KEYS = SAMPLE_CODE_KEYS | SAMPLE_NAME_KEYS | {"id_number"}
 REQUIRED_TABLES = tuple(t.name for t in TABLES if t.required)
 
 

@@ -4,8 +4,11 @@
 BOM, so Excel on Windows reads the Chinese headers) and ``<name>.xlsx``, plus one workbook
 ``台账模板.xlsx`` holding every table as a sheet after a sheet「说明」that explains the columns.
 
-Every template carries sample rows built from ``Col.sample``; together they form a valid bundle
-(the folder of CSV files, and the single workbook, both import without errors)."""
+Every template carries sample rows built from ``Col.sample``, marked so that they can never be
+live rows: codes (post, workshop, household) begin with ``示例-``, names with ``示例人员``, ID
+numbers come from the reserved region 000000 (still valid: birth date and check character). The
+importer refuses every row so marked (``schema.sample_mark``): an untouched template is refused as
+a whole and changes nothing. Apart from the mark the sample rows are a valid bundle."""
 from __future__ import annotations
 
 import csv
@@ -23,7 +26,17 @@ from openpyxl.worksheet.worksheet import Worksheet
 from audit import vocab
 
 from . import values as v
-from .schema import ID_SAMPLE_2, TABLES, Col, TableSpec, categories
+from .schema import (
+    ID_SAMPLE_2,
+    SAMPLE_CODE_KEYS,
+    SAMPLE_ID_REGION,
+    SAMPLE_NAME_KEYS,
+    SAMPLE_PREFIX,
+    TABLES,
+    Col,
+    TableSpec,
+    categories,
+)
 
 WORKBOOK_NAME = "台账模板.xlsx"
 README_SHEET = "说明"
@@ -136,11 +149,37 @@ def write_templates(outdir: Path) -> list[Path]:
     return written
 
 
+def sample_id(number: str) -> str:
+    """An ID number of the reserved sample region: the same birth date and sequence, region 000000,
+    the check character computed again (so it stays a valid number)."""
+    from stdnum.cn import ric
+
+    body = SAMPLE_ID_REGION + number[len(SAMPLE_ID_REGION):17]
+    return body + ric.calc_check_digit(body + "0")  # it reads the first 17 of 18 characters
+
+
+# The names of the sample people, by the name ``Col.sample`` gives them.
+SAMPLE_NAMES = {"张三": f"{SAMPLE_PREFIX}人员甲", "李小花": f"{SAMPLE_PREFIX}人员乙", "李四": f"{SAMPLE_PREFIX}人员丙"}
+
+
+def sample_value(key: str, value: str) -> str:
+    """A sample cell, marked if its column carries the mark (``schema.sample_mark``)."""
+    if not value:
+        return value
+    if key == "id_number":
+        return sample_id(value)
+    if key in SAMPLE_CODE_KEYS:
+        return f"{SAMPLE_PREFIX}-{value}"
+    if key in SAMPLE_NAME_KEYS:
+        return SAMPLE_NAMES.get(value, f"{SAMPLE_PREFIX}{value}")
+    return value
+
+
 def sample_rows(spec: TableSpec) -> list[list[str]]:
-    """The sample rows of a table, as strings in spec column order."""
+    """The sample rows of a table, as strings in spec column order, marked as samples."""
     first = {c.key: c.sample for c in spec.columns}
     rows = [first, *({**first, **extra} for extra in EXTRA_SAMPLES.get(spec.name, []))]
-    return [[r[c.key] for c in spec.columns] for r in rows]
+    return [[sample_value(c.key, r[c.key]) for c in spec.columns] for r in rows]
 
 
 # ---- CSV -------------------------------------------------------------------------------------
@@ -247,7 +286,8 @@ def _fill_readme(ws: Worksheet) -> None:
     for text in (
         "本工作簿每个工作表是一张台账表，工作表名即表名；第一行为表头，请勿修改或删除表头，列的顺序可以调整。",
         "也可把单张表另存为 CSV（UTF-8 或 GB18030 编码），文件名用英文表名，如 persons.csv，放在同一文件夹或 zip 中导入。",
-        "各表中的示例行只用于说明填法，导入正式数据前请删除。",
+        "各表中的示例行只用于说明填法，请删除后再填写正式数据：示例行的编号以「示例-」开头、姓名以「示例人员」开头、"
+        "身份证号以 000000 开头，导入时凡带有这些标记的行都会被拒绝（未删除示例行的模板整体不能导入）。",
         "表头为浅黄色底色（批注“必填”）的列为必填列；必需表为人员信息、公益性岗位、安置台账，其余表可选。",
         "本工作表「说明」在导入时会被忽略。",
     ):
@@ -280,7 +320,8 @@ def _fill_readme(ws: Worksheet) -> None:
         put(f"{spec.zh}（{spec.name}）", font=HEADER_FONT)
         put("中文表头", "英文列名", "必填/选填", "格式与取值", "示例", font=HEADER_FONT)
         for col in spec.columns:
-            put(col.zh, col.key, "必填" if col.required else "选填", _explain(spec, col), col.sample or None,
+            put(col.zh, col.key, "必填" if col.required else "选填", _explain(spec, col),
+                sample_value(col.key, col.sample) or None,
                 fill=REQUIRED_FILL if col.required else None, wrap=True)
         line += 1
 
