@@ -130,11 +130,19 @@ def test_im02_one_personal_phone_checks_in_several_people(app, county, tmp_path)
     assert f["category"] == "impersonation"
     [dev] = f["evidence"]["devices"]
     assert dev["device"] == "138****5678"
-    assert dev["days"] == [{"date": "2025-04-07", "people": 3}, {"date": "2025-04-08", "people": 3},
-                           {"date": "2025-04-09", "people": 4}]
-    assert f["evidence"]["own_days"] == ["2025-04-09"]
-    assert "个人手机 138****5678 当月有 3 天每天为 3 人以上签到（04-07 3 人、04-08 3 人、04-09 4 人）" in f["explanation"]
-    assert one(found, "IM02", b, "CJ-1")["evidence"]["own_days"] == ["2025-04-08"]
+    assert dev["busy_days"] == "4月7日–4月9日"
+    # the co-signers: who else the phone checked in, by name and masked ID, with their days as ranges
+    assert sorted((o["name"], o["id_masked"], o["days"]) for o in dev["co_signers"]) == sorted([
+        ("王大山", a[:6] + "********" + a[-4:], "4月7日–4月9日"), ("李四", b[:6] + "********" + b[-4:], "4月7日–4月9日"),
+        ("张三", c[:6] + "********" + c[-4:], "4月7日–4月9日")])
+    assert f["evidence"]["own_days"] == "4月9日"
+    assert "个人手机 138****5678 当月有 3 天（4月7日–4月9日）每天为 3 人以上签到（04-07 3 人、04-08 3 人、04-09 4 人）" \
+        in f["explanation"]
+    assert "同一手机还为 " in f["explanation"] and "王大山（" in f["explanation"] and "其中 1 天（4月9日）" in f["explanation"]
+    b_ws = one(found, "IM02", b, "CJ-1")
+    assert b_ws["evidence"]["own_days"] == "4月8日"
+    assert "李四" not in [o["name"] for o in b_ws["evidence"]["devices"][0]["co_signers"]]  # not their own co-signer
+    assert "赵四" in [o["name"] for o in b_ws["evidence"]["devices"][0]["co_signers"]]
     assert phone not in json.dumps([x["evidence"] for x in found], ensure_ascii=False)
     assert all(phone not in x["explanation"] for x in found)
 
@@ -185,7 +193,7 @@ def test_im04_one_account_collects_for_several_people(app, county, tmp_path):
     assert f["category"] == "impersonation" and f["persons"] == sorted([a, b])
     [acct] = f["evidence"]["accounts"]
     assert acct["account"] == "6217********6666"
-    assert acct["others"] == [{"id": b[:6] + "********" + b[-4:], "name": "李小花"}]
+    assert [(o["id"], o["name"]) for o in acct["others"]] == [(b[:6] + "********" + b[-4:], "李小花")]
     assert "同月还收到 李小花" in f["explanation"]
     assert shared not in json.dumps([x["evidence"] for x in found]) and b not in json.dumps(f["evidence"])
 
@@ -250,7 +258,7 @@ def test_fv01_a_cadres_household_member_holds_a_public_post(app, county, people,
     assert mine(found) == [("FV01", sister, "GW-1", [], "3200.00")]
     f = one(found, "FV01", sister)
     assert f["category"] == "favouritism"
-    assert f["evidence"]["officials"] == sorted([
+    assert [{k: v for k, v in o.items() if k != "official_id"} for o in f["evidence"]["officials"]] == sorted([
         {"id": secretary[:6] + "********" + secretary[-4:], "name": "赵书记", "role": "村党组织书记",
          "unit": "白帝村党支部"},
         {"id": cadre[:6] + "********" + cadre[-4:], "name": "赵干部", "role": "乡镇干部", "unit": "白帝镇人民政府"}],

@@ -393,7 +393,8 @@ def _ip06_combine(rows, ctx):
     for group in groups.values():
         r = group[0]
         earlier = sorted(({"name": g["earlier_name"], "id_masked": g["earlier_id_masked"], "post": g["earlier_post"],
-                           "start": g["earlier_start"], "end": g["earlier_end"]} for g in group),
+                           "start": g["earlier_start"], "end": g["earlier_end"], "person_id": g["earlier_person"]}
+                          for g in group),
                          key=lambda e: (e["start"], e["post"], e["id_masked"]))
         others = "；".join(f"{e['name']}（{e['id_masked']}）在 {e['post']}（{e['start']} 至 {e['end'] or '今'}）"
                           for e in earlier)
@@ -404,7 +405,7 @@ def _ip06_combine(rows, ctx):
                 f"（{_holding(r)}），同户 {others}已在公益性岗位，一户多岗" + money + "。")
         ev = _evidence(r, ctx, household=r["household"],
                        later={"name": r["name"], "id_masked": r["id_masked"], "post": r["post_code"],
-                              "start": r["start_date"], "end": r["end_date"]},
+                              "start": r["start_date"], "end": r["end_date"], "person_id": r["person_id"]},
                        earlier=earlier)
         ev["paid_during_overlap"], ev["paid_months_during_overlap"] = ev.pop("paid"), ev.pop("paid_months")
         # the months of the later holding that overlap an earlier member's holding

@@ -16,19 +16,19 @@ def _fv01_combine(rows, ctx):
     the household, are listed in one finding: the finding's id is the person and the post)."""
     for (person_id, post_id), group in grouped(rows, "person_id", "post_id"):
         first = group[0]
-        officials = sorted({(r["official_id"], r["official_name"], r["official_role"], r["official_unit"] or "")
-                            for r in group})
+        officials = sorted({(r["official_id"], r["official_name"], r["official_role"], r["official_unit"] or "",
+                             r["official_row"]) for r in group})
         placements = sorted({(r["start_date"], r["end_date"]) for r in group}, key=lambda p: p[0])
         held = "、".join(f"{s} 至 {e or '今'}" for s, e in placements)
-        cadres = "、".join(f"{unit}{role} {name}（{oid}）" for oid, name, role, unit in officials)
+        cadres = "、".join(f"{unit}{role} {name}（{oid}）" for oid, name, role, unit, _ in officials)
         paid = f"已发放工资 {yuan(first['paid_fen'])} 元" if first["paid_fen"] is not None else "尚未发放工资"
         yield Draft(
             f"{first['name']} 与干部名单上的 {cadres} 同属一户（户编号 {first['household']}），"
             f"却安置在公益性岗位 {first['post_code']}（{held}），{paid}。",
             {"household": first["household"], "post": first["post_code"],
              "placements": [{"start_date": s, "end_date": e} for s, e in placements],
-             "officials": [{"id": oid, "name": name, "role": role, "unit": unit or None}
-                           for oid, name, role, unit in officials],
+             "officials": [{"id": oid, "name": name, "role": role, "unit": unit or None, "official_id": row}
+                           for oid, name, role, unit, row in officials],
              "paid": yuan(first["paid_fen"]) if first["paid_fen"] is not None else None},
             person_id=person_id, post_id=post_id, periods=[], amount_fen=first["paid_fen"],
             spans=[(None, None)])  # every month paid on the post
@@ -47,7 +47,7 @@ def fv01(ctx):
     paid = (select(func.sum(w.c.paid_fen)).where(w.c.person_id == pl.c.person_id, w.c.post_id == pl.c.position_id)
             .scalar_subquery())
     return (select(pl.c.person_id, pl.c.position_id.label("post_id"), pl.c.start_date, pl.c.end_date, p.c.name,
-                   hh.c.code.label("household"), o.c.id_masked.label("official_id"),
+                   hh.c.code.label("household"), o.c.id_masked.label("official_id"), o.c.id.label("official_row"),
                    o.c.name.label("official_name"), o.c.role.label("official_role"),
                    o.c.unit.label("official_unit"), paid.label("paid_fen"), posts.c.code.label("post_code"))
             .join(p, p.c.id == pl.c.person_id)

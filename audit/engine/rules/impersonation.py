@@ -1,6 +1,8 @@
 """冒名顶替: someone else works, signs in or collects in the person's name."""
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import String, and_, cast, func, select, tuple_
 
 from models import Attendance, Death, Person, Position, Post, Wage, Workshop
@@ -102,29 +104,63 @@ def _day_counts(joined: str | None) -> set[tuple[str, int]]:
     return {(d.split(":")[0][:10], int(d.split(":")[1])) for d in (joined or "").split(",") if d}
 
 
+def day_ranges(days) -> str:
+    """ISO dates as runs of consecutive days: 「3月2日–3月6日、3月9日」."""
+    ds = sorted({dt.date.fromisoformat(str(d)[:10]) for d in days})
+    runs: list[list[dt.date]] = []
+    for d in ds:
+        if runs and (d - runs[-1][-1]).days == 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+
+    def md(d: dt.date) -> str:
+        return f"{d.month}月{d.day}日"
+
+    return "、".join(md(r[0]) if len(r) == 1 else f"{md(r[0])}–{md(r[-1])}" for r in runs)
+
+
 def _im02_combine(rows, ctx):
     """One finding per person, post and month; the phone's busy days (with their head counts) are the
-    union of the days of every person it checked in that month (each of them is among the rows)."""
+    union of the days of every person it checked in that month (each of them is among the rows), and
+    those people (but the finding's own) are its co-signers, each with the days it checked them in."""
     phone_days: dict[tuple, set] = {}
+    signed: dict[tuple, dict[int, dict]] = {}  # (phone, month, threshold) -> person -> name, mask, days
     for r in rows:
-        phone_days.setdefault((r["device_id"], r["month"], r["people_min"]), set()).update(_day_counts(r["own_days"]))
+        key = (r["device_id"], r["month"], r["people_min"])
+        phone_days.setdefault(key, set()).update(_day_counts(r["own_days"]))
+        who = signed.setdefault(key, {}).setdefault(r["person_id"], {
+            "name": r["name"], "id_masked": r["id_masked"], "person_id": r["person_id"], "days": set()})
+        who["days"] |= {d for d, _ in _day_counts(r["own_days"])}
     for (person_id, post_id, month), group in grouped(rows, "person_id", "post_id", "month"):
         first = group[0]
         devices = []
         for r in sorted(group, key=lambda r: r["device_id"]):
-            days = sorted(phone_days[(r["device_id"], month, r["people_min"])])
-            devices.append({"device": _mask_phone(r["device_id"]),
-                            "days": [{"date": d, "people": n} for d, n in days],
-                            "own_days": sorted(d for d, _ in _day_counts(r["own_days"]))})
+            key = (r["device_id"], month, r["people_min"])
+            days = sorted(phone_days[key])
+            others = sorted((o for pid, o in signed[key].items() if pid != person_id),
+                            key=lambda o: (min(o["days"]), o["id_masked"]))
+            devices.append({
+                "device": _mask_phone(r["device_id"]),
+                "days": [{"date": d, "people": n} for d, n in days],
+                "busy_days": day_ranges(d for d, _ in days),
+                "own_days": sorted(d for d, _ in _day_counts(r["own_days"])),
+                "co_signers": [{"name": o["name"], "id_masked": o["id_masked"], "days": day_ranges(o["days"]),
+                                "person_id": o["person_id"]} for o in others]})
         own = sorted({d for dev in devices for d in dev["own_days"]})
         parts = "；".join(
-            f"个人手机 {dev['device']} 当月有 {len(dev['days'])} 天每天为 {first['people_min']} 人以上签到（"
-            + "、".join(f"{d['date'][5:]} {d['people']} 人" for d in dev["days"]) + "）"
+            f"个人手机 {dev['device']} 当月有 {len(dev['days'])} 天（{dev['busy_days']}）每天为 "
+            f"{first['people_min']} 人以上签到（" + "、".join(f"{d['date'][5:]} {d['people']} 人" for d in dev["days"])
+            + "），同一手机还为 " + "、".join(f"{o['name']}（{o['id_masked']}）{o['days']}" for o in dev["co_signers"])
+            + " 签到"
             for dev in devices)
+        for dev in devices:
+            dev["own_days"] = day_ranges(dev["own_days"])
+            del dev["days"]  # the ranges say it; the head counts are in the explanation
         yield Draft(
-            f"{ym(month)} {parts}，其中 {len(own)} 天（{'、'.join(d[5:] for d in own)}）用该手机为此人在 "
+            f"{ym(month)} {parts}；其中 {len(own)} 天（{day_ranges(own)}）用该手机为此人在 "
             f"{first['post_code']} 签到，可能为代签到；当月{_paid(first['paid_fen'])}。",
-            {"month": ym(month), "post": first["post_code"], "devices": devices, "own_days": own,
+            {"month": ym(month), "post": first["post_code"], "devices": devices, "own_days": day_ranges(own),
              "device_people_min": first["people_min"], "device_days_min": first["days_min"],
              "paid": yuan(first["paid_fen"]) if first["paid_fen"] is not None else None},
             person_id=person_id, post_id=post_id, periods=[month], amount_fen=first["paid_fen"])
@@ -180,7 +216,9 @@ def im02(ctx):
          .group_by(busy_days.c.person_id, busy_days.c.post_id, busy_days.c.device_id, busy_days.c.month,
                    busy_days.c.people_min, busy_days.c.days_min)
          .subquery("g"))
-    return (select(g, w.c.paid_fen, _code(ctx, g.c.post_id).label("post_code"))
+    p = Person.__table__
+    return (select(g, w.c.paid_fen, _code(ctx, g.c.post_id).label("post_code"), p.c.name, p.c.id_masked)
+            .join(p, p.c.id == g.c.person_id)
             .outerjoin(w, and_(w.c.person_id == g.c.person_id, w.c.post_id == g.c.post_id,
                                w.c.period == g.c.month)))
 
@@ -226,7 +264,7 @@ def _im04_combine(rows, ctx):
     members: dict[tuple, dict[int, dict]] = {}
     for r in rows:
         members.setdefault((r["account_hash"], r["period"]), {})[r["person_id"]] = {
-            "id": r["id_masked"], "name": r["name"]}
+            "id": r["id_masked"], "name": r["name"], "person_id": r["person_id"]}
     for (person_id, post_id, period), group in grouped(rows, "person_id", "post_id", "period"):
         first = group[0]
         total = sum(int(r["paid_fen"]) for r in group)

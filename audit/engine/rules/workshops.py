@@ -208,7 +208,8 @@ def _lm05_combine(rows, ctx):
             "period": ym(month), "workshop": r["post_code"], "month_end": r["month_end"],
             "people_count": len(people),
             "people": [{"id_masked": p["id_masked"], "name": p["name"], "days_recorded": p["days"] or 0,
-                        "days_present": 0, "paid": "0.00", "counts_for_subsidy": p["counts"]}
+                        "days_present": 0, "paid": "0.00", "counts_for_subsidy": p["counts"],
+                        "person_id": p["person_id"]}
                        for p in people],
             "subsidy_claimed": yuan(claimed) if claimed is not None else None,
             "subsidy_standard": yuan(r["standard"]), "counted_for_subsidy": counted}
