@@ -1,21 +1,32 @@
-"""整改通知书: the rectification notice to one unit — its findings with evidence and basis, the
-required actions, the money to recover (with its amount in Chinese capital numerals), the deadline,
-what the unit must send back, signature and seal.
+"""整改通知书: the rectification notice to one unit, as officials write it.
+
+- **The body** (at most three pages, however many findings): 版头 (issuing body, 文号), the
+  addressee, an opening paragraph (basis and period of the audit), the problems summarised **by
+  category** (问题数, 涉及人数, 应追回金额), the requirements per category in plain words (with the
+  rules' policy basis) and the auditor's own, the money to recover in figures and in capital
+  numerals, the deadline and what to send back, the contact, 附件 list, signature and seal, 抄送.
+- **附件1 问题清单**: one row per item of the notice (A4 landscape), with the total counted once.
+- **附件2 证据摘要**: one short Chinese sentence of evidence per item (``Finding.explanation``).
+
+Money is counted once (``audit.findings.money``): the notice's 应追回 is ``total_fen`` over the
+items with money to recover, never a sum of the items (an item whose money another item of the
+notice also claims carries the ``overlap_note``). It is computed here, not read from
+``Notice.amount_to_recover_fen``, so the PDF states the same figure whatever the issuing code stored.
 
 ID and account numbers appear only masked: the findings store them masked (``subject_label``,
-``evidence``) and ``Person.id_masked`` is the mask; nothing is decrypted here.
+``explanation``) and ``Person.id_masked`` is the mask; nothing is decrypted here.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from flask import current_app, has_app_context
 from sqlalchemy import select
 
-from audit.engine.rule import CATEGORIES, SEED_000, SEED_001, SEED_002, SEED_003, SEVERITIES
-from audit.findings.evidence import render as render_evidence
+from audit.engine.rule import CATEGORIES, SEED_000, SEED_001, SEED_002, SEED_003
+from audit.findings.money import RECOVERABLE, money_by, overlap_note, overlaps, total_fen
 from models import (
     ACTIONS,
-    FINDING_STATUSES,
     Finding,
     Notice,
     NoticeFinding,
@@ -173,8 +184,8 @@ def copy_to(district: str | None, township: str | None) -> list[str]:
 
 
 def finding_rows(notice_id: int) -> list[dict]:
-    """The notice's findings with what the notice needs of each (one query)."""
-    q = (select(NoticeFinding.actions, NoticeFinding.recover_fen, Finding, Post.code, Post.kind, Position.title,
+    """The notice's items with what the notice needs of each (one query), in the notice's order."""
+    q = (select(NoticeFinding.actions, NoticeFinding.recover_fen, Finding, Post.code, Position.title,
                 Workshop.name, Person.name, Person.id_masked)
          .join(Finding, Finding.id == NoticeFinding.finding_id)
          .outerjoin(Post, Post.id == Finding.post_id)
@@ -184,21 +195,70 @@ def finding_rows(notice_id: int) -> list[dict]:
          .where(NoticeFinding.notice_id == notice_id)
          .order_by(NoticeFinding.id))
     out = []
-    for actions, recover_fen, f, post_code, post_kind, pos_title, ws_name, name, id_masked in db.session.execute(q):
-        subject = f.subject_label
-        if name:
-            subject = f"{name}（{id_masked or f.subject_label}）"
+    for actions, recover_fen, f, post_code, pos_title, ws_name, name, id_masked in db.session.execute(q):
+        post_name = pos_title or ws_name
         out.append({
-            "rule": f.rule, "title": f.title, "category": CATEGORIES.get(f.category, f.category),
-            "severity": SEVERITIES.get(f.severity, f.severity), "subject": subject,
-            "subject_label": f.subject_label, "name": name, "post_code": post_code,
-            "post_name": pos_title or ws_name, "months": month_span(f.periods), "periods": f.periods,
-            "amount_fen": f.amount_at_risk_fen, "recover_fen": recover_fen or 0, "explanation": f.explanation,
-            "evidence": render_evidence(f.evidence), "basis": f.basis,
+            "finding_id": f.id, "rule": f.rule, "title": f.title,
+            "category_key": f.category, "category": CATEGORIES.get(f.category, f.category),
+            "name": name or f.subject_label, "id_masked": id_masked if name else None,
+            "persons": set(f.person_ids or []) | ({f.person_id} if f.person_id else set()),
+            "post": (f"{post_name}（{post_code}）" if post_name and post_code else (post_code or post_name or "—")),
+            "months": month_span(f.periods), "periods": f.periods,
+            "recover_fen": int(recover_fen or 0), "explanation": f.explanation, "basis": f.basis,
             "actions": [ACTIONS.get(a, a) for a in (actions or [])], "action_keys": list(actions or []),
-            "status": f.status, "status_zh": FINDING_STATUSES.get(f.status, f.status), "unit": f.unit,
+            "overlap": "", "post_code": post_code or "", "start": min(f.periods) if f.periods else "",
+        })
+    # in the list: by category, then post and person, month, rule — so that items on the same
+    # month's wages (PS01 and PS04 of a dead man's month) stand next to each other
+    order = {k: i for i, k in enumerate(CATEGORIES)}
+    out.sort(key=lambda it: (order.get(it["category_key"], len(order)), it["post_code"], it["name"] or "",
+                             it["start"], it["rule"]))
+    for i, it in enumerate(out, 1):
+        it["seq"] = i
+    return out
+
+
+def basis_of(bases: list[str]) -> str:
+    """The policy basis of a category in the body: the first clause of each rule's basis, once
+    (the rest — local practice, examples — stays with the findings)."""
+    return "；".join(dict.fromkeys(b.split("；")[0].strip() for b in bases if b))
+
+
+def by_category(items: list[dict], recover_ids: list[str]) -> list[dict]:
+    """The body's summary: per category (in the catalogue's order) the number of problems, of people
+    and the money to recover counted once (``money_by``: the parts add up to the notice's total)."""
+    money = dict(money_by(db.session, Finding.id.in_(recover_ids), group=Finding.category, kind=RECOVERABLE)
+                 ) if recover_ids else {}
+    groups: dict[str, list[dict]] = {}
+    for it in items:
+        groups.setdefault(it["category_key"], []).append(it)
+    order = list(CATEGORIES)
+    out = []
+    for key in sorted(groups, key=lambda k: order.index(k) if k in order else len(order)):
+        its = groups[key]
+        action_keys = list(dict.fromkeys(a for it in its for a in it["action_keys"]))
+        out.append({
+            "name": CATEGORIES.get(key, key), "count": len(its),
+            "persons": len(set().union(*(it["persons"] for it in its))),
+            "recover_fen": money.get(key, 0),
+            "actions": [ACTIONS[a] for a in action_keys if a in ACTIONS],
+            "basis": basis_of([it["basis"] for it in its]),
         })
     return out
+
+
+def mark_overlaps(items: list[dict]) -> None:
+    """The note of each item whose money another item of this notice also claims."""
+    ids = [it["finding_id"] for it in items]
+    mine = set(ids)
+    shared = overlaps(db.session, ids)
+    for it in items:
+        others = [o for o in shared.get(it["finding_id"], []) if o["id"] in mine]
+        it["overlap"] = overlap_note(others)
+
+
+def _config(key: str) -> str | None:
+    return (current_app.config.get(key) or None) if has_app_context() else None
 
 
 def build_notice(notice_id: int) -> Built:
@@ -207,6 +267,11 @@ def build_notice(notice_id: int) -> Built:
     if notice is None:
         raise ReportError(f"整改通知书（编号 {notice_id}）不存在。")
     items = finding_rows(notice.id)
+    mark_overlaps(items)
+    recover_ids = [it["finding_id"] for it in items if it["recover_fen"] > 0]
+    # the notice's 应追回, each payment counted once (the issuing service stores the same figure in
+    # Notice.amount_to_recover_fen; the PDF computes it, so it never depends on how it was stored)
+    total = total_fen(db.session, Finding.id.in_(recover_ids), kind=RECOVERABLE) if recover_ids else 0
     periods = sorted({p for it in items for p in (it["periods"] or [])})
     scope_text = "就业帮扶车间" if notice.unit_kind == "workshop" else "公益性岗位"
     action_keys = list(dict.fromkeys(k for it in items for k in it["action_keys"]))
@@ -216,10 +281,11 @@ def build_notice(notice_id: int) -> Built:
     html = render_template(
         "notice.html", notice=notice, items=items, title=title, heading=heading, issuer=notice.issuer,
         docno=notice.number, we=issuer_short(notice.issuer), seeds=seeds_cited([it["basis"] for it in items]),
-        scope_text=scope_text, audit_span=month_span(periods),
-        total_fen=notice.amount_to_recover_fen or 0, total_capital=rmb_capital(notice.amount_to_recover_fen or 0),
-        deadline=zh_date(notice.deadline), issued=zh_date(notice.issued_at),
-        actions_all=[ACTIONS[k] for k in action_keys if k in ACTIONS], materials=materials,
+        scope_text=scope_text, audit_span=month_span(periods), categories=by_category(items, recover_ids),
+        persons_n=len(set().union(*(it["persons"] for it in items))) if items else 0,
+        total_fen=total, total_capital=rmb_capital(total),
+        deadline=zh_date(notice.deadline), issued=zh_date(notice.issued_at), materials=materials,
+        contact=_config("NOTICE_CONTACT"), phone=_config("NOTICE_PHONE"),
         copy_to=copy_to(notice.district, notice.township), printed_by=f"{notice.issuer}办公室",
         zh_number=zh_number,
     )
