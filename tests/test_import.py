@@ -201,3 +201,41 @@ def test_a_value_under_no_header_is_an_error_not_dropped(app, people, tmp_path):
         assert [(e.table, e.row, e.column, e.reason) for e in result.errors if e.table == "persons"] == [
             ("persons", 3, column, reason)], case
         assert snapshot(db.engine) == before
+
+
+def test_a_dry_run_names_every_changed_field_with_old_and_new_values(app, people, tmp_path):
+    tables = base_tables(people)
+    assert run_import(app, write_bundle(tmp_path / "v1", tables)).ok
+    wang = db.session.scalar(select(Person.id_masked).where(Person.name == "王大山"))
+    tables["persons"][0]["bank_account"] = "6228480000000000999"
+    tables["persons"][0]["categories"] = "脱贫人口;残疾人"
+    tables["positions"][1]["monthly_wage"] = "950.50"
+    tables["attendance"][1]["status"] = "缺勤"
+    before = snapshot(db.engine)
+    result = run_import(app, write_bundle(tmp_path / "v2", tables), dry_run=True)
+    assert result.ok and snapshot(db.engine) == before
+    changes = result.changes
+    assert changes["positions"] == {"rows": [{"ref": "GW-002 护林员",
+                                              "fields": [["月补贴标准", "900.00 元", "950.50 元"]]}], "more": 0}
+    person = changes["persons"]["rows"][0]
+    assert person["ref"] == f"王大山（{wang}）"
+    assert ["人员类别", "脱贫人口", "脱贫人口;残疾人"] in person["fields"]
+    assert ["银行账号", "6228***********0011", "6228***********0999"] in person["fields"]
+    assert changes["attendance"]["rows"] == [{"ref": f"王大山（{wang}） / GW-001 / 2025-01-03",
+                                              "fields": [["考勤状态", "请假", "缺勤"]]}]
+    assert "placements" not in changes and "wages" not in changes  # nothing of theirs changes
+    text = repr(changes)
+    assert tables["persons"][0]["id_number"] not in text and "6228480000000000999" not in text
+
+
+def test_the_changed_rows_shown_are_capped_with_a_count_of_the_rest(app, people, tmp_path, monkeypatch):
+    from audit.ledger import importer
+
+    tables = base_tables(people)
+    assert run_import(app, write_bundle(tmp_path / "v1", tables)).ok
+    for row in tables["attendance"]:
+        row["status"] = "休息"
+    monkeypatch.setattr(importer, "CHANGES_SHOWN", 2)
+    result = run_import(app, write_bundle(tmp_path / "v2", tables), dry_run=True)
+    assert result.counts["attendance"].changed == 4
+    assert len(result.changes["attendance"]["rows"]) == 2 and result.changes["attendance"]["more"] == 2

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 
 from helpers import base_tables, count, write_bundle
-from models import ChangeLog, ImportBatch, Job, Person, User, db
+from models import ChangeLog, ImportBatch, Job, Person, Position, Post, User, db
 from web_helpers import login, post, token
 
 
@@ -286,6 +286,45 @@ def test_the_index_lists_uploads_and_the_templates_download(client, web, people,
     resp = client.get("/uploads/templates/" + quote("台账模板.xlsx"))
     assert resp.status_code == 200 and "attachment" in resp.headers["Content-Disposition"]
     assert resp.data[:2] == b"PK"
+
+
+def change_rows(html: str) -> list[tuple[str, str, str, str]]:
+    """The preview's changed fields as the user reads them: (record, field, old, new); a record's
+    further fields repeat its name."""
+    out, record = [], ""
+    for table in re.findall(r'<table class="[^"]*changes-table">(.*?)</table>', html, re.S):
+        for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]:
+            cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+            if len(cells) == 4:
+                record = cells[0]
+            out.append((record, *cells[-3:]))
+    return out
+
+
+def test_the_preview_says_which_fields_change_old_and_new(client, web, people, tmp_path):
+    from audit.pii import mask_account, mask_id
+
+    login(client, "auditor_fj")
+    tables = base_tables(people)
+    first = job_of(upload(client, zipped(tables, tmp_path / "v1")))
+    post(client, f"/uploads/{first}/commit")
+    assert "导入完成" in page(client, first)
+
+    tables["positions"][1]["monthly_wage"] = "950.00"  # GW-002 护林员: 900 -> 950 yuan a month
+    tables["persons"][1]["bank_account"] = "6228480000000000099"  # 李小花's account
+    job = job_of(upload(client, zipped(tables, tmp_path / "v2")))
+    html = page(client, job)
+    assert "检查通过" in html and "将更新的内容" in html
+    rows = change_rows(html)
+    assert ("GW-002 护林员", "月补贴标准", "900.00 元", "950.00 元") in rows
+    li = tables["persons"][1]
+    assert (f"李小花（{mask_id(li['id_number'])}）", "银行账号", mask_account("6228480000000000022"),
+            mask_account("6228480000000000099")) in rows
+    assert len(rows) == 2  # the unchanged rows are not listed
+    assert li["id_number"] not in html and "6228480000000000099" not in html and "6228480000000000022" not in html
+    db.session.rollback()  # the dry run wrote nothing
+    assert db.session.scalar(select(Position.monthly_wage_fen).join(Post, Post.id == Position.id)
+                             .where(Post.code == "GW-002")) == 90000
 
 
 def test_an_untouched_template_is_refused_by_row_and_changes_nothing(client, web):

@@ -85,6 +85,7 @@ from .values import CellError
 
 CHUNK = 20_000
 CACHE_MAX = 200_000
+CHANGES_SHOWN = 200  # changed rows per table described field by field in the result
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,10 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
     counts: dict[str, TableCounts] = field(default_factory=dict)
     batch_id: int | None = None
+    # per table, the rows an import changes (dry run or not), for the preview: the first
+    # CHANGES_SHOWN as {"ref": who / what, readable and masked, "fields": [[column, old, new], …]},
+    # and how many more there are: {"rows": [...], "more": n}
+    changes: dict[str, dict] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -245,6 +250,7 @@ class Importer:
         self._rejected_people: set[str] = set()  # hashes of persons rows that had errors
         self._people: dict[str, int] | None = None  # hash -> persons.id
         self._people_masked: dict[int, str] = {}
+        self._people_names: dict[int, str] = {}
         self._posts: dict[str, tuple[int, str]] | None = None  # code -> (posts.id, kind)
         self._post_codes: dict[int, str] = {}
         self._wage_keys: dict[tuple, list] = {}
@@ -615,9 +621,10 @@ class Importer:
     def _person_id(self, idn: str) -> int:
         if self._people is None:
             p = Person.__table__
-            rows = self._conn.execute(select(p.c.id, p.c.id_hash, p.c.id_masked)).all()
-            self._people = {h: i for i, h, _ in rows}
-            self._people_masked = {i: m for i, _, m in rows}
+            rows = self._conn.execute(select(p.c.id, p.c.id_hash, p.c.id_masked, p.c.name)).all()
+            self._people = {h: i for i, h, _, _ in rows}
+            self._people_masked = {i: m for i, _, m, _ in rows}
+            self._people_names = {i: n for i, _, _, n in rows}
         h = self._hash(idn)
         pid = self._people.get(h)
         if pid is None:
@@ -706,14 +713,55 @@ class Importer:
             ids = {r[k] for r in changed for k in ("household_id", "old_household_id") if r[k] is not None}
             hh = Household.__table__
             households = dict(conn.execute(select(hh.c.id, hh.c.code).where(hh.c.id.in_(ids))).all())
+        shown = []
         for r in changed:
             old, new = {}, {}
+            fields = []
             for c in m.compare:
                 if r[f"old_{c}"] != r[c]:
                     label, o, n = _display(c, r, households)
                     old[label], new[label] = o, n
+                    if len(shown) < CHANGES_SHOWN:
+                        fields.append([_field_zh(table, c), _shown_value(table, c, r, o), _shown_value(table, c, r, n)])
             self._log.append({"at": now, "actor": self.actor, "action": "import.update", "table_name": table,
                               "row_id": r.get("_id"), "row_ref": m.ref(r), "old": old, "new": new})
+            if len(shown) < CHANGES_SHOWN:
+                shown.append({"ref": self._preview_ref(table, r), "fields": fields})
+        self.result.changes[table] = {"rows": shown, "more": len(changed) - len(shown)}
+
+    def _who(self, person_id) -> str:
+        """A person as people read them: name and masked ID number."""
+        name, masked = self._people_names.get(person_id), self._people_masked.get(person_id, "")
+        return f"{name}（{masked}）" if name else str(masked or person_id)
+
+    def _preview_ref(self, table: str, r: Mapping) -> str:
+        """The changed row as the preview names it: person by name and masked ID, post by code (and
+        title or name), then the rest of its key; never an ID or account number in clear."""
+        if table == "persons":
+            return f"{r['name']}（{r['id_masked']}）"
+        if table in ("positions", "workshops"):
+            code = self._post_codes.get(r["id"], str(r["id"]))
+            return f"{code} {r['title'] if table == 'positions' else r['name']}"
+        if table == "officials":
+            return f"{r['name']}（{r['id_masked']}） / {r['role']}"
+        if "id_masked" in r:  # the other comparison lists: their people need not be in persons
+            key = STAGE_KEYS[table]
+            return " / ".join([r["id_masked"], *(_plain_text(r[k]) for k in key[1:])])
+        parts = []
+        for c in ("person_id", "post_id", "position_id", "workshop_id", "work_date", "period", "paid_on",
+                  "start_date", "metric"):
+            if c not in r:
+                continue
+            x = r[c]
+            if c == "person_id":
+                parts.append(self._who(x))
+            elif c in ("post_id", "position_id", "workshop_id"):
+                parts.append(self._post_codes.get(x, str(x)))
+            elif c == "period":
+                parts.append(_plain_text(x)[:7])
+            else:
+                parts.append(_plain_text(x))
+        return " / ".join(parts)
 
     def _ref(self, r: Mapping, *cols: str) -> str:
         """person / post / other columns of a changed row, readable and masked."""
@@ -991,6 +1039,37 @@ def _display(column: str, r: Mapping, households: dict[int, str]) -> tuple[str, 
 
 def _plain(x):
     return x.isoformat() if isinstance(x, (dt.date, dt.time)) else x
+
+
+def _plain_text(x) -> str:
+    return x.isoformat() if isinstance(x, (dt.date, dt.time)) else str(x)
+
+
+# stored columns that are not named as the bundle's columns
+_FIELD_KEYS = {"category_mask": "categories", "bank_hash": "bank_account", "account_hash": "account_number",
+               "monthly_wage_fen": "monthly_wage", "value_x100": "value"}
+
+
+def _field_zh(table: str, column: str) -> str:
+    """A stored column by its header in the bundle (月补贴标准, 银行账号 …)."""
+    key = _FIELD_KEYS.get(column, column)
+    spec = BY_NAME.get(table)
+    col = next((c for c in spec.columns if c.key == key), None) if spec else None
+    return col.zh if col else key
+
+
+def _shown_value(table: str, column: str, r: Mapping, x) -> str:
+    """A value of a changed column as the preview shows it (``_display`` already masked it):
+    money in yuan, empty as （空）."""
+    if x is None or x == "":
+        return "（空）"
+    if column.endswith("_fen"):
+        return f"{x} 元"
+    if column == "value_x100":
+        if r.get("metric") in vocab.MONEY_METRICS:
+            return f"{x} 元"
+        return x[:-3] if isinstance(x, str) and x.endswith(".00") else str(x)
+    return str(x)
 
 
 def _sha256(path: Path) -> str:

@@ -40,7 +40,7 @@ from audit.auditlog import record
 from audit.ledger import values as v
 from audit.ledger.bundle import BundleError, open_bundle
 from audit.ledger.cli import limits_from_config, write_errors_csv
-from audit.pii import mask_identifiers
+from audit.pii import mask_deep, mask_identifiers
 from audit.ledger.importer import ImportResult, RowError, import_bundle
 from audit.ledger.schema import BY_NAME, TABLES, header_key, table_for
 from models import Job, Person, Position, Post, Workshop, db
@@ -480,7 +480,15 @@ def _finish_result(job_id: int, stored: Stored, result: ImportResult,
         write_errors_csv(result, stored.folder / f"errors-{job_id}.csv")
     return {"ok": not errors, "source": result.source, "counts": _counts(result), "errors": len(errors),
             "scope_errors": len(extra), "warnings": result.warnings[:WARNINGS_KEPT],
-            "warnings_total": len(result.warnings), "batch_id": result.batch_id}
+            "warnings_total": len(result.warnings), "batch_id": result.batch_id,
+            "changes": _changes(result) if not errors else {}}
+
+
+def _changes(result: ImportResult) -> dict[str, dict]:
+    """The changed rows of each table, field by field (the importer's first ``CHANGES_SHOWN`` of
+    each, already readable and masked); anything shaped like an ID or account number is masked once
+    more, as in every stored job result."""
+    return {table: mask_deep(c) for table, c in result.changes.items() if c["rows"]}
 
 
 _ORDER = {t.name: i for i, t in enumerate(TABLES)}
