@@ -2,6 +2,7 @@
 turns nested evidence (lists of payments, devices, people…) into rows and small tables."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 LABELS = {
@@ -40,8 +41,16 @@ LABELS = {
     "device_people_min": "最少代签人数（参数）", "from": "起", "near_retirement_years": "距退休年限（参数）",
     "own_days": "本人出勤天数", "paid_after_term_from": "期满后发放起始", "paid_during_overlap": "重叠期间发放（元）",
     "paid_months_during_overlap": "重叠期间发放月数", "subsidy_claimed": "申领奖补（元）",
-    "subsidy_standard": "奖补标准（元/人·月）",
+    "subsidy_standard": "奖补标准（元/人·月）", "co_signers": "同一手机签到的其他人员",
+    "busy_days": "多人签到的日期", "others_out_of_scope": "其他人员",
 }
+# Keys that tie a named person of the evidence to a row (persons.id, officials.id): used to judge
+# whether the reader may see that person, never shown.
+REF_KEYS = ("person_id", "official_id")
+# Keys whose values are post codes (shown as 「保洁员（GW-001）」 where the reader's page names them).
+POST_KEYS = ("post", "workshop")
+OUT_OF_SCOPE = "（不在您的管辖范围）"
+REDACTED = "管辖范围外人员"
 BOOL = {True: "是", False: "否"}
 SEX = {"M": "男", "F": "女"}
 
@@ -64,11 +73,163 @@ def show(value: Any, key: str = "") -> str:
 
 def render(evidence: dict[str, Any]) -> list[dict]:
     """Rows ``{label, kind, …}``: kind ``text`` (value), ``list`` (values), ``table`` (columns, rows)
-    or ``group`` (a nested dict as rows)."""
+    or ``group`` (a nested dict as rows). Reference keys (``person_id``…) are left out. This shows
+    everything the evidence holds: for a signed-in reader use ``for_reader``."""
     out = []
     for key, value in (evidence or {}).items():
-        out.append(_item(key, value))
+        if key not in REF_KEYS:
+            out.append(_item(key, value))
     return out
+
+
+# ---- what one reader may see -----------------------------------------------------------------------
+
+def is_person(value: Any) -> bool:
+    """A named person in the evidence: a dict with a reference key, or with a name and a masked ID."""
+    return isinstance(value, dict) and (any(k in value for k in REF_KEYS)
+                                        or ("name" in value and ("id" in value or "id_masked" in value)))
+
+
+def _mask(p: dict) -> str | None:
+    return p.get("id_masked") or p.get("id")
+
+
+def _key(p: dict) -> tuple:
+    if p.get("person_id") is not None:
+        return ("person", int(p["person_id"]))
+    if p.get("official_id") is not None:
+        return ("official", int(p["official_id"]))
+    return ("named", p.get("name"), _mask(p))
+
+
+def _people(value: Any, out: list[dict]) -> list[dict]:
+    """Every named person anywhere in the evidence."""
+    if is_person(value):
+        out.append(value)
+    if isinstance(value, dict):
+        for v in value.values():
+            _people(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _people(v, out)
+    return out
+
+
+def _posts(value: Any, out: set[str]) -> set[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k in POST_KEYS and isinstance(v, str):
+                out.add(v)
+            else:
+                _posts(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _posts(v, out)
+    return out
+
+
+def visible_people(people: list[dict], sc) -> set[tuple]:
+    """The keys (``_key``) of the people the scope ``sc`` may see. A person is seen when in
+    ``sc.persons()``; an official (干部名单, who may not be in the ledger) when their region is in
+    the scope's regions (operators: when they see the finding at all — the official shares the
+    household of the finding's person, who works for the operator's unit). Evidence written before
+    the rules named ids is matched on name and masked ID: seen only if every match is in scope."""
+    from sqlalchemy import and_, or_, select, true
+
+    from models import Official, Person, db
+
+    keys = {_key(p) for p in people}
+    if sc.everything:
+        return keys
+    seen: set[tuple] = set()
+    pids = sorted({k[1] for k in keys if k[0] == "person"})
+    if pids:
+        seen |= {("person", i) for i in db.session.scalars(
+            select(Person.id).where(Person.id.in_(pids), sc.persons()))}
+    oids = sorted({k[1] for k in keys if k[0] == "official"})
+    official_seen = true() if sc.units else sc.region(Official.district, Official.township, Official.village)
+    if oids:
+        seen |= {("official", i) for i in db.session.scalars(
+            select(Official.id).where(Official.id.in_(oids), official_seen))}
+    named = sorted({k[1:] for k in keys if k[0] == "named" and k[1] and k[2]})
+    if named:
+        match = or_(*[and_(Person.name == n, Person.id_masked == m) for n, m in named])
+        rows = db.session.execute(select(Person.name, Person.id_masked, sc.persons().label("ok")).where(match)).all()
+        verdict: dict[tuple, bool] = {}
+        for n, m, ok in rows:
+            verdict[(n, m)] = verdict.get((n, m), True) and bool(ok)
+        omatch = or_(*[and_(Official.name == n, Official.id_masked == m) for n, m in named])
+        officials = {(n, m) for n, m in db.session.execute(
+            select(Official.name, Official.id_masked).where(omatch, official_seen))}
+        seen |= {("named", n, m) for n, m in named
+                 if verdict.get((n, m)) or ((n, m) not in verdict and (n, m) in officials)}
+    return seen
+
+
+def post_names(codes: set[str]) -> dict[str, str]:
+    """``{code: 「保洁员（GW-001）」 / 「白帝镇服装加工帮扶车间（CJ-01）」}`` for the codes that name a post."""
+    from sqlalchemy import select
+
+    from models import Position, Post, Workshop, db
+
+    if not codes:
+        return {}
+    rows = db.session.execute(
+        select(Post.code, Position.title, Workshop.name).outerjoin(Position, Position.id == Post.id)
+        .outerjoin(Workshop, Workshop.id == Post.id).where(Post.code.in_(sorted(codes)))).all()
+    return {code: f"{title or name}（{code}）" if (title or name) else code for code, title, name in rows}
+
+
+def redact(text: str, hidden: list[dict]) -> str:
+    """The text with every hidden person's name and masked ID taken out."""
+    for p in hidden:
+        name, mask = p.get("name") or "", _mask(p) or ""
+        if name and mask:
+            text = text.replace(f"{name}（{mask}）", REDACTED).replace(f"{name}（{mask}", f"{REDACTED}（")
+        if mask:
+            text = text.replace(mask, "****")
+        if len(name) >= 2:
+            text = text.replace(name, REDACTED)
+    return text
+
+
+def _filtered(value: Any, seen: set[tuple], names: dict[str, str], key: str = "") -> Any:
+    if is_person(value) and _key(value) not in seen:
+        return OUT_OF_SCOPE
+    if isinstance(value, dict):
+        return {k: _filtered(v, seen, names, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filtered(v, seen, names, key) for v in value if not (is_person(v) and _key(v) not in seen)]
+    if key in POST_KEYS and isinstance(value, str):
+        return names.get(value, value)
+    return value
+
+
+@dataclass
+class Shown:
+    """A finding as one reader may see it: the evidence rows, the explanation, and how many named
+    people were left out."""
+
+    items: list[dict]
+    explanation: str
+    hidden: int
+
+
+def for_reader(evidence: dict[str, Any] | None, explanation: str | None, sc) -> Shown:
+    """The evidence and explanation of a finding for a reader of scope ``sc``: every named person
+    outside the scope is dropped (「另有 N 人不在您的管辖范围」 says how many), and post codes read as
+    their names."""
+    evidence = evidence or {}
+    people = _people(evidence, [])
+    seen = visible_people(people, sc) if people else set()
+    hidden_people = {_key(p): p for p in people if _key(p) not in seen}
+    names = post_names(_posts(evidence, set()))
+    shown = {k: _filtered(v, seen, names, k) for k, v in evidence.items()}
+    items = render(shown)
+    if hidden_people:
+        items.append({"label": label("others_out_of_scope"), "kind": "text",
+                      "value": f"另有 {len(hidden_people)} 人不在您的管辖范围"})
+    return Shown(items, redact(explanation or "", list(hidden_people.values())), len(hidden_people))
 
 
 def _item(key: str, value: Any) -> dict:
@@ -76,7 +237,7 @@ def _item(key: str, value: Any) -> dict:
         return {"label": label(key), "kind": "group", "rows": render(value)}
     if isinstance(value, list):
         if value and all(isinstance(v, dict) for v in value):
-            cols = list(dict.fromkeys(k for v in value for k in v))
+            cols = [k for k in dict.fromkeys(k for v in value for k in v) if k not in REF_KEYS]
             rows = [[_cell(v.get(c), c) for c in cols] for v in value]
             return {"label": label(key), "kind": "table", "columns": [label(c) for c in cols], "rows": rows}
         return {"label": label(key), "kind": "list", "values": [show(v, key) for v in value] or ["（无）"]}
@@ -85,9 +246,23 @@ def _item(key: str, value: Any) -> dict:
 
 def _cell(value: Any, key: str) -> str:
     if isinstance(value, list):
-        if value and all(isinstance(v, dict) for v in value):
-            return "；".join("，".join(f"{label(k)} {show(x, k)}" for k, x in v.items()) for v in value)
+        if not value:
+            return "—（无）"
+        if all(isinstance(v, dict) for v in value):
+            return "；".join(_dict_text(v) for v in value)
         return "、".join(show(v, key) for v in value)
     if isinstance(value, dict):
-        return "，".join(f"{label(k)} {show(x, k)}" for k, x in value.items())
+        return _dict_text(value)
     return show(value, key)
+
+
+def _dict_text(d: dict) -> str:
+    """A nested dict in one line; a person reads 「李小花（500236********0022）」 first."""
+    parts, rest = [], dict(d)
+    if is_person(d) and d.get("name"):
+        mask = _mask(d)
+        parts.append(f"{d['name']}（{mask}）" if mask else d["name"])
+        for k in ("name", "id", "id_masked"):
+            rest.pop(k, None)
+    parts += [f"{label(k)} {show(x, k)}" for k, x in rest.items() if k not in REF_KEYS]
+    return "，".join(parts)

@@ -9,10 +9,11 @@ from flask import abort
 from sqlalchemy import Text, and_, case, cast, desc, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from models import ChangeLog, Finding, FindingAlias, Post, db
+from models import ChangeLog, Finding, FindingAlias, Person, Position, Post, Workshop, db
 
 from ..access import scope
 from ..engine.rule import CATEGORIES, REGISTRY, VIOLATIONS, all_rules
+from .money import RECOVERABLE, money_by, money_by_many, overlap_note, overlaps, total_fen
 
 ACTIVE = ("open", "confirmed")
 STATUS_CHOICES = {
@@ -110,11 +111,11 @@ def where(f: Filters) -> list[ColumnElement[bool]]:
 
 
 def listing(f: Filters, page: int) -> tuple[list, int, int]:
-    """(findings of the page with their post codes, total, amount in fen)."""
+    """(findings of the page with their people's and posts' names, total, amount in fen: the
+    findings' money with each payment counted once)."""
     w = where(f)
-    total, amount = db.session.execute(
-        select(func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0)).select_from(Finding)
-        .where(*w)).one()
+    total = db.session.scalar(select(func.count()).select_from(Finding).where(*w))
+    amount = total_fen(db.session, *w)
     order = {
         "period": [desc(Finding.period_start), desc(Finding.amount_at_risk_fen)],
         "amount": [desc(func.coalesce(Finding.amount_at_risk_fen, -1)), desc(Finding.period_start)],
@@ -122,10 +123,116 @@ def listing(f: Filters, page: int) -> tuple[list, int, int]:
     }[f.sort]
     q = (select(Finding.id, Finding.rule, Finding.category, Finding.severity, Finding.title, Finding.subject_type,
                 Finding.subject_label, Finding.periods, Finding.amount_at_risk_fen, Finding.status, Finding.unit,
-                Finding.district, Finding.township, Finding.village, Post.code.label("post_code"))
-         .outerjoin(Post, Post.id == Finding.post_id).where(*w).order_by(*order, Finding.id)
+                Finding.district, Finding.township, Finding.village, Finding.person_id, Post.code.label("post_code"),
+                func.coalesce(Position.title, Workshop.name).label("post_title"))
+         .outerjoin(Post, Post.id == Finding.post_id).outerjoin(Position, Position.id == Finding.post_id)
+         .outerjoin(Workshop, Workshop.id == Finding.post_id).where(*w).order_by(*order, Finding.id)
          .limit(PER_PAGE).offset((page - 1) * PER_PAGE))
-    return db.session.execute(q).all(), int(total), int(amount)
+    rows = db.session.execute(q).all()
+    people = person_names({r.person_id for r in rows if r.person_id})
+    units = unit_names({r.unit for r in rows if r.unit})
+    out = [Row(**r._asdict(), person=people.get(r.person_id), unit_name=units.get(r.unit, r.unit))
+           for r in rows]
+    return out, int(total or 0), int(amount)
+
+
+@dataclass
+class Row:
+    """A finding of the list, with the names a reader reads."""
+
+    id: str
+    rule: str
+    category: str
+    severity: str
+    title: str
+    subject_type: str
+    subject_label: str
+    periods: list
+    amount_at_risk_fen: int | None
+    status: str
+    unit: str | None
+    district: str | None
+    township: str | None
+    village: str | None
+    person_id: int | None
+    post_code: str | None
+    post_title: str | None
+    person: dict | None
+    unit_name: str | None
+
+    @property
+    def post_name(self) -> str | None:
+        return post_label(self.post_code, self.post_title)
+
+    @property
+    def subject(self) -> str:
+        return subject_text(self.subject_type, self.subject_label, self.person, self.post_title)
+
+
+# ---- names for people -----------------------------------------------------------------------------
+
+def post_label(code: str | None, title: str | None) -> str | None:
+    """「保洁员（FJ-BD-001）」: a post by its name, the code beside it."""
+    if not code:
+        return None
+    return f"{title}（{code}）" if title else code
+
+
+def subject_text(subject_type: str, label: str, person: dict | None, post_title: str | None = None) -> str:
+    """What a finding is about, as people read it: a person's name with the masked ID beside it, a
+    workshop's name with its code, a household by its number."""
+    if subject_type == "person" and person:
+        return f"{person['name']}（{person['id_masked']}）"
+    if subject_type == "workshop" and post_title:
+        return f"{post_title}（{label}）"
+    if subject_type == "household":
+        return f"户 {label}"
+    return label
+
+
+def person_names(ids: set[int]) -> dict[int, dict]:
+    """``{person id: {"id", "name", "id_masked"}}`` of the people the signed-in user may see."""
+    if not ids:
+        return {}
+    rows = db.session.execute(select(Person.id, Person.name, Person.id_masked)
+                              .where(Person.id.in_(sorted(ids)), scope().persons()))
+    return {i: {"id": i, "name": n, "id_masked": m} for i, n, m in rows}
+
+
+def unit_names(units: set[str]) -> dict[str, str]:
+    """``{unit: name}``: a workshop (a finding's unit is its code) reads as its name and code; an
+    employing unit is its name already."""
+    if not units:
+        return {}
+    rows = db.session.execute(select(Post.code, Workshop.name).join(Workshop, Workshop.id == Post.id)
+                              .where(Post.code.in_(sorted(units))))
+    names = {u: u for u in units}
+    names.update({code: f"{name}（{code}）" for code, name in rows})
+    return names
+
+
+def post_of(post_id: int | None) -> dict | None:
+    """The post of a finding: code, kind, its name (a position's title, a workshop's name) and the
+    label 「保洁员（GW-001）」."""
+    if not post_id:
+        return None
+    r = db.session.execute(select(Post.id, Post.code, Post.kind, func.coalesce(Position.title, Workshop.name))
+                           .outerjoin(Position, Position.id == Post.id).outerjoin(Workshop, Workshop.id == Post.id)
+                           .where(Post.id == post_id)).first()
+    if r is None:
+        return None
+    return {"id": r[0], "code": r[1], "kind": r[2], "title": r[3], "label": post_label(r[1], r[3])}
+
+
+def overlap(fid: str) -> tuple[list[dict], str]:
+    """The other findings (in the user's scope) that claim some of this finding's money, and the
+    note 「与 PS04 死亡后仍发放工资 重叠，不重复计算」."""
+    others = overlaps(db.session, [fid]).get(fid, [])
+    if others:  # the others the user may see (``overlaps``' own narrowing is on an alias of findings)
+        mine = set(db.session.scalars(select(Finding.id).where(Finding.id.in_([o["id"] for o in others]),
+                                                               scope().findings())))
+        others = [o for o in others if o["id"] in mine]
+    return others, overlap_note(others)
 
 
 def options() -> dict[str, list]:
@@ -133,8 +240,9 @@ def options() -> dict[str, list]:
     s = scope().findings()
     def distinct(col):
         return [v for (v,) in db.session.execute(select(col).where(s, col.is_not(None)).distinct().order_by(col))]
+    units = distinct(Finding.unit)
     return {"districts": distinct(Finding.district), "townships": distinct(Finding.township),
-            "units": distinct(Finding.unit), "rules": [r for r in all_rules()]}
+            "units": units, "unit_names": unit_names(set(units)), "rules": [r for r in all_rules()]}
 
 
 def get(fid: str) -> Finding:
@@ -169,6 +277,12 @@ def rule_title(code: str) -> str:
     all_rules()
     r = REGISTRY.get(code)
     return r.title if r else code
+
+
+def rule_name(code: str) -> str:
+    """「PS01 发放工资的月份没有任何出勤」: a rule code with its title."""
+    title = rule_title(code)
+    return f"{code} {title}" if title != code else code
 
 
 def is_violation(category: str) -> bool:

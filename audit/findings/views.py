@@ -1,8 +1,6 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
-
-from models import FINDING_STATUSES, Person, Post, db
+from models import FINDING_STATUSES, db
 
 from ..access import deny, scope
 from ..engine.rule import CATEGORIES, SEVERITIES
@@ -21,7 +19,7 @@ def index():
         "findings/index.html", f=f, rows=rows, total=total, amount=amount, page=page, pages=pages,
         options=queries.options(), categories=CATEGORIES, severities=SEVERITIES, statuses=FINDING_STATUSES,
         status_choices=queries.STATUS_CHOICES, sorts=queries.SORTS, transitions=TRANSITIONS,
-        is_violation=queries.is_violation, rule_title=queries.rule_title)
+        is_violation=queries.is_violation, rule_title=queries.rule_title, rule_name=queries.rule_name)
 
 
 @bp.get("/<fid>")
@@ -30,14 +28,20 @@ def detail(fid: str):
     if (current := queries.renamed(fid)) is not None:  # a former id (the key was rotated)
         return redirect(url_for(".detail", fid=current), 301)
     finding = queries.get(fid)
-    post = db.session.get(Post, finding.post_id) if finding.post_id else None
-    people = []
-    ids = sorted(set(finding.person_ids or []) | ({finding.person_id} if finding.person_id else set()))
-    if ids:
-        people = list(db.session.execute(select(Person.id, Person.name, Person.id_masked)
-                                         .where(Person.id.in_(ids), scope().persons())))
+    post = queries.post_of(finding.post_id)
+    ids = set(finding.person_ids or []) | ({finding.person_id} if finding.person_id else set())
+    names = queries.person_names(ids)
+    people = sorted(names.values(), key=lambda p: (p["id"] != finding.person_id, p["name"], p["id"]))
+    hidden_people = len(ids) - len(names)
+    shown = evidence.for_reader(finding.evidence, finding.explanation, scope())
+    others, note = queries.overlap(fid)
     return render_template(
-        "findings/detail.html", f=finding, post=post, people=people, items=evidence.render(finding.evidence),
+        "findings/detail.html", f=finding, post=post, people=people, hidden_people=hidden_people,
+        items=shown.items, explanation=shown.explanation, overlaps=others, overlap_note=note,
+        subject=queries.subject_text(finding.subject_type, finding.subject_label, names.get(finding.person_id),
+                                     post["title"] if post else None),
+        unit_name=queries.unit_names({finding.unit} if finding.unit else set()).get(finding.unit),
+        rule_name=queries.rule_name(finding.rule),
         history=queries.history(fid), categories=CATEGORIES, severities=SEVERITIES, statuses=FINDING_STATUSES,
         transitions=TRANSITIONS, is_violation=queries.is_violation(finding.category))
 
@@ -56,7 +60,7 @@ def review_one(fid: str):
         flash(str(exc), "error")
         return redirect(url_for(".detail", fid=fid), 303)
     db.session.commit()
-    flash(f"已{TRANSITIONS[action][2]}：{finding.title}（{finding.subject_label}）", "success")
+    flash(f"已{TRANSITIONS[action][2]}：{finding.rule} {finding.title}", "success")
     return redirect(url_for(".detail", fid=fid), 303)
 
 
