@@ -18,6 +18,8 @@ ID and account numbers appear only masked: the findings store them masked (``sub
 """
 from __future__ import annotations
 
+import re
+from collections import Counter
 from typing import NamedTuple
 
 from flask import current_app, has_app_context
@@ -152,11 +154,11 @@ SEEDS = (SEED_003, SEED_000, SEED_001, SEED_002)
 
 # What the unit sends back for each required action.
 MATERIALS = {
-    "dismiss_person": "清退或解除岗位协议的书面材料（通知书、解除协议或公示材料）",
+    "dismiss_person": "清退或解除岗位协议的书面材料",
     "recover": "违规资金退回的银行回单或缴款凭证",
-    "pay_arrears": "补发工资的银行发放明细（加盖银行印章）",
-    "correct_ledger": "更正后的台账及重新上报的数据",
-    "check_identity": "本人身份核实记录（本人签字确认）及收款账户核对材料",
+    "pay_arrears": "补发工资的银行发放明细",
+    "correct_ledger": "更正后的台账及上报数据",
+    "check_identity": "本人身份核实记录（本人签字）及收款账户核对材料",
 }
 
 
@@ -218,10 +220,32 @@ def finding_rows(notice_id: int) -> list[dict]:
     return out
 
 
-def basis_of(bases: list[str]) -> str:
-    """The policy basis of a category in the body: the first clause of each rule's basis, once
-    (the rest — local practice, examples — stays with the findings)."""
-    return "；".join(dict.fromkeys(b.split("；")[0].strip() for b in bases if b))
+_CLAUSE = re.compile(r"^(?P<doc>.*?》(?:（[^）]*）)?)\s*(?P<art>[^：:《》]*?)\s*[：:]\s*(?P<quote>.+)$")
+
+
+def main_clause(bases: list[str]) -> str:
+    """The policy clause a category of problems goes against: the first clause of its rules' bases
+    (the rest — local practice, examples — stays with the rules), the most frequent one."""
+    firsts = [b.split("；")[0].strip() for b in bases if b]
+    return Counter(firsts).most_common(1)[0][0] if firsts else ""
+
+
+def basis_sentence(clauses: list[str]) -> str:
+    """The clauses as one citation: 渝人社办〔2022〕317号《…》五(三)“严禁吃空饷、虚报冒领”“严禁变相发钱”、
+    五(四)“…”, each document named once, each clause quoted once."""
+    docs: dict[str, dict[str, list[str]]] = {}
+    loose: list[str] = []
+    for clause in dict.fromkeys(c for c in clauses if c):
+        m = _CLAUSE.match(clause)
+        if not m:
+            loose.append(clause)
+            continue
+        quote = m["quote"].rstrip("。").replace("“", "‘").replace("”", "’")  # quotes inside quotes
+        docs.setdefault(m["doc"], {}).setdefault(m["art"], []).append(quote)
+    parts = []
+    for doc, arts in docs.items():
+        parts.append(doc + "、".join(f"{art}{''.join(f'“{q}”' for q in quotes)}" for art, quotes in arts.items()))
+    return "，".join(parts + loose)
 
 
 def by_category(items: list[dict], recover_ids: list[str]) -> list[dict]:
@@ -242,7 +266,7 @@ def by_category(items: list[dict], recover_ids: list[str]) -> list[dict]:
             "persons": len(set().union(*(it["persons"] for it in its))),
             "recover_fen": money.get(key, 0),
             "actions": [ACTIONS[a] for a in action_keys if a in ACTIONS],
-            "basis": basis_of([it["basis"] for it in its]),
+            "clause": main_clause([it["basis"] for it in its]),
         })
     return out
 
@@ -278,10 +302,12 @@ def build_notice(notice_id: int) -> Built:
     materials = [MATERIALS[k] for k in action_keys if k in MATERIALS]
     heading = "关于限期整改审计发现问题的通知"
     title = f"整改通知书 {notice.number} {notice.unit_name}"
+    categories = by_category(items, recover_ids)
     html = render_template(
         "notice.html", notice=notice, items=items, title=title, heading=heading, issuer=notice.issuer,
         docno=notice.number, we=issuer_short(notice.issuer), seeds=seeds_cited([it["basis"] for it in items]),
-        scope_text=scope_text, audit_span=month_span(periods), categories=by_category(items, recover_ids),
+        scope_text=scope_text, audit_span=month_span(periods), categories=categories,
+        basis=basis_sentence([c["clause"] for c in categories]),
         persons_n=len(set().union(*(it["persons"] for it in items))) if items else 0,
         total_fen=total, total_capital=rmb_capital(total),
         deadline=zh_date(notice.deadline), issued=zh_date(notice.issued_at), materials=materials,

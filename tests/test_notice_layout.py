@@ -189,9 +189,10 @@ def test_a_notice_of_fifty_findings_has_a_short_body_and_every_item_in_the_list(
     # the body: issuer, number, addressee, period, summary by category, requirements, deadline
     for expected_text in ("奉节县人力资源和社会保障局", notice.number, f"{UNIT}：", "关于限期整改审计发现问题的通知",
                           "2025年1月—2025年3月", "发现问题50个，涉及40人", "吃空饷/虚报冒领", "问题数", "涉及人数",
-                          "应追回金额", "吃空饷/虚报冒领问题50个", "严禁吃空饷、虚报冒领", "清退不符合条件或未在岗人员",
+                          "应追回金额", "吃空饷/虚报冒领问题50个：", "清退不符合条件或未在岗人员",
                           "追回违规发放资金", "请于本月内召开村民代表会议", "整改期限：", "违规资金退回的银行回单或缴款凭证",
-                          "联系人：", "联系电话：", "附件：1.问题清单2.证据摘要", "特此通知", "（印章）", "抄送：", "印发"):
+                          "联系人：", "联系电话：", "附件：1.问题清单2.证据摘要", "特此通知", "（印章）", "抄送：", "印发",
+                          "上述问题违反了渝人社办〔2022〕317号《脱贫人口就业帮扶攻坚行动方案》五(三)“严禁吃空饷、虚报冒领”的规定"):
         assert expected_text in text, expected_text
     assert "问题清单" not in flat(body[0])[:200]  # the body does not start with the list
     # the total in figures and capitals is the money counted once, computed from the wages
@@ -251,3 +252,31 @@ def test_a_notice_of_three_findings_is_short_and_counts_shared_wages_once(county
     assert total_row and yuan_of(total_row.group(1)) == expected
     assert sorted(list_rows(annex1)) == [1, 2, 3]
     assert flat("".join(annex1)).count("重叠，不重复计算") == 2  # PS01 and PS04 of the same month
+
+
+def test_the_body_stays_within_three_pages_with_every_category_and_long_requirements(county, tmp_path):
+    """The longest body: the 50 items spread over all seven kinds of violation (each with its rules'
+    own basis and default actions) and a long paragraph of the auditor's own requirements."""
+    from audit.engine.rule import REGISTRY, VIOLATIONS
+    from reports.notice import build_notice
+    from reports.render import render
+
+    notice = issue_notice(UNIT)
+    from audit.rectification.services import DEFAULT_ACTIONS
+
+    notice.requirements = "请你单位召开专题会议，逐人逐月核对考勤与工资发放记录，" * 3 + "并于十日内书面报告。"
+    rules = [r for r in REGISTRY.values() if r.category in VIOLATIONS]
+    for i, item in enumerate(notice.items):
+        rule = rules[i % len(rules)]
+        f = db.session.get(Finding, item.finding_id)
+        f.rule, f.title, f.category, f.basis = rule.code, rule.title, rule.category, rule.basis
+        item.actions = DEFAULT_ACTIONS[rule.category]
+    db.session.commit()
+    out = render(build_notice(notice.id).html)
+    body, annex1, _ = split_notice(pages_of(out.pdf, tmp_path, "worst"))
+    all_pages_png(out.pdf, "notice-worst")
+    assert len(body) <= 3, len(body)
+    text = flat("".join(body))
+    assert sum(text.count(f"（{n}）") for n in "一二三四五六七八") >= 8  # seven categories and the auditor's own
+    assert "抄送：" in text and "印发" in text  # 版记 at the foot of the body's last page, not in an attachment
+    assert sorted(list_rows(annex1)) == list(range(1, 51))

@@ -114,17 +114,26 @@ def test_notice_pdf_has_the_findings_the_money_and_the_deadline(web, tmp_path):
     html, title, meta = build_notice(notice.id)
     out = render(html)
     assert out.refused == []  # its own style sheet only
-    text = flat(pdf_text(out.pdf, tmp_path))
+    raw = pdf_text(out.pdf, tmp_path)
+    text = flat(raw)
     first_page_png(out.pdf, "notice")
     for expected in ("奉节县人力资源和社会保障局", NUMBER, f"{UNIT}：", "关于限期整改审计发现问题的通知",
-                     "PS01发放工资的月份没有任何出勤", "PS02出勤不足却足额或超额发放工资", "800.00元", "400.00元",
+                     "发现问题2个，涉及1人，应追回资金1,200.00元", "吃空饷/虚报冒领问题2个",
                      "应追回资金合计：人民币壹仟贰佰元整（¥1,200.00）", "整改期限：2027年1月15日前",
                      "追回违规发放资金", "更正台账与上报数据", "请于本月内召开村民代表会议通报整改情况",
                      "渝人社办〔2022〕317号《脱贫人口就业帮扶攻坚行动方案》", "严禁吃空饷、虚报冒领",
-                     "违规资金退回的银行回单或缴款凭证", "（印章）", "2026年11月20日", "抄送：", "印发"):
+                     "违规资金退回的银行回单或缴款凭证", "（印章）", "2026年11月20日", "抄送：", "印发",
+                     "附件1问题清单", "附件2证据摘要", "合计（同一笔工资只计算一次）1,200.00"):
         assert expected in text, expected
-    # the person by name and masked ID; no full ID number anywhere
-    assert f"王大山（{masked_ids(web)['王大山']}）" in text
+    assert row(raw, "吃空饷 / 虚报冒领", "2", "1", "1,200.00")  # the summary by category
+    # 问题清单: one row per finding, the person by name with the masked ID beside, the post, the money
+    masked = masked_ids(web)["王大山"]
+    assert row(raw, "1", "吃空饷", "王大山", masked, "保洁员（GW-A1）", "2025年2月", "PS01 发放工资", "800.00",
+               "追回违规发放资金")
+    assert row(raw, "2", "吃空饷", "王大山", masked, "保洁员（GW-A1）", "2025年3月", "PS02 出勤不足", "400.00")
+    # 证据摘要: the finding's own sentence
+    assert row(raw, "1", "王大山", masked, "PS01 2025-02 在 GW-A1 没有一天出勤")
+    # no full ID number anywhere
     for number in web.ids.values():
         assert number not in text and number[-8:] not in text
     assert title == f"整改通知书 {NUMBER} {UNIT}" and meta["unit"] == UNIT and meta["district"] == "奉节县"
