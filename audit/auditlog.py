@@ -27,6 +27,8 @@ def _values(action: str, table: str, row_id: int | None, ref: str | None, old: d
     new = dict(new or {})
     if has_request_context():
         new.setdefault("ip", request.remote_addr)
+        if request.user_agent.string:  # the browser, shown beside the address in /admin/log
+            new.setdefault("ua", request.user_agent.string[:200])
     return {"at": dt.datetime.now(), "actor": who or actor(), "action": action, "table_name": table,
             "row_id": row_id, "row_ref": ref, "old": old, "new": new or None}
 

@@ -4,7 +4,6 @@ log) and is committed here."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
@@ -14,33 +13,24 @@ from audit.auth import services
 from audit.auth.services import UserError, scope_text
 from models import ROLES, User, db
 
-from . import bp, queries
+from . import bp, logtext, queries
 from .forms import ActionForm, NewUserForm, PasswordForm, ScopesForm, scope_lines
 
-# What the audit log's actions mean, for people (an unknown action is shown as it is).
+# What the audit log's actions are called in the filter's suggestions (the entries themselves read
+# as sentences: ``logtext``).
 ACTIONS = {
-    "auth.login": "登录",
-    "auth.logout": "退出登录",
-    "auth.timeout": "超时自动退出",
-    "auth.login_failed": "登录失败",
-    "auth.login_refused": "拒绝登录",
-    "auth.rate_limited": "登录过于频繁被拒",
-    "access.denied": "越权访问被拒",
-    "user.create": "新建用户",
-    "user.scopes": "修改范围",
-    "user.password": "重设密码",
-    "user.active": "启用/停用账户",
-    "user.unlock": "解除锁定",
-    "pii.view": "查看完整身份信息",
-    "import.update": "导入更新数据",
-    "findings.export": "导出审计发现",
-    "parameter.set": "设置规则参数",
-    "job.failed": "定时任务失败",
-    "notice.overdue": "整改通知书逾期",
-    "comparison.stale": "比对数据过期",
-    "pii.rotate": "轮换个人信息密钥",
-    "import.commit": "导入台账",
-    "audit.run": "运行审计",
+    "auth.login": "登录", "auth.logout": "退出登录", "auth.timeout": "超时自动退出", "auth.login_failed": "登录失败",
+    "auth.login_refused": "拒绝登录", "auth.rate_limited": "登录过于频繁被拒", "access.denied": "越权访问被拒",
+    "user.create": "新建用户", "user.scopes": "修改范围", "user.password": "重设密码", "user.active": "启用/停用账户",
+    "user.unlock": "解除锁定", "pii.view": "查看完整身份信息", "import.update": "导入更新数据",
+    "findings.export": "导出审计发现", "parameter.set": "设置规则参数", "job.failed": "定时任务失败",
+    "notice.overdue": "整改通知书逾期", "comparison.stale": "比对数据过期", "pii.rotate": "轮换个人信息密钥",
+    "import.commit": "导入台账", "audit.run": "运行审计", "finding.confirm": "确认问题", "finding.dismiss": "排除问题",
+    "finding.reopen": "改回待复核", "finding.close": "问题销号", "notice.issue": "下发整改通知书",
+    "notice.answer": "回复整改通知书", "notice.close": "整改通知书销号", "notice.return": "退回整改回复",
+    "evidence.download": "下载证明文件", "report.download": "下载报告", "report.generate": "生成报告",
+    "attendance.sheet": "下载考勤表", "attendance.submit": "提交考勤", "upload.check": "检查上传的台账",
+    "upload.commit": "导入上传的台账",
 }
 # The filter's suggestions: a prefix selects every action under it.
 PREFIXES = {
@@ -52,12 +42,8 @@ PREFIXES = {
     "finding": "审计发现（复核、导出）",
     "parameter.": "规则参数",
     "audit.": "审计运行",
+    "notice.": "整改通知书",
 }
-REASONS = {"unknown user": "用户名不存在", "locked": "账户已锁定", "inactive": "账户已停用"}
-KEYS = {"scopes": "范围", "role": "角色", "active": "启用", "failures": "连续失败次数", "locked": "已锁定",
-        "reason": "原因", "ip": "IP", "method": "请求方式", "path": "路径",
-        "error": "错误", "days": "天数", "deadline": "整改期限", "last_import": "最近导入", "limit_days": "期限（天）",
-        "unit": "单位", "username": "用户名", "limit": "失败次数上限", "window_minutes": "时间窗口（分钟）"}
 
 
 def _by() -> str:
@@ -128,7 +114,7 @@ def _detail(u: User, *, scopes_form=None, password_form=None, errors=None, statu
     return render_template(
         "admin/user.html", u=u, roles=ROLES, scope_text=scope_text, locked=queries.locked(u),
         scopes_form=scopes_form, password_form=password_form, action_form=ActionForm(formdata=None),
-        errors=errors or {}, log=[_entry(e) for e in queries.user_log(u)],
+        errors=errors or {}, log=logtext.entries(queries.user_log(u)),
         is_self=u.id == current_user.id), status
 
 
@@ -225,33 +211,6 @@ def user_unlock(uid: int):
 # -- the audit log ------------------------------------------------------------------------------------
 
 
-def _value(key: str, v) -> str:
-    if key == "role" and v in ROLES:
-        return ROLES[v]
-    if key == "scopes" and not v:
-        return "全部地区"  # only an admin has none
-    if isinstance(v, bool):
-        return "是" if v else "否"
-    if isinstance(v, list):
-        return "、".join(str(x) for x in v) or "（无）"
-    if isinstance(v, str):
-        return REASONS.get(v, v)
-    return json.dumps(v, ensure_ascii=False)
-
-
-def _details(d: dict | None) -> str:
-    if not d:
-        return ""
-    return "；".join(f"{KEYS.get(k, k)}：{_value(k, v)}" for k, v in d.items() if k != "ip")
-
-
-def _entry(e) -> dict:
-    new = e.new or {}
-    return {"at": e.at, "actor": e.actor, "action": e.action, "label": ACTIONS.get(e.action),
-            "table": e.table_name, "row_id": e.row_id, "ref": e.row_ref, "ip": new.get("ip"),
-            "old": _details(e.old), "new": _details(new)}
-
-
 @bp.get("/log")
 @roles_required("admin")
 def log():
@@ -259,7 +218,7 @@ def log():
     actor = (request.args.get("actor") or "").strip()[:64] or None
     page = request.args.get("page", 1, type=int) or 1
     result = queries.log(action, actor, page)
-    return render_template("admin/log.html", rows=[_entry(e) for e in result.rows], page=result.page,
+    return render_template("admin/log.html", rows=logtext.entries(result.rows), page=result.page,
                            has_next=result.has_next, action=action or "", actor=actor or "",
                            prefixes=PREFIXES, actions=queries.log_actions(), labels=ACTIONS,
                            page_size=queries.LOG_PAGE)
