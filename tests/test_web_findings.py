@@ -67,7 +67,7 @@ def test_the_detail_explains_the_evidence_in_chinese_with_masked_ids(web, client
     f = web.finding("奉节县", "PS01")
     login(client, "auditor_fj")
     page = text(client.get(f"/findings/{f.id}"))
-    assert "2025-02 在 GW-A1 没有一天出勤" in page
+    assert "2025-02 在 保洁员（GW-A1） 没有一天出勤" in page  # the post by its name, the code beside
     assert "考勤记录天数 28" in page and "出勤天数 0" in page and "发放金额（元） 800.00" in page
     assert "涉及金额 800.00 元" in page and "渝人社办〔2022〕317号" in page
     assert web.ids["王大山"] not in page and web.ids["王大山"][:6] + "********" in page

@@ -229,7 +229,20 @@ def for_reader(evidence: dict[str, Any] | None, explanation: str | None, sc) -> 
     if hidden_people:
         items.append({"label": label("others_out_of_scope"), "kind": "text",
                       "value": f"另有 {len(hidden_people)} 人不在您的管辖范围"})
-    return Shown(items, redact(explanation or "", list(hidden_people.values())), len(hidden_people))
+    text = redact(explanation or "", list(hidden_people.values()))
+    return Shown(items, name_posts(text, names), len(hidden_people))
+
+
+def name_posts(text: str, names: dict[str, str]) -> str:
+    """「在 GW-A1 没有一天出勤」 -> 「在 保洁员（GW-A1） 没有一天出勤」 (whole codes only, each once per place)."""
+    import re
+
+    named = {c: n for c, n in names.items() if n != c}
+    if not named or not text:
+        return text
+    codes = sorted(named, key=len, reverse=True)
+    pattern = re.compile(r"(?<![A-Za-z0-9_-])(" + "|".join(re.escape(c) for c in codes) + r")(?![A-Za-z0-9_-])")
+    return pattern.sub(lambda m: named[m.group(1)], text)
 
 
 def _item(key: str, value: Any) -> dict:
