@@ -513,6 +513,8 @@ def test_another_units_attendance_is_not_found(web, client):
                                                    "file": (io.BytesIO(b"x"), "a.csv")},
                     content_type="multipart/form-data")
         assert resp.status_code == 404, unit
+        resp = post(client, "/attendance/grid/fill", {"kind": kind, "unit": unit, "month": "2025-04", "fill": "all"})
+        assert resp.status_code == 404 and "刘一" not in text(resp), unit
     assert attendance_count() == before
 
 
@@ -525,6 +527,8 @@ def test_only_operators_enter_attendance(web, app):
         assert client.get(grid_url().replace("grid", "sheet.xlsx")).status_code == 403, user
         resp = post(client, "/attendance/grid", {**bd_grid(), **cells(web, "王大山", "GW-A1", [APRIL])})
         assert resp.status_code == 403 and "无权访问" in text(resp), user
+        resp = post(client, "/attendance/grid/fill", {**bd_grid(), "fill": "all"})
+        assert resp.status_code == 403 and "王大山" not in text(resp), user
     assert not rows_of(web, "王大山", "GW-A1", APRIL)
     assert db.session.scalar(select(func.count()).select_from(ChangeLog).where(
         ChangeLog.action == "access.denied", ChangeLog.actor == "auditor_fj")) >= 1
