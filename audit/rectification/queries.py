@@ -12,23 +12,29 @@ from sqlalchemy import and_, case, desc, false, func, or_, select, true, union
 from sqlalchemy.sql import ColumnElement
 
 from models import (
+    ITEM_ACTIONS,
     NOTICE_STATUSES,
     ChangeLog,
     EvidenceFile,
     Finding,
+    ItemAnswer,
     Notice,
     NoticeFinding,
     NoticeResponse,
+    Person,
     Position,
     Post,
+    Recovery,
     ReportFile,
     Workshop,
     db,
 )
-from models.rectification import WAITING_FOR_UNIT
+from models.rectification import CLOSE_BASES, WAITING_FOR_UNIT
 
 from ..access import scope
 from ..engine.rule import VIOLATIONS
+from ..findings.money import RECOVERABLE, money_by, overlap_note, overlaps, total_fen
+from . import services
 from .services import REVIEWABLE
 
 PER_PAGE = 50
@@ -127,9 +133,8 @@ def _where(f: Filters) -> list[ColumnElement[bool]]:
 def listing(f: Filters, page: int) -> tuple[list, int, int]:
     """(the page's notices with their findings count, total, money to recover in fen)."""
     w = _where(f)
-    total, amount = db.session.execute(
-        select(func.count(), func.coalesce(func.sum(Notice.amount_to_recover_fen), 0)).select_from(Notice)
-        .where(*w)).one()
+    total = db.session.scalar(select(func.count()).select_from(Notice).where(*w)) or 0
+    amount = notices_money(*w)
     counts = (select(NoticeFinding.notice_id, func.count().label("n")).group_by(NoticeFinding.notice_id)
               .subquery())
     q = (select(Notice.id, Notice.number, Notice.unit, Notice.unit_name, Notice.issued_at, Notice.deadline,
@@ -137,6 +142,40 @@ def listing(f: Filters, page: int) -> tuple[list, int, int]:
          .outerjoin(counts, counts.c.notice_id == Notice.id).where(*w)
          .order_by(desc(Notice.issued_at), desc(Notice.id)).limit(PER_PAGE).offset((page - 1) * PER_PAGE))
     return db.session.execute(q).all(), int(total), int(amount)
+
+
+def notices_money(*where: ColumnElement[bool]) -> int:
+    """应追回 of the notices matching ``where``: the money of their items asked to be recovered, each
+    payment counted once even when two notices (or two findings) cover it."""
+    ids = (select(NoticeFinding.finding_id).join(Notice, Notice.id == NoticeFinding.notice_id)
+           .where(NoticeFinding.recover_fen > 0, *where))
+    return total_fen(db.session, Finding.id.in_(ids), kind=RECOVERABLE)
+
+
+def recovered_by_notice(ids: list[int]) -> dict[int, int]:
+    """实际追回 (sum of the recoveries) per notice."""
+    if not ids:
+        return {}
+    return {nid: int(fen or 0) for nid, fen in db.session.execute(
+        select(Recovery.notice_id, func.sum(Recovery.amount_fen)).where(Recovery.notice_id.in_(ids))
+        .group_by(Recovery.notice_id))}
+
+
+def unit_notices(limit: int = 50) -> list[dict]:
+    """An operator's notices not closed yet (and the last closed ones), for the dashboard: number,
+    deadline, days left or overdue, state, 应追回, items still to answer."""
+    rows = db.session.scalars(select(Notice).where(notice_scope())
+                              .order_by(case((Notice.status == "closed", 1), else_=0), Notice.deadline, Notice.id)
+                              .limit(limit)).all()
+    on = today()
+    out = []
+    for n in rows:
+        waiting = n.status in WAITING_FOR_UNIT
+        days = (n.deadline - on).days
+        out.append({"n": n, "status_zh": NOTICE_STATUSES.get(n.status, n.status), "waiting": waiting,
+                    "overdue": waiting and days < 0, "days": days,
+                    "to_answer": len(services.to_answer(n)) if waiting else 0})
+    return out
 
 
 def overdue_count() -> int:
@@ -157,13 +196,95 @@ def history(nid: int) -> list[ChangeLog]:
                                                            ChangeLog.row_id == nid).order_by(ChangeLog.id)))
 
 
-def evidence(notice: Notice, fid: int) -> EvidenceFile:
-    """An evidence file of one of this notice's answers, or 404."""
-    f = db.session.scalar(select(EvidenceFile).join(NoticeResponse, NoticeResponse.id == EvidenceFile.response_id)
-                          .where(EvidenceFile.id == fid, NoticeResponse.notice_id == notice.id))
+def evidence(notice: Notice, fid: int, *, drafts: bool = False) -> EvidenceFile:
+    """An evidence file of this notice (of an answer, or a voucher the auditor filed), or 404; a
+    file of a draft answer only for the unit (``drafts``)."""
+    seen = or_(EvidenceFile.response_id.is_(None), NoticeResponse.state == "submitted") if not drafts else true()
+    f = db.session.scalar(select(EvidenceFile)
+                          .outerjoin(NoticeResponse, NoticeResponse.id == EvidenceFile.response_id)
+                          .where(EvidenceFile.id == fid, EvidenceFile.notice_id == notice.id, seen))
     if f is None:
         abort(404)
     return f
+
+
+@dataclass
+class ItemRow:
+    """One item of a notice as the pages show it."""
+
+    no: int
+    item: NoticeFinding
+    finding: Finding
+    person: str | None  # the person's name
+    id_masked: str | None
+    post_code: str | None
+    post_name: str | None
+    state: str
+    state_zh: str
+    submitted: ItemAnswer | None
+    draft: ItemAnswer | None
+    recoveries: list[Recovery]
+    recovered_fen: int
+    overlap: str
+    check: services.Check | None
+    confirmed: bool  # an audit run confirms it: it may be closed as 数据已消除
+    editable: bool  # the unit is to answer it now
+
+    @property
+    def basis_text(self) -> str:
+        if self.item.close_basis == "override":
+            return f"人工销号：{self.item.close_reason or ''}"
+        return CLOSE_BASES.get(self.item.close_basis or "", "")
+
+    @property
+    def action_text(self) -> str:
+        return ITEM_ACTIONS.get(self.submitted.action, "") if self.submitted else ""
+
+
+def item_rows(notice: Notice) -> list[ItemRow]:
+    """The notice's items with the person (name, masked ID), the post (code and name), the answers,
+    the recoveries and the data check: a few queries for the whole notice."""
+    ids = [i.finding_id for i in notice.items]
+    if not ids:
+        return []
+    facts = {r.id: r for r in db.session.execute(
+        select(Finding.id, Person.name, Person.id_masked, Post.code, func.coalesce(Position.title, Workshop.name)
+               .label("post_name"))
+        .outerjoin(Person, Person.id == Finding.person_id).outerjoin(Post, Post.id == Finding.post_id)
+        .outerjoin(Position, Position.id == Finding.post_id).outerjoin(Workshop, Workshop.id == Finding.post_id)
+        .where(Finding.id.in_(ids)))}
+    checks = {c.item.id: c for c in services.data_check(notice)}
+    latest = services.latest_answers(notice)
+    shared = overlaps(db.session, ids, Finding.id.in_(ids))
+    recs: dict[int, list[Recovery]] = {}
+    for r in db.session.scalars(select(Recovery).where(Recovery.notice_id == notice.id).order_by(Recovery.id)):
+        recs.setdefault(r.item_id, []).append(r)
+    out = []
+    for no, item in enumerate(notice.items, 1):
+        c = checks.get(item.id)
+        if c is None:
+            continue
+        sub = latest.get(item.id, {}).get("submitted")
+        state = services.item_state(item, sub)
+        f = c.finding
+        fact = facts.get(f.id)
+        out.append(ItemRow(
+            no=no, item=item, finding=f, person=fact.name if fact else None,
+            id_masked=fact.id_masked if fact else None, post_code=fact.code if fact else None,
+            post_name=fact.post_name if fact else None, state=state, state_zh=services.ITEM_STATES[state],
+            submitted=sub, draft=latest.get(item.id, {}).get("draft"), recoveries=recs.get(item.id, []),
+            recovered_fen=sum(r.amount_fen for r in recs.get(item.id, [])), overlap=overlap_note(shared.get(f.id, [])),
+            check=c, confirmed=state != "closed" and services.confirmed_by_data(
+                item, f, sub.at if sub else notice.answered_at),
+            editable=notice.status in WAITING_FOR_UNIT and state in ("waiting", "returned")))
+    return out
+
+
+def item_of(notice: Notice, item_id: int) -> NoticeFinding:
+    item = next((i for i in notice.items if i.id == item_id), None)
+    if item is None:
+        abort(404)
+    return item
 
 
 def notice_reports(nid: int) -> list[ReportFile]:
@@ -189,13 +310,23 @@ def candidate_units() -> list:
     notice that is not closed), with how many and the money at risk."""
     busy = select(NoticeFinding.finding_id).join(Notice, Notice.id == NoticeFinding.notice_id).where(
         Notice.status != "closed")
-    return db.session.execute(
-        select(Finding.unit, func.count().label("n"),
-               func.coalesce(func.sum(Finding.amount_at_risk_fen), 0).label("amount_fen"),
-               func.sum(case((Finding.status == "open", 1), else_=0)).label("open"))
-        .where(scope().findings(), Finding.unit.is_not(None), Finding.status.in_(REVIEWABLE),
-               Finding.category.in_(VIOLATIONS), Finding.id.not_in(busy))
-        .group_by(Finding.unit).order_by(desc("amount_fen"), Finding.unit)).all()
+    where = (scope().findings(), Finding.unit.is_not(None), Finding.status.in_(REVIEWABLE),
+             Finding.category.in_(VIOLATIONS), Finding.id.not_in(busy))
+    money = dict(money_by(db.session, *where, group=Finding.unit, kind=RECOVERABLE))  # each payment once
+    rows = db.session.execute(
+        select(Finding.unit, func.count().label("n"), func.sum(case((Finding.status == "open", 1), else_=0))
+               .label("open"))
+        .where(*where).group_by(Finding.unit)).all()
+    out = [UnitRow(r.unit, int(r.n), money.get(r.unit, 0), int(r.open or 0)) for r in rows]
+    return sorted(out, key=lambda u: (-u.amount_fen, u.unit))
+
+
+@dataclass
+class UnitRow:
+    unit: str
+    n: int
+    amount_fen: int
+    open: int
 
 
 def parse_date(text: str) -> dt.date | None:

@@ -14,21 +14,23 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
-from models import ACTIONS, FINDING_STATUSES, NOTICE_STATUSES, db
+from models import ACTIONS, FINDING_STATUSES, ITEM_ACTIONS, NOTICE_STATUSES, Finding, db
 from models.rectification import WAITING_FOR_UNIT
 
 from ..access import deny, scope
 from ..auditlog import record
+from ..findings.money import total_fen
 from ..money import yuan
 from . import bp, queries, services
-from .services import RectificationError, Upload
+from .services import AnswerInvalid, ItemInput, RectificationError, Upload
 
 reports_bp = Blueprint("reports", __name__, url_prefix="/reports")
 
 DEFAULT_DAYS = 30  # a new notice's deadline: today + 30 days
 MAX_TEXT = 10000
 HISTORY = {"notice.issue": "下发通知书", "notice.answer": "单位回复整改情况", "notice.return": "退回重新整改",
-           "notice.close": "销号"}
+           "notice.close": "销号", "notice.draft": "单位保存回复草稿", "notice.item_close": "逐条销号",
+           "notice.item_return": "逐条退回", "notice.recovery": "登记实际追回", "notice.overdue": "逾期提醒"}
 GENERATES = ("auditor", "inspector")  # who may have a 审计报告 or 整改台账 generated
 
 
@@ -112,7 +114,7 @@ def _render_new(unit: str, *, kept: dict | None = None, error: str | None = None
     if kept is None:
         kept = {"ids": {f.id for f in found}, "actions": {f.id: set(services.default_actions(f)) for f in found},
                 "deadline": (queries.today() + dt.timedelta(days=DEFAULT_DAYS)).isoformat(), "requirements": ""}
-    total = sum(f.amount_at_risk_fen or 0 for f in found)
+    total = total_fen(db.session, Finding.id.in_([f.id for f in found])) if found else 0  # each payment once
     return render_template("rectification/new.html", unit=unit, facts=facts, found=found, kept=kept, error=error,
                            total=total, min_date=queries.today().isoformat()), status
 
@@ -169,13 +171,22 @@ def create():
 
 def _render_detail(notice, *, errors: dict | None = None, kept: dict | None = None, status: int = 200):
     role = current_user.role
+    rows = queries.item_rows(notice)
+    operator = role == "operator"
+    can_answer = operator and notice.status in WAITING_FOR_UNIT and any(r.editable for r in rows)
+    errors = errors or {}
+    labels = {k: v for k, v in errors.items() if k.startswith("a-") or k in ("files", "text")}
+    draft = next((r for r in notice.responses if r.state == "draft"), None)
     return render_template(
-        "rectification/detail.html", n=notice, checks=services.data_check(notice),
-        history=queries.history(notice.id), reports=queries.notice_reports(notice.id), history_names=HISTORY,
-        overdue=notice.overdue(queries.today()), errors=errors or {}, kept=kept or {},
-        can_answer=role == "operator" and notice.status in WAITING_FOR_UNIT,
-        can_verify=scope().can_review and notice.status == "answered",
-        min_text=services.MIN_TEXT, min_verdict=services.MIN_VERDICT, max_files=services.MAX_FILES,
+        "rectification/detail.html", n=notice, rows=rows, history=queries.history(notice.id),
+        reports=queries.notice_reports(notice.id), history_names=HISTORY,
+        responses=[r for r in notice.responses if r.state == "submitted"], draft=draft if operator else None,
+        recovered=sum(r.recovered_fen for r in rows),
+        overdue=notice.overdue(queries.today()), errors=errors, field_errors=labels, kept=kept or {},
+        can_answer=can_answer, can_review=scope().can_review and notice.status != "closed",
+        can_verify=scope().can_review and notice.status == "answered", item_actions=ITEM_ACTIONS,
+        min_text=services.MIN_TEXT, min_verdict=services.MIN_VERDICT, min_override=services.MIN_OVERRIDE,
+        max_files=services.MAX_FILES, today=queries.today().isoformat(),
         accept=",".join("." + e for e in services.FILE_TYPES)), status
 
 
@@ -185,28 +196,53 @@ def detail(nid: int):
     return _render_detail(queries.get(nid))
 
 
+def _upload(name: str) -> Upload | None:
+    f = request.files.get(name)
+    if f is None or not (f.filename or ""):
+        return None
+    return Upload(f.filename or "", f.read())
+
+
 @bp.post("/<int:nid>/answer")
 @login_required
 def answer(nid: int):
+    """The unit's answer, item by item: 保存草稿 (``do=draft``) or 提交 (``do=submit``)."""
     notice = queries.get(nid)
     if current_user.role != "operator":
         deny(f"notice {nid} answer")
+    submit = request.form.get("do", "submit") != "draft"
     text = (request.form.get("text") or "")[:MAX_TEXT]
+    inputs, kept = {}, {"text": text}
+    for item in notice.items:
+        key = services.field(item.id, "")
+        got = ItemInput(action=(request.form.get(key + "action") or "").strip()[:24],
+                        amount=(request.form.get(key + "amount") or "").strip()[:32],
+                        date=(request.form.get(key + "date") or "").strip()[:32],
+                        text=(request.form.get(key + "text") or "")[:services.MAX_NOTE],
+                        file=_upload(key + "file"))
+        inputs[item.id] = got
+        kept[item.id] = got
     files = [Upload(f.filename or "", f.read()) for f in request.files.getlist("files")]
     response = None
     try:
-        response = services.answer(notice, text, files, by=current_user.username)
+        response = services.save_answer(notice, inputs, text, files, by=current_user.username, submit=submit)
         db.session.commit()
+    except AnswerInvalid as exc:
+        db.session.rollback()
+        return _render_detail(queries.get(nid), errors=exc.errors, kept=kept, status=400)
     except RectificationError as exc:
         db.session.rollback()
-        return _render_detail(queries.get(nid), errors={"answer": str(exc)}, kept={"text": text}, status=400)
+        return _render_detail(queries.get(nid), errors={"answer": str(exc)}, kept=kept, status=400)
     except Exception:
         db.session.rollback()
         for f in (response.files if response is not None else []):  # no file left behind without its row
             services.evidence_path(f).unlink(missing_ok=True)
         raise
-    flash(f"已提交整改情况（{len(response.files)} 个附件），等待审计人员核验。", "success")
-    return redirect(url_for(".detail", nid=nid), 303)
+    if submit:
+        flash("已提交整改情况，等待审计人员核验。", "success")
+    else:
+        flash("已保存草稿（尚未提交，审计人员看不到）。", "success")
+    return redirect(url_for(".detail", nid=nid) + ("" if submit else "#answer"), 303)
 
 
 def _verify(nid: int, step, done: str, form: str):
@@ -236,11 +272,67 @@ def send_back(nid: int):
     return _verify(nid, services.send_back, "已退回单位重新整改", "return")
 
 
+def _item_step(nid: int, iid: int, what: str, step):
+    """An auditor's step on one item; its error is shown at the top and by the item's form."""
+    notice = queries.get(nid)
+    if not scope().can_review:
+        deny(f"notice {nid} item {iid} {what}")
+    item = queries.item_of(notice, iid)
+    kept = {f"{what}-{iid}": {k: (request.form.get(k) or "")[:services.MAX_NOTE] for k in request.form}}
+    try:
+        done = step(notice, item)
+        db.session.commit()
+    except RectificationError as exc:
+        db.session.rollback()
+        return _render_detail(queries.get(nid), errors={f"{what}-{iid}": str(exc)}, kept=kept, status=400)
+    flash(done, "success")
+    return redirect(url_for(".detail", nid=nid) + f"#item-{iid}", 303)
+
+
+@bp.post("/<int:nid>/items/<int:iid>/close")
+@login_required
+def close_item(nid: int, iid: int):
+    def step(notice, item):
+        closed = services.close_item(notice, item, by=current_user.username, basis="data")
+        return "已按数据销号" + ("；全部问题已销号，通知书已销号" if closed else "")
+    return _item_step(nid, iid, "close", step)
+
+
+@bp.post("/<int:nid>/items/<int:iid>/override")
+@login_required
+def override_item(nid: int, iid: int):
+    def step(notice, item):
+        closed = services.close_item(notice, item, by=current_user.username, basis="override",
+                                     reason=request.form.get("reason") or "")
+        return "已人工销号" + ("；全部问题已销号，通知书已销号" if closed else "")
+    return _item_step(nid, iid, "override", step)
+
+
+@bp.post("/<int:nid>/items/<int:iid>/return")
+@login_required
+def return_item(nid: int, iid: int):
+    def step(notice, item):
+        services.send_back_item(notice, item, request.form.get("reason") or "", by=current_user.username)
+        return "已退回该问题，待单位重新整改"
+    return _item_step(nid, iid, "return", step)
+
+
+@bp.post("/<int:nid>/items/<int:iid>/recovery")
+@login_required
+def recovery(nid: int, iid: int):
+    def step(notice, item):
+        fen = services.parse_yuan(request.form.get("amount") or "")
+        r = services.record_recovery(notice, item, queries.parse_date(request.form.get("date") or ""), fen,
+                                     _upload("voucher"), by=current_user.username, note=request.form.get("note"))
+        return f"已登记实际追回 {yuan(r.amount_fen)} 元"
+    return _item_step(nid, iid, "recovery", step)
+
+
 @bp.get("/<int:nid>/files/<int:fid>")
 @login_required
 def evidence(nid: int, fid: int):
     notice = queries.get(nid)
-    f = queries.evidence(notice, fid)
+    f = queries.evidence(notice, fid, drafts=current_user.role == "operator")
     try:
         path = services.evidence_path(f)
     except RectificationError:
