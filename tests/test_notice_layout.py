@@ -201,6 +201,7 @@ def test_a_notice_of_fifty_findings_has_a_short_body_and_every_item_in_the_list(
     m = re.search(r"应追回资金合计：(人民币[^（]+)（¥([\d,]+\.\d\d)）", text)
     assert m, "no total in the body"
     assert yuan_of(m.group(2)) == expected and m.group(1) == rmb_capital(expected)
+    assert notice.amount_to_recover_fen == expected  # what the issuing service stored (shown on screens)
     cat = re.search(r"^\s*合计\s+50\s+40\s+([\d,]+\.\d\d)\s*$", "".join(body), re.M)
     assert cat and yuan_of(cat.group(1)) == expected  # the summary table's 合计 row
 
