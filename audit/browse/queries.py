@@ -216,7 +216,7 @@ def person_file(sc: Scope, p: Person, month: dt.date | None) -> PersonFile:
     calendars = attendance_calendars(pid, month, mine) if month else []
 
     wages = db.session.execute(
-        select(Wage, Post.code).join(Post, Post.id == Wage.post_id)
+        select(Wage, _post_label(Post.id, Post.code)).join(Post, Post.id == Wage.post_id)
         .where(Wage.person_id == pid, sc.posts(Wage.post_id))
         .order_by(Wage.period.desc(), Wage.paid_on.desc(), Wage.id)).all()
     wages_total = db.session.scalar(select(func.coalesce(func.sum(Wage.amount_fen), 0))
@@ -224,6 +224,13 @@ def person_file(sc: Scope, p: Person, month: dt.date | None) -> PersonFile:
 
     return PersonFile(p, household, members, hidden, officials, placements, staff, months, month, calendars,
                       wages, int(wages_total), comparison(p.id_hash), person_findings(sc, pid))
+
+
+def _post_label(post_id, code):
+    """「保洁员（GW-001）」 in SQL: a post's name with its code beside it (the code alone if it has none)."""
+    name = func.coalesce(select(Position.title).where(Position.id == post_id).scalar_subquery(),
+                         select(Workshop.name).where(Workshop.id == post_id).scalar_subquery())
+    return func.coalesce(name + literal("（") + code + literal("）"), code)
 
 
 def wage_accounts(sc: Scope, pid: int) -> dict[int, str]:
@@ -236,7 +243,8 @@ def attendance_calendars(pid: int, month: dt.date, mine) -> list[Calendar]:
     """One month grid per post (Monday first), with the counts per status from a GROUP BY."""
     a = Attendance
     rows = db.session.execute(
-        select(a.post_id, Post.code, a.work_date, a.status, a.check_in_time, a.method, a.verified)
+        select(a.post_id, _post_label(Post.id, Post.code).label("code"), a.work_date, a.status, a.check_in_time,
+               a.method, a.verified)
         .join(Post, Post.id == a.post_id).where(mine, a.work_month == month)
         .order_by(Post.code, a.work_date)).all()
     counts: dict[int, dict[str, int]] = {}
@@ -309,9 +317,16 @@ def _names_person(pid: int):
     return or_(Finding.person_id == pid, text.like(f"%,{int(pid)},%"))
 
 
+def _post_name():
+    """A post's name (a position's title, a workshop's name) for a finding's post."""
+    return func.coalesce(select(Position.title).where(Position.id == Finding.post_id).scalar_subquery(),
+                         select(Workshop.name).where(Workshop.id == Finding.post_id).scalar_subquery())
+
+
 def person_findings(sc: Scope, pid: int) -> list:
+    """The person's findings in scope, as (finding, post code, post name) rows."""
     return db.session.execute(
-        select(Finding, Post.code).outerjoin(Post, Post.id == Finding.post_id)
+        select(Finding, Post.code, _post_name()).outerjoin(Post, Post.id == Finding.post_id)
         .where(sc.findings(), _names_person(pid))
         .order_by(Finding.period_start.desc(), Finding.rule, Finding.id)).all()
 
@@ -405,9 +420,9 @@ def position_months(pos: Position) -> list:
 
 
 def post_findings(sc: Scope, post_id: int) -> list:
-    """The post's findings in scope, as (finding, post code) rows."""
+    """The post's findings in scope, as (finding, post code, post name) rows."""
     return db.session.execute(
-        select(Finding, Post.code).join(Post, Post.id == Finding.post_id)
+        select(Finding, Post.code, _post_name()).join(Post, Post.id == Finding.post_id)
         .where(sc.findings(), Finding.post_id == post_id)
         .order_by(Finding.period_start.desc(), Finding.rule, Finding.id)).all()
 
@@ -627,10 +642,12 @@ def rule_catalogue() -> dict[str, Any]:
 def run_findings_in_scope(sc: Scope, run_id: int) -> dict:
     """What one run saw within the user's scope: findings per category (count, fen), per rule, and
     how many were new in that run."""
+    from audit.findings.money import money_by
+
     s = sc.findings()
-    by_cat = {c: (int(n), int(fen)) for c, n, fen in db.session.execute(
-        select(Finding.category, func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0))
-        .where(s, Finding.last_run_id == run_id).group_by(Finding.category))}
+    money = dict(money_by(db.session, s, Finding.last_run_id == run_id, group=Finding.category))  # counted once
+    by_cat = {c: (int(n), int(money.get(c, 0))) for c, n in db.session.execute(
+        select(Finding.category, func.count()).where(s, Finding.last_run_id == run_id).group_by(Finding.category))}
     by_rule = dict(db.session.execute(select(Finding.rule, func.count()).where(s, Finding.last_run_id == run_id)
                                       .group_by(Finding.rule)).all())
     new = db.session.scalar(select(func.coalesce(func.sum(case((Finding.first_run_id == run_id, 1), else_=0)), 0))

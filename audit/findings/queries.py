@@ -13,7 +13,7 @@ from models import ChangeLog, Finding, FindingAlias, Person, Position, Post, Wor
 
 from ..access import scope
 from ..engine.rule import CATEGORIES, REGISTRY, VIOLATIONS, all_rules
-from .money import RECOVERABLE, money_by, money_by_many, overlap_note, overlaps, total_fen
+from .money import money_by, money_by_many, overlap_note, overlaps, total_fen
 
 ACTIVE = ("open", "confirmed")
 STATUS_CHOICES = {
@@ -295,20 +295,25 @@ def _active_in_scope():
     return and_(scope().findings(), Finding.status.in_(ACTIVE))
 
 
+def _money(*where, group) -> dict:
+    """The money of the findings matching ``where`` split by ``group``, each payment counted once."""
+    return dict(money_by(db.session, *where, group=group))
+
+
 def by_category() -> list[dict]:
-    rows = {c: (n, fen) for c, n, fen in db.session.execute(
-        select(Finding.category, func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0))
-        .where(_active_in_scope()).group_by(Finding.category))}
-    return [{"category": c, "name": zh, "violation": c in VIOLATIONS, "count": rows.get(c, (0, 0))[0],
-             "amount_fen": int(rows.get(c, (0, 0))[1])} for c, zh in CATEGORIES.items()]
+    rows = dict((c, n) for c, n in db.session.execute(
+        select(Finding.category, func.count()).where(_active_in_scope()).group_by(Finding.category)))
+    money = _money(_active_in_scope(), group=Finding.category)
+    return [{"category": c, "name": zh, "violation": c in VIOLATIONS, "count": rows.get(c, 0),
+             "amount_fen": int(money.get(c, 0))} for c, zh in CATEGORIES.items()]
 
 
 def by_rule() -> list[dict]:
-    q = (select(Finding.rule, Finding.category, func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0),
-                func.sum(case((Finding.status == "open", 1), else_=0)))
+    q = (select(Finding.rule, Finding.category, func.count(), func.sum(case((Finding.status == "open", 1), else_=0)))
          .where(_active_in_scope()).group_by(Finding.rule, Finding.category))
-    out = [{"rule": r, "category": c, "title": rule_title(r), "count": n, "amount_fen": int(fen),
-            "open": int(o or 0), "violation": c in VIOLATIONS} for r, c, n, fen, o in db.session.execute(q)]
+    money = _money(_active_in_scope(), group=Finding.rule)
+    out = [{"rule": r, "category": c, "title": rule_title(r), "count": n, "amount_fen": int(money.get(r, 0)),
+            "open": int(o or 0), "violation": c in VIOLATIONS} for r, c, n, o in db.session.execute(q)]
     from ..engine.rule import _order
 
     return sorted(out, key=lambda d: _order(d["rule"]))
@@ -322,15 +327,17 @@ def by_status() -> dict[str, int]:
 
 def monthly_trend(months: int = 12) -> list[dict]:
     """Violations per month of their first period (the latest ``months`` months with findings)."""
-    q = (select(Finding.period_start, func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0))
-         .where(_active_in_scope(), Finding.category.in_(VIOLATIONS), Finding.period_start.is_not(None))
-         .group_by(Finding.period_start))
+    where = (_active_in_scope(), Finding.category.in_(VIOLATIONS), Finding.period_start.is_not(None))
+    q = select(Finding.period_start, func.count()).where(*where).group_by(Finding.period_start)
+    money = _money(*where, group=Finding.period_start)
     per: dict[str, list[int]] = {}
-    for day, n, fen in db.session.execute(q):
-        key = f"{day:%Y-%m}"
+    for day, n in db.session.execute(q):
+        key = f"{day:%Y-%m}" if hasattr(day, "year") else str(day)[:7]
         acc = per.setdefault(key, [0, 0])
         acc[0] += n
-        acc[1] += int(fen)
+    for day, fen in money.items():
+        key = f"{day:%Y-%m}" if hasattr(day, "year") else str(day)[:7]
+        per.setdefault(key, [0, 0])[1] += int(fen)
     if not per:
         return []
     last = max(per)
@@ -345,19 +352,23 @@ def monthly_trend(months: int = 12) -> list[dict]:
 
 def by_district() -> list[dict]:
     """Violations per district (for users who oversee several: inspectors, city admins)."""
-    q = (select(Finding.district, func.count(), func.coalesce(func.sum(Finding.amount_at_risk_fen), 0),
-                func.sum(case((Finding.status == "open", 1), else_=0)))
-         .where(_active_in_scope(), Finding.category.in_(VIOLATIONS)).group_by(Finding.district)
-         .order_by(Finding.district))
-    return [{"district": d, "count": n, "amount_fen": int(fen), "open": int(o or 0)}
-            for d, n, fen, o in db.session.execute(q)]
+    where = (_active_in_scope(), Finding.category.in_(VIOLATIONS))
+    q = (select(Finding.district, func.count(), func.sum(case((Finding.status == "open", 1), else_=0)))
+         .where(*where).group_by(Finding.district).order_by(Finding.district))
+    money = _money(*where, group=Finding.district)
+    return [{"district": d, "count": n, "amount_fen": int(money.get(d, 0)), "open": int(o or 0)}
+            for d, n, o in db.session.execute(q)]
 
 
 def worst_units(limit: int = 10) -> list[dict]:
-    q = (select(Finding.unit, Finding.district, Finding.township, func.count(),
-                func.coalesce(func.sum(Finding.amount_at_risk_fen), 0).label("fen"))
-         .where(_active_in_scope(), Finding.category.in_(VIOLATIONS), Finding.unit.is_not(None))
-         .group_by(Finding.unit, Finding.district, Finding.township)
-         .order_by(desc("fen"), desc(func.count()), Finding.unit).limit(limit))
-    return [{"unit": u, "district": d, "township": t, "count": n, "amount_fen": int(fen)}
-            for u, d, t, n, fen in db.session.execute(q)]
+    """The units with the most violation money (each payment counted once), then the most findings."""
+    where = (_active_in_scope(), Finding.category.in_(VIOLATIONS), Finding.unit.is_not(None))
+    counts = {(u, d, t): n for u, d, t, n in db.session.execute(
+        select(Finding.unit, Finding.district, Finding.township, func.count()).where(*where)
+        .group_by(Finding.unit, Finding.district, Finding.township))}
+    money = {tuple(r[:-1]): r[-1] for r in money_by_many(
+        db.session, *where, groups=[Finding.unit, Finding.district, Finding.township])}
+    rows = sorted(counts, key=lambda k: (-int(money.get(k, 0)), -counts[k], k[0] or ""))[:limit]
+    names = unit_names({u for u, _, _ in rows if u})
+    return [{"unit": u, "unit_name": names.get(u, u), "district": d, "township": t, "count": counts[(u, d, t)],
+             "amount_fen": int(money.get((u, d, t), 0))} for u, d, t in rows]
