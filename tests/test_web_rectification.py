@@ -1,6 +1,8 @@
-"""整改 in the browser: an auditor issues a notice to a unit, the unit's operator answers with
-evidence files, the auditor sends it back or closes it (销号); overdue notices; the data check of
-the next audit run; the notice's PDF and the report archive — each within the user's scope."""
+"""整改 in the browser: an auditor issues a notice to a unit, the unit's operator answers item by
+item with evidence files (a draft first, errors at the top of the page), the auditor reviews item by
+item — 销号 confirmed by the next audit run's data or overridden with a reason, 实际追回, 退回 — or
+the whole notice; overdue notices and the operator's dashboard; the data check of the next audit
+run; the notice's PDF, the 整改台账 and the report archive — each within the user's scope."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +11,7 @@ import re
 
 from sqlalchemy import func, select
 
-from models import ChangeLog, EvidenceFile, Finding, Notice, NoticeResponse, ReportFile, db
+from models import ChangeLog, EvidenceFile, Finding, Notice, NoticeFinding, NoticeResponse, Recovery, ReportFile, db
 from web_helpers import login, post
 
 UNIT = "白帝村村民委员会"
@@ -40,9 +42,28 @@ def issue(app, web, who: str = "auditor_fj", **change) -> int:
     return int(r.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
 
 
-def answer(c, nid: int, files=None, body: str = ANSWER):
+def items(nid: int) -> dict[str, int]:
+    """The notice's item ids by rule."""
+    db.session.rollback()
+    return {db.session.get(Finding, i.finding_id).rule: i.id
+            for i in db.session.scalars(select(NoticeFinding).where(NoticeFinding.notice_id == nid))}
+
+
+def answer(c, nid: int, files=None, body: str = ANSWER, per_item: dict | None = None, do: str = "submit"):
+    """The unit answers every item still to answer (by rule: a dict of field -> value; default
+    已清退 for PS01 and 已更正台账 for PS02), with the overall text and files."""
     files = [(io.BytesIO(PDF), "追回工资缴款凭证.pdf")] if files is None else files
-    return post(c, f"/notices/{nid}/answer", {"text": body, "files": files}, content_type="multipart/form-data")
+    data = {"text": body, "files": files, "do": do}
+    chosen = {"PS01": {"action": "dismissed"}, "PS02": {"action": "ledger_corrected"}}
+    chosen.update(per_item or {})
+    for rule, iid in items(nid).items():
+        for k, v in chosen.get(rule, {}).items():
+            data[f"a-{iid}-{k}"] = v
+    return post(c, f"/notices/{nid}/answer", data, content_type="multipart/form-data")
+
+
+def override(c, nid: int, rule: str, reason: str = "经实地核实已整改到位，准予销号"):
+    return post(c, f"/notices/{nid}/items/{items(nid)[rule]}/override", {"reason": reason})
 
 
 def notice(nid: int) -> Notice:
@@ -133,7 +154,8 @@ def test_the_operator_answers_with_a_pdf_and_the_evidence_downloads_as_an_attach
     nid = issue(app, web)
     op = user(app, "operator_bd")
     page = text(op.get(f"/notices/{nid}"))
-    assert "回复整改情况" in page and "销号" not in page.replace("已销号", "")
+    assert "提交整改情况" in page and "保存草稿" in page and "销号" not in page.replace("已销号", "")
+    assert "王大山" in page and web.ids["王大山"][:6] + "********" in page and "保洁员 GW-A1" in page
     r = answer(op, nid)
     assert r.status_code == 303
     page = text(op.get(f"/notices/{nid}"))
@@ -166,8 +188,8 @@ def test_a_disguised_file_or_a_short_answer_is_refused_and_nothing_is_stored(web
     assert r.status_code == 400
     page = text(r)
     assert "附件「凭证二.pdf」的类型不允许或与扩展名不符" in page and ANSWER in page  # the text is kept
-    r = answer(op, nid, body="已整改")
-    assert r.status_code == 400 and "请写明整改情况（至少 10 个字）" in text(r)
+    r = answer(op, nid, per_item={"PS01": {"action": "explained", "text": "已整改"}})
+    assert r.status_code == 400 and "第 1 条（PS01 王大山）：情况说明至少 10 个字" in text(r)
     r = answer(op, nid, files=[(io.BytesIO(b"x" * 2048), "考勤表.exe")])
     assert r.status_code == 400 and "类型不允许" in text(r)
     app.config["EVIDENCE_MAX_BYTES"] = 1 << 20
@@ -190,12 +212,21 @@ def test_the_auditor_sends_back_then_closes_and_the_findings_are_closed(web, app
     r = post(au, f"/notices/{nid}/return", {"verdict": "未附清退名单，追回金额与应追回不符"})
     assert r.status_code == 303
     page = text(op.get(f"/notices/{nid}"))
-    assert "已退回，待重新整改" in page and "退回理由：未附清退名单" in page and "重新回复整改情况" in page
+    assert "已退回，待重新整改" in page and "退回理由：未附清退名单" in page and "提交整改情况" in page
     assert answer(op, nid, files=[(io.BytesIO(PDF), "清退名单.pdf"), (io.BytesIO(PDF), "缴款凭证.pdf")]).status_code == 303
+    # no audit run since the answer confirms the items: 销号 is refused, naming them
     r = post(au, f"/notices/{nid}/close", {"verdict": ""})
-    assert r.status_code == 303
+    assert r.status_code == 400 and notice(nid).status == "answered"
+    assert "以下问题尚未经审计数据确认整改到位" in text(r) and "第 1 条（PS01 王大山）、第 2 条（PS02 王大山）" in text(r)
+    r = override(au, nid, "PS01", reason="太短")
+    assert r.status_code == 400 and "人工销号必须写明理由（至少 10 个字）" in text(r)
+    assert override(au, nid, "PS01").status_code == 303
+    r = post(au, f"/notices/{nid}/close", {"verdict": ""})
+    assert r.status_code == 400 and "也未人工销号，不能销号：第 2 条（PS02 王大山）。" in text(r)
+    assert override(au, nid, "PS02", reason="三月考勤经乡镇复核属实，已更正台账").status_code == 303
     page = text(au.get(f"/notices/{nid}"))
-    assert "已销号" in page and "整改到位，准予销号" in page and "第 2 次回复" in page and "清退名单.pdf" in page
+    assert "已销号" in page and "全部问题已销号" in page and "第 2 次回复" in page and "清退名单.pdf" in page
+    assert "人工销号：经实地核实已整改到位，准予销号" in page and "逐条销号" in page
     assert "下发通知书" in page and "退回重新整改" in page and "单位回复整改情况" in page
     db.session.rollback()
     for rule in ("PS01", "PS02"):
@@ -239,14 +270,21 @@ def test_who_sees_a_notice_and_who_may_act_on_it(web, app):
     assert "共 1 份" in text(user(app, "operator_bd").get("/notices/"))
     ins = user(app, "inspector_fj")
     page = text(ins.get(f"/notices/{nid}"))
-    assert "下载 PDF 通知书" in page and "提交整改情况" not in page
+    assert "下载 PDF 通知书" in page and "提交整改情况" not in page and "人工销号" not in page
     assert answer(ins, nid).status_code == 403
     assert answer(user(app, "auditor_fj"), nid).status_code == 403  # auditors do not answer for the unit
     assert answer(user(app, "operator_bd"), nid).status_code == 303
     assert post(ins, f"/notices/{nid}/close", {"verdict": "越权销号"}).status_code == 403
     assert post(ins, f"/notices/{nid}/return", {"verdict": "越权退回"}).status_code == 403
     assert post(user(app, "operator_bd"), f"/notices/{nid}/close", {}).status_code == 403
-    assert notice(nid).status == "answered"
+    for step in ("close", "override", "return", "recovery"):
+        for name in ("inspector_fj", "operator_bd"):
+            r = post(user(app, name), f"/notices/{nid}/items/{items(nid)['PS01']}/{step}", {"reason": "越权操作不应生效"})
+            assert r.status_code == 403, (name, step)
+        r = post(user(app, "auditor_ws"), f"/notices/{nid}/items/{items(nid)['PS01']}/{step}", {"reason": "越权操作不应生效"})
+        assert r.status_code == 404, step
+    assert notice(nid).status == "answered" and count(Recovery) == 0
+    assert all(i.close_basis is None for i in notice(nid).items)
 
 
 def test_the_notice_pdf_is_archived_and_downloaded_by_those_who_may_see_it(web, app):
@@ -325,8 +363,13 @@ def test_the_data_check_follows_the_next_audit_run(web, app, tmp_path):
     page = text(au.get(f"/notices/{nid}"))
     assert "第 2 次审计已不再发现该问题（数据已消除）" in page
     assert "最近一次审计（第 2 次）仍发现该问题" in page  # PS02: March is still paid in full for 10 days
-    # closing it: the resolved finding is closed too, and the check still says its facts are gone
+    # closing it: PS01 is confirmed by the data, PS02 needs a written reason
     assert answer(user(app, "operator_bd"), nid).status_code == 303
+    r = post(au, f"/notices/{nid}/close", {"verdict": "已核实清退与追回"})
+    assert r.status_code == 400 and "第 2 条（PS02 王大山）" in text(r)
+    assert "按数据销号" in text(au.get(f"/notices/{nid}"))
+    assert override(au, nid, "PS02", reason="三月考勤经乡镇复核属实，已更正台账").status_code == 303
     assert post(au, f"/notices/{nid}/close", {"verdict": "已核实清退与追回"}).status_code == 303
     page = text(au.get(f"/notices/{nid}"))
     assert "已销号" in page and "第 2 次审计已不再发现该问题（数据已消除）" in page
+    assert "销号 数据已消除" in page and "人工销号：三月考勤经乡镇复核属实" in page

@@ -2,11 +2,14 @@ from flask import render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import desc, func, select
 
-from models import AuditRun, ImportBatch, User, db
+from models import AuditRun, Finding, ImportBatch, User, db
 
 from ..access import scope
+from ..engine.rule import VIOLATIONS
 from ..findings import queries
+from ..findings.money import total_fen
 from ..money import yuan
+from ..rectification import queries as notices
 from . import bp
 
 
@@ -27,7 +30,9 @@ def index():
         "trend": trend,
         "units": units,
         "active": sum(c["count"] for c in violations),
-        "at_risk": sum(c["amount_fen"] for c in violations),
+        # the headline: the money of the violations to handle, each payment counted once
+        "at_risk": total_fen(db.session, scope().findings(), Finding.status.in_(queries.ACTIVE),
+                             Finding.category.in_(VIOLATIONS)),
         "info": sum(c["count"] for c in cats if not c["violation"]),
         "cat_bars": [{"label": c["name"], "value": c["count"], "text": f"{c['count']} 条",
                       "href": link(category=c["category"]), "cls": "bad"} for c in violations if c["count"]],
@@ -40,6 +45,8 @@ def index():
         "run": db.session.scalars(select(AuditRun).where(AuditRun.status == "finished")
                                   .order_by(desc(AuditRun.id)).limit(1)).first(),
     }
+    if current_user.role == "operator":
+        ctx["notices"] = notices.unit_notices()
     if scope().is_admin:
         ctx["users"] = db.session.scalar(select(func.count()).select_from(User))
         ctx["imports"] = db.session.scalar(select(func.count()).select_from(ImportBatch))
