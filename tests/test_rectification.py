@@ -275,4 +275,4 @@ def test_the_auditor_records_money_actually_recovered(web):
 
 def test_yuan_as_typed_is_read_exactly():
     assert [s.parse_yuan(t) for t in ("800", "800.5", "1,200.05", "¥ 3元", "0.01")] == [80000, 80050, 120005, 300, 1]
-    assert [s.parse_yuan(t) for t in ("", "8.001", "-5", "八百", "1e3")] == [None] * 5
+    assert [s.parse_yuan(t) for t in ("", "8.001", "-5", "八百", "1e3", "1,2")] == [None] * 6

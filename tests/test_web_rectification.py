@@ -373,3 +373,98 @@ def test_the_data_check_follows_the_next_audit_run(web, app, tmp_path):
     page = text(au.get(f"/notices/{nid}"))
     assert "已销号" in page and "第 2 次审计已不再发现该问题（数据已消除）" in page
     assert "销号 数据已消除" in page and "人工销号：三月考勤经乡镇复核属实" in page
+
+
+def test_the_operator_saves_a_draft_and_a_wrong_field_is_shown_at_the_top(web, app):
+    nid = issue(app, web)
+    op, au = user(app, "operator_bd"), user(app, "auditor_fj")
+    ps01 = items(nid)["PS01"]
+    today = dt.date.today().isoformat()
+    # 已追回 without an amount: the error is listed at the top, linked to the field, and by the field
+    r = answer(op, nid, per_item={"PS01": {"action": "recovered", "date": today,
+                                           "file": (io.BytesIO(PDF), "缴款书.pdf")}})
+    assert r.status_code == 400
+    html = r.get_data(as_text=True)
+    top = html.index('id="errors"')
+    assert top < html.index('id="item-') and f'href="#a-{ps01}-amount"' in html[top:html.index("</ul>", top)]
+    assert "第 1 条（PS01 王大山）：已追回须填写追回金额（元）" in text(r)
+    assert f'id="a-{ps01}-amount-error"' in html and 'aria-invalid="true"' in html
+    assert f'value="{today}"' in html and ANSWER in text(r)  # what was entered is kept
+    assert count(NoticeResponse) == 0 and count(Recovery) == 0
+    # a draft keeps what was filled in; the auditor sees no answer yet
+    r = answer(op, nid, do="draft", per_item={"PS01": {"action": "recovered", "amount": "", "date": today,
+                                                       "file": (io.BytesIO(PDF), "缴款书.pdf")}})
+    assert r.status_code == 303 and notice(nid).status == "issued"
+    page = text(op.get(f"/notices/{nid}"))
+    assert "已有草稿" in page and "草稿中已保存：缴款书.pdf" in page
+    assert "单位尚未回复" in text(au.get(f"/notices/{nid}")) and "缴款书.pdf" not in text(au.get(f"/notices/{nid}"))
+    draft_file = db.session.scalar(select(EvidenceFile.id).where(EvidenceFile.name == "缴款书.pdf"))
+    assert au.get(f"/notices/{nid}/files/{draft_file}").status_code == 404
+    # submitted with the amount: 已追回 is recorded with its date and the draft's voucher
+    r = answer(op, nid, per_item={"PS01": {"action": "recovered", "amount": "800", "date": today}})
+    assert r.status_code == 303
+    rec = db.session.scalar(select(Recovery))
+    assert (rec.amount_fen, rec.recovered_on.isoformat(), rec.voucher_id) == (80000, today, draft_file)
+    page = text(au.get(f"/notices/{nid}"))
+    assert "单位已回复，待核验" in page and "已追回：800.00 元" in page and f"{today} 800.00 元（凭证 缴款书.pdf" in page
+    assert "实际追回 800.00 元，尚差 400.00 元" in page
+    assert au.get(f"/notices/{nid}/files/{draft_file}").status_code == 200
+
+
+def test_the_auditor_records_recoveries_and_sends_one_item_back(web, app):
+    nid = issue(app, web)
+    op, au = user(app, "operator_bd"), user(app, "auditor_fj")
+    assert answer(op, nid).status_code == 303
+    ps01, ps02 = items(nid)["PS01"], items(nid)["PS02"]
+    r = post(au, f"/notices/{nid}/items/{ps01}/recovery", {"amount": "1,2", "date": "2026-01-01"})
+    assert r.status_code == 400 and "追回金额应为大于 0 的元数" in text(r)
+    assert 'value="1,2"' in r.get_data(as_text=True)
+    r = post(au, f"/notices/{nid}/items/{ps01}/recovery", {"amount": "300.50", "date": "2026-01-01",
+                                                           "voucher": (io.BytesIO(PDF), "收款收据.pdf")},
+             content_type="multipart/form-data")
+    assert r.status_code == 303
+    assert "2026-01-01 300.50 元（凭证 收款收据.pdf" in text(op.get(f"/notices/{nid}"))
+    r = post(au, f"/notices/{nid}/items/{ps02}/return", {"reason": "未附更正后的考勤表"})
+    assert r.status_code == 303 and notice(nid).status == "returned"
+    page = text(op.get(f"/notices/{nid}"))
+    assert "退回理由 未附更正后的考勤表" in page and "提交整改情况" in page
+    html = op.get(f"/notices/{nid}").get_data(as_text=True)
+    assert f'name="a-{ps02}-action"' in html and f'name="a-{ps01}-action"' not in html  # only that item
+    assert answer(op, nid, per_item={"PS02": {"action": "explained", "text": "三月考勤已按实际出勤更正"}}).status_code == 303
+    assert notice(nid).status == "answered"
+
+
+def test_the_operators_dashboard_lists_the_units_notices(web, app):
+    nid = issue(app, web)
+    op = user(app, "operator_bd")
+    page = text(op.get("/dashboard/"))
+    year = dt.date.today().year
+    assert f"本单位的整改通知书 文号 整改期限 剩余 / 逾期 状态 应追回（元） 操作 渝奉人社审〔{year}〕1号" in page
+    assert "剩余 30 天" in page and "已下发，待整改（待回复 2 条） 1,200.00 逐条回复" in page
+    assert f"/notices/{nid}#answer" in op.get("/dashboard/").get_data(as_text=True)
+    db.session.rollback()
+    db.session.get(Notice, nid).deadline = dt.date.today() - dt.timedelta(days=2)
+    db.session.commit()
+    assert "逾期 2 天" in text(op.get("/dashboard/"))
+    assert "本单位暂无整改通知书" in text(user(app, "operator_ws").get("/dashboard/"))
+    assert "本单位的整改通知书" not in text(user(app, "auditor_fj").get("/dashboard/"))
+
+
+def test_the_ledger_shows_money_recovered_and_how_each_item_was_closed(web, app, tmp_path):
+    import subprocess
+
+    nid = issue(app, web)
+    op, au, ins = user(app, "operator_bd"), user(app, "auditor_fj"), user(app, "inspector_fj")
+    assert answer(op, nid, per_item={"PS01": {"action": "recovered", "amount": "800.00", "date": "2026-01-05",
+                                              "file": (io.BytesIO(PDF), "缴款书.pdf")}}).status_code == 303
+    assert override(au, nid, "PS01", reason="已全额缴回财政专户，见缴款书").status_code == 303
+    assert post(ins, "/reports/ledger", {"district": "奉节县"}).status_code == 303
+    db.session.rollback()
+    rep = db.session.scalar(select(ReportFile).where(ReportFile.kind == "ledger"))
+    pdf = tmp_path / "ledger.pdf"
+    pdf.write_bytes(ins.get(f"/reports/{rep.id}/download").data)
+    flat = re.sub(r"\s+", "", subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                                             text=True, check=True).stdout)
+    assert "要求追回资金合计1,200.00元" in flat and "已追回800.00元，差额400.00元" in flat
+    assert "人工销号：已全额缴回财政专户，见缴款书" in flat and "2026-01-05追回800.00" in flat
+    assert "已追回" in flat and "单位已回复，待核验" in flat

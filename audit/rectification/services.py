@@ -288,12 +288,13 @@ def field(item_id: int, name: str) -> str:
 
 
 def parse_yuan(text: str) -> int | None:
-    """``1,200.5`` / ``¥1200`` / ``1200元`` -> fen; None when it is not an amount of yuan."""
-    t = unicodedata.normalize("NFKC", text or "").strip().replace(",", "").replace("¥", "").removesuffix("元").strip()
-    m = re.fullmatch(r"(\d{1,12})(?:\.(\d{1,2}))?", t)
+    """``1,200.5`` / ``¥1200`` / ``1200元`` -> fen; None when it is not an amount of yuan (a comma only
+    between groups of three digits)."""
+    t = unicodedata.normalize("NFKC", text or "").strip().replace("¥", "").removesuffix("元").strip()
+    m = re.fullmatch(r"(\d{1,3}(?:,\d{3})+|\d{1,12})(?:\.(\d{1,2}))?", t)
     if not m:
         return None
-    return int(m[1]) * 100 + int((m[2] or "0").ljust(2, "0"))
+    return int(m[1].replace(",", "")) * 100 + int((m[2] or "0").ljust(2, "0"))
 
 
 def _date(text: str) -> dt.date | None:
@@ -453,7 +454,7 @@ def save_answer(notice: Notice, inputs: dict[int, ItemInput], text: str, files: 
     db.session.flush()
     if not submit:
         record("notice.draft", table="notices", row_id=notice.id, ref=notice.number, who=by,
-               new={"items": len(answers), "files": len(draft.files)})
+               new={"draft_items": len(answers), "draft_files": len(draft.files)})
         return draft
     # submitted: the draft becomes the answer; 已追回 is money actually recovered
     draft.state = "submitted"
