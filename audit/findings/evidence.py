@@ -43,6 +43,8 @@ LABELS = {
     "paid_months_during_overlap": "重叠期间发放月数", "subsidy_claimed": "申领奖补（元）",
     "subsidy_standard": "奖补标准（元/人·月）", "co_signers": "同一手机签到的其他人员",
     "busy_days": "多人签到的日期", "others_out_of_scope": "其他人员",
+    # reference keys (REF_KEYS): never shown, named for completeness
+    "person_id": "人员记录号", "official_id": "干部名单记录号",
 }
 # Keys that tie a named person of the evidence to a row (persons.id, officials.id): used to judge
 # whether the reader may see that person, never shown.
