@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from helpers import snapshot, write_bundle
-from models import AuditRun, EvidenceFile, ImportBatch, Job, ReportFile, User, db
+from models import AuditRun, EvidenceFile, ImportBatch, Job, NoticeFinding, ReportFile, User, db
 from web_helpers import login, post
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
@@ -51,6 +51,14 @@ OBJECT_ROUTES = [
     ("POST", "/notices/{notice}/close", None),
     ("POST", "/notices/{notice}/return", None),
     ("POST", "/notices/{notice}/pdf", None),
+    ("POST", "/notices/{notice}/items/{item}/close", None),
+    ("POST", "/notices/{notice}/items/{item}/override", None),
+    ("POST", "/notices/{notice}/items/{item}/return", None),
+    ("POST", "/notices/{notice}/items/{item}/recovery", None),
+    ("POST", "/notices/{notice}/items/{item}/close", None),
+    ("POST", "/notices/{notice}/items/{item}/override", None),
+    ("POST", "/notices/{notice}/items/{item}/return", None),
+    ("POST", "/notices/{notice}/items/{item}/recovery", None),
     ("GET", "/notices/{notice}/files/{evidence}", "operator_bd"),
     ("GET", "/reports/{report}/download", "inspector_fj"),
     ("POST", "/reports/summary", None),
@@ -61,8 +69,8 @@ OUTSIDERS = ["auditor_ws", "inspector_ws", "operator_ws", "admin_ws"]
 NARROW = {"finding": None, "person": "张三", "position": "GW-A3"}
 # Tables a refused request must leave as they were (the audit log gains its denial entries).
 WATCHED = ("findings", "attendance", "persons", "positions", "placements", "users", "user_scopes", "jobs",
-           "import_batches", "wages", "workshops", "notices", "notice_findings", "notice_responses", "evidence_files",
-           "report_files")
+           "import_batches", "wages", "workshops", "notices", "notice_findings", "notice_responses", "evidence_files", "item_answers", "recoveries",
+           "report_files", "recoveries")
 
 
 def _uses(route: str) -> set[str]:
@@ -79,12 +87,14 @@ def _notice(web, app) -> dict:
                                   "deadline": "2099-12-31"})
     assert r.status_code == 303, r.get_data(as_text=True)[:500]
     nid = int(r.headers["Location"].rsplit("/", 1)[-1])
-    r = post(op, f"/notices/{nid}/answer", {"text": "已追回违规发放的工资并更正台账。", "files": (io.BytesIO(PDF), "凭证.pdf")},
-             content_type="multipart/form-data")
+    db.session.rollback()
+    item = db.session.scalar(select(NoticeFinding.id).where(NoticeFinding.notice_id == nid))
+    r = post(op, f"/notices/{nid}/answer", {"text": "已追回违规发放的工资并更正台账。", "files": (io.BytesIO(PDF), "凭证.pdf"),
+                                            f"a-{item}-action": "ledger_corrected"}, content_type="multipart/form-data")
     assert r.status_code == 303, r.get_data(as_text=True)[:500]
     assert post(au, f"/notices/{nid}/pdf").status_code == 303
     db.session.rollback()
-    return {"notice": nid, "evidence": db.session.scalar(select(EvidenceFile.id)),
+    return {"notice": nid, "item": item, "evidence": db.session.scalar(select(EvidenceFile.id)),
             "report": db.session.scalar(select(ReportFile.id))}
 
 
@@ -134,6 +144,8 @@ def _form(web, objects, route: str) -> dict:
         return {"unit": "白帝村村民委员会", "ids": [web.finding("奉节县", "PS02").id], "deadline": "2099-12-31"}
     if route.endswith("/answer"):
         return {"text": "越权回复：不应生效的整改情况。", "files": (io.BytesIO(PDF), "越权.pdf")}
+    if "/items/" in route:
+        return {"reason": "越权测试：不应生效", "amount": "100.00", "date": "2025-06-01"}
     if route.endswith(("/close", "/return")):
         return {"verdict": "越权测试：不应生效"}
     if route.startswith("/reports/"):
@@ -195,7 +207,7 @@ def test_the_route_table_is_covered(app):
     covered = {r.split("?")[0].replace("{finding}", "<fid>").replace("{person}", "<int:pid>")
                .replace("{position}", "<int:post_id>").replace("{workshop}", "<int:post_id>")
                .replace("{batch}", "<int:batch_id>").replace("{job}", "<int:job_id>").replace("{user}", "<int:uid>")
-               .replace("{notice}", "<int:nid>").replace("{evidence}", "<int:fid>").replace("{report}", "<int:rid>")
+               .replace("{notice}", "<int:nid>").replace("{item}", "<int:iid>").replace("{evidence}", "<int:fid>").replace("{report}", "<int:rid>")
                for _, r, _ in OBJECT_ROUTES}
     # system-wide objects: a run covers every region (its page shows each user only their own
     # scope's figures); templates are the same for everyone
