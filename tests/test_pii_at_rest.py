@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from audit.ledger.importer import import_bundle
 from helpers import write_bundle
-from models import EvidenceFile, Finding, ImportBatch, NoticeResponse, db
+from models import EvidenceFile, Finding, ImportBatch, NoticeFinding, NoticeResponse, db
 from web_helpers import login, post, token
 
 pytestmark = pytest.mark.slow
@@ -112,15 +112,19 @@ def test_what_people_type_and_files_carry_is_stored_masked(web, app, runner, dat
     nid = int(r.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
     op = app.test_client()
     login(op, "operator_bd")
+    db.session.rollback()
+    item_ids = list(db.session.scalars(select(NoticeFinding.id).where(NoticeFinding.notice_id == nid)))
+    each = {f"a-{i}-action": "explained" for i in item_ids} | {f"a-{i}-text": f"{wang} 已清退，工资已退回" for i in item_ids}
     r = post(op, f"/notices/{nid}/answer", {
         "text": f"已清退 {wang}，追回工资 1200 元，原工资账户 {account} 已冻结。",
-        "files": [(io.BytesIO(PDF), f"{wang}-清退决定.pdf")]}, content_type="multipart/form-data")
+        "files": [(io.BytesIO(PDF), f"{wang}-清退决定.pdf")], **each}, content_type="multipart/form-data")
     assert r.status_code == 303
     assert post(au, f"/notices/{nid}/return", {"verdict": f"{wang} 的缴款凭证未附"}).status_code == 303
     assert post(op, f"/notices/{nid}/answer", {"text": f"补交 {wang} 的缴款凭证。",
-                                               "files": [(io.BytesIO(PDF), "缴款凭证.pdf")]},
+                                               "files": [(io.BytesIO(PDF), "缴款凭证.pdf")], **each},
                 content_type="multipart/form-data").status_code == 303
-    assert post(au, f"/notices/{nid}/close", {"verdict": f"{wang} 已清退，准予销号"}).status_code == 303
+    for i in item_ids:  # 人工销号 with a reason naming the person
+        assert post(au, f"/notices/{nid}/items/{i}/override", {"reason": f"{wang} 已清退，准予销号"}).status_code == 303
     # the notice's PDF and a district report are archived
     ins = app.test_client()
     login(ins, "inspector_fj")
