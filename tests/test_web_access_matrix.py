@@ -55,10 +55,6 @@ OBJECT_ROUTES = [
     ("POST", "/notices/{notice}/items/{item}/override", None),
     ("POST", "/notices/{notice}/items/{item}/return", None),
     ("POST", "/notices/{notice}/items/{item}/recovery", None),
-    ("POST", "/notices/{notice}/items/{item}/close", None),
-    ("POST", "/notices/{notice}/items/{item}/override", None),
-    ("POST", "/notices/{notice}/items/{item}/return", None),
-    ("POST", "/notices/{notice}/items/{item}/recovery", None),
     ("GET", "/notices/{notice}/files/{evidence}", "operator_bd"),
     ("GET", "/reports/{report}/download", "inspector_fj"),
     ("POST", "/reports/summary", None),
@@ -70,7 +66,7 @@ NARROW = {"finding": None, "person": "张三", "position": "GW-A3"}
 # Tables a refused request must leave as they were (the audit log gains its denial entries).
 WATCHED = ("findings", "attendance", "persons", "positions", "placements", "users", "user_scopes", "jobs",
            "import_batches", "wages", "workshops", "notices", "notice_findings", "notice_responses", "evidence_files", "item_answers", "recoveries",
-           "report_files", "recoveries")
+           "report_files")
 
 
 def _uses(route: str) -> set[str]:
