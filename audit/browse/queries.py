@@ -194,7 +194,10 @@ def person_file(sc: Scope, p: Person, month: dt.date | None) -> PersonFile:
                                           .order_by(Person.birth_date)))
         everyone = db.session.scalar(select(func.count()).select_from(Person).where(same)) or 0
         hidden = everyone - len(members)
-        officials = list(db.session.scalars(select(Official).where(Official.household_id == p.household_id)
+        # cadres of the household in the reader's regions (as in findings' evidence: audit.findings.evidence)
+        seen = true() if sc.everything or sc.units else sc.region(Official.district, Official.township,
+                                                                   Official.village)
+        officials = list(db.session.scalars(select(Official).where(Official.household_id == p.household_id, seen)
                                             .order_by(Official.name)))
 
     placements = db.session.execute(
