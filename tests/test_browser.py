@@ -191,3 +191,98 @@ def test_inspector_reads_findings_and_cannot_change_anything(page_for, web, live
     page.goto(live + "/persons")
     shot(page, "11-inspector-persons", request)
     assert not [e for e in page.errors if "403" not in e], page.errors
+
+
+def test_a_notice_answered_item_by_item_closed_by_the_data_and_listed_in_the_ledger(page_for, web, live, tmp_path,
+                                                                                     request):
+    """The unit answers each item (one wrong field first: the error shows at the top), the auditor
+    loads the unit's corrected attendance and runs an audit from the web, closes the item the data
+    confirms, overrides the other with a reason, and downloads the 整改台账 showing 已追回."""
+    import subprocess
+
+    from audit.access import Scope
+    from audit.rectification import services
+
+    ids = [web.finding("奉节县", "PS01").id, web.finding("奉节县", "PS02").id]
+    notice = services.issue("白帝村村民委员会", ids, dt.date.today() + dt.timedelta(days=30), by="auditor_fj",
+                            scope_clause=Scope("auditor", True).findings())
+    db.session.commit()
+    nid, number = notice.id, notice.number
+    items = {db.session.get(Finding, i.finding_id).rule: i.id for i in notice.items}
+    voucher = {"name": "缴款书.pdf", "mimeType": "application/pdf",
+               "buffer": b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"}
+
+    # the operator finds the notice on the dashboard and answers item by item, forgetting an amount
+    op = page_for("operator_bd")
+    assert number in op.inner_text("#notices")
+    op.click("#notices >> text=逐条回复")
+    op.wait_for_selector("h1:has-text('" + number + "')")
+    a1, a2 = items["PS01"], items["PS02"]
+    op.select_option(f"#a-{a1}-action", "recovered")
+    op.fill(f"#a-{a1}-date", dt.date.today().isoformat())
+    op.set_input_files(f"#a-{a1}-file", files=[voucher])
+    op.select_option(f"#a-{a2}-action", "ledger_corrected")
+    op.click("button:has-text('提交整改情况')")
+    op.wait_for_selector("#errors")
+    top = op.locator("#errors")
+    assert "第 1 条（PS01 王大山）：已追回须填写追回金额（元）" in top.inner_text()
+    assert top.bounding_box()["y"] < op.locator(f"#item-{a1}").bounding_box()["y"]  # at the top of the page
+    assert op.input_value(f"#a-{a1}-date") == dt.date.today().isoformat()  # what was entered is kept
+    assert op.input_value(f"#a-{a2}-action") == "ledger_corrected"
+    assert op.locator(f"#a-{a1}-amount-error").is_visible()
+    shot(op, "30-answer-error-at-top", request)
+    op.click(f"#errors a[href='#a-{a1}-amount']")
+    op.fill(f"#a-{a1}-amount", "800.00")
+    op.set_input_files(f"#a-{a1}-file", files=[voucher])
+    op.click("button:has-text('提交整改情况')")
+    op.wait_for_selector(".flash-success")
+    assert "单位已回复，待核验" in op.inner_text(".page-head")
+    shot(op, "31-answer-submitted", request)
+
+    # the unit's corrected attendance of February arrives; the auditor loads it and runs an audit
+    c = web.county
+    c.t["attendance"] = []
+    c.work(web.ids["王大山"], "GW-A1", "2025-02")
+    bundle = _zip(write_bundle(tmp_path / "fix", {"attendance": c.t["attendance"]}))
+    au = page_for("auditor_fj")
+    au.click("nav >> text=台账导入")
+    au.set_input_files("input[name=files]", files=[{"name": "更正考勤.zip", "mimeType": "application/zip",
+                                                    "buffer": bundle}])
+    au.click("text=上传并检查")
+    au.once("dialog", lambda d: d.accept())
+    au.click("button:has-text('确认导入')")
+    au.wait_for_selector("text=导入完成")
+    au.click("button:has-text('立即运行审计')")
+    au.wait_for_selector("text=审计完成", timeout=60000)
+
+    # PS01 is confirmed by the data; PS02 is not, and the notice cannot be closed as a whole
+    au.goto(f"{live}/notices/{nid}")
+    assert "数据已消除" in au.inner_text(f"#item-{a1}") and "仍发现该问题" in au.inner_text(f"#item-{a2}")
+    au.once("dialog", lambda d: d.accept())
+    au.click("button:has-text('整份销号')")
+    au.wait_for_selector("#errors")
+    assert "第 2 条（PS02 王大山）" in au.inner_text("#errors")
+    au.click(f"#item-{a1} >> button:has-text('按数据销号')")
+    au.wait_for_selector(".flash-success")
+    au.fill(f"#item-{a2} textarea[name=reason]", "三月考勤经乡镇复核属实，台账已更正")
+    au.once("dialog", lambda d: d.accept())
+    au.click(f"#item-{a2} >> button:has-text('人工销号')")
+    au.wait_for_selector(".flash-success")
+    assert "已销号" in au.inner_text(".page-head")
+    assert "人工销号：三月考勤经乡镇复核属实" in au.inner_text(f"#item-{a2}")
+    assert "数据已消除" in au.inner_text(f"#item-{a1}")
+    shot(au, "32-notice-closed-by-items", request)
+
+    # the 整改台账 shows what was recovered and how each item was closed
+    au.goto(f"{live}/reports/")
+    au.click("button:has-text('生成整改台账')")
+    au.wait_for_selector(".flash-success")
+    with au.expect_download() as info:
+        au.click("tr.rect-new >> a:has-text('下载')")
+    path = Path(info.value.path())
+    flat = re.sub(r"\s+", "", subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
+                                             text=True, check=True).stdout)
+    assert "已追回800.00元" in flat and "人工销号：三月考勤经乡镇复核属实，台账已更正" in flat
+    assert "数据已消除" in flat and number in flat
+    for p in (op, au):  # the refused submissions answer 400, as they should; nothing else went wrong
+        assert not [e for e in p.errors if "status of 400" not in e], p.errors
