@@ -468,3 +468,36 @@ def test_the_ledger_shows_money_recovered_and_how_each_item_was_closed(web, app,
     assert "要求追回资金合计1,200.00元" in flat and "已追回800.00元，差额400.00元" in flat
     assert "人工销号：已全额缴回财政专户，见缴款书" in flat and "2026-01-05追回800.00" in flat
     assert "已追回" in flat and "单位已回复，待核验" in flat
+
+
+def test_the_dashboard_and_a_notice_count_a_wage_found_by_two_rules_once(app, people, tmp_path, quick_hashes):
+    from helpers import County
+    from web_helpers import create_users
+
+    # a dead man still paid for February and March with no attendance: PS01 finds both months,
+    # PS04 (paid after death) finds March again
+    c = County(people)
+    a = c.person("李四")
+    c.position("GW-1")
+    c.place(a, "GW-1", "2025-01-01")
+    c.month(a, "GW-1", "2025-01")
+    c.t["deaths"].append({"id_number": a, "death_date": "2025-02-03"})
+    c.pay(a, "GW-1", "2025-02")
+    c.pay(a, "GW-1", "2025-03")
+    found = [f for f in c.audit(app, tmp_path, as_of="2025-06-30") if f["rule"] in ("PS01", "PS04")]
+    create_users(app)
+    paid = sum(round(float(w["amount"]) * 100) for w in c.t["wages"] if w["period"] in ("2025-02", "2025-03"))
+    claimed = sum(round(float(f["amount"]) * 100) for f in found)
+    assert claimed > paid  # the findings' own amounts add March twice
+    au = user(app, "auditor_fj")
+    from audit.money import yuan
+
+    assert f"涉及金额（待处理，每笔只计一次） {yuan(paid)}" in text(au.get("/dashboard/"))
+    assert yuan(paid) in text(au.get("/notices/new"))  # the unit picker
+    r = post(au, "/notices/new", {"unit": UNIT, "ids": [f["id"] for f in found],
+                                  **{f"act-{f['id']}": ["recover"] for f in found},
+                                  "deadline": (dt.date.today() + dt.timedelta(days=30)).isoformat()})
+    assert r.status_code == 303
+    page = text(au.get(r.headers["Location"]))
+    assert f"应追回资金 {yuan(paid)} 元" in page and yuan(claimed) not in page
+    assert f"应追回资金 {yuan(paid)} 元" in text(au.get("/notices/"))  # the list's total
