@@ -185,8 +185,12 @@ def copy_to(district: str | None, township: str | None) -> list[str]:
     return out
 
 
-def finding_rows(notice_id: int) -> list[dict]:
-    """The notice's items with what the notice needs of each (one query), in the notice's order."""
+def finding_rows(notice_id: int, reader=None) -> list[dict]:
+    """The notice's items with what the notice needs of each (one query), in the notice's order.
+    ``reader``: the scope of those who read it (the unit it is addressed to): the explanations
+    name no one outside it (「另有 N 人不在您的管辖范围」)."""
+    from audit.findings.evidence import for_reader
+
     q = (select(NoticeFinding.actions, NoticeFinding.recover_fen, Finding, Post.code, Position.title,
                 Workshop.name, Person.name, Person.id_masked)
          .join(Finding, Finding.id == NoticeFinding.finding_id)
@@ -206,7 +210,9 @@ def finding_rows(notice_id: int) -> list[dict]:
             "persons": set(f.person_ids or []) | ({f.person_id} if f.person_id else set()),
             "post": (f"{post_name}（{post_code}）" if post_name and post_code else (post_code or post_name or "—")),
             "months": month_span(f.periods), "periods": f.periods,
-            "recover_fen": int(recover_fen or 0), "explanation": f.explanation, "basis": f.basis,
+            "recover_fen": int(recover_fen or 0),
+            "explanation": f.explanation if reader is None else _explained(for_reader(f.evidence, f.explanation, reader)),
+            "basis": f.basis,
             "actions": [ACTIONS.get(a, a) for a in (actions or [])], "action_keys": list(actions or []),
             "overlap": "", "post_code": post_code or "", "start": min(f.periods) if f.periods else "",
         })
@@ -218,6 +224,17 @@ def finding_rows(notice_id: int) -> list[dict]:
     for i, it in enumerate(out, 1):
         it["seq"] = i
     return out
+
+
+def _explained(shown) -> str:
+    return shown.explanation + (f"（另有 {shown.hidden} 人不在贵单位范围，未列出）" if shown.hidden else "")
+
+
+def unit_reader(notice: Notice):
+    """The scope of the unit a notice is addressed to (as its operator would have it)."""
+    from audit.access import Scope
+
+    return Scope("operator", False, (), ((notice.unit_kind, notice.unit),))
 
 
 _CLAUSE = re.compile(r"^(?P<doc>.*?》(?:（[^）]*）)?)\s*(?P<art>[^：:《》]*?)\s*[：:]\s*(?P<quote>.+)$")
@@ -290,7 +307,7 @@ def build_notice(notice_id: int) -> Built:
     notice = db.session.get(Notice, notice_id)
     if notice is None:
         raise ReportError(f"整改通知书（编号 {notice_id}）不存在。")
-    items = finding_rows(notice.id)
+    items = finding_rows(notice.id, unit_reader(notice))
     mark_overlaps(items)
     recover_ids = [it["finding_id"] for it in items if it["recover_fen"] > 0]
     # the notice's 应追回, each payment counted once (the issuing service stores the same figure in

@@ -132,7 +132,7 @@ def test_notice_pdf_has_the_findings_the_money_and_the_deadline(web, tmp_path):
                "追回违规发放资金")
     assert row(raw, "2", "吃空饷", "王大山", masked, "保洁员（GW-A1）", "2025年3月", "PS02 出勤不足", "400.00")
     # 证据摘要: the finding's own sentence
-    assert row(raw, "1", "王大山", masked, "PS01 2025-02 在 GW-A1 没有一天出勤")
+    assert row(raw, "1", "王大山", masked, "PS01 2025-02 在 保洁员（GW-A1） 没有一天出勤")
     # no full ID number anywhere
     for number in web.ids.values():
         assert number not in text and number[-8:] not in text

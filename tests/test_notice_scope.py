@@ -1,0 +1,40 @@
+"""A notice goes to one unit: its evidence names nobody outside that unit (IM04: the other people
+paid into the same account, of another district)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+
+from sqlalchemy import select
+
+from models import Finding, db
+from web_helpers import load, two_districts
+
+
+def test_the_notice_names_no_one_outside_the_unit_it_goes_to(app, people, tmp_path):
+    from audit.rectification.services import issue
+    from reports.notice import build_notice
+    from reports.render import render_pdf
+
+    t = two_districts(people)
+    c = t.county
+    a, d = t.ids["王大山"], t.ids["刘一"]
+    for w in c.t["wages"]:  # 刘一 (巫山县) is paid for 2025-02 into 王大山's account (奉节县)
+        if w["id_number"] == d and w["period"] == "2025-02":
+            w["account_number"] = c.accounts[a]
+    load(t, app, tmp_path / "bundle")
+    db.session.rollback()
+    im04 = db.session.scalars(select(Finding).where(Finding.rule == "IM04",
+                                                    Finding.person_id == t.person_id["王大山"])).one()
+    assert "刘一" in im04.explanation  # the stored finding names both
+    notice = issue(im04.unit, [im04.id], dt.date.today() + dt.timedelta(days=30), by="auditor",
+                   scope_clause=Finding.id.is_not(None))
+    db.session.commit()
+    path = tmp_path / "n.pdf"
+    path.write_bytes(render_pdf(build_notice(notice.id).html))
+    text = re.sub(r"\s+", "", subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                                            check=True).stdout)
+    assert "王大山" in text
+    assert "刘一" not in text and (d[:6] + "********" + d[-4:]) not in text
+    assert "另有1人不在贵单位范围，未列出" in text
