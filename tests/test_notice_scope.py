@@ -38,3 +38,24 @@ def test_the_notice_names_no_one_outside_the_unit_it_goes_to(app, people, tmp_pa
     assert "王大山" in text
     assert "刘一" not in text and (d[:6] + "********" + d[-4:]) not in text
     assert "另有1人不在贵单位范围，未列出" in text
+
+
+def test_the_operators_grid_names_no_one_outside_the_unit(app, people, quick_hashes, tmp_path):
+    import web_helpers as wh
+    from web_helpers import create_users
+
+    t = two_districts(people)
+    c = t.county
+    a, d = t.ids["王大山"], t.ids["刘一"]
+    for w in c.t["wages"]:
+        if w["id_number"] == d and w["period"] == "2025-02":
+            w["account_number"] = c.accounts[a]
+    load(t, app, tmp_path / "bundle")
+    create_users(app)
+    client = app.test_client()
+    wh.login(client, "operator_bd")
+    page = client.get("/attendance/grid?kind=employer&unit=白帝村村民委员会&month=2025-02")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "同一账户领取多人工资" in html and "王大山" in html
+    assert "刘一" not in html and (d[:6] + "********" + d[-4:]) not in html

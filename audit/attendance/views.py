@@ -10,6 +10,8 @@ from flask_login import current_user, login_required
 from models import FINDING_STATUSES, db
 
 from ..access import deny, scope
+from ..findings.evidence import for_reader
+from ..findings.queries import person_names
 from . import bp, queries, services
 from .queries import month_zh, ym
 
@@ -83,9 +85,12 @@ def _cells(grid, checked=None, values=None):
 
 def _render_grid(grid, *, checked=None, upload_errors=None, upload_name=None, filled=None, status=200):
     findings = queries.unit_findings(grid.unit, grid.month)
+    # the findings as this reader may read them: people outside the unit are not named, posts by name
+    explained = {f.id: for_reader(f.evidence, f.explanation, scope()).explanation for f in findings}
+    names = person_names({f.person_id for f in findings if f.person_id})
     return render_template(
         "attendance/grid.html", grid=grid, rows=_cells(grid, checked, filled.values if filled else None),
-        checked=checked, filled=filled,
+        checked=checked, filled=filled, explained=explained, names=names,
         upload_errors=upload_errors, upload_name=upload_name, findings=findings,
         open_findings=sum(1 for f in findings if f.status in ("open", "confirmed")),
         statuses=services.STATUSES, weekday=services.WEEKDAYS, month_zh=month_zh, ym=ym,
