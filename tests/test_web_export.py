@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections import Counter
 
 from sqlalchemy import select
@@ -43,3 +44,15 @@ def test_the_export_for_a_report_period_counts_what_the_report_counts(web, clien
     for c in fig["categories"] + fig["info_categories"]:
         assert by_cat.get(c["name"], 0) == c["all"], c["name"]
     assert client.get("/findings/export.csv?report_period=2025-13").status_code == 400
+
+
+def test_the_findings_list_offers_its_own_export(web, client):
+    login(client, "auditor_fj")
+    html = client.get("/findings/?category=phantom_salary").get_data(as_text=True)
+    assert "每笔发放只计一次" in html
+    link = re.search(r'href="([^"]*export\.xlsx[^"]*)"', html).group(1).replace("&amp;", "&")
+    assert "category=phantom_salary" in link
+    resp = client.get(link)
+    assert resp.status_code == 200 and resp.data[:2] == b"PK"  # an xlsx workbook
+    rows = _rows(client.get(link.replace("export.xlsx", "export.csv")))
+    assert rows and {r["类别"] for r in rows} == {"吃空饷 / 虚报冒领"}
