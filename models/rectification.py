@@ -2,20 +2,22 @@
 the archive of generated PDF reports.
 
 The life of a notice: ``issued`` (下发, waiting for the unit's answer) → ``answered`` (the unit's
-operator answered, with text and evidence files) → ``closed`` (销号, by an auditor, after verifying
-the answer and the data) or ``returned`` (退回: the answer was not enough; the unit answers again).
+operator submitted an answer per item — ``ItemAnswer`` — after perhaps saving drafts) → ``closed``
+(销号: every item closed by an auditor, each either confirmed by the data or overridden with a
+written reason) or ``returned`` (退回, the whole answer or one item: the unit answers again).
 A notice past its deadline while waiting for the unit (issued or returned) is *overdue*; that is
 computed from the deadline, never stored. Every transition is written to the change log.
 
 A notice's findings keep their own review status (confirmed, or ``resolved`` once an audit run no
-longer finds their facts — which the notice shows); closing the notice closes them (``closed``).
+longer finds their facts — which the notice shows); closing an item closes its finding
+(``closed``). Money actually recovered (实际追回) is kept per item in ``recoveries``.
 """
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base
