@@ -120,6 +120,13 @@ def day_ranges(days) -> str:
     return "、".join(md(r[0]) if len(r) == 1 else f"{md(r[0])}–{md(r[-1])}" for r in runs)
 
 
+def _head_counts(days: list[dict]) -> str:
+    """How many people a phone checked in per day: 「3」 or 「3–5」."""
+    counts = [d["people"] for d in days]
+    lo, hi = min(counts), max(counts)
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
 def _im02_combine(rows, ctx):
     """One finding per person, post and month; the phone's busy days (with their head counts) are the
     union of the days of every person it checked in that month (each of them is among the rows), and
@@ -150,9 +157,8 @@ def _im02_combine(rows, ctx):
         own = sorted({d for dev in devices for d in dev["own_days"]})
         parts = "；".join(
             f"个人手机 {dev['device']} 当月有 {len(dev['days'])} 天（{dev['busy_days']}）每天为 "
-            f"{first['people_min']} 人以上签到（" + "、".join(f"{d['date'][5:]} {d['people']} 人" for d in dev["days"])
-            + "），同一手机还为 " + "、".join(f"{o['name']}（{o['id_masked']}）{o['days']}" for o in dev["co_signers"])
-            + " 签到"
+            f"{_head_counts(dev['days'])} 人签到（{first['people_min']} 人以上即为异常），同一手机还为 "
+            + "、".join(f"{o['name']}（{o['id_masked']}）{o['days']}" for o in dev["co_signers"]) + " 签到"
             for dev in devices)
         for dev in devices:
             dev["own_days"] = day_ranges(dev["own_days"])
