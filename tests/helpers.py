@@ -235,6 +235,18 @@ class County:
         self.work(idn, post, month)
         self.pay(idn, post, month)
 
+    def dead_but_paid(self, name: str, post: str, died: str, worked: list[str], paid: list[str]) -> str:
+        """A person placed on ``post`` from the first month worked, who died on ``died`` and was still
+        paid for the months ``paid`` with no attendance (PS01; PS04 for the months after the death)."""
+        idn = self.person(name)
+        self.place(idn, post, f"{worked[0]}-01")
+        for m in worked:
+            self.month(idn, post, m)
+        self.t["deaths"].append({"id_number": idn, "death_date": died})
+        for m in paid:
+            self.pay(idn, post, m)
+        return idn
+
     # -- the audit --
     def audit(self, app, folder: Path, as_of: str = "2025-12-31") -> list[dict]:
         """Import this county (tables left empty are not written) and run every rule; return the

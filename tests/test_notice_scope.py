@@ -9,7 +9,7 @@ import subprocess
 from sqlalchemy import select
 
 from models import Finding, db
-from web_helpers import load, two_districts
+from web_helpers import load, share_account, two_districts
 
 
 def test_the_notice_names_no_one_outside_the_unit_it_goes_to(app, people, tmp_path):
@@ -18,11 +18,8 @@ def test_the_notice_names_no_one_outside_the_unit_it_goes_to(app, people, tmp_pa
     from reports.render import render_pdf
 
     t = two_districts(people)
-    c = t.county
-    a, d = t.ids["王大山"], t.ids["刘一"]
-    for w in c.t["wages"]:  # 刘一 (巫山县) is paid for 2025-02 into 王大山's account (奉节县)
-        if w["id_number"] == d and w["period"] == "2025-02":
-            w["account_number"] = c.accounts[a]
+    d = t.ids["刘一"]
+    share_account(t, "王大山", "刘一", "2025-02")  # 刘一 (巫山县) is paid into 王大山's account (奉节县)
     load(t, app, tmp_path / "bundle")
     db.session.rollback()
     im04 = db.session.scalars(select(Finding).where(Finding.rule == "IM04",
@@ -45,11 +42,8 @@ def test_the_operators_grid_names_no_one_outside_the_unit(app, people, quick_has
     from web_helpers import create_users
 
     t = two_districts(people)
-    c = t.county
-    a, d = t.ids["王大山"], t.ids["刘一"]
-    for w in c.t["wages"]:
-        if w["id_number"] == d and w["period"] == "2025-02":
-            w["account_number"] = c.accounts[a]
+    d = t.ids["刘一"]
+    share_account(t, "王大山", "刘一", "2025-02")  # 刘一 (巫山县) is paid into 王大山's account (奉节县)
     load(t, app, tmp_path / "bundle")
     create_users(app)
     client = app.test_client()

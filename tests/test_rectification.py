@@ -76,13 +76,8 @@ def test_the_money_to_recover_counts_a_wage_once_when_two_rules_find_it(app, peo
     # a dead man still paid, with no attendance: PS01 (paid, no attendance) and PS04 (paid after
     # death) both find March's wages
     c = County(people)
-    a = c.person("李四")
     c.position("GW-1")
-    c.place(a, "GW-1", "2025-01-01")
-    c.month(a, "GW-1", "2025-01")
-    c.t["deaths"].append({"id_number": a, "death_date": "2025-02-03"})
-    c.pay(a, "GW-1", "2025-02")
-    c.pay(a, "GW-1", "2025-03")
+    c.dead_but_paid("李四", "GW-1", "2025-02-03", worked=["2025-01"], paid=["2025-02", "2025-03"])
     found = c.audit(app, tmp_path, as_of="2025-06-30")
     assert {f["rule"] for f in found} >= {"PS01", "PS04"}
     ids = [f["id"] for f in found if f["rule"] in ("PS01", "PS04")]

@@ -31,12 +31,9 @@ def _finding(rule: str, person_id: int) -> Finding:
 
 def test_im04_names_only_the_people_of_the_readers_district(app, people, quick_hashes, tmp_path):
     t = two_districts(people)
-    c: County = t.county
     a, d = t.ids["王大山"], t.ids["刘一"]
     # 刘一 (巫山县) is paid for 2025-02 into the account of 王大山 (奉节县), who is paid there that month too
-    for w in c.t["wages"]:
-        if w["id_number"] == d and w["period"] == "2025-02":
-            w["account_number"] = c.accounts[a]
+    wh.share_account(t, "王大山", "刘一", "2025-02")
     load(t, app, tmp_path / "bundle")
     create_users(app)
     fa, fb = _finding("IM04", t.person_id["王大山"]), _finding("IM04", t.person_id["刘一"])

@@ -477,13 +477,8 @@ def test_the_dashboard_and_a_notice_count_a_wage_found_by_two_rules_once(app, pe
     # a dead man still paid for February and March with no attendance: PS01 finds both months,
     # PS04 (paid after death) finds March again
     c = County(people)
-    a = c.person("李四")
     c.position("GW-1")
-    c.place(a, "GW-1", "2025-01-01")
-    c.month(a, "GW-1", "2025-01")
-    c.t["deaths"].append({"id_number": a, "death_date": "2025-02-03"})
-    c.pay(a, "GW-1", "2025-02")
-    c.pay(a, "GW-1", "2025-03")
+    c.dead_but_paid("李四", "GW-1", "2025-02-03", worked=["2025-01"], paid=["2025-02", "2025-03"])
     found = [f for f in c.audit(app, tmp_path, as_of="2025-06-30") if f["rule"] in ("PS01", "PS04")]
     create_users(app)
     paid = sum(round(float(w["amount"]) * 100) for w in c.t["wages"] if w["period"] in ("2025-02", "2025-03"))

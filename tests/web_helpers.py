@@ -108,6 +108,14 @@ def load(t: TwoDistricts, app, folder: Path, as_of: str = "2025-06-30") -> TwoDi
     return t
 
 
+def share_account(t: TwoDistricts, holder: str, other: str, period: str) -> None:
+    """``other`` is paid for ``period`` into ``holder``'s account (IM04 for both of them)."""
+    c = t.county
+    for w in c.t["wages"]:
+        if w["id_number"] == t.ids[other] and w["period"] == period:
+            w["account_number"] = c.accounts[t.ids[holder]]
+
+
 def create_users(app) -> None:
     from audit.auth.services import create_user
 
