@@ -68,7 +68,7 @@ def test_the_log_reads_as_sentences_after_a_confirmation_and_a_notice(web, app):
     # the address, the browser and the entry's hash each in their own column
     html = resp.get_data(as_text=True)
     entry = db.session.scalars(select(ChangeLog).where(ChangeLog.action == "notice.issue")).one()
-    assert UA in body
+    assert f'title="{UA}"' in html  # the whole user agent kept, its short form shown
     assert f'title="{entry.hash}"' in html and entry.hash[:12] in body
     head = html[html.index('<table class="table log-table">'):html.index("</thead>")]
     assert [h for h in re.findall(r"<th>([^<]+)</th>", head)] == ["时间", "事件", "IP 地址", "浏览器", "记录摘要"]
@@ -104,3 +104,13 @@ def test_an_unknown_action_still_reads_as_a_sentence(web, app):
     wh.login(admin, "admin")
     body = rows_text(admin.get("/admin/log"))
     assert "审计人员 auditor_fj 进行了一项操作，对象：整改通知书 渝奉人社审〔2026〕9号" in body
+
+
+def test_the_browser_reads_as_name_version_and_system_with_the_whole_string_kept():
+    from audit.admin.logtext import browser
+
+    assert browser("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                   "Chrome/120.0 Safari/537.36 Edg/120.0") == "Edge 120 · Windows"
+    assert browser("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                   "Version/17.0 Mobile/15E148 Safari/604.1") == "Safari 17 · iOS"
+    assert browser(None) == "—"

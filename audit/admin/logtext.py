@@ -54,6 +54,24 @@ class Entry:
     hash: str | None = None
 
 
+def browser(ua: str | None) -> str:
+    """A user agent as a person reads it: 「Chrome 120 · Windows」 (the whole string stays in the log)."""
+    if not ua:
+        return "—"
+    import re
+
+    name = next((f"{label} {m.group(1)}" for label, pat in (
+        ("Edge", r"Edg(?:e|A|iOS)?/(\d+)"), ("微信", r"MicroMessenger/(\d+)"), ("Firefox", r"Firefox/(\d+)"),
+        ("Chrome", r"(?:Headless)?Chrom(?:e|ium)/(\d+)"), ("Safari", r"Version/(\d+).*Safari"))
+        if (m := re.search(pat, ua))), None)
+    system = next((label for label, pat in (
+        ("Android", "Android"), ("iOS", r"iPhone|iPad"), ("Windows", "Windows"), ("macOS", "Mac OS X"),
+        ("Linux", "Linux")) if re.search(pat, ua)), None)
+    if name is None:
+        return ua[:40] + ("…" if len(ua) > 40 else "")
+    return f"{name} · {system}" if system else name
+
+
 def who(actor: str, users: dict[str, User]) -> str:
     """「审计人员 王某」 for a user; the scheduler, the command line and others by what they are."""
     u = users.get(actor)

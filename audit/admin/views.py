@@ -14,6 +14,8 @@ from audit.auth.services import UserError, scope_text
 from models import ROLES, User, db
 
 from . import bp, logtext, queries
+
+bp.add_app_template_global(logtext.browser, "browser")
 from .forms import ActionForm, NewUserForm, PasswordForm, ScopesForm, scope_lines
 
 # What the audit log's actions are called in the filter's suggestions (the entries themselves read
