@@ -53,3 +53,19 @@ def test_the_operators_grid_names_no_one_outside_the_unit(app, people, quick_has
     html = page.get_data(as_text=True)
     assert "同一账户领取多人工资" in html and "王大山" in html
     assert "刘一" not in html and (d[:6] + "********" + d[-4:]) not in html
+
+
+def test_the_web_export_names_no_one_outside_the_readers_scope(app, people, quick_hashes, tmp_path):
+    import web_helpers as wh
+    from web_helpers import create_users
+
+    t = two_districts(people)
+    d = t.ids["刘一"]
+    share_account(t, "王大山", "刘一", "2025-02")
+    load(t, app, tmp_path / "bundle")
+    create_users(app)
+    client = app.test_client()
+    wh.login(client, "auditor_fj")
+    body = client.get("/findings/export.csv?rule=IM04").get_data(as_text=True)
+    assert "同一账户领取多人工资" in body and "王大山" in body
+    assert "刘一" not in body and (d[:6] + "********" + d[-4:]) not in body

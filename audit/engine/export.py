@@ -30,8 +30,10 @@ SUBJECT_TYPES = {"person": "人员", "workshop": "车间", "position": "岗位",
                  "account": "收款账户"}
 
 
-def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where=()) -> Iterator[dict]:
-    """The current findings in rule order; with ``pii`` the ID numbers in clear, else masked."""
+def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where=(), reader=None) -> Iterator[dict]:
+    """The current findings in rule order; with ``pii`` the ID numbers in clear, else masked.
+    ``reader`` (a web export): ``(finding row) -> (ids of the people the reader may see, the
+    explanation as the reader may read it)``: nobody outside the reader's scope is named."""
     f, p, posts = Finding.__table__, Person.__table__, Post.__table__
     codes = dict(conn.execute(select(posts.c.id, posts.c.code)).all())
     people: dict[int, str] = {}
@@ -48,15 +50,19 @@ def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where
     q = q.where(*where)
     for r in conn.execute(q).mappings():
         subject = person(r["person_id"]) if r["subject_type"] == "person" and r["person_id"] else r["subject_label"]
+        ids, explanation = list(r["person_ids"]), r["explanation"]
+        if reader is not None:
+            seen, explanation = reader(r)
+            ids = [i for i in ids if i in seen]
         yield {
             "id": r["id"], "rule": r["rule"], "category": r["category"], "severity": r["severity"],
             "subject_type": r["subject_type"], "subject": subject,
-            "persons": [person(i) for i in r["person_ids"]], "post_code": codes.get(r["post_id"]),
+            "persons": [person(i) for i in ids], "post_code": codes.get(r["post_id"]),
             "periods": r["periods"],
             "amount_at_risk": yuan(r["amount_at_risk_fen"], grouping=False, none=None),
             "_amount_fen": r["amount_at_risk_fen"],
             "title": r["title"], "evidence": r["evidence"], "basis": r["basis"], "status": r["status"],
-            "explanation": r["explanation"], "unit": r["unit"], "district": r["district"], "township": r["township"],
+            "explanation": explanation, "unit": r["unit"], "district": r["district"], "township": r["township"],
         }
 
 
@@ -94,17 +100,17 @@ def safe_cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def write_csv(conn: Connection, out: IO[str], category: str | None = None, where=()) -> int:
+def write_csv(conn: Connection, out: IO[str], category: str | None = None, where=(), reader=None) -> int:
     w = csv.writer(out)
     w.writerow([zh for _, zh in HEADERS])
     n = 0
-    for rec in _records(conn, None, category, where):
+    for rec in _records(conn, None, category, where, reader):
         w.writerow(_row(rec))
         n += 1
     return n
 
 
-def write_xlsx(conn: Connection, path: str, category: str | None = None, where=()) -> int:
+def write_xlsx(conn: Connection, path: str, category: str | None = None, where=(), reader=None) -> int:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -122,7 +128,7 @@ def write_xlsx(conn: Connection, path: str, category: str | None = None, where=(
         head.append(c)
     ws.append(head)
     n = 0
-    for rec in _records(conn, None, category, where):
+    for rec in _records(conn, None, category, where, reader):
         ws.append(_row(rec))  # strings only: nothing is evaluated as a formula
         n += 1
     wb.save(path)
@@ -131,7 +137,7 @@ def write_xlsx(conn: Connection, path: str, category: str | None = None, where=(
 
 def export(conn: Connection, fmt: str, *, pii: PiiCodec, actor: str, output: str | None,
            stream: IO[str] | None = None, category: str | None = None, district: str | None = None,
-           months: list[str] | None = None, where: list | None = None) -> int:
+           months: list[str] | None = None, where: list | None = None, reader=None) -> int:
     """Write the export and log who exported what. ``district`` and ``months`` narrow it to a region
     and a report period, exactly as the 审计报告 counts them (``audit.findings.periods``)."""
     from audit.findings.periods import in_period, in_region
@@ -141,12 +147,12 @@ def export(conn: Connection, fmt: str, *, pii: PiiCodec, actor: str, output: str
     if fmt == "xlsx":
         if not output:
             raise ValueError("xlsx 格式需要用 --output 指定文件")
-        n = write_xlsx(conn, output, category, where)
+        n = write_xlsx(conn, output, category, where, reader)
     else:
         target = open(output, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") if output else stream
         try:
             n = (write_jsonl(conn, target, pii, category, where) if fmt == "jsonl"
-                 else write_csv(conn, target, category, where))
+                 else write_csv(conn, target, category, where, reader))
         finally:
             if output:
                 target.close()

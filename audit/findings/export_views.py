@@ -37,18 +37,19 @@ def export_findings(fmt: str):
         months = months_between(*span)
         where.append(in_period(months))
     conn = db.session.connection()
+    reader = _reader()
     stamp = dt.datetime.now().strftime("%Y%m%d%H%M")
     if fmt == "csv":
         out = io.StringIO()
         export(conn, "csv", pii=current_app.extensions["pii"], actor=current_user.username, output=None, stream=out,
-               where=where, months=months)
+               where=where, months=months, reader=reader)
         data = ("\ufeff" + out.getvalue()).encode("utf-8")
         ctype = "text/csv; charset=utf-8"
     else:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "findings.xlsx"
             export(conn, "xlsx", pii=current_app.extensions["pii"], actor=current_user.username, output=str(path),
-                   where=where, months=months)
+                   where=where, months=months, reader=reader)
             data = path.read_bytes()
         ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     db.session.commit()  # the export's log entry
@@ -56,3 +57,24 @@ def export_findings(fmt: str):
         "Content-Disposition": f"attachment; filename=findings-{stamp}.{fmt}; "
                                f"filename*=UTF-8''{quote(f'审计发现-{stamp}.{fmt}')}",
         "Cache-Control": "no-store"})
+
+
+def _reader():
+    """The findings as the signed-in user may read them: the people in their scope, explanations
+    without the others (``evidence.for_reader``)."""
+    from sqlalchemy import select
+
+    from models import Person
+
+    from ..access import scope
+    from .evidence import for_reader
+
+    sc = scope()
+    visible = None if sc.everything else set(db.session.scalars(select(Person.id).where(sc.persons())))
+
+    def read(row) -> tuple[set[int], str]:
+        ids = set(row["person_ids"] or [])
+        shown = for_reader(row["evidence"], row["explanation"], sc)
+        return (ids if visible is None else ids & visible), shown.explanation
+
+    return read
