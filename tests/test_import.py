@@ -239,3 +239,13 @@ def test_the_changed_rows_shown_are_capped_with_a_count_of_the_rest(app, people,
     result = run_import(app, write_bundle(tmp_path / "v2", tables), dry_run=True)
     assert result.counts["attendance"].changed == 4
     assert len(result.changes["attendance"]["rows"]) == 2 and result.changes["attendance"]["more"] == 2
+
+
+def test_the_command_lines_dry_run_prints_the_fields_that_change(app, people, runner, tmp_path):
+    tables = base_tables(people)
+    assert run_import(app, write_bundle(tmp_path / "v1", tables)).ok
+    tables["positions"][1]["monthly_wage"] = "950.50"
+    out = runner.invoke("import", str(write_bundle(tmp_path / "v2", tables)), "--dry-run")
+    assert out.exit_code == 0, out.output
+    assert "公益性岗位(positions)将更新：" in out.output
+    assert "GW-002 护林员：月补贴标准（900.00 元 → 950.50 元）" in out.output

@@ -128,6 +128,16 @@ def summary(result: ImportResult) -> str:
         if c is not None:
             lines.append(_pad(spec.label, 34) + "".join(_pad(f"{n:,}", 10, True)
                                                         for n in (c.rows, c.added, c.changed, c.unchanged)))
+    if result.dry_run:  # what each changed row would change, as the web preview shows it
+        for spec in TABLES:
+            ch = result.changes.get(spec.name)
+            if not ch or not ch["rows"]:
+                continue
+            lines.append(f"{spec.label}将更新：")
+            for row in ch["rows"]:
+                lines.append(f"  {row['ref']}：" + "；".join(f"{f}（{o} → {n}）" for f, o, n in row["fields"]))
+            if ch["more"]:
+                lines.append(f"  ……另有 {ch['more']:,} 行")
     return "\n".join(lines)
 
 
