@@ -110,9 +110,11 @@ def all_rules() -> list[Rule]:
     return sorted(REGISTRY.values(), key=lambda r: _order(r.code))
 
 
+RULE_PREFIXES = ("PS", "DP", "WA", "IM", "IP", "FV", "LM", "TS", "AN", "DQ")  # the catalogue's order
+
+
 def _order(code: str) -> tuple[int, int]:
-    prefixes = ["PS", "DP", "WA", "IM", "IP", "FV", "LM", "TS", "AN", "DQ"]
-    return (prefixes.index(code[:2]) if code[:2] in prefixes else 99, int(code[2:] or 0))
+    return (RULE_PREFIXES.index(code[:2]) if code[:2] in RULE_PREFIXES else 99, int(code[2:] or 0))
 
 
 def grouped(rows: Iterable[Mapping], *keys: str) -> list[tuple[tuple, list[Mapping]]]:

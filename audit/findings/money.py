@@ -29,6 +29,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.util import ClauseAdapter
 
+from audit.engine.rule import RULE_PREFIXES
 from models import Finding, FindingMoney
 
 RECOVERABLE = "recoverable"  # money paid wrongly: everything but wages owed
@@ -37,8 +38,7 @@ RECOVERABLE = "recoverable"  # money paid wrongly: everything but wages owed
 def _rule_order():
     """The catalogue's order of rule prefixes as an SQL expression (ties go to the earlier rule)."""
     f = Finding.__table__
-    prefixes = ["PS", "DP", "IM", "IP", "FV", "LM", "WA", "TS", "AN", "DQ"]
-    return case(*[(f.c.rule.like(f"{p}%"), i) for i, p in enumerate(prefixes)], else_=99)
+    return case(*[(f.c.rule.like(f"{p}%"), i) for i, p in enumerate(RULE_PREFIXES)], else_=99)
 
 
 def _claims(where: Iterable[ColumnElement[bool]], kind: str | None, months: tuple[dt.date, dt.date] | None):
