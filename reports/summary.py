@@ -15,9 +15,9 @@ from sqlalchemy import and_, case, desc, distinct, func, or_, select, true
 
 from audit.engine.rule import CATEGORIES, REGISTRY, SEVERITIES, VIOLATIONS, _order, all_rules
 from audit.findings import periods
-from audit.findings.money import RECOVERABLE, money_by, money_by_many, overlap_note, overlaps, total_fen
+from audit.findings.money import money_by, money_by_many, overlap_note, overlaps
 from audit.money import yuan
-from models import FINDING_STATUSES, AuditRun, Finding, FindingMoney, Notice, Person, Post, Recovery, Workshop, db
+from models import FINDING_STATUSES, AuditRun, Finding, Notice, Person, Post, Recovery, Workshop, db
 from models.rectification import WAITING_FOR_UNIT
 
 from .charts import compact_yuan
@@ -78,19 +78,28 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
     span = _month_range(months)
     s = db.session
 
-    def split(where, group, kind=None) -> dict:
-        return dict(money_by(s, where, group=group, kind=kind, months=span))
+    # every split of the violations' money from one query (the payments ranked once): by category,
+    # rule, unit, month and whether it is owed (应补发) or paid (应追回)
+    parts = money_by_many(s, violation, groups=[Finding.category, Finding.rule, Finding.unit, Finding.district,
+                                                Finding.township, "month", "owed"], months=span)
+
+    def split(*keys: int) -> dict:
+        out: dict = {}
+        for row in parts:
+            k = row[keys[0]] if len(keys) == 1 else tuple(row[i] for i in keys)
+            out[k] = out.get(k, 0) + row[-1]
+        return out
 
     all_counts = {c: n for c, n in s.execute(select(Finding.category, func.count()).where(base)
                                              .group_by(Finding.category))}
     cats_n = dict(s.execute(select(Finding.category, func.count()).where(counted).group_by(Finding.category)).all())
-    cats_fen = split(counted, Finding.category)
+    cats_fen = split(0)
     categories = [{"category": c, "name": zh, "violation": c in VIOLATIONS, "count": cats_n.get(c, 0),
                    "all": all_counts.get(c, 0), "amount_fen": cats_fen.get(c, 0)} for c, zh in CATEGORIES.items()]
 
     rules_n = dict(s.execute(select(Finding.rule, func.count()).where(counted).group_by(Finding.rule)).all())
     rules_all = dict(s.execute(select(Finding.rule, func.count()).where(base).group_by(Finding.rule)).all())
-    rules_fen = split(counted, Finding.rule)
+    rules_fen = split(1)
     rules = [{"rule": r.code, "category": r.category, "category_zh": CATEGORIES.get(r.category, r.category),
               "title": r.title, "severity": SEVERITIES.get(r.severity, ""), "count": rules_n.get(r.code, 0),
               "all": rules_all.get(r.code, 0), "amount_fen": rules_fen.get(r.code, 0),
@@ -99,16 +108,14 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
     v_count, v_units, v_people = s.execute(
         select(func.count(), func.count(distinct(Finding.unit)), func.count(distinct(Finding.person_id)))
         .where(violation)).one()
-    v_fen = total_fen(s, violation, months=span)
-    recover_fen = total_fen(s, violation, kind=RECOVERABLE, months=span)
-    owed_fen = total_fen(s, violation, kind="owed", months=span)
+    owed = split(6)
+    v_fen, owed_fen = sum(owed.values()), owed.get(1, 0)
+    recover_fen = v_fen - owed_fen
 
     unit_n = {(u, d, t): n for u, d, t, n in s.execute(
         select(Finding.unit, Finding.district, Finding.township, func.count())
         .where(violation, Finding.unit.is_not(None)).group_by(Finding.unit, Finding.district, Finding.township))}
-    unit_fen = {(u, d, t): fen for u, d, t, fen in money_by_many(
-        s, violation, Finding.unit.is_not(None), groups=[Finding.unit, Finding.district, Finding.township],
-        months=span)}
+    unit_fen = split(2, 3, 4)
     worst = sorted(({"unit": k[0], "district": k[1], "township": k[2], "count": n, "amount_fen": unit_fen.get(k, 0)}
                     for k, n in unit_n.items()), key=lambda w: (-w["amount_fen"], -w["count"], w["unit"]))[:10]
     names = unit_names([w["unit"] for w in worst])
@@ -123,14 +130,14 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
         key = max(f"{start:%Y-%m}", months[0]) if start else months[0]
         if key in trend:
             trend[key][0] += n
-    for month, fen in money_by_month(s, violation, months=span):
-        key = f"{month:%Y-%m}" if month else months[0]
+    for month, fen in split(5).items():
+        key = f"{_as_date(month):%Y-%m}" if month else months[0]
         if key in trend:
             trend[key][1] += fen
     trend_rows = [{"month": m, "count": n, "amount_fen": fen} for m, (n, fen) in trend.items()]
 
     st_n = dict(s.execute(select(Finding.status, func.count()).where(base).group_by(Finding.status)).all())
-    st_fen = split(base, Finding.status)
+    st_fen = dict(money_by(s, base, group=Finding.status, months=span))
     status_rows = [{"status": st, "name": zh, "count": st_n.get(st, 0), "amount_fen": st_fen.get(st, 0),
                     "counted": st in COUNTED} for st, zh in FINDING_STATUSES.items()]
 
@@ -173,9 +180,8 @@ def unit_names(units: list[str]) -> dict[str, str]:
         select(Post.code, Workshop.name).join(Workshop, Workshop.id == Post.id).where(Post.code.in_(units)))}
 
 
-def money_by_month(conn, *where, months) -> list[tuple[dt.date | None, int]]:
-    """The counted-once money of the findings matching ``where`` by the month of each payment."""
-    return money_by(conn, *where, group=FindingMoney.__table__.c.month, months=months)
+def _as_date(day) -> dt.date:
+    return day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
 
 
 def not_run_rules() -> list[dict]:

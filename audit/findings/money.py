@@ -53,7 +53,8 @@ def _claims(where: Iterable[ColumnElement[bool]], kind: str | None, months: tupl
         conds.append(~fm.c.payment.like("owed:%"))
     elif kind:
         conds.append(fm.c.payment.like(f"{kind}:%"))
-    ranked = (select(fm.c.payment, fm.c.month, fm.c.amount_fen, f,
+    owed = case((fm.c.payment.like("owed:%"), 1), else_=0).label("owed")
+    ranked = (select(fm.c.payment, fm.c.month, owed, fm.c.amount_fen, f,
                      func.row_number().over(partition_by=fm.c.payment,
                                             order_by=(fm.c.amount_fen.desc(), _rule_order(), f.c.rule, f.c.id))
                      .label("rank"))
@@ -84,9 +85,11 @@ def money_by(conn, *where: ColumnElement[bool], group, kind: str | None = None,
 
 def money_by_many(conn, *where: ColumnElement[bool], groups: list, kind: str | None = None,
                   months: tuple[dt.date, dt.date] | None = None) -> list[tuple]:
-    """Like ``money_by`` over several columns: ``[(value, value, …, fen)]``."""
+    """Like ``money_by`` over several columns: ``[(value, value, …, fen)]``. Besides columns of
+    ``findings``, a group may be ``"month"`` (the payment's month) or ``"owed"`` (1 for wages owed,
+    0 for money paid): one query can then give every split a report needs."""
     c = _claims(where, kind, months)
-    cols = [c.c[g.key] for g in groups]
+    cols = [c.c[g if isinstance(g, str) else g.key] for g in groups]
     q = select(*cols, func.sum(c.c.amount_fen)).where(c.c.rank == 1).group_by(*cols)
     return [(*r[:-1], int(r[-1] or 0)) for r in conn.execute(q)]
 

@@ -106,19 +106,32 @@ def in_process(label: str, env: dict, stress: int) -> None:
 
 
 def _stress(db, Finding, target: int) -> None:
-    """Copy the findings (new ids) until there are ``target`` of them (synthetic rows for timing)."""
+    """Copy the findings (new ids) until there are ``target`` of them (synthetic rows for timing),
+    with the payments their money comes from (each round of copies on payments of its own, so the
+    counted-once totals have as many payments to rank as findings)."""
     from sqlalchemy import func, insert, select
+
+    from models import FindingMoney
 
     cols = [c for c in Finding.__table__.columns if c.name != "id"]
     have = db.session.scalar(select(func.count()).select_from(Finding))
     rows = [dict(r._mapping) for r in db.session.execute(select(Finding.__table__))]
-    batch, i = [], 0
+    claims: dict[str, list] = {}
+    for fid, payment, month, fen in db.session.execute(select(FindingMoney.finding_id, FindingMoney.payment,
+                                                              FindingMoney.month, FindingMoney.amount_fen)):
+        claims.setdefault(fid, []).append((payment, month, fen))
+    batch, money, i = [], [], 0
     while have + len(batch) < target:
         src = rows[i % len(rows)]
-        batch.append({**{c.name: src[c.name] for c in cols}, "id": f"stress{i:026d}"})
+        fid = f"stress{i:026d}"
+        batch.append({**{c.name: src[c.name] for c in cols}, "id": fid})
+        money += [{"finding_id": fid, "payment": f"{payment}#{i // len(rows)}", "month": month, "amount_fen": fen}
+                  for payment, month, fen in claims.get(src["id"], [])]
         i += 1
     if batch:
         db.session.execute(insert(Finding.__table__), batch)
+        if money:
+            db.session.execute(insert(FindingMoney.__table__), money)
         db.session.commit()
 
 
