@@ -65,8 +65,13 @@ def _findings() -> dict[tuple, tuple]:
 
 
 def test_rotation_rewrites_every_hash_and_keeps_everything_else(app, runner, county, tmp_path):
+    from audit.findings.money import total_fen
+    from models import Finding
+
     old = app.extensions["pii"]
     before_plain, before_findings = _plain(old), _findings()
+    money = total_fen(db.session, Finding.id.is_not(None))
+    assert money > 0
     with db.engine.connect() as conn:
         old_hashes = _hashes(conn)
     key_file = tmp_path / "new.key"
@@ -94,6 +99,8 @@ def test_rotation_rewrites_every_hash_and_keeps_everything_else(app, runner, cou
     renamed = [k for k in after if after[k][0] != before_findings[k][0]]
     assert renamed and all(k[1] is not None for k in renamed)
     assert "条改用新编号" in out.output and f"{len(renamed)} 条" in out.output
+    # their money follows them: the totals are what they were before the next run
+    assert total_fen(db.session, Finding.id.is_not(None)) == money
 
     # a re-import of the same ledger under the new key changes nothing; the next run finds the same
     again = import_bundle(county["bundle"], engine=db.engine, pii=new)

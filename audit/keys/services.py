@@ -17,12 +17,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import (Column, MetaData, String, Table, Text, bindparam, delete, func, insert, select,
+from sqlalchemy import (Column, MetaData, String, Table, Text, bindparam, delete, func, insert, literal, select,
                         update)
 from sqlalchemy.engine import Connection, Engine
 
-from models import Business, Death, Finding, FindingAlias, MigrantWork, NoticeFinding, Official, Pension, Person, \
-    Post, Setting, SocialInsurance, Wage
+from models import Business, Death, Finding, FindingAlias, FindingMoney, MigrantWork, NoticeFinding, Official, \
+    Pension, Person, Post, Setting, SocialInsurance, Wage
 
 from .. import logchain
 from ..engine.runner import finding_id
@@ -207,6 +207,12 @@ def _rename_findings(conn: Connection) -> int:
     nf = NoticeFinding.__table__
     conn.execute(update(nf).where(nf.c.finding_id.in_(select(m.c.old_id)))
                  .values(finding_id=select(m.c.new_id).where(m.c.old_id == nf.c.finding_id).scalar_subquery()))
+    # the payments their money comes from follow them (``finding:<id>`` names its finding)
+    fm = FindingMoney.__table__
+    conn.execute(update(fm).where(fm.c.finding_id.in_(select(m.c.old_id)))
+                 .values(finding_id=select(m.c.new_id).where(m.c.old_id == fm.c.finding_id).scalar_subquery()))
+    conn.execute(update(fm).where(fm.c.payment.like("finding:%"), fm.c.payment != literal("finding:") + fm.c.finding_id)
+                 .values(payment=literal("finding:") + fm.c.finding_id))
     conn.execute(delete(f).where(f.c.id.in_(select(m.c.old_id))))
     a = FindingAlias.__table__
     conn.execute(update(a).where(a.c.new_id.in_(select(m.c.old_id)))
