@@ -177,10 +177,9 @@ def _store(conn: Connection, run_id: int, drafts: list[tuple[Rule, Draft]], ran:
     # a run's money by category counts every payment once (the largest claim on it, in its category)
     from audit.findings.money import money_by
 
-    result.amount_by_category.update({cat: fen for cat, fen in money_by(
-        conn, Finding.__table__.c.id.in_(select(FindingMoney.__table__.c.finding_id)),
-        Finding.__table__.c.last_run_id == run_id, Finding.__table__.c.status != "dismissed",
-        group=Finding.__table__.c.category)})
+    f = Finding.__table__
+    result.amount_by_category.update(dict(money_by(conn, f.c.last_run_id == run_id, f.c.status != "dismissed",
+                                                   group=f.c.category)))
 
 
 # ---- the payments a finding's money comes from -------------------------------------------------------
