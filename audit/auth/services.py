@@ -21,6 +21,9 @@ MIN_PASSWORD = 8
 KEEP_FAILURES = dt.timedelta(days=1)  # rows of sign_in_failures older than this are deleted
 # checked against when the user name is unknown, so that both cases take as long
 _DUMMY_HASH = generate_password_hash("unknown-user-dummy-password")
+# The one answer to every refused sign-in (unknown name, wrong password, locked, deactivated): the
+# page must not tell which accounts exist or what state they are in (the audit log says why).
+SIGN_IN_FAILED = "用户名或密码错误，或账户暂不可用。"
 
 
 class UserError(ValueError):
@@ -47,27 +50,27 @@ def authenticate(username: str, password: str, ip: str | None = None) -> SignIn:
         if refused is not None:
             return refused
     user = db.session.scalar(select(User).where(User.username == username))
+    # Every refusal costs one password hash, whatever the reason (an unknown name is checked against
+    # a dummy hash), and answers the same message: which reason it was goes to the audit log only.
+    password_ok = check_password_hash(user.password_hash if user is not None else _DUMMY_HASH, password or "")
     if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
         _note_failure(ip, now)
         record_now("auth.login_failed", table="users", ref=username[:64], new={"reason": "unknown user"})
-        return SignIn(None, "用户名或密码错误。")
+        return SignIn(None, SIGN_IN_FAILED)
     if user.locked_until and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
         _note_failure(ip, now)
-        record_now("auth.login_refused", table="users", row_id=user.id, ref=username, new={"reason": "locked"})
-        return SignIn(None, f"该账户因连续 {MAX_FAILURES} 次密码错误已被锁定，请约 {minutes} 分钟后再试。")
+        record_now("auth.login_refused", table="users", row_id=user.id, ref=username,
+                   new={"reason": "locked", "locked_until": user.locked_until.isoformat(timespec="seconds")})
+        return SignIn(None, SIGN_IN_FAILED)
     if not user.active:
         _note_failure(ip, now)
         record_now("auth.login_refused", table="users", row_id=user.id, ref=username, new={"reason": "inactive"})
-        return SignIn(None, "该账户已停用，请联系管理员。")
-    if not check_password_hash(user.password_hash, password or ""):
+        return SignIn(None, SIGN_IN_FAILED)
+    if not password_ok:
         _note_failure(ip, now)
-        failures = _count_failure(user.id, user.username, now)
+        _count_failure(user.id, user.username, now)
         db.session.expire(user)
-        if failures >= MAX_FAILURES:
-            return SignIn(None, f"密码连续错误 {MAX_FAILURES} 次，账户已锁定 {LOCK_MINUTES} 分钟。")
-        return SignIn(None, f"用户名或密码错误（再错 {MAX_FAILURES - failures} 次将锁定账户 {LOCK_MINUTES} 分钟）。")
+        return SignIn(None, SIGN_IN_FAILED)
     user.failed_logins = 0
     user.locked_until = None
     record("auth.login", table="users", row_id=user.id, ref=user.username, who=user.username)
