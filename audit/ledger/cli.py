@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import sys
 import unicodedata
 from pathlib import Path
@@ -142,8 +143,14 @@ def summary(result: ImportResult) -> str:
 
 
 def write_errors_csv(result: ImportResult, path: Path) -> None:
+    """The import's errors as a CSV (``audit import --errors-csv``, and the web's 导入错误 download):
+    readable by its writer only (0600), and every cell safe to open in a spreadsheet (``safe_cell``:
+    a value as imported may begin with = + - @)."""
+    from audit.engine.export import safe_cell
+
     with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+        os.chmod(path, 0o600)  # before a byte is written, should the file already have been there
         w = csv.writer(fh)
         w.writerow(["表", "行号", "列", "值", "原因"])
         for e in result.errors:
-            w.writerow([e.table, e.row, e.column, e.value, e.reason])
+            w.writerow([safe_cell(x) for x in (e.table, e.row, e.column, e.value, e.reason)])
