@@ -437,10 +437,13 @@ def _people_elsewhere(people, regions: _Regions, pii) -> list[RowError]:
 # ---- progress of an import ----------------------------------------------------------------------
 
 class _ImportProgress:
-    """Turns the importer's (table label, rows read) into per cent of the whole bundle."""
+    """Turns the importer's (table label, rows read) into per cent of the whole bundle. The importer
+    calls it inside its write transaction: on SQLite, which then lets no other connection write, the
+    progress is kept in this process only (the job's page reads it from there)."""
 
-    def __init__(self, report: Callable[[int, str], None], sizes: dict[str, int], span: tuple[int, int]):
+    def __init__(self, report: Callable[..., None], sizes: dict[str, int], span: tuple[int, int]):
         self.report = report
+        self.store = db.engine.dialect.name != "sqlite"
         self.span = span
         self.order = [t.name for t in TABLES if t.name in sizes]
         self.before = {}
@@ -461,7 +464,7 @@ class _ImportProgress:
         lo, hi = self.span
         done = min(self.before.get(name, 0) + rows, self.total)
         what = BY_NAME[name].zh if name in BY_NAME else label
-        self.report(lo + (hi - lo) * done // self.total, f"正在处理{what}：已读 {rows:,} 行")
+        self.report(lo + (hi - lo) * done // self.total, f"正在处理{what}：已读 {rows:,} 行", store=self.store)
 
 
 # ---- the jobs ----------------------------------------------------------------------------------
@@ -563,7 +566,8 @@ def start_commit(user: Actor, scope: Scope, check: Job) -> int:
     stored = stored_of(check)
     twice = UploadError("此次上传已经确认导入过（或正在导入），不能重复导入。")
     if result.get("commit_job") or (stored.folder / "commit.lock").exists():
-        raise twice
+        if not _release_dead_commit(check, stored):  # its load died with its process: it may be retried
+            raise twice
     if not stored.path.exists():
         raise UploadError("此次上传的文件已不存在（上传的文件只保留 7 天），请重新上传。")
     try:
@@ -601,6 +605,45 @@ def start_commit(user: Actor, scope: Scope, check: Job) -> int:
         return out
 
     return jobs.start(COMMIT, user.id, params, commit, background)
+
+
+def can_retry(job: Job) -> bool:
+    """A job whose process died (failed, its uploaded file still there): may be run again."""
+    v = jobs.view(job)
+    if job.kind not in (CHECK, COMMIT) or v.status != "failed" or v.message != jobs.DEAD_REASON:
+        return False
+    try:
+        return stored_of(job).path.exists()
+    except UploadError:
+        return False
+
+
+def _release_dead_commit(check: Job, stored: Stored) -> bool:
+    """The commit of this check died with its process (nothing was written: its transaction died
+    too): its lock is taken away, once (a rename), so that the load may be asked for again."""
+    lock = stored.folder / "commit.lock"
+    commit = commit_job_of(check)
+    if commit is None:  # it died before it said so in the check: the lock names it
+        try:
+            commit = db.session.get(Job, int(lock.read_text().strip() or 0))
+        except (OSError, ValueError):
+            commit = None
+    if commit is None or commit.kind != COMMIT or not can_retry(commit):
+        return False
+    jobs.sweep()  # marked failed now, if only seen so
+    try:
+        os.rename(lock, stored.folder / f"commit.lock.dead-{commit.id}")
+    except OSError:
+        return False  # another request took it first (or there was none)
+    return True
+
+
+def retry_check(user: Actor, scope: Scope, check: Job) -> int:
+    """Check again an upload whose check died with its process (the file was kept)."""
+    if check.kind != CHECK or not can_retry(check):
+        raise UploadError("此次上传不能重新检查，请重新上传。")
+    jobs.sweep()  # marked failed now, if only seen so
+    return start_check(user, scope, stored_of(check))
 
 
 def running_audit() -> Job | None:

@@ -142,7 +142,8 @@ def show(job_id: int):
         committing=commit is None and bool(s.commit_state(job)),
         errors=s.errors_page(shown, page) if total else [], errors_total=total, errors_job=shown,
         page=page, pages=pages, per_page=s.ERRORS_PER_PAGE, tables=TABLES, by_name=BY_NAME,
-        batch_url=_batch_url(commit_result.get("batch_id")), running_audit=s.running_audit())
+        batch_url=_batch_url(commit_result.get("batch_id")), running_audit=s.running_audit(),
+        retry_check=s.can_retry(job), retry_commit=commit is not None and s.can_retry(commit))
 
 
 @bp.get("/<int:job_id>.json")
@@ -172,6 +173,19 @@ def commit(job_id: int):
     except s.UploadError as exc:
         flash(str(exc), "error")
     return _see_other("uploads.show", job_id=job.id)
+
+
+@bp.post("/<int:job_id>/retry")
+@importers_only
+def retry(job_id: int):
+    """Check again an upload whose check was cut off (its process died); the file was kept."""
+    job = _own_job(job_id, s.CHECK)
+    try:
+        new_id = s.retry_check(_actor(), scope(), job)
+    except s.UploadError as exc:
+        flash(str(exc), "error")
+        return _see_other("uploads.show", job_id=job.id)
+    return _see_other("uploads.show", job_id=new_id)
 
 
 @bp.post("/run-audit")
