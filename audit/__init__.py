@@ -22,7 +22,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("AUDIT_INSTANCE_PATH") or None
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True,
                 template_folder="../templates", static_folder="../static")
-    os.makedirs(app.instance_path, exist_ok=True)
+    # P5: whatever the process writes (database, exports, reports, uploads, evidence) is its own
+    # only (0600, folders 0700); the instance folder too, however it was made
+    os.umask(0o077)
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
+    try:
+        os.chmod(app.instance_path, 0o700)
+    except OSError:  # a folder of another owner: it stays as it is
+        pass
     overrides = dict(config or {})
     app.config.update(from_environment(app.instance_path, overrides))
     app.config.update(overrides)
@@ -38,6 +45,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from reports.render import warn_missing_fonts  # the PDF reports need a CJK font and HarfBuzz's subsetter
 
     warn_missing_fonts(app)
+    if app.config.get("RECOVER_DEAD_JOBS_AT_START", True):
+        # jobs and audit runs left "running" by a process that was killed: failed, with the reason
+        from .uploads.jobs import recover_at_start
+
+        recover_at_start(app)
     return app
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
@@ -35,6 +35,9 @@ class AuditRun(Base):
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # {"new": n, "still": n, "reopened": n, "resolved": n, "by_category": {category: n}}
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # the process that runs it: a run left "running" by a process that is gone is marked failed
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
 
 
 class Finding(Base):

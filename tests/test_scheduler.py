@@ -301,7 +301,11 @@ def test_housekeeping_removes_old_jobs_and_files_without_a_row_and_nothing_else(
     assert out.exit_code == 0, out.output
     assert "网页任务 1 条" in out.output and "文件 1 个" in out.output
     db.session.rollback()
-    assert sorted((j.status, (now - j.created_at).days) for j in db.session.scalars(select(Job))) == [
-        ("failed", 2), ("running", 40)]
+    # the job left running 40 days ago by a process nobody can find is failed now, with the reason
+    # (and kept: it finished today)
+    left = sorted(((now - j.created_at).days, j.status, j.message or "") for j in db.session.scalars(select(Job)))
+    assert [(days, status) for days, status, _ in left] == [(2, "failed"), (40, "failed")]
+    assert "任务已中断" in left[1][2]
+    assert "标为失败的网页任务 1 条" in out.output
     assert _count(SignInFailure) == 0
     assert kept.exists() and young.exists() and not orphan.exists()

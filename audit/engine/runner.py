@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from sqlalchemy import Column, Connection, Date, Engine, Integer, MetaData, Stri
     delete, func, insert, literal, select, update
 
 from audit import logchain
+from audit.database import HOST, process_alive
 from models import AuditRun, Finding, FindingMoney, Person, Position, Post, Workshop
 
 from .context import RunContext, _table
@@ -59,7 +61,8 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
     runs = AuditRun.__table__
     with engine.begin() as conn:
         run_id = conn.execute(insert(runs).values(started_at=started, as_of=as_of, actor=actor, status="running",
-                                                  rules={}, summary={}).returning(runs.c.id)).scalar_one()
+                                                  rules={}, summary={}, host=HOST, pid=os.getpid())
+                              .returning(runs.c.id)).scalar_one()
     result = RunResult(run_id, as_of)
     try:
         with engine.connect() as conn, conn.begin():
@@ -111,6 +114,37 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
                 "new": {**(log or {}), "status": status, "rules": sorted(only) if only else "all",
                         "total": result.total, "new": result.new, "resolved": result.resolved}}])
     return result
+
+
+DEAD_RUN_REASON = "审计运行中断：运行它的进程已停止（服务器重启或进程被终止），本次运行的结果未保存。请重新运行审计。"
+DEAD_RUN_AFTER = dt.timedelta(hours=6)  # a run of another host (or of no recorded pid) older than this
+
+
+def mark_dead_runs(engine: Engine, *, now: dt.datetime | None = None,
+                   stale_after: dt.timedelta = DEAD_RUN_AFTER) -> list[int]:
+    """Runs left "running" by a process that is gone (this host: its pid is not alive; else: started
+    longer ago than ``stale_after``) marked failed, with the reason in their summary and the audit
+    log; the ids marked. Its findings were never stored: the run's transaction died with it."""
+    now = now or dt.datetime.now()
+    runs = AuditRun.__table__
+    with engine.connect() as conn:
+        running = conn.execute(select(runs.c.id, runs.c.as_of, runs.c.host, runs.c.pid, runs.c.started_at,
+                                      runs.c.summary).where(runs.c.status == "running")).all()
+    marked = []
+    for r in running:
+        alive = process_alive(r.host, r.pid)
+        if alive or (alive is None and r.started_at > now - stale_after):
+            continue
+        with engine.begin() as conn:
+            done = conn.execute(update(runs).where(runs.c.id == r.id, runs.c.status == "running").values(
+                status="failed", finished_at=now, summary={**(r.summary or {}), "error": DEAD_RUN_REASON})).rowcount
+            if done:
+                logchain.append(conn, [{
+                    "actor": "system", "action": "audit.run", "table_name": "audit_runs", "row_id": r.id,
+                    "row_ref": r.as_of.isoformat() if r.as_of else None,
+                    "new": {"status": "failed", "error": DEAD_RUN_REASON, "total": 0, "new": 0, "resolved": 0}}])
+                marked.append(r.id)
+    return marked
 
 
 def _rows(conn: Connection, table: str, ctx: RunContext) -> int:

@@ -157,14 +157,19 @@ def log_check(now: dt.datetime) -> str:
 
 
 def housekeeping(now: dt.datetime) -> str:
-    """What nothing else removes: finished web jobs older than ``JOB_RETENTION_DAYS`` (30), failed
-    sign-ins older than a day, and evidence or report files with no row (a request that wrote the
-    file and then failed to commit). Files younger than an hour are left alone: their request may
-    still be committing. Never the audit log."""
+    """Web jobs and audit runs left unfinished by a process that is gone (killed, the server
+    restarted), marked failed with the reason (``audit.uploads.jobs.recover``); and what nothing
+    else removes: finished web jobs older than ``JOB_RETENTION_DAYS`` (30), failed sign-ins older
+    than a day, and evidence or report files with no row (a request that wrote the file and then
+    failed to commit). Files younger than an hour are left alone: their request may still be
+    committing. Never the audit log."""
     from models import EvidenceFile, Job, ReportFile, SignInFailure
     from reports.archive import reports_dir
 
     from audit.rectification.services import evidence_root
+    from audit.uploads.jobs import recover
+
+    dead_jobs, dead_runs = recover(now)
 
     days = _setting("JOB_RETENTION_DAYS", 30)
     jobs_gone = db.session.execute(delete(Job).where(Job.status.in_(("done", "failed")),
@@ -181,7 +186,8 @@ def housekeeping(now: dt.datetime) -> str:
             if f.is_file() and f.stat().st_mtime < young and f.relative_to(root).as_posix() not in known:
                 f.unlink()
                 orphans += 1
-    return f"已清理：{days} 天前结束的网页任务 {jobs_gone} 条，无记录的附件与报告文件 {orphans} 个"
+    return (f"已清理：{days} 天前结束的网页任务 {jobs_gone} 条，无记录的附件与报告文件 {orphans} 个；"
+            f"进程已停止而标为失败的网页任务 {len(dead_jobs)} 条、审计运行 {len(dead_runs)} 次")
 
 
 @dataclass(frozen=True)
