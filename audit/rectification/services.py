@@ -123,6 +123,21 @@ def unit_facts(unit: str) -> dict:
     return {}
 
 
+def region_of(findings: list[Finding]) -> tuple[str, str | None, str | None] | None:
+    """The narrowest region the findings share: (district, township, village) — the village when
+    they all lie in one village, else their township, else their district; None when they lie in
+    different districts (or name none). A notice's region is that of the findings it holds, never
+    that of some other post of an employer of the same name."""
+    districts = {f.district for f in findings}
+    if len(districts) != 1 or None in districts:
+        return None
+    townships = {f.township for f in findings}
+    township = townships.pop() if len(townships) == 1 else None
+    villages = {f.village for f in findings}
+    village = villages.pop() if township and len(villages) == 1 else None
+    return districts.pop(), township, village
+
+
 def issuer_of(district: str | None) -> str:
     return current_app.config.get("NOTICE_ISSUER") or f"{district or ''}人力资源和社会保障局"
 
@@ -133,8 +148,11 @@ def number_prefix(district: str | None) -> str:
 
 
 def issue(unit: str, finding_ids: list[str], deadline: dt.date, *, by: str, scope_clause,
-          actions: dict[str, list[str]] | None = None, requirements: str | None = None,
+          notice_clause=None, actions: dict[str, list[str]] | None = None, requirements: str | None = None,
           today: dt.date | None = None) -> Notice:
+    """A notice to ``unit`` for the chosen findings (the unit's, in ``scope_clause``, not in another
+    open notice). Its region is the narrowest one the findings share (``region_of``); with
+    ``notice_clause`` (the issuer's notice scope) the notice must be one the issuer may see."""
     today = today or dt.date.today()
     facts = unit_facts(unit)
     if not facts:
@@ -147,12 +165,16 @@ def issue(unit: str, finding_ids: list[str], deadline: dt.date, *, by: str, scop
     found = [f for f in candidates(unit, scope_clause) if f.id in wanted]
     if len(found) != len(wanted):
         raise RectificationError("所选问题中有的不属于该单位、不在您的管辖范围内、已排除或已在其他整改通知书中")
+    region = region_of(found)
+    if region is None:
+        raise RectificationError("所选问题分属不同区县，一份整改通知书只能发往一个区县的单位：请按区县分别选择问题下发")
+    district, township, village = region
     year = today.year
     seq = (db.session.scalar(select(func.max(Notice.seq)).where(Notice.year == year,
-                                                                Notice.district == facts["district"])) or 0) + 1
-    notice = Notice(number=f"{number_prefix(facts['district'])}〔{year}〕{seq}号", year=year, seq=seq, unit=unit,
-                    unit_kind=facts["kind"], unit_name=facts["name"], district=facts["district"],
-                    township=facts["township"], village=facts["village"], issuer=issuer_of(facts["district"]),
+                                                                Notice.district == district)) or 0) + 1
+    notice = Notice(number=f"{number_prefix(district)}〔{year}〕{seq}号", year=year, seq=seq, unit=unit,
+                    unit_kind=facts["kind"], unit_name=facts["name"], district=district,
+                    township=township, village=village, issuer=issuer_of(district),
                     status="issued", deadline=deadline, requirements=(requirements or "").strip() or None,
                     issued_by=by, issued_at=dt.datetime.now(), amount_to_recover_fen=0)
     recover_ids = []
@@ -175,6 +197,10 @@ def issue(unit: str, finding_ids: list[str], deadline: dt.date, *, by: str, scop
     notice.amount_to_recover_fen = total
     db.session.add(notice)
     db.session.flush()
+    if notice_clause is not None and db.session.scalar(
+            select(Notice.id).where(Notice.id == notice.id, notice_clause)) is None:
+        raise RectificationError("所选问题分属您管辖的不同地区，没有一个您管辖的地区能同时包含它们："
+                                 "请按乡镇或村分别选择问题下发整改通知书")
     record("notice.issue", table="notices", row_id=notice.id, ref=notice.number, who=by,
            new={"unit": unit, "deadline": deadline.isoformat(), "findings": len(found), "recover_fen": total})
     return notice

@@ -111,6 +111,9 @@ def _render_new(unit: str, *, kept: dict | None = None, error: str | None = None
     if not facts:
         abort(404)
     found = services.candidates(unit, scope().findings())
+    region = services.region_of(found)
+    if region is not None:  # the region the notice will have: the one its findings share
+        facts = {**facts, "district": region[0], "township": region[1], "village": region[2]}
     if kept is None:
         kept = {"ids": {f.id for f in found}, "actions": {f.id: set(services.default_actions(f)) for f in found},
                 "deadline": (queries.today() + dt.timedelta(days=DEFAULT_DAYS)).isoformat(), "requirements": ""}
@@ -152,7 +155,8 @@ def create():
     for attempt in range(3):
         try:
             notice = services.issue(unit, ids, deadline, by=current_user.username, scope_clause=scope().findings(),
-                                    actions=actions, requirements=requirements)
+                                    notice_clause=queries.notice_scope(), actions=actions,
+                                    requirements=requirements)
             db.session.commit()
             break
         except RectificationError as exc:
