@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import wraps
+from typing import NoReturn
 
 from flask import abort
 from flask_login import current_user
@@ -173,6 +174,33 @@ def roles_required(*roles: str):
     return wrap
 
 
+def not_found_in_scope(kind: str, ref) -> NoReturn:
+    """Answer 404 for an object the user asked for that does not exist or lies outside their scope
+    (the answer does not tell which), and log the request like a 403 denial, naming the object
+    asked for: ``kind`` (``finding``, ``notice``, ``person`` …) and ``ref`` (its id or key)."""
+    log_not_found(kind, ref)
+    abort(404)
+
+
+def log_not_found(kind: str, ref) -> None:
+    """The ``access.denied`` entry of a 404 answered to a signed-in user (once per request). What
+    the request did so far is rolled back, as in ``deny``."""
+    from flask import g, request
+
+    from models import db
+
+    from .auditlog import record_now
+
+    if g.get("denial_logged"):
+        return
+    g.denial_logged = True
+    db.session.rollback()
+    ref = str(ref)[:120]
+    record_now("access.denied", table=kind[:32], ref=f"{kind} {ref}"[:200],
+               new={"method": request.method, "path": request.path[:200], "status": 404, "kind": kind[:32],
+                    "ref": ref})
+
+
 def deny(what: str = "") -> None:
     """Refuse (403), and log the attempt. Whatever the request did so far is rolled back first: a
     refused request changes nothing, and its own open transaction cannot hold the log's lock
@@ -185,5 +213,5 @@ def deny(what: str = "") -> None:
 
     db.session.rollback()
     record_now("access.denied", table="", ref=(what or request.path)[:200],
-               new={"method": request.method, "path": request.path})
+               new={"method": request.method, "path": request.path[:200], "status": 403})
     abort(403)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 
 import click
 from flask import current_app
@@ -57,5 +58,6 @@ def actor_name() -> str:
 
 
 def main() -> None:
+    os.umask(0o077)  # every file the command writes is the user's own (0600), as in create_app
     cli.main(prog_name="audit")
 

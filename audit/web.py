@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, flash, g, redirect, render_template, request, session, url_for
+from flask import Flask, Request, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
 
 from .money import yuan
 
@@ -18,7 +21,47 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
+# The largest id or number a URL, a query string or a form may carry: the database's 32-bit
+# INTEGER (ids, pages). Anything beyond is refused (400 or 404), never carried to the database,
+# where it would overflow (SQLite: "Python int too large", PostgreSQL: out of range) into a 500.
+MAX_INT = 2**31 - 1
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:…>`` in every route: 0 … MAX_INT; a longer number matches no route (404)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):  # noqa: A002 - werkzeug's names
+        super().__init__(map, fixed_digits, min, MAX_INT if max is None else max, signed)
+        if not signed and not fixed_digits:
+            self.regex = r"\d{1,10}"  # no more digits than MAX_INT has: a huge number is never converted
+
+
+def bounded_int(value) -> int:
+    """``int`` for ``request.args.get(..., type=int)`` and ``request.form.get(..., type=int)``: text
+    that is no number gives the default, as before; a number out of range answers 400."""
+    text = str(value).strip()
+    if len(text.lstrip("+-")) > 10:
+        raise BadRequest("数字超出范围。")
+    number = int(text)
+    if not -MAX_INT <= number <= MAX_INT:
+        raise BadRequest("数字超出范围。")
+    return number
+
+
+class _Parameters(ImmutableMultiDict):
+    """Query strings and forms: ``get(..., type=int)`` is bounded (``bounded_int``)."""
+
+    def get(self, key, default=None, type=None):  # noqa: A002 - werkzeug's names
+        return super().get(key, default, bounded_int if type is int else type)
+
+
+class AuditRequest(Request):
+    parameter_storage_class = _Parameters
+
+
 def init_web(app: Flask) -> None:
+    app.request_class = AuditRequest
+    app.url_map.converters["int"] = BoundedInt  # before the blueprints' routes are added
     hops = int(app.config.get("PROXY_FIX_X_FOR", 0) or 0)
     if hops > 0:  # behind a reverse proxy: the client's address and scheme from its X-Forwarded-* headers
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -58,12 +101,16 @@ def init_web(app: Flask) -> None:
     for code in (400, 403, 404, 405, 413, 500):
         app.register_error_handler(code, _error_page)
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(OverflowError, _out_of_range)
+    from sqlalchemy.exc import DataError
+
+    app.register_error_handler(DataError, _out_of_range)
 
 
 # What is cached on ``g`` for one request. In production every request has its own application
 # context; a test that holds one context around many requests (and several clients) would
 # otherwise see the previous request's user, scope and CSRF token.
-_PER_REQUEST = ("_login_user", "scope", "csrf_token")
+_PER_REQUEST = ("_login_user", "scope", "csrf_token", "denial_logged")
 
 
 def _fresh_request_state():
@@ -111,7 +158,13 @@ def _headers(resp):
     if request.is_secure:
         resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     if current_user.is_authenticated and request.endpoint != "static":
-        resp.headers.setdefault("Cache-Control", "no-store")  # pages carry personal data
+        # pages, downloads (CSV, XLSX, PDF) and JSON carry personal data: kept by no cache, not even
+        # for revalidation (send_file's "no-cache" would keep a copy on disk)
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["Pragma"] = "no-cache"
+        resp.headers.pop("Expires", None)
+        resp.headers.pop("ETag", None)
+        resp.headers.pop("Last-Modified", None)
     return resp
 
 
@@ -136,9 +189,27 @@ ERRORS = {
 
 def _error_page(exc):
     code = getattr(exc, "code", 500) or 500
+    if code == 404 and request.url_rule is not None and current_user.is_authenticated:
+        # a signed-in user asked a page for an object that does not exist or is not theirs to see
+        # (the answer does not say which): logged like a 403, naming what was asked (once: a
+        # lookup through ``access.not_found_in_scope`` has logged it already)
+        from .access import log_not_found
+
+        log_not_found(request.endpoint or "", " ".join(f"{k}={v}" for k, v in (request.view_args or {}).items())
+                      or request.path)
     title, text = ERRORS.get(code, ERRORS[500])
     detail = getattr(exc, "description", None) if code in (400, 413) else None
     return render_template("error.html", code=code, title=title, text=text, detail=detail), code
+
+
+def _out_of_range(exc):
+    """A number the database cannot hold (a page, an id) that got past ``bounded_int``: the request
+    was bad (400), not the system (500). Whatever the request did is rolled back."""
+    from models import db
+
+    db.session.rollback()
+    return render_template("error.html", code=400, title=ERRORS[400][0], text="请求中的数值超出范围或格式不对。",
+                           detail=None), 400
 
 
 def _csrf_error(exc):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields
 
-from flask import abort
 from sqlalchemy import Text, and_, case, cast, desc, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from models import ChangeLog, Finding, FindingAlias, Person, Position, Post, Workshop, db
 
-from ..access import scope
+from ..access import not_found_in_scope, scope
 from ..engine.rule import CATEGORIES, REGISTRY, VIOLATIONS, all_rules
 from .money import money_by, money_by_many, overlap_note, overlaps, total_fen
 
@@ -249,7 +248,7 @@ def get(fid: str) -> Finding:
     """One finding, or 404 when it does not exist or lies outside the user's scope."""
     finding = db.session.scalar(select(Finding).where(Finding.id == fid, scope().findings()))
     if finding is None:
-        abort(404)
+        not_found_in_scope("finding", fid)
     return finding
 
 

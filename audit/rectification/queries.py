@@ -7,7 +7,6 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from flask import abort
 from sqlalchemy import and_, case, desc, false, func, or_, select, true, union
 from sqlalchemy.sql import ColumnElement
 
@@ -31,7 +30,7 @@ from models import (
 )
 from models.rectification import CLOSE_BASES, WAITING_FOR_UNIT
 
-from ..access import scope
+from ..access import not_found_in_scope, scope
 from ..engine.rule import VIOLATIONS
 from ..findings.money import RECOVERABLE, money_by, overlap_note, overlaps, total_fen
 from . import services
@@ -187,7 +186,7 @@ def get(nid: int) -> Notice:
     """One notice, or 404 when it does not exist or lies outside the user's scope."""
     notice = db.session.scalar(select(Notice).where(Notice.id == nid, notice_scope()))
     if notice is None:
-        abort(404)
+        not_found_in_scope("notice", nid)
     return notice
 
 
@@ -204,7 +203,7 @@ def evidence(notice: Notice, fid: int, *, drafts: bool = False) -> EvidenceFile:
                           .outerjoin(NoticeResponse, NoticeResponse.id == EvidenceFile.response_id)
                           .where(EvidenceFile.id == fid, EvidenceFile.notice_id == notice.id, seen))
     if f is None:
-        abort(404)
+        not_found_in_scope("evidence", f"{notice.number} #{fid}")
     return f
 
 
@@ -283,7 +282,7 @@ def item_rows(notice: Notice) -> list[ItemRow]:
 def item_of(notice: Notice, item_id: int) -> NoticeFinding:
     item = next((i for i in notice.items if i.id == item_id), None)
     if item is None:
-        abort(404)
+        not_found_in_scope("notice item", f"{notice.number} #{item_id}")
     return item
 
 
@@ -350,7 +349,7 @@ def reports(page: int) -> tuple[list[ReportFile], int]:
 def report(rid: int) -> ReportFile:
     r = db.session.scalar(select(ReportFile).where(ReportFile.id == rid, report_scope()))
     if r is None:
-        abort(404)
+        not_found_in_scope("report", rid)
     return r
 
 
