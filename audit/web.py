@@ -30,7 +30,7 @@ MAX_INT = 2**31 - 1
 class BoundedInt(IntegerConverter):
     """``<int:…>`` in every route: 0 … MAX_INT; a longer number matches no route (404)."""
 
-    def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):  # noqa: A002 - werkzeug's names
+    def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):  # noqa: A002 - werkzeug's
         super().__init__(map, fixed_digits, min, MAX_INT if max is None else max, signed)
         if not signed and not fixed_digits:
             self.regex = r"\d{1,10}"  # no more digits than MAX_INT has: a huge number is never converted
@@ -189,14 +189,15 @@ ERRORS = {
 
 def _error_page(exc):
     code = getattr(exc, "code", 500) or 500
-    if code == 404 and request.url_rule is not None and current_user.is_authenticated:
+    if (code == 404 and request.url_rule is not None and request.endpoint != "static"
+            and current_user.is_authenticated):
         # a signed-in user asked a page for an object that does not exist or is not theirs to see
         # (the answer does not say which): logged like a 403, naming what was asked (once: a
         # lookup through ``access.not_found_in_scope`` has logged it already)
         from .access import log_not_found
 
-        log_not_found(request.endpoint or "", " ".join(f"{k}={v}" for k, v in (request.view_args or {}).items())
-                      or request.path)
+        asked = " ".join(f"{k}={v}" for k, v in (request.view_args or {}).items())
+        log_not_found(request.endpoint or "", asked or request.path)
     title, text = ERRORS.get(code, ERRORS[500])
     detail = getattr(exc, "description", None) if code in (400, 413) else None
     return render_template("error.html", code=code, title=title, text=text, detail=detail), code

@@ -297,8 +297,9 @@ def write_sheet(grid: Grid) -> bytes:
     ws.title = f"考勤{ym(grid.month)}"
     n = len(grid.days)
     last_col = get_column_letter(3 + n)
-    ws.append([safe_cell(f"{grid.unit.label} {month_zh(grid.month)} 考勤表。每格填写 出勤、请假、缺勤 或 休息；"
-                         "灰色为不在岗或未到的日期，请勿填写；空白格不修改已有考勤。前三列用于核对人员，请勿修改。")])
+    note = (f"{grid.unit.label} {month_zh(grid.month)} 考勤表。每格填写 出勤、请假、缺勤 或 休息；"
+            "灰色为不在岗或未到的日期，请勿填写；空白格不修改已有考勤。前三列用于核对人员，请勿修改。")
+    ws.append([safe_cell(note)])  # the unit's name comes first: it may begin with = + - @
     ws.merge_cells(f"A1:{last_col}1")
     ws["A1"].alignment = Alignment(wrap_text=True, vertical="top")
     ws.row_dimensions[1].height = 36

@@ -23,7 +23,8 @@ def alert(resp) -> str:
 
 def refusals() -> list[tuple[str, str]]:
     db.session.rollback()
-    return [(e.row_ref, (e.new or {}).get("reason") or ("locked" if (e.new or {}).get("locked") else "password"))
+    return [(e.row_ref, (e.new or {}).get("reason")
+             or ("locked" if (e.new or {}).get("locked") else "password"))
             for e in db.session.scalars(select(ChangeLog).where(
                 ChangeLog.action.in_(("auth.login_failed", "auth.login_refused"))).order_by(ChangeLog.id))]
 

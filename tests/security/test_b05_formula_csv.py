@@ -85,7 +85,8 @@ def test_the_attendance_sheet_runs_nothing(app, web, client):
     create_user("operator_formula", "operator", "correct-horse-42", units=[f"employer:{unit}"], by="test")
     db.session.commit()
     login(client, "operator_formula")
-    resp = client.get("/attendance/sheet.xlsx", query_string={"kind": "employer", "unit": unit, "month": "2025-04"})
+    resp = client.get("/attendance/sheet.xlsx",
+                      query_string={"kind": "employer", "unit": unit, "month": "2025-04"})
     assert resp.status_code == 200
     ws = openpyxl.load_workbook(io.BytesIO(resp.data)).active
     values = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]

@@ -39,7 +39,8 @@ def test_the_instance_folder_is_the_owners_only(app, tmp_path):
     old = os.umask(0o022)
     try:
         create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "x",
-                    "AUDIT_PII_KEY": app.config["AUDIT_PII_KEY"], "INSTANCE_PATH": str(folder), "TESTING": True})
+                    "AUDIT_PII_KEY": app.config["AUDIT_PII_KEY"], "INSTANCE_PATH": str(folder),
+                    "TESTING": True})
     finally:
         os.umask(old)
     assert mode(folder) == 0o700
@@ -77,7 +78,8 @@ def test_uploads_kept_on_the_server_are_the_owners_only(app, web, client, people
         for f in sorted(folder.iterdir()):
             zf.write(f, f"bad/{f.name}")
     r = client.post("/uploads/", content_type="multipart/form-data",
-                    data={"files": (io.BytesIO(buf.getvalue()), "bundle.zip"), "csrf_token": token(client, "/uploads/")})
+                    data={"files": (io.BytesIO(buf.getvalue()), "bundle.zip"),
+                          "csrf_token": token(client, "/uploads/")})
     job = int(re.search(r"/uploads/(\d+)$", r.headers["Location"]).group(1))
     from audit.uploads import jobs
 

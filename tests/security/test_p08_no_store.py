@@ -28,7 +28,8 @@ def test_every_download_and_page_of_a_signed_in_user_is_no_store(app, web, peopl
         for f in sorted(folder.iterdir()):
             zf.write(f, f"bad/{f.name}")
     r = auditor.post("/uploads/", content_type="multipart/form-data",
-                     data={"files": (io.BytesIO(buf.getvalue()), "bundle.zip"), "csrf_token": token(auditor, "/uploads/")})
+                     data={"files": (io.BytesIO(buf.getvalue()), "bundle.zip"),
+                           "csrf_token": token(auditor, "/uploads/")})
     job = int(re.search(r"/uploads/(\d+)$", r.headers["Location"]).group(1))
     from audit.uploads import jobs
 
