@@ -34,6 +34,7 @@ OBJECT_ROUTES = [
     ("GET", "/uploads/{job}.json", "auditor_fj"),
     ("GET", "/uploads/{job}/errors.csv", None),
     ("POST", "/uploads/{job}/commit", None),
+    ("POST", "/uploads/{job}/retry", None),
     ("GET", "/attendance/grid?kind=employer&unit=白帝村村民委员会&month=2025-03", "operator_bd"),
     ("GET", "/attendance/sheet.xlsx?kind=employer&unit=白帝村村民委员会&month=2025-03", "operator_bd"),
     ("POST", "/attendance/grid", None),

@@ -336,8 +336,8 @@ def recover_at_start(app) -> None:
         try:
             if schema_is_current():
                 recover()
-        except Exception:  # noqa: BLE001
-            log.warning("start-up: cannot check for jobs left by a dead process", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - an unreachable database is the command's own error to report
+            log.debug("start-up: cannot check for jobs left by a dead process: %s", exc.__class__.__name__)
 
 
 def wait(job_id: int, timeout: float = 60) -> None:
