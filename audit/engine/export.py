@@ -92,12 +92,20 @@ def _row(rec: dict) -> list[str]:
     return [safe_cell(shown.get(key)) for key, _ in HEADERS]
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def safe_cell(value) -> str:
     """Text a spreadsheet will not run: a leading = + - @ (or tab, CR) gets a leading apostrophe."""
     if value is None:
         return ""
     text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text[:1] in FORMULA_START else text
+
+
+def cell_text(value: str) -> str:
+    """A cell written by ``safe_cell`` read back as it was (for a page that shows the file's rows)."""
+    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_START and value[1:2] else value
 
 
 def write_csv(conn: Connection, out: IO[str], category: str | None = None, where=(), reader=None) -> int:

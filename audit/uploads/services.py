@@ -702,7 +702,9 @@ def table_zh(name: str) -> str:
 
 
 def errors_page(job: Job, page: int, per_page: int = ERRORS_PER_PAGE) -> list[ShownError]:
-    """One page of a job's errors (from its errors file)."""
+    """One page of a job's errors (from its errors file, whose cells are written formula-safe)."""
+    from audit.engine.export import cell_text
+
     path = errors_file(job)
     if path is None:
         return []
@@ -712,7 +714,7 @@ def errors_page(job: Job, page: int, per_page: int = ERRORS_PER_PAGE) -> list[Sh
         start = (max(page, 1) - 1) * per_page
         out = []
         for r in islice(rows, start, start + per_page):
-            table, row, column, value, reason = (r + [""] * 5)[:5]
+            table, row, column, value, reason = (cell_text(c) for c in (r + [""] * 5)[:5])
             out.append(ShownError(table_zh(table), int(row) if row.isdigit() else 0, column, value, reason))
     return out
 

@@ -74,6 +74,11 @@ def test_the_import_errors_csv_of_the_web_runs_nothing(app, client, web, people,
     assert got.status_code == 200
     rows = csv_cells(got.get_data(as_text=True))
     assert_inert(rows[1:])
+    # the page shows the values as they came (the apostrophe guards the file only)
+    formula = next(c for r in rows[1:] for c in r if c[:1] == "'" and c[1:2] in "=+-@")
+    page = client.get(f"/uploads/{job}").get_data(as_text=True)
+    head = re.match(r"[^\"&<>']+", formula[1:]).group(0)
+    assert head in page and f"'{head}" not in page and f"&#39;{head}" not in page
 
 
 def test_the_attendance_sheet_runs_nothing(app, web, client):
