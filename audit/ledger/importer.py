@@ -676,8 +676,10 @@ class Importer:
         rows = conn.execute(later.order_by(s.c.row_no)).all()
         for row_no, first_row in rows:
             self._error(spec.name, row_no, names, "", f"与第{first_row}行的{names}相同（重复记录）")
-        if rows:
-            conn.execute(s.delete().where(s.c.row_no.in_([r for r, _ in rows])))
+        if rows:  # set-based: a list of row numbers would exceed the bind limit (65535 on PostgreSQL)
+            earlier = s.alias("earlier")
+            conn.execute(s.delete().where(exists().where(
+                *[earlier.c[k.name] == k for k in key], earlier.c.row_no < s.c.row_no)))
 
     # -- 3. merges ------------------------------------------------------------------------------
 
