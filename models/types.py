@@ -4,7 +4,12 @@
 answer to a notice, a dismissal's reason, an evidence file's name, an import's warnings): whatever
 in them looks like an ID number (15 or 18 characters) or a bank account (12 to 30 digits) is masked
 before it is written, however the row is written (ORM or Core). The masks themselves live here, at
-the bottom of the stack; audit/pii.py re-exports them."""
+the bottom of the stack; audit/pii.py re-exports them.
+
+Invisible control and format characters (Unicode categories Cc and Cf: right-to-left overrides,
+zero-width characters, NUL …) are removed from them on the way in too (``strip_controls``): a
+bidi override in a stored reason would reorder what the next reader sees. Tab and line breaks,
+which a typed answer may hold, are kept."""
 from __future__ import annotations
 
 import re
@@ -34,6 +39,24 @@ _ID_LIKE = re.compile(r"(?<![0-9A-Za-z])([0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-
 _ACCOUNT_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{12,30}(?![0-9A-Za-z])")
 
 
+# Every character of Unicode categories Cc and Cf (as of Unicode 15), written out: building the
+# class from unicodedata at import would cost a tenth of a second in every process.
+_CONTROLS = ("\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891"
+             "\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+             "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+             "\U000e0001\U000e0020-\U000e007f")
+CONTROL_CHARS = re.compile(f"[{_CONTROLS}]")  # without tab, line feed and carriage return
+CONTROL_CHARS_ALL = re.compile(f"[\t\n\r{_CONTROLS}]")
+
+
+def strip_controls(text: str, *, keep_lines: bool = True) -> str:
+    """``text`` without control and format characters (bidi overrides and isolates, zero-width
+    characters, NUL, …); tab and line breaks are kept unless ``keep_lines`` is False."""
+    if not text:
+        return text
+    return (CONTROL_CHARS if keep_lines else CONTROL_CHARS_ALL).sub("", text)
+
+
 def mask_identifiers(text: str) -> str:
     """Every ID-number-like (15 or 18 characters) and account-like (12 to 30 digits) run in a text,
     masked: for messages and cells written where people read them (an upload's errors)."""
@@ -46,7 +69,7 @@ def mask_identifiers(text: str) -> str:
 def mask_deep(value: Any) -> Any:
     """``mask_identifiers`` on every string inside a JSON-like value (keys kept)."""
     if isinstance(value, str):
-        return mask_identifiers(value)
+        return mask_identifiers(strip_controls(value))
     if isinstance(value, dict):
         return {k: mask_deep(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -59,7 +82,7 @@ class MaskedText(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
-        return mask_identifiers(value) if isinstance(value, str) else value
+        return mask_identifiers(strip_controls(value)) if isinstance(value, str) else value
 
 
 class MaskedString(TypeDecorator):
@@ -67,7 +90,7 @@ class MaskedString(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
-        return mask_identifiers(value) if isinstance(value, str) else value
+        return mask_identifiers(strip_controls(value)) if isinstance(value, str) else value
 
 
 class MaskedJSON(TypeDecorator):

@@ -86,6 +86,7 @@ from .values import CellError
 CHUNK = 20_000
 CACHE_MAX = 200_000
 CHANGES_SHOWN = 200  # changed rows per table described field by field in the result
+CONTROL_ROWS_SHOWN = 50  # rows named in the warning about removed control characters
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,7 @@ class Importer:
         self._posts: dict[str, tuple[int, str]] | None = None  # code -> (posts.id, kind)
         self._post_codes: dict[int, str] = {}
         self._wage_keys: dict[tuple, list] = {}
+        self._controls: dict[str, set[int]] = {}  # table -> rows whose invisible characters were removed
         try:
             bundle = open_bundle(path, self.limits)
         except BundleError as exc:
@@ -366,7 +368,7 @@ class Importer:
         for i, cell in enumerate(header):
             if cell is None or str(cell).strip() == "":
                 continue
-            text = str(cell).strip()
+            text = v.strip_controls(str(cell)).strip()
             key = header_key(spec, cell)
             if key is None:
                 self.result.warnings.append(f"{spec.label}（{source.origin}）的列「{text}」无法识别，已忽略")
@@ -469,7 +471,17 @@ class Importer:
 
         self._read(rows, width, spec, flush, bar, unnamed)
         bar.close()
+        self._warn_controls(spec)
         return maybe_duplicates
+
+    def _warn_controls(self, spec: TableSpec) -> None:
+        """One warning for the table naming the rows whose invisible characters were removed."""
+        rows = sorted(self._controls.pop(spec.name, ()))
+        if not rows:
+            return
+        shown = "、".join(map(str, rows[:CONTROL_ROWS_SHOWN]))
+        more = f" 等{len(rows)}行" if len(rows) > CONTROL_ROWS_SHOWN else ""
+        self.result.warnings.append(f"{spec.label} 第 {shown} 行{more}：已删除不可见的控制字符")
 
     def _read(self, rows, width: int, spec: TableSpec, flush, bar, unnamed: list[int] = ()) -> None:
         """Hand the non-blank rows to ``flush`` in chunks, padded to the header's width; a row with a
@@ -517,6 +529,13 @@ class Importer:
                 continue
             raw = list(map(itemgetter(c.index), chunk))
             distinct = set(raw)
+            dirty = {x for x in distinct if v.has_controls(x)}
+            if dirty:  # invisible controls (bidi overrides, zero-width …) removed, and said so by row
+                clean = {x: v.strip_controls(x) for x in dirty}
+                self._controls.setdefault(spec.name, set()).update(
+                    numbers[i] for i, x in enumerate(raw) if x in clean)
+                raw = [clean.get(x, x) if x.__class__ is str else x for x in raw]
+                distinct = set(raw)
             cache = c.cache
             if len(cache) > CACHE_MAX:
                 cache.clear()

@@ -234,7 +234,7 @@ def sample_mark(key: str, value) -> bool:
         return False
     if not isinstance(value, str):
         return False  # numbers, dates: never a sample's code, name or ID number (those are text)
-    text = re.sub(r"\s+", "", nfkc(value))
+    text = re.sub(r"\s+", "", nfkc(v.strip_controls(value)))
     if key == "id_number":
         return text.startswith(SAMPLE_ID_REGION)
     return text.startswith(SAMPLE_PREFIX)
@@ -255,7 +255,7 @@ def table_for(name: str) -> TableSpec | None:
 
 def header_key(spec: TableSpec, header: str) -> str | None:
     """The canonical key of a header cell (English key or Chinese header, width and spaces ignored)."""
-    h = nfkc(str(header)).replace(" ", "").replace("\u3000", "")
+    h = nfkc(v.strip_controls(str(header))).replace(" ", "").replace("\u3000", "")
     for c in spec.columns:
         if h.lower() == c.key or h == c.zh or h in c.aliases:
             return c.key

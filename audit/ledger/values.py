@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
 
+from models.types import CONTROL_CHARS_ALL
+
 
 class CellError(ValueError):
     """A bad cell; ``str(exc)`` is the reason shown to the user."""
@@ -25,10 +27,25 @@ def nfkc(text: str) -> str:
 TEXT_MAX = 128  # the widest text column of the ledger tables
 
 
+def has_controls(value) -> bool:
+    """Whether a cell holds invisible control or format characters (Unicode Cc, Cf: bidi
+    overrides and isolates, zero-width characters, NUL, tab, line breaks …)."""
+    return value.__class__ is str and CONTROL_CHARS_ALL.search(value) is not None
+
+
+def strip_controls(value):
+    """A cell without its control and format characters. No ledger field is multi-line: tab and
+    line breaks go too (one between words becomes a space)."""
+    if value.__class__ is not str:
+        return value
+    return CONTROL_CHARS_ALL.sub("", re.sub(r"(?<=\S)[\t\r\n]+(?=\S)", " ", value))
+
+
 def text(value) -> str:
-    """Text cell. Excel numbers that are whole become digits without ``.0`` (codes, phones)."""
+    """Text cell. Excel numbers that are whole become digits without ``.0`` (codes, phones).
+    Control and format characters are removed (the importer removes them first and says so)."""
     if isinstance(value, str):
-        s = value.strip()
+        s = strip_controls(value).strip()
     elif isinstance(value, bool):
         s = str(value)
     elif isinstance(value, float) and value.is_integer():
