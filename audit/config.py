@@ -38,6 +38,10 @@ def from_environment(instance_path: str, given: dict | None = None) -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "").lower() == "true",
         "SESSION_COOKIE_NAME": "audit_session",
         "REMEMBER_COOKIE_DURATION": dt.timedelta(seconds=0),
+        # P2: a session ends this many hours after sign-in however active it is (0: no limit).
+        "SESSION_MAX_HOURS": int(os.environ.get("SESSION_MAX_HOURS", 12)),
+        # B4: a password older than this many days must be changed after sign-in (0, the default: never).
+        "PASSWORD_MAX_AGE_DAYS": int(os.environ.get("PASSWORD_MAX_AGE_DAYS", 0)),
         # Sign-in per client address: this many failures within the window refuse further attempts
         # from it (429) until the oldest leaves the window; 0 turns it off. Counted in the database.
         "SIGNIN_IP_LIMIT": int(os.environ.get("SIGNIN_IP_LIMIT", 20)),

@@ -1,7 +1,7 @@
 """SQLAlchemy models of the audit system. Migrations live in ``models/migrations``."""
 from pathlib import Path
 
-from .accounts import ROLES, User, UserScope
+from .accounts import ROLES, PasswordHistory, User, UserScope
 from .audit import FINDING_STATUSES, AuditRun, Finding, FindingMoney, RuleParameter
 from .base import Base, db
 from .changes import ChangeLog, ImportBatch, Job
@@ -41,4 +41,5 @@ __all__ = [
     "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
     "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
     "NoticeResponse", "ReportFile", "FindingMoney", "Recovery", "ITEM_ACTIONS", "ItemAnswer", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
+    "PasswordHistory",
 ]

@@ -32,6 +32,8 @@ class User(Base):
     # bumped on sign-out and password change: sessions carrying an older value are void
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # when the password was last set (NULL: before migration 0012, read as ``created_at``)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     scopes: Mapped[list[UserScope]] = relationship(back_populates="user", cascade="all, delete-orphan")
     __table_args__ = (
         CheckConstraint("role IN ('admin', 'auditor', 'operator', 'inspector')", name="role"),
@@ -76,3 +78,13 @@ class UserScope(Base):
             name="region_or_unit",
         ),
     )
+
+
+class PasswordHistory(Base):
+    """A password a user has had (its hash): a new password may not be one of the last five."""
+
+    __tablename__ = "password_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    set_at: Mapped[dt.datetime] = mapped_column(DateTime)

@@ -47,8 +47,8 @@ def test_a_user_created_on_the_command_line_signs_in_on_the_web(runner, client):
     (["--role", "chief", "--region", "奉节县"], SECRET, "未知角色 chief"),
     (["--region", "奉节县"], SECRET, "请用 --role 指定角色"),
     (["--role", "auditor"], SECRET, "至少需要一个范围"),
-    (["--role", "inspector", "--region", "奉节县"], "short", "密码至少 8 位"),
-    (["--role", "auditor", "--region", "奉节县"], "", "密码至少 8 位"),
+    (["--role", "inspector", "--region", "奉节县"], "short", "密码至少 12 位"),
+    (["--role", "auditor", "--region", "奉节县"], "", "密码至少 12 位"),
     (["--role", "operator", "--region", "奉节县"], SECRET, "经办人的范围是单位"),
     (["--role", "auditor", "--unit", "workshop:CJ-A1"], SECRET, "只有经办人按单位划定范围"),
     (["--role", "operator", "--unit", "factory:CJ-A1"], SECRET, "应写作 workshop:车间编号"),
@@ -100,7 +100,7 @@ def test_passwd_scopes_and_unlock(runner, client):
                          input=f"{SECRET}\n").exit_code == 0
 
     short = runner.invoke("users", "passwd", "li_fj", input="abc\n")
-    assert short.exit_code != 0 and "密码至少 8 位" in short.output
+    assert short.exit_code != 0 and "密码至少 12 位" in short.output
     assert runner.invoke("users", "passwd", "li_fj", input="new-secret-2\n").exit_code == 0
     assert wh.login(client, "li_fj", SECRET).status_code == 401
     assert wh.login(client.application.test_client(), "li_fj", "new-secret-2").status_code == 302

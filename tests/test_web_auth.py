@@ -315,7 +315,7 @@ def test_the_admin_creates_an_operator_who_then_signs_in(web, app, client):
     ({"role": "operator", "scopes": "奉节县"}, "经办人的范围是单位"),
     ({"role": "auditor", "scopes": ""}, "每个用户至少需要一个范围"),
     ({"role": "auditor", "scopes": "workshop:CJ-A1"}, "只有经办人按单位划定范围"),
-    ({"password": "short", "confirm": "short"}, "密码至少 8 位"),
+    ({"password": "short", "confirm": "short"}, "密码至少 12 位"),
     ({"confirm": "secret-pass-2"}, "两次输入的密码不一致"),
     ({"username": "auditor_fj"}, "用户名 auditor_fj 已存在"),
     ({"username": ""}, "请输入用户名"),
@@ -367,7 +367,7 @@ def test_an_admin_changing_their_own_account_stays_signed_in(accounts, client):
     uid = user("admin").id
     assert wh.post(client, f"/admin/users/{uid}/scopes", {"scopes": ""}).status_code == 302
     assert client.get("/admin/users").status_code == 200
-    new = {"password": "new-admin-pass", "confirm": "new-admin-pass"}
+    new = {"password": "new-keeper-pass", "confirm": "new-keeper-pass"}
     assert wh.post(client, f"/admin/users/{uid}/password", new).status_code == 302
     assert client.get("/admin/users").status_code == 200
     r = wh.post(client, f"/admin/users/{uid}/deactivate")
@@ -385,7 +385,7 @@ def test_reset_password_deactivate_activate_and_unlock(accounts, app, client):
     mismatch = wh.post(client, reset, {"password": "new-pass-123", "confirm": "other-123"})
     assert mismatch.status_code == 400 and "两次输入的密码不一致" in text(mismatch)
     short = wh.post(client, reset, {"password": "short", "confirm": "short"})
-    assert short.status_code == 400 and "密码至少 8 位" in text(short)
+    assert short.status_code == 400 and "密码至少 12 位" in text(short)
     r = wh.post(client, reset, {"password": "new-pass-123", "confirm": "new-pass-123"})
     assert "已重设 auditor_bd 的密码" in text(client.get(r.headers["Location"]))
     assert not signed_in(victim)

@@ -11,13 +11,14 @@ from flask import current_app, has_request_context, request
 from sqlalchemy import delete, exists, func, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import ROLES, ChangeLog, SignInFailure, User, UserScope, db
+from models import ROLES, ChangeLog, PasswordHistory, SignInFailure, User, UserScope, db
 
 from ..auditlog import record, record_now
+from . import policy
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
-MIN_PASSWORD = 8
+MIN_PASSWORD = policy.MIN_LENGTH
 KEEP_FAILURES = dt.timedelta(days=1)  # rows of sign_in_failures older than this are deleted
 # checked against when the user name is unknown, so that both cases take as long
 _DUMMY_HASH = generate_password_hash("unknown-user-dummy-password")
@@ -184,9 +185,35 @@ def parse_scope(text: str, role: str) -> UserScope:
     return UserScope(district=parts[0], township=parts[1], village=parts[2])
 
 
-def check_password(password: str) -> None:
-    if len(password or "") < MIN_PASSWORD:
-        raise UserError(f"密码至少 {MIN_PASSWORD} 位")
+def check_password(password: str, username: str | None = None, user: User | None = None) -> None:
+    """The password policy (``policy.problem``) and, for an existing user, none of their last
+    ``policy.HISTORY`` passwords; a refusal names the rule broken."""
+    message = policy.problem(password, username if username is not None else getattr(user, "username", None))
+    if message:
+        raise UserError(message)
+    if user is not None and user.id is not None:
+        hashes = [user.password_hash, *db.session.scalars(
+            select(PasswordHistory.password_hash).where(PasswordHistory.user_id == user.id)
+            .order_by(PasswordHistory.set_at.desc(), PasswordHistory.id.desc()).limit(policy.HISTORY))]
+        if any(check_password_hash(h, password) for h in hashes):
+            raise UserError(policy.REUSED)
+
+
+def _remember(user: User, now: dt.datetime) -> None:
+    """The user's new password joins their history; only the last ``policy.HISTORY`` are kept."""
+    db.session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=now))
+    db.session.flush()
+    keep = select(PasswordHistory.id).where(PasswordHistory.user_id == user.id).order_by(
+        PasswordHistory.set_at.desc(), PasswordHistory.id.desc()).limit(policy.HISTORY)
+    db.session.execute(delete(PasswordHistory).where(PasswordHistory.user_id == user.id,
+                                                     PasswordHistory.id.not_in(keep.scalar_subquery())))
+
+
+def password_expired(user: User) -> bool:
+    """Whether the password is older than ``PASSWORD_MAX_AGE_DAYS`` (0: passwords never expire)."""
+    days = int(current_app.config.get("PASSWORD_MAX_AGE_DAYS", 0) or 0)
+    since = user.password_changed_at or user.created_at
+    return days > 0 and since is not None and since < dt.datetime.now() - dt.timedelta(days=days)
 
 
 def create_user(username: str, role: str, password: str, *, regions: list[str] = (), units: list[str] = (),
@@ -199,17 +226,19 @@ def create_user(username: str, role: str, password: str, *, regions: list[str] =
     display_name = (display_name or "").strip() or None
     if display_name and len(display_name) > 64:
         raise UserError("显示姓名不超过 64 个字符")
-    check_password(password)
+    check_password(password, username)
     if db.session.scalar(select(User.id).where(User.username == username)):
         raise UserError(f"用户名 {username} 已存在")
     scopes = _distinct([parse_scope(s, role) for s in [*regions, *units] if s.strip()])
     if role != "admin" and not scopes:
         raise UserError("除管理员外，每个用户至少需要一个范围（地区或单位）")
+    now = dt.datetime.now()
     user = User(username=username, display_name=display_name or username, role=role,
                 password_hash=generate_password_hash(password), active=True, failed_logins=0, session_version=1,
-                created_at=dt.datetime.now(), scopes=scopes)
+                created_at=now, password_changed_at=now, scopes=scopes)
     db.session.add(user)
     db.session.flush()
+    _remember(user, now)
     record("user.create", table="users", row_id=user.id, ref=username, who=by,
            new={"role": role, "scopes": [scope_text(s) for s in scopes]})
     return user
@@ -226,13 +255,28 @@ def set_scopes(user: User, texts: list[str], *, by: str) -> None:
            new={"scopes": [scope_text(s) for s in scopes]})
 
 
-def set_password(user: User, password: str, *, by: str) -> None:
-    check_password(password)
+def set_password(user: User, password: str, *, by: str, action: str = "user.password") -> None:
+    """A new password (an admin's reset, ``audit users passwd``, or the user's own change with
+    ``action="user.password_change"``): the policy applies, every session of the user ends."""
+    check_password(password, user=user)
+    now = dt.datetime.now()
     user.password_hash = generate_password_hash(password)
+    user.password_changed_at = now
     user.session_version += 1
     user.failed_logins = 0
     user.locked_until = None
-    record("user.password", table="users", row_id=user.id, ref=user.username, who=by)
+    _remember(user, now)
+    record(action, table="users", row_id=user.id, ref=user.username, who=by)
+
+
+def change_own_password(user: User, current: str, new: str) -> None:
+    """The signed-in user changes their password: the current one is asked for (a wrong one counts
+    as a failed sign-in, so five lock the account), then the policy as for every password."""
+    if not check_password_hash(user.password_hash, current or ""):
+        _count_failure(user.id, user.username, dt.datetime.now())
+        db.session.expire(user)
+        raise UserError("当前密码不正确")
+    set_password(user, new, by=user.username, action="user.password_change")
 
 
 def set_active(user: User, active: bool, *, by: str) -> None:
