@@ -28,6 +28,12 @@ def from_environment(instance_path: str, given: dict | None = None) -> dict:
         "IMPORT_MAX_UNCOMPRESSED_BYTES": int(os.environ.get("IMPORT_MAX_UNCOMPRESSED_BYTES", 4 << 30)),
         "IMPORT_MAX_ENTRIES": int(os.environ.get("IMPORT_MAX_ENTRIES", 2000)),
         "IMPORT_MAX_RATIO": int(os.environ.get("IMPORT_MAX_RATIO", 1000)),
+        # ... and counted again while decompressing (never trusting the declared sizes); a sheet of an
+        # xlsx is read without trusting its declared dimension, up to this many rows and columns, and
+        # for at most this many seconds.
+        "IMPORT_MAX_XLSX_ROWS": int(os.environ.get("IMPORT_MAX_XLSX_ROWS", 2_000_000)),
+        "IMPORT_MAX_XLSX_COLUMNS": int(os.environ.get("IMPORT_MAX_XLSX_COLUMNS", 200)),
+        "IMPORT_MAX_XLSX_SECONDS": float(os.environ.get("IMPORT_MAX_XLSX_SECONDS", 600)),
         # The web application's session: idle sessions end after 30 minutes (checked on the
         # server, see audit/web.py); the cookie is HttpOnly, SameSite=Lax, and Secure when
         # SESSION_COOKIE_SECURE=true (behind HTTPS).

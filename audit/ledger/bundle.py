@@ -4,8 +4,12 @@ Everything that concerns the bundle as a whole (unreadable files, zip bombs, a t
 raises ``BundleError`` with a Chinese message before a single row is parsed."""
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import shutil
+import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,6 +17,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 
 import openpyxl
+from openpyxl.worksheet._reader import WorkSheetParser
 
 from .schema import TableSpec, table_for
 
@@ -26,6 +31,21 @@ class Limits:
     max_uncompressed: int = 4 << 30
     max_entries: int = 2000
     max_ratio: int = 1000
+    max_xlsx_rows: int = 2_000_000
+    max_xlsx_columns: int = 200
+    max_xlsx_seconds: float = 600.0
+
+    @classmethod
+    def from_config(cls, c) -> Limits:
+        d = cls()
+        return cls(c.get("IMPORT_MAX_UNCOMPRESSED_BYTES", d.max_uncompressed),
+                   c.get("IMPORT_MAX_ENTRIES", d.max_entries), c.get("IMPORT_MAX_RATIO", d.max_ratio),
+                   c.get("IMPORT_MAX_XLSX_ROWS", d.max_xlsx_rows),
+                   c.get("IMPORT_MAX_XLSX_COLUMNS", d.max_xlsx_columns),
+                   c.get("IMPORT_MAX_XLSX_SECONDS", d.max_xlsx_seconds))
+
+
+CHUNK = 1 << 20  # bytes read at a time from a file or a zip entry
 
 
 @dataclass
@@ -76,7 +96,7 @@ def open_bundle(path: str | Path, limits: Limits = Limits()) -> Bundle:
         elif p.suffix.lower() == ".zip":
             _open_zip(bundle, p, limits)
         elif p.suffix.lower() in (".xlsx", ".xlsm"):
-            _open_workbook(bundle, p.read_bytes(), p.name, limits, whole_bundle=True)
+            _open_workbook(bundle, p, p.name, limits, whole_bundle=True)
         elif p.suffix.lower() == ".csv":
             raise BundleError("单个 CSV 文件不是台账包：请把各表的 CSV 放在一个文件夹（或其 zip）中，文件名为表名，如 persons.csv")
         else:
@@ -114,7 +134,7 @@ def _open_folder(bundle: Bundle, folder: Path, limits: Limits) -> None:
         hit = _table_file(bundle, f.name)
         if hit:
             spec, suffix = hit
-            _add_file(bundle, spec, f.name, suffix, f.read_bytes, limits)
+            _add_file(bundle, spec, f.name, suffix, partial(open, f, "rb"), limits)
 
 
 def _zip_name(info: zipfile.ZipInfo) -> str:
@@ -136,8 +156,10 @@ def check_zip(zf: zipfile.ZipFile, what: str, limits: Limits) -> None:
         raise BundleError(f"{what} 含 {len(infos)} 个条目，超过上限 {limits.max_entries}，拒绝解析")
     total = sum(i.file_size for i in infos)
     if total > limits.max_uncompressed:
+        biggest = max(infos, key=lambda i: i.file_size)
         raise BundleError(
-            f"{what} 解压后共 {total / 2**20:.0f} MiB，超过上限 {limits.max_uncompressed / 2**20:.0f} MiB，拒绝解析")
+            f"{what} 解压后共 {total / 2**20:.0f} MiB（其中 {_zip_name(biggest)} {biggest.file_size / 2**20:.0f} MiB），"
+            f"超过上限 {limits.max_uncompressed / 2**20:.0f} MiB，拒绝解析（疑似压缩炸弹）")
     for i in infos:
         if i.file_size > (1 << 20) and i.file_size > limits.max_ratio * max(i.compress_size, 1):
             raise BundleError(f"{what} 中的 {i.filename} 压缩比异常（疑似压缩炸弹），拒绝解析")
@@ -157,26 +179,82 @@ def _open_zip(bundle: Bundle, path: Path, limits: Limits) -> None:
         hit = _table_file(bundle, name)
         if hit:
             spec, suffix = hit
-            _add_file(bundle, spec, name, suffix, partial(read_entry, zf, info, name), limits)
+            _add_file(bundle, spec, name, suffix, partial(open_entry, zf, info, name, limits), limits)
 
 
-def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:
-    """An entry's bytes; a damaged, encrypted or oddly compressed entry is a ``BundleError``."""
-    try:
-        return zf.read(info)
-    except NotImplementedError:  # before RuntimeError, of which it is a kind
-        raise BundleError(f"压缩包中的 {name} 使用了不支持的压缩方式，请用常见的 zip 工具重新打包后再上传") from None
-    except RuntimeError:  # zipfile's word for an encrypted entry
-        raise BundleError(f"压缩包中的 {name} 设有密码，请不加密重新打包后再上传") from None
-    except Exception:  # a wrong CRC, a truncated or damaged stream (zlib, bz2, lzma errors, EOFError)
-        raise BundleError(f"压缩包中的 {name} 已损坏，无法解压，请重新打包后再上传") from None
+def _entry_problem(name: str) -> BundleError:
+    """A damaged, encrypted or oddly compressed entry, for the user (call in an ``except``)."""
+    import sys
+    exc = sys.exc_info()[1]
+    if isinstance(exc, BundleError):
+        return exc
+    if isinstance(exc, NotImplementedError):  # before RuntimeError, of which it is a kind
+        return BundleError(f"压缩包中的 {name} 使用了不支持的压缩方式，请用常见的 zip 工具重新打包后再上传")
+    if isinstance(exc, RuntimeError):  # zipfile's word for an encrypted entry
+        return BundleError(f"压缩包中的 {name} 设有密码，请不加密重新打包后再上传")
+    # a wrong CRC, a truncated or damaged stream (zlib, bz2, lzma errors, EOFError)
+    return BundleError(f"压缩包中的 {name} 已损坏，无法解压，请重新打包后再上传")
 
 
-def _add_file(bundle: Bundle, spec: TableSpec, name: str, suffix: str, read, limits: Limits) -> None:
+class _Counted(io.RawIOBase):
+    """A zip entry read as a stream, its bytes counted as they come out of the decompressor: past
+    the size limit, or past ``max_ratio`` times its compressed size, the read stops with a
+    ``BundleError`` naming the entry. (Never trust the sizes the zip declares.)"""
+
+    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: Limits):
+        self.name, self.limits, self.count = name, limits, 0
+        self.packed = max(info.compress_size, 1)
+        try:
+            self.raw = zf.open(info)
+        except Exception:
+            raise _entry_problem(name) from None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        try:
+            data = self.raw.read(min(len(buf), CHUNK))
+        except Exception:
+            raise _entry_problem(self.name) from None
+        n = len(data)
+        buf[:n] = data
+        self.count += n
+        lim = self.limits
+        if self.count > lim.max_uncompressed:
+            raise BundleError(f"压缩包中的 {self.name} 解压后超过上限 {lim.max_uncompressed / 2**20:.0f} MiB，"
+                              "拒绝解析（疑似压缩炸弹）")
+        if self.count > (1 << 20) and self.count > lim.max_ratio * self.packed:
+            raise BundleError(f"压缩包中的 {self.name} 压缩比超过 {lim.max_ratio}:1（疑似压缩炸弹），拒绝解析")
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self.raw.close()
+        super().close()
+
+
+def open_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: Limits = Limits()):
+    """An entry as a buffered binary stream, bounded as ``_Counted`` says."""
+    return io.BufferedReader(_Counted(zf, info, name, limits), CHUNK)
+
+
+def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: Limits = Limits()) -> bytes:
+    """An entry's bytes (bounded); a damaged, encrypted or oddly compressed entry is a ``BundleError``."""
+    with open_entry(zf, info, name, limits) as fh:
+        return fh.read()
+
+
+def _add_file(bundle: Bundle, spec: TableSpec, name: str, suffix: str, opener, limits: Limits) -> None:
     if suffix == ".csv":
-        bundle.add(spec, _csv_source(spec, name, read))
-    else:
-        _open_workbook(bundle, read(), name, limits, whole_bundle=False, spec=spec)
+        bundle.add(spec, _csv_source(spec, name, opener))
+    else:  # a workbook inside the zip: copied, bounded, to a temporary file (never whole in memory)
+        spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+        bundle._closers.append(spool.close)
+        with opener() as fh:
+            shutil.copyfileobj(fh, spool, CHUNK)
+        spool.seek(0)
+        _open_workbook(bundle, spool, name, limits, whole_bundle=False, spec=spec)
 
 
 # ---- CSV -------------------------------------------------------------------------------------
@@ -193,19 +271,38 @@ def decode_csv(data: bytes, name: str) -> str:
         raise BundleError(f"{name} 的编码无法识别，请另存为 UTF-8 或 GB18030 编码的 CSV") from None
 
 
-def _csv_source(spec: TableSpec, name: str, read) -> Source:
-    text = decode_csv(read(), name)
-    if "\x00" in text:
-        raise BundleError(f"{name} 含有空字符（NUL），不是文本格式的 CSV")
+def _scan_csv(opener, name: str) -> tuple[str, int]:
+    """(encoding, lines) of a CSV, read as a stream (the bounds of a zip entry apply as it is read):
+    UTF-8 (with or without BOM), else GB18030; a NUL or another encoding is a ``BundleError``."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        lines = 0
+        try:
+            with opener() as fh:
+                while chunk := fh.read(CHUNK):
+                    text = decoder.decode(chunk)
+                    if "\x00" in text:
+                        raise BundleError(f"{name} 含有空字符（NUL），不是文本格式的 CSV")
+                    lines += text.count("\n")
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding, lines
+    raise BundleError(f"{name} 的编码无法识别，请另存为 UTF-8 或 GB18030 编码的 CSV")
+
+
+def _csv_source(spec: TableSpec, name: str, opener) -> Source:
+    encoding, lines = _scan_csv(opener, name)
 
     def rows() -> Iterator[tuple]:
-        reader = csv.reader(io.StringIO(text, newline=""))
-        try:
-            yield from reader
-        except csv.Error as exc:
-            raise BundleError(csv_problem(name, reader.line_num, exc)) from None
+        with opener() as fh:
+            reader = csv.reader(io.TextIOWrapper(fh, encoding=encoding, newline=""))
+            try:
+                yield from reader
+            except csv.Error as exc:
+                raise BundleError(csv_problem(name, reader.line_num, exc)) from None
 
-    return Source(spec, name, rows, approx_rows=max(text.count("\n") - 1, 0))
+    return Source(spec, name, rows, approx_rows=max(lines - 1, 0))
 
 
 def csv_problem(name: str, line: int, exc: csv.Error) -> str:
@@ -218,16 +315,19 @@ def csv_problem(name: str, line: int, exc: csv.Error) -> str:
 
 # ---- Excel -----------------------------------------------------------------------------------
 
-def _open_workbook(bundle: Bundle, data: bytes, name: str, limits: Limits, *, whole_bundle: bool,
+def _open_workbook(bundle: Bundle, data, name: str, limits: Limits, *, whole_bundle: bool,
                    spec: TableSpec | None = None) -> None:
+    """``data``: the workbook's path, or a seekable binary file."""
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        zf = zipfile.ZipFile(data)
     except Exception:  # BadZipFile, and on a damaged central directory ValueError, EOFError, …
         raise BundleError(f"{name} 不是有效的 xlsx 文件（可能是旧版 .xls，请另存为 .xlsx）") from None
     with zf:
         check_zip(zf, name, limits)
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        if hasattr(data, "seek"):
+            data.seek(0)
+        wb = openpyxl.load_workbook(data, read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds on a damaged file
         raise BundleError(unreadable(name)) from None
     bundle._closers.append(wb.close)
@@ -239,27 +339,68 @@ def _open_workbook(bundle: Bundle, data: bytes, name: str, limits: Limits, *, wh
             if t is None:
                 bundle.warnings.append(f"未识别的工作表「{ws.title}」，已忽略（工作表应以表名命名，如 persons 或 人员信息）")
                 continue
-            bundle.add(t, _sheet_source(t, f"{name}「{ws.title}」", ws))
+            bundle.add(t, _sheet_source(t, f"{name}「{ws.title}」", ws, limits))
     else:
         named = [ws for ws in wb.worksheets if table_for(ws.title) is spec]
         ws = named[0] if named else wb.worksheets[0]
-        bundle.add(spec, _sheet_source(spec, name, ws))
+        bundle.add(spec, _sheet_source(spec, name, ws, limits))
 
 
 def unreadable(name: str) -> str:
     return f"{name} 无法作为 xlsx 读取（文件已损坏，或不是 Excel 工作簿），请用 Excel 重新保存后再上传"
 
 
-def _sheet_source(spec: TableSpec, origin: str, ws) -> Source:
+def sheet_rows(ws, origin: str, limits: Limits) -> Iterator[tuple]:
+    """The rows of a read-only sheet, header first, as tuples as wide as their last filled cell;
+    a missing row is ``()``. The dimension the sheet declares is not trusted (``A1:XFD1048576``
+    would make openpyxl pad every row to 16,384 cells and yield a million rows): a row past
+    ``max_xlsx_rows`` (+1, the header), a filled cell past ``max_xlsx_columns``, or more than
+    ``max_xlsx_seconds`` spent reading, stops the read with a ``BundleError``."""
+    wb = ws.parent
+    spent, started = 0.0, time.monotonic()
+    expected = 1
+    with ws._get_source() as src:
+        parser = WorkSheetParser(src, ws._shared_strings, data_only=wb.data_only, epoch=wb.epoch,
+                                 date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
+        for idx, cells in parser.parse():
+            if idx > limits.max_xlsx_rows + 1:
+                raise BundleError(f"{origin} 超过 {limits.max_xlsx_rows:,} 行数据（表头之外）的上限，拒绝解析；"
+                                  "请分成多个文件导入")
+            width = 0
+            for cell in cells:
+                if cell["value"] is not None and cell["column"] > width:
+                    width = cell["column"]
+            if width > limits.max_xlsx_columns:
+                raise BundleError(f"{origin} 第{idx}行在第 {width:,} 列有内容，超过 {limits.max_xlsx_columns} 列的上限，"
+                                  "拒绝解析")
+            row = [None] * width
+            for cell in cells:
+                if cell["column"] <= width:
+                    row[cell["column"] - 1] = cell["value"]
+            spent += time.monotonic() - started
+            if spent > limits.max_xlsx_seconds:
+                raise BundleError(f"{origin} 读取超过 {limits.max_xlsx_seconds:.0f} 秒仍未读完，已停止"
+                                  "（工作表过大或格式异常），请另存为较小的文件或 CSV 后再导入")
+            while expected < idx:  # rows the sheet leaves out
+                expected += 1
+                yield ()
+            expected = idx + 1
+            yield tuple(row)
+            started = time.monotonic()
+
+
+def _sheet_source(spec: TableSpec, origin: str, ws, limits: Limits = Limits()) -> Source:
     def rows() -> Iterator[tuple]:
         # read-only sheets are parsed as they are read: damage shows here, row by row
         try:
-            yield from ws.iter_rows(values_only=True)
+            yield from sheet_rows(ws, origin, limits)
+        except BundleError:
+            raise
         except Exception:  # XML errors, bad cell references, dates out of range …
             raise BundleError(unreadable(origin)) from None
 
-    try:
-        approx = (ws.max_row - 1) if ws.max_row else None
+    try:  # the declared dimension, for progress only
+        approx = min(ws.max_row - 1, limits.max_xlsx_rows) if ws.max_row else None
     except Exception:  # a damaged dimension: the rows will tell
         approx = None
     return Source(spec, origin, rows, approx_rows=approx)

@@ -28,8 +28,7 @@ def _not_psycopg_cleanup(record: logging.LogRecord) -> bool:
 
 
 def limits_from_config() -> Limits:
-    c = current_app.config
-    return Limits(c["IMPORT_MAX_UNCOMPRESSED_BYTES"], c["IMPORT_MAX_ENTRIES"], c["IMPORT_MAX_RATIO"])
+    return Limits.from_config(current_app.config)
 
 
 def register(cli: click.Group) -> None:

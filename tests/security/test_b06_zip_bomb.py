@@ -1,0 +1,109 @@
+"""B6: a zip bomb (a few hundred KB that inflates to 100 MB of CSV) is refused while it is being
+decompressed, naming the entry, in little memory and time; and a large CSV inside a zip that is
+within the limits is read as a stream, never held whole in memory."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+MB = 1 << 20
+
+# A child process reads the bundle and reports its peak memory growth (ru_maxrss is in KiB on Linux)
+READ = r"""
+import json, resource, sys, time
+from audit.ledger.bundle import BundleError, Limits, open_bundle
+limits = Limits(**json.loads(sys.argv[2]))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.monotonic()
+out = {"error": None, "rows": 0}
+try:
+    with open_bundle(sys.argv[1], limits) as b:
+        for source in b.sources.values():
+            for _ in source.rows():
+                out["rows"] += 1
+except BundleError as exc:
+    out["error"] = str(exc)
+out["seconds"] = time.monotonic() - t0
+out["grew_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+print(json.dumps(out))
+"""
+
+
+def write_zip(path: Path, size: int, row) -> Path:
+    """persons.csv of ``size`` bytes, written to the zip in pieces (the test holds little of it)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        with zf.open("bundle/persons.csv", "w", force_zip64=True) as fh:
+            fh.write("姓名,身份证号码,性别\n".encode())
+            written, i = 0, 0
+            while written < size:
+                chunk = "".join(row(i + k) for k in range(5000)).encode()
+                fh.write(chunk)
+                written += len(chunk)
+                i += 5000
+    return path
+
+
+def read(path: Path, **limits) -> dict:
+    proc = subprocess.run([sys.executable, "-c", READ, str(path), json.dumps(limits)], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+def test_bomb_refused_by_the_cli_naming_the_entry(tmp_path, cli_env):
+    bomb = write_zip(tmp_path / "bomb.zip", 100 * MB, lambda i: "张三,500236198005060011,男\n")
+    assert bomb.stat().st_size < MB  # a real bomb: under 1 MB on disk
+    env = dict(cli_env, IMPORT_MAX_UNCOMPRESSED_BYTES=str(16 * MB), IMPORT_MAX_RATIO="100")
+    t0 = time.monotonic()
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", "from audit.cli import main; main()", "import", str(bomb)],
+                                env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - t0
+    text = (tmp_path / "err").read_text()
+    assert os.waitstatus_to_exitcode(status) == 1, text
+    assert "导入被拒绝" in text and "persons.csv" in text and "疑似压缩炸弹" in text, text
+    # the whole command (Python, Flask, SQLAlchemy and all) stays under 300 MB
+    assert usage.ru_maxrss / 1024 < 300 and seconds < 10, (usage.ru_maxrss, seconds)
+    print(f"CLI import of the bomb: {usage.ru_maxrss / 1024:.0f} MB peak, {seconds:.2f} s")
+
+
+def test_bomb_refused_while_inflating_in_little_memory(tmp_path):
+    bomb = write_zip(tmp_path / "bomb.zip", 100 * MB, lambda i: "张三,500236198005060011,男\n")
+    got = read(bomb, max_uncompressed=16 * MB, max_ratio=100)
+    assert got["error"] and "persons.csv" in got["error"] and "疑似压缩炸弹" in got["error"]
+    assert got["rows"] == 0  # refused before a row was parsed
+    assert got["grew_mb"] < 300 and got["seconds"] < 10, got
+    print(f"bomb refused: {got['grew_mb']:.0f} MB, {got['seconds']:.2f} s")
+
+
+def test_a_large_csv_within_the_limits_is_read_as_a_stream(tmp_path):
+    """100 MB of varied rows, within the default limits: read to the end without holding the file
+    (or its text, or a copy of it) in memory."""
+    big = write_zip(tmp_path / "big.zip", 100 * MB,
+                    lambda i: f"张三{i % 997},5002361980{i % 10000:04d}{i % 97:04d},{'男女'[i % 2]}\n")
+    got = read(big)
+    assert got["error"] is None
+    assert got["rows"] > 2_000_000
+    assert got["grew_mb"] < 300, got
+    print(f"100 MB CSV read: {got['rows']} rows, {got['grew_mb']:.0f} MB, {got['seconds']:.2f} s")
+
+
+def test_an_entry_that_inflates_past_its_declared_size_is_not_read_past_it(tmp_path):
+    """A forged central directory declaring 1 KB for 100 MB: refused (as damaged), never inflated."""
+    path = write_zip(tmp_path / "forged.zip", 100 * MB, lambda i: "张三,500236198005060011,男\n")
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.infolist()[0]
+    cd = data.rfind(b"PK\x01\x02")  # the central directory entry: uncompressed size at offset 24
+    assert int.from_bytes(data[cd + 24:cd + 28], "little") == info.file_size
+    data[cd + 24:cd + 28] = (1024).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    got = read(path)
+    assert got["error"] and "persons.csv" in got["error"]
+    assert got["grew_mb"] < 300 and got["seconds"] < 10, got
