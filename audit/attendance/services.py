@@ -79,9 +79,21 @@ class Checked:
             self.more += 1
 
 
+class _Formula:
+    """A cell of an uploaded sheet that holds a formula (``=HYPERLINK(…)``): never read as a value,
+    stored or shown back; ``read_sheet`` puts this in its place."""
+
+    def __repr__(self) -> str:
+        return "FORMULA"
+
+
+FORMULA = _Formula()
+
+
 def _text(value) -> str:
-    """A cell as text: NFKC, trimmed; whole floats without ``.0``; a formula escape undone."""
-    if value is None:
+    """A cell as text: NFKC, trimmed; whole floats without ``.0``; a formula escape undone; a
+    formula is no text at all."""
+    if value is None or value is FORMULA:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -365,7 +377,9 @@ def read_sheet(filename: str, data: bytes) -> list[tuple[int, list]]:
             raise SheetError(f"{name} 不是有效的 CSV 文件：{exc}") from None
         if len(rows) > MAX_SHEET_ROWS + 1:
             raise SheetError(f"{name} 超过 {MAX_SHEET_ROWS} 行，不像一个单位一个月的考勤表。")
-        return [(i, r[:MAX_SHEET_COLS]) for i, r in enumerate(rows, start=1)]
+        # a cell Excel would run as a formula (our own sheet writes text that begins with = as '=)
+        return [(i, [FORMULA if c.lstrip()[:1] == "=" else c for c in r[:MAX_SHEET_COLS]])
+                for i, r in enumerate(rows, start=1)]
     if not lower.endswith(".xlsx"):
         raise SheetError("只能上传 .xlsx 或 .csv 格式的考勤表（可先下载本月考勤表填写）。")
     import openpyxl
@@ -383,7 +397,9 @@ def read_sheet(filename: str, data: bytes) -> list[tuple[int, list]]:
         except BundleError as exc:
             raise SheetError(str(exc)) from None
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        # formulas as formulas, not their cached results: a formula cell is dropped, never taken for
+        # the value it last showed (a title or header may hold =HYPERLINK("http://…", "岗位编号"))
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a damaged file
         raise SheetError(f"{name} 无法作为 xlsx 读取（{type(exc).__name__}），请用 Excel 重新保存后再上传。") from None
     try:
@@ -391,10 +407,10 @@ def read_sheet(filename: str, data: bytes) -> list[tuple[int, list]]:
             raise SheetError(f"{name} 中没有工作表。")
         ws = wb.worksheets[0]
         out = []
-        for i, row in enumerate(ws.iter_rows(max_col=MAX_SHEET_COLS, values_only=True), start=1):
+        for i, row in enumerate(ws.iter_rows(max_col=MAX_SHEET_COLS), start=1):
             if i > MAX_SHEET_ROWS + 1:
                 raise SheetError(f"{name} 超过 {MAX_SHEET_ROWS} 行，不像一个单位一个月的考勤表。")
-            out.append((i, list(row)))
+            out.append((i, [FORMULA if getattr(c, "data_type", None) == "f" else c.value for c in row]))
         return out
     except SheetError:
         raise
@@ -412,6 +428,8 @@ MONTH_DAY = re.compile(r"^(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?$")
 def _header_day(value, month: dt.date) -> tuple[str, object]:
     """A day column's header: ('day', n) a day number (maybe outside the month), ('date', d) a full
     date (maybe of another month), ('empty', None), or ('bad', text)."""
+    if value is FORMULA:
+        return "formula", None
     if value is None or (isinstance(value, str) and not value.strip()):
         return "empty", None
     if isinstance(value, dt.datetime):
@@ -470,7 +488,9 @@ def check_sheet(grid: Grid, rows: list[tuple[int, list]]) -> Checked:
         if j in fixed:
             continue
         kind, v = _header_day(value, grid.month)
-        if kind == "empty":
+        if kind == "formula":
+            not_day[j] = f"表头是公式（已忽略，应为日期 1 至 {n_days}）"
+        elif kind == "empty":
             not_day[j] = "该列没有表头（应为日期 1 至 {}）".format(n_days)
         elif kind == "bad":
             not_day[j] = f"表头「{_shown(v)}」不是日期"
@@ -511,9 +531,13 @@ def check_sheet(grid: Grid, rows: list[tuple[int, list]]) -> Checked:
             continue
         first_row_of[pair] = r
         for j, status in enumerate(texts):
+            where = f"第 {r} 行 {col(j)} 列"
+            if cells[j] is FORMULA and j not in fixed:
+                out.error(f"{where}（{row.who} · 岗位 {row.post_code}）：单元格是公式，已忽略；"
+                          "请直接填写 出勤、请假、缺勤 或 休息。")
+                continue
             if j in fixed or not status:
                 continue
-            where = f"第 {r} 行 {col(j)} 列"
             if j in not_day or j not in day_of:
                 reason = not_day.get(j, "该列没有表头")
                 out.error(f"{where}（{row.who} · 岗位 {row.post_code}）：{reason}，不能填写考勤。")
