@@ -8,6 +8,7 @@ import codecs
 import csv
 import io
 import shutil
+import sys
 import tempfile
 import time
 import zipfile
@@ -172,6 +173,7 @@ def _open_zip(bundle: Bundle, path: Path, limits: Limits) -> None:
         raise BundleError(f"{path.name} 不是有效的 zip 文件（文件已损坏或不完整）") from None
     bundle._closers.append(zf.close)
     check_zip(zf, path.name, limits)
+    budget: dict[str, int] = {}
     for info in zf.infolist():
         if info.is_dir():
             continue
@@ -179,12 +181,11 @@ def _open_zip(bundle: Bundle, path: Path, limits: Limits) -> None:
         hit = _table_file(bundle, name)
         if hit:
             spec, suffix = hit
-            _add_file(bundle, spec, name, suffix, partial(open_entry, zf, info, name, limits), limits)
+            _add_file(bundle, spec, name, suffix, partial(open_entry, zf, info, name, limits, budget), limits)
 
 
 def _entry_problem(name: str) -> BundleError:
     """A damaged, encrypted or oddly compressed entry, for the user (call in an ``except``)."""
-    import sys
     exc = sys.exc_info()[1]
     if isinstance(exc, BundleError):
         return exc
@@ -199,11 +200,14 @@ def _entry_problem(name: str) -> BundleError:
 class _Counted(io.RawIOBase):
     """A zip entry read as a stream, its bytes counted as they come out of the decompressor: past
     the size limit, or past ``max_ratio`` times its compressed size, the read stops with a
-    ``BundleError`` naming the entry. (Never trust the sizes the zip declares.)"""
+    ``BundleError`` naming the entry. (Never trust the sizes the zip declares.) ``budget`` (one per
+    zip: entry -> the most bytes read from it) bounds the whole zip's inflated size the same way."""
 
-    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: Limits):
-        self.name, self.limits, self.count = name, limits, 0
+    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: Limits,
+                 budget: dict | None = None):
+        self.name, self.limits, self.count, self.raw = name, limits, 0, None
         self.packed = max(info.compress_size, 1)
+        self.budget = {} if budget is None else budget
         try:
             self.raw = zf.open(info)
         except Exception:
@@ -221,22 +225,25 @@ class _Counted(io.RawIOBase):
         buf[:n] = data
         self.count += n
         lim = self.limits
-        if self.count > lim.max_uncompressed:
-            raise BundleError(f"压缩包中的 {self.name} 解压后超过上限 {lim.max_uncompressed / 2**20:.0f} MiB，"
+        if self.count > self.budget.get(self.name, 0):
+            self.budget[self.name] = self.count
+        if sum(self.budget.values()) > lim.max_uncompressed:
+            raise BundleError(f"压缩包中的 {self.name} 解压后（连同其他文件）超过上限 {lim.max_uncompressed / 2**20:.0f} MiB，"
                               "拒绝解析（疑似压缩炸弹）")
         if self.count > (1 << 20) and self.count > lim.max_ratio * self.packed:
             raise BundleError(f"压缩包中的 {self.name} 压缩比超过 {lim.max_ratio}:1（疑似压缩炸弹），拒绝解析")
         return n
 
     def close(self) -> None:
-        if not self.closed:
+        if not self.closed and self.raw is not None:
             self.raw.close()
         super().close()
 
 
-def open_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: Limits = Limits()):
+def open_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: Limits = Limits(),
+               budget: dict | None = None):
     """An entry as a buffered binary stream, bounded as ``_Counted`` says."""
-    return io.BufferedReader(_Counted(zf, info, name, limits), CHUNK)
+    return io.BufferedReader(_Counted(zf, info, name, limits, budget), CHUNK)
 
 
 def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: Limits = Limits()) -> bytes:

@@ -107,3 +107,25 @@ def test_an_entry_that_inflates_past_its_declared_size_is_not_read_past_it(tmp_p
     got = read(path)
     assert got["error"] and "persons.csv" in got["error"]
     assert got["grew_mb"] < 300 and got["seconds"] < 10, got
+
+
+def test_the_stream_itself_stops_at_the_size_and_the_ratio(tmp_path):
+    """Behind the check of the declared sizes, the bytes are counted as they are inflated: the read
+    stops at the limit, naming the entry, whatever the zip says of itself."""
+    from audit.ledger.bundle import BundleError, Limits, open_entry
+
+    bomb = write_zip(tmp_path / "bomb.zip", 40 * MB, lambda i: "张三,500236198005060011,男\n")
+    with zipfile.ZipFile(bomb) as zf:
+        info = zf.infolist()[0]
+        for limits, words in ((Limits(max_uncompressed=8 * MB), "超过上限 8 MiB"),
+                              (Limits(max_ratio=50), "压缩比超过 50:1")):
+            read_before = 0
+            try:
+                with open_entry(zf, info, "persons.csv", limits) as fh:
+                    while chunk := fh.read(MB):
+                        read_before += len(chunk)
+            except BundleError as exc:
+                assert "persons.csv" in str(exc) and words in str(exc) and "疑似压缩炸弹" in str(exc)
+            else:
+                raise AssertionError("read to the end")
+            assert read_before <= 8 * MB
