@@ -170,6 +170,7 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
     "auth.login": lambda e, c: "登录系统",
     "auth.logout": lambda e, c: "退出登录",
     "auth.timeout": lambda e, c: "长时间未操作，被自动退出登录",
+    "auth.expired": lambda e, c: "登录已满规定时长，被自动退出登录",
     "auth.login_failed": lambda e, c: (f"以用户名 {e.row_ref} 登录失败（{_reason(e)}）"),
     "auth.login_refused": lambda e, c: f"以用户名 {e.row_ref} 登录被拒绝（{_reason(e)}）",
     "auth.rate_limited": lambda e, c: (f"从地址 {e.row_ref} 登录失败次数过多，登录被拒绝（用户名 "
@@ -180,6 +181,7 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
                                  f"{_value('scopes', (e.new or {}).get('scopes'))}）"),
     "user.scopes": lambda e, c: f"修改用户 {e.row_ref} 的范围为 {_value('scopes', (e.new or {}).get('scopes'))}",
     "user.password": lambda e, c: f"重设用户 {e.row_ref} 的密码",
+    "user.password_change": lambda e, c: "修改自己的密码",
     "user.active": lambda e, c: f"{'启用' if (e.new or {}).get('active') else '停用'}用户 {e.row_ref}",
     "user.unlock": lambda e, c: f"解除用户 {e.row_ref} 的锁定",
     "pii.view": lambda e, c: f"查看人员 {c.person_label(e)} 的完整身份证号与银行账号",

@@ -21,9 +21,11 @@ from .forms import ActionForm, NewUserForm, PasswordForm, ScopesForm, scope_line
 # What the audit log's actions are called in the filter's suggestions (the entries themselves read
 # as sentences: ``logtext``).
 ACTIONS = {
-    "auth.login": "登录", "auth.logout": "退出登录", "auth.timeout": "超时自动退出", "auth.login_failed": "登录失败",
+    "auth.login": "登录", "auth.logout": "退出登录", "auth.timeout": "超时自动退出",
+    "auth.expired": "登录满时长自动退出", "auth.login_failed": "登录失败",
     "auth.login_refused": "拒绝登录", "auth.rate_limited": "登录过于频繁被拒", "access.denied": "越权访问被拒",
-    "user.create": "新建用户", "user.scopes": "修改范围", "user.password": "重设密码", "user.active": "启用/停用账户",
+    "user.create": "新建用户", "user.scopes": "修改范围", "user.password": "重设密码",
+    "user.password_change": "修改自己的密码", "user.active": "启用/停用账户",
     "user.unlock": "解除锁定", "pii.view": "查看完整身份信息", "import.update": "导入更新数据",
     "findings.export": "导出审计发现", "parameter.set": "设置规则参数", "job.failed": "定时任务失败",
     "notice.overdue": "整改通知书逾期", "comparison.stale": "比对数据过期", "pii.rotate": "轮换个人信息密钥",

@@ -19,7 +19,8 @@ TOO_COMMON = "密码过于常见（属于常用密码或常见规律，如 12345
 HAS_NAME = "密码不能包含用户名"
 REUSED = f"新密码不能与最近 {HISTORY} 次使用过的密码相同"
 
-_LEET = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s", "5": "s", "7": "t"})
+_LEET = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s", "5": "s",
+                       "7": "t"})
 _EDGES = re.compile(r"^[\d\W_]+|[\d\W_]+$")
 _RUNS = ("0123456789012345678901234567890", "9876543210987654321098765432109", "abcdefghijklmnopqrstuvwxyz",
          "qwertyuiopasdfghjklzxcvbnm", "qwertyuiop", "asdfghjkl", "zxcvbnm", "1qaz2wsx3edc4rfv5tgb6yhn",

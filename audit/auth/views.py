@@ -6,7 +6,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from models import db
 
-from . import bp, services
+from . import bp, policy, services
 from .forms import ChangePasswordForm, LoginForm
 
 # what a user whose password has expired may still do
@@ -45,8 +45,8 @@ def login():
         error, status = result.error, 401
         if result.retry_after is not None:  # too many failures from this address
             status, headers = 429, {"Retry-After": str(result.retry_after)}
-    return render_template("auth/login.html", form=form, error=error,
-                           max_hours=int(current_app.config.get("SESSION_MAX_HOURS", 12) or 0)), status, headers
+    max_hours = int(current_app.config.get("SESSION_MAX_HOURS", 12) or 0)
+    return render_template("auth/login.html", form=form, error=error, max_hours=max_hours), status, headers
 
 
 @bp.post("/logout")
@@ -84,8 +84,8 @@ def password():
             return redirect(url_for("dashboard.index"))
     elif request.method == "POST":
         error, status = next((e for errs in form.errors.values() for e in errs), "请检查填写的密码。"), 400
-    return render_template("auth/password.html", form=form, error=error, min_length=services.policy.MIN_LENGTH,
-                           history=services.policy.HISTORY, expired=services.password_expired(current_user)), status
+    return render_template("auth/password.html", form=form, error=error, min_length=policy.MIN_LENGTH,
+                           history=policy.HISTORY, expired=services.password_expired(current_user)), status
 
 
 @bp.before_app_request

@@ -62,7 +62,8 @@ def test_the_cli_and_the_admin_page_refuse_a_weak_password_naming_the_rule(accou
                                             "password": password, "confirm": password})
     assert r.status_code == 400 and message in text(r) and user("zhou_ming") is None
     uid = user("auditor_fj").id
-    reset = password.replace("zhou_ming", "auditor_fj").replace("GNIM_UOHZ", "JF_ROTIDUA")  # the target's name
+    # the same password for an existing user: the name rule with the target's own name
+    reset = password.replace("zhou_ming", "auditor_fj").replace("GNIM_UOHZ", "JF_ROTIDUA")
     r = wh.post(admin, f"/admin/users/{uid}/password", {"password": reset, "confirm": reset})
     assert r.status_code == 400 and message in text(r)
     assert wh.login(app.test_client(), "auditor_fj").status_code == 302  # the old password still holds
@@ -112,6 +113,9 @@ def test_the_user_changes_their_own_password_from_the_header(accounts, app):
     db.session.rollback()
     entries = db.session.scalars(select(ChangeLog).where(ChangeLog.action == "user.password_change")).all()
     assert [(e.actor, e.row_ref) for e in entries] == [("auditor_fj", "auditor_fj")]
+    admin = app.test_client()
+    wh.login(admin, "admin")
+    assert "修改自己的密码" in text(admin.get("/admin/log?action=user."))
 
 
 def test_none_of_the_last_five_passwords_comes_back(accounts, runner):

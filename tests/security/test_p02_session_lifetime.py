@@ -41,8 +41,11 @@ def test_a_session_ends_twelve_hours_after_sign_in_even_if_active(app, client):
     assert client.get("/dashboard/").status_code == 302
     assert copied.get("/dashboard/").status_code == 302  # every copy of the session ended with it
     db.session.rollback()
-    assert [e.row_ref for e in db.session.scalars(select(ChangeLog).where(ChangeLog.action == "auth.expired"))] \
-        == ["auditor_fj"]
+    ended = db.session.scalars(select(ChangeLog).where(ChangeLog.action == "auth.expired"))
+    assert [e.row_ref for e in ended] == ["auditor_fj"]
+    admin = app.test_client()
+    wh.login(admin, "admin")
+    assert "登录已满规定时长，被自动退出登录" in admin.get("/admin/log?action=auth.").get_data(as_text=True)
 
     assert wh.login(client, "auditor_fj").status_code == 302  # signing in again starts a new session
     assert client.get("/dashboard/").status_code == 200
