@@ -96,8 +96,9 @@ def money_by_many(conn, *where: ColumnElement[bool], groups: list, kind: str | N
 
 def overlaps(conn, finding_ids: list[str], *among: ColumnElement[bool]) -> dict[str, list[dict]]:
     """For each of ``finding_ids``: the other findings (not dismissed; matching ``among``, clauses on
-    ``Finding`` such as ``Finding.id.in_(a notice's findings)``) that claim some of the same payments — ``{id: [{"id", "rule", "title", "fen"}]}``, where ``fen``
-    is the money the two share (the smaller claim, summed over the shared payments)."""
+    ``Finding`` such as ``Finding.id.in_(a notice's findings)``) that claim some of the same
+    payments — ``{id: [{"id", "rule", "title", "fen"}]}``, where ``fen`` is the money the two share
+    (the smaller claim, summed over the shared payments)."""
     if not finding_ids:
         return {}
     f, fm = Finding.__table__, FindingMoney.__table__
