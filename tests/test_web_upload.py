@@ -16,16 +16,11 @@ from sqlalchemy import select
 
 from helpers import base_tables, count, write_bundle
 from models import ChangeLog, ImportBatch, Job, Person, Position, Post, User, db
-from web_helpers import login, post, token
+from web_helpers import login, post, token, wait_upload, zip_folder
 
 
 def zipped(tables: dict, folder: Path) -> bytes:
-    write_bundle(folder, tables)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for f in sorted(folder.iterdir()):
-            zf.write(f, f"{folder.name}/{f.name}")
-    return buf.getvalue()
+    return zip_folder(write_bundle(folder, tables))
 
 
 def upload(client, data: bytes, name: str = "bundle.zip"):
@@ -60,16 +55,6 @@ def error_rows(html: str) -> list[tuple[str, str, str, str, str]]:
     return out
 
 
-def wait_done(client, job_id: int, timeout: float = 60) -> dict:
-    from audit.uploads import jobs
-
-    deadline = time.monotonic() + timeout
-    while True:
-        state = client.get(f"/uploads/{job_id}.json").get_json()
-        if state["status"] in ("done", "failed") or time.monotonic() > deadline:
-            jobs.wait(job_id)
-            return state
-        time.sleep(0.1)
 
 
 def persons() -> int:
@@ -110,7 +95,7 @@ def test_a_valid_bundle_is_previewed_then_committed(client, web, people, tmp_pat
     # the audit after it runs in the background and leads to the findings
     resp = post(client, "/uploads/run-audit", {"after": str(job)})
     audit_job = job_of(resp)
-    assert wait_done(client, audit_job)["status"] == "done"
+    assert wait_upload(client, audit_job)["status"] == "done"
     html = page(client, audit_job)
     assert "审计完成" in html and 'href="/findings/"' in html
 
@@ -178,7 +163,7 @@ def test_a_large_upload_is_checked_and_loaded_in_the_background(app, client, web
         assert state["status"] == "running" and state["progress"] == 30
     finally:
         gate.set()
-    state = wait_done(client, job)
+    state = wait_upload(client, job)
     assert state["status"] == "done" and state["progress"] == 100
     assert "检查通过" in page(client, job)
 
@@ -186,7 +171,7 @@ def test_a_large_upload_is_checked_and_loaded_in_the_background(app, client, web
     post(client, f"/uploads/{job}/commit")
     db.session.rollback()
     commit = db.session.scalars(select(Job).where(Job.kind == "upload.commit")).one()
-    assert wait_done(client, commit.id)["status"] == "done"
+    assert wait_upload(client, commit.id)["status"] == "done"
     assert "导入完成（批次 #" in page(client, job)
     assert persons() == before + 3
 
@@ -385,7 +370,7 @@ def test_a_check_that_fails_inside_says_so_in_chinese_and_keeps_the_raw_error_fo
     monkeypatch.setattr(services, "import_bundle", broken)
     login(client, "auditor_fj")
     job = job_of(upload(client, zipped(base_tables(people), tmp_path / "big")))
-    state = wait_done(client, job)
+    state = wait_upload(client, job)
     assert state["status"] == "failed"
     html = page(client, job)
     assert "处理失败：系统内部错误，详情已记入服务器日志" in html and "internal detail" not in html

@@ -2,7 +2,10 @@
 findings, and a user of every role scoped to each; sign-in and CSRF helpers for the test client."""
 from __future__ import annotations
 
+import io
 import re
+import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,3 +161,34 @@ class RequestClient(FlaskClient):
     def open(self, *args, **kwargs):
         with self.application.app_context():
             return super().open(*args, **kwargs)
+
+
+# ---- ledger uploads through the web --------------------------------------------------------------
+
+def zip_folder(folder: Path) -> bytes:
+    """A bundle folder as a zip, its files under the folder's own name (as people zip a folder)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for f in sorted(folder.iterdir()):
+            zf.write(f, f"{folder.name}/{f.name}")
+    return buf.getvalue()
+
+
+def upload_zip(client, data: bytes, name: str = "bundle.zip") -> int:
+    """Upload a zipped bundle for its check (dry run); the upload job's id."""
+    resp = client.post("/uploads/", content_type="multipart/form-data",
+                       data={"files": (io.BytesIO(data), name), "csrf_token": token(client, "/uploads/")})
+    assert resp.status_code == 303, resp.status_code
+    return int(re.search(r"/uploads/(\d+)$", resp.headers["Location"]).group(1))
+
+
+def wait_upload(client, job_id: int, timeout: float = 120) -> dict:
+    """Poll an upload job's state until it is done or failed; its final state."""
+    from audit.uploads import jobs
+
+    deadline = time.monotonic() + timeout
+    while client.get(f"/uploads/{job_id}.json").get_json()["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, job_id
+        time.sleep(0.05)
+    jobs.wait(job_id)
+    return client.get(f"/uploads/{job_id}.json").get_json()

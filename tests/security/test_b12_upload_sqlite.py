@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-import time
 import zipfile
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from models import Job, Person, db
-from web_helpers import login, post, token
+from web_helpers import login, post, upload_zip, wait_upload
 
 AUDITOR = "b12_auditor"
 PASSWORD = "correct-horse-42"
@@ -45,23 +43,8 @@ def rows_in(path: Path) -> int:
         return sum(1 for _ in csv.reader(fh)) - 1
 
 
-def upload(client, data: bytes) -> int:
-    resp = client.post("/uploads/", content_type="multipart/form-data",
-                       data={"files": (io.BytesIO(data), "demo-bundle.zip"), "csrf_token": token(client, "/uploads/")})
-    assert resp.status_code == 303, resp.status_code
-    return int(re.search(r"/uploads/(\d+)$", resp.headers["Location"]).group(1))
 
 
-def wait_done(client, job_id: int, timeout: float = 120) -> dict:
-    from audit.uploads import jobs
-
-    deadline = time.monotonic() + timeout
-    while True:
-        state = client.get(f"/uploads/{job_id}.json").get_json()
-        if state["status"] in ("done", "failed") or time.monotonic() > deadline:
-            jobs.wait(job_id)
-            return client.get(f"/uploads/{job_id}.json").get_json()
-        time.sleep(0.1)
 
 
 def test_a_demo_bundle_uploaded_in_the_background_is_checked_and_loaded(app, client, auditor, tmp_path):
@@ -70,15 +53,15 @@ def test_a_demo_bundle_uploaded_in_the_background_is_checked_and_loaded(app, cli
     assert len(data) > app.config["UPLOAD_BACKGROUND_BYTES"]  # the background path, as a real upload
     login(client, AUDITOR, PASSWORD)
 
-    check = upload(client, data)
-    state = wait_done(client, check)
+    check = upload_zip(client, data)
+    state = wait_upload(client, check)
     assert state["status"] == "done", state
     assert "检查通过" in client.get(f"/uploads/{check}").get_data(as_text=True)
 
     post(client, f"/uploads/{check}/commit")
     db.session.rollback()
     commit = db.session.scalar(select(Job.id).where(Job.kind == "upload.commit"))
-    state = wait_done(client, commit)
+    state = wait_upload(client, commit)
     assert state["status"] == "done", state
     html = client.get(f"/uploads/{check}").get_data(as_text=True)
     assert "导入完成（批次 #" in html
@@ -97,8 +80,8 @@ def test_a_database_error_in_a_job_is_told_in_chinese(app, client, auditor, tmp_
     monkeypatch.setattr(services, "import_bundle", broken)
     app.config["UPLOAD_BACKGROUND_BYTES"] = 1
     login(client, AUDITOR, PASSWORD)
-    check = upload(client, demo_zip(tmp_path, persons=20))
-    state = wait_done(client, check)
+    check = upload_zip(client, demo_zip(tmp_path, persons=20))
+    state = wait_upload(client, check)
     assert state["status"] == "failed"
     html = client.get(f"/uploads/{check}").get_data(as_text=True)
     for text in (state["message"], html):

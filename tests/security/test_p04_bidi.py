@@ -3,18 +3,16 @@ are removed from every text cell of an imported ledger, and the preview says whi
 the same for free text typed into the web forms."""
 from __future__ import annotations
 
-import io
 import re
 import sys
 import unicodedata
-import zipfile
 
 from sqlalchemy import select
 
 from audit.ledger.importer import import_bundle
 from helpers import base_tables, write_bundle
 from models import ChangeLog, Finding, Person, Position, Post, db
-from web_helpers import login, post, token
+from web_helpers import login, post, upload_zip, zip_folder
 
 RLO, LRI, PDI, ZWSP, LRM, ALM = "\u202e", "\u2066", "\u2069", "\u200b", "\u200e", "\u061c"
 INVISIBLE = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Cc", "Cf")]
@@ -71,15 +69,10 @@ def test_a_cell_of_controls_only_is_an_empty_cell(app, people, tmp_path):
 
 def test_the_upload_preview_names_the_rows(client, web, people, tmp_path):
     folder = write_bundle(tmp_path / "台账", tainted(people))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for f in sorted(folder.iterdir()):
-            zf.write(f, f"{folder.name}/{f.name}")
+    data = zip_folder(folder)
     login(client, "auditor_fj")
-    resp = client.post("/uploads/", content_type="multipart/form-data",
-                       data={"files": (io.BytesIO(buf.getvalue()), "b.zip"), "csrf_token": token(client, "/uploads/")})
-    assert resp.status_code == 303
-    html = client.get(resp.headers["Location"]).get_data(as_text=True)
+    job = upload_zip(client, data, "b.zip")
+    html = client.get(f"/uploads/{job}").get_data(as_text=True)
     assert "第 3、4 行：已删除不可见的控制字符" in html
     assert RLO not in html and LRI not in html
 

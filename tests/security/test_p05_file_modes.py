@@ -3,18 +3,15 @@ full-ID JSONL export, the CSV and XLSX exports, the import errors CSV, stored up
 the umask of the shell that started it (here 022, the usual one)."""
 from __future__ import annotations
 
-import io
 import os
-import re
 import stat
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from audit import create_app
 from helpers import base_tables, write_bundle
-from web_helpers import login, token
+from web_helpers import login, upload_zip, zip_folder
 
 
 def mode(path: Path) -> int:
@@ -73,14 +70,8 @@ def test_uploads_kept_on_the_server_are_the_owners_only(app, web, client, people
     tables["persons"][0]["categories"] = "不是类别"  # refused: its errors file stays
     folder = tmp_path / "bad"
     write_bundle(folder, tables)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for f in sorted(folder.iterdir()):
-            zf.write(f, f"bad/{f.name}")
-    r = client.post("/uploads/", content_type="multipart/form-data",
-                    data={"files": (io.BytesIO(buf.getvalue()), "bundle.zip"),
-                          "csrf_token": token(client, "/uploads/")})
-    job = int(re.search(r"/uploads/(\d+)$", r.headers["Location"]).group(1))
+    data = zip_folder(folder)
+    job = upload_zip(client, data, "bundle.zip")
     from audit.uploads import jobs
 
     jobs.wait(job)

@@ -3,12 +3,9 @@ carries ``Cache-Control: no-store``: no browser or proxy keeps a copy of persona
 one to revalidate ("no-cache" would)."""
 from __future__ import annotations
 
-import io
-import re
-import zipfile
 
 from helpers import base_tables, write_bundle
-from web_helpers import login, token
+from web_helpers import login, upload_zip, zip_folder
 
 
 def no_store(resp) -> bool:
@@ -23,14 +20,8 @@ def test_every_download_and_page_of_a_signed_in_user_is_no_store(app, web, peopl
     tables["persons"][0]["categories"] = "不是类别"
     folder = tmp_path / "bad"
     write_bundle(folder, tables)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for f in sorted(folder.iterdir()):
-            zf.write(f, f"bad/{f.name}")
-    r = auditor.post("/uploads/", content_type="multipart/form-data",
-                     data={"files": (io.BytesIO(buf.getvalue()), "bundle.zip"),
-                           "csrf_token": token(auditor, "/uploads/")})
-    job = int(re.search(r"/uploads/(\d+)$", r.headers["Location"]).group(1))
+    data = zip_folder(folder)
+    job = upload_zip(auditor, data, "bundle.zip")
     from audit.uploads import jobs
 
     jobs.wait(job)

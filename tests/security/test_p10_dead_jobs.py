@@ -5,12 +5,9 @@ tried again from its page; an audit run left running by a dead process is failed
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 import subprocess
 import sys
-import time
-import zipfile
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +16,7 @@ from audit import create_app
 from audit.database import HOST
 from helpers import base_tables, write_bundle
 from models import AuditRun, Job, Person, User, db
-from web_helpers import login, post, token
+from web_helpers import login, post, token, upload_zip, wait_upload, zip_folder
 
 PASSWORD = "correct-horse-42"
 
@@ -46,31 +43,10 @@ def restart(app):
                       | {"INSTANCE_PATH": app.instance_path, "TESTING": True})
 
 
-def zipped(people, folder) -> bytes:
-    write_bundle(folder, base_tables(people))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for f in sorted(folder.iterdir()):
-            zf.write(f, f"{folder.name}/{f.name}")
-    return buf.getvalue()
 
 
-def upload(client, data: bytes) -> int:
-    resp = client.post("/uploads/", content_type="multipart/form-data",
-                       data={"files": (io.BytesIO(data), "bundle.zip"), "csrf_token": token(client, "/uploads/")})
-    assert resp.status_code == 303
-    return int(re.search(r"/uploads/(\d+)$", resp.headers["Location"]).group(1))
 
 
-def wait_done(client, job_id: int, timeout: float = 60) -> dict:
-    from audit.uploads import jobs
-
-    deadline = time.monotonic() + timeout
-    while (state := client.get(f"/uploads/{job_id}.json").get_json())["status"] not in ("done", "failed"):
-        assert time.monotonic() < deadline, state
-        time.sleep(0.05)
-    jobs.wait(job_id)
-    return client.get(f"/uploads/{job_id}.json").get_json()
 
 
 def persons() -> int:
@@ -91,8 +67,8 @@ def killed(job_id: int, minutes_ago: int = 5, **values) -> None:
 def test_a_check_killed_half_way_is_failed_at_start_up_and_can_be_checked_again(app, client, auditor, people,
                                                                                  tmp_path):
     login(client, "p10_auditor", PASSWORD)
-    first = upload(client, zipped(people, tmp_path / "bundle"))
-    assert wait_done(client, first)["status"] == "done"
+    first = upload_zip(client, zip_folder(write_bundle(tmp_path / "bundle", base_tables(people))))
+    assert wait_upload(client, first)["status"] == "done"
     killed(first)  # as if the server had been killed during the check
     assert persons() == 0
 
@@ -106,11 +82,11 @@ def test_a_check_killed_half_way_is_failed_at_start_up_and_can_be_checked_again(
     resp = client.post(f"/uploads/{first}/retry", data={"csrf_token": token(client, f"/uploads/{first}")})
     assert resp.status_code == 303
     again = int(re.search(r"/uploads/(\d+)$", resp.headers["Location"]).group(1))
-    assert again != first and wait_done(client, again)["status"] == "done"
+    assert again != first and wait_upload(client, again)["status"] == "done"
     post(client, f"/uploads/{again}/commit")
     db.session.rollback()
     commit = db.session.scalar(select(Job.id).where(Job.kind == "upload.commit"))
-    assert wait_done(client, commit)["status"] == "done"
+    assert wait_upload(client, commit)["status"] == "done"
     assert persons() == len(base_tables(people)["persons"])
 
 
@@ -119,8 +95,8 @@ def test_a_load_killed_half_way_is_failed_by_housekeeping_and_can_be_loaded_agai
     from audit.uploads.services import stored_of
 
     login(client, "p10_auditor", PASSWORD)
-    check = upload(client, zipped(people, tmp_path / "bundle"))
-    assert wait_done(client, check)["status"] == "done"
+    check = upload_zip(client, zip_folder(write_bundle(tmp_path / "bundle", base_tables(people))))
+    assert wait_upload(client, check)["status"] == "done"
     # the load was asked for, and its process killed before it committed: nothing was written
     job = db.session.get(Job, check)
     load = Job(kind="upload.commit", status="running", owner_id=auditor, created_at=dt.datetime.now(), progress=0,
@@ -144,7 +120,7 @@ def test_a_load_killed_half_way_is_failed_by_housekeeping_and_can_be_loaded_agai
     post(client, f"/uploads/{check}/commit")
     db.session.rollback()
     again = db.session.scalar(select(Job.id).where(Job.kind == "upload.commit", Job.id != load_id))
-    assert again is not None and wait_done(client, again)["status"] == "done"
+    assert again is not None and wait_upload(client, again)["status"] == "done"
     assert persons() == len(base_tables(people)["persons"])
     assert "导入完成（批次 #" in client.get(f"/uploads/{check}").get_data(as_text=True)
     # and only once
@@ -183,6 +159,6 @@ def test_an_audit_run_left_running_by_a_dead_process_is_failed_and_a_new_one_may
     resp = post(client, "/uploads/run-audit")
     assert resp.status_code == 303
     started = int(re.search(r"/uploads/(\d+)$", resp.headers["Location"]).group(1))
-    assert started != audit_job.id and wait_done(client, started)["status"] == "done"
+    assert started != audit_job.id and wait_upload(client, started)["status"] == "done"
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(User))  # the database is still usable
