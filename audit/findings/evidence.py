@@ -217,15 +217,16 @@ class Shown:
     hidden: int
 
 
-def for_reader(evidence: dict[str, Any] | None, explanation: str | None, sc) -> Shown:
+def for_reader(evidence: dict[str, Any] | None, explanation: str | None, sc, *, posts: bool = True) -> Shown:
     """The evidence and explanation of a finding for a reader of scope ``sc``: every named person
     outside the scope is dropped (「另有 N 人不在您的管辖范围」 says how many), and post codes read as
-    their names."""
+    their names (without ``posts``: left as codes, and no query is made for a finding that names no
+    one — an export of many findings, whose rows carry the post's code in a column of its own)."""
     evidence = evidence or {}
     people = _people(evidence, [])
     seen = visible_people(people, sc) if people else set()
     hidden_people = {_key(p): p for p in people if _key(p) not in seen}
-    names = post_names(_posts(evidence, set()))
+    names = post_names(_posts(evidence, set())) if posts else {}
     shown = {k: _filtered(v, seen, names, k) for k, v in evidence.items()}
     items = render(shown)
     if hidden_people:

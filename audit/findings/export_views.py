@@ -74,7 +74,7 @@ def _reader():
 
     def read(row) -> tuple[set[int], str]:
         ids = set(row["person_ids"] or [])
-        shown = for_reader(row["evidence"], row["explanation"], sc)
+        shown = for_reader(row["evidence"], row["explanation"], sc, posts=False)
         return (ids if visible is None else ids & visible), shown.explanation
 
     return read
