@@ -33,6 +33,9 @@ from audit.engine.rule import RULE_PREFIXES
 from models import Finding, FindingMoney
 
 RECOVERABLE = "recoverable"  # money paid wrongly: everything but wages owed
+# the columns of ``findings`` a total can be split by (``money_by``'s ``group``)
+GROUPABLE = ("id", "rule", "category", "severity", "status", "unit", "district", "township", "village",
+             "person_id", "post_id", "period_start", "last_run_id")
 
 
 def _rule_order():
@@ -42,8 +45,8 @@ def _rule_order():
 
 
 def _claims(where: Iterable[ColumnElement[bool]], kind: str | None, months: tuple[dt.date, dt.date] | None):
-    """Each payment's winning claim among the findings matching ``where``: (finding columns…,
-    payment, amount) with one row per payment. ``months``: only payments of the months from the
+    """Each payment's winning claim among the findings matching ``where``: (payment, month, owed,
+    amount, the finding's ``GROUPABLE`` columns) with one row per payment. ``months``: only payments of the months from the
     first to the last (first days of months); money of no month (``finding:``) is always in."""
     f, fm = Finding.__table__, FindingMoney.__table__
     conds = list(where)
@@ -54,7 +57,9 @@ def _claims(where: Iterable[ColumnElement[bool]], kind: str | None, months: tupl
     elif kind:
         conds.append(fm.c.payment.like(f"{kind}:%"))
     owed = case((fm.c.payment.like("owed:%"), 1), else_=0).label("owed")
-    ranked = (select(fm.c.payment, fm.c.month, owed, fm.c.amount_fen, f,
+    # the columns a total may be split by (not the findings' evidence and texts: the ranking carries
+    # every claim, and a wide row would be carried with it)
+    ranked = (select(fm.c.payment, fm.c.month, owed, fm.c.amount_fen, *[f.c[k] for k in GROUPABLE],
                      func.row_number().over(partition_by=fm.c.payment,
                                             order_by=(fm.c.amount_fen.desc(), _rule_order(), f.c.rule, f.c.id))
                      .label("rank"))
