@@ -197,6 +197,11 @@ POST_REFS = {"placements": "position_code", "workshop_staff": "workshop_code", "
 # are lists of whole departments (民政, 人社, 市场监管, 组织部门 …), handed over for a whole city or
 # county and only ever matched against the ledgers: any auditor may load them, whatever the scope.
 OUT_OF_SCOPE = "不在您的管辖范围内"
+# Tables whose rows link a person (by ID number) to a post: such a row brings the person into the
+# scope of whoever sees the post (``Scope.persons()``), so it needs the person in the uploader's scope.
+PERSON_LINKS = ("placements", "workshop_staff")
+PERSON_ELSEWHERE = ("该人员不在您的管辖范围内，不能由您上传其安置或用工记录；新登记的人员请一并填入人员信息表；"
+                    "如此人登记在其他地区，请由人员所在地的审计人员上传，或由管理员处理。")
 _COLUMN = {"district": "区县", "township": "乡镇街道", "village": "村社区"}
 _LOOKUP_CHUNK = 500
 
@@ -207,6 +212,7 @@ def _place(d, t, v_) -> str:
 
 class _Regions:
     def __init__(self, scope: Scope):
+        self.scope = scope
         self.everything = scope.everything
         self.regions = scope.regions
         self.text = scope.describe()
@@ -287,6 +293,8 @@ def scope_errors(path: Path, scope: Scope, *, pii, limits, report: Callable[[int
       database must be in them too (else the upload would move it out of another's region);
     - placements, workshop_staff, attendance, wages, reports: the post (by its code) must be in
       scope, be it described in this bundle or already in the database;
+    - placements, workshop_staff: the person too (``_links_elsewhere``), else the row would bring
+      another region's person into the uploader's scope, and their full numbers within reach;
     - the comparison lists are accepted from any auditor (see above).
 
     One pass over each of these tables; each distinct post code is judged once.
@@ -367,7 +375,8 @@ def _scope_errors(bundle, regions: _Regions, pii, report, span) -> tuple[list[Ro
             else:
                 declared.setdefault(key, (True, _place(d, t, v_), name))
         done += sizes[name]
-    errors.extend(_people_elsewhere(people, regions, pii))
+    refused, accepted = _people_elsewhere(people, regions, pii)
+    errors.extend(refused)
     for name, key in POST_REFS.items():
         source = bundle.sources.get(name)
         if source is None:
@@ -398,6 +407,7 @@ def _scope_errors(bundle, regions: _Regions, pii, report, span) -> tuple[list[Ro
             if reason is not None:
                 errors.append(RowError(name, row_no, header, _shown(raw), reason))
         done += sizes[name]
+    errors.extend(_links_elsewhere(bundle, accepted, regions, pii))
     return errors, sizes
 
 
@@ -421,17 +431,81 @@ def _chunks(items: list, n: int = _LOOKUP_CHUNK) -> Iterator[list]:
         yield chunk
 
 
-def _people_elsewhere(people, regions: _Regions, pii) -> list[RowError]:
-    """persons rows (in scope themselves) of people the database has in another region."""
+def _in_scope(hashes: Iterable[str], regions: _Regions) -> set[str]:
+    """The ID hashes, of those given, of persons the uploader sees (``Scope.persons()``: living in
+    their regions, or holding or having held a post or a workshop job there) — the very rule that
+    lets them reveal a person's full ID and account numbers."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(hashes))):
+        found.update(db.session.scalars(select(Person.id_hash).where(Person.id_hash.in_(chunk),
+                                                                     regions.scope.persons())))
+    return found
+
+
+def _people_elsewhere(people, regions: _Regions, pii) -> tuple[list[RowError], set[str]]:
+    """persons rows (in scope themselves) of people the database has outside the uploader's
+    regions, as row errors; and the ID hashes of the bundle's persons this upload may place (its
+    rows in scope that are not refused).
+
+    Decisions: a person on file in another region is refused even if they hold a post in the
+    uploader's scope (the row would move them out of the region they are registered in, out of
+    that region's sight). A person on file with no region is nobody's region: the uploader may
+    fill it in only if they already see the person (a post or a job in their scope); else the row
+    would pull a stranger into their scope. The refusal necessarily tells that the ID number is on
+    file (a new one would be created): it says no more — neither where nor who."""
     hashes = {idn: pii.digest(idn) for _, _, _, idn in people}
     elsewhere: set[str] = set()
+    unplaced: set[str] = set()
     for chunk in _chunks(sorted(set(hashes.values()))):
         for h, d, t, v_ in db.session.execute(select(Person.id_hash, Person.district, Person.township,
                                                      Person.village).where(Person.id_hash.in_(chunk))):
-            if d and not regions.covers(d, t, v_):
-                elsewhere.add(h)
-    return [RowError("persons", row_no, header, raw, f"{OUT_OF_SCOPE}（此人已登记在其他地区，不能由您的台账修改）")
-            for row_no, header, raw, idn in people if hashes[idn] in elsewhere]
+            if not regions.covers(d, t, v_):
+                (elsewhere if d else unplaced).add(h)
+    elsewhere |= unplaced - _in_scope(unplaced, regions)
+    errors = [RowError("persons", row_no, header, raw, f"{OUT_OF_SCOPE}（此人已登记在其他地区，不能由您的台账修改）")
+              for row_no, header, raw, idn in people if hashes[idn] in elsewhere]
+    return errors, set(hashes.values()) - elsewhere
+
+
+def _links_elsewhere(bundle, accepted: set[str], regions: _Regions, pii) -> list[RowError]:
+    """placements and workshop_staff rows naming a person the upload may not place: neither one of
+    the bundle's own persons rows it accepts (``accepted``: new people, or people of the
+    uploader's regions) nor a person the uploader already sees (``_in_scope``). Such a row would
+    bring the person into the uploader's scope, and with it the full ID and account numbers.
+
+    Decision on the message: one text (``PERSON_ELSEWHERE``) for a person on file in another
+    region and for an ID number on file nowhere, and the importer's own error on that cell
+    ("not in persons") is dropped for it (``_finish_result``): the placements table does not tell
+    the uploader whether, or where, an ID number is on file, nor who it is. (Whether it is on file at
+    all can be learnt anyway: a persons row of it is refused when it is — see
+    ``_people_elsewhere`` — and the preview counts a row whose person was found.) The error names
+    the file's table, row and column and shows the number masked, as every stored error."""
+    found: list[tuple[str, int, str, str, str]] = []  # (table, row, header, raw shown, hash)
+    for name in PERSON_LINKS:
+        source = bundle.sources.get(name)
+        if source is None:
+            continue
+        rows = source.rows()
+        cols = _header(BY_NAME[name], next(rows, None))
+        if "id_number" not in cols:
+            continue  # the importer reports the missing column
+        i, header = cols["id_number"]
+        header = v.strip_controls(header).strip()  # as the importer names the column
+        digests: dict[object, str | None] = {}
+        for row_no, row in _table_rows(rows):
+            raw = _cell(row, i)
+            try:
+                h = digests[raw]
+            except KeyError:
+                idn = _parse(v.id_number, raw)  # a bad number is the importer's to report
+                h = digests[raw] = pii.digest(idn) if idn is not None else None
+            if h is not None and h not in accepted:
+                found.append((name, row_no, header, _shown(raw), h))
+    if not found:
+        return []
+    seen = _in_scope((h for *_, h in found), regions)
+    return [RowError(name, row_no, header, raw, PERSON_ELSEWHERE)
+            for name, row_no, header, raw, h in found if h not in seen]
 
 
 # ---- progress of an import ----------------------------------------------------------------------
@@ -475,9 +549,13 @@ def _counts(result: ImportResult) -> dict[str, dict[str, int]]:
 
 def _finish_result(job_id: int, stored: Stored, result: ImportResult,
                    extra: list[RowError]) -> dict[str, Any]:
-    # ID and account numbers of the refused rows are masked: the errors file stays on the server
+    # ID and account numbers of the refused rows are masked: the errors file stays on the server.
+    # A person the upload may not place is named by the scope check alone, in one text whether or
+    # not the ID number is on file (see ``_links_elsewhere``): the importer's error on that cell goes.
+    placed = {(e.table, e.row, e.column) for e in extra if e.reason == PERSON_ELSEWHERE}
+    kept = [e for e in result.errors if (e.table, e.row, e.column) not in placed]
     errors = [dataclasses.replace(e, value=mask_identifiers(e.value), reason=mask_identifiers(e.reason))
-              for e in sorted([*result.errors, *extra], key=_error_order)]
+              for e in sorted([*kept, *extra], key=_error_order)]
     result.errors = errors
     if errors:
         write_errors_csv(result, stored.folder / f"errors-{job_id}.csv")
