@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base
@@ -34,6 +34,14 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     # when the password was last set (NULL: before migration 0012, read as ``created_at``)
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # B4, TOTP second factor: the shared secret (base32), encrypted with the personal-data key like
+    # the ID numbers (audit/pii.py; re-encrypted by a key rotation). Set with ``totp_enrolled_at``
+    # NULL while the user is enrolling (the QR code shown, no code confirmed yet): not yet enrolled.
+    totp_secret_enc: Mapped[str | None] = mapped_column(Text)
+    totp_enrolled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # the time step (unix time // 30) of the last code accepted: a code of that step or an earlier
+    # one is refused, so a code seen over a shoulder or in a proxy's log cannot be used again
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
     scopes: Mapped[list[UserScope]] = relationship(back_populates="user", cascade="all, delete-orphan")
     __table_args__ = (
         CheckConstraint("role IN ('admin', 'auditor', 'operator', 'inspector')", name="role"),
@@ -56,6 +64,11 @@ class User(Base):
     @property
     def role_name(self) -> str:
         return ROLES.get(self.role, self.role)
+
+    @property
+    def totp_enrolled(self) -> bool:
+        """Whether sign-in asks this user for a code (always, once enrolled: no setting skips it)."""
+        return self.totp_enrolled_at is not None and self.totp_secret_enc is not None
 
 
 class UserScope(Base):
@@ -88,3 +101,34 @@ class PasswordHistory(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     set_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class RecoveryCode(Base):
+    """One of a user's ten recovery codes (made when TOTP is enrolled, shown once): each signs in
+    once in place of a TOTP code. Only a salted hash is kept."""
+
+    __tablename__ = "recovery_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class UserSession(Base):
+    """A signed-in session (B4: at most ``MAX_SESSIONS_PER_USER`` at a time). ``id`` is a random
+    token kept in the (signed) Flask session; a request whose row is missing or ended is signed
+    out (audit/auth/sessions.py). ``ended_reason``: logout, timeout, expired, limit (ended by a
+    newer sign-in beyond the limit), void (the user's ``session_version`` moved on)."""
+
+    __tablename__ = "user_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # the user's ``session_version`` the session carries: a row of an older one is no live session
+    session_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(64))  # 「Chrome 120 · Windows」, not the whole string
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    ended_reason: Mapped[str | None] = mapped_column(String(16))
