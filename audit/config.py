@@ -8,6 +8,9 @@ import secrets
 from pathlib import Path
 
 
+_OFF = ("0", "false", "no", "off")  # what a switch set in the environment reads as "off"
+
+
 def _secret_file(instance: Path, name: str) -> str:
     path = instance / name
     if not path.exists():
@@ -48,6 +51,15 @@ def from_environment(instance_path: str, given: dict | None = None) -> dict:
         "SESSION_MAX_HOURS": int(os.environ.get("SESSION_MAX_HOURS", 12)),
         # B4: a password older than this many days must be changed after sign-in (0, the default: never).
         "PASSWORD_MAX_AGE_DAYS": int(os.environ.get("PASSWORD_MAX_AGE_DAYS", 0)),
+        # B4, second factor: once a user has enrolled TOTP, every sign-in asks for a code (no
+        # setting changes that). TOTP_ENFORCE (default on) also makes the roles of
+        # TOTP_REQUIRED_ROLES enrol at their next sign-in before doing anything else; the demo
+        # (bin/run) and the tests switch it off (README "Accounts and security").
+        "TOTP_ENFORCE": os.environ.get("TOTP_ENFORCE", "true").strip().lower() not in _OFF,
+        "TOTP_REQUIRED_ROLES": os.environ.get("TOTP_REQUIRED_ROLES", "admin,auditor"),
+        "TOTP_ISSUER": os.environ.get("TOTP_ISSUER", "公益性岗位审计"),  # the name an authenticator app shows
+        # B4: at most this many signed-in sessions per user (0: no limit); one more ends the oldest.
+        "MAX_SESSIONS_PER_USER": int(os.environ.get("MAX_SESSIONS_PER_USER", 3)),
         # Sign-in per client address: this many failures within the window refuse further attempts
         # from it (429) until the oldest leaves the window; 0 turns it off. Counted in the database.
         "SIGNIN_IP_LIMIT": int(os.environ.get("SIGNIN_IP_LIMIT", 20)),

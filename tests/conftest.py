@@ -21,6 +21,9 @@ from helpers import People
 from models import Base, db
 
 TEST_PII_KEY = "test-only-pii-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# B4: the test users (and the commands run in subprocesses) sign in with a password alone unless a
+# test turns TOTP_ENFORCE on (tests/security/test_b04_totp.py); an enrolled user is always asked.
+os.environ.setdefault("TOTP_ENFORCE", "false")
 
 
 def _backends() -> list[str]:

@@ -45,6 +45,7 @@ OBJECT_ROUTES = [
     ("POST", "/admin/users/{user}/deactivate", None),
     ("POST", "/admin/users/{user}/activate", None),
     ("POST", "/admin/users/{user}/unlock", None),
+    ("POST", "/admin/users/{user}/totp-reset", None),
     ("GET", "/notices/new?unit=白帝村村民委员会", "auditor_fj"),
     ("POST", "/notices/new", None),
     ("GET", "/notices/{notice}", "inspector_fj"),

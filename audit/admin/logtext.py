@@ -31,6 +31,8 @@ FIELDS = {
     "findings_renamed": "改号的发现", "amount_fen": "金额（元）", "recovered_on": "追回日期",
     "close_basis": "销号依据", "close_reason": "销号理由", "item": "问题", "items": "问题条数",
     "basis": "销号依据", "basis_zh": "销号依据", "voucher": "凭证", "voucher_id": "凭证", "amount": "金额",
+    "second_factor": "第二步验证", "left": "剩余恢复码", "recovery_codes": "恢复码个数", "started": "会话登录时间",
+    "session_ip": "会话地址", "session_browser": "会话浏览器", "enrolled": "已启用两步验证",
 }
 REASONS = {"unknown user": "用户名不存在", "locked": "账户已锁定", "inactive": "账户已停用"}
 # Keys that are not changes: the client's address and browser have columns of their own.
@@ -184,6 +186,19 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
     "user.password_change": lambda e, c: "修改自己的密码",
     "user.active": lambda e, c: f"{'启用' if (e.new or {}).get('active') else '停用'}用户 {e.row_ref}",
     "user.unlock": lambda e, c: f"解除用户 {e.row_ref} 的锁定",
+    # B4: the second factor and the limit on sessions
+    "auth.totp_failed": lambda e, c: (f"以用户名 {e.row_ref} 登录时两步验证码错误（连续 "
+                                      f"{(e.new or {}).get('failures')} 次"
+                                      + ("，账户已锁定）" if (e.new or {}).get("locked") else "）")),
+    "auth.recovery_code_used": lambda e, c: f"用恢复码代替验证码登录（剩余 {(e.new or {}).get('left')} 个）",
+    "auth.session_limit": lambda e, c: (f"同时在线超过 {(e.new or {}).get('limit')} 个会话，最早的会话（"
+                                        f"{str((e.new or {}).get('started', '')).replace('T', ' ')} 登录，"
+                                        f"{(e.new or {}).get('session_ip') or '—'}，"
+                                        f"{(e.new or {}).get('session_browser') or '—'}）被结束"),
+    "user.totp_enrol": lambda e, c: "启用两步验证（生成 10 个恢复码）",
+    "user.totp_disable": lambda e, c: "停用自己的两步验证",
+    "user.totp_reset": lambda e, c: f"重置用户 {e.row_ref} 的两步验证",
+    "user.recovery_codes": lambda e, c: "重新生成两步验证恢复码",
     "pii.view": lambda e, c: f"查看人员 {c.person_label(e)} 的完整身份证号与银行账号",
     "pii.rotate": lambda e, c: (f"轮换个人信息密钥，重新加密 {_n((e.new or {}).get('rows', 0))} 行，"
                                 f"{_n((e.new or {}).get('findings_renamed', 0))} 条审计发现改号"),

@@ -9,7 +9,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 
 from audit.access import roles_required
-from audit.auth import services
+from audit.auth import services, sessions, totp
 from audit.auth.services import UserError, scope_text
 from models import ROLES, User, db
 
@@ -35,6 +35,9 @@ ACTIONS = {
     "evidence.download": "下载证明文件", "report.download": "下载报告", "report.generate": "生成报告",
     "attendance.sheet": "下载考勤表", "attendance.submit": "提交考勤", "upload.check": "检查上传的台账",
     "upload.commit": "导入上传的台账",
+    "auth.totp_failed": "两步验证码错误", "auth.recovery_code_used": "使用恢复码登录",
+    "auth.session_limit": "超出会话上限被结束", "user.totp_enrol": "启用两步验证", "user.totp_disable": "停用两步验证",
+    "user.totp_reset": "重置两步验证", "user.recovery_codes": "重新生成恢复码",
 }
 # The filter's suggestions: a prefix selects every action under it.
 PREFIXES = {
@@ -118,7 +121,8 @@ def _detail(u: User, *, scopes_form=None, password_form=None, errors=None, statu
     return render_template(
         "admin/user.html", u=u, roles=ROLES, scope_text=scope_text, locked=queries.locked(u),
         scopes_form=scopes_form, password_form=password_form, action_form=ActionForm(formdata=None),
-        errors=errors or {}, log=logtext.entries(queries.user_log(u)),
+        errors=errors or {}, log=logtext.entries(queries.user_log(u)), sessions=sessions.live(u),
+        totp_required=u.role in totp.enforced_roles(),
         is_self=u.id == current_user.id), status
 
 
@@ -209,6 +213,21 @@ def user_unlock(uid: int):
     services.unlock(u, by=_by())
     db.session.commit()
     flash(f"已解除 {u.username} 的锁定，失败次数清零。", "success")
+    return redirect(url_for("admin.user", uid=uid))
+
+
+@bp.post("/users/<int:uid>/totp-reset")
+@roles_required("admin")
+def user_totp_reset(uid: int):
+    """B4: a user's second factor removed (a lost phone); logged, every session of theirs ends."""
+    u = _user_or_404(uid)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    totp.reset(u, by=_by())
+    db.session.commit()
+    _keep_signed_in(u)
+    flash(f"已重置 {u.username} 的两步验证（恢复码同时作废），其已登录的会话已失效。"
+          + ("其下次登录后须重新设置。" if u.role in totp.enforced_roles() else ""), "success")
     return redirect(url_for("admin.user", uid=uid))
 
 

@@ -1,5 +1,6 @@
-"""``audit users create|list|passwd|scopes|unlock``: every message in Chinese, a non-zero exit code
-on any refusal."""
+"""``audit users create|list|passwd|scopes|unlock|totp-reset``: every message in Chinese, a non-zero
+exit code on any refusal. A password is read from standard input and held to the same policy as on
+the web (``audit.auth.policy``: length, common passwords, the user name, the last five)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -84,6 +85,8 @@ def register(cli: click.Group) -> None:
             state = "" if u.active else "（已停用）"
             if u.locked_until and u.locked_until > now:
                 state += f"（锁定至 {u.locked_until:%Y-%m-%d %H:%M}）"
+            if u.totp_enrolled:
+                state += "（两步验证）"
             click.echo(f"{u.username}\t{ROLES.get(u.role, u.role)}{state}\t{scopes}")
 
     @users.command("passwd")
@@ -143,3 +146,22 @@ def register(cli: click.Group) -> None:
         unlock_user(_user(username), by=actor_name())
         db.session.commit()
         click.echo(f"已解除 {username} 的锁定")
+
+    @users.command("totp-reset")
+    @click.argument("username")
+    @with_appcontext
+    def totp_reset(username) -> None:
+        """重置 USERNAME 的两步验证（手机丢失时）：密钥与恢复码作废，其现有会话全部失效。"""
+        from audit.cli import actor_name
+        from audit.database import ensure_schema
+
+        from .totp import enforced_roles, reset
+
+        ensure_schema()
+        user = _user(username)
+        if not (user.totp_enrolled or user.totp_secret_enc):
+            raise UsersError(f"{username} 尚未启用两步验证")
+        reset(user, by=actor_name())
+        db.session.commit()
+        again = "，其下次登录后须重新设置" if user.role in enforced_roles() else ""
+        click.echo(f"已重置 {username} 的两步验证{again}")

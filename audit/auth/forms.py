@@ -15,3 +15,16 @@ class ChangePasswordForm(FlaskForm):
     password = PasswordField("新密码", validators=[DataRequired("请输入新密码"), Length(max=256, message="密码过长")])
     confirm = PasswordField("再输入一次新密码", validators=[DataRequired("请再输入一次新密码"),
                                                        EqualTo("password", message="两次输入的新密码不一致")])
+
+
+class CodeForm(FlaskForm):
+    """A code from the authenticator app (six digits) or a recovery code (``xxxxx-xxxxx``)."""
+
+    code = StringField("验证码", validators=[DataRequired("请输入验证码"), Length(max=32, message="验证码过长")])
+
+
+class DisableTotpForm(FlaskForm):
+    """Turning the second factor off: the password and a current code."""
+
+    password = PasswordField("当前密码", validators=[DataRequired("请输入当前密码"), Length(max=256)])
+    code = StringField("验证码", validators=[DataRequired("请输入验证码"), Length(max=32, message="验证码过长")])

@@ -36,6 +36,9 @@ class SignIn:
     user: User | None
     error: str | None = None
     retry_after: int | None = None  # seconds: the address is refused for now (HTTP 429)
+    # B4: the password was right and the user has enrolled TOTP: the code is asked next
+    # (audit/auth/totp.py), and only then is the user signed in
+    second_factor: bool = False
 
 
 def authenticate(username: str, password: str, ip: str | None = None) -> SignIn:
@@ -72,6 +75,8 @@ def authenticate(username: str, password: str, ip: str | None = None) -> SignIn:
         _count_failure(user.id, user.username, now)
         db.session.expire(user)
         return SignIn(None, SIGN_IN_FAILED)
+    if user.totp_enrolled:  # the failures are cleared, and the sign-in logged, once the code is right
+        return SignIn(user, second_factor=True)
     user.failed_logins = 0
     user.locked_until = None
     record("auth.login", table="users", row_id=user.id, ref=user.username, who=user.username)
@@ -79,8 +84,9 @@ def authenticate(username: str, password: str, ip: str | None = None) -> SignIn:
     return SignIn(user)
 
 
-def _count_failure(user_id: int, username: str, now: dt.datetime) -> int:
-    """One more failure, counted atomically in the database; the fifth locks the account."""
+def _count_failure(user_id: int, username: str, now: dt.datetime, action: str = "auth.login_failed") -> int:
+    """One more failure (a wrong password, or ``auth.totp_failed``: a wrong code), counted
+    atomically in the database; the fifth locks the account."""
     users = User.__table__
     with db.engine.begin() as conn:
         failures = conn.execute(update(users).where(users.c.id == user_id)
@@ -89,7 +95,7 @@ def _count_failure(user_id: int, username: str, now: dt.datetime) -> int:
         if failures >= MAX_FAILURES:
             conn.execute(update(users).where(users.c.id == user_id).values(
                 failed_logins=0, locked_until=now + dt.timedelta(minutes=LOCK_MINUTES)))
-    record_now("auth.login_failed", table="users", row_id=user_id, ref=username,
+    record_now(action, table="users", row_id=user_id, ref=username,
                new={"failures": failures, "locked": failures >= MAX_FAILURES})
     return failures
 

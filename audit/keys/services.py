@@ -8,8 +8,9 @@ the whole ledger a second time.
 number (``*_enc``) of persons, wages and the comparison lists, and the findings about persons, whose
 ids are made from the person's hash (the old ids stay as aliases, see models/system.py). The work
 in Python is one decryption per distinct ID or account number; the rows themselves are rewritten by
-set-based UPDATEs from a mapping table. Nothing else stores a hash or a ciphertext: findings,
-notices and the audit log hold masked numbers only.
+set-based UPDATEs from a mapping table. The users' TOTP secrets (``users.totp_secret_enc``, B4)
+are encrypted with the same key and re-encrypted in the same transaction. Nothing else stores a
+hash or a ciphertext: findings, notices and the audit log hold masked numbers only.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sqlalchemy import (Column, MetaData, String, Table, Text, bindparam, delete
 from sqlalchemy.engine import Connection, Engine
 
 from models import Business, Death, Finding, FindingAlias, FindingMoney, MigrantWork, NoticeFinding, Official, \
-    Pension, Person, Post, Setting, SocialInsurance, Wage
+    Pension, Person, Post, Setting, SocialInsurance, User, Wage
 
 from .. import logchain
 from ..engine.runner import finding_id
@@ -114,6 +115,7 @@ def rotate(engine: Engine, old: PiiCodec, new: PiiCodec, *, actor: str) -> Rotat
             for m in COMPARISON:
                 result.rows[m.__tablename__] = _rewrite(conn, m.__table__, "id", ids)
             result.findings_renamed = _rename_findings(conn)
+            result.rows["users"] = _reencrypt_totp(conn, old, new)
             _set_check(conn, new.check)
             logchain.append(conn, [{
                 "at": dt.datetime.now(), "actor": actor, "action": "pii.rotate", "table_name": "settings",
@@ -179,6 +181,19 @@ def _rewrite(conn: Connection, table: Table, prefix: str, mapping: Table) -> int
     new_enc = select(mapping.c.new_enc).where(mapping.c.old_hash == h).scalar_subquery()
     return conn.execute(update(table).where(h.is_not(None)).values({h: new_hash, e: new_enc})
                         .execution_options(preserve_rowcount=True)).rowcount
+
+
+def _reencrypt_totp(conn: Connection, old: PiiCodec, new: PiiCodec) -> int:
+    """The TOTP secrets under the new key (a few rows: one per user who enrolled)."""
+    u = User.__table__
+    rows = conn.execute(select(u.c.id, u.c.totp_secret_enc).where(u.c.totp_secret_enc.is_not(None))).all()
+    for uid, enc in rows:
+        try:
+            plain = old.decrypt(enc)
+        except InvalidToken:
+            raise KeyProblem("有用户的两步验证密钥无法用当前密钥解密：数据库与密钥不一致，已停止，未作任何更改。") from None
+        conn.execute(update(u).where(u.c.id == uid).values(totp_secret_enc=new.encrypt(plain)))
+    return len(rows)
 
 
 def _rename_findings(conn: Connection) -> int:
