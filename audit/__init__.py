@@ -38,6 +38,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     app.extensions["pii"] = PiiCodec(app.config["AUDIT_PII_KEY"])
+    from .logchain import init_app as init_log_key  # P7: the audit log's chain key, never in the database
+
+    init_log_key(app)
 
     from .web import init_web
 

@@ -1,27 +1,75 @@
-"""The tamper-evident change log: every ``change_log`` entry is chained to the one before it.
+"""The tamper-evident change log: every ``change_log`` entry is chained to the one before it, with a
+key the database does not hold, and the chain's head is noted daily outside the instance folder.
 
-Each entry has ``seq`` (its position in the chain, 1, 2, 3, … with no gaps), ``prev_hash`` (the
-previous entry's hash; 64 zeros for the first) and ``hash`` = SHA-256 of ``prev_hash`` followed by
-the canonical JSON of the entry's fields (``entry_hash``). Editing an entry in the database changes
-its hash; deleting one leaves a gap in ``seq``; both are found by ``verify`` (``audit verify-log``).
+**The chain.** Each entry has ``seq`` (its position in the chain, 1, 2, 3, … with no gaps),
+``prev_hash`` (the previous entry's hash; 64 zeros for the first) and ``hash`` = HMAC-SHA256 under
+the log key of ``prev_hash`` followed by the canonical JSON of the entry's fields (``entry_hash``).
+Editing an entry changes its hash; deleting one leaves a gap in ``seq``; both are found by
+``verify`` (``audit verify-log``). Without the key nobody can compute a valid hash, so someone who
+can write to the database but has not got the key cannot rebuild the chain after an edit (with the
+plain SHA-256 of the earlier format anyone could).
+
+**The key** is ``AUDIT_LOG_KEY`` (hex, or base64; at least 32 bytes) or else the file
+``log_chain.key`` in the instance folder, created on first start (mode 0600) like ``pii.key`` and
+``secret_key`` (audit/config.py). It is never written to the database: only its fingerprint (an
+HMAC of a fixed text, which reveals nothing of the key) appears, in anchors and in the
+``log.rekeyed`` entry. Lose it and the chain can no longer be checked: back it up apart from the
+database.
+
+**The earlier format** (plain SHA-256, before this key existed) is recognised by the first entry:
+its hash is the plain digest and not the HMAC. Decision: such a chain is upgraded once, by an
+operator, with ``audit verify-log --upgrade`` — never automatically. An automatic upgrade cannot
+tell a database that was never upgraded from one whose whole chain someone without the key
+rebuilt in the old format after editing it, and would seal that edit under the key. So:
+
+- ``verify`` never calls an old-format chain whole: it says 「未加密钥」 and how to upgrade;
+- ``append`` writes in the format of the head, so an old database keeps one unbroken old-format
+  chain until it is upgraded (a chain of two formats could not be checked), and a keyed one stays
+  keyed;
+- ``upgrade`` checks the old chain first (every entry, and the anchors: those of the current
+  ``LOG_ANCHOR_DIR``, the day notes of the earlier ``LOG_ANCHOR_FILE`` / ``instance/log-anchors.txt``,
+  and any ``--expect``) and refuses, saying where, if it is broken; it also refuses when an anchor
+  was written under the current key or a ``log.rekeyed`` entry is in the chain (the chain was keyed
+  before: an old-format chain now means it was rebuilt). Otherwise it re-chains every entry with the
+  HMAC in one transaction and appends ``log.rekeyed`` (old head, count, key fingerprint). Besides
+  migration 0006, this is the only UPDATE of ``change_log``; the entries' contents are untouched.
+
+**Anchors.** The chain alone cannot show that its newest entries were cut off, nor that someone
+holding the key rebuilt it. So its head is noted outside the database and outside the instance
+folder (which holds the SQLite database and the key), in ``LOG_ANCHOR_DIR`` (``AUDIT_LOG_ANCHOR_DIR``;
+default ``<instance>/../log-anchors``): one file a day, ``anchor-YYYY-MM-DD.json`` (0600; the folder
+0700) with ``seq``, ``hash``, ``time``, ``host`` and the key's fingerprint, written by the scheduler's
+daily ``log_check`` and by ``audit verify-log --anchor``, only when the chain and every earlier anchor
+check out. ``verify-log`` checks the chain against every anchor in the folder: an anchored entry gone
+is 「缺少条目」 (the log was cut back), one whose hash now differs is 「与锚点不符」 (history rewritten).
+Point the folder at storage the database's administrators cannot write.
 
 ``append`` is the only way entries are written. It serialises writers so the chain never forks:
 on PostgreSQL with a transaction-scoped advisory lock, on SQLite with the database's write lock
 (taken by a write before the last entry is read; see ``_sqlite_write_lock`` in audit/__init__.py).
 Both are held until the caller's transaction ends, so the entries are committed or rolled back with
-what they describe. Nothing in the application updates or deletes entries."""
+what they describe. Nothing in the application deletes entries."""
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
+import hmac
 import json
+import os
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import Connection, insert, select
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from models import ChangeLog
 from models.types import mask_deep
@@ -30,7 +78,79 @@ GENESIS = "0" * 64
 LOCK_KEY = 0x6C6F67636861696E  # "logchain": the advisory lock of the change log's writers
 FIELDS = ("at", "actor", "action", "table_name", "row_id", "row_ref", "old", "new", "batch_id", "seq")
 CHUNK = 5000
+KEY_FILE = "log_chain.key"
+KEY_MIN_BYTES = 32
+ANCHOR_GLOB = "anchor-*.json"
+REKEYED = "log.rekeyed"
 
+# what is wrong where (the words verify-log prints)
+EDITED, MISSING, ORDER, ANCHOR, UNKEYED = "内容被修改", "缺少条目", "顺序错乱", "与锚点不符", "未加密钥"
+
+
+# ---- the key ------------------------------------------------------------------------------------
+
+def parse_key(text: str | bytes) -> bytes:
+    """The key's bytes from its text: hex when it is all hex digits (an even number of them),
+    base64 (standard or URL-safe, padding optional) otherwise. At least 32 bytes."""
+    s = (text.decode("ascii", "replace") if isinstance(text, bytes) else str(text)).strip()
+    if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", s):
+        key = bytes.fromhex(s)
+    else:
+        try:
+            b64 = s.replace("-", "+").replace("_", "/")
+            key = base64.b64decode(b64 + "=" * (-len(b64) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("AUDIT_LOG_KEY（或实例目录中的 log_chain.key）应为十六进制或 base64 文本") from None
+    if len(key) < KEY_MIN_BYTES:
+        raise ValueError(f"AUDIT_LOG_KEY（或实例目录中的 log_chain.key）至少需要 {KEY_MIN_BYTES} 字节"
+                         f"（64 位十六进制或 44 个 base64 字符），现为 {len(key)} 字节")
+    return key
+
+
+def _key_file(instance: Path) -> str:
+    """The key kept in the instance folder, created (0600, 32 random bytes in hex) when there is
+    none, as ``pii.key`` is; another process creating it at the same moment wins."""
+    path = instance / KEY_FILE
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+    for _ in range(50):  # the other process may not have written it yet
+        text = path.read_text().strip()
+        if text:
+            return text
+        time.sleep(0.02)
+    raise ValueError(f"{path} 是空的：请删除它（若日志为空）或放回原来的密钥")
+
+
+def init_app(app: Flask) -> None:
+    """Read (or create) the log key at start-up, so that a bad ``AUDIT_LOG_KEY`` stops the start
+    rather than the first sign-in."""
+    text = (app.config.get("AUDIT_LOG_KEY") or os.environ.get("AUDIT_LOG_KEY")
+            or _key_file(Path(app.instance_path)))
+    app.extensions["log_key"] = parse_key(text)
+
+
+def chain_key() -> bytes:
+    """The current application's log key."""
+    if not has_app_context():
+        raise RuntimeError("写入或校验审计日志需要应用上下文（日志链的密钥来自应用配置）")
+    if "log_key" not in current_app.extensions:
+        init_app(current_app._get_current_object())
+    return current_app.extensions["log_key"]
+
+
+def fingerprint(key: bytes) -> str:
+    """Which key this is, without revealing it (16 hex digits)."""
+    return hmac.new(key, b"welfare-audit/log-chain/fingerprint/v1", hashlib.sha256).hexdigest()[:16]
+
+
+# ---- hashing ------------------------------------------------------------------------------------
 
 def _json_value(v: Any) -> Any:
     """The value as it reads back from a JSON column (tuples become lists, keys strings, …)."""
@@ -43,7 +163,7 @@ def _at_text(at: Any) -> str:
     return str(at)
 
 
-def canonical(entry: dict[str, Any]) -> str:
+def canonical(entry: Any) -> str:
     """The canonical JSON of an entry's chained fields (sorted keys, no spaces, UTF-8 text)."""
     doc = {
         "at": _at_text(entry["at"]), "actor": entry.get("actor"), "action": entry.get("action"),
@@ -54,9 +174,24 @@ def canonical(entry: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
+def entry_hash(prev_hash: str, entry: Any, key: bytes | None = None) -> str:
+    """HMAC-SHA256 under the log key (default: the current application's) of the previous hash
+    followed by the entry's canonical JSON. Migration 0006 chains the entries already there with
+    it, so a database migrated from before 0006 is keyed from the start."""
+    msg = (prev_hash + canonical(entry)).encode("utf-8")
+    return hmac.new(key if key is not None else chain_key(), msg, hashlib.sha256).hexdigest()
+
+
+def plain_hash(prev_hash: str, entry: Any) -> str:
+    """The earlier format: SHA-256 without a key (only to recognise, check and upgrade old chains)."""
     return hashlib.sha256((prev_hash + canonical(entry)).encode("utf-8")).hexdigest()
 
+
+def _keyed(key: bytes) -> Callable[[str, Any], str]:
+    return lambda prev, entry: entry_hash(prev, entry, key)
+
+
+# ---- appending ----------------------------------------------------------------------------------
 
 def _lock(conn: Connection) -> None:
     """Take the chain's writer lock for the rest of the caller's transaction."""
@@ -68,64 +203,103 @@ def _lock(conn: Connection) -> None:
         conn.exec_driver_sql("INSERT INTO change_log (id) SELECT NULL WHERE 0")
 
 
+def _cols() -> list[Any]:
+    t = ChangeLog.__table__
+    return [t.c.id, t.c.prev_hash, t.c.hash, *[t.c[f] for f in FIELDS]]
+
+
 def last(conn: Connection) -> tuple[int, str]:
     t = ChangeLog.__table__
     row = conn.execute(select(t.c.seq, t.c.hash).order_by(t.c.seq.desc()).limit(1)).first()
     return (row.seq, row.hash) if row else (0, GENESIS)
 
 
-def append(conn: Connection, entries: list[dict[str, Any]]) -> None:
+def _is_plain(row: Any, key: bytes) -> bool:
+    """The entry is of the earlier format: its hash is the plain digest, not the HMAC."""
+    return (row.hash == plain_hash(row.prev_hash, row._mapping)
+            and row.hash != entry_hash(row.prev_hash, row._mapping, key))
+
+
+def append(conn: Connection, entries: list[dict[str, Any]], key: bytes | None = None) -> None:
     """Chain and insert these entries (dicts of ChangeLog columns; ``at`` defaults to now), in
-    order, in the caller's transaction."""
+    order, in the caller's transaction. They are chained in the head's format: with the HMAC,
+    unless the head is of the earlier plain format (a database not upgraded yet, see the module's
+    docstring)."""
     if not entries:
         return
+    key = key if key is not None else chain_key()
     _lock(conn)
-    seq, prev = last(conn)
+    t = ChangeLog.__table__
+    head = conn.execute(select(*_cols()).order_by(t.c.seq.desc()).limit(1)).first()
+    seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+    digest = plain_hash if head is not None and _is_plain(head, key) else _keyed(key)
     now = dt.datetime.now()
     rows = []
     for e in entries:
         seq += 1
         row = {k: e.get(k) for k in FIELDS if k != "seq"}
         # nothing that looks like an ID or account number is kept in clear, whatever a caller passed
-        row["row_ref"], row["old"], row["new"] = mask_deep(row["row_ref"]), mask_deep(row["old"]), mask_deep(row["new"])
+        for k in ("row_ref", "old", "new"):
+            row[k] = mask_deep(row[k])
         row["at"] = row["at"] or now
         row["seq"] = seq
         row["prev_hash"] = prev
-        row["hash"] = prev = entry_hash(prev, row)
+        row["hash"] = prev = digest(prev, row)
         rows.append(row)
-    t = ChangeLog.__table__
     for i in range(0, len(rows), CHUNK):
         conn.execute(insert(t), rows[i:i + CHUNK])
 
 
-# ---- verification ----------------------------------------------------------------------------
+# ---- verification -------------------------------------------------------------------------------
+
+@dataclass
+class Break:
+    """Where the chain does not hold: the entry's position, what is wrong there, and the details
+    (which entry, its time, which anchor)."""
+    seq: int | None
+    what: str  # 内容被修改 / 缺少条目 / 顺序错乱 / 与锚点不符 / 未加密钥
+    detail: str
+
+    def message(self) -> str:
+        if self.seq is None:
+            return f"日志链{self.what}：{self.detail}"
+        return f"日志链在第 {self.seq} 条处断开（{self.what}）：{self.detail}"
+
 
 @dataclass
 class Verdict:
     ok: bool
-    count: int  # entries checked
+    count: int  # entries found good, from the first
     last: dict[str, Any] | None = None  # the last good entry: seq, id, at, actor, action, hash
-    break_seq: int | None = None  # where the chain breaks
-    reason: str | None = None  # 内容被修改 / 缺少记录 / 顺序错乱
-    detail: str | None = None
+    problem: Break | None = None
+    keyed: bool = True  # False: a chain of the earlier plain format
 
-    def message(self) -> str:
-        if self.ok:
-            if not self.last:
-                return "日志链完整：共 0 条（日志为空）"
-            x = self.last
-            return (f"日志链完整：共 {self.count} 条，最后一条 第 {x['seq']} 条（记录 id {x['id']}，"
-                    f"{_at_text(x['at'])[:19]} {x['actor']} {x['action']}），哈希 {x['hash']}")
-        return f"日志链在第 {self.break_seq} 条处断开：{self.detail}（{self.reason}）"
+    @property
+    def break_seq(self) -> int | None:
+        return self.problem.seq if self.problem else None
+
+    @property
+    def reason(self) -> str | None:
+        return self.problem.what if self.problem else None
+
+    def message(self, whole: str = "日志链完整") -> str:
+        """The verdict for people; ``whole`` names a chain without a break (「日志链完整」 only when
+        the anchors hold too)."""
+        if self.problem:
+            return self.problem.message()
+        if not self.last:
+            return f"{whole}：共 0 条（日志为空）"
+        x = self.last
+        return (f"{whole}：共 {self.count} 条，最后一条 第 {x['seq']} 条（记录 id {x['id']}，"
+                f"{_at_text(x['at'])[:19]} {x['actor']} {x['action']}），哈希 {x['hash']}")
 
 
 def _rows(conn: Connection) -> Iterator[Any]:
     """Every entry in ``seq`` order, read in chunks (keyset paging: constant memory)."""
     t = ChangeLog.__table__
-    cols = [t.c.id, t.c.prev_hash, t.c.hash, *[t.c[f] for f in FIELDS]]
     after = None
     while True:
-        q = select(*cols).order_by(t.c.seq).limit(CHUNK)
+        q = select(*_cols()).order_by(t.c.seq).limit(CHUNK)
         if after is not None:
             q = q.where(t.c.seq > after)
         batch = conn.execute(q).all()
@@ -139,64 +313,353 @@ def _who(r: Any) -> str:
     return f"记录 id {r.id}，{_at_text(r.at)[:19]} {r.actor} {r.action}"
 
 
-def verify(conn: Connection, rows: Iterable[Any] | None = None) -> Verdict:
+def _walk(rows: Iterable[Any], digest: Callable[[str, Any], str]) -> Verdict:
     """Walk the chain from the first entry and stop at the first break."""
     expected, prev, n, good = 1, GENESIS, 0, None
-    for r in (_rows(conn) if rows is None else rows):
+    for r in rows:
         if r.seq is None or r.seq != expected:
             if r.seq is not None and r.seq > expected:
                 gap = f"第 {expected} 条" if r.seq == expected + 1 else f"第 {expected} 至 {r.seq - 1} 条"
-                return Verdict(False, n, good, expected, "缺少记录", f"{gap}不存在，其后是第 {r.seq} 条（{_who(r)}）")
-            return Verdict(False, n, good, expected, "顺序错乱", f"序号为 {r.seq}（{_who(r)}）")
+                return Verdict(False, n, good,
+                               Break(expected, MISSING, f"{gap}不存在，其后是第 {r.seq} 条（{_who(r)}）"))
+            return Verdict(False, n, good, Break(expected, ORDER, f"序号为 {r.seq}（{_who(r)}）"))
         if r.prev_hash != prev:
-            return Verdict(False, n, good, r.seq, "顺序错乱", f"所记的前一条哈希与第 {r.seq - 1} 条不符（{_who(r)}）"
-                           if r.seq > 1 else f"第一条的前一条哈希不是全零（{_who(r)}）")
-        if entry_hash(prev, r._mapping) != r.hash:
-            return Verdict(False, n, good, r.seq, "内容被修改", f"重新计算的哈希与所记不符（{_who(r)}）")
+            return Verdict(False, n, good, Break(r.seq, ORDER, f"所记的前一条哈希与第 {r.seq - 1} 条不符（{_who(r)}）"
+                                                 if r.seq > 1 else f"第一条的前一条哈希不是全零（{_who(r)}）"))
+        if digest(prev, r._mapping) != r.hash:
+            return Verdict(False, n, good, Break(r.seq, EDITED, f"重新计算的哈希与所记不符（{_who(r)}）"))
         n, expected, prev = n + 1, expected + 1, r.hash
         good = {"seq": r.seq, "id": r.id, "at": r.at, "actor": r.actor, "action": r.action, "hash": r.hash}
     return Verdict(True, n, good)
 
 
+def verify(conn: Connection, rows: Iterable[Any] | None = None, key: bytes | None = None) -> Verdict:
+    """Walk the chain from the first entry with the HMAC and stop at the first break. A chain of
+    the earlier plain format (recognised by its first entry) is walked with plain SHA-256 to find a
+    break in it, and is never called whole (see the module's docstring)."""
+    key = key if key is not None else chain_key()
+    it = iter(_rows(conn) if rows is None else rows)
+    first = next(it, None)
+    if first is None:
+        return Verdict(True, 0)
+    plain = first.seq == 1 and first.prev_hash == GENESIS and _is_plain(first, key)
+
+    def everything() -> Iterator[Any]:
+        yield first
+        yield from it
+
+    if not plain:
+        v = _walk(everything(), _keyed(key))
+        if v.problem and v.problem.seq == 1 and v.problem.what == EDITED:
+            v.problem.detail += (f"；若其后各条也都不符，可能是密钥不对：AUDIT_LOG_KEY 或实例目录中的 {KEY_FILE} "
+                                 f"不是写下日志时的密钥（当前密钥指纹 {fingerprint(key)}）")
+        return v
+    v = _walk(everything(), plain_hash)
+    v.keyed = False
+    if v.problem:
+        v.problem.detail += "（此链为未加密钥的旧格式）"
+        return v
+    v.ok = False
+    v.problem = Break(None, UNKEYED, (
+        f"第 1 至 {v.count} 条是旧格式的链（不带密钥的 SHA-256），本身连贯，但任何能改数据库的人都能整条重建它，"
+        "不能证明未被改写。若本库从未升级过，请运行 audit verify-log --upgrade 升级一次；"
+        f"若已升级过（曾有 {REKEYED} 记录或本密钥写下的锚点），说明有人不用密钥重建了整条链"))
+    return v
+
+
+# ---- anchors ------------------------------------------------------------------------------------
+
+@dataclass
+class Anchor:
+    seq: int
+    hash: str
+    source: str  # for people: 「锚点 anchor-2026-11-30.json（2026-11-30 03:00:00 于 host 记下）」
+    key: str | None = None  # the fingerprint of the key it was written under
+
+
+def anchor_dir() -> Path:
+    """``LOG_ANCHOR_DIR`` (env ``AUDIT_LOG_ANCHOR_DIR``), default ``<instance>/../log-anchors``."""
+    configured = current_app.config.get("LOG_ANCHOR_DIR") or os.environ.get("AUDIT_LOG_ANCHOR_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    return Path(current_app.instance_path).resolve().parent / "log-anchors"
+
+
+def read_anchors(folder: Path) -> tuple[list[Anchor], list[Break]]:
+    """Every anchor in the folder (by name, that is by day), and those that cannot be read."""
+    found, bad = [], []
+    if not folder.is_dir():
+        return found, bad
+    for p in sorted(folder.glob(ANCHOR_GLOB)):
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+            seq, digest = doc["seq"], doc["hash"]
+            if not isinstance(seq, int) or seq < 1 or not re.fullmatch(r"[0-9a-f]{64}", str(digest)):
+                raise ValueError("seq 或 hash 不对")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            bad.append(Break(None, ANCHOR, f"锚点文件 {p} 无法读取（{exc}）"))
+            continue
+        found.append(Anchor(seq, digest, f"锚点 {p.name}（{doc.get('time', '?')} 于 {doc.get('host', '?')} 记下）",
+                            doc.get("key")))
+    return found, bad
+
+
+def legacy_anchors() -> list[Anchor]:
+    """The day notes of the earlier ``log_check`` (``LOG_ANCHOR_FILE``, default
+    ``instance/log-anchors.txt``: ``time seq hash`` a line), of an old-format chain."""
+    path = Path(current_app.config.get("LOG_ANCHOR_FILE") or os.environ.get("LOG_ANCHOR_FILE")
+                or Path(current_app.instance_path) / "log-anchors.txt")
+    out = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1].isdigit():
+                out.append(Anchor(int(parts[1]), parts[2], f"{path.name} 中 {parts[0]} 记下的锚点"))
+    return out
+
+
+def check_anchors(conn: Connection, anchors: list[Anchor], key: bytes | None = None) -> list[Break]:
+    """What is wrong with the entries noted earlier: gone (the log was cut back) or changed (the
+    chain was rebuilt from there)."""
+    if not anchors:
+        return []
+    t = ChangeLog.__table__
+    seqs = sorted({a.seq for a in anchors})
+    found: dict[int, Any] = {}
+    for i in range(0, len(seqs), 500):
+        for r in conn.execute(select(t.c.seq, t.c.hash, t.c.at).where(t.c.seq.in_(seqs[i:i + 500]))):
+            found[r.seq] = r
+    head, _ = last(conn)
+    mine = fingerprint(key) if key is not None else None
+    out = []
+    for a in anchors:
+        got = found.get(a.seq)
+        if got is None:
+            where = f"链现只到第 {head} 条，末尾的记录被删除" if a.seq > head else "这一条被删除"
+            out.append(Break(a.seq, MISSING, f"日志被截断：此前记下的第 {a.seq} 条已不存在（{a.source}；{where}）"))
+        elif got.hash != a.hash:
+            other = (f"；锚点由指纹 {a.key} 的密钥写下，当前密钥指纹 {mine}" if a.key and mine and a.key != mine else "")
+            out.append(Break(a.seq, ANCHOR, (
+                f"第 {a.seq} 条（{_at_text(got.at)[:19]}）的哈希现为 {got.hash[:16]}…，"
+                f"{a.source}为 {a.hash[:16]}…：这条或更早的条目被改过、链被重建{other}")))
+    return out
+
+
+def write_anchor(seq: int, digest: str, day: dt.date, key: bytes, folder: Path | None = None,
+                 now: dt.datetime | None = None) -> Path:
+    """Note the head as the day's anchor (the day's earlier note, if any, is replaced: a later head
+    vouches for everything before it). The file is 0600 and its folder 0700, written whole or not
+    at all; the folder must be outside the instance folder."""
+    folder = folder or anchor_dir()
+    instance = Path(current_app.instance_path).resolve()
+    target = folder.resolve()
+    if target == instance or target.is_relative_to(instance):
+        raise ValueError(f"锚点目录 {folder} 在实例目录内，未写锚点：请把 AUDIT_LOG_ANCHOR_DIR 指到实例目录以外"
+                         "（最好是数据库管理员无权改写的存储）")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.chmod(folder, 0o700)
+    except OSError:  # a folder of another owner (shared storage): it stays as it is
+        pass
+    now = now or dt.datetime.now()
+    doc = {"seq": seq, "hash": digest, "time": now.isoformat(sep=" ", timespec="seconds"),
+           "host": socket.gethostname(), "key": fingerprint(key), "format": "HMAC-SHA256"}
+    path = folder / f"anchor-{day.isoformat()}.json"
+    tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, ensure_ascii=False, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+# ---- the whole check ----------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    """The chain and the anchors checked, for ``verify-log`` and the daily ``log_check``."""
+    verdict: Verdict
+    total: int  # entries in the log
+    first: Any | None  # (seq, at) of the first and last entries there are
+    final: Any | None
+    anchors: int  # anchors checked
+    folder: Path
+    problems: list[Break] = field(default_factory=list)  # the anchors'
+    key: str = ""  # fingerprint
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict.ok and not self.problems
+
+    def lines(self) -> list[tuple[str, bool]]:
+        """What to say, each line with whether it reports a problem."""
+        v = self.verdict
+        fmt = f"HMAC-SHA256（密钥指纹 {self.key}）" if v.keyed else "不带密钥的 SHA-256（旧格式）"
+        if self.total:
+            span = (f"第 {self.first.seq} 条（{_at_text(self.first.at)[:19]}）至第 {self.final.seq} 条"
+                    f"（{_at_text(self.final.at)[:19]}）")
+            good = ("，逐条核对均无误" if v.ok else "" if not (v.problem and v.problem.seq)
+                    else f"，其中前 {v.count} 条核对无误" if v.count else "，第 1 条即不符")
+            out = [(f"已核对日志 {self.total} 条：{span}，链的算法为 {fmt}{good}", False)]
+        else:
+            out = [("日志为空，没有需要核对的条目", False)]
+        bad = sum(1 for p in self.problems if p.seq is not None)
+        unread = len(self.problems) - bad
+        state = "均与日志一致" if not self.problems else "，".join(
+            x for x in (f"{bad} 处不符" if bad else "", f"{unread} 个无法读取" if unread else "") if x)
+        out.append((f"已核对锚点 {self.anchors} 个（锚点目录 {self.folder}）" + (f"：{state}" if self.anchors
+                    or self.problems else "：目录中还没有锚点"), False))
+        out.append((v.message() if not self.problems else v.message("哈希链本身逐条连贯，但与锚点核对有问题"),
+                    not v.ok))
+        out.extend((p.message(), True) for p in self.problems)
+        return out
+
+
+def check(conn: Connection, extra: list[Anchor] | None = None, key: bytes | None = None,
+          folder: Path | None = None) -> Report:
+    """Verify the chain and check it against every anchor in the folder (and ``extra``)."""
+    key = key if key is not None else chain_key()
+    folder = folder or anchor_dir()
+    verdict = verify(conn, key=key)
+    anchors, unreadable = read_anchors(folder)
+    anchors += extra or []
+    t = ChangeLog.__table__
+    total = conn.execute(select(func.count()).select_from(t)).scalar_one()
+    first = conn.execute(select(t.c.seq, t.c.at).order_by(t.c.seq).limit(1)).first()
+    final = conn.execute(select(t.c.seq, t.c.at).order_by(t.c.seq.desc()).limit(1)).first()
+    problems = unreadable + check_anchors(conn, anchors, key)
+    return Report(verdict, total, first, final, len(anchors), folder, problems, fingerprint(key))
+
+
+# ---- upgrading a chain of the earlier format ----------------------------------------------------
+
+class UpgradeRefused(Exception):
+    """The old chain cannot be upgraded; the message (Chinese) says where it does not hold."""
+
+
+def upgrade(engine: Engine, *, actor: str, anchors: list[Anchor], key: bytes | None = None) -> str:
+    """Re-chain an old-format (plain SHA-256) chain with the HMAC, once, in one transaction, after
+    checking it whole (see the module's docstring). Returns what was done, for people; raises
+    ``UpgradeRefused`` saying where the old chain does not hold."""
+    key = key if key is not None else chain_key()
+    fp = fingerprint(key)
+    t = ChangeLog.__table__
+    with engine.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            _lock(conn)
+            first = conn.execute(select(*_cols()).order_by(t.c.seq).limit(1)).first()
+            if first is None:
+                return "日志为空，无需升级"
+            if first.hash == entry_hash(first.prev_hash, first._mapping, key):
+                return f"日志链已是 HMAC-SHA256 链（密钥指纹 {fp}），无需升级"
+            if not _is_plain(first, key):
+                raise UpgradeRefused(f"拒绝升级：第 {first.seq} 条既不是旧格式的哈希，也不是当前密钥的 HMAC"
+                                     f"（{_who(first)}）：链被改过，或密钥不对")
+            old = _walk(_rows(conn), plain_hash)
+            if not old.ok:
+                raise UpgradeRefused(f"拒绝升级：旧格式的日志链不完整，{old.problem.message()}")
+            under_key = [a for a in anchors if a.key == fp]
+            if under_key:
+                raise UpgradeRefused(f"拒绝升级：{under_key[0].source}是用当前密钥写下的，说明本库的日志链此前已加密钥；"
+                                     f"现在却是旧格式，说明有人不用密钥重建了整条链（{ANCHOR}）")
+            problems = check_anchors(conn, anchors, key)
+            if problems:
+                raise UpgradeRefused("拒绝升级：" + "；".join(p.message() for p in problems))
+            rekeyed = conn.execute(select(t.c.seq).where(t.c.action == REKEYED).limit(1)).scalar_one_or_none()
+            if rekeyed is not None:
+                raise UpgradeRefused(f"拒绝升级：第 {rekeyed} 条是 {REKEYED}，说明本库的日志链此前已加密钥；"
+                                     "现在却是旧格式，说明有人不用密钥重建了整条链")
+            old_head, count = old.last["hash"], old.count
+            change = (update(t).where(t.c.id == bindparam("_id"))
+                      .values(prev_hash=bindparam("_prev"), hash=bindparam("_hash")))
+            prev, params = GENESIS, []
+            for r in _rows(conn):
+                h = entry_hash(prev, r._mapping, key)
+                params.append({"_id": r.id, "_prev": prev, "_hash": h})
+                prev = h
+                if len(params) >= CHUNK:
+                    conn.execute(change, params)
+                    params = []
+            if params:
+                conn.execute(change, params)
+            append(conn, [{"actor": actor, "action": REKEYED, "table_name": "change_log",
+                           "row_ref": f"第 1 至 {count} 条",
+                           "new": {"count": count, "old_head_seq": old.last["seq"], "old_head_hash": old_head,
+                                   "key": fp, "format": "HMAC-SHA256"}}], key)
+    return (f"已将旧格式的日志链升级为 HMAC-SHA256 链：重新计算了第 1 至 {count} 条的哈希（内容未变），"
+            f"原链头 第 {old.last['seq']} 条 {old_head}；并记下第 {count + 1} 条 {REKEYED}（密钥指纹 {fp}）")
+
+
+# ---- the command --------------------------------------------------------------------------------
+
 def register(cli: click.Group) -> None:
     from flask.cli import with_appcontext
 
     @cli.command("verify-log")
-    @click.option("--expect", "anchors", multiple=True, metavar="序号:哈希",
-                  help="此前记下的某一条（如上次校验输出的最后一条）：它必须仍在链中且哈希不变。"
-                       "链本身查不出末尾被整段删除，保存在别处的这一对能查出。可重复。")
+    @click.option("--expect", "expected", multiple=True, metavar="序号:哈希",
+                  help="此前记下的某一条（如上次校验输出的最后一条）：它必须仍在链中且哈希不变。可重复。"
+                       "锚点目录中的锚点总会核对，这里是另外记下的。")
+    @click.option("--anchor", "write", is_flag=True,
+                  help="日志链与全部锚点都核对无误时，在锚点目录写下今天的锚点 anchor-YYYY-MM-DD.json。")
+    @click.option("--upgrade", "upgrade_old", is_flag=True,
+                  help="把旧格式（不带密钥的 SHA-256）的日志链一次性升级为 HMAC 链：先逐条核对旧链和锚点，"
+                       "完整才升级，否则拒绝并指出断在哪里。")
     @with_appcontext
-    def verify_log_command(anchors: tuple[str, ...]) -> None:
-        """校验变更日志的哈希链：逐条重算，报告第一处断开（内容被修改、缺少记录或顺序错乱）。"""
+    def verify_log_command(expected: tuple[str, ...], write: bool, upgrade_old: bool) -> None:
+        """校验变更日志的哈希链（HMAC-SHA256，密钥不在数据库中）与锚点目录中的每个锚点：
+        报告核对了多少条、哪几个锚点，链完整时说「日志链完整」，否则指出断在第几条、何时、什么问题
+        （内容被修改、缺少条目、顺序错乱、与锚点不符）；完整时退出码 0，否则 1。"""
+        from audit.cli import actor_name
         from audit.database import ensure_schema
         from models import db
 
-        wanted = []
-        for a in anchors:
+        extra = []
+        for a in expected:
             seq, _, digest = a.partition(":")
             if not seq.strip().isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest.strip()):
                 raise click.BadParameter(f"「{a}」应为 序号:64位十六进制哈希", param_hint="--expect")
-            wanted.append((int(seq), digest.strip()))
+            extra.append(Anchor(int(seq), digest.strip(), "命令行 --expect 所给"))
         ensure_schema()
+        key = chain_key()
+        if upgrade_old:
+            folder_anchors, unreadable = read_anchors(anchor_dir())
+            if unreadable:
+                click.echo("拒绝升级：" + "；".join(b.message() for b in unreadable), err=True)
+                raise click.exceptions.Exit(1)
+            try:
+                done = upgrade(db.engine, actor=actor_name(), key=key,
+                               anchors=folder_anchors + legacy_anchors() + extra)
+            except UpgradeRefused as exc:
+                click.echo(str(exc), err=True)
+                raise click.exceptions.Exit(1) from None
+            click.echo(done)
         with db.engine.connect() as conn:
-            verdict = verify(conn)
-            problems = check_anchors(conn, wanted) if verdict.ok else []
-        click.echo(verdict.message(), err=not verdict.ok)
-        for p in problems:
-            click.echo(p, err=True)
-        if not verdict.ok or problems:
+            report = check(conn, extra, key)
+        for line, bad in report.lines():
+            click.echo(line, err=bad)
+        if not report.ok:
+            if write:
+                click.echo("未写锚点：日志链或锚点有问题，不能为它作证", err=True)
             raise click.exceptions.Exit(1)
-
-
-def check_anchors(conn: Connection, anchors: list[tuple[int, str]]) -> list[str]:
-    """What is wrong with the entries recorded earlier (seq, hash): gone (the log was cut back) or
-    changed (the chain was rebuilt from there)."""
-    t = ChangeLog.__table__
-    out = []
-    for seq, digest in anchors:
-        got = conn.execute(select(t.c.hash).where(t.c.seq == seq)).scalar_one_or_none()
-        if got is None:
-            out.append(f"日志被截断：此前记下的第 {seq} 条已不存在（末尾的记录被删除）")
-        elif got != digest:
-            out.append(f"日志被改写：第 {seq} 条的哈希与此前记下的不同（链从此处或更早被重建）")
-    return out
+        if write:
+            head = report.verdict.last
+            if not head:
+                click.echo("日志为空，未写锚点")
+                return
+            try:
+                path = write_anchor(head["seq"], head["hash"], dt.date.today(), key, report.folder)
+            except ValueError as exc:
+                click.echo(str(exc), err=True)
+                raise click.exceptions.Exit(1) from None
+            except OSError as exc:
+                click.echo(f"未写锚点：{exc}", err=True)
+                raise click.exceptions.Exit(1) from None
+            click.echo(f"已写下锚点 {path}（第 {head['seq']} 条，哈希 {head['hash']}）")

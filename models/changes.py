@@ -31,8 +31,11 @@ class ChangeLog(Base):
 
     Append-only and tamper-evident: rows are only ever inserted, and only through
     ``audit.logchain.append``, which chains each entry to the one before it (``seq``, ``prev_hash``,
-    ``hash`` = SHA-256 of the previous hash and the entry's canonical JSON); ``audit verify-log``
-    recomputes the chain. No code path of the application updates or deletes a row.
+    ``hash`` = HMAC-SHA256, under a key kept outside the database, of the previous hash and the
+    entry's canonical JSON); ``audit verify-log`` recomputes the chain and checks it against the
+    anchors kept outside the instance folder. No code path of the application deletes a row; the
+    only UPDATEs are migration 0006 and the one-time upgrade of an old plain SHA-256 chain
+    (``audit verify-log --upgrade``), which rewrite ``prev_hash`` and ``hash`` only.
     Retention: entries are kept at least 180 days — in fact nothing in the application deletes them
     at all; any future pruning must keep 180 days and would have to re-anchor the chain."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import queue
 import signal
@@ -265,12 +266,16 @@ def test_the_daily_log_check_notes_the_head_and_finds_a_log_cut_back_later(app, 
     day1 = dt.datetime(2026, 11, 30, 3, 0)
     first = jobs.run_job("log_check", day1)
     assert first.status == "succeeded", first.message
-    anchors = (Path(app.instance_path) / "log-anchors.txt").read_text().splitlines()
-    assert len(anchors) == 1 and anchors[0].startswith("2026-11-30T03:00:00 3 ")
+    # the day's anchor, outside the instance folder (P7): the head, when, where, which key
+    anchor = Path(app.instance_path).parent / "log-anchors" / "anchor-2026-11-30.json"
+    doc = json.loads(anchor.read_text(encoding="utf-8"))
+    assert (doc["seq"], doc["time"]) == (3, "2026-11-30 03:00:00") and doc["host"] and doc["key"]
+    assert str(anchor) in first.message
 
     with db.engine.begin() as conn:  # someone with the database's keys removes the newest entry
         conn.execute(delete(ChangeLog.__table__).where(ChangeLog.seq == 3))
-    assert runner.invoke("verify-log").exit_code == 0  # the chain alone does not show it
+    out = runner.invoke("verify-log")  # the chain alone would not show it; verify-log reads the anchors too
+    assert out.exit_code == 1 and "日志链在第 3 条处断开（缺少条目）" in out.output
     second = jobs.run_job("log_check", day1 + dt.timedelta(days=1))
     assert second.status == "failed"
     run = [r for r in _runs() if r.job_id == "log_check" and r.status == "failed"][0]

@@ -15,7 +15,6 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 from flask import current_app
@@ -131,29 +130,25 @@ def stale_comparison(now: dt.datetime) -> str:
 
 
 def log_check(now: dt.datetime) -> str:
-    """Verify the audit log's chain, check that every head noted before is still in it unchanged
-    (the chain alone cannot show that its last entries were cut off), then note today's head.
-    The notes go to ``LOG_ANCHOR_FILE`` (default ``<instance>/log-anchors.txt``): point it at
-    storage the database's administrators cannot rewrite, and the check holds against them too."""
-    from audit.logchain import check_anchors, last, verify
+    """Verify the audit log's chain (HMAC under the log key) against every anchor in
+    ``LOG_ANCHOR_DIR`` (default ``<instance>/../log-anchors``, outside the instance folder), then,
+    when all holds, note today's head there as ``anchor-YYYY-MM-DD.json`` (audit/logchain.py). A
+    break or an anchor that no longer matches fails the run (kept in ``job_runs`` and the audit log)
+    and writes no anchor. Point the folder at storage the database's administrators cannot
+    rewrite, and the check holds against them too."""
+    from audit.logchain import chain_key, check, write_anchor
 
-    path = Path(current_app.config.get("LOG_ANCHOR_FILE") or Path(current_app.instance_path) / "log-anchors.txt")
-    anchors = []
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            parts = line.split()
-            if len(parts) == 3 and parts[1].isdigit():
-                anchors.append((int(parts[1]), parts[2]))
+    key = chain_key()
     with db.engine.connect() as conn:
-        verdict = verify(conn)
-        problems = check_anchors(conn, anchors) if verdict.ok else []
-        seq, head = last(conn)
-    if not verdict.ok or problems:
-        raise RuntimeError("；".join([verdict.message()] * (not verdict.ok) + problems))
-    if seq and (not anchors or anchors[-1] != (seq, head)):
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(f"{now:%Y-%m-%dT%H:%M:%S} {seq} {head}\n")
-    return f"日志链完整：共 {verdict.count} 条；此前记下的 {len(anchors)} 个锚点均在链中未变；已记下第 {seq} 条"
+        report = check(conn, key=key)
+    if not report.ok:
+        raise RuntimeError("；".join(line for line, bad in report.lines() if bad))
+    head = report.verdict.last
+    if not head:
+        return f"日志为空；锚点 {report.anchors} 个"
+    path = write_anchor(head["seq"], head["hash"], now.date(), key, report.folder, now)
+    return (f"日志链完整：共 {report.verdict.count} 条；锚点目录中的 {report.anchors} 个锚点均与日志一致；"
+            f"已写下锚点 {path}（第 {head['seq']} 条）")
 
 
 def housekeeping(now: dt.datetime) -> str:
@@ -213,7 +208,7 @@ JOBS: list[JobSpec] = [
             monthly_report, lambda now: _first_of_last_month(now.date()).strftime("%Y-%m")),
     JobSpec("stale_comparison", "比对数据时效检查", "每天 07:00", {"hour": 7, "minute": 0},
             stale_comparison, _day),
-    JobSpec("log_check", "审计日志完整性校验（哈希链与锚点）", "每天 03:00", {"hour": 3, "minute": 0},
+    JobSpec("log_check", "审计日志完整性校验（密钥哈希链与锚点）", "每天 03:00", {"hour": 3, "minute": 0},
             log_check, _day),
     JobSpec("housekeeping", "清理过期任务记录与无主文件", "每天 04:00", {"hour": 4, "minute": 0},
             housekeeping, _day),
