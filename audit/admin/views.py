@@ -38,6 +38,7 @@ ACTIONS = {
     "auth.totp_failed": "两步验证码错误", "auth.recovery_code_used": "使用恢复码登录",
     "auth.session_limit": "超出会话上限被结束", "user.totp_enrol": "启用两步验证", "user.totp_disable": "停用两步验证",
     "user.totp_reset": "重置两步验证", "user.recovery_codes": "重新生成恢复码",
+    "log.rekeyed": "日志链升级为加密钥的链",
 }
 # The filter's suggestions: a prefix selects every action under it.
 PREFIXES = {
