@@ -33,6 +33,7 @@ FIELDS = {
     "basis": "销号依据", "basis_zh": "销号依据", "voucher": "凭证", "voucher_id": "凭证", "amount": "金额",
     "second_factor": "第二步验证", "left": "剩余恢复码", "recovery_codes": "恢复码个数", "started": "会话登录时间",
     "session_ip": "会话地址", "session_browser": "会话浏览器", "enrolled": "已启用两步验证",
+    "count": "条数", "old_head_seq": "原链头序号", "old_head_hash": "原链头哈希", "key": "密钥指纹",
 }
 REASONS = {"unknown user": "用户名不存在", "locked": "账户已锁定", "inactive": "账户已停用"}
 # Keys that are not changes: the client's address and browser have columns of their own.
@@ -200,6 +201,8 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
     "user.totp_reset": lambda e, c: f"重置用户 {e.row_ref} 的两步验证",
     "user.recovery_codes": lambda e, c: "重新生成两步验证恢复码",
     "pii.view": lambda e, c: f"查看人员 {c.person_label(e)} 的完整身份证号与银行账号",
+    "log.rekeyed": lambda e, c: (f"将旧格式（不带密钥的 SHA-256）的日志链升级为 HMAC-SHA256 链：重新计算了{e.row_ref}"
+                                 "的哈希，内容未变"),
     "pii.rotate": lambda e, c: (f"轮换个人信息密钥，重新加密 {_n((e.new or {}).get('rows', 0))} 行，"
                                 f"{_n((e.new or {}).get('findings_renamed', 0))} 条审计发现改号"),
     "import.commit": _import_commit,
