@@ -15,8 +15,6 @@ _WHILE_EXPIRED = {"auth.password", "auth.logout", "auth.login", "static"}
 _WHILE_ENROLLING = {"auth.totp_setup", "auth.password", "auth.logout", "auth.login", "static"}
 # the sign-in waiting for its code: {"uid", "v" (session_version), "at" (unix time), "next"}
 PENDING = "totp_pending"
-ENROL_MESSAGE = ("您的角色须启用两步验证：请用手机上的验证器应用扫描下方二维码并输入验证码，"
-                 "完成设置后才能继续使用系统。")
 
 
 def _safe_next(target: str | None) -> str:
@@ -66,8 +64,7 @@ def _sign_in(user, target: str | None):
     if services.password_expired(user):
         flash(_expired_message(), "warning")
         return redirect(url_for("auth.password"))
-    if totp.must_enrol(user):
-        flash(ENROL_MESSAGE, "warning")
+    if totp.must_enrol(user):  # the page says why
         return redirect(url_for("auth.totp_setup"))
     return redirect(_safe_next(target))
 
@@ -175,8 +172,7 @@ def _session_limits():
         flash(_expired_message(), "warning")
         return redirect(url_for("auth.password"))
     if request.endpoint not in _WHILE_ENROLLING and totp.must_enrol(current_user):
-        flash(ENROL_MESSAGE, "warning")
-        return redirect(url_for("auth.totp_setup"))
+        return redirect(url_for("auth.totp_setup"))  # the page says why
     return None
 
 
