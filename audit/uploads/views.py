@@ -67,11 +67,26 @@ def _see_other(endpoint: str, **kw):
 def index():
     checks = jobs.owned(current_user.id, kinds=(s.CHECK,), limit=20)
     commits = s.commit_jobs(checks)
-    rows = [_summary(j, commits.get(j.id)) for j in checks]
+    rows = [_summary(j, _current_commit(j, commits.get(j.id))) for j in checks]
     audits = jobs.owned(current_user.id, kinds=(s.AUDIT,), limit=1)
     return render_template("uploads/index.html", rows=rows, tables=TABLES, workbook=WORKBOOK_NAME,
                            last_audit=(audits[0], jobs.view(audits[0])) if audits else None,
                            running_audit=s.running_audit())
+
+
+def _current_commit(check: Job, commit: Job | None) -> Job | None:
+    """The check's load as its owner should see it. A load asked for again after its process died
+    (重新导入) names itself in the check only once its thread has started; until then the check still
+    names the dead one, whose lock was put aside. A ``commit.lock`` that does not name the dead load
+    is the new one's: the load is starting (None: shown as 「正在开始导入」), not the old failure with
+    its 重新导入 button, which would only answer that the upload is being loaded already."""
+    if commit is None or jobs.view(commit).status != "failed":
+        return commit
+    try:
+        lock = (s.stored_of(check).folder / "commit.lock").read_text().strip()
+    except (OSError, s.UploadError):
+        return commit  # no new load asked for
+    return None if lock != str(commit.id) else commit
 
 
 def _summary(check: Job, commit: Job | None) -> dict:
@@ -127,7 +142,7 @@ def show(job_id: int):
         return render_template("uploads/audit.html", job=job, view=jobs.view(job), result=job.result or {})
     view = jobs.view(job)
     result = job.result or {}
-    commit = s.commit_job_of(job)
+    commit = _current_commit(job, s.commit_job_of(job))
     commit_view = jobs.view(commit) if commit else None
     commit_result = (commit.result or {}) if commit else {}
     # whose errors are shown: the commit's, if it was refused, else the check's
@@ -143,7 +158,8 @@ def show(job_id: int):
         errors=s.errors_page(shown, page) if total else [], errors_total=total, errors_job=shown,
         page=page, pages=pages, per_page=s.ERRORS_PER_PAGE, tables=TABLES, by_name=BY_NAME,
         batch_url=_batch_url(commit_result.get("batch_id")), running_audit=s.running_audit(),
-        retry_check=s.can_retry(job), retry_commit=commit is not None and s.can_retry(commit))
+        retry_check=s.can_retry(job), retry_commit=commit is not None and s.can_retry(commit),
+        file_gone=s.gone_text() if s.gone(commit or job) else None)
 
 
 @bp.get("/<int:job_id>.json")
