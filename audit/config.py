@@ -68,6 +68,16 @@ def from_environment(instance_path: str, given: dict | None = None) -> dict:
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_BYTES", 512 << 20)),
         # Uploads beyond this size are checked and loaded in the background, with progress shown.
         "UPLOAD_BACKGROUND_BYTES": int(os.environ.get("UPLOAD_BACKGROUND_BYTES", 2 << 20)),
+        # P6: the bundle of an upload whose job died with its process is kept this long for 重新检查 /
+        # 重新导入, then deleted (it holds ID numbers in clear); see audit/uploads/services.py.
+        "UPLOAD_KEEP_FAILED_HOURS": int(os.environ.get("UPLOAD_KEEP_FAILED_HOURS", 24)),
+        # B9: a request of someone not signed in may carry at most this many bytes (the sign-in form
+        # needs little); checked on Content-Length before the body is read, and while it is read.
+        "ANONYMOUS_MAX_BODY_BYTES": int(os.environ.get("ANONYMOUS_MAX_BODY_BYTES", 64 << 10)),
+        # B8: an operator's attendance sheet (one unit, one month: well under 1 MB) may be at most this big.
+        "ATTENDANCE_MAX_UPLOAD_BYTES": int(os.environ.get("ATTENDANCE_MAX_UPLOAD_BYTES", 4 << 20)),
+        # P9: PDF reports one user may have generated within a minute (counted in the database); 0: no limit.
+        "PDF_PER_MINUTE": int(os.environ.get("PDF_PER_MINUTE", 10)),
         # Behind a reverse proxy: how many proxies set X-Forwarded-For / -Proto (0, the default: none;
         # trusting the header without a proxy would let a client choose its own address).
         "PROXY_FIX_X_FOR": int(os.environ.get("PROXY_FIX_X_FOR", 0)),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, Request, flash, g, redirect, render_template, request, session, url_for
+from flask import Flask, Request, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.datastructures import ImmutableMultiDict
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from .money import yuan
@@ -72,6 +72,9 @@ def init_web(app: Flask) -> None:
     login_manager.login_message = "请先登录。"
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
+    # before CSRF's own hook, which reads the form: the body is bounded before anything reads it
+    app.before_request(_fresh_request_state)
+    app.before_request(_body_limit)
     csrf.init_app(app)
 
     from .auth.services import load
@@ -93,7 +96,6 @@ def init_web(app: Flask) -> None:
                rectification_bp, reports_bp):
         app.register_blueprint(bp)
 
-    app.before_request(_fresh_request_state)
     app.before_request(_idle_timeout)
     app.after_request(_headers)
     app.jinja_env.globals.update(yuan=yuan)
@@ -110,7 +112,7 @@ def init_web(app: Flask) -> None:
 # What is cached on ``g`` for one request. In production every request has its own application
 # context; a test that holds one context around many requests (and several clients) would
 # otherwise see the previous request's user, scope and CSRF token.
-_PER_REQUEST = ("_login_user", "scope", "csrf_token", "denial_logged")
+_PER_REQUEST = ("_login_user", "scope", "csrf_token", "denial_logged", "body_too_large")
 
 
 def _fresh_request_state():
@@ -122,6 +124,51 @@ def _fresh_request_state():
     from models import db
 
     db.session.rollback()
+
+
+# A body of at most this many bytes beyond a view's own limit (``body_limit``): the form's other
+# fields and the multipart boundaries and headers.
+FORM_SLACK = 64 << 10
+
+
+def body_limit(config_key: str, message: str):
+    """A view whose request body is bounded by ``config_key`` (bytes; plus ``FORM_SLACK``) rather
+    than MAX_CONTENT_LENGTH; ``message`` (Chinese, ``{mib}`` the limit in MiB) is the 413 page's."""
+
+    def mark(view):
+        view.body_limit = (config_key, message)
+        return view
+
+    return mark
+
+
+def _body_limit():
+    """B9, B8: the body is bounded before it is read. Someone not signed in may send at most
+    ANONYMOUS_MAX_BODY_BYTES (the sign-in form needs little); a view marked ``body_limit`` takes
+    its own limit; everyone else MAX_CONTENT_LENGTH. A Content-Length beyond the limit answers 413
+    at once, the body unread; a body without one (chunked) is cut off at the limit as it is read
+    (Flask's per-request ``max_content_length``, which Werkzeug's form parser honours)."""
+    if request.endpoint == "static":
+        return None
+    if not current_user.is_authenticated:
+        limit = int(_config("ANONYMOUS_MAX_BODY_BYTES"))
+        message = "请求内容过大：登录前只能提交很小的表单。"
+    else:
+        marked = getattr(current_app.view_functions.get(request.endpoint or ""), "body_limit", None)
+        if marked is None:
+            return None
+        limit = int(_config(marked[0])) + FORM_SLACK
+        message = marked[1].format(mib=f"{int(_config(marked[0])) / 2**20:g}")
+    request.max_content_length = limit
+    g.body_too_large = message  # the 413 page's words, if Werkzeug stops the read later
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(message)
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        # chunked: read now, at most ``limit`` bytes (kept for the form parser). Werkzeug would
+        # otherwise parse the first ``limit`` bytes as if they were the whole form (gunicorn)
+        if len(request.get_data(cache=True)) >= limit:
+            raise RequestEntityTooLarge(message)
+    return None
 
 
 def _idle_timeout():
@@ -200,6 +247,8 @@ def _error_page(exc):
         log_not_found(request.endpoint or "", asked or request.path)
     title, text = ERRORS.get(code, ERRORS[500])
     detail = getattr(exc, "description", None) if code in (400, 413) else None
+    if code == 413 and detail == RequestEntityTooLarge.description:  # Werkzeug's English words
+        detail = g.get("body_too_large")
     return render_template("error.html", code=code, title=title, text=text, detail=detail), code
 
 

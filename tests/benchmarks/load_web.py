@@ -117,7 +117,8 @@ def run(args, env: dict) -> None:
                    check=True, capture_output=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-w", str(args.workers), "-b",
+    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py",
+                               "-w", str(args.workers), "-b",
                                f"127.0.0.1:{port}", "--log-level", "warning", "audit:create_app()"],
                               env=env, cwd=ROOT)
     try:
