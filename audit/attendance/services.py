@@ -20,12 +20,17 @@ today); no attendance may be entered after it.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import re
+import tempfile
 import unicodedata
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 from flask import current_app
 from sqlalchemy import bindparam, insert, update
@@ -46,6 +51,7 @@ HEADERS = ("岗位编号", "姓名", "身份证号(脱敏)")
 MAX_ERRORS = 200  # listed; the rest are counted
 MAX_SHEET_ROWS = 20000
 MAX_SHEET_COLS = 80
+XLSX_INFLATED_FACTOR = 8  # an uploaded xlsx inflates to at most this times ATTENDANCE_MAX_UPLOAD_BYTES
 WEEKDAYS = "一二三四五六日"
 
 
@@ -353,71 +359,146 @@ def log_sheet(grid: Grid) -> None:
     db.session.commit()
 
 
-def read_sheet(filename: str, data: bytes) -> list[tuple[int, list]]:
+def read_sheet(filename: str, source: BinaryIO | bytes) -> list[tuple[int, list]]:
     """The rows of an uploaded .xlsx or .csv (UTF-8 or GB18030), each with its row number as Excel
-    shows it. Raises SheetError with a Chinese message for a file that is not a readable sheet."""
-    from ..ledger.bundle import BundleError, Limits, check_zip, decode_csv
+    shows it. Raises SheetError with a Chinese message for a file that is not a readable sheet.
 
+    B8: ``source`` is the upload spooled to a file (``spool_upload``), read as a stream with the
+    bundle import's readers and ``Limits.from_config``: a CSV is decoded and parsed piece by piece;
+    an xlsx is read without trusting the dimension its sheet declares (rows, filled columns and
+    seconds bounded). An operator's sheet is one unit and one month, so its bounds are tighter than
+    a ledger's: at most ``MAX_SHEET_ROWS`` rows (``MAX_SHEET_COLS`` columns are kept), and an xlsx
+    inflating to at most ``XLSX_INFLATED_FACTOR`` times ATTENDANCE_MAX_UPLOAD_BYTES, of which every
+    part openpyxl reads whole (shared strings, styles, workbook) at most ATTENDANCE_MAX_UPLOAD_BYTES:
+    a few hundred KB of zip may declare a shared-string table of hundreds of MB."""
+    from ..ledger.bundle import BundleError, Limits
+
+    fh = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     name = (filename or "").strip()
     lower = name.lower()
-    if not data:
+    fh.seek(0, io.SEEK_END)
+    if fh.tell() == 0:
         raise SheetError("上传的文件是空的，请选择填写好的考勤表。")
+    fh.seek(0)
     if lower.endswith(".xls"):
         raise SheetError("不支持旧版 .xls 文件，请在 Excel 中另存为 .xlsx 后再上传。")
-    if lower.endswith(".csv"):
-        try:
-            text = decode_csv(data, name)
-        except BundleError as exc:
-            raise SheetError(str(exc)) from None
-        if "\x00" in text:
-            raise SheetError(f"{name} 不是文本格式的 CSV 文件。")
-        try:
-            rows = list(csv.reader(io.StringIO(text, newline="")))
-        except csv.Error as exc:
-            raise SheetError(f"{name} 不是有效的 CSV 文件：{exc}") from None
-        if len(rows) > MAX_SHEET_ROWS + 1:
-            raise SheetError(f"{name} 超过 {MAX_SHEET_ROWS} 行，不像一个单位一个月的考勤表。")
-        # a cell Excel would run as a formula (our own sheet writes text that begins with = as '=)
-        return [(i, [FORMULA if c.lstrip()[:1] == "=" else c for c in r[:MAX_SHEET_COLS]])
-                for i, r in enumerate(rows, start=1)]
-    if not lower.endswith(".xlsx"):
-        raise SheetError("只能上传 .xlsx 或 .csv 格式的考勤表（可先下载本月考勤表填写）。")
-    import openpyxl
+    limits = Limits.from_config(current_app.config)
+    try:
+        if lower.endswith(".csv"):
+            return _csv_rows(fh, name)
+        if not lower.endswith(".xlsx"):
+            raise SheetError("只能上传 .xlsx 或 .csv 格式的考勤表（可先下载本月考勤表填写）。")
+        return _xlsx_rows(fh, name, limits)
+    except BundleError as exc:
+        raise SheetError(str(exc)) from None
+
+
+def _too_many_rows(name: str) -> SheetError:
+    return SheetError(f"{name} 超过 {MAX_SHEET_ROWS} 行，不像一个单位一个月的考勤表。")
+
+
+def _csv_rows(fh: BinaryIO, name: str) -> list[tuple[int, list]]:
+    """A CSV read as a stream: its encoding found in one pass (a NUL refused), its rows in another."""
+    from ..ledger.bundle import BundleError, _scan_csv
+
+    @contextmanager
+    def opener():  # the same file, from its start, left open for the caller
+        fh.seek(0)
+        yield fh
 
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise SheetError(f"{name} 不是有效的 xlsx 文件（文件可能已损坏，或只是改了扩展名）。") from None
-    cfg = current_app.config
-    limits = Limits(cfg.get("IMPORT_MAX_UNCOMPRESSED_BYTES", 4 << 30), cfg.get("IMPORT_MAX_ENTRIES", 2000),
-                    cfg.get("IMPORT_MAX_RATIO", 1000))
-    with zf:
-        try:
-            check_zip(zf, name, limits)
-        except BundleError as exc:
-            raise SheetError(str(exc)) from None
+        encoding, _ = _scan_csv(opener, name)
+    except BundleError as exc:
+        if "空字符" in str(exc):
+            raise SheetError(f"{name} 不是文本格式的 CSV 文件。") from None
+        raise
+    fh.seek(0)
+    text = io.TextIOWrapper(fh, encoding=encoding, newline="")
+    out = []
     try:
-        # formulas as formulas, not their cached results: a formula cell is dropped, never taken for
-        # the value it last showed (a title or header may hold =HYPERLINK("http://…", "岗位编号"))
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        for i, r in enumerate(csv.reader(text), start=1):
+            if i > MAX_SHEET_ROWS + 1:
+                raise _too_many_rows(name)
+            # a cell Excel would run as a formula (our own sheet writes text that begins with = as '=)
+            out.append((i, [FORMULA if c.lstrip()[:1] == "=" else c for c in r[:MAX_SHEET_COLS]]))
+    except csv.Error as exc:
+        raise SheetError(f"{name} 不是有效的 CSV 文件：{exc}") from None
+    finally:
+        text.detach()  # the upload's file is its owner's to close
+    return out
+
+
+def _xlsx_rows(fh: BinaryIO, name: str, limits) -> list[tuple[int, list]]:
+    """The first sheet of a workbook, read as a stream (``ledger.bundle.sheet_rows``), formulas as
+    formulas: a formula cell is dropped, never taken for the value it last showed (a title or header
+    may hold =HYPERLINK("http://…", "岗位编号"))."""
+    import openpyxl
+
+    from ..ledger.bundle import BundleError, check_zip, sheet_rows
+
+    cap = int(current_app.config["ATTENDANCE_MAX_UPLOAD_BYTES"])
+    limits = dataclasses.replace(limits, max_uncompressed=min(limits.max_uncompressed,
+                                                              XLSX_INFLATED_FACTOR * cap))
+    try:
+        zf = zipfile.ZipFile(fh)
+    except Exception:  # noqa: BLE001 - BadZipFile, and on a damaged central directory ValueError, EOFError …
+        raise SheetError(f"{name} 不是有效的 xlsx 文件（文件可能已损坏，或只是改了扩展名）。") from None
+    with zf:
+        check_zip(zf, name, limits)
+        for info in zf.infolist():  # what openpyxl reads whole; the sheets themselves are streamed
+            if not info.filename.startswith("xl/worksheets/") and info.file_size > cap:
+                raise SheetError(f"{name} 中的 {info.filename} 解压后有 {info.file_size / 2**20:.0f} MiB，"
+                                 "不像一个单位一个月的考勤表，拒绝解析。")
+    try:
+        fh.seek(0)
+        wb = openpyxl.load_workbook(fh, read_only=True, data_only=False)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a damaged file
         raise SheetError(f"{name} 无法作为 xlsx 读取（{type(exc).__name__}），请用 Excel 重新保存后再上传。") from None
     try:
         if not wb.worksheets:
             raise SheetError(f"{name} 中没有工作表。")
-        ws = wb.worksheets[0]
         out = []
-        for i, row in enumerate(ws.iter_rows(max_col=MAX_SHEET_COLS), start=1):
+        for i, row in enumerate(sheet_rows(wb.worksheets[0], name, limits, formula=FORMULA), start=1):
             if i > MAX_SHEET_ROWS + 1:
-                raise SheetError(f"{name} 超过 {MAX_SHEET_ROWS} 行，不像一个单位一个月的考勤表。")
-            out.append((i, [FORMULA if getattr(c, "data_type", None) == "f" else c.value for c in row]))
+                raise _too_many_rows(name)
+            out.append((i, list(row[:MAX_SHEET_COLS])))
         return out
-    except SheetError:
+    except (SheetError, BundleError):
         raise
     except Exception as exc:  # noqa: BLE001
         raise SheetError(f"{name} 读取失败（{type(exc).__name__}），请用 Excel 重新保存后再上传。") from None
     finally:
         wb.close()
+
+
+def spool_upload(stream: BinaryIO, folder: Path, limit: int) -> BinaryIO:
+    """B8: the uploaded sheet copied, a piece at a time, to an unnamed temporary file in ``folder``
+    (0600; gone when closed, and with the process if it dies), refused with ``SheetError`` as soon as
+    it passes ``limit`` bytes. The caller closes it."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    spool = tempfile.TemporaryFile(dir=folder)
+    size = 0
+    try:
+        while chunk := stream.read(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise SheetError(too_large(limit))
+            spool.write(chunk)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+# Why an attendance sheet is refused for its size ({mib}: ATTENDANCE_MAX_UPLOAD_BYTES in MiB); the
+# 413 page says it when the request's Content-Length is already too large (``web.body_limit``).
+too_large_template = ("考勤表文件超过 {mib} MiB 的上限：一个单位一个月的考勤表远小于此，请检查是否选错了文件"
+                      "（可在考勤填报页下载本月考勤表，填写后上传）。")
+
+
+def too_large(limit: int) -> str:
+    return too_large_template.format(mib=f"{limit / 2**20:g}")
 
 
 DAY_ONLY = re.compile(r"^(\d{1,2})\s*[日号]?$")

@@ -3,6 +3,7 @@ of either, checked, stored and audited at once (see services.py)."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
@@ -10,6 +11,7 @@ from flask_login import current_user, login_required
 from models import FINDING_STATUSES, db
 
 from ..access import deny, scope
+from ..web import body_limit
 from ..findings.evidence import for_reader
 from ..findings.queries import person_names
 from . import bp, queries, services
@@ -172,17 +174,25 @@ def sheet():
 
 
 @bp.post("/upload")
+@body_limit("ATTENDANCE_MAX_UPLOAD_BYTES", services.too_large_template)
 @login_required
 def upload():
+    """B8: the body is bounded before it is read (``body_limit``: a larger Content-Length answers
+    413 with the reason); the sheet is copied to a temporary file, counted as it goes, and read from
+    there as a stream (``services.read_sheet``), never held whole in memory."""
     grid = _operators_grid(request.form)
     file = request.files.get("file")
     if file is None or not file.filename:
         return _render_grid(grid, upload_errors=["请选择要上传的考勤表文件（.xlsx 或 .csv）。"], status=400)
     name = file.filename
+    limit = int(current_app.config["ATTENDANCE_MAX_UPLOAD_BYTES"])
     try:
-        rows = services.read_sheet(name, file.read())
+        with services.spool_upload(file.stream, Path(current_app.instance_path) / "uploads", limit) as spool:
+            rows = services.read_sheet(name, spool)
     except services.SheetError as exc:
         return _render_grid(grid, upload_errors=[str(exc)], upload_name=name, status=400)
+    finally:
+        file.close()
     checked = services.check_sheet(grid, rows)
     if not checked.ok:
         errors = checked.errors + ([f"……另有 {checked.more} 处错误未列出。"] if checked.more else [])

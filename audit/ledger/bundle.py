@@ -357,12 +357,14 @@ def unreadable(name: str) -> str:
     return f"{name} 无法作为 xlsx 读取（文件已损坏，或不是 Excel 工作簿），请用 Excel 重新保存后再上传"
 
 
-def sheet_rows(ws, origin: str, limits: Limits) -> Iterator[tuple]:
+def sheet_rows(ws, origin: str, limits: Limits, *, formula=None) -> Iterator[tuple]:
     """The rows of a read-only sheet, header first, as tuples as wide as their last filled cell;
     a missing row is ``()``. The dimension the sheet declares is not trusted (``A1:XFD1048576``
     would make openpyxl pad every row to 16,384 cells and yield a million rows): a row past
     ``max_xlsx_rows`` (+1, the header), a filled cell past ``max_xlsx_columns``, or more than
-    ``max_xlsx_seconds`` spent reading, stops the read with a ``BundleError``."""
+    ``max_xlsx_seconds`` spent reading, stops the read with a ``BundleError``. In a workbook
+    opened with ``data_only=False``, a formula cell is given as ``formula`` if that is not None
+    (the attendance sheet's marker), instead of the formula's text."""
     wb = ws.parent
     spent, started = 0.0, time.monotonic()
     expected = 1
@@ -383,7 +385,8 @@ def sheet_rows(ws, origin: str, limits: Limits) -> Iterator[tuple]:
             row = [None] * width
             for cell in cells:
                 if cell["column"] <= width:
-                    row[cell["column"] - 1] = cell["value"]
+                    is_formula = formula is not None and cell["data_type"] == "f"
+                    row[cell["column"] - 1] = formula if is_formula else cell["value"]
             spent += time.monotonic() - started
             if spent > limits.max_xlsx_seconds:
                 raise BundleError(f"{origin} 读取超过 {limits.max_xlsx_seconds:.0f} 秒仍未读完，已停止"
