@@ -20,7 +20,9 @@ A job records the process that runs it (host and pid) and a heartbeat, written e
 gone — on this host its pid is not alive; on another host (or with no pid) no heartbeat for
 ``JOB_HEARTBEAT_LIMIT_MINUTES`` (default 15) — is marked failed, with the reason, by ``sweep``: at
 the application's start-up and by the scheduler's housekeeping job (``view`` shows it failed at
-once, writing nothing). Its uploaded file is kept, so that its owner can try again.
+once, writing nothing). Its uploaded file is kept, so that its owner can try again, for
+``UPLOAD_KEEP_FAILED_HOURS`` (24); ``recover`` then sweeps the uploads no job needs any more
+(``services.sweep_uploads``, P6).
 """
 from __future__ import annotations
 
@@ -315,10 +317,13 @@ def sweep(now: dt.datetime | None = None) -> list[int]:
 
 def recover(now: dt.datetime | None = None) -> tuple[list[int], list[int]]:
     """After a crash: the jobs and the audit runs left unfinished by a process that is gone, marked
-    failed (ids of each)."""
+    failed (ids of each); then the uploaded files that no job needs any more, deleted (P6)."""
     from audit.engine.runner import mark_dead_runs
 
+    from .services import sweep_uploads
+
     job_ids = sweep(now)
+    sweep_uploads(now)
     try:
         hours = int(current_app.config.get("JOB_STALE_HOURS") or os.environ.get("JOB_STALE_HOURS") or 6)
     except ValueError:

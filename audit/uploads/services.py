@@ -8,6 +8,15 @@ commit was asked for, ``commit.lock`` (created exclusively: a second commit is r
 process it reaches). The bundle holds ID and account numbers in clear, so it is removed as soon as
 it is no longer needed (a refused check, a finished load) and every upload is removed after
 ``UPLOAD_KEEP_DAYS`` (7) days.
+
+P6: what a crash leaves behind is swept (``sweep_uploads``) at the application's start-up and by
+the scheduler's daily housekeeping, both through ``jobs.recover``, right after dead jobs are marked
+failed. The newest job naming an upload decides: running — kept; a check that passed, waiting for
+its 确认导入 — kept (up to ``UPLOAD_KEEP_DAYS``); a job that died with its process — kept for
+重新检查 / 重新导入 for ``UPLOAD_KEEP_FAILED_HOURS`` (24) after it was found dead, then deleted;
+anything else (refused, loaded, failed by an error) — the bundle is deleted (its masked errors file
+stays for the job's page). A folder that no job names (its request died between storing the file
+and starting the check) is deleted whole once it is ``ORPHAN_MINUTES`` old.
 """
 from __future__ import annotations
 
@@ -54,6 +63,8 @@ WARNINGS_KEPT = 200
 BUNDLE_SUFFIXES = (".zip", ".xlsx", ".xlsm")
 TABLE_SUFFIXES = (".csv", ".xlsx", ".xlsm")
 CHECK, COMMIT, AUDIT = "upload.check", "upload.commit", "audit.run"
+TOKEN = re.compile(r"[0-9a-f]{32}")
+ORPHAN_MINUTES = 5  # a folder no job names yet may be a request's, between storing and starting the check
 
 
 class UploadError(ValueError):
@@ -176,6 +187,76 @@ def purge_old(root: Path | None = None, days: int | None = None) -> None:
                 shutil.rmtree(home)
         except OSError:
             log.exception("cannot purge upload %s", home.name)
+
+
+def _keep_hours() -> int:
+    return int(current_app.config.get("UPLOAD_KEEP_FAILED_HOURS", 24))
+
+
+def bundle_needed(job: Job, now: dt.datetime | None = None) -> bool:
+    """Whether the upload that ``job`` (the newest job naming it) works on may still be needed: its
+    job runs; or it is a check that passed and waits for its load; or it died with its process less
+    than UPLOAD_KEEP_FAILED_HOURS ago (重新检查 / 重新导入 run it again)."""
+    now = now or dt.datetime.now()
+    view = jobs.view(job, now)
+    if not view.finished:
+        return True
+    if view.status == "failed" and view.message == jobs.DEAD_REASON:
+        return (job.finished_at or now) > now - dt.timedelta(hours=_keep_hours())
+    return job.kind == CHECK and view.status == "done" and bool((job.result or {}).get("ok"))
+
+
+def sweep_uploads(now: dt.datetime | None = None, root: Path | None = None) -> int:
+    """P6: delete what no job needs any more (see the module's docstring); the number of bundles and
+    folders deleted. Run after ``jobs.sweep``, so that a dead job is already marked failed."""
+    now = now or dt.datetime.now()
+    root = root or uploads_root()
+    if not root.is_dir():
+        return 0
+    purge_old(root)
+    folders = {home.name: home for home in root.iterdir() if home.is_dir() and TOKEN.fullmatch(home.name)}
+    if not folders:
+        return 0
+    newest: dict[str, int] = {}
+    for job_id, params in db.session.execute(select(Job.id, Job.params).where(Job.kind.in_((CHECK, COMMIT)))):
+        token = (params or {}).get("token")
+        if token in folders and job_id > newest.get(token, 0):
+            newest[token] = job_id
+    removed = 0
+    orphan_before = (now - dt.timedelta(minutes=ORPHAN_MINUTES)).timestamp()
+    for token, home in folders.items():
+        try:
+            if token not in newest:
+                if home.stat().st_mtime < orphan_before:
+                    shutil.rmtree(home)
+                    removed += 1
+                continue
+            job = db.session.get(Job, newest[token])
+            stored = stored_of(job)
+            if stored.path.exists() and not bundle_needed(job, now):
+                discard(stored)
+                removed += 1
+        except (OSError, UploadError):
+            log.exception("cannot sweep upload %s", token)
+    db.session.rollback()  # end the read
+    if removed:
+        log.warning("swept %d uploaded bundle(s) no job needs any more (P6)", removed)
+    return removed
+
+
+def gone(job: Job | None) -> bool:
+    """A job that died with its process whose bundle has been deleted since: the page says why."""
+    if job is None or job.kind not in (CHECK, COMMIT) or jobs.view(job).message != jobs.DEAD_REASON:
+        return False
+    try:
+        return not stored_of(job).path.exists()
+    except UploadError:
+        return True
+
+
+def gone_text() -> str:
+    return (f"上传的文件已删除：处理中断的任务，其文件（含明文身份证号）只保留 {_keep_hours()} 小时以便重新检查或重新导入，"
+            "现已超过，请重新上传。")
 
 
 def stored_of(job: Job) -> Stored:
@@ -718,6 +799,8 @@ def _release_dead_commit(check: Job, stored: Stored) -> bool:
 
 def retry_check(user: Actor, scope: Scope, check: Job) -> int:
     """Check again an upload whose check died with its process (the file was kept)."""
+    if check.kind == CHECK and gone(check):
+        raise UploadError(gone_text())
     if check.kind != CHECK or not can_retry(check):
         raise UploadError("此次上传不能重新检查，请重新上传。")
     jobs.sweep()  # marked failed now, if only seen so

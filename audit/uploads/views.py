@@ -158,7 +158,8 @@ def show(job_id: int):
         errors=s.errors_page(shown, page) if total else [], errors_total=total, errors_job=shown,
         page=page, pages=pages, per_page=s.ERRORS_PER_PAGE, tables=TABLES, by_name=BY_NAME,
         batch_url=_batch_url(commit_result.get("batch_id")), running_audit=s.running_audit(),
-        retry_check=s.can_retry(job), retry_commit=commit is not None and s.can_retry(commit))
+        retry_check=s.can_retry(job), retry_commit=commit is not None and s.can_retry(commit),
+        file_gone=s.gone_text() if s.gone(commit or job) else None)
 
 
 @bp.get("/<int:job_id>.json")
