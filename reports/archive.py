@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import os
 import secrets
 from pathlib import Path
 
 from flask import current_app
+from sqlalchemy import select
 
-from audit.auditlog import record
-from models import ReportFile, db
+from audit.auditlog import record, record_now
+from models import ChangeLog, ReportFile, db
 
 from . import KINDS
 from .render import ReportError, render
@@ -33,6 +35,38 @@ def path_of(report: ReportFile) -> Path:
     if not path.is_relative_to(root):
         raise ReportError("报告文件路径无效。")
     return path
+
+
+RATE_WINDOW = dt.timedelta(minutes=1)
+
+
+def rate_limited(by: str, now: dt.datetime | None = None) -> int | None:
+    """P9: the seconds ``by`` must wait before generating another PDF, or None. A PDF costs up to
+    REPORT_TIMEOUT_SECONDS of a CPU and REPORT_MEMORY_MB: one user may have at most
+    ``PDF_PER_MINUTE`` (default 10; 0 turns it off) generated within a minute. They are counted
+    in the database (the archive's own rows, ``report_files``: no table of its own is needed), so
+    the limit holds across web workers; a worker renders one PDF at a time, so no more than the
+    workers can be under way beyond it. The wait ends when the oldest of them leaves the minute.
+    Only the first refusal of a user in a minute is logged (``report.rate_limited``), so that
+    refusals cannot flood the audit log. Downloads of archived PDFs are not counted (no rendering),
+    nor is the command line (``audit report``)."""
+    limit = int(current_app.config.get("PDF_PER_MINUTE", 10) or 0)
+    if limit <= 0:
+        return None
+    now = now or dt.datetime.now()
+    since = now - RATE_WINDOW
+    t, log = ReportFile.__table__, ChangeLog.__table__
+    with db.engine.connect() as conn:  # not the request's session: its snapshot stays as it was
+        oldest = conn.scalar(select(t.c.created_at).where(t.c.created_by == by, t.c.created_at > since)
+                             .order_by(t.c.created_at.desc()).offset(limit - 1).limit(1))
+        if oldest is None:
+            return None
+        logged = conn.scalar(select(log.c.id).where(log.c.at > since, log.c.action == "report.rate_limited",
+                                                    log.c.row_ref == by).limit(1))
+    if logged is None:
+        record_now("report.rate_limited", table="report_files", ref=by, who=by,
+                   new={"limit": limit, "window_seconds": int(RATE_WINDOW.total_seconds())})
+    return max(1, math.ceil((oldest + RATE_WINDOW - now).total_seconds()))
 
 
 def build(kind: str, *, notice_id: int | None = None, district: str | None = None,

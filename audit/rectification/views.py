@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
@@ -369,11 +369,18 @@ def pdf(nid: int):
 
 
 def _generate(back: str, kind: str, **params):
-    """A new archived PDF, committed; or a redirect to ``back`` with the reason it failed."""
+    """A new archived PDF, committed; or a redirect to ``back`` with the reason it failed; or 429
+    (Retry-After) when the user generated PDF_PER_MINUTE of them within the last minute."""
     archive = _archive()
     if archive is None:
         flash("PDF 报告功能尚未安装，请联系管理员。", "error")
         return redirect(back, 303)
+    wait = archive.rate_limited(current_user.username)
+    if wait is not None:  # P9: PDF_PER_MINUTE reached; nothing is rendered
+        limit = current_app.config.get("PDF_PER_MINUTE")
+        text = f"一分钟内最多生成 {limit} 份 PDF 报告，请约 {wait} 秒后再试（已生成的报告可在「报告」中直接下载）。"
+        return (render_template("error.html", code=429, title="生成报告过于频繁", text=text, detail=None), 429,
+                {"Retry-After": str(wait)})
     try:
         report = archive.generate(kind, by=current_user.username, **params)
         db.session.commit()
