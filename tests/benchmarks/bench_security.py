@@ -41,6 +41,8 @@ sys.path.insert(0, str(ROOT))
 from common import audit, base_env  # noqa: E402  (this folder)
 
 MB = 1 << 20
+SHARED_STRINGS_TYPE = (b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                       b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>')
 TARGET_MB, TARGET_S = 300, 10
 
 
@@ -95,8 +97,7 @@ def shared_strings_xlsx(path: Path) -> Path:
             if name == "xl/sharedStrings.xml":
                 continue
             if name == "[Content_Types].xml" and b"sharedStrings" not in body:
-                body = body.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
-                                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+                body = body.replace(b"</Types>", SHARED_STRINGS_TYPE + b"</Types>")
             zf.writestr(name, body)
         with zf.open("xl/sharedStrings.xml", "w", force_zip64=True) as fh:
             fh.write(b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
@@ -187,15 +188,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-security-") as tmp:
         tmp = Path(tmp)
         env = dict(base_env(), AUDIT_INSTANCE_PATH=str(tmp / "instance"), TOTP_ENFORCE="false")
-        print(f"demo county ({args.persons} persons) … {audit(['demo', '--persons', str(args.persons), '--months', '3'], env):.0f} s")
+        seconds = audit(["demo", "--persons", str(args.persons), "--months", "3"], env)
+        print(f"demo county ({args.persons} persons) … {seconds:.0f} s")
         audit(["demo-users"], env)
-        accounts = {line.split("\t")[0]: line.split("\t")[1]
-                    for line in (tmp / "instance" / "demo-accounts.txt").read_text().splitlines() if "\t" in line}
+        lines = (tmp / "instance" / "demo-accounts.txt").read_text().splitlines()
+        accounts = {line.split("\t")[0]: line.split("\t")[1] for line in lines if "\t" in line}
         bomb = zip_bomb(tmp / "bomb.zip")
         cases = [
             ("zip bomb → 台账导入", "upload", bomb, "auditor"),
             ("zip bomb → 台账导入, IMPORT_MAX_RATIO=100", "upload", bomb, "auditor", {"IMPORT_MAX_RATIO": "100"}),
-            ("xlsx with a cell at XFD1048576 → 台账导入", "upload", far_cell_xlsx(tmp / "persons.xlsx"), "auditor"),
+            ("xlsx with a cell at XFD1048576 → 台账导入", "upload", far_cell_xlsx(tmp / "persons.xlsx"),
+             "auditor"),
             ("50 MB attendance CSV → 考勤填报", "attendance", attendance_csv(tmp / "考勤.csv"), "operator"),
             ("attendance xlsx, 64 MB shared strings → 考勤填报", "attendance",
              shared_strings_xlsx(tmp / "考勤.xlsx"), "operator"),
@@ -205,7 +208,8 @@ def main() -> None:
             got = measure(kind, path, user, accounts[user], dict(env, **(more[0] if more else {})))
             ok = "ok" if got["grew_mb"] < TARGET_MB and got["seconds"] < TARGET_S else "OVER TARGET"
             size = f"{got['bytes'] / MB:.1f} MB" if got["bytes"] >= MB else f"{got['bytes'] / 1024:.0f} KB"
-            print(f"{label:<48}{size:>10}{got['seconds']:>8.2f}s{got['grew_mb']:>7.0f} MB  {got['status']}  {ok}")
+            figures = f"{size:>10}{got['seconds']:>8.2f}s{got['grew_mb']:>7.0f} MB"
+            print(f"{label:<48}{figures}  {got['status']}  {ok}")
             print(f"{'':<48}「{got['message']}」")
 
 

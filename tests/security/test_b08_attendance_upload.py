@@ -25,6 +25,8 @@ from web_helpers import PASSWORD, login, post, token
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1 << 20
+SHARED_STRINGS_TYPE = (b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                       b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>')
 
 
 def grid_of(client) -> dict[str, str]:
@@ -185,8 +187,7 @@ def shared_strings_bomb(base: bytes, inflated: int) -> bytes:
             if part == "xl/sharedStrings.xml":
                 continue
             if part == "[Content_Types].xml" and b"sharedStrings" not in body:
-                body = body.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
-                                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+                body = body.replace(b"</Types>", SHARED_STRINGS_TYPE + b"</Types>")
             zf.writestr(part, body)
         with zf.open("xl/sharedStrings.xml", "w", force_zip64=True) as fh:
             fh.write(b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
