@@ -76,7 +76,7 @@ def login_code():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.index"))
     pending = session.get(PENDING)
-    if not isinstance(pending, dict) or not isinstance(pending.get("at"), int):
+    if not isinstance(pending, dict) or not all(isinstance(pending.get(k), int) for k in ("uid", "v", "at")):
         return redirect(url_for("auth.login"))
     if time.time() - pending["at"] > totp.PENDING_SECONDS:
         session.pop(PENDING, None)
