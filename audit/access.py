@@ -3,7 +3,8 @@
 - 管理员 (admin): users, scopes, rule parameters; reads everything (masked), changes no finding.
 - 审计人员 (auditor): regions (a district, or a township or village in it); imports, runs, reviews.
 - 督查人员 (inspector): regions; reads and downloads, changes nothing.
-- 经办人 (operator): units (a workshop by code, an employing unit by name); submits attendance.
+- 经办人 (operator): units (a workshop by code, an employing unit by its district, township and name:
+  ``models.unit_key``); submits attendance.
 
 A user without any scope sees nothing. ``Scope.findings()``, ``positions()``, ``workshops()``,
 ``persons()`` and ``posts()`` give the WHERE clause for each kind of object.
@@ -19,7 +20,7 @@ from flask_login import current_user
 from sqlalchemy import and_, exists, false, or_, select, true
 from sqlalchemy.sql import ColumnElement
 
-from models import Finding, Person, Placement, Position, Workshop, WorkshopStaff
+from models import UNIT_SEP, Finding, Person, Placement, Position, Workshop, WorkshopStaff, unit_display
 
 # What each role may do, beyond reading what its scope shows.
 CAN_REVIEW = {"auditor"}  # confirm / dismiss findings, run audits
@@ -34,7 +35,7 @@ class Scope:
     role: str
     everything: bool
     regions: tuple[tuple[str, str | None, str | None], ...] = ()
-    units: tuple[tuple[str, str], ...] = ()  # (kind, unit): ('workshop', code) / ('employer', name)
+    units: tuple[tuple[str, str], ...] = ()  # (kind, unit): ('workshop', code) / ('employer', unit key)
 
     @classmethod
     def of(cls, user) -> Scope:
@@ -42,6 +43,7 @@ class Scope:
         units = tuple(sorted((s.unit_kind, s.unit) for s in user.scopes if s.unit))
         if user.role == "operator":
             regions = ()  # operators are scoped by unit only
+            units = _resolved(units)
         else:
             units = ()
         return cls(user.role, user.role == "admin" and not regions, regions, units)
@@ -83,7 +85,7 @@ class Scope:
 
     def positions(self) -> ColumnElement[bool]:
         if self.units:
-            return Position.employer.in_(self.employers) if self.employers else false()
+            return Position.unit_key.in_(self.employers) if self.employers else false()
         return self.region(Position.district, Position.township, Position.village)
 
     def workshops(self) -> ColumnElement[bool]:
@@ -142,8 +144,26 @@ class Scope:
         if self.everything:
             return "全部地区"
         if self.units:
-            return "、".join(u for _, u in self.units) or "（无）"
+            return "、".join(unit_display(u) for _, u in self.units) or "（无）"
         return "、".join("".join(x for x in r if x) for r in self.regions) or "（无）"
+
+
+def _resolved(units: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """An employing unit scope stored by its bare name (an account made before the unit's ledger was
+    imported: ``auth.services.employer_key``) stands for the one unit of that name, and for nothing
+    while none or several units bear it (P1: never two units merged by name)."""
+    bare = [u for k, u in units if k == "employer" and UNIT_SEP not in u]
+    if not bare:
+        return units
+    from models import db
+
+    keys: dict[str, set[str]] = {}
+    for name, key in db.session.execute(select(Position.employer, Position.unit_key)
+                                        .where(Position.employer.in_(bare)).distinct()):
+        keys.setdefault(name, set()).add(key)
+    out = {(k, u) for k, u in units if not (k == "employer" and u in bare)}
+    out |= {("employer", next(iter(keys[u]))) for u in bare if len(keys.get(u, ())) == 1}
+    return tuple(sorted(out))
 
 
 def scope() -> Scope:

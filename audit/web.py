@@ -98,7 +98,9 @@ def init_web(app: Flask) -> None:
 
     app.before_request(_idle_timeout)
     app.after_request(_headers)
-    app.jinja_env.globals.update(yuan=yuan)
+    from .findings.queries import unit_name
+
+    app.jinja_env.globals.update(yuan=yuan, unit_name=unit_name)
     app.context_processor(_context)
     for code in (400, 403, 404, 405, 413, 500):
         app.register_error_handler(code, _error_page)

@@ -31,13 +31,17 @@ from .ledger import (
     Wage,
     Workshop,
     WorkshopStaff,
+    UNIT_SEP,
+    split_unit_key,
+    unit_display,
+    unit_key,
 )
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
 __all__ = [
     "AuditRun", "FINDING_STATUSES", "Finding", "RuleParameter", "Attendance", "Base", "Business", "ChangeLog", "Death", "Household", "ImportBatch", "Job",
-    "MIGRATIONS_DIR", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
+    "MIGRATIONS_DIR", "UNIT_SEP", "split_unit_key", "unit_display", "unit_key", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
     "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
     "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
     "NoticeResponse", "ReportFile", "FindingMoney", "Recovery", "ITEM_ACTIONS", "ItemAnswer", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",

@@ -73,7 +73,7 @@ class User(Base):
 
 class UserScope(Base):
     """One scope of a user: a region (district, optionally narrowed to a township and a village)
-    or a unit (a workshop by code, or an employing unit by name)."""
+    or a unit (a workshop by code, or an employing unit by its district, township and name)."""
 
     __tablename__ = "user_scopes"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -82,7 +82,8 @@ class UserScope(Base):
     township: Mapped[str | None] = mapped_column(String(64))
     village: Mapped[str | None] = mapped_column(String(64))
     unit_kind: Mapped[str | None] = mapped_column(String(16))  # 'workshop' / 'employer'
-    unit: Mapped[str | None] = mapped_column(String(128), index=True)  # workshop_code or employer name
+    # a workshop's code, or an employing unit's key (district/township/name: ``models.unit_key``)
+    unit: Mapped[str | None] = mapped_column(String(260), index=True)
     user: Mapped[User] = relationship(back_populates="scopes")
     __table_args__ = (
         CheckConstraint(

@@ -62,8 +62,9 @@ class Finding(Base):
     explanation: Mapped[str] = mapped_column(MaskedText)
     evidence: Mapped[dict[str, Any]] = mapped_column(MaskedJSON, default=dict)
     basis: Mapped[str] = mapped_column(Text)
-    # where the finding belongs: the unit that must rectify, and its region (for scoping)
-    unit: Mapped[str | None] = mapped_column(String(128), index=True)
+    # where the finding belongs: the unit that must rectify (a workshop's code, an employing unit's key
+    # ``models.unit_key``), and its region (for scoping)
+    unit: Mapped[str | None] = mapped_column(String(260), index=True)
     district: Mapped[str | None] = mapped_column(String(64), index=True)
     township: Mapped[str | None] = mapped_column(String(64))
     village: Mapped[str | None] = mapped_column(String(64))

@@ -22,8 +22,11 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    func,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import ColumnElement
 
 from .base import Base
 
@@ -70,6 +73,37 @@ class Post(Base):
     __table_args__ = (CheckConstraint("kind IN ('position', 'workshop')", name="kind"),)
 
 
+UNIT_SEP = "/"
+
+
+def unit_key(district: str | None, township: str | None, name: str) -> str:
+    """An employing unit's identity: ``district/township/name`` (``奉节县/白帝镇/白帝村村民委员会``;
+    the township part empty when the unit has none). Two village committees of one name in two
+    townships are two units; a bare name never identifies one (P1). A workshop is its code."""
+    return UNIT_SEP.join((district or "", township or "", name))
+
+
+def split_unit_key(key: str | None) -> tuple[str, str | None, str] | None:
+    """``(district, township, name)`` of an employing unit's key; None for a workshop code."""
+    if not key or key.count(UNIT_SEP) < 2:
+        return None
+    district, township, name = key.split(UNIT_SEP, 2)
+    return district, township or None, name
+
+
+def unit_display(key: str | None) -> str:
+    """How people read an employing unit: its name after its township (``白帝镇白帝村村民委员会``),
+    unless the name already starts with its township or district (``奉节县永安街道办事处``). A
+    workshop code is returned as it is (its name needs the database: ``audit.findings.queries``)."""
+    parts = split_unit_key(key)
+    if parts is None:
+        return key or ""
+    district, township, name = parts
+    if not township or name.startswith(township) or (district and name.startswith(district)):
+        return name
+    return township + name
+
+
 class Position(Base):
     __tablename__ = "positions"
     id: Mapped[int] = mapped_column(ForeignKey("posts.id"), primary_key=True)
@@ -82,6 +116,17 @@ class Position(Base):
     monthly_wage_fen: Mapped[int] = mapped_column(BigInteger)
     required_days: Mapped[int] = mapped_column(Integer, default=20)
     created_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    @hybrid_property
+    def unit_key(self) -> str:
+        """The employing unit this position belongs to (``unit_key``): in SQL, the same text."""
+        return unit_key(self.district, self.township, self.employer)
+
+    @unit_key.inplace.expression
+    @classmethod
+    def _unit_key_expression(cls) -> ColumnElement[str]:
+        return (func.coalesce(cls.district, "") + UNIT_SEP + func.coalesce(cls.township, "") + UNIT_SEP
+                + cls.employer)
 
 
 class Placement(Base):

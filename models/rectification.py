@@ -48,7 +48,7 @@ class Notice(Base):
     number: Mapped[str] = mapped_column(String(64), unique=True)  # 文号, e.g. 渝奉人社审〔2026〕3号
     year: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer)  # the N of the number, per prefix and year
-    unit: Mapped[str] = mapped_column(String(128), index=True)  # an employer's name or a workshop code
+    unit: Mapped[str] = mapped_column(String(260), index=True)  # an employing unit's key or a workshop code
     unit_kind: Mapped[str] = mapped_column(String(16))  # 'employer' / 'workshop'
     unit_name: Mapped[str] = mapped_column(String(128))  # what the notice is addressed to
     district: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -203,7 +203,7 @@ class ReportFile(Base):
     pages: Mapped[int | None] = mapped_column(Integer)
     # what the report covers, for listing by role: a notice's unit, a district (None: every district)
     notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"), index=True)
-    unit: Mapped[str | None] = mapped_column(String(128), index=True)
+    unit: Mapped[str | None] = mapped_column(String(260), index=True)
     district: Mapped[str | None] = mapped_column(String(64), index=True)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)

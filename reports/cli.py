@@ -40,10 +40,15 @@ def parse_period(text: str) -> tuple[dt.date, dt.date]:
 
 
 def latest_notice(unit: str) -> Notice:
-    """The latest notice of a unit named by its workshop code, its employer name or the name the
-    notice is addressed to."""
-    unit = unit.strip()
-    notice = db.session.scalar(select(Notice).where(or_(Notice.unit == unit, Notice.unit_name == unit))
+    """The latest notice of a unit named by its workshop code, its key (``区县/乡镇/单位名称``), the
+    name the notice is addressed to, or its bare name when only one unit of that name has notices
+    (two units of one name in two townships are asked apart, never merged: P1)."""
+    unit = unit.strip().replace("／", "/")
+    named = or_(Notice.unit == unit, Notice.unit_name == unit, Notice.unit.endswith(f"/{unit}", autoescape=True))
+    units = sorted(set(db.session.scalars(select(Notice.unit).where(named))))
+    if len(units) > 1:
+        raise ReportCliError(f"有 {len(units)} 个单位都叫“{unit}”，请写明是哪一个：" + "、".join(units))
+    notice = db.session.scalar(select(Notice).where(Notice.unit.in_(units))
                                .order_by(desc(Notice.issued_at), desc(Notice.id)).limit(1))
     if notice is None:
         raise ReportCliError(f"单位“{unit}”没有整改通知书（请填写车间编号或用工单位名称，并先下发整改通知书）。")

@@ -16,8 +16,9 @@ from sqlalchemy import and_, case, desc, distinct, func, or_, select, true
 from audit.engine.rule import CATEGORIES, REGISTRY, SEVERITIES, VIOLATIONS, _order, all_rules
 from audit.findings import periods
 from audit.findings.money import money_by, money_by_many, overlap_note, overlaps
+from audit.findings.queries import unit_names
 from audit.money import yuan
-from models import FINDING_STATUSES, AuditRun, Finding, Notice, Person, Post, Recovery, Workshop, db
+from models import FINDING_STATUSES, AuditRun, Finding, Notice, Person, Post, Recovery, db
 from models.rectification import WAITING_FOR_UNIT
 
 from .charts import compact_yuan
@@ -151,8 +152,10 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
                   desc(func.coalesce(Finding.amount_at_risk_fen, -1)), Finding.id)
         .limit(limit or max_listed())).all()
     shared = overlaps(s, [r.id for r in rows], Finding.status.in_(COUNTED))
+    unit_name = unit_names({r.unit for r in rows if r.unit})
     listing = [{"rule": r.rule, "title": r.title, "category": r.category, "violation": r.category in VIOLATIONS,
-                "subject": r.subject_label, "name": mask_name(r.name), "unit": r.unit or "—", "post": r.code or "",
+                "subject": r.subject_label, "name": mask_name(r.name), "unit": unit_name.get(r.unit, "—"),
+                "post": r.code or "",
                 "months": month_span(r.periods) if r.periods else "—", "amount_fen": r.amount_at_risk_fen,
                 "overlap": overlap_note(shared.get(r.id, []), titles=False),
                 "status": FINDING_STATUSES.get(r.status, r.status),
@@ -170,14 +173,6 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
         "monthless": int(s.scalar(select(func.count()).where(counted, Finding.period_start.is_(None))) or 0),
         "not_run": not_run_rules(), "rectification": rectification(district, today),
     }
-
-
-def unit_names(units: list[str]) -> dict[str, str]:
-    """A unit's name for people: a workshop's name with its code; an employer is its name."""
-    if not units:
-        return {}
-    return {code: f"{name}（{code}）" for code, name in db.session.execute(
-        select(Post.code, Workshop.name).join(Workshop, Workshop.id == Post.id).where(Post.code.in_(units)))}
 
 
 def _as_date(day) -> dt.date:

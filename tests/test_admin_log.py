@@ -44,7 +44,7 @@ def test_the_log_reads_as_sentences_after_a_confirmation_and_a_notice(web, app):
     ps02, ps01 = web.finding("奉节县", "PS02"), web.finding("奉节县", "PS01")
     r = wh.post(auditor, f"/findings/{ps02.id}/review", {"action": "confirm", "note": "核实属实"})
     assert r.status_code == 303
-    r = wh.post(auditor, "/notices/new", {"unit": "白帝村村民委员会", "ids": [ps01.id],
+    r = wh.post(auditor, "/notices/new", {"unit": wh.BAIDI, "ids": [ps01.id],
                                           f"act-{ps01.id}": ["recover"], "deadline": "2099-12-31"})
     assert r.status_code == 303, text(r)[:2000]
     db.session.rollback()
@@ -57,7 +57,7 @@ def test_the_log_reads_as_sentences_after_a_confirmation_and_a_notice(web, app):
     # each entry a sentence naming the actor by role and name, the object by its name
     assert "审计人员 王审计 确认问题「PS02 出勤不足却足额或超额发放工资」" in page
     assert "意见：核实属实" in page
-    assert (f"审计人员 王审计 向 白帝村村民委员会 下发整改通知书 {notice.number}（1 条问题，"
+    assert (f"审计人员 王审计 向 白帝镇白帝村村民委员会 下发整改通知书 {notice.number}（1 条问题，"
             f"应追回 {yuan(notice.amount_to_recover_fen)} 元") in page
     assert "审计人员 王审计 登录系统" in page
     # the changed fields as a small table: field in Chinese, old, new

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from helpers import write_bundle
 from models import Attendance, Finding, db
+import web_helpers as wh
 from web_helpers import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
@@ -155,7 +156,7 @@ def test_operator_enters_a_month_of_attendance(page_for, web, request):
     shot(page, "08-operator-dashboard-phone", request)
     page.click("label.nav-burger")
     page.click("nav >> text=考勤填报")
-    page.goto(page.url.rstrip("/") + "/grid?kind=employer&unit=白帝村村民委员会&month=2025-04")
+    page.goto(page.url.rstrip("/") + f"/grid?kind=employer&unit={wh.BAIDI}&month=2025-04")
     pid, post = web.person_id["王大山"], web.post_id["GW-A1"]
     page.click("th:has-text('王大山') button:has-text('工作日出勤')")
     assert page.input_value(f"select[name=c-{pid}-{post}-1]") == "出勤"  # Tuesday 1 April
@@ -204,7 +205,7 @@ def test_a_notice_answered_item_by_item_closed_by_the_data_and_listed_in_the_led
     from audit.rectification import services
 
     ids = [web.finding("奉节县", "PS01").id, web.finding("奉节县", "PS02").id]
-    notice = services.issue("白帝村村民委员会", ids, dt.date.today() + dt.timedelta(days=30), by="auditor_fj",
+    notice = services.issue(wh.BAIDI, ids, dt.date.today() + dt.timedelta(days=30), by="auditor_fj",
                             scope_clause=Scope("auditor", True).findings())
     db.session.commit()
     nid, number = notice.id, notice.number

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+import web_helpers as wh
 from models import EvidenceFile, Finding, Notice, db
 from test_browser import browser, live, page_for, pytestmark, shot  # noqa: F401 - the shared setup
 
@@ -18,7 +19,7 @@ PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R
 def test_a_notice_from_issue_to_closure(page_for, web, live, request):  # noqa: F811 - the shared fixtures
     # the auditor issues the notice from the findings of the unit
     au = page_for("auditor_fj")
-    au.goto(live + "/findings/?unit=白帝村村民委员会")
+    au.goto(live + f"/findings/?unit={wh.BAIDI}")
     au.click("text=为该单位下发整改通知书")
     au.wait_for_selector("h1:has-text('新建整改通知书')")
     assert au.locator("input[name=ids]:checked").count() == 2
@@ -82,4 +83,4 @@ def test_a_notice_from_issue_to_closure(page_for, web, live, request):  # noqa: 
     db.session.rollback()
     notice = db.session.scalar(select(Notice))
     assert notice.status == "closed" and db.session.scalar(select(EvidenceFile.name)) == "缴款凭证.pdf"
-    assert {f.status for f in db.session.scalars(select(Finding).where(Finding.unit == "白帝村村民委员会"))} == {"closed"}
+    assert {f.status for f in db.session.scalars(select(Finding).where(Finding.unit == wh.BAIDI))} == {"closed"}

@@ -24,6 +24,7 @@ from models import Finding, Notice, Person, Wage, db
 ARTIFACTS = Path(__file__).parent / "artifacts" / "reports"
 UNIT = "白帝村村民委员会"
 SMALL_UNIT = "桂井社区居民委员会"
+UNIT_KEY, SMALL_UNIT_KEY = f"奉节县/白帝镇/{UNIT}", f"奉节县/永安街道/{SMALL_UNIT}"  # P1: units by region
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["大山", "小花", "建国", "秀英", "志强", "桂兰", "德明", "玉梅", "永福", "春燕", "国华", "淑珍",
          "正平", "海燕", "文军", "丽娟", "长青", "金凤", "家富", "红梅"]
@@ -174,7 +175,7 @@ def test_a_notice_of_fifty_findings_has_a_short_body_and_every_item_in_the_list(
     from reports.notice import build_notice
     from reports.render import render
 
-    notice = issue_notice(UNIT)
+    notice = issue_notice(UNIT_KEY)
     assert len(notice.items) == 50
     expected = counted_once_from_wages(notice)
     html, _, _ = build_notice(notice.id)
@@ -187,7 +188,7 @@ def test_a_notice_of_fifty_findings_has_a_short_body_and_every_item_in_the_list(
 
     text = flat("".join(body))
     # the body: issuer, number, addressee, period, summary by category, requirements, deadline
-    for expected_text in ("奉节县人力资源和社会保障局", notice.number, f"{UNIT}：", "关于限期整改审计发现问题的通知",
+    for expected_text in ("奉节县人力资源和社会保障局", notice.number, f"白帝镇{UNIT}：", "关于限期整改审计发现问题的通知",
                           "2025年1月—2025年3月", "发现问题50个，涉及40人", "吃空饷/虚报冒领", "问题数", "涉及人数",
                           "应追回金额", "吃空饷/虚报冒领问题50个：", "清退不符合条件或未在岗人员",
                           "追回违规发放资金", "其他要求：请于本月内召开村民代表会议", "整改期限：", "违规资金退回的银行回单或缴款凭证",
@@ -237,7 +238,7 @@ def test_a_notice_of_three_findings_is_short_and_counts_shared_wages_once(county
     from reports.render import render
 
     app.config.update(NOTICE_CONTACT="刘明", NOTICE_PHONE="023-56551234")
-    notice = issue_notice(SMALL_UNIT)
+    notice = issue_notice(SMALL_UNIT_KEY)
     assert len(notice.items) == 3
     expected = counted_once_from_wages(notice)
     out = render(build_notice(notice.id).html)
@@ -262,7 +263,7 @@ def test_the_body_stays_within_three_pages_with_every_category_and_long_requirem
     from reports.notice import build_notice
     from reports.render import render
 
-    notice = issue_notice(UNIT)
+    notice = issue_notice(UNIT_KEY)
     from audit.rectification.services import DEFAULT_ACTIONS
 
     notice.requirements = "请你单位召开专题会议，逐人逐月核对考勤与工资发放记录，" * 3 + "并于十日内书面报告。"

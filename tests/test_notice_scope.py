@@ -48,7 +48,7 @@ def test_the_operators_grid_names_no_one_outside_the_unit(app, people, quick_has
     create_users(app)
     client = app.test_client()
     wh.login(client, "operator_bd")
-    page = client.get("/attendance/grid?kind=employer&unit=白帝村村民委员会&month=2025-02")
+    page = client.get("/attendance/grid?kind=employer&unit=奉节县/白帝镇/白帝村村民委员会&month=2025-02")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "同一账户领取多人工资" in html and "王大山" in html

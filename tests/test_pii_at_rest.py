@@ -105,7 +105,7 @@ def test_what_people_type_and_files_carry_is_stored_masked(web, app, runner, dat
     # file named by an ID number; the auditor sends it back quoting one, then closes it
     ps01, ps02 = web.finding("奉节县", "PS01"), web.finding("奉节县", "PS02")
     r = post(au, "/notices/new", {
-        "unit": "白帝村村民委员会", "ids": [ps01.id, ps02.id], f"act-{ps01.id}": ["recover"],
+        "unit": "奉节县/白帝镇/白帝村村民委员会", "ids": [ps01.id, ps02.id], f"act-{ps01.id}": ["recover"],
         f"act-{ps02.id}": ["recover"], "deadline": (dt.date.today() + dt.timedelta(days=30)).isoformat(),
         "requirements": f"请核实 {wang} 的出勤并追回工资（账户 {account}）。"})
     assert r.status_code == 303

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from audit.access import Scope
 from audit.engine.runner import run_audit
 from audit.rectification import services as s
+import web_helpers as wh
 from helpers import County
 from models import ChangeLog, Finding, ItemAnswer, Notice, NoticeResponse, Recovery, db
 
@@ -36,7 +37,7 @@ def submit(n: Notice, answers: dict[str, s.ItemInput] | None = None, text: str =
 
 def issue(web, **kw) -> Notice:
     ids = [f.id for f in web.findings["奉节县"]]
-    n = s.issue("白帝村村民委员会", ids, kw.pop("deadline", dt.date(2026, 12, 31)), by="auditor_fj",
+    n = s.issue(wh.BAIDI, ids, kw.pop("deadline", dt.date(2026, 12, 31)), by="auditor_fj",
                 scope_clause=EVERYWHERE.findings(), today=TODAY, **kw)
     db.session.commit()
     return n
@@ -45,7 +46,7 @@ def issue(web, **kw) -> Notice:
 def test_a_notice_gathers_the_units_findings_with_the_money_to_recover(web):
     n = issue(web)
     assert n.number == "渝奉人社审〔2026〕1号" and n.issuer == "奉节县人力资源和社会保障局"
-    assert n.unit_name == "白帝村村民委员会" and n.status == "issued"
+    assert n.unit_name == "白帝镇白帝村村民委员会" and n.status == "issued"  # its township, then its name
     assert sorted((db.session.get(Finding, i.finding_id).rule, i.actions, i.recover_fen) for i in n.items) == [
         ("PS01", ["dismiss_person", "recover"], 80000), ("PS02", ["dismiss_person", "recover"], 40000)]
     assert n.amount_to_recover_fen == 120000
@@ -62,7 +63,7 @@ def test_a_notice_gathers_the_units_findings_with_the_money_to_recover(web):
 def test_issuing_is_refused_outside_the_scope_or_with_a_past_deadline(web):
     ids = [f.id for f in web.findings["奉节县"]]
     with pytest.raises(s.RectificationError, match="不在您的管辖范围内"):
-        s.issue("白帝村村民委员会", ids, dt.date(2026, 12, 31), by="auditor_ws", scope_clause=WUSHAN.findings(),
+        s.issue(wh.BAIDI, ids, dt.date(2026, 12, 31), by="auditor_ws", scope_clause=WUSHAN.findings(),
                 today=TODAY)
     with pytest.raises(s.RectificationError, match="整改期限不能早于今天"):
         issue(web, deadline=dt.date(2026, 11, 30))
@@ -81,7 +82,7 @@ def test_the_money_to_recover_counts_a_wage_once_when_two_rules_find_it(app, peo
     found = c.audit(app, tmp_path, as_of="2025-06-30")
     assert {f["rule"] for f in found} >= {"PS01", "PS04"}
     ids = [f["id"] for f in found if f["rule"] in ("PS01", "PS04")]
-    n = s.issue("白帝村村民委员会", ids, dt.date(2026, 12, 31), by="auditor_fj", scope_clause=EVERYWHERE.findings(),
+    n = s.issue(wh.BAIDI, ids, dt.date(2026, 12, 31), by="auditor_fj", scope_clause=EVERYWHERE.findings(),
                 today=TODAY)
     db.session.commit()
     # what was paid for the months these findings cover, each (person, post, month) once

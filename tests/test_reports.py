@@ -21,6 +21,7 @@ from reports.render import ReportError, render, render_pdf
 
 ARTIFACTS = Path(__file__).parent / "artifacts" / "reports"
 UNIT = "白帝村村民委员会"
+UNIT_KEY = f"奉节县/白帝镇/{UNIT}"  # P1: a unit is its district, township and name
 NUMBER = "渝奉人社审〔2026〕3号"
 
 
@@ -59,9 +60,9 @@ def first_page_png(pdf: bytes, name: str) -> Path:
 def make_notice(t, *, unit_name: str = UNIT, requirements: str | None = None, deadline=dt.date(2027, 1, 15),
                 number: str = NUMBER, status: str = "issued", seq: int = 3) -> Notice:
     """A notice to 白帝村村民委员会 with its findings (PS01 800 元, PS02 400 元), rows made directly."""
-    findings = [f for f in db.session.scalars(select(Finding).where(Finding.unit == UNIT).order_by(Finding.rule))]
+    findings = [f for f in db.session.scalars(select(Finding).where(Finding.unit == UNIT_KEY).order_by(Finding.rule))]
     assert {f.rule for f in findings} == {"PS01", "PS02"}
-    notice = Notice(number=number, year=2026, seq=seq, unit=UNIT, unit_kind="employer", unit_name=unit_name,
+    notice = Notice(number=number, year=2026, seq=seq, unit=UNIT_KEY, unit_kind="employer", unit_name=unit_name,
                     district="奉节县", township="白帝镇", village="白帝村", issuer="奉节县人力资源和社会保障局",
                     status=status, deadline=deadline,
                     amount_to_recover_fen=sum(f.amount_at_risk_fen for f in findings), requirements=requirements,
@@ -136,7 +137,7 @@ def test_notice_pdf_has_the_findings_the_money_and_the_deadline(web, tmp_path):
     # no full ID number anywhere
     for number in web.ids.values():
         assert number not in text and number[-8:] not in text
-    assert title == f"整改通知书 {NUMBER} {UNIT}" and meta["unit"] == UNIT and meta["district"] == "奉节县"
+    assert title == f"整改通知书 {NUMBER} {UNIT}" and meta["unit"] == UNIT_KEY and meta["district"] == "奉节县"
     # "— 1 —" page numbers
     assert "—1—" in text and f"—{out.pages}—" in text
 
@@ -391,7 +392,7 @@ def test_cli_notice_writes_the_file_and_archives_it(web, app, runner, tmp_path):
     db.session.rollback()
     report = db.session.scalars(select(ReportFile)).one()
     assert (report.kind, report.sha256, report.size, report.notice_id, report.unit, report.district) == (
-        "notice", digest, out.stat().st_size, notice.id, UNIT, "奉节县")
+        "notice", digest, out.stat().st_size, notice.id, UNIT_KEY, "奉节县")
     assert report.pages >= 2 and f"{report.pages} 页" in result.output
     archived = path_of(report)
     assert archived.read_bytes() == out.read_bytes()

@@ -122,7 +122,7 @@ def test_the_report_has_rectification_a_conclusion_and_advice(app, county, tmp_p
     from reports.summary import build_summary
 
     ids = [f["id"] for f in county.found if f["category"] != "data_quality" and f["rule"] in ("PS01", "PS04", "IP08")]
-    notice = issue("白帝村村民委员会", ids, dt.date.today() + dt.timedelta(days=30), by="auditor",
+    notice = issue("奉节县/白帝镇/白帝村村民委员会", ids, dt.date.today() + dt.timedelta(days=30), by="auditor",
                    scope_clause=Finding.id.is_not(None))
     db.session.flush()
     due = total_fen(db.session, Finding.id.in_(ids), kind=RECOVERABLE)

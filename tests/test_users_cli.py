@@ -75,7 +75,8 @@ def test_an_operator_is_scoped_to_its_unit(runner, client):
     assert "经办人" in result.output
 
     scope = Scope.of(user("cj_a1"))
-    assert (scope.workshop_codes, scope.employers, scope.regions) == (["CJ-A1"], ["白帝村村民委员会"], ())
+    # no ledger is loaded: the bare name is kept, and counts once exactly one unit bears it (P1)
+    assert (scope.workshop_codes, scope.employers, scope.regions) == (["CJ-A1"], [], ())
     assert wh.login(client, "cj_a1", SECRET).status_code == 302
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from helpers import snapshot, write_bundle
 from models import AuditRun, EvidenceFile, ImportBatch, Job, NoticeFinding, ReportFile, User, db
-from web_helpers import login, post
+from web_helpers import BAIDI, login, post
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
@@ -35,8 +35,8 @@ OBJECT_ROUTES = [
     ("GET", "/uploads/{job}/errors.csv", None),
     ("POST", "/uploads/{job}/commit", None),
     ("POST", "/uploads/{job}/retry", None),
-    ("GET", "/attendance/grid?kind=employer&unit=白帝村村民委员会&month=2025-03", "operator_bd"),
-    ("GET", "/attendance/sheet.xlsx?kind=employer&unit=白帝村村民委员会&month=2025-03", "operator_bd"),
+    ("GET", f"/attendance/grid?kind=employer&unit={BAIDI}&month=2025-03", "operator_bd"),
+    ("GET", f"/attendance/sheet.xlsx?kind=employer&unit={BAIDI}&month=2025-03", "operator_bd"),
     ("POST", "/attendance/grid", None),
     ("POST", "/attendance/upload", None),
     ("GET", "/admin/users/{user}", "admin"),
@@ -46,7 +46,7 @@ OBJECT_ROUTES = [
     ("POST", "/admin/users/{user}/activate", None),
     ("POST", "/admin/users/{user}/unlock", None),
     ("POST", "/admin/users/{user}/totp-reset", None),
-    ("GET", "/notices/new?unit=白帝村村民委员会", "auditor_fj"),
+    ("GET", f"/notices/new?unit={BAIDI}", "auditor_fj"),
     ("POST", "/notices/new", None),
     ("GET", "/notices/{notice}", "inspector_fj"),
     ("POST", "/notices/{notice}/answer", None),
@@ -81,7 +81,7 @@ def _notice(web, app) -> dict:
     login(au, "auditor_fj")
     login(op, "operator_bd")
     ps01 = web.finding("奉节县", "PS01").id
-    r = post(au, "/notices/new", {"unit": "白帝村村民委员会", "ids": [ps01], f"act-{ps01}": ["recover"],
+    r = post(au, "/notices/new", {"unit": BAIDI, "ids": [ps01], f"act-{ps01}": ["recover"],
                                   "deadline": "2099-12-31"})
     assert r.status_code == 303, r.get_data(as_text=True)[:500]
     nid = int(r.headers["Location"].rsplit("/", 1)[-1])
@@ -130,7 +130,7 @@ def _form(web, objects, route: str) -> dict:
     if route.endswith("/review"):
         return {"action": "dismiss", "note": "越权测试：不应生效"}
     if route.startswith("/attendance/"):
-        data = {"kind": "employer", "unit": "白帝村村民委员会", "month": "2025-02", f"c-{pid}-{a1}-3": "出勤"}
+        data = {"kind": "employer", "unit": BAIDI, "month": "2025-02", f"c-{pid}-{a1}-3": "出勤"}
         if route.endswith("upload"):
             data["file"] = (io.BytesIO(b"\xe5\xb2\x97\xe4\xbd\x8d\xe7\xbc\x96\xe5\x8f\xb7\n"), "sheet.csv")
         return data
@@ -139,7 +139,7 @@ def _form(web, objects, route: str) -> dict:
     if route.endswith("/password"):
         return {"password": "taken-over-123", "confirm": "taken-over-123"}
     if route == "/notices/new":
-        return {"unit": "白帝村村民委员会", "ids": [web.finding("奉节县", "PS02").id], "deadline": "2099-12-31"}
+        return {"unit": BAIDI, "ids": [web.finding("奉节县", "PS02").id], "deadline": "2099-12-31"}
     if route.endswith("/answer"):
         return {"text": "越权回复：不应生效的整改情况。", "files": (io.BytesIO(PDF), "越权.pdf")}
     if "/items/" in route:

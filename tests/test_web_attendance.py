@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from helpers import write_bundle
 from models import Attendance, ChangeLog, Finding, Person, Placement, db
-from web_helpers import login, post
+from web_helpers import BAIDI, GUIJING, QUCHI, login, post
 
 APRIL = dt.date(2025, 4, 1)
 AS_OF = "2025-06-30"
@@ -68,21 +68,21 @@ def cells(web, name: str, post_code: str, days: list[dt.date], status: str = "�
 
 
 def bd_grid(month: str = "2025-04") -> dict[str, str]:
-    return {"kind": "employer", "unit": "白帝村村民委员会", "month": month}
+    return {"kind": "employer", "unit": BAIDI, "month": month}
 
 
 def grid_url(month: str = "2025-04") -> str:
-    return f"/attendance/grid?kind=employer&unit=白帝村村民委员会&month={month}"
+    return f"/attendance/grid?kind=employer&unit={BAIDI}&month={month}"
 
 
 def unit_findings_of(month: str) -> list[Finding]:
     db.session.rollback()
-    return [f for f in db.session.scalars(select(Finding).where(Finding.unit == "白帝村村民委员会"))
+    return [f for f in db.session.scalars(select(Finding).where(Finding.unit == BAIDI))
             if month in f.periods]
 
 
 def sheet(client, month: str = "2025-04"):
-    resp = client.get(f"/attendance/sheet.xlsx?kind=employer&unit=白帝村村民委员会&month={month}")
+    resp = client.get(f"/attendance/sheet.xlsx?kind=employer&unit={BAIDI}&month={month}")
     assert resp.status_code == 200
     assert resp.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return openpyxl.load_workbook(io.BytesIO(resp.data))
@@ -227,7 +227,7 @@ def test_bad_status_a_day_beyond_the_month_and_a_stranger_are_refused(web, clien
     who = f"王大山（{masked('王大山')}） · 岗位 GW-A1"
     assert f"{who} · 2025-04-02：「到岗」不是有效的考勤状态" in page
     assert f"{who} · 第 31 日：不在 2025年04月 内（该月共 30 天）" in page
-    assert "不属于白帝村村民委员会" in page  # GW-A3 is another unit's post; 张三 is not named
+    assert "不属于白帝镇白帝村村民委员会" in page  # GW-A3 is another unit's post; 张三 is not named
     assert "张三" not in page
     assert f"{who} · 2025-04-03：同一天提交了多次" in page
     assert "有 4 处问题" in page
@@ -465,7 +465,7 @@ def test_sheet_errors_name_the_row_and_column(web, client):
     assert f"第 {rows['王大山GW-A1']} 行 AH 列（王大山（{masked('王大山')}） · 岗位 GW-A1）：日期「31」不在 2025年04月 内" in page
     assert f"第 {rows['王大山GW-A1']} 行 E 列（2025-04-02，王大山" in page and "「上班」不是有效的考勤状态" in page
     assert f"第 {rows['李小花GW-A1']} 行 D 列（2025-04-01，李小花（{masked('李小花')}） · 岗位 GW-A1）：该日不在岗" in page
-    assert f"第 {ws.max_row} 行：岗位「GW-A1」、姓名「赵某」" in page and "不在白帝村村民委员会 2025年04月的在岗名单中" in page
+    assert f"第 {ws.max_row} 行：岗位「GW-A1」、姓名「赵某」" in page and "不在白帝镇白帝村村民委员会 2025年04月的在岗名单中" in page
     assert attendance_count() == before
 
 
@@ -495,8 +495,9 @@ def test_bad_files_get_a_clear_message(web, client):
 
 # ---- who may ---------------------------------------------------------------------------------------
 
-OTHER_UNITS = [("workshop", "CJ-B1"), ("employer", "曲尺村村民委员会"), ("employer", "桂井社区居民委员会"),
-               ("workshop", "CJ-A1"), ("elsewhere", "白帝村村民委员会"), ("employer", "")]
+OTHER_UNITS = [("workshop", "CJ-B1"), ("employer", QUCHI), ("employer", GUIJING),
+               ("workshop", "CJ-A1"), ("elsewhere", BAIDI), ("employer", ""),
+               ("employer", "白帝村村民委员会"), ("employer", "奉节县/草堂镇/白帝村村民委员会")]  # P1: a name is no unit
 
 
 def test_another_units_attendance_is_not_found(web, client):
@@ -536,7 +537,7 @@ def test_only_operators_enter_attendance(web, app):
 
 def test_a_malformed_month_is_a_clear_error(web, client):
     login(client, "operator_bd")
-    resp = client.get("/attendance/grid?kind=employer&unit=白帝村村民委员会&month=2025-13")
+    resp = client.get(f"/attendance/grid?kind=employer&unit={BAIDI}&month=2025-13")
     assert resp.status_code == 400 and "月份格式应为 YYYY-MM" in text(resp)
 
 

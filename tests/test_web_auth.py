@@ -274,7 +274,7 @@ def test_the_user_list_shows_roles_scopes_and_state(web, client):
     for name in wh.USERS:
         assert name in page
     assert "审计人员" in page and "督查人员" in page and "经办人" in page
-    assert "employer:曲尺村村民委员会" in page and "workshop:CJ-B1" in page and "奉节县/白帝镇" in page
+    assert f"employer:{wh.QUCHI}" in page and "workshop:CJ-B1" in page and "奉节县/白帝镇" in page
     assert "锁定至" in page and "已停用" in page
 
     operators = text(client.get("/admin/users?role=operator"))
@@ -298,11 +298,11 @@ def test_the_admin_creates_an_operator_who_then_signs_in(web, app, client):
     assert r.status_code == 302
     page = text(client.get(r.headers["Location"]))
     assert "已创建用户 op_new（经办人）" in page
-    assert "workshop:CJ-A1" in page and "employer:白帝村村民委员会" in page and "提示" not in page
+    assert "workshop:CJ-A1" in page and f"employer:{wh.BAIDI}" in page and "提示" not in page
 
     created = user("op_new")
     assert created.role == "operator" and created.display_name == "新经办人"
-    assert [scope_text(s) for s in created.scopes] == ["workshop:CJ-A1", "employer:白帝村村民委员会"]
+    assert [scope_text(s) for s in created.scopes] == ["workshop:CJ-A1", f"employer:{wh.BAIDI}"]  # P1: the key
     assert log("user.create")[-1].actor == "admin"
 
     newcomer = fresh(app)

@@ -12,9 +12,11 @@ import re
 from sqlalchemy import func, select
 
 from models import ChangeLog, EvidenceFile, Finding, Notice, NoticeFinding, NoticeResponse, Recovery, ReportFile, db
+import web_helpers as wh
 from web_helpers import login, post
 
-UNIT = "白帝村村民委员会"
+UNIT = wh.BAIDI
+UNIT_NAME = "白帝镇白帝村村民委员会"  # how people read it: its township before its name
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 ANSWER = "已清退王大山，追回 2025 年 2 月、3 月违规发放的工资 1200 元，并更正考勤台账。"
 
@@ -99,7 +101,7 @@ def test_an_auditor_issues_a_notice_for_a_unit(web, app):
     db.session.rollback()
     assert db.session.get(Finding, web.finding("奉节县", "PS01").id).status == "confirmed"
     listed = text(c.get("/notices/"))
-    assert f"渝奉人社审〔{year}〕1号 {UNIT}" in listed and "2 条 1,200.00" in listed and "共 1 份" in listed
+    assert f"渝奉人社审〔{year}〕1号 {UNIT_NAME}" in listed and "2 条 1,200.00" in listed and "共 1 份" in listed
     # the findings are in a notice now: nothing left to issue for the unit
     assert "该单位暂无可列入整改通知书的问题" in text(c.get(f"/notices/new?unit={UNIT}"))
 
@@ -142,7 +144,7 @@ def test_only_auditors_in_scope_issue_notices(web, app):
     assert count(Notice) == 0
     # the unit picker lists the auditor's units only
     page = text(user(app, "auditor_fj").get("/notices/new"))
-    assert UNIT in page and "1,200.00" in page and "曲尺村村民委员会" not in page
+    assert UNIT_NAME in page and "1,200.00" in page and "曲尺村村民委员会" not in page
     # the findings list filtered by a unit offers the notice to auditors
     html = user(app, "auditor_fj").get(f"/findings/?unit={UNIT}").get_data(as_text=True)
     assert "为该单位下发整改通知书" in html

@@ -17,6 +17,11 @@ from models import Finding, Person, Post, db
 
 PASSWORD = "correct-horse-42"
 
+# the employing units of ``two_districts`` by their keys (``models.unit_key``: district/township/name)
+BAIDI = "奉节县/白帝镇/白帝村村民委员会"
+GUIJING = "奉节县/永安街道/桂井社区居民委员会"
+QUCHI = "巫山县/巫峡镇/曲尺村村民委员会"
+
 # username -> (role, scopes)
 USERS = {
     "admin": ("admin", []),
@@ -26,9 +31,9 @@ USERS = {
     "auditor_bd": ("auditor", ["奉节县/白帝镇"]),
     "inspector_fj": ("inspector", ["奉节县"]),
     "inspector_ws": ("inspector", ["巫山县"]),
-    "operator_bd": ("operator", ["employer:白帝村村民委员会"]),
+    "operator_bd": ("operator", [f"employer:{BAIDI}"]),
     "operator_cj": ("operator", ["workshop:CJ-A1"]),
-    "operator_ws": ("operator", ["employer:曲尺村村民委员会", "workshop:CJ-B1"]),
+    "operator_ws": ("operator", [f"employer:{QUCHI}", "workshop:CJ-B1"]),
 }
 
 

@@ -329,7 +329,9 @@ class Names:
     def __init__(self, rows):
         from audit.engine.rule import REGISTRY, all_rules
         from audit.engine.runner import TABLE_NAMES
-        from models import Notice, Post, Workshop
+        from models import Notice
+
+        from ..findings.queries import unit_names
 
         all_rules()
         self._rules = REGISTRY
@@ -340,9 +342,7 @@ class Names:
         self.notice_units = dict(db.session.execute(select(Notice.id, Notice.unit_name)
                                                     .where(Notice.id.in_(notice_ids))).all()) if notice_ids else {}
         units = {str((r.new or {}).get("unit")) for r in rows if (r.new or {}).get("unit")}
-        self.unit_names = {c: f"{n}（{c}）" for c, n in db.session.execute(
-            select(Post.code, Workshop.name).join(Workshop, Workshop.id == Post.id)
-            .where(Post.code.in_(units)))} if units else {}
+        self.unit_names = unit_names(units)
         pids = {r.row_id for r in rows if r.action == "pii.view" and r.row_id}
         from models import Finding, Person
 

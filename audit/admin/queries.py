@@ -68,7 +68,7 @@ def unknown_scopes(scopes: list[UserScope]) -> list[str]:
         if s.unit_kind == "workshop":
             found = exists().where(Post.code == s.unit, Post.kind == "workshop")
         elif s.unit_kind == "employer":
-            found = exists().where(Position.employer == s.unit)
+            found = exists().where(Position.unit_key == s.unit)
         else:
             found = None
             for model in (Position, Workshop, Person):

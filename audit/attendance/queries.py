@@ -22,6 +22,7 @@ from models import (
     Workshop,
     WorkshopStaff,
     db,
+    unit_display,
 )
 
 from ..access import scope
@@ -77,7 +78,7 @@ class PostInfo:
 @dataclass
 class Unit:
     kind: str  # 'employer' / 'workshop'
-    unit: str  # the employer's name / the workshop's code
+    unit: str  # the employing unit's key (``models.unit_key``) / the workshop's code
     label: str
     posts: list[PostInfo] = field(default_factory=list)
 
@@ -91,7 +92,7 @@ class Unit:
 
     @property
     def ref(self) -> str:
-        """How the change log names the unit (``employer:白帝村村民委员会``)."""
+        """How the change log names the unit (``employer:奉节县/白帝镇/白帝村村民委员会``)."""
         return f"{self.kind}:{self.unit}"
 
 
@@ -100,8 +101,8 @@ def _posts_of(kind: str, unit: str) -> tuple[str, list[PostInfo]]:
     if kind == "employer":
         rows = db.session.execute(
             select(Post.id, Post.code, Position.title).join(Position, Position.id == Post.id)
-            .where(Position.employer == unit, s.positions()).order_by(Post.code)).all()
-        return unit, [PostInfo(r.id, r.code, r.title) for r in rows]
+            .where(Position.unit_key == unit, s.positions()).order_by(Post.code)).all()
+        return unit_display(unit), [PostInfo(r.id, r.code, r.title) for r in rows]
     rows = db.session.execute(
         select(Post.id, Post.code, Workshop.name).join(Workshop, Workshop.id == Post.id)
         .where(Post.code == unit, s.workshops())).all()

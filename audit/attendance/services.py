@@ -297,7 +297,8 @@ class SheetError(ValueError):
 
 
 def sheet_filename(grid: Grid) -> str:
-    return f"考勤表_{grid.unit.unit}_{ym(grid.month)}.xlsx"
+    unit = grid.unit.unit if grid.unit.kind == "workshop" else grid.unit.label  # a code, or the unit's name
+    return f"考勤表_{unit}_{ym(grid.month)}.xlsx"
 
 
 def write_sheet(grid: Grid) -> bytes:

@@ -11,7 +11,7 @@ from flask import current_app, has_request_context, request
 from sqlalchemy import delete, exists, func, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import ROLES, ChangeLog, PasswordHistory, SignInFailure, User, UserScope, db
+from models import ROLES, ChangeLog, PasswordHistory, Position, SignInFailure, User, UserScope, db, unit_key
 
 from ..auditlog import record, record_now
 from . import policy
@@ -161,9 +161,32 @@ def load(token: str) -> User | None:
     return user
 
 
+def employer_key(text: str) -> str:
+    """The key (``models.unit_key``) of the employing unit an operator's scope names: written in full
+    (``奉节县/白帝镇/白帝村村民委员会``; ``奉节县//单位`` for one without a township), or by its bare
+    name when the loaded ledgers hold exactly one unit of that name. A bare name that two units share
+    (two 白帝村村民委员会 in two townships) is refused with the choices (P1). A bare name no ledger
+    holds yet is kept as written (an account made before the first import): it counts only while
+    exactly one unit bears it (``access.Scope.of``), and the admin's user page flags it until then."""
+    parts = [p.strip() for p in text.replace("／", "/").split("/")]
+    if len(parts) == 3 and parts[0] and parts[2]:
+        return unit_key(parts[0], parts[1] or None, parts[2])
+    if len(parts) != 1:
+        raise UserError(f"用工单位「{text.strip()}」应写作 单位名称 或 区县/乡镇/单位名称")
+    name = parts[0]
+    places = db.session.execute(select(Position.district, Position.township).where(Position.employer == name)
+                                .distinct().order_by(Position.district, Position.township)).all()
+    if len(places) == 1:
+        return unit_key(places[0].district, places[0].township, name)
+    if not places:
+        return name
+    choices = "、".join(f"employer:{unit_key(d, t, name)}" for d, t in places)
+    raise UserError(f"有 {len(places)} 个用工单位都叫「{name}」，请写明是哪一个：{choices}")
+
+
 def parse_scope(text: str, role: str) -> UserScope:
     """``奉节县``, ``奉节县/白帝镇``, ``奉节县/白帝镇/白帝村`` for a region; ``workshop:CODE`` or
-    ``employer:NAME`` for a unit (operators only)."""
+    ``employer:NAME`` (``employer_key``) for a unit (operators only)."""
     text = (text or "").strip()
     if not text:
         raise UserError("范围不能为空")
@@ -177,7 +200,7 @@ def parse_scope(text: str, role: str) -> UserScope:
             raise UserError("只有经办人按单位划定范围；其他角色请填写地区（区县/乡镇/村）")
         if len(unit.strip()) > 128:
             raise UserError(f"单位名称「{unit.strip()[:20]}…」过长（不超过 128 个字符）")
-        return UserScope(unit_kind=kind, unit=unit.strip())
+        return UserScope(unit_kind=kind, unit=employer_key(unit) if kind == "employer" else unit.strip())
     if role == "operator":
         raise UserError("经办人的范围是单位：workshop:车间编号 或 employer:用工单位名称")
     parts = [p.strip() or None for p in text.replace("／", "/").split("/")]

@@ -75,9 +75,10 @@ def register(cli: click.Group) -> None:
         saved = dict(line.split("\t")[:2] for line in path.read_text().splitlines() if "\t" in line) \
             if path.exists() else {}
         district = db.session.scalar(select(Position.district).order_by(Position.id).limit(1)) or "奉节县"
-        employer = db.session.scalar(select(Position.employer).where(Position.employer.like("%村民委员会"))
-                                     .group_by(Position.employer).order_by(func.count().desc(), Position.employer)
-                                     .limit(1)) or db.session.scalar(select(Position.employer).limit(1))
+        unit = Position.unit_key  # an employing unit is its district, township and name (P1)
+        employer = db.session.scalar(select(unit).where(Position.employer.like("%村民委员会"))
+                                     .group_by(unit).order_by(func.count().desc(), unit)
+                                     .limit(1)) or db.session.scalar(select(unit).limit(1))
         workshop = db.session.scalar(select(PostModel.code).join(Workshop, Workshop.id == PostModel.id)
                                      .order_by(PostModel.id).limit(1))
         units = [u for u in (f"employer:{employer}" if employer else None,

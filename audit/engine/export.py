@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 
 from audit.logchain import append
 from audit.pii import PiiCodec
-from models import Finding, Person, Post
+from models import Finding, Person, Post, unit_display
 
 from audit.money import yuan
 
@@ -62,7 +62,7 @@ def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where
             "amount_at_risk": yuan(r["amount_at_risk_fen"], grouping=False, none=None),
             "_amount_fen": r["amount_at_risk_fen"],
             "title": r["title"], "evidence": r["evidence"], "basis": r["basis"], "status": r["status"],
-            "explanation": explanation, "unit": r["unit"], "district": r["district"], "township": r["township"],
+            "explanation": explanation, "unit": unit_display(r["unit"]), "district": r["district"], "township": r["township"],
         }
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import Column, Connection, Date, Engine, Integer, MetaData, Stri
 
 from audit import logchain
 from audit.database import HOST, process_alive
-from models import AuditRun, Finding, FindingMoney, Person, Position, Post, Workshop
+from models import AuditRun, Finding, FindingMoney, Person, Position, Post, Workshop, unit_key
 
 from .context import RunContext, _table
 from .rule import CATEGORIES, Draft, Rule, all_rules, ym
@@ -313,12 +313,14 @@ def _people(conn: Connection, ids: set[int]) -> dict[int, dict]:
 
 
 def _posts(conn: Connection) -> dict[int, dict]:
-    """Every post with its unit (the employer of a position, the code of a workshop) and region."""
+    """Every post with its unit (a position's employing unit by ``models.unit_key``, a workshop's code) and
+    region."""
     posts, pos, ws = Post.__table__, Position.__table__, Workshop.__table__
     out = {}
     for r in conn.execute(select(posts.c.id, posts.c.code, posts.c.kind, pos.c.employer, pos.c.district,
                                  pos.c.township, pos.c.village).join(pos, pos.c.id == posts.c.id)):
-        out[r.id] = {"code": r.code, "kind": r.kind, "unit": r.employer, "district": r.district,
+        out[r.id] = {"code": r.code, "kind": r.kind, "unit": unit_key(r.district, r.township, r.employer),
+                     "district": r.district,
                      "township": r.township, "village": r.village}
     for r in conn.execute(select(posts.c.id, posts.c.code, posts.c.kind, ws.c.district, ws.c.township,
                                  ws.c.village).join(ws, ws.c.id == posts.c.id)):

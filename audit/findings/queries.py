@@ -3,12 +3,13 @@ findings domain of the web application)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 
 from sqlalchemy import Text, and_, case, cast, desc, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from models import ChangeLog, Finding, FindingAlias, Person, Position, Post, Workshop, db
+from models import ChangeLog, Finding, FindingAlias, Person, Position, Post, Workshop, db, unit_display
 
 from ..access import not_found_in_scope, scope
 from ..engine.rule import CATEGORIES, REGISTRY, VIOLATIONS, all_rules
@@ -198,16 +199,23 @@ def person_names(ids: set[int]) -> dict[int, dict]:
     return {i: {"id": i, "name": n, "id_masked": m} for i, n, m in rows}
 
 
-def unit_names(units: set[str]) -> dict[str, str]:
-    """``{unit: name}``: a workshop (a finding's unit is its code) reads as its name and code; an
-    employing unit is its name already."""
+def unit_names(units: Iterable[str]) -> dict[str, str]:
+    """``{unit: name}``, the one way a unit reads for people: a workshop (its unit is its code) as its
+    name and code (``白帝服装车间（CJ-001）``); an employing unit (its key, ``models.unit_key``) as
+    ``models.unit_display`` reads it (``白帝镇白帝村村民委员会``)."""
+    units = {u for u in units if u}
     if not units:
         return {}
     rows = db.session.execute(select(Post.code, Workshop.name).join(Workshop, Workshop.id == Post.id)
                               .where(Post.code.in_(sorted(units))))
-    names = {u: u for u in units}
+    names = {u: unit_display(u) for u in units}
     names.update({code: f"{name}（{code}）" for code, name in rows})
     return names
+
+
+def unit_name(unit: str | None) -> str:
+    """One unit's name for people (``unit_names``); a template global."""
+    return unit_names([unit] if unit else []).get(unit or "", unit or "")
 
 
 def post_of(post_id: int | None) -> dict | None:

@@ -33,6 +33,7 @@ from models.rectification import CLOSE_BASES, WAITING_FOR_UNIT
 from ..access import not_found_in_scope, scope
 from ..engine.rule import VIOLATIONS
 from ..findings.money import RECOVERABLE, money_by, overlap_note, overlaps, total_fen
+from ..findings.queries import unit_names
 from . import services
 from .services import REVIEWABLE
 
@@ -294,11 +295,12 @@ def notice_reports(nid: int) -> list[ReportFile]:
 # ---- a new notice -------------------------------------------------------------------------------------
 
 def unit_in_scope(unit: str) -> bool:
-    """An employing unit (by name) or a workshop (by code) that lies in the user's scope."""
+    """An employing unit (by its key, ``models.unit_key``) or a workshop (by code) that lies in the
+    user's scope."""
     if not unit:
         return False
     s = scope()
-    employer = select(Position.id).where(Position.employer == unit, s.positions()).limit(1)
+    employer = select(Position.id).where(Position.unit_key == unit, s.positions()).limit(1)
     workshop = (select(Workshop.id).join(Post, Post.id == Workshop.id).where(Post.code == unit, s.workshops())
                 .limit(1))
     return db.session.scalar(employer) is not None or db.session.scalar(workshop) is not None
@@ -316,13 +318,16 @@ def candidate_units() -> list:
         select(Finding.unit, func.count().label("n"), func.sum(case((Finding.status == "open", 1), else_=0))
                .label("open"))
         .where(*where).group_by(Finding.unit)).all()
-    out = [UnitRow(r.unit, int(r.n), money.get(r.unit, 0), int(r.open or 0)) for r in rows]
-    return sorted(out, key=lambda u: (-u.amount_fen, u.unit))
+    names = unit_names(r.unit for r in rows)
+    out = [UnitRow(r.unit, names.get(r.unit, r.unit), int(r.n), money.get(r.unit, 0), int(r.open or 0))
+           for r in rows]
+    return sorted(out, key=lambda u: (-u.amount_fen, u.name))
 
 
 @dataclass
 class UnitRow:
-    unit: str
+    unit: str  # the unit's key (a workshop's code, an employing unit's ``models.unit_key``)
+    name: str  # as people read it (``unit_names``)
     n: int
     amount_fen: int
     open: int

@@ -44,6 +44,7 @@ from models import (
     Recovery,
     Workshop,
     db,
+    unit_display,
 )
 from models.rectification import CLOSE_BASES, WAITING_FOR_UNIT
 
@@ -107,7 +108,7 @@ def candidates(unit: str, scope_clause) -> list[Finding]:
 
 
 def unit_facts(unit: str) -> dict:
-    """Kind, addressee and region of a unit: an employing unit (``Position.employer``) or a workshop
+    """Kind, addressee and region of a unit: an employing unit (``Position.unit_key``) or a workshop
     (its code); None when no such unit is known."""
     ws = db.session.execute(select(Workshop.name, Workshop.operator, Workshop.district, Workshop.township,
                                    Workshop.village).join(Post, Post.id == Workshop.id)
@@ -116,10 +117,10 @@ def unit_facts(unit: str) -> dict:
         return {"kind": "workshop", "name": f"{ws.operator}（{ws.name}，{unit}）", "district": ws.district,
                 "township": ws.township, "village": ws.village}
     pos = db.session.execute(select(Position.district, Position.township, Position.village)
-                             .where(Position.employer == unit).limit(1)).first()
+                             .where(Position.unit_key == unit).limit(1)).first()
     if pos is not None:
-        return {"kind": "employer", "name": unit, "district": pos.district, "township": pos.township,
-                "village": pos.village}
+        return {"kind": "employer", "name": unit_display(unit), "district": pos.district,
+                "township": pos.township, "village": pos.village}
     return {}
 
 

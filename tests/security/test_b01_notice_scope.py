@@ -15,6 +15,7 @@ from models import Finding, Notice, NoticeFinding, Post, db
 from web_helpers import PASSWORD, login, post
 
 UNIT = "白帝镇人民政府"
+UNIT_KEY = f"奉节县/白帝镇/{UNIT}"  # P1: the unit by its region
 USERS = {
     "auditor_bdc": "奉节县/白帝镇/白帝村",
     "auditor_hc": "奉节县/白帝镇/黄村",
@@ -49,7 +50,7 @@ def villages(app, people, quick_hashes, tmp_path) -> dict[str, str]:
     db.session.commit()
     posts = {p.id: p.code for p in db.session.scalars(select(Post))}
     out = {}
-    for f in db.session.scalars(select(Finding).where(Finding.rule == "PS01", Finding.unit == UNIT)):
+    for f in db.session.scalars(select(Finding).where(Finding.rule == "PS01", Finding.unit == UNIT_KEY)):
         out[{"GW-H1": "黄村", "GW-B1": "白帝村"}[posts[f.post_id]]] = f.id
     assert set(out) == {"黄村", "白帝村"}
     return out
@@ -62,7 +63,7 @@ def user(app, name: str):
 
 
 def issue(c, ids: list[str]):
-    return post(c, "/notices/new", {"unit": UNIT, "ids": ids, **{f"act-{i}": ["dismiss_person", "recover"] for i in ids},
+    return post(c, "/notices/new", {"unit": UNIT_KEY, "ids": ids, **{f"act-{i}": ["dismiss_person", "recover"] for i in ids},
                                     "deadline": (dt.date.today() + dt.timedelta(days=30)).isoformat()})
 
 
@@ -78,7 +79,7 @@ def item_of(nid: int) -> int:
 
 def test_a_village_auditor_keeps_their_own_notice_and_the_other_village_cannot_touch_it(app, villages):
     mine, other = user(app, "auditor_bdc"), user(app, "auditor_hc")
-    page = text(mine.get(f"/notices/new?unit={UNIT}"))
+    page = text(mine.get(f"/notices/new?unit={UNIT_KEY}"))
     assert "奉节县白帝镇白帝村" in page  # the region the notice will have
     nid = nid_of(issue(mine, [villages["白帝村"]]))
 

@@ -77,14 +77,15 @@ def test_the_import_errors_csv_of_the_web_runs_nothing(app, client, web, people,
 def test_the_attendance_sheet_runs_nothing(app, web, client):
     from audit.auth.services import create_user
 
-    unit = "=1+1 村民委员会"
-    db.session.execute(update(Position).where(Position.employer == "白帝村村民委员会").values(employer=unit))
+    unit = "=1+1 村民委员会"  # a unit without a township reads as its bare name: the sheet's text starts with =
+    db.session.execute(update(Position).where(Position.employer == "白帝村村民委员会")
+                       .values(employer=unit, township=None))
     db.session.execute(update(Person).where(Person.id == web.person_id["王大山"]).values(name="@SUM(1+1)"))
     create_user("operator_formula", "operator", "correct-horse-42", units=[f"employer:{unit}"], by="test")
     db.session.commit()
     login(client, "operator_formula")
     resp = client.get("/attendance/sheet.xlsx",
-                      query_string={"kind": "employer", "unit": unit, "month": "2025-04"})
+                      query_string={"kind": "employer", "unit": f"奉节县//{unit}", "month": "2025-04"})
     assert resp.status_code == 200
     ws = openpyxl.load_workbook(io.BytesIO(resp.data)).active
     values = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]

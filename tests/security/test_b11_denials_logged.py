@@ -10,7 +10,7 @@ from sqlalchemy import select
 from models import ChangeLog, Person, db
 from web_helpers import login, post
 
-UNIT = "白帝村村民委员会"
+UNIT = "奉节县/白帝镇/白帝村村民委员会"
 
 
 def denials(actor: str) -> list[ChangeLog]:

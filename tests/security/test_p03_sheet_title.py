@@ -13,7 +13,7 @@ from models import Attendance, ChangeLog, Person, db
 from web_helpers import login, post
 
 EVIL = "evil.example"
-GRID = {"kind": "employer", "unit": "白帝村村民委员会", "month": "2025-04"}
+GRID = {"kind": "employer", "unit": "奉节县/白帝镇/白帝村村民委员会", "month": "2025-04"}
 
 
 def sheet(client) -> bytes:
