@@ -37,6 +37,8 @@ def from_environment(instance_path: str, given: dict | None = None) -> dict:
         "IMPORT_MAX_XLSX_ROWS": int(os.environ.get("IMPORT_MAX_XLSX_ROWS", 2_000_000)),
         "IMPORT_MAX_XLSX_COLUMNS": int(os.environ.get("IMPORT_MAX_XLSX_COLUMNS", 200)),
         "IMPORT_MAX_XLSX_SECONDS": float(os.environ.get("IMPORT_MAX_XLSX_SECONDS", 600)),
+        # A check stops after this many row errors (saying so): a file of junk rows cannot fill memory.
+        "IMPORT_MAX_ERRORS": int(os.environ.get("IMPORT_MAX_ERRORS", 10_000)),
         # The web application's session: idle sessions end after 30 minutes (checked on the
         # server, see audit/web.py); the cookie is HttpOnly, SameSite=Lax, and Secure when
         # SESSION_COOKIE_SECURE=true (behind HTTPS).

@@ -35,6 +35,9 @@ class Limits:
     max_xlsx_rows: int = 2_000_000
     max_xlsx_columns: int = 200
     max_xlsx_seconds: float = 600.0
+    # row errors kept before the check stops (a file of junk rows, e.g. a zip bomb of a small ratio,
+    # would otherwise keep millions of them in memory); the last one says that it stopped
+    max_errors: int = 10_000
 
     @classmethod
     def from_config(cls, c) -> Limits:
@@ -43,7 +46,8 @@ class Limits:
                    c.get("IMPORT_MAX_ENTRIES", d.max_entries), c.get("IMPORT_MAX_RATIO", d.max_ratio),
                    c.get("IMPORT_MAX_XLSX_ROWS", d.max_xlsx_rows),
                    c.get("IMPORT_MAX_XLSX_COLUMNS", d.max_xlsx_columns),
-                   c.get("IMPORT_MAX_XLSX_SECONDS", d.max_xlsx_seconds))
+                   c.get("IMPORT_MAX_XLSX_SECONDS", d.max_xlsx_seconds),
+                   c.get("IMPORT_MAX_ERRORS", d.max_errors))
 
 
 CHUNK = 1 << 20  # bytes read at a time from a file or a zip entry

@@ -137,6 +137,10 @@ class ImportResult:
         return self.ok and not self.dry_run
 
 
+class TooManyErrors(Exception):
+    """Raised by ``Importer._error`` at ``Limits.max_errors``; the run rolls back and returns."""
+
+
 class ImportRefused(Exception):
     """Raised by ``import_bundle(..., raise_on_error=True)``."""
 
@@ -245,6 +249,7 @@ class Importer:
     def run(self, path: str | Path, *, dry_run: bool = False) -> ImportResult:
         path = Path(path)
         self.result = ImportResult(source=path.name, dry_run=dry_run)
+        self._stopped = False  # by ``Limits.max_errors``
         self._log: list[dict] = []
         self._hashes: dict[str, str] = {}  # ID number -> keyed hash
         self._refs: dict[str, tuple] = {}  # ID number of a comparison list -> (hash, encrypted, masked)
@@ -271,6 +276,8 @@ class Importer:
                         self._run(conn, bundle, path)
                     except BundleError as exc:
                         self._error("bundle", 0, "", "", str(exc))
+                    except TooManyErrors:
+                        pass  # the errors so far, the last saying the check stopped: rolled back below
                     if self.result.errors or dry_run:
                         tx.rollback()
                     else:
@@ -937,7 +944,13 @@ class Importer:
                                *({**e, "batch_id": self.result.batch_id} for e in self._log)])
 
     def _error(self, table: str, row: int, column: str, value: str, reason: str) -> None:
-        self.result.errors.append(RowError(table, row, column, value, reason))
+        errors = self.result.errors
+        errors.append(RowError(table, row, column, value, reason))
+        if len(errors) >= self.limits.max_errors > 0 and not self._stopped:
+            self._stopped = True
+            errors.append(RowError("bundle", 0, "", "", f"错误过多：已发现 {len(errors)} 处错误，检查到此停止，"
+                                   "后面的行未检查。请先改正以上错误（或确认是否选错了文件），再重新上传。"))
+            raise TooManyErrors()
 
 
 def import_bundle(path: str | Path, *, engine: Engine, pii: PiiCodec, actor: str = "system",

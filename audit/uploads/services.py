@@ -389,15 +389,41 @@ def scope_errors(path: Path, scope: Scope, *, pii, limits, report: Callable[[int
         return [], {}
     try:
         with bundle:
-            return _scope_errors(bundle, regions, pii, report, span)
+            return _scope_errors(bundle, regions, pii, report, span, _Capped(limits.max_errors))
     except BundleError:
         return [], {}  # the importer reports an unreadable table
+    except _Capped.Full as full:  # a file of junk rows (a zip bomb of a small ratio): stop, and say so
+        return [*full.errors, RowError("bundle", 0, "", "", f"错误过多：已发现 {len(full.errors)} 处错误，"
+                                       "检查到此停止，后面的行未检查。请先改正以上错误（或确认是否选错了文件），"
+                                       "再重新上传。")], {}
     finally:
         db.session.rollback()  # end the read: the import that follows writes from another connection
 
 
-def _scope_errors(bundle, regions: _Regions, pii, report, span) -> tuple[list[RowError], dict[str, int]]:
-    errors: list[RowError] = []
+class _Capped(list):
+    """The row errors of the scope check, at most ``limit`` (``Limits.max_errors``): one more stops
+    the check (``Full``), so that millions of junk rows cannot fill the memory."""
+
+    class Full(Exception):
+        def __init__(self, errors: list[RowError]):
+            self.errors = errors
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def append(self, error: RowError) -> None:
+        super().append(error)
+        if 0 < self.limit <= len(self):
+            raise _Capped.Full(list(self))
+
+    def extend(self, errors) -> None:
+        for error in errors:
+            self.append(error)
+
+
+def _scope_errors(bundle, regions: _Regions, pii, report, span,
+                  errors: list[RowError]) -> tuple[list[RowError], dict[str, int]]:
     sizes = {name: s.approx_rows or 0 for name, s in bundle.sources.items()}
     checked = [n for n in (*REGION_TABLES, *POST_REFS) if n in bundle.sources]
     total = sum(sizes[n] for n in checked) or 1

@@ -129,3 +129,23 @@ def test_the_stream_itself_stops_at_the_size_and_the_ratio(tmp_path):
             else:
                 raise AssertionError("read to the end")
             assert read_before <= 8 * MB
+
+
+def test_a_bomb_within_the_ratio_stops_at_the_error_limit_on_the_web(app, client, quick_hashes, tmp_path):
+    """A bomb of a ratio under IMPORT_MAX_RATIO (about 400 here, the default is 1000) is read, but its
+    junk rows cannot fill the memory: the check stops at IMPORT_MAX_ERRORS row errors and says so."""
+    from audit.auth.services import create_user
+    from models import db
+    from web_helpers import PASSWORD, login, upload_zip, wait_upload
+
+    create_user("auditor_bomb", "auditor", PASSWORD, regions=["奉节县"], by="test")
+    db.session.commit()
+    login(client, "auditor_bomb")
+    bomb = write_zip(tmp_path / "bomb.zip", 30 * MB, lambda i: "张三,500236198005060011,男\n")
+    assert bomb.stat().st_size < MB
+    job = upload_zip(client, bomb.read_bytes(), "bomb.zip")
+    state = wait_upload(client, job)
+    page = client.get(f"/uploads/{job}").get_data(as_text=True)
+    assert state["status"] == "done" and "错误过多：已发现 10000 处错误，检查到此停止" in page
+    limit = app.config["IMPORT_MAX_ERRORS"]
+    assert limit == 10_000
