@@ -6,11 +6,9 @@ password alone opens nothing. Screenshots of the enrolment and code pages go to
 tests/artifacts/screenshots/."""
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
-from pathlib import Path
 
 import pyotp
 import pytest
@@ -18,12 +16,8 @@ import pytest
 from audit.auth import totp
 from audit.auth.services import create_user
 from models import db
+from test_browser import SHOTS, browser, pytestmark  # noqa: F401 - the browser tests' one set-up
 from web_helpers import PASSWORD
-
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).parent / "artifacts" / "screenshots"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI", "").lower() != "true",
-                                reason="Debian's chromium is not installed (bin/setup installs it)")
 
 
 class Clock:
@@ -34,18 +28,6 @@ class Clock:
 
     def time(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
 
 
 @pytest.fixture
