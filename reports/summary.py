@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, case, desc, distinct, func, or_, select, true
+from sqlalchemy import and_, case, desc, distinct, func, select, true
 
 from audit.engine.rule import CATEGORIES, REGISTRY, SEVERITIES, VIOLATIONS, _order, all_rules
 from audit.findings import periods

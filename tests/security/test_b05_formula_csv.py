@@ -11,7 +11,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from helpers import base_tables, write_bundle
 from models import Person, Position, db

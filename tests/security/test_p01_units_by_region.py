@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import select
 
