@@ -289,6 +289,8 @@ def _value(key: str, v) -> str:
         return _status(v)
     if key in ("close_basis", "basis"):
         return CLOSE_BASIS.get(v, v)
+    if key == "second_factor" and isinstance(v, str):
+        return {"totp": "动态验证码", "recovery": "恢复码"}.get(v, v)
     if key.endswith("_fen") and isinstance(v, int):
         return yuan(v)
     if isinstance(v, bool):

@@ -179,6 +179,9 @@ def test_a_recovery_code_signs_in_once(app, clock):
     r = sign_in(again, "admin", codes[3])
     assert r.status_code == 401 and WRONG in text(r) and not signed_in(again)
     assert sign_in(again, "admin", codes[4]).status_code == 302 and signed_in(again)
+    # the admin's log names how each sign-in was completed, in words
+    log = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text(again.get("/admin/log?action=auth.login"))))
+    assert "第二步验证" in log and "恢复码" in log and "recovery" not in log
 
 
 def test_wrong_codes_lock_the_account_like_wrong_passwords(app, clock):
