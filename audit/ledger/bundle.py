@@ -155,6 +155,10 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
     return info.filename
 
 
+WHOLE_PARTS = ("sharedStrings.xml", "styles.xml")
+WHOLE_PART_RATIO = 50  # their real ratio is a few to one: every string is stored there once
+
+
 def check_zip(zf: zipfile.ZipFile, what: str, limits: Limits) -> None:
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
@@ -166,7 +170,10 @@ def check_zip(zf: zipfile.ZipFile, what: str, limits: Limits) -> None:
             f"{what} 解压后共 {total / 2**20:.0f} MiB（其中 {_zip_name(biggest)} {biggest.file_size / 2**20:.0f} MiB），"
             f"超过上限 {limits.max_uncompressed / 2**20:.0f} MiB，拒绝解析（疑似压缩炸弹）")
     for i in infos:
-        if i.file_size > (1 << 20) and i.file_size > limits.max_ratio * max(i.compress_size, 1):
+        # the parts of an xlsx that openpyxl reads whole (shared strings, styles) hold each text once:
+        # they never compress like a table's rows, and a bomb there would be read whole into memory
+        ratio = min(limits.max_ratio, WHOLE_PART_RATIO) if i.filename.endswith(WHOLE_PARTS) else limits.max_ratio
+        if i.file_size > (1 << 20) and i.file_size > ratio * max(i.compress_size, 1):
             raise BundleError(f"{what} 中的 {i.filename} 压缩比异常（疑似压缩炸弹），拒绝解析")
 
 

@@ -12,7 +12,8 @@ sign-in against its peak once the upload's job is over) with the Chinese message
    the default IMPORT_MAX_RATIO (1000: its ratio, about 400, is within it) and with 100;
 2. an xlsx whose sheet has a cell at XFD1048576 (A1:XFD1048576: 17 billion cells if trusted);
 3. a 50 MB attendance CSV (the operator's 考勤填报 upload; 593 MB of memory before B8);
-4. an attendance xlsx of 168 KB whose shared-string table inflates to 64 MB (363 MB, 37 s if loaded).
+4. an attendance xlsx of 168 KB whose shared-string table inflates to 64 MB (363 MB, 37 s if loaded),
+   and the same sent as a ledger workbook (refused by the ratio of the parts read whole).
 
 The client streams each file from disk (the test client spools a multipart body over 500 KB to a
 temporary file), so the figures are the server's. Target: each refused with a Chinese message, well
@@ -198,6 +199,8 @@ def main() -> None:
             ("zip bomb → 台账导入", "upload", bomb, "auditor"),
             ("zip bomb → 台账导入, IMPORT_MAX_RATIO=100", "upload", bomb, "auditor", {"IMPORT_MAX_RATIO": "100"}),
             ("xlsx with a cell at XFD1048576 → 台账导入", "upload", far_cell_xlsx(tmp / "persons.xlsx"),
+             "auditor"),
+            ("ledger xlsx, 64 MB shared strings → 台账导入", "upload", shared_strings_xlsx(tmp / "ledger.xlsx"),
              "auditor"),
             ("50 MB attendance CSV → 考勤填报", "attendance", attendance_csv(tmp / "考勤.csv"), "operator"),
             ("attendance xlsx, 64 MB shared strings → 考勤填报", "attendance",
