@@ -50,7 +50,7 @@ class Notice(Base):
     seq: Mapped[int] = mapped_column(Integer)  # the N of the number, per prefix and year
     unit: Mapped[str] = mapped_column(String(260), index=True)  # an employing unit's key or a workshop code
     unit_kind: Mapped[str] = mapped_column(String(16))  # 'employer' / 'workshop'
-    unit_name: Mapped[str] = mapped_column(String(128))  # what the notice is addressed to
+    unit_name: Mapped[str] = mapped_column(String(260))  # what the notice is addressed to
     district: Mapped[str | None] = mapped_column(String(64), index=True)
     township: Mapped[str | None] = mapped_column(String(64))
     village: Mapped[str | None] = mapped_column(String(64))

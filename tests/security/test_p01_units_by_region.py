@@ -115,3 +115,29 @@ def test_the_migration_turns_stored_names_into_units_of_their_own_region(app, pe
     scopes = list(db.session.scalars(select(UserScope.unit).join(User).where(User.username == "operator_bd")))
     assert sorted(scopes) == [BAIDI, CAOTANG]
     assert "operator_bd: employer:白帝村村民委员会" in capfd.readouterr().out
+
+
+def test_a_notice_is_addressed_by_township_and_name_however_long_the_name(app, people, quick_hashes, tmp_path):
+    """The addressee 白帝镇 + a 126-character name is longer than a name alone could be (128 before
+    migration 0013): PostgreSQL would refuse the notice if its column were not widened."""
+    import datetime as dt
+
+    from sqlalchemy import true
+
+    from audit.rectification.services import issue
+
+    name = "长" * 121 + "村民委员会"  # 126 characters; the addressee 129
+    c = County(people)
+    idn = c.person("长名单位岗位人员")
+    c.position("GW-L1", employer=name, township="白帝镇")
+    c.place(idn, "GW-L1", "2025-01-01")
+    c.month(idn, "GW-L1", "2025-01")
+    c.work(idn, "GW-L1", "2025-02", present=0, other="缺勤")
+    c.pay(idn, "GW-L1", "2025-02")
+    c.audit(app, tmp_path / "bundle", as_of="2025-06-30")
+    key = f"奉节县/白帝镇/{name}"
+    ids = list(db.session.scalars(select(Finding.id).where(Finding.unit == key)))
+    assert ids
+    notice = issue(key, ids, dt.date.today() + dt.timedelta(days=30), by="auditor_fj", scope_clause=true())
+    db.session.commit()
+    assert db.session.get(Notice, notice.id).unit_name == "白帝镇" + name

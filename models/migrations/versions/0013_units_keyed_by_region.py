@@ -7,7 +7,8 @@ Create Date: 2026-12-06 05:05:00
 An employing unit was its bare name, so two village committees of one name in two townships were
 one unit (one row to notify, one operator scope for both). From here on it is its key
 ``district/township/name`` (``models.unit_key``); a workshop stays its code. This migration widens
-the unit columns (a key is longer than a name) and rewrites what is stored:
+the unit columns (a key is longer than a name; so is the addressee 乡镇 + 名称) and rewrites what is
+stored:
 
 - ``findings.unit``: the key of the finding's own post (its position's district, township, name);
 - ``notices.unit`` (employers): the key its findings share; a notice without findings keeps its own
@@ -32,7 +33,9 @@ depends_on = None
 
 SEP = "/"
 WIDE, NARROW = 260, 128
-COLUMNS = (("findings", True), ("notices", False), ("report_files", True), ("user_scopes", True))
+COLUMNS = (("findings", "unit", True), ("notices", "unit", False), ("report_files", "unit", True),
+           ("user_scopes", "unit", True),
+           ("notices", "unit_name", False))  # the addressee reads 乡镇 + 名称 (``models.unit_display``)
 
 
 def _key(district, township, employer):
@@ -40,9 +43,9 @@ def _key(district, township, employer):
 
 
 def _widen(length: int) -> None:
-    for table, nullable in COLUMNS:
+    for table, column, nullable in COLUMNS:
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.alter_column('unit', existing_type=sa.String(length=WIDE if length == NARROW else NARROW),
+            batch_op.alter_column(column, existing_type=sa.String(length=WIDE if length == NARROW else NARROW),
                                   type_=sa.String(length=length), existing_nullable=nullable)
 
 
