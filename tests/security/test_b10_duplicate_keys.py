@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from audit.ledger.bundle import Limits
 from audit.ledger.importer import import_bundle
 from helpers import base_tables, count, write_bundle
 from models import Attendance, Person, Post, db
@@ -11,8 +12,9 @@ from models import Attendance, Person, Post, db
 N = 300
 
 
-def run_import(app, path):
-    return import_bundle(path, engine=db.engine, pii=app.extensions["pii"], actor="tester")
+def run_import(app, path, **limits):
+    return import_bundle(path, engine=db.engine, pii=app.extensions["pii"], actor="tester",
+                         limits=Limits(**limits))
 
 
 def test_hundreds_of_duplicate_keys_are_row_errors(app, people, tmp_path):
@@ -68,8 +70,14 @@ def test_more_duplicates_than_a_statement_may_carry_parameters(app, people, tmp_
     a = tables["persons"][0]["id_number"]
     day = {"id_number": a, "post_code": "GW-001", "work_date": "2025-01-02", "status": "出勤"}
     tables["attendance"] = [dict(day) for _ in range(66_001)]
-    result = run_import(app, write_bundle(tmp_path / "many", tables))
+    bundle = write_bundle(tmp_path / "many", tables)
+    result = run_import(app, bundle, max_errors=0)  # no cap on the errors kept: every copy counted
     dups = [e for e in result.errors if e.table == "attendance"]
     assert len(dups) == 66_000
     assert all(e.reason.startswith("与第2行") and "重复记录" in e.reason for e in dups)
+    assert count(Attendance) == 0 and count(Person) == 0
+    # with the default cap (IMPORT_MAX_ERRORS) the check keeps 10,000 of them and says it stopped
+    result = run_import(app, bundle)
+    assert len([e for e in result.errors if e.table == "attendance"]) == 10_000
+    assert result.errors[0].reason.startswith("错误过多：已发现 10000 处错误，检查到此停止")
     assert count(Attendance) == 0 and count(Person) == 0
