@@ -505,3 +505,20 @@ def test_dry_run_on_a_loaded_database_shows_changes(app, people, tmp_path):
     assert result.ok, messages(result)
     assert (result.counts["positions"].added, result.counts["positions"].changed) == (0, 1)
     assert wage_of("GW-002") == 90000  # unchanged: it was a dry run
+
+
+def test_a_month_excel_turned_into_a_number_is_a_row_error_not_january(app, people, tmp_path):
+    """2025.10 typed into a General cell is kept by Excel as 2025.1: stored as January it gave one
+    county 1,247 false findings. The row is refused, asking for text (ledger-format.md)."""
+    tables = base_tables(people)
+    path = write_workbook(tmp_path / "台账.xlsx", tables, lambda name: name)
+    wb = openpyxl.load_workbook(path)
+    ws = wb["wages"]
+    col = [c.value for c in ws[1]].index("period") + 1
+    cell = ws.cell(row=2, column=col, value=2025.1)  # a number in a General cell, as Excel keeps 2025.10
+    cell.number_format = "General"
+    wb.save(path)
+    result = run(path, dry_run=True)
+    errors = [e for e in result.errors if e.table == "wages"]
+    assert [(e.row, e.column) for e in errors] == [(2, "period")]  # the header as the sheet names it
+    assert "月份被 Excel 存成了数字 2025.1" in errors[0].reason and "2025-10" in errors[0].reason

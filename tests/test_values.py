@@ -174,6 +174,15 @@ def test_month_refuses(cell, phrase):
     assert phrase in str(exc.value)
 
 
+@pytest.mark.parametrize("cell", [2025.1, 2025.12, 2025.3])
+def test_a_month_excel_kept_as_a_number_is_refused_not_guessed(cell):
+    """2025.10 in a General cell is the number 2025.1 (ledger-format.md, "Excel number cells")."""
+    with pytest.raises(CellError) as exc:
+        v.month(cell)
+    assert f"月份被 Excel 存成了数字 {cell:g}" in str(exc.value) and "写作 YYYY-MM（如 2025-10）" in str(exc.value)
+    assert v.month("2025.1") == dt.date(2025, 1, 1)  # typed as text, it is January
+
+
 # ---- times ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cell, expected", [

@@ -161,6 +161,11 @@ def month(value) -> dt.date:
     """A period, stored as the first day of the month."""
     if isinstance(value, (dt.datetime, dt.date)):
         return dt.date(value.year, value.month, 1)
+    if isinstance(value, float) and not value.is_integer():
+        # 2025.10 typed into a General cell is stored as the number 2025.1: October and January are
+        # one number there. Never guessed (one such workbook gave 1,247 false findings): a row error.
+        raise CellError(f"月份被 Excel 存成了数字 {value:g}，无法分辨是哪个月（2025.10 会变成 2025.1）："
+                        "请把该列设为文本，写作 YYYY-MM（如 2025-10）")
     if isinstance(value, (int, float)) and float(value).is_integer():
         value = str(int(value))  # 202501 typed as a number
     s = nfkc(text(value))
