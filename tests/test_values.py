@@ -233,6 +233,10 @@ def test_an_excel_time_fraction_next_to_midnight_is_the_last_second_of_the_day()
     (19.99, 1999),
     (0.07, 7),
     (2500.55, 250055),
+    # what formulas leave in an Excel number cell (ledger-format.md, "Excel number cells")
+    (800.0000000000001, 80000),
+    (0.1 + 0.2, 30),
+    (799.9999999999999, 80000),
 ], ids=lambda c: repr(c))
 def test_money_in_fen(cell, fen):
     got = v.money(cell)

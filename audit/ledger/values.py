@@ -8,7 +8,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
@@ -205,6 +205,9 @@ _MONEY = re.compile(r"^[¥￥]?\s*(-?)\s*[¥￥]?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\
 # More than this is a typo, and would not fit a 64-bit column as fen anyway (nor 1e400 at all).
 MONEY_MAX_FEN = 10**14 - 1  # 999,999,999,999.99 yuan
 INTEGER_MAX = 999_999_999  # headcounts and days; fits a 32-bit column
+# ledger-format.md ("Excel number cells"): a number within half a fen of a two-decimal value is that
+# value (800.0000000000001, what formulas leave); exactly half a fen away (12.345) is a row error
+HALF_FEN = Decimal("0.005")
 
 
 def money(value, what: str = "金额") -> int:
@@ -220,9 +223,10 @@ def money(value, what: str = "金额") -> int:
         if abs(value) * 100 > MONEY_MAX_FEN:
             raise too_big
         d = Decimal(repr(value))
-        if d != d.quantize(Decimal("0.01")):
+        cents = d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        if abs(d - cents) >= HALF_FEN:  # 800.0000000000001 -> 800.00; 12.345 is refused
             raise CellError("金额最多两位小数")
-        fen = int(d * 100)
+        fen = int(cents * 100)
     else:
         s = value if isinstance(value, str) else text(value)
         m = _MONEY.match(nfkc(s).replace("，", ","))
