@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
 import os
 import secrets
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select
 
-from audit.auditlog import record, record_now
-from models import ChangeLog, ReportFile, db
+from audit.auditlog import record
+from audit.ratelimit import retry_after
+from models import ReportFile, db
 
 from . import KINDS
 from .render import ReportError, render
@@ -53,20 +52,10 @@ def rate_limited(by: str, now: dt.datetime | None = None) -> int | None:
     limit = int(current_app.config.get("PDF_PER_MINUTE", 10) or 0)
     if limit <= 0:
         return None
-    now = now or dt.datetime.now()
-    since = now - RATE_WINDOW
-    t, log = ReportFile.__table__, ChangeLog.__table__
-    with db.engine.connect() as conn:  # not the request's session: its snapshot stays as it was
-        oldest = conn.scalar(select(t.c.created_at).where(t.c.created_by == by, t.c.created_at > since)
-                             .order_by(t.c.created_at.desc()).offset(limit - 1).limit(1))
-        if oldest is None:
-            return None
-        logged = conn.scalar(select(log.c.id).where(log.c.at > since, log.c.action == "report.rate_limited",
-                                                    log.c.row_ref == by).limit(1))
-    if logged is None:
-        record_now("report.rate_limited", table="report_files", ref=by, who=by,
-                   new={"limit": limit, "window_seconds": int(RATE_WINDOW.total_seconds())})
-    return max(1, math.ceil((oldest + RATE_WINDOW - now).total_seconds()))
+    t = ReportFile.__table__
+    return retry_after(t.c.created_at, t.c.created_by == by, limit=limit, window=RATE_WINDOW,
+                       now=now or dt.datetime.now(), action="report.rate_limited", ref=by, table="report_files",
+                       who=by, new={"limit": limit, "window_seconds": int(RATE_WINDOW.total_seconds())})
 
 
 def build(kind: str, *, notice_id: int | None = None, district: str | None = None,

@@ -11,9 +11,10 @@ from flask import current_app, has_request_context, request
 from sqlalchemy import delete, exists, func, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import ROLES, ChangeLog, PasswordHistory, Position, SignInFailure, User, UserScope, db, unit_key
+from models import ROLES, PasswordHistory, Position, SignInFailure, User, UserScope, db, unit_key
 
 from ..auditlog import record, record_now
+from ..ratelimit import retry_after
 from . import policy
 
 MAX_FAILURES = 5
@@ -110,21 +111,12 @@ def _rate_limited(ip: str, username: str, now: dt.datetime) -> SignIn | None:
     minutes = int(current_app.config.get("SIGNIN_IP_WINDOW_MINUTES", 15))
     if limit <= 0 or minutes <= 0:
         return None
-    window = dt.timedelta(minutes=minutes)
-    since = now - window
-    t, log = SignInFailure.__table__, ChangeLog.__table__
-    with db.engine.connect() as conn:  # not the request's session: its snapshot stays as it was
-        # the limit-th newest failure in the window (read from the (ip, at) index): none, no refusal
-        oldest = conn.scalar(select(t.c.at).where(t.c.ip == ip, t.c.at > since)
-                             .order_by(t.c.at.desc()).offset(limit - 1).limit(1))
-        if oldest is None:
-            return None
-        logged = conn.scalar(select(log.c.id).where(log.c.at > since, log.c.action == "auth.rate_limited",
-                                                    log.c.row_ref == ip).limit(1))
-    if logged is None:
-        record_now("auth.rate_limited", table="sign_in_failures", ref=ip,
-                   new={"username": username[:64], "limit": limit, "window_minutes": minutes})
-    seconds = max(1, math.ceil((oldest + window - now).total_seconds()))
+    t = SignInFailure.__table__
+    seconds = retry_after(t.c.at, t.c.ip == ip, limit=limit, window=dt.timedelta(minutes=minutes), now=now,
+                          action="auth.rate_limited", ref=ip, table="sign_in_failures",
+                          new={"username": username[:64], "limit": limit, "window_minutes": minutes})
+    if seconds is None:
+        return None
     return SignIn(None, f"该地址登录失败次数过多，请约 {math.ceil(seconds / 60)} 分钟后再试。",
                   retry_after=seconds)
 
