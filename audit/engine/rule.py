@@ -79,6 +79,14 @@ class Rule:
     params: tuple[Param, ...] = ()
     combine: Callable[[list[Mapping], Any], Iterable[Draft]] | None = None  # rows -> drafts
     public_posts_only: bool = False
+    # Optional ledger columns, as (table, column key of audit/ledger/schema.py), that the rule compares:
+    # when no row of the table has a value in one of them, the rule cannot find anything (or would
+    # find everyone); it is reported 未完整运行 (「未完整运行：缺少 收款户名 列」) and not run, its earlier
+    # findings left as they are (as for a missing table).
+    needs_columns: tuple[tuple[str, str], ...] = ()
+    # Optional columns that only complete what the rule finds (e.g. an amount): without any value the
+    # rule runs and is reported 未完整运行.
+    uses_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def informational(self) -> bool:
@@ -90,7 +98,8 @@ REGISTRY: dict[str, Rule] = {}
 
 def rule(code: str, *, category: str, title: str, severity: str, basis: str, subject_type: str = "person",
          requires: tuple[str, ...], params: tuple[Param, ...] = (), describe: Callable,
-         combine: Callable | None = None, public_posts_only: bool = False):
+         combine: Callable | None = None, public_posts_only: bool = False,
+         needs_columns: tuple[tuple[str, str], ...] = (), uses_columns: tuple[tuple[str, str], ...] = ()):
     """Declare a rule; the decorated function builds its query from a run context."""
     assert category in CATEGORIES and severity in SEVERITIES and subject_type in SUBJECT_TYPES, code
 
@@ -98,7 +107,7 @@ def rule(code: str, *, category: str, title: str, severity: str, basis: str, sub
         if code in REGISTRY:
             raise ValueError(f"rule {code} declared twice")
         REGISTRY[code] = Rule(code, category, title, severity, basis, subject_type, requires, query, describe,
-                              params, combine, public_posts_only)
+                              params, combine, public_posts_only, tuple(needs_columns), tuple(uses_columns))
         return query
 
     return register
