@@ -26,6 +26,7 @@ from audit import logchain
 from audit.database import HOST, process_alive
 from models import AuditRun, Finding, FindingMoney, Person, Position, Post, Workshop, unit_key
 
+from . import coverage
 from .context import RunContext, _table
 from .rule import CATEGORIES, Draft, Rule, all_rules, ym
 
@@ -50,6 +51,7 @@ class RunResult:
     total: int = 0
     seconds: float = 0.0
     aggregates: dict[str, float] = field(default_factory=dict)
+    coverage: dict[str, Any] = field(default_factory=dict)  # audit/engine/coverage.py
 
 
 def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | None = None,
@@ -76,6 +78,10 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
                     names = "、".join(f"{TABLE_NAMES.get(t, t)}({t})" for t in missing)
                     result.rules[rule.code] = {"status": "not_run", "reason": f"未运行：缺少 {names} 表"}
                     continue
+                lacking = coverage.lacking_columns(ctx, rule)  # optional columns with no value anywhere
+                if lacking and not lacking["ran"]:
+                    result.rules[rule.code] = lacking  # 未完整运行: not run, earlier findings kept
+                    continue
                 ctx.rule = rule
                 started_rule = time.perf_counter()
                 shared_before = sum(ctx.aggregate_seconds.values())
@@ -90,8 +96,10 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
                     "rows_scanned": sum(_rows(conn, t, ctx) for t in rule.requires),
                     "params": _jsonable(ctx.used_params.get(rule.code, {})),
                 }
+                result.rules[rule.code].update(lacking or {})
             result.aggregates = dict(ctx.aggregate_seconds)
-            ran = {code for code, s in result.rules.items() if s["status"] == "ran"}
+            ran = {code for code, s in result.rules.items() if s["status"] == "ran" or s.get("ran")}
+            result.coverage = coverage.compute(conn, as_of)
             _store(conn, run_id, drafts, ran, result, ctx)
             ctx.drop_temporaries()
         status = "finished"
@@ -107,7 +115,7 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
                          "total": result.total, "by_category": dict(result.by_category),
                          "amount_by_category_fen": dict(result.amount_by_category),
                          "shared_aggregates_seconds": {k: round(v, 3) for k, v in result.aggregates.items()},
-                         "seconds": round(result.seconds, 3)}))
+                         "seconds": round(result.seconds, 3), "coverage": result.coverage}))
             logchain.append(conn, [{
                 "actor": actor, "action": "audit.run", "table_name": "audit_runs", "row_id": run_id,
                 "row_ref": as_of.isoformat(),

@@ -212,6 +212,7 @@ def _ip01_describe(r, ctx) -> Draft:
 
 @rule("IP01", category="ineligible_placement", title="安置人员不属于可安置人员类别", severity="high",
       basis=f"{BASIS}；{SEED_000} 三（服务对象：就业困难人员范围）", requires=("persons", "placements"),
+      needs_columns=(("persons", "categories"),),
       params=(Param("qualifying_rural", list(CATEGORIES), "乡村公益性岗位可安置的人员类别"),
               Param("qualifying_urban", list(CATEGORIES), "城镇公益性岗位可安置的人员类别")),
       describe=_ip01_describe, public_posts_only=True)
@@ -420,7 +421,7 @@ def _ip06_combine(rows, ctx):
 
 @rule("IP06", category="ineligible_placement", title="一户多人占用公益性岗位（一户一岗）", severity="medium",
       basis=f"{BASIS}；地方规定（如湖北广水）：公益性岗位原则上一户一岗", subject_type="household",
-      requires=("persons", "placements"),
+      requires=("persons", "placements"), needs_columns=(("persons", "household_id"),),
       params=(Param("one_post_per_household", True, "一户一岗：同户两人以上同时在公益性岗位即为违规"),),
       describe=lambda r, ctx: next(_ip06_combine([r], ctx)), combine=_ip06_combine, public_posts_only=True)
 def ip06(ctx):
@@ -512,7 +513,8 @@ def _ip08_describe(r, ctx) -> Draft:
 
 @rule("IP08", category="ineligible_placement", title="安置丧失劳动能力人员", severity="medium",
       basis=f"{BASIS}（托底安置对象为弱劳力、半劳力，不含丧失劳动力、无劳动力人员）",
-      requires=("persons", "placements"), describe=_ip08_describe, public_posts_only=True)
+      requires=("persons", "placements"), needs_columns=(("persons", "labour_ability"),),
+      describe=_ip08_describe, public_posts_only=True)
 def ip08(ctx):
     """The person's 劳动能力 is 丧失劳动力 or 无劳动力."""
     pl, pos, per, posts = _tables()

@@ -35,7 +35,9 @@ def _fv01_combine(rows, ctx):
 
 
 @rule("FV01", category="favouritism", title="干部家庭成员安置公益性岗位", severity="high", basis=BASIS,
-      requires=("placements", "officials"), combine=_fv01_combine, describe=lambda r, ctx: None,
+      requires=("placements", "officials"),
+      needs_columns=(("persons", "household_id"), ("officials", "household_id")),
+      combine=_fv01_combine, describe=lambda r, ctx: None,
       public_posts_only=True)
 def fv01(ctx):
     """A placement (starting on or before the as-of date) of a person who shares a household with

@@ -67,7 +67,7 @@ def _im01_describe(r, ctx) -> Draft:
 
 
 @rule("IM01", category="impersonation", title="人脸识别核验多次不通过", severity="medium", basis=BASIS,
-      requires=("attendance",),
+      requires=("attendance",), needs_columns=(("attendance", "method"), ("attendance", "verified")),
       params=(Param("face_fail_min", 3, "一个月内人脸识别核验不通过的最少次数"),
               Param("face_fail_ratio", 0.3, "一个月内人脸识别核验不通过占人脸识别签到次数的最低比例")),
       describe=_im01_describe)
@@ -173,7 +173,7 @@ def _im02_combine(rows, ctx):
 
 
 @rule("IM02", category="impersonation", title="同一个人手机为多人代签到", severity="medium", basis=BASIS,
-      requires=("attendance",),
+      requires=("attendance",), needs_columns=(("attendance", "device_id"),),
       params=(Param("device_people_min", 3, "同一部个人手机一天内签到的不同人数下限"),
               Param("device_days_min", 3, "同一部个人手机一个月内达到人数下限的天数下限")),
       combine=_im02_combine, describe=lambda r, ctx: None)
@@ -248,7 +248,8 @@ def _im03_combine(rows, ctx):
 
 
 @rule("IM03", category="impersonation", title="工资发入户名不符的账户", severity="high", basis=BASIS,
-      requires=("wages",), combine=_im03_combine, describe=lambda r, ctx: None)
+      requires=("wages",), needs_columns=(("wages", "account_name"),), combine=_im03_combine,
+      describe=lambda r, ctx: None)
 def im03(ctx):
     """A payment (up to the as-of date) to an account whose holder's name does not match the
     person's name (both compared after NFKC and removing white space); an empty account name is
@@ -292,7 +293,8 @@ def _im04_combine(rows, ctx):
 
 
 @rule("IM04", category="impersonation", title="同一账户领取多人工资", severity="high", basis=BASIS,
-      requires=("wages",), combine=_im04_combine, describe=lambda r, ctx: None)
+      requires=("wages",), needs_columns=(("wages", "account_number"),), combine=_im04_combine,
+      describe=lambda r, ctx: None)
 def im04(ctx):
     """One account number receives payments (up to the as-of date) for two or more different people
     for the same period: each of them, per post and period; amount: what that account received for

@@ -90,7 +90,8 @@ def _lm01_describe(r, ctx) -> Draft:
 
 
 @rule("LM01", category="ledger_mismatch", title="上报吸纳脱贫人口数与花名册不符", severity="medium", basis=BASIS,
-      subject_type="workshop", requires=("reports", "workshop_staff"), describe=_lm01_describe)
+      subject_type="workshop", requires=("reports", "workshop_staff"),
+      needs_columns=(("persons", "categories"),), describe=_lm01_describe)
 def lm01(ctx):
     """Reported poverty_headcount ≠ the poverty staff on the roster on the month's last day."""
     r = Report.__table__
@@ -168,6 +169,7 @@ def _lm04_describe(r, ctx) -> Draft:
 
 @rule("LM04", category="ledger_mismatch", title="申领带动就业奖补与核定金额不符", severity="high",
       basis=BASIS_SUBSIDY, subject_type="workshop", requires=("reports", "workshop_staff"),
+      needs_columns=(("persons", "categories"),),
       params=(SUBSIDY, TOLERANCE), describe=_lm04_describe)
 def lm04(ctx):
     """Reported subsidy_claimed ≠ subsidy_per_person × poverty staff on the roster on every day of
@@ -220,6 +222,7 @@ def _lm05_combine(rows, ctx):
 
 @rule("LM05", category="ledger_mismatch", title="数字就业：在册人员当月无出勤、无工资", severity="high", basis=BASIS,
       subject_type="workshop", requires=("workshop_staff", "attendance", "wages"), params=(SUBSIDY,),
+      uses_columns=(("persons", "categories"),),  # only for the subsidy the people carried
       describe=lambda r, ctx: next(_lm05_combine([r], ctx)), combine=_lm05_combine)
 def lm05(ctx):
     """Staff on the roster on a month's last day with no present day on that workshop that month and
@@ -271,7 +274,9 @@ def _ts01_describe(r, ctx) -> Draft:
 
 
 @rule("TS01", category="target_shortfall", title="吸纳脱贫人口数低于上年末基数", severity="low", basis=BASIS_TARGET,
-      subject_type="workshop", requires=("workshop_staff",), describe=_ts01_describe)
+      subject_type="workshop", requires=("workshop_staff",),
+      needs_columns=(("workshops", "baseline_poverty_headcount"), ("persons", "categories")),
+      describe=_ts01_describe)
 def ts01(ctx):
     """A workshop's poverty staff on the roster at a month's end below its
     ``baseline_poverty_headcount`` (workshops without a baseline are skipped: DQ02). The months
