@@ -13,6 +13,7 @@ import datetime as dt
 from flask import current_app, has_app_context
 from sqlalchemy import and_, case, desc, distinct, func, select, true
 
+from audit.engine.coverage import not_fully_run, overview, partial_note
 from audit.engine.rule import CATEGORIES, REGISTRY, SEVERITIES, VIOLATIONS, _order, all_rules
 from audit.findings import periods
 from audit.findings.money import money_by, money_by_many, overlap_note, overlaps
@@ -172,6 +173,7 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
         "findings": listing, "counted": sum(c["count"] for c in categories),
         "monthless": int(s.scalar(select(func.count()).where(counted, Finding.period_start.is_(None))) or 0),
         "not_run": not_run_rules(), "rectification": rectification(district, today),
+        "coverage": latest_coverage(),
     }
 
 
@@ -179,16 +181,30 @@ def _as_date(day) -> dt.date:
     return day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
 
 
+def _latest_run() -> AuditRun | None:
+    return db.session.scalar(select(AuditRun).where(AuditRun.status == "finished").order_by(desc(AuditRun.id))
+                             .limit(1))
+
+
 def not_run_rules() -> list[dict]:
-    """Rules the latest finished audit run could not run (missing data), with the reason."""
-    run = db.session.scalar(select(AuditRun).where(AuditRun.status == "finished").order_by(desc(AuditRun.id))
-                            .limit(1))
+    """Rules the latest finished audit run could not run (a missing table: ``not_run``) or not fully
+    run (a missing column: ``partial``), with the reason and what it means."""
+    run = _latest_run()
     if run is None:
         return []
     return [{"rule": code, "title": REGISTRY[code].title if code in REGISTRY else code,
-             "reason": (info or {}).get("reason", "")}
-            for code, info in sorted((run.rules or {}).items(), key=lambda kv: _order(kv[0]))
-            if (info or {}).get("status") == "not_run"]
+             "status": info["status"], "reason": info.get("reason", ""),
+             "note": partial_note(info) if info["status"] == "partial" else ""}
+            for code, info in sorted(not_fully_run(run.rules), key=lambda kv: _order(kv[0]))]
+
+
+def latest_coverage() -> dict:
+    """What the latest finished audit run compared (audit/engine/coverage.py): the data date, rows and
+    persons of each comparison list and ledger table, and the lists that are stale."""
+    run = _latest_run()
+    o = overview(run.rules, run.summary) if run is not None else overview(None, None)
+    o["run"] = {"id": run.id, "as_of": run.as_of} if run is not None else None
+    return o
 
 
 def rectification(district: str | None, today: dt.date) -> dict:
@@ -234,10 +250,22 @@ def conclusion(fig: dict, region: str, span: str) -> dict:
             advice.append(ADVICE.get(c["category"], "对照问题清单逐项整改，举一反三。"))
         if fig["worst"]:
             advice.append(f"对{fig['worst'][0]['name']}等问题较多的单位开展重点督查，逐人逐月核对台账与发放记录。")
-    if fig["not_run"]:
-        names = "、".join(f"{r['rule']} {r['title']}" for r in fig["not_run"])
+    not_run = [r for r in fig["not_run"] if r.get("status", "not_run") == "not_run"]
+    partial = [r for r in fig["not_run"] if r.get("status") == "partial"]
+    if not_run:
+        names = "、".join(f"{r['rule']} {r['title']}" for r in not_run)
         findings.append(f"因缺少比对数据，以下规则未能运行，相应问题可能未被发现：{names}。")
         advice.append("补齐缺少的比对数据（见第三部分未运行的规则），再次运行审计。")
+    if partial:
+        names = "、".join(f"{r['rule']} {r['title']}（{r['reason'].split('：', 1)[-1]}）" for r in partial)
+        findings.append(f"因台账缺少部分列，以下规则未完整运行，相应问题可能未被发现：{names}。")
+        advice.append("在台账中补齐缺少的列（见第三部分未完整运行的规则），再次导入并运行审计。")
+    stale = [x for x in (fig.get("coverage") or {}).get("lists", []) if x["stale"]]
+    if stale:
+        names = "、".join(f"{x['name']}（已 {x['age_months']} 个月未更新，数据截至 {x['data_date']}）" for x in stale)
+        findings.append(f"以下比对名单超过 {fig['coverage']['stale_months']} 个月未更新，据此比对的问题可能未被发现："
+                        f"{names}。")
+        advice.append(f"向有关部门索取最新的{'、'.join(x['name'] for x in stale)}，导入后再次运行审计。")
     dq = next((c for c in fig["info_categories"] if c["category"] == "data_quality"), None)
     if dq and dq["count"]:
         findings.append(f"另有数据质量问题{dq['count']}条，部分规则未能对相应记录作出判断。")

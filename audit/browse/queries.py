@@ -182,6 +182,7 @@ class PersonFile:
     wages_total: int
     comparison: dict[str, list]
     findings: list
+    compared: dict  # the lists the latest audit run compared the person against (``compared_lists``)
 
 
 def person_file(sc: Scope, p: Person, month: dt.date | None) -> PersonFile:
@@ -225,8 +226,9 @@ def person_file(sc: Scope, p: Person, month: dt.date | None) -> PersonFile:
     wages_total = db.session.scalar(select(func.coalesce(func.sum(Wage.amount_fen), 0))
                                     .where(Wage.person_id == pid, sc.posts(Wage.post_id))) or 0
 
+    lists = comparison(p.id_hash)
     return PersonFile(p, household, members, hidden, officials, placements, staff, months, month, calendars,
-                      wages, int(wages_total), comparison(p.id_hash), person_findings(sc, pid))
+                      wages, int(wages_total), lists, person_findings(sc, pid), compared_lists(lists))
 
 
 def _post_label(post_id, code):
@@ -309,6 +311,24 @@ def comparison(id_hash: str) -> dict[str, list]:
         "migrant_work": list(db.session.scalars(select(MigrantWork).where(MigrantWork.id_hash == id_hash)
                                                 .order_by(MigrantWork.start_date.desc()))),
     }
+
+
+def compared_lists(lists: dict[str, list]) -> dict[str, Any]:
+    """The comparison lists as the latest finished audit run held them (audit/engine/coverage.py: each
+    list's data date, whether it was provided at all, whether it was stale), with the person's own
+    records in each (``lists``: ``comparison``'s rows, found by the person's ID hash alone)."""
+    from audit.engine import coverage
+
+    run = db.session.scalars(select(AuditRun).where(AuditRun.status == "finished")
+                             .order_by(AuditRun.id.desc()).limit(1)).first()
+    cov = (run.summary or {}).get("coverage") if run else None
+    shown = coverage.rows(cov, "lists") if cov else [
+        {"table": t, "name": zh, "held": None, "data_date": None, "stale": False, "state": "—"}
+        for t, zh in coverage.LIST_NAMES.items()]
+    for x in shown:
+        mine = lists.get(x["table"]) or []
+        x["records"] = sum(r.months for r in mine) if x["table"] == "social_insurance" else len(mine)
+    return {"run": run, "recorded": bool(cov), "lists": shown}
 
 
 def _names_person(pid: int):

@@ -218,6 +218,9 @@ def run(run_id: int):
     # their own scope only (the findings this run saw there), never the whole system's.
     whole = scope().everything
     mine = None if whole else queries.run_findings_in_scope(scope(), run_id)
+    from audit.engine.coverage import overview
+
     return render_template("browse/run.html", r=r, rule_rows=rule_rows, whole=whole, mine=mine,
+                           coverage=overview(r.rules, r.summary),
                            dict_counts=lambda d: {k: v[0] for k, v in d.items()},
                            dict_amounts=lambda d: {k: v[1] for k, v in d.items()})

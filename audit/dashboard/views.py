@@ -5,6 +5,7 @@ from sqlalchemy import desc, func, select
 from models import AuditRun, Finding, ImportBatch, User, db
 
 from ..access import scope
+from ..engine.coverage import overview
 from ..engine.rule import VIOLATIONS
 from ..findings import queries
 from ..findings.money import total_fen
@@ -47,6 +48,8 @@ def index():
     }
     if current_user.role == "operator":
         ctx["notices"] = notices.unit_notices()
+    elif ctx["run"] is not None:  # what the latest run compared: stale lists, rules not (fully) run
+        ctx["coverage"] = overview(ctx["run"].rules, ctx["run"].summary)
     if scope().is_admin:
         ctx["users"] = db.session.scalar(select(func.count()).select_from(User))
         ctx["imports"] = db.session.scalar(select(func.count()).select_from(ImportBatch))
