@@ -18,6 +18,7 @@ from .rectification import (
     ReportFile,
 )
 from .scheduling import JOB_RUN_STATUSES, JobRun
+from .replay import ReplayFinding, ReplayMoney, ReplayRun
 from .system import FindingAlias, Setting, SignInFailure
 from .comparison import Business, Death, MigrantWork, Official, Pension, SocialInsurance
 from .ledger import (
@@ -45,5 +46,5 @@ __all__ = [
     "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
     "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
     "NoticeResponse", "ReportFile", "FindingMoney", "Recovery", "ITEM_ACTIONS", "ItemAnswer", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
-    "PasswordHistory",
+    "PasswordHistory", "ReplayRun", "ReplayFinding", "ReplayMoney",
 ]
