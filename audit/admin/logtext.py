@@ -149,6 +149,23 @@ def _export(e, ctx) -> str:
     return f"导出审计发现 {_n(new.get('findings', 0))} 条为 {fmt} 文件{full}"
 
 
+def _replay(e, ctx) -> str:
+    new = e.new or {}
+    rules = new.get("rules")
+    which = "全部规则" if rules in (None, "all") else "规则 " + "、".join(rules)
+    done = "完成" if new.get("status") in (None, "finished") else _status(new.get("status"))
+    number = f"回放 #{e.row_id}，" if e.row_id else ""
+    return (f"回放审计（{number}基准日 {e.row_ref}，{which}，不改动当前的审计发现）：{done}，"
+            f"发现 {_n(new.get('total', 0))} 条")
+
+
+def _replay_export(e, ctx) -> str:
+    new = e.new or {}
+    fmt = str(new.get("format") or "").upper()
+    full = "（含完整证件号，供授权的机器处理）" if new.get("full_identifiers") else "（证件号、账号已脱敏）"
+    return f"导出审计回放 #{e.row_id}（基准日 {e.row_ref}）的 {_n(new.get('findings', 0))} 条审计发现为 {fmt} 文件{full}"
+
+
 def _param(e, ctx) -> str:
     new = e.new or {}
     where = new.get("district") or "全市"
@@ -214,6 +231,8 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
         f"新增 {_n((e.new or {}).get('added', 0))} 条、更新 {_n((e.new or {}).get('changed', 0))} 条记录"
         if (e.new or {}).get("ok") else "导入失败")),
     "audit.run": _audit_run,
+    "audit.replay": _replay,
+    "replay.export": _replay_export,
     "findings.export": _export,
     "parameter.set": _param,
     "finding.confirm": lambda e, c: _with_note(f"确认{_finding(e, c)}", e),

@@ -37,7 +37,7 @@ class RunContext:
         self.as_of = as_of
         self.sqlite = conn.dialect.name == "sqlite"
         self._present: dict[str, bool] = {}
-        self._overrides = _load_overrides(conn)
+        self._overrides = _load_overrides(conn, as_of)
         self.used_params: dict[str, dict[str, Any]] = {}
         self.aggregate_seconds: dict[str, float] = {}  # shared temp tables: name -> build time
         self.rule: Rule | None = None
@@ -201,9 +201,11 @@ def _table(name: str) -> Table:
     return Base.metadata.tables[name]
 
 
-def _load_overrides(conn: Connection) -> dict[tuple[str, str], list]:
+def _load_overrides(conn: Connection, as_of: dt.date) -> dict[tuple[str, str], list]:
+    """The overrides in force on ``as_of``: one that takes effect later is not yet a parameter of an
+    audit (or a replay) as of that date, whatever month it judges."""
     rp = RuleParameter.__table__
     out: dict[tuple[str, str], list] = {}
-    for row in conn.execute(select(rp)):
+    for row in conn.execute(select(rp).where(rp.c.effective_from <= as_of)):
         out.setdefault((row.rule, row.name), []).append(row)
     return out

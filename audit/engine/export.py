@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from sqlalchemy import Connection, select
@@ -30,11 +30,13 @@ SUBJECT_TYPES = {"person": "人员", "workshop": "车间", "position": "岗位",
                  "account": "收款账户"}
 
 
-def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where=(), reader=None) -> Iterator[dict]:
+def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where=(), reader=None,
+             table=None) -> Iterator[dict]:
     """The current findings in rule order; with ``pii`` the ID numbers in clear, else masked.
     ``reader`` (a web export): ``(finding row) -> (ids of the people the reader may see, the
-    explanation as the reader may read it)``: nobody outside the reader's scope is named."""
-    f, p, posts = Finding.__table__, Person.__table__, Post.__table__
+    explanation as the reader may read it)``: nobody outside the reader's scope is named.
+    ``table``: other findings with the columns of ``findings`` (a replay's), ``where`` on its columns."""
+    f, p, posts = Finding.__table__ if table is None else table, Person.__table__, Post.__table__
     codes = dict(conn.execute(select(posts.c.id, posts.c.code)).all())
     people: dict[int, str] = {}
 
@@ -109,36 +111,55 @@ def cell_text(value: str) -> str:
 
 
 def write_csv(conn: Connection, out: IO[str], category: str | None = None, where=(), reader=None) -> int:
+    return csv_rows(out, map(_row, _records(conn, None, category, where, reader)))
+
+
+def write_xlsx(conn: Connection, path: str, category: str | None = None, where=(), reader=None) -> int:
+    return xlsx_rows(path, map(_row, _records(conn, None, category, where, reader)))
+
+
+def csv_rows(out: IO[str], rows: Iterable[list[str]], headers: list[str] | None = None) -> int:
+    """Rows of text for people (``_row``) under the Chinese headers, as CSV; how many."""
     w = csv.writer(out)
-    w.writerow([zh for _, zh in HEADERS])
+    w.writerow(headers or [zh for _, zh in HEADERS])
     n = 0
-    for rec in _records(conn, None, category, where, reader):
-        w.writerow(_row(rec))
+    for row in rows:
+        w.writerow(row)
         n += 1
     return n
 
 
-def write_xlsx(conn: Connection, path: str, category: str | None = None, where=(), reader=None) -> int:
+def xlsx_rows(path: str, rows: Iterable[list[str]], headers: list[str] | None = None, *, sheet: str = "审计发现",
+              notes: list[list[str]] | None = None) -> int:
+    """Rows of text for people (``_row``) under the Chinese headers, as a workbook of one sheet
+    (and, with ``notes``, a second sheet 说明 of those lines); how many rows."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet("审计发现")
+    ws = wb.create_sheet(sheet)
     ws.freeze_panes = "A2"
     for i, width in enumerate([34, 6, 22, 8, 8, 22, 30, 16, 16, 14, 28, 60, 40, 10, 24, 10, 12], start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
     head = []
-    for _, zh in HEADERS:
+    for zh in headers or [zh for _, zh in HEADERS]:
         c = WriteOnlyCell(ws, value=zh)
         c.font = Font(bold=True)
         head.append(c)
     ws.append(head)
     n = 0
-    for rec in _records(conn, None, category, where, reader):
-        ws.append(_row(rec))  # strings only: nothing is evaluated as a formula
+    for row in rows:
+        ws.append(row)  # strings only: nothing is evaluated as a formula
         n += 1
+    if notes:
+        about = wb.create_sheet("说明")
+        about.column_dimensions["A"].width = 40
+        about.column_dimensions["B"].width = 16
+        about.column_dimensions["C"].width = 18
+        for line in notes:
+            about.append([safe_cell(v) for v in line])
     wb.save(path)
     return n
 

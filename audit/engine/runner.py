@@ -6,6 +6,12 @@
 - A dismissed finding stays dismissed unless its facts change (its ``facts_hash``).
 - A rule whose data is missing is recorded as not run ("未运行：缺少 X 表"), never as "no findings";
   its earlier findings are left as they were.
+- A run as of a date earlier than the latest finished run's is refused (``EarlierAsOfError``): it
+  would rewrite today's states with an older view. What the rules found on an earlier date is a
+  replay (audit/replay/services.py), which stores nothing here.
+
+``compute`` finds (the rules, their findings' rows and the payments they claim) and stores
+nothing; ``run_audit`` stores what it found as the current findings, a replay stores it apart.
 """
 from __future__ import annotations
 
@@ -26,7 +32,6 @@ from audit import logchain
 from audit.database import HOST, process_alive
 from models import AuditRun, Finding, FindingMoney, Person, Position, Post, Workshop, unit_key
 
-from . import coverage
 from .context import RunContext, _table
 from .rule import CATEGORIES, Draft, Rule, all_rules, ym
 
@@ -51,57 +56,51 @@ class RunResult:
     total: int = 0
     seconds: float = 0.0
     aggregates: dict[str, float] = field(default_factory=dict)
-    coverage: dict[str, Any] = field(default_factory=dict)  # audit/engine/coverage.py
+
+
+class EarlierAsOfError(ValueError):
+    """A run as of a date earlier than the latest finished run's; the message is for the user."""
+
+
+def latest_run(conn: Connection):
+    """The latest finished audit run (``id``, ``as_of``), or None."""
+    runs = AuditRun.__table__
+    return conn.execute(select(runs.c.id, runs.c.as_of).where(runs.c.status == "finished")
+                        .order_by(runs.c.id.desc()).limit(1)).first()
+
+
+def refuse_earlier(conn: Connection, as_of: dt.date) -> None:
+    """Raise ``EarlierAsOfError`` when ``as_of`` is before the latest finished run's as-of date: the
+    run would turn today's findings into what an older date shows (a month paid since would be
+    found unpaid again, a finding of a later month resolved). A replay shows that date instead."""
+    latest = latest_run(conn)
+    if latest is not None and as_of < latest.as_of:
+        raise EarlierAsOfError(
+            f"基准日 {as_of} 早于最近一次审计运行（第 {latest.id} 次）的基准日 {latest.as_of}：按较早的日期运行会改写"
+            f"当前审计发现的状态，本次未运行。要查看当时的审计结果，请用回放（不改动当前的审计发现）："
+            f"audit run --as-of {as_of} --replay，或网页「审计回放」。")
 
 
 def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | None = None,
               log: dict[str, Any] | None = None) -> RunResult:
     """Run the rules and store their findings. The run is logged (``audit.run``, with ``log``'s
-    extra fields, such as the address of the web request that started it), failed runs too."""
+    extra fields, such as the address of the web request that started it), failed runs too. A
+    date earlier than the latest finished run's is refused (``EarlierAsOfError``), nothing written."""
     started = dt.datetime.now()
     t0 = time.perf_counter()
     runs = AuditRun.__table__
     with engine.begin() as conn:
+        refuse_earlier(conn, as_of)
         run_id = conn.execute(insert(runs).values(started_at=started, as_of=as_of, actor=actor, status="running",
                                                   rules={}, summary={}, host=HOST, pid=os.getpid())
                               .returning(runs.c.id)).scalar_one()
     result = RunResult(run_id, as_of)
     try:
         with engine.connect() as conn, conn.begin():
-            ctx = RunContext(conn, as_of)
-            drafts: list[tuple[Rule, Draft]] = []
-            for rule in all_rules():
-                if only and rule.code not in only:
-                    continue
-                missing = [t for t in rule.requires if not ctx.has(t)]
-                if missing:
-                    names = "、".join(f"{TABLE_NAMES.get(t, t)}({t})" for t in missing)
-                    result.rules[rule.code] = {"status": "not_run", "reason": f"未运行：缺少 {names} 表"}
-                    continue
-                lacking = coverage.lacking_columns(ctx, rule)  # optional columns with no value anywhere
-                if lacking and not lacking["ran"]:
-                    result.rules[rule.code] = lacking  # 未完整运行: not run, earlier findings kept
-                    continue
-                ctx.rule = rule
-                started_rule = time.perf_counter()
-                shared_before = sum(ctx.aggregate_seconds.values())
-                rows = conn.execute(rule.query(ctx)).mappings().all()
-                made = list(rule.combine(rows, ctx)) if rule.combine else [rule.describe(r, ctx) for r in rows]
-                drafts.extend((rule, d) for d in made)
-                result.rules[rule.code] = {
-                    "status": "ran", "findings": len(made),
-                    # the rule's own time: building a shared aggregate it happened to need first is not its cost
-                    "seconds": round(time.perf_counter() - started_rule
-                                     - (sum(ctx.aggregate_seconds.values()) - shared_before), 3),
-                    "rows_scanned": sum(_rows(conn, t, ctx) for t in rule.requires),
-                    "params": _jsonable(ctx.used_params.get(rule.code, {})),
-                }
-                result.rules[rule.code].update(lacking or {})
-            result.aggregates = dict(ctx.aggregate_seconds)
-            ran = {code for code, s in result.rules.items() if s["status"] == "ran" or s.get("ran")}
-            result.coverage = coverage.compute(conn, as_of)
-            _store(conn, run_id, drafts, ran, result, ctx)
-            ctx.drop_temporaries()
+            found = compute(conn, as_of, only, rules=result.rules)
+            result.aggregates = dict(found.aggregates)
+            _store(conn, run_id, found, result)
+            found.ctx.drop_temporaries()
         status = "finished"
     except Exception:
         status = "failed"
@@ -115,7 +114,7 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
                          "total": result.total, "by_category": dict(result.by_category),
                          "amount_by_category_fen": dict(result.amount_by_category),
                          "shared_aggregates_seconds": {k: round(v, 3) for k, v in result.aggregates.items()},
-                         "seconds": round(result.seconds, 3), "coverage": result.coverage}))
+                         "seconds": round(result.seconds, 3)}))
             logchain.append(conn, [{
                 "actor": actor, "action": "audit.run", "table_name": "audit_runs", "row_id": run_id,
                 "row_ref": as_of.isoformat(),
@@ -155,6 +154,75 @@ def mark_dead_runs(engine: Engine, *, now: dt.datetime | None = None,
     return marked
 
 
+# ---- finding: the rules as of a date, nothing stored ---------------------------------------------------
+
+@dataclass
+class Computed:
+    """What the rules find as of a date: each rule's status, the findings' rows (by id, as
+    ``findings`` stores them but for their state), the payments they claim. ``ctx`` keeps the run's
+    temporary aggregates (the span claims are read from its wages per month) until
+    ``ctx.drop_temporaries()``."""
+
+    as_of: dt.date
+    ctx: RunContext
+    rules: dict[str, dict[str, Any]]
+    rows: dict[str, dict]
+    money: list[dict]
+    spans: list[dict]
+    by_category: Counter
+    aggregates: dict[str, float]
+
+    @property
+    def ran(self) -> set[str]:
+        return {code for code, s in self.rules.items() if s["status"] == "ran"}
+
+
+def compute(conn: Connection, as_of: dt.date, only: set[str] | None = None, *,
+            rules: dict[str, dict[str, Any]] | None = None) -> Computed:
+    """Run the rules (``only`` these codes, if given) as of ``as_of`` on ``conn`` and turn their
+    drafts into finding rows and payment claims; nothing is written but the temporary aggregates.
+    ``rules`` (filled as each rule is done) receives the rules' statuses."""
+    rules = {} if rules is None else rules
+    ctx = RunContext(conn, as_of)
+    drafts: list[tuple[Rule, Draft]] = []
+    for rule in all_rules():
+        if only and rule.code not in only:
+            continue
+        missing = [t for t in rule.requires if not ctx.has(t)]
+        if missing:
+            names = "、".join(f"{TABLE_NAMES.get(t, t)}({t})" for t in missing)
+            rules[rule.code] = {"status": "not_run", "reason": f"未运行：缺少 {names} 表"}
+            continue
+        ctx.rule = rule
+        started_rule = time.perf_counter()
+        shared_before = sum(ctx.aggregate_seconds.values())
+        rows = conn.execute(rule.query(ctx)).mappings().all()
+        made = list(rule.combine(rows, ctx)) if rule.combine else [rule.describe(r, ctx) for r in rows]
+        drafts.extend((rule, d) for d in made)
+        rules[rule.code] = {
+            "status": "ran", "findings": len(made),
+            # the rule's own time: building a shared aggregate it happened to need first is not its cost
+            "seconds": round(time.perf_counter() - started_rule
+                             - (sum(ctx.aggregate_seconds.values()) - shared_before), 3),
+            "rows_scanned": sum(_rows(conn, t, ctx) for t in rule.requires),
+            "params": _jsonable(ctx.used_params.get(rule.code, {})),
+        }
+    people = _people(conn, {pid for _, d in drafts for pid in ([d.person_id] + (d.person_ids or [])) if pid})
+    posts = _posts(conn)
+    found: dict[str, dict] = {}
+    money: list[dict] = []
+    spans: list[dict] = []
+    by_category: Counter = Counter()
+    for rule, d in drafts:
+        row = _finding_row(rule, d, people, posts)
+        if row["id"] in found:  # two rows of one rule with the same facts: keep one finding
+            continue
+        found[row["id"]] = row
+        by_category[rule.category] += 1
+        _claims(rule, d, row["id"], money, spans)
+    return Computed(as_of, ctx, rules, found, money, spans, by_category, dict(ctx.aggregate_seconds))
+
+
 def _rows(conn: Connection, table: str, ctx: RunContext) -> int:
     cache = ctx.__dict__.setdefault("_row_counts", {})
     if table not in cache:
@@ -164,21 +232,12 @@ def _rows(conn: Connection, table: str, ctx: RunContext) -> int:
 
 # ---- storing findings --------------------------------------------------------------------------
 
-def _store(conn: Connection, run_id: int, drafts: list[tuple[Rule, Draft]], ran: set[str],
-           result: RunResult, ctx: RunContext) -> None:
+def _store(conn: Connection, run_id: int, found: Computed, result: RunResult) -> None:
+    """``found`` as the current findings: new ones open, known ones kept in their state (see the
+    module's docstring), the ones no longer found resolved; their payment claims replaced."""
     now = dt.datetime.now()
-    people = _people(conn, {pid for _, d in drafts for pid in ([d.person_id] + (d.person_ids or [])) if pid})
-    posts = _posts(conn)
-    rows: dict[str, dict] = {}
-    money: list[dict] = []
-    spans: list[dict] = []
-    for rule, d in drafts:
-        row = _finding_row(rule, d, people, posts)
-        if row["id"] in rows:  # two rows of one rule with the same facts: keep one finding
-            continue
-        rows[row["id"]] = row
-        result.by_category[rule.category] += 1
-        _claims(rule, d, row["id"], money, spans)
+    rows, ran = found.rows, found.ran
+    result.by_category.update(found.by_category)
     result.total = len(rows)
 
     f = Finding.__table__
@@ -215,7 +274,7 @@ def _store(conn: Connection, run_id: int, drafts: list[tuple[Rule, Draft]], ran:
         conn.execute(update(f).where(f.c.id == bindparam("b_id"), f.c.resolved_at.is_(None)).values(resolved_at=now),
                      [{"b_id": fid} for fid in closed_gone])
     result.new, result.resolved = len(new), len(gone)
-    _store_money(conn, ctx, list(rows), money, spans)
+    _store_money(conn, found.ctx, list(rows), found.money, found.spans)
     # a run's money by category counts every payment once (the largest claim on it, in its category)
     from audit.findings.money import money_by
 
@@ -257,13 +316,21 @@ def _month(day: dt.date | str) -> dt.date:
 
 def _store_money(conn: Connection, ctx: RunContext, found: list[str], money: list[dict], spans: list[dict]) -> None:
     """Replace the payment claims of the findings this run found (claims of findings no longer found
-    stay: a notice that holds them still owes what they claimed). Span claims become one claim per
-    month paid, in one INSERT … SELECT over the run's wages per month."""
+    stay: a notice that holds them still owes what they claimed)."""
     fm = FindingMoney.__table__
     for i in range(0, len(found), 5000):
         conn.execute(delete(fm).where(fm.c.finding_id.in_(found[i:i + 5000])))
+    write_claims(conn, ctx, fm, money, spans)
+
+
+def write_claims(conn: Connection, ctx: RunContext, target: Table, money: list[dict], spans: list[dict],
+                 **extra: Any) -> None:
+    """Insert the claims ``compute`` made into ``target`` (``finding_money`` or a table of its columns
+    and ``extra``'s, each row with ``extra``'s values). Span claims become one claim per month paid,
+    in one INSERT … SELECT over the run's wages per month."""
+    fm = target
     if money:
-        conn.execute(insert(fm), money)
+        conn.execute(insert(fm), [{**m, **extra} for m in money])
     if spans:
         t = Table("run_money_spans", MetaData(), Column("finding_id", String(32)), Column("person_id", Integer),
                   Column("post_id", Integer), Column("first", Date), Column("last", Date), prefixes=["TEMPORARY"])
@@ -273,12 +340,14 @@ def _store_money(conn: Connection, ctx: RunContext, found: list[str], money: lis
         w = ctx.wage_month
         key = (literal("wage:") + cast(w.c.person_id, String) + literal(":") + cast(w.c.post_id, String)
                + literal(":") + cast(w.c.period, String))
-        q = (select(t.c.finding_id, key.label("payment"), w.c.period, func.max(w.c.paid_fen))
+        q = (select(*[literal(v).label(k) for k, v in extra.items()], t.c.finding_id, key.label("payment"),
+                    w.c.period, func.max(w.c.paid_fen))
+             .select_from(t)
              .join(w, and_(w.c.person_id == t.c.person_id, w.c.post_id == t.c.post_id, w.c.period >= t.c.first,
                            w.c.period <= t.c.last))
              .where(w.c.paid_fen > 0)
              .group_by(t.c.finding_id, w.c.person_id, w.c.post_id, w.c.period))
-        conn.execute(insert(fm).from_select(["finding_id", "payment", "month", "amount_fen"], q))
+        conn.execute(insert(fm).from_select([*extra, "finding_id", "payment", "month", "amount_fen"], q))
         conn.exec_driver_sql("DROP TABLE run_money_spans")
 
 
