@@ -90,10 +90,11 @@ def init_web(app: Flask) -> None:
     from .main import bp as main_bp
     from .rectification import bp as rectification_bp
     from .rectification.views import reports_bp
+    from .replay import bp as replay_bp
     from .uploads import bp as uploads_bp
 
     for bp in (main_bp, auth_bp, dashboard_bp, findings_bp, browse_bp, uploads_bp, attendance_bp, admin_bp,
-               rectification_bp, reports_bp):
+               rectification_bp, reports_bp, replay_bp):
         app.register_blueprint(bp)
 
     app.before_request(_idle_timeout)
