@@ -76,9 +76,13 @@ def register(cli: click.Group) -> None:
         v_fen = sum(fen for code, _, _, fen in category_summary(result) if code in VIOLATIONS)
         echo(_pad("违规合计", 40) + _pad(str(v_n), 8, True) + _pad(yuan(v_fen), 18, True))
         echo("（金额按每笔发放只计一次：同一笔发放被多条规则发现的，计入金额最大的那一类。）")
-        not_run = {c: s["reason"] for c, s in result.rules.items() if s["status"] == "not_run"}
-        for code, reason in not_run.items():
-            click.echo(f"{code} {reason}", err=err or not sys.stdout.isatty())
+        from .coverage import not_fully_run, partial_note, warnings
+
+        for code, s in not_fully_run(result.rules):  # 未运行 / 未完整运行, never "no findings"
+            note = f"（{partial_note(s)}）" if s["status"] == "partial" else ""
+            click.echo(f"{code} {s['reason']}{note}", err=err or not sys.stdout.isatty())
+        for line in warnings(getattr(result, "coverage", None)):
+            click.echo(f"数据时效提示：{line}", err=err or not sys.stdout.isatty())
 
     def _replay(day: dt.date, only: set[str] | None, fmt: str | None, output: str | None) -> None:
         """``audit run --replay``: the rules as of ``day``, stored as a replay, summed up and exported."""
@@ -150,6 +154,12 @@ def register(cli: click.Group) -> None:
             click.echo(f"{r.code}  {r.title}  [{CATEGORIES[r.category]}，{SEVERITIES[r.severity]}{scope}]")
             click.echo(f"      依据：{r.basis}")
             click.echo(f"      数据：{'、'.join(r.requires)}")
+            if r.needs_columns or r.uses_columns:
+                from .coverage import column_header
+
+                cols = "、".join(f"{column_header(t, c)}（{t}.{c}）"
+                                for t, c in (*r.needs_columns, *r.uses_columns))
+                click.echo(f"      需要的列：{cols}（整表都没有时规则未完整运行）")
             for p in r.params:
                 click.echo(f"      参数 {p.name} = {p.default!r}：{p.description}")
 

@@ -32,6 +32,7 @@ from audit import logchain
 from audit.database import HOST, process_alive
 from models import AuditRun, Finding, FindingMoney, Person, Position, Post, Workshop, unit_key
 
+from . import coverage
 from .context import RunContext, _table
 from .rule import CATEGORIES, Draft, Rule, all_rules, ym
 
@@ -56,6 +57,7 @@ class RunResult:
     total: int = 0
     seconds: float = 0.0
     aggregates: dict[str, float] = field(default_factory=dict)
+    coverage: dict[str, Any] = field(default_factory=dict)  # audit/engine/coverage.py
 
 
 class EarlierAsOfError(ValueError):
@@ -98,6 +100,7 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
     try:
         with engine.connect() as conn, conn.begin():
             found = compute(conn, as_of, only, rules=result.rules)
+            result.coverage = coverage.compute(conn, as_of)
             result.aggregates = dict(found.aggregates)
             _store(conn, run_id, found, result)
             found.ctx.drop_temporaries()
@@ -114,7 +117,7 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
                          "total": result.total, "by_category": dict(result.by_category),
                          "amount_by_category_fen": dict(result.amount_by_category),
                          "shared_aggregates_seconds": {k: round(v, 3) for k, v in result.aggregates.items()},
-                         "seconds": round(result.seconds, 3)}))
+                         "seconds": round(result.seconds, 3), "coverage": result.coverage}))
             logchain.append(conn, [{
                 "actor": actor, "action": "audit.run", "table_name": "audit_runs", "row_id": run_id,
                 "row_ref": as_of.isoformat(),
@@ -174,7 +177,7 @@ class Computed:
 
     @property
     def ran(self) -> set[str]:
-        return {code for code, s in self.rules.items() if s["status"] == "ran"}
+        return {code for code, s in self.rules.items() if s["status"] == "ran" or s.get("ran")}
 
 
 def compute(conn: Connection, as_of: dt.date, only: set[str] | None = None, *,
@@ -193,6 +196,10 @@ def compute(conn: Connection, as_of: dt.date, only: set[str] | None = None, *,
             names = "、".join(f"{TABLE_NAMES.get(t, t)}({t})" for t in missing)
             rules[rule.code] = {"status": "not_run", "reason": f"未运行：缺少 {names} 表"}
             continue
+        lacking = coverage.lacking_columns(ctx, rule)  # optional columns with no value anywhere
+        if lacking and not lacking["ran"]:
+            rules[rule.code] = lacking  # 未完整运行, not run: its earlier findings stay as they are
+            continue
         ctx.rule = rule
         started_rule = time.perf_counter()
         shared_before = sum(ctx.aggregate_seconds.values())
@@ -207,6 +214,7 @@ def compute(conn: Connection, as_of: dt.date, only: set[str] | None = None, *,
             "rows_scanned": sum(_rows(conn, t, ctx) for t in rule.requires),
             "params": _jsonable(ctx.used_params.get(rule.code, {})),
         }
+        rules[rule.code].update(lacking or {})
     people = _people(conn, {pid for _, d in drafts for pid in ([d.person_id] + (d.person_ids or [])) if pid})
     posts = _posts(conn)
     found: dict[str, dict] = {}
