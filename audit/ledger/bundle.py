@@ -435,16 +435,13 @@ class _Workbook:
             self.block_bytes = min(max(BLOCK_BYTES, 2 * shared), BLOCK_BYTES_MAX)
         return self._mini_parts
 
-    def mini(self, rows: bytes) -> io.BytesIO:
-        """A workbook of one sheet holding ``rows`` (whole <row> elements of one of ours): what
-        calamine reads."""
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+    def mini(self, rows: bytes, fh) -> None:
+        """Write to ``fh`` a workbook of one sheet holding ``rows`` (whole <row> elements of one of
+        ours): what calamine reads."""
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
             for part, body in self.mini_parts().items():
                 zf.writestr(part, body)
             zf.writestr("xl/worksheets/sheet1.xml", b"".join((_MINI_HEAD, rows, _MINI_FOOT)))
-        buf.seek(0)
-        return buf
 
     def parser(self, src, row: int) -> WorkSheetParser:
         """openpyxl's streaming parser of ``src`` (a sheet's XML), counting rows without a number
@@ -678,20 +675,21 @@ def _columns_upto(column: int) -> str:
 
 _PLAIN_CELL = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
 # what may follow a cell's r in its start tag: calamine takes the last of two r attributes (<c r="A1"
-# r="XFD1048576"> would ask for a grid of 17 billion cells), so nothing but the attributes Excel writes
-_CELL_ATTRIBUTES = r'(?:\s+(?:s|t|cm|vm|ph)="[^"<>]*")*\s*/?>'
+# r="XFD1048576"> would ask for a grid of 17 billion cells), so nothing but the attributes Excel writes;
+# no error cell (t="e": calamine reads #N/A as empty, openpyxl as the text "#N/A", a row error)
+_CELL_ATTRIBUTES = r'(?:\s+(?:(?:[sp]|cm|vm|ph)="[^"<>]*"|t="(?!e")[^"<>]*"))*\s*/?>'
 
 
 def _grid_fits(block: bytes, limits: Limits) -> bool:
     """Whether calamine may read ``block`` (whole <row> elements): every cell a plain <c r="B7">
-    and Excel's own attributes (none placed by its order, none namespace prefixed) between the rows of the first and the last
-    cell and within the column limit (first tried: within Z), no error cell (calamine reads #N/A
-    as empty), as many "<" as ">" (openpyxl refuses a damaged tag that calamine reads past), the
+    with Excel's own attributes (none placed by its order, none namespace prefixed, no error cell),
+    between the rows of the first and the last cell and within the column limit (first tried:
+    within Z), as many "<" as ">" (openpyxl refuses a damaged tag that calamine reads past), the
     last row within the row limit, and the grid from the first row to the last at most a cell per
     BYTES_PER_CELL bytes of the block (+ GRID_SLACK). Cells out of order, sheets wider than allowed
     and the like are left to openpyxl. A few passes over the bytes: about 5 s per GB of sheet XML."""
-    if b'"e"' in block or (b"'" in block and b"'e'" in block) or _PREFIXED_CELL.search(block):
-        return False  # t="e", a prefixed <x:c>
+    if _PREFIXED_CELL.search(block):  # a prefixed <x:c>
+        return False
     if block.count(b"<") != block.count(b">"):  # a damaged tag (calamine reads past some), or a ">" in text
         return False
     first = _PLAIN_CELL.search(block)
@@ -715,11 +713,15 @@ def _calamine_grid(book: _Workbook, block: bytes):
     """calamine's grid of ``block`` (a CalamineSheet), or None if calamine cannot read it. Runs in
     the reading thread: calamine lets go of the GIL while it parses."""
     try:
-        wb = CalamineWorkbook.from_filelike(book.mini(block))
-        try:
-            return wb.get_sheet_by_name("s")
-        finally:
-            wb.close()
+        # from a file, not a Python stream: calamine reads it without taking the GIL back
+        with tempfile.NamedTemporaryFile(prefix="xlsx-block-", suffix=".xlsx") as fh:
+            book.mini(block, fh)
+            fh.flush()
+            wb = CalamineWorkbook.from_path(fh.name)
+            try:
+                return wb.get_sheet_by_name("s")
+            finally:
+                wb.close()
     except BaseException as exc:  # CalamineError, and a Rust panic (pyo3's PanicException)
         if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
             raise
@@ -740,14 +742,17 @@ def _grid_rows(grid) -> list[tuple[int, tuple]] | None:
     top, left = start
     pad = (None,) * left
     out = []
+    append = out.append
     for i, vals in enumerate(values):
-        row = [None if v == "" else
-               int(v) if v.__class__ is float and v.is_integer() and -INT_EXACT < v < INT_EXACT else v
-               for v in vals]
-        while row and row[-1] is None:
-            row.pop()
-        if row:
-            out.append((top + i + 1, pad + tuple(row) if left else tuple(row)))
+        while vals and vals[-1] == "":
+            vals.pop()
+        if not vals:
+            continue
+        if "" in vals or float in map(type, vals):  # else (most rows of text) as they are
+            vals = [None if v == "" else
+                    int(v) if v.__class__ is float and v.is_integer() and -INT_EXACT < v < INT_EXACT else v
+                    for v in vals]
+        append((top + i + 1, pad + tuple(vals) if left else tuple(vals)))
     return out
 
 
@@ -826,9 +831,9 @@ class _Ahead:
         self.thread.join()
 
 
-def _loaded_blocks(book: _Workbook, fh, rest: bytes) -> Iterator[tuple[str, object, bytes]]:
-    """The blocks of a sheet, ("grid", calamine's grid or None, block) or ("block", None, block)
-    for openpyxl; last ("uncut", None, the bytes read) if the rest of the sheet cannot be cut."""
+def _checked_blocks(book: _Workbook, fh, rest: bytes) -> Iterator[tuple[str, bytes]]:
+    """The blocks of a sheet, ("grid", block) for calamine or ("block", block) for openpyxl; last
+    ("uncut", the bytes read) if the rest of the sheet cannot be cut. (The first thread.)"""
     blocks = _row_blocks(fh, rest, book.block_bytes)
     while True:
         try:
@@ -836,12 +841,20 @@ def _loaded_blocks(book: _Workbook, fh, rest: bytes) -> Iterator[tuple[str, obje
         except StopIteration:
             return
         except _Uncut as uncut:
-            yield "uncut", None, uncut.pending
+            yield "uncut", uncut.pending
             return
-        if _grid_fits(block, book.limits):
-            yield "grid", _calamine_grid(book, block), block
-        else:
-            yield "block", None, block
+        yield ("grid" if _grid_fits(block, book.limits) else "block"), block
+
+
+def _loaded_blocks(book: _Workbook, checked: _Ahead) -> Iterator[tuple[str, object, bytes]]:
+    """The ``checked`` blocks with calamine's grid of each "grid" block (None if calamine cannot
+    read it). (The second thread: calamine runs without the GIL, beside the checks of the next
+    block and the importer's work on the rows of the last.)"""
+    try:
+        for kind, block in checked:
+            yield kind, _calamine_grid(book, block) if kind == "grid" else None, block
+    finally:
+        checked.close()
 
 
 def _xlsx_rows(book: _Workbook, part: str, origin: str) -> Iterator[tuple[int, tuple]]:
@@ -855,12 +868,14 @@ def _xlsx_rows(book: _Workbook, part: str, origin: str) -> Iterator[tuple[int, t
         if not footer:
             return
         book.mini_parts()  # the shared strings, read once: the size of the blocks depends on them
-        ahead = _Ahead(partial(_loaded_blocks, book, fh, rest))
+        checked = _Ahead(partial(_checked_blocks, book, fh, rest))
+        ahead = _Ahead(partial(_loaded_blocks, book, checked))
         try:
             last = 0
             for kind, grid, block in ahead:
                 if kind == "uncut":
-                    ahead.close()  # its thread reads ``fh`` no more
+                    ahead.close()
+                    checked.close()  # its thread reads ``fh`` no more
                     src = io.BufferedReader(_Joined(head + block, fh))
                     yield from _parsed(book.parser(src, last), origin, limits)
                     return
@@ -873,6 +888,7 @@ def _xlsx_rows(book: _Workbook, part: str, origin: str) -> Iterator[tuple[int, t
                     yield idx, row
         finally:
             ahead.close()
+            checked.close()
 
 
 def _sheet_source(spec: TableSpec, origin: str, book: _Workbook, part: str) -> Source:
