@@ -601,8 +601,8 @@ class _Joined(io.RawIOBase):
 
 def _row_blocks(fh, pending: bytes, size: int) -> Iterator[bytes]:
     """The <row> elements of a sheet's <sheetData> (``pending``: the bytes read after its start
-    tag), a block of about ``size`` bytes of whole rows at a time. Raises ``_Uncut`` for a row
-    longer than ROW_BYTES_MAX, or cells after the last </row>."""
+    tag), whole rows of at most ``size`` bytes at a time (a longer row alone). Raises ``_Uncut``
+    for a row longer than ROW_BYTES_MAX, or cells after the last </row>."""
     done, want = False, size
     while True:
         if not done and len(pending) < want:
@@ -618,20 +618,21 @@ def _row_blocks(fh, pending: bytes, size: int) -> Iterator[bytes]:
         end = pending.find(b"</sheetData>")
         if end >= 0:
             pending, done = pending[:end], True
-        cut = pending.rfind(b"</row>")
-        if cut < 0 and not done:
+        cut = pending.rfind(b"</row>", 0, size)
+        if cut < 0:
+            cut = pending.find(b"</row>")
+        if cut < 0:
+            if done:
+                if _ANY_CELL.search(pending):
+                    raise _Uncut(pending)
+                return
             if len(pending) > ROW_BYTES_MAX:
                 raise _Uncut(pending)
-            want = len(pending) + size
+            want = len(pending) + CHUNK
             continue
-        cut = cut + len(b"</row>") if cut >= 0 else 0
-        if cut:
-            yield pending[:cut]
+        cut += len(b"</row>")
+        yield pending[:cut]
         pending, want = pending[cut:], size
-        if done:
-            if _ANY_CELL.search(pending):
-                raise _Uncut(pending)
-            return
 
 
 def _digits_between(lo: str, hi: str) -> str:
