@@ -580,7 +580,7 @@ def shown_reasons(html: str) -> list[str]:
     if m:
         for tr in re.findall(r"<tr>(.*?)</tr>", m.group(1), re.S)[1:]:
             cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
-            reasons.append(cells[-1])
+            reasons.append(cells[4])  # 表, 行号, 列, 值, 原因, 文件或工作表
     reasons += re.findall(r'<div class="flash flash-error"[^>]*>(.*?)</div>', html, re.S)
     return reasons
 
@@ -645,7 +645,8 @@ def one_cell_refused(tmp_path: Path, table: str, column: str, value, dry_runs=(T
     for dry_run in dry_runs:
         before = Snapshot(snapshot(db.engine))
         result = run(folder, dry_run)
-        assert [(e.table, e.row, e.column) for e in result.errors] == [(table, 2, column)], result.errors
+        zh = BY_NAME[table].col(column).zh  # errors name a column by its Chinese header
+        assert [(e.table, e.row, e.column) for e in result.errors] == [(table, 2, zh)], result.errors
         assert Snapshot(snapshot(db.engine)) == before
         reasons.append(result.errors[0].reason)
     return reasons

@@ -56,21 +56,21 @@ def test_every_bad_row_is_reported_at_once_and_nothing_is_written(app, runner, p
     result = run_import(app, path)
     assert not result.ok
     errs = errors_by(result)
-    assert "校验码错误" in errs[("persons", 5, "id_number")].reason
-    assert errs[("persons", 5, "id_number")].value == wrong_check
-    assert "人员类别「贫困户」不在规定的类别中" in errs[("persons", 6, "categories")].reason
-    assert errs[("placements", 2, "start_date")].reason == "日期不存在"
-    assert "既不是公益性岗位编号，也不是就业帮扶车间编号" in errs[("attendance", 6, "post_code")].reason
-    assert errs[("wages", 4, "id_number")].reason == "此人不在人员信息表（persons）中"
-    assert errs[("reports", 1, "指标")].reason == "缺少必填列「指标」（metric）"
+    assert "校验码错误" in errs[("persons", 5, "身份证号")].reason
+    assert errs[("persons", 5, "身份证号")].value == wrong_check
+    assert "人员类别「贫困户」不在规定的类别中" in errs[("persons", 6, "人员类别")].reason
+    assert errs[("placements", 2, "上岗日期")].reason == "日期不存在"
+    assert "既不是公益性岗位编号，也不是就业帮扶车间编号" in errs[("attendance", 6, "岗位或车间编号")].reason
+    assert errs[("wages", 4, "身份证号")].reason == "此人不在人员信息表（persons）中"
+    assert errs[("reports", 1, "指标")].reason.startswith("缺少必填列「指标」（metric）")
     # a row that points at a refused persons row says so, instead of "unknown person"
-    assert "人员信息表中的那一行有错误" in errs[("placements", 4, "id_number")].reason
+    assert "人员信息表中的那一行有错误" in errs[("placements", 4, "身份证号")].reason
     assert snapshot(db.engine) == before  # nothing written, not even an import batch
 
     cli = runner.invoke("import", str(path))
     assert cli.exit_code == 1
     assert "导入被拒绝" in cli.output and "数据库未做任何更改" in cli.output
-    assert "人员信息(persons) 第5行 [id_number]" in cli.output
+    assert "人员信息(persons)（persons.csv） 第5行 [身份证号]" in cli.output
     assert snapshot(db.engine) == before
 
 

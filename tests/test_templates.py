@@ -94,7 +94,7 @@ def test_the_untouched_workbook_is_refused_and_changes_nothing(app, templates):
     before = snapshot(db.engine)
     result = run_import(app, templates / WORKBOOK_NAME)
     assert_refused_as_a_whole(result, before, db.engine)
-    assert "人员信息(persons) 第2行 [身份证号] 值「000000" in str(result.errors[0])
+    assert "人员信息(persons)（台账模板.xlsx「人员信息」） 第2行 [身份证号] 值「000000" in str(result.errors[0])
     assert not [w for w in result.warnings if "说明" not in w]  # only the explanation sheet is skipped
 
 
@@ -138,7 +138,10 @@ def test_apart_from_the_mark_the_sample_rows_are_a_valid_bundle(app, templates, 
         (folder / f.name).write_text(unmarked(f.read_text(encoding="utf-8-sig")), encoding="utf-8")
     result = run_import(app, folder)
     assert result.ok and result.committed, [str(e) for e in result.errors]
-    assert {t: c.added for t, c in result.counts.items()} == EXPECTED_ADDED
+    # every sample row is read; the replaces row is applied, not stored (it deletes nothing here)
+    assert {t: c.rows for t, c in result.counts.items()} == EXPECTED_ADDED
+    assert {t: c.added for t, c in result.counts.items()} == EXPECTED_ADDED | {"replaces": 0}
+    assert not any(c.deleted for c in result.counts.values())
 
 
 def test_sample_codes_names_and_ids_can_never_be_live(templates):

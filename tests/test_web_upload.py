@@ -44,14 +44,15 @@ def page(client, job_id: int, **query) -> str:
 
 
 def error_rows(html: str) -> list[tuple[str, str, str, str, str]]:
-    """The rows of the errors table as the user reads them: (table, row, column, value, reason)."""
+    """The rows of the errors table as the user reads them: (table, row, column, value, reason); the
+    last column, the file or sheet, is left out (``error_origins``)."""
     m = re.search(r'<table class="[^"]*errors-table">(.*?)</table>', html, re.S)
     if not m:
         return []
     out = []
     for tr in re.findall(r"<tr>(.*?)</tr>", m.group(1), re.S)[1:]:
         cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
-        out.append(tuple(cells))
+        out.append(tuple(cells[:5]))
     return out
 
 
@@ -112,7 +113,7 @@ def test_a_bad_id_number_is_shown_by_row_and_nothing_is_written(app, client, web
     assert "导入被拒绝：共有" in html and "数据库未做任何更改" in html
     bad = tables["persons"][1]["id_number"]
     shown = bad[:6] + "********" + bad[-4:]  # the refused value is shown masked, like every ID number
-    assert any(r[:4] == ("人员信息", "3", "id_number", shown) and r[4].startswith("身份证号校验码错误")
+    assert any(r[:4] == ("人员信息", "3", "身份证号", shown) and r[4].startswith("身份证号校验码错误")
                for r in error_rows(html)), error_rows(html)
     assert bad not in html
     assert "确认导入" not in html
@@ -124,8 +125,8 @@ def test_a_bad_id_number_is_shown_by_row_and_nothing_is_written(app, client, web
     resp = client.get(f"/uploads/{job}/errors.csv")
     assert resp.status_code == 200 and "attachment" in resp.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0] == ["表", "行号", "列", "值", "原因"]
-    assert ["persons", "3", "id_number", shown] == rows[1][:4]
+    assert rows[0] == ["表", "文件或工作表", "行号", "列", "值", "原因"]
+    assert ["persons", "bad/persons.csv", "3", "身份证号", shown] == rows[1][:5]
     # nothing the upload left on the server holds an ID number of the bundle in clear
     ids = [r["id_number"] for r in tables["persons"]]
     for f in (Path(app.instance_path) / "uploads").rglob("*"):
@@ -201,10 +202,10 @@ def test_rows_outside_the_auditors_regions_are_refused(client, web, people, tmp_
     html = page(client, job)
     assert "导入被拒绝" in html and "确认导入" not in html
     rows = error_rows(html)
-    assert ("人员信息", "2", "district", "奉节县", "不在您的管辖范围内（奉节县白帝镇白帝村；您的管辖范围：巫山县）") in rows
-    assert ("安置台账", "2", "position_code", "GW-001",
+    assert ("人员信息", "2", "区县", "奉节县", "不在您的管辖范围内（奉节县白帝镇白帝村；您的管辖范围：巫山县）") in rows
+    assert ("安置台账", "2", "岗位编号", "GW-001",
             "不在您的管辖范围内（公益性岗位 GW-001 属于奉节县白帝镇白帝村；您的管辖范围：巫山县）") in rows
-    assert ("考勤记录", "5", "post_code", "CJ-01",
+    assert ("考勤记录", "5", "岗位或车间编号", "CJ-01",
             "不在您的管辖范围内（就业帮扶车间 CJ-01 属于奉节县白帝镇；您的管辖范围：巫山县）") in rows
     # the comparison lists are whole departments' lists: no scope error for them
     assert not [r for r in rows if r[0] in ("死亡人员", "干部名单")]
@@ -218,7 +219,7 @@ def test_rows_outside_the_auditors_regions_are_refused(client, web, people, tmp_
     job = job_of(upload(client, (tmp_path / "att" / "attendance.csv").read_bytes(), "考勤记录.csv"))
     html = page(client, job)
     assert "共有 1 处错误" in html
-    assert error_rows(html) == [("考勤记录", "2", "post_code", "GW-A1",
+    assert error_rows(html) == [("考勤记录", "2", "岗位或车间编号", "GW-A1",
                                  "不在您的管辖范围内（公益性岗位 GW-A1 属于其他地区；您的管辖范围：巫山县）")]
 
     # a scope narrowed to a township names the township
@@ -227,7 +228,7 @@ def test_rows_outside_the_auditors_regions_are_refused(client, web, people, tmp_
     job = job_of(upload(client, zipped(base_tables(people), tmp_path / "bd")))
     html = page(client, job)
     rows = error_rows(html)
-    assert ("人员信息", "4", "township", "永安街道",
+    assert ("人员信息", "4", "乡镇街道", "永安街道",
             "不在您的管辖范围内（奉节县永安街道桂井社区；您的管辖范围：奉节县白帝镇）") in rows
     assert not [r for r in rows if r[0] == "人员信息" and r[1] != "4"]
 

@@ -225,6 +225,8 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
     "import.commit": _import_commit,
     "import.update": lambda e, c: (f"导入时更新{c.table_name(e.table_name)}记录 {e.row_ref or e.row_id or ''}"
                                    + (f"（批次 #{e.batch_id}）" if e.batch_id else "")),
+    "import.delete": lambda e, c: (f"导入的「替换范围」删除{c.table_name(e.table_name)}记录 {e.row_ref or e.row_id or ''}"
+                                   + (f"（批次 #{e.batch_id}）" if e.batch_id else "")),
     "upload.check": lambda e, c: (f"上传并检查台账 {e.row_ref}：" + ("检查通过" if (e.new or {}).get("ok")
                                                               else f"发现 {_n((e.new or {}).get('errors', 0))} 处错误")),
     "upload.commit": lambda e, c: (f"确认导入上传的台账 {e.row_ref}：" + (

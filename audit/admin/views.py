@@ -27,6 +27,7 @@ ACTIONS = {
     "user.create": "新建用户", "user.scopes": "修改范围", "user.password": "重设密码",
     "user.password_change": "修改自己的密码", "user.active": "启用/停用账户",
     "user.unlock": "解除锁定", "pii.view": "查看完整身份信息", "import.update": "导入更新数据",
+    "import.delete": "导入替换删除数据",
     "findings.export": "导出审计发现", "parameter.set": "设置规则参数", "job.failed": "定时任务失败",
     "notice.overdue": "整改通知书逾期", "comparison.stale": "比对数据过期", "pii.rotate": "轮换个人信息密钥",
     "import.commit": "导入台账", "audit.run": "运行审计", "audit.replay": "回放审计",

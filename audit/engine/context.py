@@ -19,11 +19,13 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     func,
     insert,
     literal,
     select,
     type_coerce,
+    union_all,
 )
 
 from models import Attendance, RuleParameter, Wage
@@ -160,10 +162,45 @@ class RunContext:
         return t
 
     @cached_property
-    def wage_month(self) -> Table:
-        """Per person, post and period (payments made up to the as-of date): the sum paid, the
-        number of payments, the first and last payment date."""
+    def wages(self) -> Table:
+        """The payments as the rules judge them: a reversal (冲正, a negative amount) and the payment
+        it reverses are taken out together, both paid up to the as-of date (ledger-format.md,
+        "Reversals": the rules judge the net). A reversal takes the earliest payment of the same
+        person, post, month and amount (the k-th reversal the k-th payment, by date); one of another
+        amount (a partial reversal) stays, as a negative row that nets in every sum. Without any
+        reversal this is the wages table itself."""
         w = Wage.__table__
+        if self.conn.execute(select(literal(1)).where(w.c.amount_fen < 0, w.c.paid_on <= self.as_of)
+                             .limit(1)).first() is None:
+            return w
+        started = time.perf_counter()
+        same = (w.c.person_id, w.c.post_id, w.c.period)
+        size = func.abs(w.c.amount_fen)
+        nth = func.row_number().over(partition_by=(*same, size), order_by=(w.c.paid_on, w.c.id))
+        paid = w.c.paid_on <= self.as_of
+        payments = select(w.c.id, *same, size.label("size"), nth.label("nth")).where(paid, w.c.amount_fen > 0)
+        reversals = select(w.c.id, *same, size.label("size"), nth.label("nth")).where(paid, w.c.amount_fen < 0)
+        pay, rev = payments.subquery("pay"), reversals.subquery("rev")
+        pairs = (select(pay.c.id.label("paid_id"), rev.c.id.label("reversal_id"))
+                 .join(rev, and_(rev.c.person_id == pay.c.person_id, rev.c.post_id == pay.c.post_id,
+                                 rev.c.period == pay.c.period, rev.c.size == pay.c.size, rev.c.nth == pay.c.nth))
+                 .subquery("pairs"))
+        gone = union_all(select(pairs.c.paid_id), select(pairs.c.reversal_id)).subquery("gone")
+        t = Table("run_wages", MetaData(), *[Column(c.name, c.type) for c in w.columns], prefixes=["TEMPORARY"])
+        self.conn.exec_driver_sql("DROP TABLE IF EXISTS run_wages")
+        t.create(self.conn)
+        cols = [c.name for c in w.columns]
+        self.conn.execute(insert(t).from_select(cols, select(*w.columns).where(
+            ~exists().where(gone.c[gone.c.keys()[0]] == w.c.id))))
+        self.conn.exec_driver_sql("CREATE INDEX ix_run_wages ON run_wages (person_id, post_id, period)")
+        self.aggregate_seconds[t.name] = time.perf_counter() - started
+        return t
+
+    @cached_property
+    def wage_month(self) -> Table:
+        """Per person, post and period (payments made up to the as-of date, reversals netted as
+        ``wages`` says): the sum paid, the number of payments, the first and last payment date."""
+        w = self.wages
         t = _temp("run_wage_month", "person_id:i post_id:i period:d paid_fen:b payments:i first_paid_on:d "
                   "last_paid_on:d")
         q = (select(w.c.person_id, w.c.post_id, w.c.period, func.sum(w.c.amount_fen), func.count(),
@@ -182,8 +219,8 @@ class RunContext:
         self.aggregate_seconds[t.name] = time.perf_counter() - started
 
     def drop_temporaries(self) -> None:
-        for name in ("attendance_month", "wage_month"):
-            if name in self.__dict__:
+        for name in ("attendance_month", "wage_month", "wages"):
+            if name in self.__dict__ and self.__dict__[name] is not Wage.__table__:
                 self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.__dict__[name].name}")
 
 

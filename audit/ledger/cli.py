@@ -121,13 +121,25 @@ def _pad(text: str, width: int, right: bool = False) -> str:
 def summary(result: ImportResult) -> str:
     head = "试导入（未写入数据库）" if result.dry_run else f"导入完成（批次 #{result.batch_id}）"
     title = "将新增 将更新 不变" if result.dry_run else "新增 更新 未变"
+    deleting = any(c.deleted for c in result.counts.values())
+    if deleting:
+        title += " 将删除" if result.dry_run else " 删除"
     lines = [f"{head}：{result.source}",
              _pad("表", 34) + "".join(_pad(h, 10, True) for h in ["行数", *title.split()])]
     for spec in TABLES:
         c = result.counts.get(spec.name)
         if c is not None:
-            lines.append(_pad(spec.label, 34) + "".join(_pad(f"{n:,}", 10, True)
-                                                        for n in (c.rows, c.added, c.changed, c.unchanged)))
+            shown = (c.rows, c.added, c.changed, c.unchanged) + ((c.deleted,) if deleting else ())
+            lines.append(_pad(spec.label, 34) + "".join(_pad(f"{n:,}", 10, True) for n in shown))
+    for spec in TABLES:  # every deletion is listed, dry run or not (and logged, row by row)
+        gone = result.deleted.get(spec.name)
+        if not gone:
+            continue
+        lines.append(f"{spec.label}{'将删除' if result.dry_run else '已删除'}（替换范围内、台账包中没有的记录）：")
+        for row in gone["rows"]:
+            lines.append(f"  {row['ref']}：" + "；".join(f"{f}：{x}" for f, x in row["fields"]))
+        if gone["more"]:
+            lines.append(f"  ……另有 {gone['more']:,} 行")
     if result.dry_run:  # what each changed row would change, as the web preview shows it
         for spec in TABLES:
             ch = result.changes.get(spec.name)
@@ -150,6 +162,6 @@ def write_errors_csv(result: ImportResult, path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8-sig") as fh:
         os.chmod(path, 0o600)  # before a byte is written, should the file already have been there
         w = csv.writer(fh)
-        w.writerow(["表", "行号", "列", "值", "原因"])
+        w.writerow(["表", "文件或工作表", "行号", "列", "值", "原因"])
         for e in result.errors:
-            w.writerow([safe_cell(x) for x in (e.table, e.row, e.column, e.value, e.reason)])
+            w.writerow([safe_cell(x) for x in (e.table, e.origin, e.row, e.column, e.value, e.reason)])

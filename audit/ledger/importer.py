@@ -78,9 +78,11 @@ from models import (
     WorkshopStaff,
 )
 
+from . import replaces
 from . import values as v
 from .bundle import Bundle, BundleError, Limits, Source, open_bundle
-from .schema import BY_NAME, REQUIRED_TABLES, SAMPLE_KEYS, TABLES, TableSpec, header_key, sample_mark
+from .schema import BY_NAME, IGNORED, REQUIRED_TABLES, SAMPLE_KEYS, TABLES, TableSpec, header_key, sample_mark
+from .sheet import read_table
 from .values import CellError
 
 CHUNK = 20_000
@@ -93,14 +95,17 @@ CONTROL_ROWS_SHOWN = 50  # rows named in the warning about removed control chara
 class RowError:
     table: str  # English table name, or "bundle" for the bundle as a whole
     row: int  # row number as the user sees it in the file (the header is row 1)
-    column: str  # header as written in the file
+    column: str  # the column's Chinese name (its header in the table's contract)
     value: str
     reason: str
+    origin: str = ""  # the file, or the workbook and sheet, the row is in
 
     def __str__(self) -> str:
         if self.table == "bundle":
             return self.reason
         where = BY_NAME[self.table].label if self.table in BY_NAME else self.table
+        if self.origin:
+            where = f"{where}（{self.origin}）"
         if self.row == 0:
             return f"{where}：{self.reason}"
         val = f"「{self.value}」" if self.value != "" else "（空）"
@@ -113,6 +118,7 @@ class TableCounts:
     added: int = 0
     changed: int = 0
     unchanged: int = 0
+    deleted: int = 0  # by a ``replaces`` row of the bundle
 
 
 @dataclass
@@ -127,6 +133,9 @@ class ImportResult:
     # CHANGES_SHOWN as {"ref": who / what, readable and masked, "fields": [[column, old, new], …]},
     # and how many more there are: {"rows": [...], "more": n}
     changes: dict[str, dict] = field(default_factory=dict)
+    # per table, the rows a ``replaces`` row deletes (dry run or not), as ``changes`` lists changed
+    # ones: {"rows": [{"ref": …, "fields": [[column, old value], …]}, …], "more": n}
+    deleted: dict[str, dict] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -188,6 +197,7 @@ STAGES: dict[str, Table] = {
     "officials": _stage("officials", f"{_REF_ID} name:s role:s unit:s district:s township:s village:s "
                         "household_code:s"),
     "migrant_work": _stage("migrant_work", f"{_REF_ID} start_date:d end_date:d place:s"),
+    "replaces": _stage("replaces", "table_name:s period_from:d period_to:d district:s township:s post_id:i"),
 }
 
 # The natural key of each table in stage columns (wages have none: identical rows are kept).
@@ -260,6 +270,8 @@ class Importer:
         self._posts: dict[str, tuple[int, str]] | None = None  # code -> (posts.id, kind)
         self._post_codes: dict[int, str] = {}
         self._wage_keys: dict[tuple, list] = {}
+        self._origins: dict[str, str] = {}  # table -> the file or sheet it was read from
+        self._direct: set[str] = set()  # tables loaded into an empty table (no older rows to replace)
         self._controls: dict[str, set[int]] = {}  # table -> rows whose invisible characters were removed
         try:
             bundle = open_bundle(path, self.limits)
@@ -354,6 +366,7 @@ class Importer:
             else:
                 counts = self.result.counts[spec.name]
                 counts.added = counts.rows
+                self._direct.add(spec.name)
                 return
         self.result.counts[spec.name] = TableCounts()
         if self._parse_and_stage(conn, spec, source, into=STAGES[spec.name]):
@@ -369,8 +382,9 @@ class Importer:
 
     # -- 1. read and convert --------------------------------------------------------------------
 
-    def _columns(self, spec: TableSpec, source: Source, header) -> list[_Column] | None:
-        """The columns of the file in spec order; None if a required column is missing."""
+    def _columns(self, spec: TableSpec, source: Source, header, header_row: int) -> list[_Column] | None:
+        """The columns of the file in spec order; None if a required column is missing. Each is
+        named in messages by its Chinese header, however the file spells it."""
         found: dict[str, tuple[int, str]] = {}
         for i, cell in enumerate(header):
             if cell is None or str(cell).strip() == "":
@@ -379,20 +393,25 @@ class Importer:
             key = header_key(spec, cell)
             if key is None:
                 self.result.warnings.append(f"{spec.label}（{source.origin}）的列「{text}」无法识别，已忽略")
+            elif key == IGNORED:
+                continue  # 序号
             elif key in found:
-                self._error(spec.name, 1, text, text, f"与第{found[key][0] + 1}列是同一列（重复的表头）")
+                zh = spec.col(key).zh
+                self._error(spec.name, header_row, zh, text,
+                            f"与第{found[key][0] + 1}列是同一列（重复的表头），请删除其中一列")
             else:
                 found[key] = (i, text)
         missing = [c for c in spec.columns if c.required and c.key not in found]
         for c in missing:
-            self._error(spec.name, 1, c.zh, "", f"缺少必填列「{c.zh}」（{c.key}）")
+            self._error(spec.name, header_row, c.zh, "",
+                        f"缺少必填列「{c.zh}」（{c.key}）：请在表头行（第{header_row}行）加上这一列")
         if missing:
             return None
         columns = []
         for c in spec.columns:
             convert, width = self._converter(spec.name, c.key, c.parse)
-            index, text = found.get(c.key, (-1, c.zh))
-            columns.append(_Column(index, c.key, text, convert, c.required, width))
+            index = found.get(c.key, (-1, c.zh))[0]
+            columns.append(_Column(index, c.key, c.zh, convert, c.required, width))
         return columns
 
     def _converter(self, table: str, key: str, parse: Callable) -> tuple[Callable, int]:
@@ -430,12 +449,13 @@ class Importer:
     def _parse_and_stage(self, conn: Connection, spec: TableSpec, source: Source, into: Table) -> bool:
         """Read and convert the rows of one table and write the good ones ``into`` its stage table
         (or, if that is empty, its target table); True if a key may repeat."""
-        rows = source.rows()
-        header = next(rows, None)
+        self._origins[spec.name] = source.origin
+        table = read_table(spec, source.rows())
+        header = table.header
         if header is None:
             self.result.warnings.append(f"{spec.label}（{source.origin}）是空的")
             return False
-        columns = self._columns(spec, source, header)
+        columns = self._columns(spec, source, header, table.header_row)
         if columns is None:
             return False
         # a sheet's header row runs as far as its widest row: its last named column is the width, and
@@ -468,6 +488,8 @@ class Importer:
                     if not numbered:
                         raise _KeyMayRepeat  # not a single row of this chunk is written
                     maybe_duplicates = True
+            if spec.name == "wages" and not numbered and any(x is not None and x < 0 for x in cols[3]):
+                raise _KeyMayRepeat  # a reversal: checked against the payments, by row, on the staged way
             if spec.name == "wages":
                 cols.insert(5, self._wage_seq(good_numbers, cols))
                 widths = [c.width for c in columns[:5]] + [1] + [c.width for c in columns[5:]]
@@ -476,8 +498,9 @@ class Importer:
             writer(_rows(good_numbers if numbered else None, cols, widths))
             self.result.counts[spec.name].rows += len(good_numbers)
 
-        self._read(rows, width, spec, flush, bar, unnamed)
+        self._read(table.rows, width, spec, flush, bar, unnamed)
         bar.close()
+        self.result.warnings.extend(table.notices(f"{spec.label}（{source.origin}）"))
         self._warn_controls(spec)
         return maybe_duplicates
 
@@ -491,15 +514,12 @@ class Importer:
         self.result.warnings.append(f"{spec.label} 第 {shown} 行{more}：已删除不可见的控制字符")
 
     def _read(self, rows, width: int, spec: TableSpec, flush, bar, unnamed: list[int] = ()) -> None:
-        """Hand the non-blank rows to ``flush`` in chunks, padded to the header's width; a row with a
-        value in a column without a header (``unnamed``) is an error."""
+        """Hand the data rows ((row number, row), see ``sheet.read_table``) to ``flush`` in chunks,
+        padded to the header's width; a row with a value in a column without a header (``unnamed``)
+        is an error."""
         chunk: list = []
         numbers: list[int] = []
-        row_no = 1
-        for row in rows:
-            row_no += 1
-            if not row or (not row[0] and all(c is None or c == "" for c in row)):
-                continue  # a blank line
+        for row_no, row in rows:
             if len(row) != width:
                 if len(row) > width and any(c is not None and c != "" for c in row[width:]):
                     extra = next(c for c in row[width:] if c is not None and c != "")
@@ -645,12 +665,7 @@ class Importer:
         return (self.pii.digest(number), self.pii.encrypt(number), mask_account(number))
 
     def _person_id(self, idn: str) -> int:
-        if self._people is None:
-            p = Person.__table__
-            rows = self._conn.execute(select(p.c.id, p.c.id_hash, p.c.id_masked, p.c.name)).all()
-            self._people = {h: i for i, h, _, _ in rows}
-            self._people_masked = {i: m for i, _, m, _ in rows}
-            self._people_names = {i: n for i, _, _, n in rows}
+        self._person_id_map(self._conn)
         h = self._hash(idn)
         pid = self._people.get(h)
         if pid is None:
@@ -886,6 +901,22 @@ class Importer:
             compare=("account_hash", "account_name", "batch"),
             carry=("account_name_key", "account_enc", "account_masked"),
             ref=lambda r: self._ref(r, "person_id", "post_id", "period", "paid_on")))
+        self._check_reversals(conn)
+
+    def _check_reversals(self, conn: Connection) -> None:
+        """A negative amount reverses (冲正) an earlier payment of the same person, post and month:
+        one of at least that amount, paid on or before it, with the month's net not below zero
+        (ledger-format.md, "Reversals"). One with nothing to reverse is a row error."""
+        s, w = STAGES["wages"], Wage.__table__
+        same = and_(w.c.person_id == s.c.person_id, w.c.post_id == s.c.post_id, w.c.period == s.c.period)
+        reversible = exists().where(same, w.c.amount_fen >= -s.c.amount_fen, w.c.paid_on <= s.c.paid_on)
+        net = select(func.sum(w.c.amount_fen)).where(same).scalar_subquery()
+        bad = conn.execute(select(s.c.row_no, s.c.amount_fen).where(s.c.amount_fen < 0, or_(~reversible, net < 0))
+                           .order_by(s.c.row_no)).all()
+        for row_no, fen in bad:
+            self._error("wages", row_no, "发放金额", yuan(fen, grouping=False),
+                        "冲正（负数金额）找不到被冲减的发放：同一身份证号、岗位编号和所属月份，在此发放日期或之前没有"
+                        "不少于该金额的发放（或冲正后该月合计为负）。冲正行的身份证号、岗位编号和所属月份应与原发放相同")
 
     def _merge_reports(self, conn: Connection) -> None:
         self._merge(conn, "reports", self._stage_src("reports"), Merge(
@@ -909,6 +940,52 @@ class Importer:
 
     def _merge_businesses(self, conn: Connection) -> None:
         self._merge_comparison(conn, "businesses", Business, ("registered_on", "deregistered_on"))
+
+    def _merge_replaces(self, conn: Connection) -> None:
+        """Delete what each ``replaces`` row covers and the bundle does not hold (see replaces.py)."""
+        stage = STAGES["replaces"]
+        spec = BY_NAME["replaces"]
+        rows = [{**r, "table": r["table_name"]} for r in conn.execute(select(stage).order_by(stage.c.row_no)).mappings()]
+        for r in rows:
+            hit = replaces.problem(r)
+            if hit:
+                self._error("replaces", r["row_no"], spec.col(hit[0]).zh, "", hit[1])
+        if self.result.errors:
+            return
+        self._load_post_codes(conn)
+        self._person_id_map(conn)
+        now = dt.datetime.now()
+        for r in rows:
+            table = r["table"]
+            if table in self._direct:
+                continue  # loaded into an empty table: every stored row is the bundle's
+            gone = conn.execute(replaces.doomed(conn, r, STAGES[table])).mappings().all()
+            if not gone:
+                continue
+            replaces.delete_rows(conn, table, gone)
+            counts = self.result.counts.setdefault(table, TableCounts())
+            counts.deleted += len(gone)
+            listed = self.result.deleted.setdefault(table, {"rows": [], "more": 0})
+            for g in gone:
+                old = replaces.old_values(table, g, self._people_masked, self._post_codes)
+                self._log.append({"at": now, "actor": self.actor, "action": "import.delete", "table_name": table,
+                                  "row_id": g.get("id"), "row_ref": self._preview_ref(table, g)[:200], "old": old,
+                                  "new": {"replaces_row": r["row_no"]}})
+                if len(listed["rows"]) < replaces.SHOWN:
+                    listed["rows"].append({"ref": self._preview_ref(table, g),
+                                           "fields": [[_field_zh(table, k), str(x)] for k, x in old.items()]})
+                else:
+                    listed["more"] += 1
+        self.result.counts["replaces"].unchanged = self.result.counts["replaces"].rows
+
+    def _person_id_map(self, conn: Connection) -> None:
+        """Load persons (id -> masked ID number, name) once, as ``_person_id`` does."""
+        if self._people is None:
+            p = Person.__table__
+            rows = conn.execute(select(p.c.id, p.c.id_hash, p.c.id_masked, p.c.name)).all()
+            self._people = {h: i for i, h, _, _ in rows}
+            self._people_masked = {i: m for i, _, m, _ in rows}
+            self._people_names = {i: n for i, _, _, n in rows}
 
     def _merge_migrant_work(self, conn: Connection) -> None:
         self._merge_comparison(conn, "migrant_work", MigrantWork, ("end_date", "place"))
@@ -945,7 +1022,7 @@ class Importer:
 
     def _error(self, table: str, row: int, column: str, value: str, reason: str) -> None:
         errors = self.result.errors
-        errors.append(RowError(table, row, column, value, reason))
+        errors.append(RowError(table, row, column, value, reason, self._origins.get(table, "") if row else ""))
         if len(errors) >= self.limits.max_errors > 0 and not self._stopped:
             self._stopped = True
             errors.append(RowError("bundle", 0, "", "", f"错误过多：已发现 {len(errors)} 处错误，检查到此停止，"

@@ -161,7 +161,7 @@ TABLES: tuple[TableSpec, ...] = (
         ID,
         Col("post_code", "岗位或车间编号", v.code, True, sample="GW500236-0001"),
         Col("period", "所属月份", v.month, True, sample="2025-01"),
-        Col("amount", "发放金额", v.money, True, sample="40.00"),
+        Col("amount", "发放金额", v.signed_money, True, sample="40.00"),
         Col("paid_on", "发放日期", v.date, True, sample="2025-02-10"),
         Col("account_number", "收款账号", v.account, sample="6228480000000000018"),
         Col("account_name", "收款户名", v.text, sample="张三"),
@@ -215,7 +215,54 @@ TABLES: tuple[TableSpec, ...] = (
         checks=(_end_after_start("start_date", "end_date", "返回日期"),)),
 )
 
+
+# ---- replaces: what a correction bundle is the complete record of ----------------------------------
+# (ledger-format.md, "Corrections: replacing what a bundle covers")
+
+REPLACEABLE = ("placements", "workshop_staff", "attendance", "wages", "reports", "deaths", "social_insurance",
+               "pensions", "businesses", "officials", "migrant_work")
+PERIOD_REQUIRED = ("attendance", "wages", "reports", "social_insurance")
+_BY_ANY_NAME = {**{t.name: t.name for t in TABLES if t.name in REPLACEABLE},
+                **{t.zh: t.name for t in TABLES if t.name in REPLACEABLE}}
+
+
+def _replaced_table(value) -> str:
+    name = re.sub(r"\s+", "", nfkc(v.text(value)))
+    found = _BY_ANY_NAME.get(name.lower()) or _BY_ANY_NAME.get(name)
+    if found is None:
+        spec = table_for(name)
+        if spec is not None and spec.name in REPLACEABLE:
+            return spec.name
+        listed = "、".join(f"{t.zh}({t.name})" for t in TABLES if t.name in REPLACEABLE)
+        raise CellError(f"「{name}」不是可替换的表；可替换：{listed}")
+    return found
+
+
+def _replaces_period(row: dict):
+    if row.get("table") in PERIOD_REQUIRED and row.get("period_from") is None:
+        return "period_from", f"替换{BY_NAME_ZH[row['table']]}须填写起始月份（YYYY-MM）"
+    if row.get("period_to") is not None and row.get("period_from") is None:
+        return "period_from", "填写了截止月份，也须填写起始月份（YYYY-MM）"
+    if row.get("period_from") and row.get("period_to") and row["period_to"] < row["period_from"]:
+        return "period_to", "截止月份早于起始月份"
+    if row.get("township") and not row.get("district"):
+        return "district", "填写了乡镇街道，也须填写区县（不同区县可能有同名乡镇）"
+    return None
+
+
+REPLACES = TableSpec("replaces", "替换范围", (
+    Col("table", "表", _replaced_table, True, sample="wages"),
+    Col("period_from", "起始月份", v.month, sample="2025-01"),
+    Col("period_to", "截止月份", v.month, sample="2025-01"),
+    Col("district", "区县", v.text, sample="奉节县"),
+    Col("township", "乡镇街道", v.text, sample="白帝镇"),
+    # the sample names a post: its code carries the sample mark, so that an untouched template never deletes
+    Col("post_code", "岗位或车间编号", v.code, sample="GW500236-0001"),
+), key=(), checks=(_replaces_period,))
+TABLES = (*TABLES, REPLACES)  # last: applied after every other table of the bundle is loaded
+
 BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
+BY_NAME_ZH = {t.name: t.zh for t in TABLES}
 
 # ---- template sample rows --------------------------------------------------------------------
 # The sample rows of the blank templates (templates.py) carry a mark that no live row can carry, and
@@ -244,19 +291,45 @@ SAMPLE_KEYS = SAMPLE_CODE_KEYS | SAMPLE_NAME_KEYS | {"id_number"}
 REQUIRED_TABLES = tuple(t.name for t in TABLES if t.required)
 
 
+# ledger-format.md, "Sheet and file names": a table is also its Chinese name with one of these after it
+NAME_SUFFIXES = ("表", "名单", "清单", "台账", "明细")
+
+
 def table_for(name: str) -> TableSpec | None:
-    """A table by its English or Chinese name (file stem or sheet name)."""
-    key = nfkc(name)
+    """A table by its English or Chinese name (file stem or sheet name), the Chinese name also with
+    a suffix officials add (死亡人员名单, 工资发放明细); spaces are ignored."""
+    key = re.sub(r"\s+", "", nfkc(name))
     for t in TABLES:
         if key.lower() == t.name or key == t.zh:
+            return t
+    for t in TABLES:
+        if key.startswith(t.zh) and key[len(t.zh):] in NAME_SUFFIXES:
             return t
     return None
 
 
-def header_key(spec: TableSpec, header: str) -> str | None:
-    """The canonical key of a header cell (English key or Chinese header, width and spaces ignored)."""
-    h = nfkc(v.strip_controls(str(header))).replace(" ", "").replace("\u3000", "")
+# ledger-format.md, "Header spelling": line breaks and any white space, a unit in brackets
+# (月工资（元）, 发放金额(元)) and a leading * (the required-field mark) do not change a column's name
+_BRACKETED = re.compile(r"[(\[【〔<《][^)\]】〕>》]*[)\]】〕>》]")
+IGNORED = "#"  # what ``header_key`` returns for a 序号 column: read past, without a warning
+IGNORED_HEADERS = frozenset({"序号", "序", "no", "no."})
+
+
+def header_text(header) -> str:
+    """A header cell as columns are matched: NFKC, controls and white space gone, brackets and a
+    leading * removed."""
+    h = re.sub(r"\s+", "", nfkc(v.strip_controls(str(header))))
+    h = _BRACKETED.sub("", h).lstrip("*")
+    return h
+
+
+def header_key(spec: TableSpec, header) -> str | None:
+    """The canonical key of a header cell (English key or Chinese header, spelled as ``header_text``
+    says), ``IGNORED`` for a 序号 column, None if it names no column of the table."""
+    h = header_text(header)
     for c in spec.columns:
         if h.lower() == c.key or h == c.zh or h in c.aliases:
             return c.key
+    if h.lower() in IGNORED_HEADERS:
+        return IGNORED
     return None

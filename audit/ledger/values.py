@@ -141,11 +141,22 @@ _MONTH = re.compile(r"^(\d{4})(?:[-/.]?(\d{1,2})|年(\d{1,2})月?)$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
 
+EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 1 is 1900-01-01 (Excel counts a 1900-02-29 that never was)
+SERIAL_FIRST, SERIAL_LAST = 367, 73050  # 1901-01-01 … 2099-12-31: a ledger's dates, not a count or a code
+
+
 def date(value) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # ledger-format.md ("Excel number cells"): a number in a date column is an Excel serial date
+        # (a date cell whose format was set to General or 常规); a time of day in it is dropped
+        if not math.isfinite(value) or not SERIAL_FIRST <= value < SERIAL_LAST + 1:
+            shown = int(value) if math.isfinite(value) and float(value).is_integer() else value
+            raise CellError(f"日期列中的数字 {shown} 不是有效的 Excel 日期：请写作 YYYY-MM-DD（如 2025-10-08）")
+        return EXCEL_EPOCH + dt.timedelta(days=int(value))
     s = nfkc(text(value)) if not isinstance(value, str) else nfkc(value)
     m = _DATE.match(s)
     if not m:
@@ -208,6 +219,18 @@ INTEGER_MAX = 999_999_999  # headcounts and days; fits a 32-bit column
 # ledger-format.md ("Excel number cells"): a number within half a fen of a two-decimal value is that
 # value (800.0000000000001, what formulas leave); exactly half a fen away (12.345) is a row error
 HALF_FEN = Decimal("0.005")
+
+
+def signed_money(value) -> int:
+    """A payment's amount: ``money``, or a negative amount (a reversal, 冲正)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        return -money(-value)
+    if isinstance(value, str):
+        s = nfkc(value).replace("，", ",").replace(" ", "")
+        for sign in ("-", "−"):
+            if s.startswith(sign) or s[:1] in "¥￥" and s[1:2] == sign:
+                return -money(s.replace(sign, "", 1))
+    return money(value)
 
 
 def money(value, what: str = "金额") -> int:

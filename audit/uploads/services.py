@@ -51,7 +51,8 @@ from audit.ledger.bundle import BundleError, open_bundle
 from audit.ledger.cli import limits_from_config, write_errors_csv
 from audit.pii import mask_deep, mask_identifiers
 from audit.ledger.importer import ImportResult, RowError, import_bundle
-from audit.ledger.schema import BY_NAME, TABLES, header_key, table_for
+from audit.ledger.schema import BY_NAME, IGNORED, TABLES, header_key, table_for
+from audit.ledger.sheet import read_table
 from models import Job, Person, Position, Post, Workshop, db
 
 from . import jobs
@@ -342,25 +343,19 @@ def _shown(x) -> str:
     return s if len(s) <= 60 else s[:57] + "…"
 
 
-def _table_rows(source) -> Iterator[tuple[int, tuple]]:
-    """(row number as in the file, row) of the non-blank rows, numbered as the importer does."""
-    row_no = 1
-    for row in source:
-        row_no += 1
-        if not row or (not row[0] and all(c is None or c == "" for c in row)):
-            continue
-        yield row_no, row
-
-
-def _header(spec, header) -> dict[str, tuple[int, str]]:
+def _table(spec, source) -> tuple[dict[str, tuple[int, str]], Iterator[tuple[int, tuple]]]:
+    """The columns of a bundle's table (key -> (index, Chinese name), as the importer names them)
+    and its data rows (row number, row), found as the importer finds them (``sheet.read_table``:
+    the header below title rows, total rows read past)."""
+    table = read_table(spec, source.rows())
     found: dict[str, tuple[int, str]] = {}
-    for i, cell in enumerate(header or ()):
+    for i, cell in enumerate(table.header or ()):
         if cell is None or str(cell).strip() == "":
             continue
         key = header_key(spec, cell)
-        if key is not None and key not in found:
-            found[key] = (i, str(cell).strip())
-    return found
+        if key is not None and key != IGNORED and key not in found:
+            found[key] = (i, spec.col(key).zh)
+    return found, table.rows
 
 
 def scope_errors(path: Path, scope: Scope, *, pii, limits, report: Callable[[int, str], None] | None = None,
@@ -411,8 +406,11 @@ class _Capped(list):
     def __init__(self, limit: int):
         super().__init__()
         self.limit = limit
+        self.origins: dict[str, str] = {}  # table -> its file or sheet, named in each row's error
 
     def append(self, error: RowError) -> None:
+        if error.row and not error.origin and error.table in self.origins:
+            error = dataclasses.replace(error, origin=self.origins[error.table])
         super().append(error)
         if 0 < self.limit <= len(self):
             raise _Capped.Full(list(self))
@@ -425,6 +423,8 @@ class _Capped(list):
 def _scope_errors(bundle, regions: _Regions, pii, report, span,
                   errors: list[RowError]) -> tuple[list[RowError], dict[str, int]]:
     sizes = {name: s.approx_rows or 0 for name, s in bundle.sources.items()}
+    if isinstance(errors, _Capped):
+        errors.origins = {name: s.origin for name, s in bundle.sources.items()}
     checked = [n for n in (*REGION_TABLES, *POST_REFS) if n in bundle.sources]
     total = sum(sizes[n] for n in checked) or 1
     done = 0
@@ -450,12 +450,11 @@ def _scope_errors(bundle, regions: _Regions, pii, report, span,
         if source is None:
             continue
         spec = BY_NAME[name]
-        rows = source.rows()
-        cols = _header(spec, next(rows, None))
+        cols, rows = _table(spec, source)
         at = {k: cols.get(k, (-1, _COLUMN[k]))[0] for k in _COLUMN}
         first = spec.columns[0]
         key_i, key_h = cols.get(first.key, (-1, first.zh))
-        for n, (row_no, row) in enumerate(_table_rows(rows)):
+        for n, (row_no, row) in enumerate(rows):
             if n % 20_000 == 0:
                 tick(n)
             cells = [_cell(row, at[k]) for k in _COLUMN]
@@ -488,17 +487,14 @@ def _scope_errors(bundle, regions: _Regions, pii, report, span,
         source = bundle.sources.get(name)
         if source is None:
             continue
-        rows = source.rows()
-        cols = _header(BY_NAME[name], next(rows, None))
+        cols, rows = _table(BY_NAME[name], source)
         if key not in cols:
             continue  # the importer reports the missing column
         i, header = cols[key]
         # raw cell -> None (fine) or the reason it is not. The hot loop of the check (millions of
         # attendance rows): one dict look-up a row; a blank row has no code and so no error.
         verdicts: dict[object, str | None] = {None: None, "": None}
-        row_no = 1
-        for row in rows:
-            row_no += 1
+        for row_no, row in rows:
             if not row_no & 0x7FFF:
                 tick(row_no)
             try:
@@ -515,7 +511,35 @@ def _scope_errors(bundle, regions: _Regions, pii, report, span,
                 errors.append(RowError(name, row_no, header, _shown(raw), reason))
         done += sizes[name]
     errors.extend(_links_elsewhere(bundle, accepted, regions, pii))
+    errors.extend(_replaces_elsewhere(bundle, declared, known, regions))
     return errors, sizes
+
+
+def _replaces_elsewhere(bundle, declared, known, regions: _Regions) -> list[RowError]:
+    """``replaces`` rows reaching outside the uploader's regions (ledger-format.md: "An auditor may
+    only replace inside their own regions"): a row names one post in scope, or a district (and
+    township) the uploader's scope covers whole; a scope of villages replaces post by post."""
+    source = bundle.sources.get("replaces")
+    if source is None:
+        return []
+    cols, rows = _table(BY_NAME["replaces"], source)
+    out = []
+    for row_no, row in rows:
+        d, t, code = (_parse(parse, _cell(row, cols.get(k, (-1, ""))[0]))
+                      for k, parse in (("district", v.text), ("township", v.text), ("post_code", v.code)))
+        if code is not None:
+            reason = _post_reason(code, declared, known, regions)
+            if reason is not None:
+                out.append(RowError("replaces", row_no, "岗位或车间编号", code, reason))
+            continue
+        if regions.covers(d, t, None):
+            continue
+        key, reason = regions.miss(d, t, None)
+        if key == "village":
+            key, reason = "township", (f"{OUT_OF_SCOPE}（您的管辖范围是村或社区：{regions.text}；"
+                                      "请按岗位编号逐个替换，填写「岗位或车间编号」列）")
+        out.append(RowError("replaces", row_no, _COLUMN[key], _shown(d if key == "district" else t), reason))
+    return out
 
 
 def _post_reason(code: str | None, declared, known, regions: _Regions) -> str | None:
@@ -592,14 +616,12 @@ def _links_elsewhere(bundle, accepted: set[str], regions: _Regions, pii) -> list
         source = bundle.sources.get(name)
         if source is None:
             continue
-        rows = source.rows()
-        cols = _header(BY_NAME[name], next(rows, None))
+        cols, rows = _table(BY_NAME[name], source)
         if "id_number" not in cols:
             continue  # the importer reports the missing column
         i, header = cols["id_number"]
-        header = v.strip_controls(header).strip()  # as the importer names the column
         digests: dict[object, str | None] = {}
-        for row_no, row in _table_rows(rows):
+        for row_no, row in rows:
             raw = _cell(row, i)
             try:
                 h = digests[raw]
@@ -669,7 +691,8 @@ def _finish_result(job_id: int, stored: Stored, result: ImportResult,
     return {"ok": not errors, "source": result.source, "counts": _counts(result), "errors": len(errors),
             "scope_errors": len(extra), "warnings": result.warnings[:WARNINGS_KEPT],
             "warnings_total": len(result.warnings), "batch_id": result.batch_id,
-            "changes": _changes(result) if not errors else {}}
+            "changes": _changes(result) if not errors else {},
+            "deleted": {table: mask_deep(d) for table, d in result.deleted.items()} if not errors else {}}
 
 
 def _changes(result: ImportResult) -> dict[str, dict]:
@@ -880,6 +903,7 @@ class ShownError:
     column: str
     value: str
     reason: str
+    origin: str = ""  # the file, or the workbook and its sheet
 
 
 def table_zh(name: str) -> str:
@@ -901,8 +925,8 @@ def errors_page(job: Job, page: int, per_page: int = ERRORS_PER_PAGE) -> list[Sh
         start = (max(page, 1) - 1) * per_page
         out = []
         for r in islice(rows, start, start + per_page):
-            table, row, column, value, reason = (cell_text(c) for c in (r + [""] * 5)[:5])
-            out.append(ShownError(table_zh(table), int(row) if row.isdigit() else 0, column, value, reason))
+            table, origin, row, column, value, reason = (cell_text(c) for c in (r + [""] * 6)[:6])
+            out.append(ShownError(table_zh(table), int(row) if row.isdigit() else 0, column, value, reason, origin))
     return out
 
 

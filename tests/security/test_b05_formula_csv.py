@@ -50,7 +50,7 @@ def test_the_import_errors_csv_of_the_command_line_runs_nothing(runner, people, 
     result = runner.invoke("import", str(bad_bundle(people, tmp_path / "bad")), "--errors-csv", str(out))
     assert result.exit_code == 1 and "导入被拒绝" in result.output
     rows = csv_cells(out.read_text(encoding="utf-8-sig"))
-    assert rows[0] == ["表", "行号", "列", "值", "原因"]
+    assert rows[0] == ["表", "文件或工作表", "行号", "列", "值", "原因"]
     assert_inert(rows[1:])
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, case, func, select
 
-from models import Position, Post, Wage
+from models import Position, Post
 
 from ..rule import SEED_003, Draft, Param, rule, yuan, ym
 
@@ -28,7 +28,7 @@ def wa01(ctx):
     """A month with a present day on a post and no payment for it by its due date (the last day
     of the month ``pay_due_months`` later), judged as of the audit date. The amount owed is the
     wage due (public posts) less what was paid after the due date."""
-    a, w, pos, posts = ctx.attendance_month, Wage.__table__, Position.__table__, Post.__table__
+    a, w, pos, posts = ctx.attendance_month, ctx.wages, Position.__table__, Post.__table__
     due = ctx.month_end(ctx.add_months(a.c.month, ctx.param("pay_due_months", district=pos.c.district,
                                                               township=pos.c.township, month=a.c.month)))
     same = and_(w.c.person_id == a.c.person_id, w.c.post_id == a.c.post_id, w.c.period == a.c.month)

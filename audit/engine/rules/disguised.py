@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import exists, func, or_, select
 
-from models import Placement, Position, Post, Wage, WorkshopStaff
+from models import Placement, Position, Post, WorkshopStaff
 
 from ..rule import SEED_003, Draft, Param, rule, yuan, ym
 
@@ -65,7 +65,7 @@ def dp02(ctx):
     """Public posts: a single payment row (paid up to the as-of date) above the post's monthly
     standard beyond the tolerance. Rows of one person, post and month are told together (one
     finding; the amount is the sum of each such row's excess over the standard)."""
-    w, pos = Wage.__table__, Position.__table__
+    w, pos = ctx.wages, Position.__table__
     tol = ctx.param("tolerance_fen", district=pos.c.district, township=pos.c.township, month=w.c.period)
     excess = w.c.amount_fen - pos.c.monthly_wage_fen
     return (select(w.c.person_id, w.c.post_id, w.c.period, pos.c.monthly_wage_fen,

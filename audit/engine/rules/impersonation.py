@@ -5,7 +5,7 @@ import datetime as dt
 
 from sqlalchemy import String, and_, cast, func, select, tuple_
 
-from models import Attendance, Death, Person, Position, Post, Wage, Workshop
+from models import Attendance, Death, Person, Position, Post, Workshop
 
 from ..rule import SEED_003, Draft, Param, grouped, rule, yuan, ym
 
@@ -254,7 +254,7 @@ def im03(ctx):
     """A payment (up to the as-of date) to an account whose holder's name does not match the
     person's name (both compared after NFKC and removing white space); an empty account name is
     not judged. One row per person, post, period and account; amount: what that account received."""
-    w, p = Wage.__table__, Person.__table__
+    w, p = ctx.wages, Person.__table__
     return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.account_masked, w.c.account_name, p.c.name,
                    func.sum(w.c.amount_fen).label("paid_fen"), func.count().label("payments"),
                    func.max(w.c.paid_on).label("last_paid_on"), _code(ctx, w.c.post_id).label("post_code"))
@@ -299,7 +299,7 @@ def im04(ctx):
     """One account number receives payments (up to the as-of date) for two or more different people
     for the same period: each of them, per post and period; amount: what that account received for
     that person. One row per account, person, post and period."""
-    w, p = Wage.__table__, Person.__table__
+    w, p = ctx.wages, Person.__table__
     w2 = w.alias("w2")
     shared = (select(w2.c.account_hash, w2.c.period)
               .where(w2.c.account_hash.is_not(None), w2.c.paid_on <= ctx.as_of)

@@ -11,7 +11,6 @@ from models import (
     Position,
     Post,
     SocialInsurance,
-    Wage,
     Workshop,
     WorkshopStaff,
 )
@@ -273,7 +272,7 @@ def _ps07_combine(rows, ctx):
 def ps07(ctx):
     """Two or more payment rows (paid up to the as-of date) identical in person, post, period,
     amount, payment date and account (the same account hash, or both without an account)."""
-    w = Wage.__table__
+    w = ctx.wages
     return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.amount_fen, w.c.paid_on,
                    func.max(w.c.account_masked).label("account_masked"), func.count().label("copies"),
                    _code(ctx, w.c.post_id).label("post_code"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import and_, case, distinct, exists, func, or_, select, union
 
 from audit.vocab import POVERTY_MASK
-from models import Person, Post, Report, Wage, Workshop, WorkshopStaff
+from models import Person, Post, Report, Workshop, WorkshopStaff
 
 from ..rule import SEED_001, SEED_003, Draft, Param, rule, yuan, ym
 
@@ -134,7 +134,7 @@ def lm03(ctx):
     date (beyond ``tolerance_fen``). Judged once the month's pay is due (the last day of the month
     ``pay_due_months`` later is on or before the as-of date): before that, pay still to come is no
     mismatch."""
-    r, ws, w = Report.__table__, Workshop.__table__, Wage.__table__
+    r, ws, w = Report.__table__, Workshop.__table__, ctx.wages
     mine = and_(w.c.post_id == r.c.workshop_id, w.c.period == r.c.period, w.c.paid_on <= ctx.as_of)
     due = ctx.month_end(ctx.add_months(r.c.period, ctx.param("pay_due_months", district=ws.c.district,
                                                              township=ws.c.township, month=r.c.period)))
