@@ -19,7 +19,9 @@ from audit.ledger.templates import WORKBOOK_NAME, write_templates
 from models import db
 
 # What the sample rows hold: two people (the second one works in the workshop), one row elsewhere.
-EXPECTED_ADDED = {spec.name: 1 for spec in TABLES} | {"persons": 2}
+SAMPLE_ROWS = {spec.name: 1 for spec in TABLES} | {"persons": 2}
+# what the unmarked samples load: a row each, the 考勤表's row as the six days it marks
+EXPECTED_ADDED = SAMPLE_ROWS | {"attendance_grid": 6}
 
 
 def run_import(app, path):
@@ -70,7 +72,7 @@ SAMPLE_REFUSED = "是模板示例行，请删除后再导入"
 
 def sample_rows_of_every_table() -> set[tuple[str, int]]:
     """(table, row number as in the file) of every sample row: the header is row 1."""
-    return {(t.name, r) for t in TABLES for r in range(2, 2 + EXPECTED_ADDED[t.name])}
+    return {(t.name, r) for t in TABLES for r in range(2, 2 + SAMPLE_ROWS[t.name])}
 
 
 def assert_refused_as_a_whole(result, before, engine) -> None:

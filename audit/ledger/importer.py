@@ -18,6 +18,7 @@ Otherwise an ``ImportBatch`` records the counts and the transaction commits.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
 import hashlib
@@ -78,7 +79,7 @@ from models import (
     WorkshopStaff,
 )
 
-from . import replaces
+from . import grid, replaces
 from . import values as v
 from .bundle import Bundle, BundleError, Limits, Source, open_bundle
 from .schema import BY_NAME, IGNORED, REQUIRED_TABLES, SAMPLE_KEYS, TABLES, TableSpec, header_key, sample_mark
@@ -197,6 +198,8 @@ STAGES: dict[str, Table] = {
     "officials": _stage("officials", f"{_REF_ID} name:s role:s unit:s district:s township:s village:s "
                         "household_code:s"),
     "migrant_work": _stage("migrant_work", f"{_REF_ID} start_date:d end_date:d place:s"),
+    "attendance_grid": _stage("attendance_grid", "person_id:i post_id:i work_month:d work_date:d status:s "
+                              "check_in_time:tm method:s device_id:s verified:s"),
     "replaces": _stage("replaces", "table_name:s period_from:d period_to:d district:s township:s post_id:i"),
 }
 
@@ -208,6 +211,7 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "placements": ("person_id", "position_id", "start_date"),
     "workshop_staff": ("workshop_id", "person_id", "start_date"),
     "attendance": ("person_id", "post_id", "work_date"),
+    "attendance_grid": ("person_id", "post_id", "work_date"),
     "reports": ("workshop_id", "period", "metric"),
     "deaths": ("id_hash",),
     "social_insurance": ("id_hash", "period", "employer"),
@@ -315,7 +319,9 @@ class Importer:
     def _analyze(self) -> None:
         """Fresh planner statistics for the tables that changed: right after a bulk load the
         planner knows nothing of them and may choose a plan that rescans millions of rows."""
-        changed = [name for name, c in self.result.counts.items() if c.added or c.changed]
+        stored = {"attendance_grid": "attendance"}  # a grid is stored as attendance rows
+        changed = sorted({stored.get(name, name) for name, c in self.result.counts.items()
+                          if c.added or c.changed or c.deleted})
         if not changed:
             return
         with self.engine.connect() as conn:
@@ -352,6 +358,8 @@ class Importer:
             self._record_batch(conn, path, started)
 
     def _load_table(self, conn: Connection, spec: TableSpec, source: Source) -> None:
+        if spec.name == "attendance_grid":  # read as the attendance rows it stands for
+            spec, source = GRID_AS_ATTENDANCE, _GridSource(spec, source, self)
         target = DIRECT.get(spec.name)
         if target is not None and conn.execute(select(literal(1)).select_from(target).limit(1)).first() is None:
             # The table is empty: its rows can go straight in, all of them new. Should a key
@@ -435,7 +443,7 @@ class Importer:
                 "positions", "workshops"):
             want = {"position_code": "position", "workshop_code": "workshop", "subject_code": "workshop"}.get(key)
             return (lambda x: self._post_id(parse(x), want)), 1
-        if (table, key) == ("attendance", "work_date"):  # (month, day): the month leads the stored key
+        if key == "work_date":  # attendance (and its grid): (month, day), the month leads the stored key
             if self.engine.dialect.name == "sqlite":
                 return (lambda x: _month_and_day_iso(parse(x))), 2
             return (lambda x: _month_and_day(parse(x))), 2
@@ -450,7 +458,7 @@ class Importer:
         """Read and convert the rows of one table and write the good ones ``into`` its stage table
         (or, if that is empty, its target table); True if a key may repeat."""
         self._origins[spec.name] = source.origin
-        table = read_table(spec, source.rows())
+        table = source.table() if isinstance(source, _GridSource) else read_table(spec, source.rows())
         header = table.header
         if header is None:
             self.result.warnings.append(f"{spec.label}（{source.origin}）是空的")
@@ -889,8 +897,8 @@ class Importer:
             compare=("end_date", "monthly_wage_fen"),
             ref=lambda r: self._ref(r, "person_id", "workshop_id", "start_date")))
 
-    def _merge_attendance(self, conn: Connection) -> None:
-        self._merge(conn, "attendance", self._stage_src("attendance"), Merge(
+    def _merge_attendance(self, conn: Connection, name: str = "attendance") -> None:
+        self._merge(conn, name, self._stage_src(name), Merge(
             Attendance.__table__, key=("person_id", "post_id", "work_month", "work_date"),
             compare=("status", "check_in_time", "method", "device_id", "verified"),
             ref=lambda r: self._ref(r, "person_id", "post_id", "work_date")))
@@ -940,6 +948,20 @@ class Importer:
 
     def _merge_businesses(self, conn: Connection) -> None:
         self._merge_comparison(conn, "businesses", Business, ("registered_on", "deregistered_on"))
+
+    def _merge_attendance_grid(self, conn: Connection) -> None:
+        """A day given both in the bundle's 考勤记录 and in its 考勤表 is an error (which to keep?)."""
+        g, a = STAGES["attendance_grid"], STAGES["attendance"]
+        both = (select(g.c.row_no, a.c.row_no.label("other"), g.c.work_date)
+                .join(a, and_(a.c.person_id == g.c.person_id, a.c.post_id == g.c.post_id,
+                              a.c.work_month == g.c.work_month, a.c.work_date == g.c.work_date))
+                .order_by(g.c.row_no, g.c.work_date))
+        for row_no, other, day in conn.execute(both):
+            day = v.date(day) if isinstance(day, str) else day
+            self._error("attendance_grid", row_no, f"{day.day}日", "",
+                        f"{day.isoformat()} 的考勤在考勤记录表第{other}行也有：同一天只能在一张表中填写，请删去其中一处")
+        if not self.result.errors:
+            self._merge_attendance(conn, "attendance_grid")
 
     def _merge_replaces(self, conn: Connection) -> None:
         """Delete what each ``replaces`` row covers and the bundle does not hold (see replaces.py)."""
@@ -1022,6 +1044,9 @@ class Importer:
 
     def _error(self, table: str, row: int, column: str, value: str, reason: str) -> None:
         errors = self.result.errors
+        if table == "attendance_grid" and errors and (errors[-1].table, errors[-1].row, errors[-1].column,
+                                                      errors[-1].reason) == (table, row, column, reason):
+            return  # one grid row is up to 31 attendance rows: its bad ID or post is said once
         errors.append(RowError(table, row, column, value, reason, self._origins.get(table, "") if row else ""))
         if len(errors) >= self.limits.max_errors > 0 and not self._stopped:
             self._stopped = True
@@ -1041,10 +1066,40 @@ def import_bundle(path: str | Path, *, engine: Engine, pii: PiiCodec, actor: str
     return result
 
 
+GRID_AS_ATTENDANCE = dataclasses.replace(BY_NAME["attendance"], name="attendance_grid", zh=BY_NAME["attendance_grid"].zh)
+
+
+class _GridSource:
+    """A 考勤表 sheet as the attendance rows it stands for (``grid.expand``), numbered by grid row."""
+
+    def __init__(self, spec: TableSpec, source: Source, importer: Importer):
+        self.spec, self.source, self.importer = spec, source, importer
+        self.origin = source.origin
+        self.approx_rows = source.approx_rows * 20 if source.approx_rows else None
+
+    def table(self):
+        imp = self.importer
+
+        def error(row: int, column: str, value: str, reason: str) -> None:
+            imp._error("attendance_grid", row, column, value, reason)
+
+        def name_of(raw) -> str | None:
+            try:
+                idn = v.id_number(raw)
+            except (CellError, ValueError, TypeError):
+                return None
+            imp._person_id_map(imp._conn)
+            pid = imp._people.get(imp._hash(idn))
+            return imp._people_names.get(pid) if pid is not None else None
+
+        return grid.expand(self.spec, read_table(self.spec, self.source.rows()), error, name_of)
+
+
 # Tables whose stage columns are exactly target columns: when the target is empty, rows go
 # straight in (see Importer._load_table).
 DIRECT: dict[str, Table] = {m.__tablename__: m.__table__ for m in (
     Placement, WorkshopStaff, Attendance, Wage, Report, Death, SocialInsurance, Pension, Business, MigrantWork)}
+DIRECT["attendance_grid"] = Attendance.__table__
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -92,6 +92,7 @@ def _required_days(row: dict):
     return None
 
 
+_GRID_SAMPLE = {1: "休", 2: "休", 3: "√", 4: "√", 5: "假", 6: "×"}  # 2025-02: Sat 1 … Thu 6
 ID = Col("id_number", "身份证号", v.id_number, True, ("身份证号码", "公民身份号码"), "500236199001010013")
 ID_SAMPLE_2 = "500236198505050022"
 
@@ -157,6 +158,14 @@ TABLES: tuple[TableSpec, ...] = (
         Col("device_id", "签到设备", v.code, sample="KQJ-BAIDI-01"),
         Col("verified", "核验结果", v.choice(vocab.VERIFY_RESULTS, "核验结果"), sample="通过"),
     ), key=("id_number", "post_code", "work_date")),
+    TableSpec("attendance_grid", "考勤表", (
+        ID,
+        Col("post_code", "岗位或车间编号", v.code, True, sample="GW500236-0001"),
+        Col("month", "月份", v.month, True, sample="2025-02"),
+        Col("name", "姓名", v.text, sample="张三"),
+        *(Col(f"d{n}", f"{n}日", str, aliases=(str(n), f"{n:02d}", f"{n}号"), sample=_GRID_SAMPLE.get(n, ""))
+          for n in range(1, 32)),
+    ), key=()),
     TableSpec("wages", "工资发放", (
         ID,
         Col("post_code", "岗位或车间编号", v.code, True, sample="GW500236-0001"),
@@ -318,6 +327,8 @@ IGNORED_HEADERS = frozenset({"序号", "序", "no", "no."})
 def header_text(header) -> str:
     """A header cell as columns are matched: NFKC, controls and white space gone, brackets and a
     leading * removed."""
+    if isinstance(header, float) and header.is_integer():
+        header = int(header)  # a day column headed by the number 1.0
     h = re.sub(r"\s+", "", nfkc(v.strip_controls(str(header))))
     h = _BRACKETED.sub("", h).lstrip("*")
     return h
