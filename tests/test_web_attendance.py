@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from helpers import write_bundle
+from audit.ledger.grid import MARKS_HELP
 from models import Attendance, ChangeLog, Finding, Person, Placement, db
 from web_helpers import BAIDI, GUIJING, QUCHI, login, post
 
@@ -400,15 +401,15 @@ def test_the_downloaded_sheet_uploaded_back_with_changes_is_stored(web, client):
     assert db.session.scalar(select(func.count()).select_from(ChangeLog).where(
         ChangeLog.action == "attendance.sheet", ChangeLog.actor == "operator_bd")) == 1  # the download is logged
     ws = wb.active
-    assert [c.value for c in ws[2]][:5] == ["岗位编号", "姓名", "身份证号(脱敏)", 1, 2]
-    assert ws.max_column == 3 + 31
-    wang = next(r for r in ws.iter_rows(min_row=3) if r[1].value == "王大山")
-    assert wang[0].value == "GW-A1" and wang[2].value == masked("王大山")
-    assert wang[3 + 2].value == "出勤" and wang[3 + 30].value == "休息"  # pre-filled (the 3rd, the 31st)
-    # 王大山 did 10 days in March: the operator corrects the 17th-21st to 出勤 and 24th to 请假
+    assert [c.value for c in ws[2]][:6] == ["身份证号", "岗位或车间编号", "月份", "姓名", "1日", "2日"]
+    assert ws.max_column == 4 + 31 and ws.cell(row=2, column=4 + 31).value == "31日"
+    wang = next(r for r in ws.iter_rows(min_row=3) if r[3].value == "王大山")
+    assert wang[0].value == masked("王大山") and wang[1].value == "GW-A1" and wang[2].value == "2025-03"
+    assert wang[4 + 2].value == "√" and wang[4 + 30].value == "休"  # pre-filled with marks (the 3rd, the 31st)
+    # 王大山 did 10 days in March: the operator corrects the 17th-21st to √ and 24th to 假
     for day in (17, 18, 19, 20, 21):
-        wang[2 + day].value = "出勤"
-    wang[2 + 24].value = "请假"
+        wang[3 + day].value = "√"
+    wang[3 + 24].value = "假"
     page = text(upload(client, wb, month="2025-03"))
     assert "已保存 6 条考勤，审计已完成（新增 0 条、修改 6 条" in page
     stored = rows_of(web, "王大山", "GW-A1", dt.date(2025, 3, 1))
@@ -432,10 +433,10 @@ def test_a_doubled_row_in_the_sheet_is_refused(web, client):
     login(client, "operator_bd")
     wb = sheet(client)
     ws = wb.active
-    wang = next(r for r in ws.iter_rows(min_row=3, values_only=True) if r[1] == "王大山")
-    first = next(i for i, r in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1) if r[1] == "王大山")
-    ws.append(list(wang[:3]) + ["出勤"] * 2)
-    ws.cell(row=first, column=4).value = "出勤"
+    wang = next(r for r in ws.iter_rows(min_row=3, values_only=True) if r[3] == "王大山")
+    first = next(i for i, r in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1) if r[3] == "王大山")
+    ws.append(list(wang[:4]) + ["√"] * 2)
+    ws.cell(row=first, column=5).value = "√"
     before = attendance_count()
     resp = upload(client, wb)
     assert resp.status_code == 422
@@ -452,19 +453,23 @@ def test_sheet_errors_name_the_row_and_column(web, client):
     login(client, "operator_bd")
     wb = sheet(client)
     ws = wb.active
-    ws.cell(row=2, column=4 + 30).value = 31  # a 31st of April
-    rows = {r[1].value + r[0].value: r[0].row for r in ws.iter_rows(min_row=3)}
-    ws.cell(row=rows["王大山GW-A1"], column=4 + 30).value = "出勤"  # AH: the 31st
-    ws.cell(row=rows["王大山GW-A1"], column=5).value = "上班"  # E: the 2nd
-    ws.cell(row=rows["李小花GW-A1"], column=4).value = "出勤"  # D: the 1st, before she took the post
-    ws.append(["GW-A1", "赵某", "500236********0000", "出勤"])
+    ws.cell(row=2, column=4 + 31).value = "31日"  # a 31st of April, in column AI
+    rows = {r[3].value + r[1].value: r[0].row for r in ws.iter_rows(min_row=3)}
+    ws.cell(row=rows["王大山GW-A1"], column=4 + 31).value = "√"  # AI: the 31st
+    ws.cell(row=rows["王大山GW-A1"], column=4 + 2).value = "上班"  # F: the 2nd
+    ws.cell(row=rows["李小花GW-A1"], column=4 + 1).value = "√"  # E: the 1st, before she took the post
+    ws.append(["500236********0000", "GW-A1", "2025-04", "赵某", "√"])
     before = attendance_count()
     resp = upload(client, wb)
     assert resp.status_code == 422
     page = text(resp)
-    assert f"第 {rows['王大山GW-A1']} 行 AH 列（王大山（{masked('王大山')}） · 岗位 GW-A1）：日期「31」不在 2025年04月 内" in page
-    assert f"第 {rows['王大山GW-A1']} 行 E 列（2025-04-02，王大山" in page and "「上班」不是有效的考勤状态" in page
-    assert f"第 {rows['李小花GW-A1']} 行 D 列（2025-04-01，李小花（{masked('李小花')}） · 岗位 GW-A1）：该日不在岗" in page
+    wang, li = f"王大山（{masked('王大山')}） · 岗位 GW-A1", f"李小花（{masked('李小花')}） · 岗位 GW-A1"
+    assert (f"第 {rows['王大山GW-A1']} 行「31日」（AI 列，{wang}）：日期「31」不在 2025年04月 内（该月共 30 天），"
+            "不能填写考勤：请把这一格留空。") in page
+    assert (f"第 {rows['王大山GW-A1']} 行「2日」（F 列，2025-04-02，{wang}）：考勤标记「上班」无法识别："
+            f"{MARKS_HELP}。") in page
+    assert (f"第 {rows['李小花GW-A1']} 行「1日」（E 列，2025-04-01，{li}）：该日不在岗（在岗期间：2025-04-16 至 今），"
+            "不能登记考勤：请把这一格留空。") in page
     assert f"第 {ws.max_row} 行：岗位「GW-A1」、姓名「赵某」" in page and "不在白帝镇白帝村村民委员会 2025年04月的在岗名单中" in page
     assert attendance_count() == before
 

@@ -152,6 +152,7 @@ class GridRow:
     held: set[dt.date] = field(default_factory=set)  # the days of the month the person holds the post
     spans: list[tuple[dt.date, dt.date | None]] = field(default_factory=list)
     death_date: dt.date | None = None  # on the deaths list (民政/公安): no present day after it
+    id_hash: str = ""  # the keyed hash of the ID number: a sheet with full ID numbers is matched by it
 
     @property
     def key(self) -> str:
@@ -209,15 +210,16 @@ def load_grid(unit: Unit, month: dt.date, as_of: dt.date) -> Grid:
     days = month_days(month)
     first, last = days[0], days[-1]
     t, post_col = _holding_table(unit)
-    q = (select(Person.id, Person.name, Person.id_masked, post_col.label("post_id"), Post.code,
-                t.start_date, t.end_date)
+    q = (select(Person.id, Person.name, Person.id_masked, Person.id_hash, post_col.label("post_id"),
+                Post.code, t.start_date, t.end_date)
          .join(Person, Person.id == t.person_id).join(Post, Post.id == post_col)
          .where(post_col.in_(unit.post_ids), scope().posts(post_col),
                 t.start_date <= last, or_(t.end_date.is_(None), t.end_date >= first))
          .order_by(Post.code, Person.name, Person.id, t.start_date))
     rows: dict[tuple[int, int], GridRow] = {}
     for r in db.session.execute(q):
-        row = rows.setdefault((r.id, r.post_id), GridRow(r.id, r.name, r.id_masked, r.post_id, r.code))
+        row = rows.setdefault((r.id, r.post_id), GridRow(r.id, r.name, r.id_masked, r.post_id, r.code,
+                                                              id_hash=r.id_hash))
         row.spans.append((r.start_date, r.end_date))
         lo, hi = max(r.start_date, first), min(r.end_date or last, last)
         row.held.update(d for d in days if lo <= d <= hi)

@@ -39,7 +39,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from models import Attendance, db
 
 from ..auditlog import record
+from ..ledger.values import CellError
+from ..pii import mask_id, mask_identifiers
 from ..engine.asof import as_of_date  # noqa: F401  (the grid's and the audit's date)
+from ..ledger.grid import MARKS, MARKS_HELP
 from ..vocab import ATTENDANCE_STATUS
 from .queries import SUBMIT_ACTION, Grid, GridRow, holders_by_person, month_zh, ym
 
@@ -47,7 +50,14 @@ STATUSES = ATTENDANCE_STATUS  # 出勤 / 请假 / 缺勤 / 休息
 PRESENT = "出勤"
 METHOD = "手工登记"
 VERIFIED = "未核验"
-HEADERS = ("岗位编号", "姓名", "身份证号(脱敏)")
+# the operator's sheet: the 考勤表 of ledger-format.md, the ID masked (the note row says so)
+SHEET_HEADERS = ("身份证号", "岗位或车间编号", "月份", "姓名")
+# the sheet's earlier layout (岗位编号, 姓名, 身份证号(脱敏), 1…N): sheets downloaded then still upload
+OLD_POST_HEADERS = ("岗位编号", "车间编号")
+# the mark a stored status is written as: the first mark MARKS gives it (√ 假 × 休)
+SHEET_MARK: dict[str, str] = {}
+for _mark, _status in MARKS.items():
+    SHEET_MARK.setdefault(_status, _mark)
 MAX_ERRORS = 200  # listed; the rest are counted
 MAX_SHEET_ROWS = 20000
 MAX_SHEET_COLS = 80
@@ -302,8 +312,10 @@ def sheet_filename(grid: Grid) -> str:
 
 
 def write_sheet(grid: Grid) -> bytes:
-    """The grid as an xlsx: a note row, the header (岗位编号, 姓名, 身份证号(脱敏), 1…N) and one row
-    per person and post, pre-filled; days not held (or after the as-of date) greyed."""
+    """The grid as an xlsx in the 考勤表 layout (ledger-format.md, "Attendance kept as a monthly grid"):
+    a note row, the header (身份证号, 岗位或车间编号, 月份, 姓名, 1日…N日) and one row per person and
+    post, 月份 ``YYYY-MM``, the ID masked (an operator never gets full ID numbers), the days pre-filled
+    with marks (√ 假 × 休); days not held (or after the as-of date) greyed."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -315,38 +327,44 @@ def write_sheet(grid: Grid) -> bytes:
     ws = wb.active
     ws.title = f"考勤{ym(grid.month)}"
     n = len(grid.days)
-    last_col = get_column_letter(3 + n)
-    note = (f"{grid.unit.label} {month_zh(grid.month)} 考勤表。每格填写 出勤、请假、缺勤 或 休息；"
-            "灰色为不在岗或未到的日期，请勿填写；空白格不修改已有考勤。前三列用于核对人员，请勿修改。")
+    first_day = len(SHEET_HEADERS) + 1  # column E
+    last_col = get_column_letter(len(SHEET_HEADERS) + n)
+    note = (f"{grid.unit.label} {month_zh(grid.month)} 考勤表。每格填写考勤标记：{MARKS_HELP}"
+            "（也可写 出勤、请假、缺勤、休息）；灰色为不在岗或未到的日期，请勿填写；空白格不修改已有考勤。"
+            "身份证号为脱敏显示（只留前 6 位和后 4 位），与岗位或车间编号、月份、姓名一起用于核对人员，请勿修改。")
     ws.append([safe_cell(note)])  # the unit's name comes first: it may begin with = + - @
     ws.merge_cells(f"A1:{last_col}1")
     ws["A1"].alignment = Alignment(wrap_text=True, vertical="top")
-    ws.row_dimensions[1].height = 36
-    ws.append(list(HEADERS) + [d.day for d in grid.days])
+    ws.row_dimensions[1].height = 48
+    ws.append(list(SHEET_HEADERS) + [f"{d.day}日" for d in grid.days])
     bold, red = Font(bold=True), Font(bold=True, color="B3261E")
     for j, cell in enumerate(ws[2], start=1):
-        cell.font = red if j > 3 and grid.days[j - 4].weekday() >= 5 else bold
+        cell.font = red if j >= first_day and grid.days[j - first_day].weekday() >= 5 else bold
         cell.alignment = Alignment(horizontal="center")
     grey = PatternFill("solid", fgColor="E6E9EE")
+    month = ym(grid.month)
     for r, row in enumerate(grid.rows, start=3):
-        values = [safe_cell(row.post_code), safe_cell(row.name), safe_cell(row.id_masked)]
+        values = [safe_cell(row.id_masked), safe_cell(row.post_code), month, safe_cell(row.name)]
         for d in grid.days:
             old = grid.existing.get((row.person_id, row.post_id, d))
-            values.append(old[0] if old else None)
+            values.append(SHEET_MARK.get(old[0], old[0]) if old else None)
         ws.append(values)
-        for j, d in enumerate(grid.days, start=4):
+        for j in (1, 3):  # text, so that Excel keeps 2025-04 a month and the ID as written
+            ws.cell(row=r, column=j).number_format = "@"
+        for j, d in enumerate(grid.days, start=first_day):
             if d not in row.held or d > grid.as_of:
                 ws.cell(row=r, column=j).fill = grey
     if grid.rows:
-        dv = DataValidation(type="list", formula1='"出勤,请假,缺勤,休息"', allow_blank=True,
-                            showErrorMessage=True, errorTitle="考勤状态", error="请填写 出勤、请假、缺勤 或 休息")
-        dv.add(f"D3:{last_col}{2 + len(grid.rows)}")
+        # the marks first, then the words; another mark of MARKS_HELP (1, 旷 …) is warned about, not refused
+        allowed = ",".join(dict.fromkeys([*SHEET_MARK.values(), *STATUSES]))
+        dv = DataValidation(type="list", formula1=f'"{allowed}"', allow_blank=True, showErrorMessage=True,
+                            errorStyle="warning", errorTitle="考勤标记", error=MARKS_HELP)
+        dv.add(f"{get_column_letter(first_day)}3:{last_col}{2 + len(grid.rows)}")
         ws.add_data_validation(dv)
-    ws.freeze_panes = "D3"
-    ws.column_dimensions["A"].width = 12
-    ws.column_dimensions["B"].width = 10
-    ws.column_dimensions["C"].width = 21
-    for j in range(4, 4 + n):
+    ws.freeze_panes = f"{get_column_letter(first_day)}3"
+    for letter, width in zip("ABCD", (21, 16, 9, 10)):
+        ws.column_dimensions[letter].width = width
+    for j in range(first_day, first_day + n):
         ws.column_dimensions[get_column_letter(j)].width = 5.5
     buf = io.BytesIO()
     wb.save(buf)
@@ -537,74 +555,160 @@ def _name_key(text: str) -> str:
     return re.sub(r"\s+", "", _text(text))
 
 
-def check_sheet(grid: Grid, rows: list[tuple[int, list]]) -> Checked:
-    """An uploaded sheet, checked exactly as the grid is; messages name the sheet's row and column."""
+FIXED = ("id_number", "post_code", "month", "name")
+FIXED_ZH = {"id_number": "身份证号", "post_code": "岗位或车间编号", "month": "月份", "name": "姓名"}
+
+
+def _fixed_key(value) -> str | None:
+    """The person columns of a sheet's header (``FIXED``, or ``IGNORED`` for 序号) as the 考勤表
+    contract spells them (``ledger.schema.header_key``: white space, brackets and a leading * do
+    not count, so 身份证号(脱敏) is 身份证号), or the earlier layout's 岗位编号; None for any other."""
+    from ..ledger.schema import BY_NAME, IGNORED, header_key, header_text
+
+    if value is None or value is FORMULA or isinstance(value, (dt.date, dt.datetime)):
+        return None
+    if header_text(value) in OLD_POST_HEADERS:
+        return "post_code"
+    key = header_key(BY_NAME["attendance_grid"], value)
+    return key if key in FIXED or key == IGNORED else None
+
+
+def _find_header(rows: list[tuple[int, list]]) -> tuple[int, dict[str, int], set[int]] | None:
+    """The header among the first 30 rows: its index, the column of each person column found
+    (身份证号 and 岗位或车间编号 at least) and the 序号 columns."""
+    from ..ledger.schema import IGNORED
+
+    for i, (_, cells) in enumerate(rows[:30]):
+        found: dict[str, int] = {}
+        ignored: set[int] = set()
+        for j, value in enumerate(cells):
+            key = _fixed_key(value)
+            if key == IGNORED:
+                ignored.add(j)
+            elif key and key not in found:
+                found[key] = j
+        if "id_number" in found and "post_code" in found:
+            return i, found, ignored
+    return None
+
+
+def _echo(value) -> str:
+    """A cell's text as a message shows it: ID numbers masked, long text cut."""
+    return _shown(mask_identifiers(_text(value)))
+
+
+def check_sheet(grid: Grid, rows: list[tuple[int, list]], pii=None) -> Checked:
+    """An uploaded sheet, checked exactly as the grid is. The sheet is the 考勤表 the page gives
+    (身份证号 masked, 岗位或车间编号, 月份, 姓名, 1日…N日), the earlier layout (岗位编号, 姓名,
+    身份证号(脱敏), 1…N), or a 考勤表 with full ID numbers (matched to the unit's holders by the ID's
+    keyed hash; 姓名 may be left out). A day holds a mark or a word (``ledger.grid.mark``); 月份, when
+    there, must be the grid's month. Every message names the sheet's row as Excel numbers it and the
+    column by its name (「15日」) and letter, and says what to write instead."""
     from openpyxl.utils import get_column_letter
 
+    from ..ledger import values as v
+    from ..ledger.grid import mark
+
+    if pii is None:
+        pii = current_app.extensions["pii"]
     out = Checked()
-    header_at = None
-    for i, (r, cells) in enumerate(rows[:30]):
-        texts = [_text(c) for c in cells]
-        if "岗位编号" in texts and "姓名" in texts and any(t.startswith("身份证号") for t in texts):
-            header_at = i
-            break
-    if header_at is None:
+    found = _find_header(rows)
+    if found is None:
         if not any(_text(c) for _, cells in rows for c in cells):
             out.error("上传的表格是空的，没有任何内容。")
         else:
-            out.error("没有找到表头行：表头应包含「岗位编号」「姓名」「身份证号(脱敏)」三列和 1 至月末的日期列"
-                      "（请在本页下载考勤表后填写）。")
+            out.error("没有找到表头行：表头应包含「身份证号」「岗位或车间编号」「月份」「姓名」四列和 1日 至月末的"
+                      "日期列（请在本页下载考勤表后填写）。")
         return out
+    header_at, fixed, ignored = found
     header_row, header = rows[header_at]
-    texts = [_text(c) for c in header]
-    c_code, c_name = texts.index("岗位编号"), texts.index("姓名")
-    c_id = next(j for j, t in enumerate(texts) if t.startswith("身份证号"))
-    fixed = {c_code, c_name, c_id}
-    col = lambda j: get_column_letter(j + 1)  # noqa: E731
+    c_id, c_post, c_month, c_name = (fixed.get(k) for k in FIXED)
+    person_cols = {j for j in fixed.values()} | ignored
+    letter = lambda j: get_column_letter(j + 1)  # noqa: E731
     n_days = len(grid.days)
     # the day columns: j -> a date of the month, or the reason it is not one
     day_of: dict[int, dt.date] = {}
     not_day: dict[int, str] = {}
     first_col_of: dict[dt.date, int] = {}
-    for j, value in enumerate(header):
-        if j in fixed:
-            continue
-        kind, v = _header_day(value, grid.month)
-        if kind == "formula":
-            not_day[j] = f"表头是公式（已忽略，应为日期 1 至 {n_days}）"
-        elif kind == "empty":
-            not_day[j] = "该列没有表头（应为日期 1 至 {}）".format(n_days)
-        elif kind == "bad":
-            not_day[j] = f"表头「{_shown(v)}」不是日期"
-        elif kind == "day" and not 1 <= v <= n_days:
-            not_day[j] = f"日期「{v}」不在 {month_zh(grid.month)} 内（该月共 {n_days} 天）"
-        elif kind == "date" and (v.year, v.month) != (grid.month.year, grid.month.month):
-            not_day[j] = f"日期「{v.isoformat()}」不在 {month_zh(grid.month)} 内"
+
+    def at(r: int, j: int, *context: str) -> str:
+        """Where a message is: 第 7 行「15日」（Q 列，2025-04-15，王大山…）."""
+        if j in day_of:
+            name = f"{day_of[j].day}日"
+        elif j in fixed.values():
+            name = next(FIXED_ZH[k] for k, i in fixed.items() if i == j)
         else:
-            d = grid.days[v - 1] if kind == "day" else v
+            name = _echo(header[j]) if j < len(header) and header[j] is not FORMULA else ""
+        inside = "，".join([f"{letter(j)} 列", *context])
+        return f"第 {r} 行「{name}」（{inside}）" if name else f"第 {r} 行（{inside}）"
+
+    for j, value in enumerate(header):
+        if j in person_cols:
+            continue
+        kind, d = _header_day(value, grid.month)
+        if kind == "formula":
+            not_day[j] = f"表头是公式（已忽略，应为日期 1日 至 {n_days}日）"
+        elif kind == "empty":
+            not_day[j] = f"该列没有表头（应为日期 1日 至 {n_days}日）"
+        elif kind == "bad":
+            not_day[j] = f"表头「{_echo(d)}」不是日期"
+        elif kind == "day" and not 1 <= d <= n_days:
+            not_day[j] = f"日期「{d}」不在 {month_zh(grid.month)} 内（该月共 {n_days} 天）"
+        elif kind == "date" and (d.year, d.month) != (grid.month.year, grid.month.month):
+            not_day[j] = f"日期「{d.isoformat()}」不在 {month_zh(grid.month)} 内"
+        else:
+            d = grid.days[d - 1] if kind == "day" else d
             if d in first_col_of:
-                out.error(f"第 {header_row} 行 {col(j)} 列：与 {col(first_col_of[d])} 列是同一天"
-                          f"（{d.isoformat()}），表头重复。")
-                not_day[j] = f"与 {col(first_col_of[d])} 列重复"
+                other = first_col_of[d]
+                out.error(f"第 {header_row} 行 {letter(j)} 列：与 {letter(other)} 列是同一天（{d.day}日，"
+                          f"{d.isoformat()}），表头重复：请删去其中一列。")
+                not_day[j] = f"与 {letter(other)} 列重复"
                 continue
             first_col_of[d] = j
             day_of[j] = d
-    index = {(r.post_code.upper(), r.id_masked.upper(), _name_key(r.name)): r for r in grid.rows}
+    by_masked: dict[tuple[str, str], list[GridRow]] = {}
+    by_hash: dict[tuple[str, str], GridRow] = {}
+    for gr in grid.rows:
+        by_masked.setdefault((gr.post_code.upper(), gr.id_masked.upper()), []).append(gr)
+        by_hash[(gr.post_code.upper(), gr.id_hash)] = gr
+    roster = f"{grid.unit.label} {month_zh(grid.month)}的在岗名单"
     first_row_of: dict[tuple[int, int], int] = {}
     for r, cells in rows[header_at + 1:]:
         texts = [_text(c) for c in cells]
         if not any(texts):
             continue
-        get = lambda j: texts[j] if j < len(texts) else ""  # noqa: E731
-        code, name, idm = get(c_code), get(c_name), get(c_id)
-        if not (code and name and idm):
-            missing = "、".join(h for h, v in zip(HEADERS, (code, name, idm)) if not v)
-            out.error(f"第 {r} 行：缺少{missing}，无法对应到人员。")
+        get = lambda j: texts[j] if j is not None and j < len(texts) else ""  # noqa: E731
+        idn, code, name = get(c_id), get(c_post), get(c_name)
+        missing = "、".join(f"「{h}」" for h, x in (("身份证号", idn), ("岗位或车间编号", code)) if not x)
+        if missing:
+            out.error(f"第 {r} 行：缺少{missing}，无法对应到人员：请按下载时的内容填写。")
             continue
-        row = index.get((code.upper(), idm.upper(), _name_key(name)))
+        shown_id = _echo(idn)
+        if "*" in idn:  # masked, as the page gives it: the name tells apart two of the same mask
+            found_rows = by_masked.get((code.upper(), idn.upper()), [])
+            if name:
+                found_rows = [x for x in found_rows if _name_key(x.name) == _name_key(name)]
+            if len(found_rows) > 1:
+                out.error(f"第 {r} 行：岗位「{_echo(code)}」上有 {len(found_rows)} 人的身份证号都是「{shown_id}」："
+                          "请在「姓名」列填写姓名（或填写完整身份证号）以区分。")
+                continue
+            row = found_rows[0] if found_rows else None
+        else:  # a full ID number: by its keyed hash, never shown back whole
+            try:
+                number = v.id_number(cells[c_id])
+            except CellError as exc:
+                out.error(f"{at(r, c_id)}：{exc}。")
+                continue
+            shown_id = mask_id(number)
+            row = by_hash.get((code.upper(), pii.digest(number)))
+            if row is not None and name and _name_key(row.name) != _name_key(name):
+                out.error(f"{at(r, c_name)}：姓名「{_echo(name)}」与身份证号 {shown_id} 的在岗人员"
+                          f"「{row.name}」不符：请核对是否填错了人或身份证号。")
+                continue
         if row is None:
-            out.error(f"第 {r} 行：岗位「{_shown(code)}」、姓名「{_shown(name)}」、身份证号「{_shown(idm)}」"
-                      f"不在{grid.unit.label} {month_zh(grid.month)}的在岗名单中（前三列请保持下载时的内容）。")
+            who = (f"岗位「{_echo(code)}」、" + (f"姓名「{_echo(name)}」、" if name else "")
+                   + f"身份证号「{shown_id}」")
+            out.error(f"第 {r} 行：{who}不在{roster}中（身份证号、岗位或车间编号、姓名请保持下载时的内容）。")
             continue
         pair = (row.person_id, row.post_id)
         if pair in first_row_of:
@@ -612,26 +716,60 @@ def check_sheet(grid: Grid, rows: list[tuple[int, list]]) -> Checked:
                       f"{row.post_code}），请合并为一行。")
             continue
         first_row_of[pair] = r
-        for j, status in enumerate(texts):
-            where = f"第 {r} 行 {col(j)} 列"
-            if cells[j] is FORMULA and j not in fixed:
-                out.error(f"{where}（{row.who} · 岗位 {row.post_code}）：单元格是公式，已忽略；"
-                          "请直接填写 出勤、请假、缺勤 或 休息。")
+        whom = f"{row.who} · 岗位 {row.post_code}"
+        raw = cells[c_month] if c_month is not None and c_month < len(cells) else None
+        if raw is FORMULA or get(c_month):  # an empty 月份 is the grid's month
+            month, why = None, "单元格是公式"
+            if raw is not FORMULA:
+                try:
+                    month = v.month(raw)
+                except CellError as exc:
+                    why = str(exc)
+            if month is None:
+                out.error(f"{at(r, c_month, whom)}：月份「{_echo(raw)}」无法识别（{why}）："
+                          f"请写 {ym(grid.month)}。")
                 continue
-            if j in fixed or not status:
+            if month != grid.month:
+                out.error(f"{at(r, c_month, whom)}：月份是 {month_zh(month)}，不是本表的 "
+                          f"{month_zh(grid.month)}：请写 {ym(grid.month)}（{month_zh(month)}的考勤请到该月的考勤页上传）。")
                 continue
-            if j in not_day or j not in day_of:
+        for j, value in enumerate(cells):
+            if j in person_cols:
+                continue
+            if value is FORMULA:
+                out.error(f"{at(r, j, whom)}：单元格是公式，已忽略；请直接填写考勤标记：{MARKS_HELP}。")
+                continue
+            if not texts[j]:
+                continue
+            if j not in day_of:
                 reason = not_day.get(j, "该列没有表头")
-                out.error(f"{where}（{row.who} · 岗位 {row.post_code}）：{reason}，不能填写考勤。")
+                out.error(f"{at(r, j, whom)}：{reason}，不能填写考勤：请把这一格留空。")
                 continue
             d = day_of[j]
+            key = f"{row.person_id}-{row.post_id}-{d.day}"
+            try:
+                status = mark(value)
+            except CellError as exc:
+                out.error(f"{at(r, j, d.isoformat(), whom)}：{mask_identifiers(str(exc))}。", key)
+                continue
             why = _judge(grid, row, d, status)
             if why:
-                out.error(f"{where}（{d.isoformat()}，{row.who} · 岗位 {row.post_code}）：{why}。",
-                          f"{row.person_id}-{row.post_id}-{d.day}")
+                out.error(f"{at(r, j, d.isoformat(), whom)}：{why}{_instead(grid, row, d)}。", key)
                 continue
             out.cells.append(Cell(row, d, status))
     return out
+
+
+def _instead(grid: Grid, row: GridRow, day: dt.date) -> str:
+    """What a refused sheet cell should hold instead (appended to ``_judge``'s reason)."""
+    stored = grid.existing.get((row.person_id, row.post_id, day))
+    if machine_record(stored):
+        return f"：请填回「{SHEET_MARK.get(stored[0], stored[0])}」或留空"
+    if day not in row.held or day > grid.as_of:
+        return "：请把这一格留空"
+    if row.dead_on(day):
+        return "：请留空，或填写 ×（缺勤）、休"
+    return ""
 
 
 # ---- storing and auditing ------------------------------------------------------------------------

@@ -95,7 +95,8 @@ def _render_grid(grid, *, checked=None, upload_errors=None, upload_name=None, fi
         checked=checked, filled=filled, explained=explained, names=names,
         upload_errors=upload_errors, upload_name=upload_name, findings=findings,
         open_findings=sum(1 for f in findings if f.status in ("open", "confirmed")),
-        statuses=services.STATUSES, weekday=services.WEEKDAYS, month_zh=month_zh, ym=ym,
+        statuses=services.STATUSES, weekday=services.WEEKDAYS, marks_help=services.MARKS_HELP,
+        month_zh=month_zh, ym=ym,
         prev_month=ym(queries.shift_month(grid.month, -1)), next_month=ym(queries.shift_month(grid.month, 1)),
         finding_statuses=FINDING_STATUSES,
         existing_count=len(grid.existing)), status
