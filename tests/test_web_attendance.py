@@ -474,6 +474,147 @@ def test_sheet_errors_name_the_row_and_column(web, client):
     assert attendance_count() == before
 
 
+def sheet_row(ws, name: str, post_code: str) -> int:
+    return next(r[0].row for r in ws.iter_rows(min_row=3) if r[3].value == name and r[1].value == post_code)
+
+
+def day_col(day: int) -> int:
+    """The column of a day in the downloaded sheet (身份证号, 岗位或车间编号, 月份, 姓名, then 1日 in E)."""
+    return 4 + day
+
+
+def test_the_download_is_a_kaoqinbiao_with_masked_ids_and_marks(web, client):
+    """The sheet follows the 考勤表 contract: its header cells, 月份 as YYYY-MM, a row per person and
+    post; the ID masked (the note says so), never whole anywhere; stored days as marks."""
+    db.session.add(Placement(person_id=web.person_id["李小花"], position_id=web.post_id["GW-A1"],
+                             start_date=dt.date(2025, 3, 16)))
+    db.session.commit()
+    login(client, "operator_bd")
+    ws = sheet(client, "2025-03").active
+    assert [c.value for c in ws[2]] == ["身份证号", "岗位或车间编号", "月份", "姓名"] + [f"{d}日" for d in range(1, 32)]
+    note = ws["A1"].value
+    assert "2025年03月 考勤表" in note and "身份证号为脱敏显示" in note and MARKS_HELP in note
+    people = [(r[3], r[1], r[0], r[2]) for r in ws.iter_rows(min_row=3, values_only=True)]
+    assert people == [("李小花", "GW-A1", masked("李小花"), "2025-03"), ("王大山", "GW-A1", masked("王大山"), "2025-03"),
+                      ("李小花", "GW-A2", masked("李小花"), "2025-03")]  # by post, then name
+    values = [str(c) for r in ws.iter_rows(values_only=True) for c in r if c is not None]
+    assert not [v for v in values for full in web.ids.values() if full in v]  # no full ID number anywhere
+    # stored March: 王大山 10 days 出勤 then 休息 (the fixture's month), written as √ and 休
+    wang = [c.value for c in ws[sheet_row(ws, "王大山", "GW-A1")]]
+    stored = rows_of(web, "王大山", "GW-A1", dt.date(2025, 3, 1))
+    mark_of = {"出勤": "√", "请假": "假", "缺勤": "×", "休息": "休"}
+    assert {d.day: mark_of[s] for d, (s, _, _) in stored.items()} == {
+        n: wang[day_col(n) - 1] for n in range(1, 32) if wang[day_col(n) - 1] is not None}
+    assert set(wang[4:]) <= {"√", "假", "×", "休", None} and "√" in wang and "休" in wang
+    # 李小花 takes GW-A1 on the 16th: the 15 days before are grey, the 16th is not
+    li = sheet_row(ws, "李小花", "GW-A1")
+    greys = [n for n in range(1, 32) if ws.cell(row=li, column=day_col(n)).fill.fgColor.rgb == "00E6E9EE"]
+    assert greys == list(range(1, 16))
+    assert ws.freeze_panes == "E3"
+    (dv,) = ws.data_validations.dataValidation
+    assert dv.formula1 == '"√,假,×,休,出勤,请假,缺勤,休息"' and str(dv.sqref) == f"E3:AI{2 + len(people)}"
+
+
+def test_a_sheet_of_marks_is_stored_as_attendance_rows(web, client):
+    login(client, "operator_bd")
+    wb = sheet(client)
+    ws = wb.active
+    r = sheet_row(ws, "王大山", "GW-A1")
+    marks = {1: "√", 2: "假", 3: "×", 4: 1, 5: "休", 7: "✓", 8: "出勤", 9: " 旷 "}
+    for day, m in marks.items():
+        ws.cell(row=r, column=day_col(day)).value = m
+    page = text(upload(client, wb))
+    assert "已保存 8 条考勤，审计已完成（新增 8 条、修改 0 条" in page
+    stored = rows_of(web, "王大山", "GW-A1", APRIL)
+    expected = {1: "出勤", 2: "请假", 3: "缺勤", 4: "出勤", 5: "休息", 7: "出勤", 8: "出勤", 9: "缺勤"}
+    assert stored == {dt.date(2025, 4, d): (s, "手工登记", "未核验") for d, s in expected.items()}
+
+
+def test_an_unknown_mark_is_refused_naming_row_and_day(web, client):
+    login(client, "operator_bd")
+    wb = sheet(client)
+    ws = wb.active
+    r = sheet_row(ws, "王大山", "GW-A1")
+    ws.cell(row=r, column=day_col(14)).value = "√"
+    ws.cell(row=r, column=day_col(15)).value = "?"
+    before = attendance_count()
+    resp = upload(client, wb)
+    assert resp.status_code == 422
+    page = text(resp)
+    assert (f"第 {r} 行「15日」（S 列，2025-04-15，王大山（{masked('王大山')}） · 岗位 GW-A1）：考勤标记「?」无法识别："
+            f"{MARKS_HELP}。") in page
+    assert "未写入任何数据" in page and "「14日」" not in page
+    assert attendance_count() == before
+
+
+def test_a_sheet_of_another_month_is_refused(web, client):
+    login(client, "operator_bd")
+    wb = sheet(client)
+    ws = wb.active
+    r = sheet_row(ws, "李小花", "GW-A2")
+    ws.cell(row=r, column=3).value = "2025-05"
+    ws.cell(row=r, column=day_col(1)).value = "√"
+    before = attendance_count()
+    resp = upload(client, wb)
+    assert resp.status_code == 422
+    page = text(resp)
+    assert (f"第 {r} 行「月份」（C 列，李小花（{masked('李小花')}） · 岗位 GW-A2）：月份是 2025年05月，不是本表的 "
+            "2025年04月：请写 2025-04") in page
+    assert attendance_count() == before
+    # a month Excel turned into a date, or written 2025年4月, is the same month
+    ws.cell(row=r, column=3).value = dt.datetime(2025, 4, 1)
+    assert "已保存 1 条考勤" in text(upload(client, wb))
+
+
+def test_a_sheet_in_the_earlier_layout_still_uploads(web, client):
+    """Sheets downloaded before the 考勤表 layout: 岗位编号, 姓名, 身份证号(脱敏), then 1 … 30, words."""
+    login(client, "operator_bd")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["白帝镇白帝村村民委员会 2025年04月 考勤表。每格填写 出勤、请假、缺勤 或 休息；…"])
+    ws.append(["岗位编号", "姓名", "身份证号(脱敏)"] + list(range(1, 31)))
+    ws.append(["GW-A1", "王大山", masked("王大山"), "出勤", "请假", "√"])
+    ws.append(["GW-A2", "李小花", masked("李小花"), None, "缺勤"])
+    page = text(upload(client, wb, "考勤表_旧.xlsx"))
+    assert "已保存 4 条考勤，审计已完成（新增 4 条" in page
+    assert {d.day: s for d, (s, _, _) in rows_of(web, "王大山", "GW-A1", APRIL).items()} == {
+        1: "出勤", 2: "请假", 3: "出勤"}
+    assert {d.day: s for d, (s, _, _) in rows_of(web, "李小花", "GW-A2", APRIL).items()} == {2: "缺勤"}
+
+
+def test_a_villages_own_kaoqinbiao_with_full_ids_is_matched(web, client):
+    """A 考勤表 kept by the village: a title row, 序号, full ID numbers, no 姓名 for one row; matched to
+    the unit's holders by the ID. A full ID is never shown back whole."""
+    login(client, "operator_bd")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["白帝村 2025 年 4 月考勤表"])
+    ws.append(["序号", "姓名", "身份证号", "岗位或车间编号", "月份"] + [f"{d}日" for d in range(1, 31)])
+    ws.append([1, "王大山", web.ids["王大山"], "GW-A1", "2025-04", "√", "√", "假"])
+    ws.append([2, None, web.ids["李小花"].lower(), "GW-A2", "2025年4月", "×", "休"])
+    page = text(upload(client, wb, "白帝村考勤.xlsx"))
+    assert "已保存 5 条考勤，审计已完成（新增 5 条" in page
+    assert {d.day: s for d, (s, _, _) in rows_of(web, "王大山", "GW-A1", APRIL).items()} == {
+        1: "出勤", 2: "出勤", 3: "请假"}
+    assert {d.day: s for d, (s, _, _) in rows_of(web, "李小花", "GW-A2", APRIL).items()} == {1: "缺勤", 2: "休息"}
+
+    # someone of another unit, a wrong check character, a name not the ID's: refused, IDs masked
+    bad = web.ids["王大山"][:-1] + ("0" if web.ids["王大山"][-1] != "0" else "1")
+    ws.append([3, "张三", web.ids["张三"], "GW-A1", "2025-04", "√"])
+    ws.append([4, "王大山", bad, "GW-A1", "2025-04", "√"])
+    ws.append([5, "李四", web.ids["王大山"], "GW-A1", "2025-04", "√"])
+    before = attendance_count()
+    resp = upload(client, wb, "白帝村考勤.xlsx")
+    assert resp.status_code == 422
+    page = text(resp)
+    assert (f"第 5 行：岗位「GW-A1」、姓名「张三」、身份证号「{masked('张三')}」不在白帝镇白帝村村民委员会 "
+            "2025年04月的在岗名单中") in page
+    assert "第 6 行「身份证号」（C 列）：身份证号校验码错误，按前17位应为" in page
+    assert f"第 7 行「姓名」（B 列）：姓名「李四」与身份证号 {masked('王大山')} 的在岗人员「王大山」不符" in page
+    assert not [full for full in (*web.ids.values(), bad) if full in page]
+    assert attendance_count() == before
+
+
 BAD_FILES = [
     ("考勤.xlsx", b"this is not a spreadsheet", "不是有效的 xlsx 文件"),
     ("考勤.xlsx", b"", "上传的文件是空的"),
