@@ -564,6 +564,10 @@ def test_a_sheet_of_another_month_is_refused(web, client):
     # a month Excel turned into a date, or written 2025年4月, is the same month
     ws.cell(row=r, column=3).value = dt.datetime(2025, 4, 1)
     assert "已保存 1 条考勤" in text(upload(client, wb))
+    head = "身份证号,岗位或车间编号,月份,姓名," + ",".join(f"{d}日" for d in range(1, 31))
+    line = f"{masked('李小花')},GW-A2,2025/4/1,李小花,√,假"  # saved as CSV by Excel after it made 2025-04 a date
+    assert "已保存 1 条考勤" in text(upload(client, (head + "\r\n" + line + "\r\n").encode("gb18030"), "考勤.csv"))
+    assert {d.day: s for d, (s, _, _) in rows_of(web, "李小花", "GW-A2", APRIL).items()} == {1: "出勤", 2: "请假"}
 
 
 def test_a_sheet_in_the_earlier_layout_still_uploads(web, client):

@@ -347,11 +347,13 @@ def csv_problem(name: str, line: int, exc: csv.Error) -> str:
 # parser. calamine reads a sheet whole into a dense grid (every cell between the first and the last
 # filled one, 32 bytes each: one cell at A1 and one at XFD1048576 asks for 512 GiB and aborts the
 # process), so no sheet is handed to it whole. The sheet's XML is streamed (bounded like every zip
-# entry) and cut into blocks of whole rows; a block goes to calamine, as a little workbook of its
-# own, only once its cell references show that its grid is small: every cell a plain <c r="B7">,
-# none past max_xlsx_columns or max_xlsx_rows, the grid at most a few times the cells there are.
-# Any other block (and error cells, #N/A, which calamine reads as empty) is parsed by openpyxl's
-# streaming parser as every sheet was before, with the same limits and messages.
+# entry) and cut into blocks of whole rows (BLOCK_BYTES); a block goes to calamine, as a little
+# workbook of its own, only once its bytes show that its grid is small (``_grid_fits``: every cell a
+# plain <c r="B7"> with Excel's own attributes, within the row and column limits, the grid at most
+# a cell per BYTES_PER_CELL bytes). Any other block (error cells such as #N/A, which calamine reads
+# as empty; cells out of order; damaged tags) is parsed by openpyxl's streaming parser as every
+# sheet was before, with the same limits and messages. Two threads work ahead of the reader: one
+# cuts and checks the blocks, one hands them to calamine, which parses without the GIL.
 
 BLOCK_BYTES = 8 << 20  # a block of rows given to calamine (more when the shared strings are large)
 BLOCK_BYTES_MAX = 64 << 20

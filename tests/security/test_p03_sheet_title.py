@@ -48,8 +48,9 @@ def with_formulas(data: bytes, formulas: dict[str, tuple[str, str]]) -> bytes:
 
 
 def cell_of(ws, name: str, day: int) -> str:
-    row = next(r for r in ws.iter_rows(min_row=3) if r[1].value == name)
-    return row[2 + day].coordinate
+    """The cell of ``day`` in the 考勤表 row of ``name`` (身份证号, 岗位或车间编号, 月份, 姓名, 1日…)."""
+    row = next(r for r in ws.iter_rows(min_row=3) if r[3].value == name)
+    return row[3 + day].coordinate
 
 
 def attendance() -> int:
@@ -65,14 +66,14 @@ def test_the_written_sheet_has_no_formula_cell(web, client):
     wb = openpyxl.load_workbook(io.BytesIO(sheet(client)))  # formulas as formulas
     formulas = [c.coordinate for row in wb.active.iter_rows() for c in row if c.data_type == "f"]
     assert formulas == []
-    assert any(c.value == f'\'=HYPERLINK("http://{EVIL}/","王大山")' for c in wb.active["B"])
+    assert any(c.value == f'\'=HYPERLINK("http://{EVIL}/","王大山")' for c in wb.active["D"])
 
 
 def test_a_formula_in_the_title_and_a_day_header_is_dropped(web, client):
     login(client, "operator_bd")
     data = sheet(client)
     ws = openpyxl.load_workbook(io.BytesIO(data)).active
-    day_30 = ws.cell(row=2, column=3 + 30).coordinate
+    day_30 = ws.cell(row=2, column=4 + 30).coordinate
     wang_2 = cell_of(ws, "王大山", 2)
     wang_30 = cell_of(ws, "王大山", 30)
     ws[wang_2] = "请假"
