@@ -87,42 +87,60 @@ def cell_habit(value: str, parse: str, n: int):
     return value
 
 
+def fill(ws, spec, rows: list[dict], k: int, merged: bool) -> None:
+    """One table's sheet, kept with every habit (``k`` varies which header habit falls where)."""
+    keys = list(rows[0]) if rows else [c.key for c in spec.columns]
+    cols = [spec.col(key) for key in keys]
+    header = ["序号"] + [header_habit(c.zh, i + k, c.parse.__name__, c.required) for i, c in enumerate(cols)]
+    ws.append([f"2025年奉节县{spec.zh}"])
+    if merged:
+        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(header))
+    ws.append([None])
+    ws.append(["填表单位：（盖章）", None, "填表日期：2026年1月5日"])
+    ws.append(header)
+    money = [j for j, c in enumerate(cols) if c.parse.__name__ in ("money", "signed_money")]
+    for n, row in enumerate(rows, 1):
+        ws.append([n] + [cell_habit(row[c.key], c.parse.__name__, n + j) for j, c in enumerate(cols)])
+        if n == len(rows) // 2 and money:  # a 小计 row half way
+            ws.append(["小计"] + [None] * len(cols))
+    if money:
+        total = [None] * len(cols)
+        for j in money:
+            total[j] = sum(float(r[cols[j].key] or 0) for r in rows)
+        ws.append(["合计"] + total)
+
+
 def write_habits(clean: Path, out: Path) -> Path:
     """The clean bundle as one workbook per table, kept with every habit; file names with a suffix."""
     out.mkdir(parents=True)
     for k, path in enumerate(sorted(clean.glob("*.csv"))):
         spec = BY_NAME[path.stem]
-        rows = read_csv(path)
-        keys = list(rows[0]) if rows else [c.key for c in spec.columns]
-        cols = [spec.col(key) for key in keys]
-        title = f"2025年奉节县{spec.zh}"
-        header = ["序号"] + [header_habit(c.zh, i + k, c.parse.__name__, c.required) for i, c in enumerate(cols)]
         heavy = spec.name in HEAVY
         wb = openpyxl.Workbook(write_only=heavy)
-        ws = wb.create_sheet("Sheet1") if heavy else wb.active
-        ws.append([title])
-        if not heavy:
-            ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(header))
-        ws.append([None])
-        ws.append(["填表单位：（盖章）", None, "填表日期：2026年1月5日"])
-        ws.append(header)
-        money = [j for j, c in enumerate(cols) if c.parse.__name__ in ("money", "signed_money")]
-        for n, row in enumerate(rows, 1):
-            ws.append([n] + [cell_habit(row[c.key], c.parse.__name__, n + j) for j, c in enumerate(cols)])
-            if n == len(rows) // 2 and money:  # a 小计 row half way
-                ws.append(["小计"] + [None] * len(cols))
-        if money:
-            total = [None] * len(cols)
-            for j in money:
-                total[j] = sum(float(r[cols[j].key] or 0) for r in rows)
-            ws.append(["合计"] + total)
+        fill(wb.create_sheet("Sheet1") if heavy else wb.active, spec, read_csv(path), k, merged=not heavy)
         wb.save(out / f"{FILES[spec.name]}.xlsx")
     return out
+
+
+def write_one_book(clean: Path, out: Path) -> Path:
+    """The clean bundle as one workbook, a sheet per table named as offices name them."""
+    out.mkdir(parents=True)
+    wb = openpyxl.Workbook(write_only=True)
+    for k, path in enumerate(sorted(clean.glob("*.csv"))):
+        spec = BY_NAME[path.stem]
+        fill(wb.create_sheet(FILES[spec.name]), spec, read_csv(path), k + 1, merged=False)
+    wb.save(out / "2025年奉节县公益性岗位台账汇总.xlsx")
+    return out / "2025年奉节县公益性岗位台账汇总.xlsx"
 
 
 @pytest.fixture(scope="module")
 def habits(clean, tmp_path_factory) -> Path:
     return write_habits(clean[0], tmp_path_factory.mktemp("habits") / "workbooks")
+
+
+@pytest.fixture(scope="module")
+def one_book(clean, tmp_path_factory) -> Path:
+    return write_one_book(clean[0], tmp_path_factory.mktemp("habits") / "book")
 
 
 def wipe() -> None:
@@ -144,12 +162,13 @@ def audited(app, folder: Path):
 
 
 @pytest.mark.slow
-def test_workbooks_kept_with_every_habit_give_the_findings_of_the_clean_bundle(app, clean, habits):
+@pytest.mark.parametrize("layout", ["files", "one workbook"])
+def test_workbooks_kept_with_every_habit_give_the_findings_of_the_clean_bundle(app, clean, request, layout):
     clean, planted = clean
     _, expected = audited(app, clean)
     assert {f["rule"] for f in expected} >= planted
     wipe()
-    result, got = audited(app, habits)
+    result, got = audited(app, request.getfixturevalue("habits" if layout == "files" else "one_book"))
     assert brief(got) == brief(expected)
     assert [(f["rule"], f["evidence"]) for f in got] == [(f["rule"], f["evidence"]) for f in expected]
 
