@@ -2,7 +2,7 @@
 a violation: it says which rule could not run for what, so the gap can be filled."""
 from __future__ import annotations
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import distinct, exists, func, select
 
 from models import Post, Workshop, WorkshopStaff
 
@@ -29,7 +29,9 @@ def _dq01_describe(r, ctx) -> Draft:
 def dq01(ctx):
     """A post (public position or workshop) paid for months up to the as-of month with no attendance
     record at all up to the as-of date: the rows PS01 leaves alone. One note per post. Not run when
-    the county has no attendance table at all (PS01 is then reported as not run)."""
+    the county has no attendance table at all (PS01 is then reported as not run). The anti-join is
+    NOT EXISTS: PostgreSQL cannot hash ``NOT IN (subquery)`` (NULL semantics) and ran it for each
+    wage month, more than 24 minutes at city scale."""
     w, a, posts = ctx.wage_month, ctx.attendance_month, Post.__table__
     return (select(w.c.post_id, posts.c.code.label("post_code"), posts.c.kind,
                    func.sum(w.c.payments).label("payments"), func.sum(w.c.paid_fen).label("paid_fen"),
@@ -37,7 +39,8 @@ def dq01(ctx):
                    func.count(distinct(w.c.period)).label("periods"),
                    func.min(w.c.period).label("first_period"), func.max(w.c.period).label("last_period"))
             .join(posts, posts.c.id == w.c.post_id)
-            .where(w.c.paid_fen > 0, w.c.period <= ctx.as_of_month, w.c.post_id.not_in(select(a.c.post_id)))
+            .where(w.c.paid_fen > 0, w.c.period <= ctx.as_of_month,
+                   ~exists().where(a.c.post_id == w.c.post_id))  # NOT EXISTS: PostgreSQL hashes it, not NOT IN
             .group_by(w.c.post_id, posts.c.code, posts.c.kind))
 
 
