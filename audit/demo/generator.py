@@ -29,13 +29,14 @@ import csv
 import datetime
 import os
 import random
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterable
 
 from stdnum.cn import ric, uscc
 
-__all__ = ["generate_bundle", "make_id_number", "HEADERS", "TABLES"]
+__all__ = ["generate_bundle", "make_id_number", "HEADERS", "TABLES", "Taken"]
 
 # ---------------------------------------------------------------------------------------
 # Format: canonical English headers of every table (ledger-format.md), in file order.
@@ -230,6 +231,16 @@ def _iso(d: date | None) -> str:
     return d.isoformat() if d is not None else ""
 
 
+@dataclass
+class Taken:
+    """Identifiers already used: by default none; a city passes one ``Taken`` to all its districts."""
+    ids: set[str] = field(default_factory=set)
+    phones: set[str] = field(default_factory=set)
+    banks: set[str] = field(default_factory=set)
+    codes: set[str] = field(default_factory=set)  # credit codes
+    companies: dict[str, str] = field(default_factory=dict)  # company name -> credit code
+
+
 class _Person:
     __slots__ = ("idn", "name", "male", "birth", "hh", "town", "vil", "cats", "ability", "phone", "bank",
                  "role")
@@ -253,7 +264,8 @@ class _Person:
 # The generator.
 # ---------------------------------------------------------------------------------------
 class _Bundle:
-    def __init__(self, outdir: Path, persons: int, start: date, months: int, seed: int):
+    def __init__(self, outdir: Path, persons: int, start: date, months: int, seed: int,
+                 district: str = DISTRICT, district_code: str = DISTRICT_CODE, taken: Taken | None = None):
         if persons < 1:
             raise ValueError("persons must be at least 1")
         if months < 1:
@@ -275,11 +287,19 @@ class _Bundle:
         self.m_hi = [(_month_end(d) - self.pstart).days for d in self.month_firsts]
         self.m_weekdays = [sum(1 for i in range(a, b + 1) if self.wday[i] < 5)
                            for a, b in zip(self.m_lo, self.m_hi)]
-        self.ids: set[str] = set()
-        self.phones: set[str] = set()
-        self.banks: set[str] = set()
-        self.codes: set[str] = set()
-        self.companies: dict[str, str] = {}
+        if len(district_code) != 6 or not district_code.isdigit():
+            raise ValueError(f"district code must be 6 digits: {district_code!r}")
+        self.district = district
+        self.code = district_code
+        self.county_units = tuple(u.replace(DISTRICT, district, 1) for u in COUNTY_UNITS)
+        taken = taken or Taken()
+        # shared with the other districts of a city (audit/demo/city.py): no two of them draw the same
+        # ID number, phone, bank account or credit code, and one company name has one credit code
+        self.ids = taken.ids
+        self.phones = taken.phones
+        self.banks = taken.banks
+        self.codes = taken.codes
+        self.companies = taken.companies
         self.counts: dict[str, int] = {}
 
     # -- identifiers ---------------------------------------------------------------------
@@ -312,7 +332,7 @@ class _Bundle:
         alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
         while True:
             org = "".join(self.rng.choice(alphabet) for _ in range(9))
-            body = kind + DISTRICT_CODE + org
+            body = kind + self.code + org
             code = body + uscc.calc_check_digit(body)
             if code not in self.codes:
                 self.codes.add(code)
@@ -349,13 +369,13 @@ class _Bundle:
             vils = []
             if urban:
                 for k in range(rng.randint(5, 6)):
-                    vils.append((comms.pop() + "社区", f"{DISTRICT_CODE}{code}{k + 1:03d}"))
+                    vils.append((comms.pop() + "社区", f"{self.code}{code}{k + 1:03d}"))
             else:
-                vils.append((name[:-1] + "场镇社区", f"{DISTRICT_CODE}{code}001"))
+                vils.append((name[:-1] + "场镇社区", f"{self.code}{code}001"))
                 for k in range(rng.randint(6, 8)):
-                    vils.append((stems.pop() + "村", f"{DISTRICT_CODE}{code}{201 + k:03d}"))
+                    vils.append((stems.pop() + "村", f"{self.code}{code}{201 + k:03d}"))
             self.towns.append({"name": name, "code": code, "urban": urban, "weight": weight, "villages": vils,
-                               "office": f"{DISTRICT}{name}办事处" if urban else f"{name}人民政府"})
+                               "office": f"{self.district}{name}办事处" if urban else f"{name}人民政府"})
         for t in self.towns:
             t["office_code"] = self.new_credit_code("11")
 
@@ -378,14 +398,14 @@ class _Bundle:
             ti = rng.choices(range(len(self.towns)), tw)[0]
             vi = rng.randrange(len(self.towns[ti]["villages"]))
             hh_seq += 1
-            hh = f"H{DISTRICT_CODE}{hh_seq:06d}"
+            hh = f"H{self.code}{hh_seq:06d}"
             members = self._household_members(size)
             head_surname = rng.choice(SURNAMES)
             household = []
             for k, (age, male) in enumerate(members):
                 # children and the head's own parent carry the head's surname
                 surname = head_surname if (k == 0 or k >= 2) else None
-                region = DISTRICT_CODE if rng.random() < 0.96 else rng.choice(OTHER_REGIONS)
+                region = self.code if rng.random() < 0.96 else rng.choice(OTHER_REGIONS)
                 birth = self.birth_for_age(age)
                 idn = self.new_id(region, birth, male)
                 p = _Person(idn, self.name(male, surname), male, birth, hh, ti, vi)
@@ -561,7 +581,7 @@ class _Bundle:
                 title = rng.choices(PUBLIC_TITLES_RURAL, PUBLIC_TITLES_RURAL_W)[0]
                 wage = rng.randrange(600, 1201, 50) * 100
             pos = {
-                "code": f"GW{DISTRICT_CODE}-{k:04d}", "title": title,
+                "code": f"GW{self.code}-{k:04d}", "title": title,
                 "kind": "城镇公益性岗位" if urban else "乡村公益性岗位",
                 "employer": self.employer(p.town, p.vil), "town": p.town, "vil": p.vil, "urban": urban,
                 "wage": wage, "required": 22 if rng.random() < 0.3 else 20,
@@ -637,11 +657,11 @@ class _Bundle:
             else:
                 male = rng.random() < 0.7
                 age = rng.randint(26, 58)
-                region = DISTRICT_CODE if (role != "驻村工作队员" or rng.random() < 0.5) \
+                region = self.code if (role != "驻村工作队员" or rng.random() < 0.5) \
                     else rng.choice(OTHER_REGIONS)
                 idn = self.new_id(region, self.birth_for_age(age), male)
                 name = self.name(male)
-                hh = f"H{DISTRICT_CODE}{self.next_hh:06d}"
+                hh = f"H{self.code}{self.next_hh:06d}"
                 self.next_hh += 1
                 ti = rng.randrange(len(self.towns))
                 vi = rng.randrange(len(self.towns[ti]["villages"]))
@@ -653,13 +673,13 @@ class _Bundle:
                     unit = vname + "党支部委员会"
                 village = vname
             elif role == "驻村工作队员":
-                unit = rng.choice(COUNTY_UNITS)
+                unit = rng.choice(self.county_units)
                 village = vname
             else:
                 unit = t["office"]
                 village = ""
             self.official_households.add(hh)
-            self.officials.append((idn, name, role, unit, DISTRICT, t["name"], village, hh))
+            self.officials.append((idn, name, role, unit, self.district, t["name"], village, hh))
 
     # -- workshops -------------------------------------------------------------------------
     def build_workshops(self) -> None:
@@ -699,14 +719,14 @@ class _Bundle:
             if rng.random() < 0.45:
                 trade = "农业" if industry in ("脐橙分拣", "农产品加工", "中药材加工", "茶叶加工") else "手工"
                 place = vname.removesuffix("村").removesuffix("社区")
-                operator = f"{DISTRICT}{place}{word}{trade}专业合作社"
+                operator = f"{self.district}{place}{word}{trade}专业合作社"
                 credit = self.company_code(operator, "93")
             else:
-                prefix = "重庆" if rng.random() < 0.5 else DISTRICT
+                prefix = "重庆" if rng.random() < 0.5 else self.district
                 operator = f"{prefix}{word}{industry}有限公司"
                 credit = self.company_code(operator, "91")
             certified = _rand_date(rng, _add_months(self.pstart, -72), self.pstart - timedelta(days=150))
-            ws = {"code": f"CJ{DISTRICT_CODE}-{k + 1:03d}", "num": k + 1, "name": name, "operator": operator,
+            ws = {"code": f"CJ{self.code}-{k + 1:03d}", "num": k + 1, "name": name, "operator": operator,
                   "credit": credit, "town": ti, "vil": vi, "certified": certified, "staff": []}
             self.workshops.append(ws)
             for j in range(sizes[k]):
@@ -774,20 +794,20 @@ class _Bundle:
 
     def write_persons(self) -> None:
         self.write("persons", [
-            (p.idn, p.name, p.phone, p.hh, DISTRICT, self.towns[p.town]["name"],
+            (p.idn, p.name, p.phone, p.hh, self.district, self.towns[p.town]["name"],
              self.towns[p.town]["villages"][p.vil][0], ";".join(p.cats), p.ability, p.bank)
             for p in self.people])
 
     def write_posts(self) -> None:
         self.write("positions", [
-            (pos["code"], pos["title"], pos["kind"], pos["employer"], DISTRICT,
+            (pos["code"], pos["title"], pos["kind"], pos["employer"], self.district,
              self.towns[pos["town"]]["name"],
              self.towns[pos["town"]]["villages"][pos["vil"]][0], _yuan(pos["wage"]), pos["required"],
              _iso(pos["created"]))
             for pos in self.positions])
         self.write("placements", [(p.idn, pos["code"], _iso(s), _iso(e)) for p, pos, s, e in self.placements])
         self.write("workshops", [
-            (ws["code"], ws["name"], ws["operator"], ws["credit"], DISTRICT, self.towns[ws["town"]]["name"],
+            (ws["code"], ws["name"], ws["operator"], ws["credit"], self.district, self.towns[ws["town"]]["name"],
              self.towns[ws["town"]]["villages"][ws["vil"]][0], _iso(ws["certified"]), ws["baseline"])
             for ws in self.workshops])
         self.write("workshop_staff", [(ws["code"], p.idn, _iso(s), _iso(e), _yuan(w))
@@ -955,7 +975,7 @@ class _Bundle:
             deaths.append((p.idn, _rand_date(rng, pstart - timedelta(days=365), pend).isoformat()))
         for _ in range(n_dead - len(deaths)):
             male = rng.random() < 0.55
-            idn = self.new_id(DISTRICT_CODE, self.birth_for_age(rng.randint(55, 95)), male)
+            idn = self.new_id(self.code, self.birth_for_age(rng.randint(55, 95)), male)
             deaths.append((idn, _rand_date(rng, pstart - timedelta(days=730), pend).isoformat()))
         self.write("deaths", deaths)
         free = [p for p in free if not p.role]
@@ -1005,7 +1025,7 @@ class _Bundle:
                 seen.add(p.idn)
                 holders.append(p)
         for p in rng.sample(holders, min(len(holders), max(1, round(len(holders) * 0.01)))):
-            biz.append((p.idn, f"{DISTRICT}{rng.choice(FIRM_WORDS)}{rng.choice(BUSINESS_TRADES)}有限公司", "股东",
+            biz.append((p.idn, f"{self.district}{rng.choice(FIRM_WORDS)}{rng.choice(BUSINESS_TRADES)}有限公司", "股东",
                         _rand_date(rng, date(2012, 1, 1), pstart - _ONE).isoformat(), ""))
         biz_free = [p for p in adults if not p.role]
         operators = set()
@@ -1028,14 +1048,14 @@ class _Bundle:
             dereg = _rand_date(rng, reg + timedelta(days=200), pend).isoformat() \
                 if rng.random() < 0.15 and reg + timedelta(days=200) <= pend else ""
             if rng.random() < 0.35:
-                name = f"{DISTRICT}{rng.choice(FIRM_WORDS)}{rng.choice(BUSINESS_TRADES)}有限公司"
+                name = f"{self.district}{rng.choice(FIRM_WORDS)}{rng.choice(BUSINESS_TRADES)}有限公司"
                 while name in self.companies:  # one legal representative per company
                     words = rng.choice(FIRM_WORDS) + rng.choice(FIRM_WORDS)
-                    name = f"{DISTRICT}{words}{rng.choice(BUSINESS_TRADES)}有限公司"
+                    name = f"{self.district}{words}{rng.choice(BUSINESS_TRADES)}有限公司"
                 self.company_code(name)
                 biz.append((p.idn, name, "法定代表人", reg.isoformat(), dereg))
             else:
-                name = f"{DISTRICT}{self.towns[p.town]['name']}{p.name}{rng.choice(SHOP_KINDS)}"
+                name = f"{self.district}{self.towns[p.town]['name']}{p.name}{rng.choice(SHOP_KINDS)}"
                 biz.append((p.idn, name, "个体工商户经营者", reg.isoformat(), dereg))
         self.write("businesses", biz)
 
@@ -1072,13 +1092,17 @@ class _Bundle:
 
 def generate_bundle(outdir: str | os.PathLike, *, persons: int = 10_000,
                     start: datetime.date = date(2025, 1, 1), months: int = 12,
-                    seed: int = 2026) -> dict[str, int]:
+                    seed: int = 2026, district: str = DISTRICT, district_code: str = DISTRICT_CODE,
+                    taken: Taken | None = None) -> dict[str, int]:
     """Write the bundle's CSV files into outdir (created if missing); return {table_name: row_count}.
 
     The period covers ``months`` calendar months from the month of ``start`` (a start in
     mid-month is taken as the first of its month).  Row counts exclude the header row.
+    ``district``/``district_code`` name the county (its 6-digit code starts its ID numbers,
+    households, villages, posts and workshops); ``taken`` holds the identifiers other
+    districts of the same city already use (added to as this one draws its own).
     """
-    return _Bundle(Path(outdir), persons, start, months, seed).run()
+    return _Bundle(Path(outdir), persons, start, months, seed, district, district_code, taken).run()
 
 
 def main(argv: list[str] | None = None) -> int:

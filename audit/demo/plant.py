@@ -43,6 +43,7 @@ from .generator import (
     GIVEN_MALE,
     HEADERS,
     SURNAMES,
+    Taken,
     make_id_number,
 )
 
@@ -115,10 +116,13 @@ class _P:
 
 
 class _Planter:
-    def __init__(self, folder: Path, start: date, months: int, seed: int):
+    def __init__(self, folder: Path, start: date, months: int, seed: int, district: str = DISTRICT,
+                 district_code: str = DISTRICT_CODE, taken: Taken | None = None):
         if months < MIN_MONTHS:
             raise ValueError(f"planting needs at least {MIN_MONTHS} months, got {months}")
         self.folder = folder
+        self.district = district
+        self.code = district_code
         self.rng = random.Random(seed * 7919 + 17)
         self.n = months
         self.p0 = start.replace(day=1)
@@ -135,6 +139,10 @@ class _Planter:
         self.report_override: dict[tuple[str, int, str], int] = {}
         self._n_pos = self._n_ws = self._n_hh = self._n_dev = 0
         self._read_existing()
+        if taken is not None:  # what the other districts of a city use (audit/demo/city.py)
+            self.ids = taken.ids.union(self.ids)
+            self.phones = taken.phones.union(self.phones)
+            self.banks = taken.banks.union(self.banks)
 
     # -- what the generator already used ------------------------------------------------------------
     def _read_existing(self) -> None:
@@ -168,7 +176,7 @@ class _Planter:
     # -- identifiers -----------------------------------------------------------------------------------
     def _new_id(self, birth: date, male: bool) -> str:
         while True:
-            idn = make_id_number(self.rng, DISTRICT_CODE, birth, male)
+            idn = make_id_number(self.rng, self.code, birth, male)
             if idn not in self.ids:
                 self.ids.add(idn)
                 return idn
@@ -190,14 +198,14 @@ class _Planter:
     def _new_household(self) -> str:
         while True:
             self._n_hh += 1
-            hh = f"HZ{DISTRICT_CODE}{self._n_hh:05d}"
+            hh = f"HZ{self.code}{self._n_hh:05d}"
             if hh not in self.households:
                 self.households.add(hh)
                 return hh
 
     def _credit_code(self) -> str:
         alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-        body = "91" + DISTRICT_CODE + "".join(self.rng.choice(alphabet) for _ in range(9))
+        body = "91" + self.code + "".join(self.rng.choice(alphabet) for _ in range(9))
         return body + uscc.calc_check_digit(body)
 
     def device(self, prefix: str) -> str:
@@ -223,7 +231,7 @@ class _Planter:
         p = _P(self._new_id(birth, male), name or self.name(male), male, birth, hh or self._new_household(),
                self._new_phone(), self._new_bank(), cats, ability)
         town, village = self.rural
-        self.rows["persons"].append((p.idn, p.name, p.phone, p.hh, DISTRICT, town, village, cats, ability,
+        self.rows["persons"].append((p.idn, p.name, p.phone, p.hh, self.district, town, village, cats, ability,
                                      p.bank))
         return p
 
@@ -231,20 +239,20 @@ class _Planter:
                  title: str | None = None) -> str:
         while True:
             self._n_pos += 1
-            code = f"GW{DISTRICT_CODE}-Z{self._n_pos:03d}"
+            code = f"GW{self.code}-Z{self._n_pos:03d}"
             if code not in self.codes:
                 break
         self.codes.add(code)
         town, village = self.rural
         if urban:
-            town, village, employer = "永安街道", "诗城社区", "奉节县永安街道办事处"
+            town, village, employer = "永安街道", "诗城社区", f"{self.district}永安街道办事处"
         else:
             employer = f"{village}村民委员会" if village.endswith("村") else f"{village}居民委员会"
         kind = "城镇公益性岗位" if urban else "乡村公益性岗位"
         title = title or ("公共服务协管员" if urban else self.rng.choice(("保洁员", "护林员", "护路员", "水管员")))
         self.positions[code] = {"wage": wage, "required": required, "employer": employer,
                                 "terminal": self.device("KQJ")}
-        self.rows["positions"].append((code, title, kind, employer, DISTRICT, town, village, _yuan(wage),
+        self.rows["positions"].append((code, title, kind, employer, self.district, town, village, _yuan(wage),
                                        required, (self.p0 - timedelta(days=1300)).isoformat()))
         return code
 
@@ -254,16 +262,16 @@ class _Planter:
     def workshop(self, *, baseline: int | None, certified: date) -> str:
         while True:
             self._n_ws += 1
-            code = f"CJ{DISTRICT_CODE}-Z{self._n_ws:02d}"
+            code = f"CJ{self.code}-Z{self._n_ws:02d}"
             if code not in self.codes:
                 break
         self.codes.add(code)
         town, village = self.rural
         word = self.rng.choice(FIRM_WORDS)
-        operator = f"{DISTRICT}{word}服装加工有限公司"
+        operator = f"{self.district}{word}服装加工有限公司"
         self.workshops[code] = {"terminal": self.device("ZW"), "baseline": baseline}
         self.rows["workshops"].append((code, f"{town}{village}服装加工帮扶车间（{code[-3:]}）", operator,
-                                       self._credit_code(), DISTRICT, town, village, certified.isoformat(),
+                                       self._credit_code(), self.district, town, village, certified.isoformat(),
                                        "" if baseline is None else baseline))
         return code
 
@@ -622,7 +630,7 @@ class _Planter:
     def case_ip04(self):
         start = self.before(5, 1)
         p = self.person()
-        self.rows["businesses"].append((p.idn, f"{DISTRICT}{self.rng.choice(FIRM_WORDS)}商贸有限公司", "法定代表人",
+        self.rows["businesses"].append((p.idn, f"{self.district}{self.rng.choice(FIRM_WORDS)}商贸有限公司", "法定代表人",
                                         self.before(48, 15).isoformat(), ""))
         self._ineligible("IP04", "IP04：在岗期间是一家存续企业的法定代表人", p, start)
 
@@ -630,7 +638,7 @@ class _Planter:
         start = self.before(9, 1)
         p = self.person(age=45)
         town, village = self.rural
-        self.rows["officials"].append((p.idn, p.name, "村两委成员", f"{village}村民委员会", DISTRICT, town, village,
+        self.rows["officials"].append((p.idn, p.name, "村两委成员", f"{village}村民委员会", self.district, town, village,
                                        p.hh))
         self._ineligible("IP05", "IP05：村两委成员本人占用公益性岗位", p, start)
 
@@ -664,12 +672,12 @@ class _Planter:
         hh = self._new_household()
         p = self.person(hh=hh)
         cadre_birth = self.born(50, self.p0)
-        cadre = make_id_number(self.rng, DISTRICT_CODE, cadre_birth, True)
+        cadre = make_id_number(self.rng, self.code, cadre_birth, True)
         while cadre in self.ids:
-            cadre = make_id_number(self.rng, DISTRICT_CODE, cadre_birth, True)
+            cadre = make_id_number(self.rng, self.code, cadre_birth, True)
         self.ids.add(cadre)
         town, village = self.rural
-        self.rows["officials"].append((cadre, self.name(True), "村委会主任", f"{village}村民委员会", DISTRICT, town,
+        self.rows["officials"].append((cadre, self.name(True), "村委会主任", f"{village}村民委员会", self.district, town,
                                        village, hh))
         x = self.position()
         self.place(p, x, self.before(6, 1))
@@ -808,7 +816,7 @@ class _Planter:
 
     def case_z_shareholder(self):
         p, x = self.person(), self.position()
-        self.rows["businesses"].append((p.idn, f"{DISTRICT}{self.rng.choice(FIRM_WORDS)}农业开发有限公司", "股东",
+        self.rows["businesses"].append((p.idn, f"{self.district}{self.rng.choice(FIRM_WORDS)}农业开发有限公司", "股东",
                                         self.before(30, 20).isoformat(), ""))
         self.place(p, x, self.before(6, 1))
         self.public_months(p, x, self.all_months())
@@ -833,8 +841,16 @@ class _Planter:
         self.lookalike(p.idn, x, "M2-14 离岗，当月按出勤天数折算发放，此后不再发放")
 
 
-def plant_cases(folder: str | Path, *, start: date, months: int, seed: int) -> list[dict]:
+def plant_cases(folder: str | Path, *, start: date, months: int, seed: int, district: str = DISTRICT,
+                district_code: str = DISTRICT_CODE, taken: Taken | None = None) -> list[dict]:
     """Append the planted cases to the bundle in ``folder`` (written by ``generate_bundle`` with the
-    same ``start`` and ``months``); write ``expected.json``; return the manifest of expected
-    findings (see the module docstring)."""
-    return _Planter(Path(folder), start, months, seed).plant()
+    same ``start``, ``months``, ``district`` and ``district_code``); write ``expected.json``; return
+    the manifest of expected findings (see the module docstring). ``taken``: the ID numbers, phones
+    and bank accounts the other districts of a city use, which no planted person may share."""
+    planter = _Planter(Path(folder), start, months, seed, district, district_code, taken)
+    manifest = planter.plant()
+    if taken is not None:
+        taken.ids |= planter.ids
+        taken.phones |= planter.phones
+        taken.banks |= planter.banks
+    return manifest
