@@ -111,7 +111,8 @@ def generate_city(outdir: str | os.PathLike, *, districts: int = 10, persons: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Write a synthetic city (several districts) as one ledger bundle.")
+    ap = argparse.ArgumentParser(
+        description="Write a synthetic city (several districts) as one ledger bundle.")
     ap.add_argument("outdir", help="folder to write the CSV files and expected.json into")
     ap.add_argument("--districts", type=int, default=10, help=f"number of districts, 1-{len(DISTRICTS)}")
     ap.add_argument("--persons", type=int, default=10_000, help="persons per district (default 10000)")

@@ -807,7 +807,8 @@ class _Bundle:
             for pos in self.positions])
         self.write("placements", [(p.idn, pos["code"], _iso(s), _iso(e)) for p, pos, s, e in self.placements])
         self.write("workshops", [
-            (ws["code"], ws["name"], ws["operator"], ws["credit"], self.district, self.towns[ws["town"]]["name"],
+            (ws["code"], ws["name"], ws["operator"], ws["credit"], self.district,
+             self.towns[ws["town"]]["name"],
              self.towns[ws["town"]]["villages"][ws["vil"]][0], _iso(ws["certified"]), ws["baseline"])
             for ws in self.workshops])
         self.write("workshop_staff", [(ws["code"], p.idn, _iso(s), _iso(e), _yuan(w))
@@ -1025,7 +1026,8 @@ class _Bundle:
                 seen.add(p.idn)
                 holders.append(p)
         for p in rng.sample(holders, min(len(holders), max(1, round(len(holders) * 0.01)))):
-            biz.append((p.idn, f"{self.district}{rng.choice(FIRM_WORDS)}{rng.choice(BUSINESS_TRADES)}有限公司", "股东",
+            firm = f"{self.district}{rng.choice(FIRM_WORDS)}{rng.choice(BUSINESS_TRADES)}有限公司"
+            biz.append((p.idn, firm, "股东",
                         _rand_date(rng, date(2012, 1, 1), pstart - _ONE).isoformat(), ""))
         biz_free = [p for p in adults if not p.role]
         operators = set()

@@ -231,7 +231,8 @@ class _Planter:
         p = _P(self._new_id(birth, male), name or self.name(male), male, birth, hh or self._new_household(),
                self._new_phone(), self._new_bank(), cats, ability)
         town, village = self.rural
-        self.rows["persons"].append((p.idn, p.name, p.phone, p.hh, self.district, town, village, cats, ability,
+        self.rows["persons"].append((p.idn, p.name, p.phone, p.hh, self.district, town, village, cats,
+                                     ability,
                                      p.bank))
         return p
 
@@ -271,7 +272,8 @@ class _Planter:
         operator = f"{self.district}{word}服装加工有限公司"
         self.workshops[code] = {"terminal": self.device("ZW"), "baseline": baseline}
         self.rows["workshops"].append((code, f"{town}{village}服装加工帮扶车间（{code[-3:]}）", operator,
-                                       self._credit_code(), self.district, town, village, certified.isoformat(),
+                                       self._credit_code(), self.district, town, village,
+                                       certified.isoformat(),
                                        "" if baseline is None else baseline))
         return code
 
@@ -638,7 +640,8 @@ class _Planter:
         start = self.before(9, 1)
         p = self.person(age=45)
         town, village = self.rural
-        self.rows["officials"].append((p.idn, p.name, "村两委成员", f"{village}村民委员会", self.district, town, village,
+        self.rows["officials"].append((p.idn, p.name, "村两委成员", f"{village}村民委员会", self.district, town,
+                                       village,
                                        p.hh))
         self._ineligible("IP05", "IP05：村两委成员本人占用公益性岗位", p, start)
 
@@ -677,7 +680,8 @@ class _Planter:
             cadre = make_id_number(self.rng, self.code, cadre_birth, True)
         self.ids.add(cadre)
         town, village = self.rural
-        self.rows["officials"].append((cadre, self.name(True), "村委会主任", f"{village}村民委员会", self.district, town,
+        self.rows["officials"].append((cadre, self.name(True), "村委会主任", f"{village}村民委员会", self.district,
+                                       town,
                                        village, hh))
         x = self.position()
         self.place(p, x, self.before(6, 1))

@@ -27,7 +27,6 @@ p95 ≤ 150 ms alone and ≤ 1 s with 20 clients; district pages p95 ≤ 300 ms 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import http.cookiejar
 import json
 import os
@@ -60,7 +59,8 @@ PAGES = {
 # runs ``audit ARGS`` as its child and prints the child's peak resident memory (KiB) last: this
 # parent stays small, so the child's ru_maxrss is its own
 _MEASURE = ("import resource, subprocess, sys\n"
-            "rc = subprocess.call([sys.executable, '-c', 'from audit.cli import main; main()', *sys.argv[1:]])\n"
+            "rc = subprocess.call([sys.executable, '-c', 'from audit.cli import main; main()',\n"
+            "                      *sys.argv[1:]])\n"
             "print('\\nPEAK_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
             "sys.exit(rc)\n")
 
@@ -84,8 +84,8 @@ def measured(args: list[str], env: dict, log: Path | None = None) -> tuple[float
 
 
 def cli(args: list[str], env: dict, stdin: str | None = None) -> None:
-    subprocess.run([sys.executable, "-c", "from audit.cli import main; main()", *args], input=stdin, text=True,
-                   env=env, check=True, capture_output=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", "from audit.cli import main; main()", *args], input=stdin,
+                   text=True, env=env, check=True, capture_output=True, cwd=ROOT)
 
 
 # -- the city -------------------------------------------------------------------------------------------
@@ -168,9 +168,9 @@ def detection(url: str, expected: dict, key_text: str) -> bool:
     pii = PiiCodec(key_text)
     eng = create_engine(url)
     with eng.connect() as conn:
-        rows = conn.execute(select(Finding.rule, Finding.category, Finding.subject_type, Finding.subject_label,
-                                   Finding.person_id, Finding.post_id, Finding.periods,
-                                   Finding.amount_at_risk_fen)).all()
+        rows = conn.execute(select(Finding.rule, Finding.category, Finding.subject_type,
+                                   Finding.subject_label, Finding.person_id, Finding.post_id,
+                                   Finding.periods, Finding.amount_at_risk_fen)).all()
         person_ids = {r.person_id for r in rows if r.subject_type == "person"}
         ids = {}
         for pid, enc in conn.execute(select(Person.id, Person.id_enc)):
@@ -197,8 +197,9 @@ def detection(url: str, expected: dict, key_text: str) -> bool:
     missing, extra = want - got, got - want
     say(f"detection: {len(want) - len(missing)}/{len(want)} planted violations found (recall "
         f"{(len(want) - len(missing)) / max(1, len(want)):.4f}), {len(extra)} violation findings not planted "
-        f"(precision {len(got & want) / max(1, len(got)):.4f}); informational {len(info) - len(info_missing)}/"
-        f"{len(info)} found; {sum(len(v) for v in found.values()):,} findings in all")
+        f"(precision {len(got & want) / max(1, len(got)):.4f}); informational "
+        f"{len(info) - len(info_missing)}/{len(info)} found; {sum(len(v) for v in found.values()):,} "
+        f"findings in all")
     for k in sorted(missing, key=str)[:10]:
         say(f"  planted, not found: {k}")
     for k in sorted(extra, key=str)[:10]:
@@ -262,9 +263,10 @@ def load(base: str, username: str, clients: int, seconds: float) -> dict[str, li
         th.join()
     every = [v for vals in out.values() for v in vals]
     line = " | ".join(f"{n} p50 {statistics.median(v):.0f} p95 {pct(v, 95):.0f}" for n, v in out.items())
-    say(f"web {username:<9} {clients:>2} client(s), {seconds:.0f} s: {len(every)} requests, {len(errors)} errors; "
-        f"all p50 {statistics.median(every) if every else 0:.0f} ms p95 {pct(every, 95) if every else 0:.0f} ms; "
-        + line)
+    p50 = statistics.median(every) if every else 0
+    p95 = pct(every, 95) if every else 0
+    say(f"web {username:<9} {clients:>2} client(s), {seconds:.0f} s: {len(every)} requests, {len(errors)} "
+        f"errors; all p50 {p50:.0f} ms p95 {p95:.0f} ms; " + line)
     for e in errors[:5]:
         say(f"  error: {e}")
     return out
@@ -274,8 +276,8 @@ def web(args, env: dict, districts: list[str]) -> None:
     users = {"city": districts, "district": districts[:1]}
     for name, regions in users.items():
         try:
-            cli(["users", "create", name, "--role", "auditor", *[x for r in regions for x in ("--region", r)]], env,
-                stdin=PASSWORD + "\n")
+            scope = [x for r in regions for x in ("--region", r)]
+            cli(["users", "create", name, "--role", "auditor", *scope], env, stdin=PASSWORD + "\n")
         except subprocess.CalledProcessError as exc:
             if "已存在" not in (exc.stderr or "") + (exc.stdout or ""):
                 raise

@@ -1,7 +1,7 @@
 """未按时足额发放: work done, pay not made by the due date."""
 from __future__ import annotations
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, exists, func, select
 
 from models import Position, Post
 
@@ -32,11 +32,11 @@ def wa01(ctx):
     due = ctx.month_end(ctx.add_months(a.c.month, ctx.param("pay_due_months", district=pos.c.district,
                                                               township=pos.c.township, month=a.c.month)))
     same = and_(w.c.person_id == a.c.person_id, w.c.post_id == a.c.post_id, w.c.period == a.c.month)
-    paid_on_time = (select(func.count()).where(same, w.c.paid_on <= due).scalar_subquery())
+    paid_on_time = exists().where(same, w.c.paid_on <= due)  # an anti-join, not a count per attended month
     paid_later = (select(func.sum(w.c.amount_fen)).where(same, w.c.paid_on > due, w.c.paid_on <= ctx.as_of)
                   .scalar_subquery())
     wage_due = case((pos.c.id.is_not(None), ctx.wage_due(pos.c.monthly_wage_fen, a.c.present, pos.c.required_days)))
     return (select(a.c.person_id, a.c.post_id, a.c.month, a.c.present, due.label("due_date"),
                    wage_due.label("due_fen"), paid_later.label("paid_later_fen"), posts.c.code.label("post_code"))
             .join(posts, posts.c.id == a.c.post_id).outerjoin(pos, pos.c.id == a.c.post_id)
-            .where(a.c.present > 0, due < ctx.as_of, paid_on_time == 0))
+            .where(a.c.present > 0, due < ctx.as_of, ~paid_on_time))

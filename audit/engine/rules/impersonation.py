@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import String, and_, cast, func, select, tuple_
+from sqlalchemy import String, and_, cast, func, literal, select, tuple_
 
 from models import Attendance, Death, Person, Position, Post, Workshop
 
@@ -91,12 +91,21 @@ def im01(ctx):
 
 # ---- IM02 ---------------------------------------------------------------------------------------
 
+PHONE_REGEX = "^1[0-9]{10}$"  # also the predicate of the partial index ix_attendance_phone (migration 0017)
+
+
+def _const(value):
+    """A constant written into the statement (not a bound parameter): PostgreSQL uses a partial index
+    only where the query repeats its predicate with the same constants."""
+    return literal(value, literal_execute=True)
+
+
 def _personal_phone(ctx, col):
     """An 11-digit mobile number starting with 1; attendance machines, registers and any other
     device id are shared by design and never judged."""
     if ctx.sqlite:
         return col.op("GLOB")("1[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]")
-    return col.op("~")("^1[0-9]{10}$")
+    return col.op("~")(_const(PHONE_REGEX))
 
 
 def _day_counts(joined: str | None) -> set[tuple[str, int]]:
@@ -184,14 +193,22 @@ def im02(ctx):
     only, up to the as-of date; the thresholds are those in force for the post's place and month.
     Amount: what was paid for that person, post and month (None if nothing)."""
     a, w = Attendance.__table__, ctx.wage_month
-    on_phone = and_(a.c.status == "出勤", a.c.device_id.is_not(None), _personal_phone(ctx, a.c.device_id),
-                    a.c.work_date <= ctx.as_of)
-    # Prefilter: only phone-days that reach the smallest threshold in force anywhere can matter
-    # (one GROUP BY); the windows below then see a handful of rows, not every phone check-in.
+    # present check-ins on phones: on PostgreSQL the partial index ix_attendance_phone holds exactly these
+    # rows (a tenth of the attendance), so the two passes below read it instead of every check-in
+    on_phone = and_(a.c.status == _const("出勤"), a.c.device_id.is_not(None),
+                    _personal_phone(ctx, a.c.device_id), a.c.work_date <= ctx.as_of)
+    # Prefilter: only phone-days that reach the smallest threshold in force anywhere can matter; the
+    # windows below then see a handful of rows, not every phone check-in. Such a phone checked in at
+    # least that many people in the whole period: the phones found by grouping (phone, person) pairs
+    # first (tens of thousands of groups, hashed; a COUNT(DISTINCT) per phone-day sorted every phone
+    # check-in of a city on disk), then their days by rows (a superset, made exact by the windows).
     floor = min(ctx.param_values("device_people_min"))
-    busy_candidates = (select(a.c.device_id, a.c.work_date).where(on_phone)
+    pairs = (select(a.c.device_id, a.c.person_id).where(on_phone)
+             .group_by(a.c.device_id, a.c.person_id).subquery("pairs"))
+    shared_phones = select(pairs.c.device_id).group_by(pairs.c.device_id).having(func.count() >= floor)
+    busy_candidates = (select(a.c.device_id, a.c.work_date).where(on_phone, a.c.device_id.in_(shared_phones))
                        .group_by(a.c.device_id, a.c.work_date)
-                       .having(func.count(func.distinct(a.c.person_id)) >= floor))
+                       .having(func.count() >= floor))
     # Window functions only (no self-join of attendance): a distinct count over a window is the
     # largest dense rank in it.
     day = (a.c.device_id, a.c.work_date)
@@ -300,11 +317,18 @@ def im04(ctx):
     for the same period: each of them, per post and period; amount: what that account received for
     that person. One row per account, person, post and period."""
     w, p = ctx.wages, Person.__table__
-    w2 = w.alias("w2")
+    w2, w3 = w.alias("w2"), w.alias("w3")
+    # two or more people: the smallest and the largest person differ (hashed; COUNT(DISTINCT) sorts
+    # every payment of a city). The accounts that ever paid two people first (one group per account),
+    # then their months: grouping every payment by account and month spilled to disk.
+    several = (select(w3.c.account_hash)
+               .where(w3.c.account_hash.is_not(None), w3.c.paid_on <= ctx.as_of)
+               .group_by(w3.c.account_hash)
+               .having(func.min(w3.c.person_id) != func.max(w3.c.person_id)))
     shared = (select(w2.c.account_hash, w2.c.period)
-              .where(w2.c.account_hash.is_not(None), w2.c.paid_on <= ctx.as_of)
+              .where(w2.c.account_hash.in_(several), w2.c.paid_on <= ctx.as_of)
               .group_by(w2.c.account_hash, w2.c.period)
-              .having(func.count(w2.c.person_id.distinct()) >= 2)
+              .having(func.min(w2.c.person_id) != func.max(w2.c.person_id))
               .subquery("shared"))
     return (select(w.c.account_hash, w.c.account_masked, w.c.period, w.c.person_id, w.c.post_id, p.c.id_masked,
                    p.c.name, func.sum(w.c.amount_fen).label("paid_fen"), func.count().label("payments"),

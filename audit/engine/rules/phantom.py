@@ -1,7 +1,7 @@
 """吃空饷 / 虚报冒领: money paid for work that was not done."""
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, tuple_, union_all
 
 from models import (
     Death,
@@ -39,13 +39,17 @@ def ps01(ctx):
     """Paid for a month without a present day on that post. Only posts that keep attendance at all
     are judged (a paid post with no attendance anywhere is a data-quality note, DQ01)."""
     w, a = ctx.wage_month, ctx.attendance_month
-    kept = a.alias("kept")
+    kept, seen = a.alias("kept"), a.alias("seen")
     post_keeps_attendance = w.c.post_id.in_(select(kept.c.post_id).distinct())  # evaluated once
+    same = and_(a.c.person_id == w.c.person_id, a.c.post_id == w.c.post_id, a.c.month == w.c.period)
+    present = exists().where(seen.c.person_id == w.c.person_id, seen.c.post_id == w.c.post_id,
+                             seen.c.month == w.c.period, seen.c.present > 0)
+    # an anti-join on the paid months (hashed), then the days recorded of the few left: an outer
+    # join of every paid month went row by row through the aggregate's index
     return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.payments, w.c.last_paid_on,
-                   a.c.days, _code(ctx, w.c.post_id).label("post_code"))
-            .outerjoin(a, and_(a.c.person_id == w.c.person_id, a.c.post_id == w.c.post_id, a.c.month == w.c.period))
-            .where(w.c.paid_fen > 0, func.coalesce(a.c.present, 0) == 0, post_keeps_attendance,
-                   w.c.period <= ctx.as_of_month))
+                   select(a.c.days).where(same).scalar_subquery().label("days"),
+                   _code(ctx, w.c.post_id).label("post_code"))
+            .where(w.c.paid_fen > 0, ~present, post_keeps_attendance, w.c.period <= ctx.as_of_month))
 
 
 def _ps04_describe(r, ctx) -> Draft:
@@ -143,9 +147,16 @@ def ps03(ctx):
     pl, ws = Placement.__table__, WorkshopStaff.__table__
     mine_pl = and_(pl.c.person_id == w.c.person_id, pl.c.position_id == w.c.post_id)
     mine_ws = and_(ws.c.person_id == w.c.person_id, ws.c.workshop_id == w.c.post_id)
-    held_ever = or_(exists().where(mine_pl), exists().where(mine_ws))
-    held_then = or_(exists().where(mine_pl, _overlaps(pl.c.start_date, pl.c.end_date, w.c.period, ctx)),
-                    exists().where(mine_ws, _overlaps(ws.c.start_date, ws.c.end_date, w.c.period, ctx)))
+    # every holding of a post, placements and rosters alike (positions and workshops share the post
+    # ids): one semi-join and one anti-join, both hashed. NOT (EXISTS … OR EXISTS …) was two index
+    # probes for each of a city's 570,000 paid months.
+    holdings = union_all(
+        select(pl.c.person_id, pl.c.position_id.label("post_id"), pl.c.start_date, pl.c.end_date),
+        select(ws.c.person_id, ws.c.workshop_id.label("post_id"), ws.c.start_date, ws.c.end_date))
+    ever, then = holdings.subquery("held_ever"), holdings.subquery("held_then")
+    held_ever = exists().where(ever.c.person_id == w.c.person_id, ever.c.post_id == w.c.post_id)
+    not_held_then = ~exists().where(then.c.person_id == w.c.person_id, then.c.post_id == w.c.post_id,
+                                    _overlaps(then.c.start_date, then.c.end_date, w.c.period, ctx))
     left_before = func.coalesce(
         select(func.max(pl.c.end_date)).where(mine_pl, pl.c.end_date < w.c.period).scalar_subquery(),
         select(func.max(ws.c.end_date)).where(mine_ws, ws.c.end_date < w.c.period).scalar_subquery())
@@ -157,7 +168,7 @@ def ps03(ctx):
                    posts.c.code.label("post_code"), posts.c.kind.label("post_kind"),
                    left_before.label("left_before"), starts_after.label("starts_after"))
             .join(posts, posts.c.id == w.c.post_id)
-            .where(w.c.paid_fen > 0, held_ever, ~held_then))
+            .where(w.c.paid_fen > 0, held_ever, not_held_then))
 
 
 # ---- PS05 ---------------------------------------------------------------------------------------
@@ -184,17 +195,25 @@ def ps05(ctx):
     w, a, p, posts = ctx.wage_month, ctx.attendance_month, Person.__table__, Post.__table__
     mw, cover = MigrantWork.__table__, MigrantWork.__table__.alias("cover")
     month_end = ctx.month_end(w.c.period)
-    spell = (select(cover.c.id)
-             .where(cover.c.id_hash == p.c.id_hash, cover.c.start_date <= w.c.period,
-                    or_(cover.c.end_date.is_(None), cover.c.end_date >= month_end))
-             .order_by(cover.c.start_date, cover.c.id).limit(1).scalar_subquery())
-    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.last_paid_on, a.c.present,
+    # every covering spell of every paid month (a join on the person: few people have a spell), the
+    # earliest ranked first; a subquery picking it per paid month ran for each of a city's 570,000
+    key = (w.c.person_id, w.c.post_id, w.c.period)
+    covered = (select(*key, w.c.paid_fen, w.c.last_paid_on, cover.c.id.label("spell_id"),
+                      func.row_number().over(partition_by=key, order_by=(cover.c.start_date, cover.c.id))
+                      .label("nth"))
+               .join(p, p.c.id == w.c.person_id)
+               .join(cover, and_(cover.c.id_hash == p.c.id_hash, cover.c.start_date <= w.c.period,
+                                 or_(cover.c.end_date.is_(None), cover.c.end_date >= month_end)))
+               .where(w.c.paid_fen > 0, month_end <= ctx.as_of)
+               .subquery("covered"))
+    c = covered.c
+    return (select(c.person_id, c.post_id, c.period, c.paid_fen, c.last_paid_on, a.c.present,
                    mw.c.start_date.label("away_start"), mw.c.end_date.label("away_end"), mw.c.place,
                    posts.c.code.label("post_code"))
-            .join(p, p.c.id == w.c.person_id).join(posts, posts.c.id == w.c.post_id)
-            .join(mw, mw.c.id == spell)
-            .outerjoin(a, and_(a.c.person_id == w.c.person_id, a.c.post_id == w.c.post_id, a.c.month == w.c.period))
-            .where(w.c.paid_fen > 0, month_end <= ctx.as_of))
+            .select_from(covered)
+            .join(mw, mw.c.id == c.spell_id).join(posts, posts.c.id == c.post_id)
+            .outerjoin(a, and_(a.c.person_id == c.person_id, a.c.post_id == c.post_id, a.c.month == c.period))
+            .where(c.nth == 1))
 
 
 # ---- PS06 ---------------------------------------------------------------------------------------
@@ -273,9 +292,16 @@ def ps07(ctx):
     """Two or more payment rows (paid up to the as-of date) identical in person, post, period,
     amount, payment date and account (the same account hash, or both without an account)."""
     w = ctx.wages
+    w2 = w.alias("w2")
+    # months with two payments or more first (integer keys, hashed in memory), then the identical ones
+    # among them: grouping every payment of a city by all six columns spilled to disk
+    twice = (select(w2.c.person_id, w2.c.post_id, w2.c.period)
+             .where(w2.c.paid_on <= ctx.as_of, w2.c.amount_fen > 0)
+             .group_by(w2.c.person_id, w2.c.post_id, w2.c.period).having(func.count() > 1))
     return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.amount_fen, w.c.paid_on,
                    func.max(w.c.account_masked).label("account_masked"), func.count().label("copies"),
                    _code(ctx, w.c.post_id).label("post_code"))
-            .where(w.c.paid_on <= ctx.as_of, w.c.amount_fen > 0)
+            .where(w.c.paid_on <= ctx.as_of, w.c.amount_fen > 0,
+                   tuple_(w.c.person_id, w.c.post_id, w.c.period).in_(twice))
             .group_by(w.c.person_id, w.c.post_id, w.c.period, w.c.amount_fen, w.c.paid_on, w.c.account_hash)
             .having(func.count() > 1))

@@ -235,8 +235,8 @@ def lm05(ctx):
     a, w = ctx.attendance_month, ctx.wage_month
     s, p, ws, posts, rep = (WorkshopStaff.__table__, Person.__table__, Workshop.__table__, Post.__table__,
                             Report.__table__)
-    kept = a.alias("kept")
-    months = (select(kept.c.post_id, kept.c.month).distinct()
+    kept, kept_ws = a.alias("kept"), ws.alias("kept_ws")  # the months of workshops only, not of public posts
+    months = (select(kept.c.post_id, kept.c.month).distinct().join(kept_ws, kept_ws.c.id == kept.c.post_id)
               .where(ctx.month_end(kept.c.month) <= ctx.as_of).subquery("kept_months"))
     end = ctx.month_end(months.c.month)
     paid = exists().where(w.c.person_id == s.c.person_id, w.c.post_id == s.c.workshop_id,
@@ -284,8 +284,10 @@ def ts01(ctx):
     attendance kept — before the as-of month; months are never generated from a calendar, and the
     roster's start dates alone (which reach back years before the baseline's year) are not used."""
     r, a, ws, posts = Report.__table__, ctx.attendance_month, Workshop.__table__, Post.__table__
+    kept = ws.alias("kept")  # the attendance of workshops only: public posts are most of its months
     months = union(select(r.c.workshop_id.label("post_id"), r.c.period.label("month")),
-                   select(a.c.post_id, a.c.month)).subquery("active_months")
+                   select(a.c.post_id, a.c.month).join(kept, kept.c.id == a.c.post_id)
+                   ).subquery("active_months")
     q = (select(months.c.post_id, posts.c.code.label("post_code"), months.c.month,
                 ctx.month_end(months.c.month).label("month_end"),
                 ws.c.baseline_poverty_headcount.label("baseline"),
