@@ -79,7 +79,7 @@ from models import (
     WorkshopStaff,
 )
 
-from . import grid, replaces
+from . import grid, replaces, statistics
 from . import values as v
 from .bundle import Bundle, BundleError, Limits, Source, open_bundle
 from .schema import BY_NAME, IGNORED, REQUIRED_TABLES, SAMPLE_KEYS, TABLES, TableSpec, header_key, sample_mark
@@ -1061,6 +1061,8 @@ def import_bundle(path: str | Path, *, engine: Engine, pii: PiiCodec, actor: str
                   ) -> ImportResult:
     result = Importer(engine, pii, actor=actor, progress=progress, limits=limits,
                       on_progress=on_progress).run(path, dry_run=dry_run)
+    if result.committed:  # ANALYZE the tables a large import changed (audit/ledger/statistics.py)
+        statistics.after_import(engine, result.counts)
     if raise_on_error and result.errors:
         raise ImportRefused(result)
     return result
