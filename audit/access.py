@@ -78,10 +78,12 @@ class Scope:
 
     # -- per kind of object -------------------------------------------------------------------------
 
-    def findings(self) -> ColumnElement[bool]:
+    def findings(self, of=Finding) -> ColumnElement[bool]:
+        """Findings in scope; ``of``: another table with the findings' unit and region columns (the
+        summaries of models/summary.py)."""
         if self.units:
-            return Finding.unit.in_(self.unit_names)
-        return self.region(Finding.district, Finding.township, Finding.village)
+            return of.unit.in_(self.unit_names)
+        return self.region(of.district, of.township, of.village)
 
     def positions(self) -> ColumnElement[bool]:
         if self.units:

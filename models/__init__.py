@@ -20,6 +20,7 @@ from .rectification import (
 from .scheduling import JOB_RUN_STATUSES, JobRun
 from .replay import ReplayFinding, ReplayMoney, ReplayRun
 from .system import FindingAlias, Setting, SignInFailure
+from .summary import SummaryCount, SummaryMoney, SummaryRun
 from .comparison import Business, Death, MigrantWork, Official, Pension, SocialInsurance
 from .ledger import (
     Attendance,
@@ -46,5 +47,5 @@ __all__ = [
     "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
     "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
     "NoticeResponse", "ReportFile", "FindingMoney", "Recovery", "ITEM_ACTIONS", "ItemAnswer", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
-    "PasswordHistory", "ReplayRun", "ReplayFinding", "ReplayMoney",
+    "PasswordHistory", "ReplayRun", "ReplayFinding", "ReplayMoney", "SummaryCount", "SummaryMoney", "SummaryRun",
 ]

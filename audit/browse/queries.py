@@ -40,6 +40,8 @@ from models import (
     Post,
     Report,
     SocialInsurance,
+    SummaryCount,
+    SummaryMoney,
     Wage,
     Workshop,
     WorkshopStaff,
@@ -665,8 +667,31 @@ def rule_catalogue() -> dict[str, Any]:
 def run_findings_in_scope(sc: Scope, run_id: int) -> dict:
     """What one run saw within the user's scope: findings per category (count, fen), per rule, and
     how many were new in that run."""
+    from audit.findings import summary
     from audit.findings.money import money_by
 
+    built = summary.current(db.session)
+    if built is not None:  # the findings' summary (audit/findings/summary.py)
+        c, m = SummaryCount, SummaryMoney
+        w = (sc.findings(c), c.last_run_id == run_id)
+        rows = db.session.execute(select(c.category, c.rule, c.new, func.sum(c.n)).where(*w)
+                                  .group_by(c.category, c.rule, c.new)).all()
+        money = {}
+        if built == run_id:
+            money = dict(db.session.execute(select(m.category, func.sum(m.fen)).where(
+                m.basis == "run", sc.findings(m)).group_by(m.category)).all())
+        else:  # an earlier run: what it was the last to see, counted live (not many findings)
+            money = dict(money_by(db.session, sc.findings(), Finding.last_run_id == run_id,
+                                  group=Finding.category))
+        cats: dict[str, int] = {}
+        by_rule: dict[str, int] = {}
+        new = 0
+        for cat, rule, is_new, n in rows:
+            cats[cat] = cats.get(cat, 0) + int(n)
+            by_rule[rule] = by_rule.get(rule, 0) + int(n)
+            new += int(n) if is_new else 0
+        by_cat = {k: (n, int(money.get(k, 0) or 0)) for k, n in cats.items()}
+        return {"by_category": by_cat, "by_rule": by_rule, "total": sum(cats.values()), "new": new}
     s = sc.findings()
     money = dict(money_by(db.session, s, Finding.last_run_id == run_id, group=Finding.category))  # counted once
     by_cat = {c: (int(n), int(money.get(c, 0))) for c, n in db.session.execute(

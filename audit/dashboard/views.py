@@ -2,13 +2,11 @@ from flask import render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import desc, func, select
 
-from models import AuditRun, Finding, ImportBatch, User, db
+from models import AuditRun, ImportBatch, User, db
 
 from ..access import scope
 from ..engine.coverage import overview
-from ..engine.rule import VIOLATIONS
 from ..findings import queries
-from ..findings.money import total_fen
 from ..money import yuan
 from ..rectification import queries as notices
 from . import bp
@@ -32,8 +30,7 @@ def index():
         "units": units,
         "active": sum(c["count"] for c in violations),
         # the headline: the money of the violations to handle, each payment counted once
-        "at_risk": total_fen(db.session, scope().findings(), Finding.status.in_(queries.ACTIVE),
-                             Finding.category.in_(VIOLATIONS)),
+        "at_risk": queries.at_risk(),
         "info": sum(c["count"] for c in cats if not c["violation"]),
         "cat_bars": [{"label": c["name"], "value": c["count"], "text": f"{c['count']} 条",
                       "href": link(category=c["category"]), "cls": "bad"} for c in violations if c["count"]],

@@ -289,6 +289,10 @@ def _store(conn: Connection, run_id: int, found: Computed, result: RunResult) ->
     f = Finding.__table__
     result.amount_by_category.update(dict(money_by(conn, f.c.last_run_id == run_id, f.c.status != "dismissed",
                                                    group=f.c.category)))
+    # what the screens show, summed once here (audit/findings/summary.py)
+    from audit.findings import summary
+
+    summary.build(conn, run_id)
 
 
 # ---- the payments a finding's money comes from -------------------------------------------------------

@@ -2,6 +2,7 @@
 findings domain of the web application)."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
@@ -9,10 +10,12 @@ from dataclasses import asdict, dataclass, fields
 from sqlalchemy import Text, and_, case, cast, desc, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from models import ChangeLog, Finding, FindingAlias, Person, Position, Post, Workshop, db, unit_display
+from models import (ChangeLog, Finding, FindingAlias, Person, Position, Post, SummaryCount, SummaryMoney,
+                    Workshop, db, unit_display)
 
 from ..access import not_found_in_scope, scope
 from ..engine.rule import CATEGORIES, REGISTRY, VIOLATIONS, all_rules
+from . import summary
 from .money import money_by, money_by_many, overlap_note, overlaps, total_fen
 
 ACTIVE = ("open", "confirmed")
@@ -110,30 +113,133 @@ def where(f: Filters) -> list[ColumnElement[bool]]:
     return w
 
 
-def listing(f: Filters, page: int) -> tuple[list, int, int]:
-    """(findings of the page with their people's and posts' names, total, amount in fen: the
-    findings' money with each payment counted once)."""
+COUNT_CAP = 10_000  # a count over findings the summary cannot give stops here (「10,000+」)
+_NO_DAY = dt.date(1, 1, 1)
+
+
+def _sort_keys(sort: str) -> list[tuple[ColumnElement, bool]]:
+    """The list's order as (expression, descending), the finding id last: the same on SQLite and
+    PostgreSQL (no month or no amount sorts last), and a key a next page can start after."""
+    day = func.coalesce(Finding.period_start, _NO_DAY)
+    fen = func.coalesce(Finding.amount_at_risk_fen, -1)
+    keys = {"period": [(day, True), (fen, True)], "amount": [(fen, True), (day, True)],
+            "rule": [(Finding.rule, False), (day, True)]}[sort]
+    return [*keys, (Finding.id, False)]
+
+
+def _key_values(sort: str, r) -> list:
+    day, fen = r.period_start or _NO_DAY, -1 if r.amount_at_risk_fen is None else r.amount_at_risk_fen
+    return {"period": [day, fen], "amount": [fen, day], "rule": [r.rule, day]}[sort] + [r.id]
+
+
+def encode_after(sort: str, r) -> str:
+    """The key of a page's last row, for the next page's link: 「2025-03-01~12000~<id>」."""
+    return "~".join(v.isoformat() if isinstance(v, dt.date) else str(v) for v in _key_values(sort, r))
+
+
+def _decode_after(sort: str, text: str) -> list | None:
+    parts = (text or "").split("~")
+    if len(parts) != 3:
+        return None
+    try:
+        kinds = {"period": ("day", "int"), "amount": ("int", "day"), "rule": ("str", "day")}[sort]
+        out = [dt.date.fromisoformat(v) if k == "day" else int(v) if k == "int" else v[:8]
+               for k, v in zip(kinds, parts)]
+    except ValueError:
+        return None
+    return [*out, parts[2][:32]]
+
+
+def _after(keys: list[tuple[ColumnElement, bool]], values: list) -> ColumnElement[bool]:
+    """Rows after ``values`` in the order of ``keys``."""
+    return or_(*[and_(*[keys[j][0] == values[j] for j in range(i)], e < values[i] if desc_ else e > values[i])
+                 for i, (e, desc_) in enumerate(keys)])
+
+
+def _summary_run() -> int | None:
+    """The run of the findings' summary (audit/findings/summary.py), once per request; None: count live."""
+    from flask import g
+
+    if "summary_run" not in g:
+        g.summary_run = summary.current(db.session)
+    return g.summary_run
+
+
+def _by_summary(f: Filters) -> bool:
+    """The list's total and money can be read from the summary: no filter on months, posts or people."""
+    return _summary_run() is not None and not (f.period or f.post or f.person)
+
+
+def _summary_where(of, f: Filters, *, status: bool = True) -> list[ColumnElement[bool]]:
+    w = [scope().findings(of)]
+    for name in ("district", "township", "unit"):
+        if getattr(f, name):
+            w.append(getattr(of, name) == getattr(f, name))
+    if status and f.status == "active":
+        w.append(of.status.in_(ACTIVE))
+    elif status and f.status != "all":
+        w.append(of.status == f.status)
+    return w
+
+
+def _summary_total(f: Filters) -> tuple[int, int]:
+    """(findings, fen) of the list's filters from the summary."""
+    sc, sm = SummaryCount, SummaryMoney
+    cw = _summary_where(sc, f)
+    for name in ("category", "rule", "severity"):
+        if getattr(f, name):
+            cw.append(getattr(sc, name) == getattr(f, name))
+    n = db.session.scalar(select(func.coalesce(func.sum(sc.n), 0)).where(*cw))
+    prefix = f.status if f.status in ("active", "all") else "status"
+    # a severity, or one status with a category or a rule, is no basis of the summary's money
+    if not f.severity and not (prefix == "status" and (f.category or f.rule)):
+        basis = prefix + (":rule" if f.rule else ":category" if f.category else "")
+        mw = [sm.basis == basis, *_summary_where(sm, f, status=prefix == "status")]
+        for name in ("category", "rule"):
+            if getattr(f, name):
+                mw.append(getattr(sm, name) == getattr(f, name))
+        fen = db.session.scalar(select(func.coalesce(func.sum(sm.fen), 0)).where(*mw))
+    else:
+        fen = total_fen(db.session, *where(f))
+    return int(n or 0), int(fen or 0)
+
+
+def listing(f: Filters, after: str | None = None) -> tuple[list, int, bool, int, str | None]:
+    """(the findings of a page, after the row whose key is ``after``, with their people's and posts'
+    names; the total, whether it is capped at ``COUNT_CAP``; the amount in fen: the findings' money
+    with each payment counted once; the key the next page starts after, or None on the last page)."""
     w = where(f)
-    total = db.session.scalar(select(func.count()).select_from(Finding).where(*w))
-    amount = total_fen(db.session, *w)
-    order = {
-        "period": [desc(Finding.period_start), desc(Finding.amount_at_risk_fen)],
-        "amount": [desc(func.coalesce(Finding.amount_at_risk_fen, -1)), desc(Finding.period_start)],
-        "rule": [Finding.rule, desc(Finding.period_start)],
-    }[f.sort]
+    if _by_summary(f):
+        total, amount = _summary_total(f)
+        capped = False
+    else:
+        total = db.session.scalar(select(func.count()).select_from(
+            select(Finding.id).where(*w).limit(COUNT_CAP + 1).subquery()))
+        capped = total > COUNT_CAP
+        total = min(total, COUNT_CAP)
+        amount = total_fen(db.session, *w)
+    keys = _sort_keys(f.sort)
+    start = _decode_after(f.sort, after) if after else None
+    order = [desc(e) if d else e for e, d in keys]
+    # the page's ids from the findings alone (sorted, cut), then their names: the joins for 51 rows only
+    ids = (select(Finding.id).where(*w, *([_after(keys, start)] if start else [])).order_by(*order)
+           .limit(PER_PAGE + 1).subquery("page"))
     q = (select(Finding.id, Finding.rule, Finding.category, Finding.severity, Finding.title, Finding.subject_type,
                 Finding.subject_label, Finding.periods, Finding.amount_at_risk_fen, Finding.status, Finding.unit,
-                Finding.district, Finding.township, Finding.village, Finding.person_id, Post.code.label("post_code"),
+                Finding.district, Finding.township, Finding.village, Finding.person_id, Finding.period_start,
+                Post.code.label("post_code"),
                 func.coalesce(Position.title, Workshop.name).label("post_title"))
+         .select_from(ids).join(Finding, Finding.id == ids.c.id)
          .outerjoin(Post, Post.id == Finding.post_id).outerjoin(Position, Position.id == Finding.post_id)
-         .outerjoin(Workshop, Workshop.id == Finding.post_id).where(*w).order_by(*order, Finding.id)
-         .limit(PER_PAGE).offset((page - 1) * PER_PAGE))
+         .outerjoin(Workshop, Workshop.id == Finding.post_id).order_by(*order))
     rows = db.session.execute(q).all()
+    more = len(rows) > PER_PAGE
+    rows = rows[:PER_PAGE]
     people = person_names({r.person_id for r in rows if r.person_id})
     units = unit_names({r.unit for r in rows if r.unit})
-    out = [Row(**r._asdict(), person=people.get(r.person_id), unit_name=units.get(r.unit, r.unit))
-           for r in rows]
-    return out, int(total or 0), int(amount)
+    out = [Row(**{k: v for k, v in r._asdict().items() if k != "period_start"},
+               person=people.get(r.person_id), unit_name=units.get(r.unit, r.unit)) for r in rows]
+    return out, int(total or 0), capped, int(amount), encode_after(f.sort, rows[-1]) if more else None
 
 
 @dataclass
@@ -244,11 +350,15 @@ def overlap(fid: str) -> tuple[list[dict], str]:
 
 def options() -> dict[str, list]:
     """Values for the filter menus: what occurs in the user's findings."""
-    s = scope().findings()
-    def distinct(col):
-        return [v for (v,) in db.session.execute(select(col).where(s, col.is_not(None)).distinct().order_by(col))]
-    units = distinct(Finding.unit)
-    return {"districts": distinct(Finding.district), "townships": distinct(Finding.township),
+    of = SummaryCount if _summary_run() is not None else Finding  # the summary holds the same values
+    s = scope().findings(of)
+
+    def distinct(name):
+        col = getattr(of, name)
+        q = select(col).where(s, col.is_not(None)).distinct().order_by(col)
+        return [v for (v,) in db.session.execute(q)]
+    units = distinct("unit")
+    return {"districts": distinct("district"), "townships": distinct("township"),
             "units": units, "unit_names": unit_names(set(units)), "rules": [r for r in all_rules()]}
 
 
@@ -297,6 +407,9 @@ def is_violation(category: str) -> bool:
 
 
 # ---- aggregates for the dashboards ---------------------------------------------------------------
+#
+# Each reads the findings' summary (audit/findings/summary.py) when there is one; otherwise (no run
+# yet, or a summary whose sums would not be exact) it counts the findings themselves, live.
 
 def _active_in_scope():
     return and_(scope().findings(), Finding.status.in_(ACTIVE))
@@ -307,41 +420,89 @@ def _money(*where, group) -> dict:
     return dict(money_by(db.session, *where, group=group))
 
 
+def _counts(*where, group: list[str], open_: bool = False) -> list[tuple]:
+    """From the summary: ``[(group values…, findings[, open findings])]`` in scope."""
+    sc = SummaryCount
+    cols = [getattr(sc, g) for g in group]
+    extra = [func.sum(case((sc.status == "open", sc.n), else_=0))] if open_ else []
+    return [tuple(r) for r in db.session.execute(select(*cols, func.sum(sc.n), *extra)
+                                                 .where(scope().findings(sc), *where).group_by(*cols))]
+
+
+def _summed(basis: str, *where, group: list[str]) -> dict:
+    """From the summary: the money of ``basis`` in scope, ``{group value(s): fen}``."""
+    sm = SummaryMoney
+    cols = [getattr(sm, g) for g in group]
+    rows = db.session.execute(select(*cols, func.sum(sm.fen))
+                              .where(sm.basis == basis, scope().findings(sm), *where).group_by(*cols))
+    return {(r[0] if len(cols) == 1 else tuple(r[:-1])): int(r[-1] or 0) for r in rows}
+
+
+def at_risk() -> int:
+    """The headline: the money of the violations to handle, each payment counted once."""
+    if _summary_run() is not None:
+        return int(db.session.scalar(select(func.coalesce(func.sum(SummaryMoney.fen), 0)).where(
+            SummaryMoney.basis == "violations", scope().findings(SummaryMoney))) or 0)
+    return total_fen(db.session, scope().findings(), Finding.status.in_(ACTIVE),
+                     Finding.category.in_(VIOLATIONS))
+
+
 def by_category() -> list[dict]:
-    rows = dict((c, n) for c, n in db.session.execute(
-        select(Finding.category, func.count()).where(_active_in_scope()).group_by(Finding.category)))
-    money = _money(_active_in_scope(), group=Finding.category)
+    if _summary_run() is not None:
+        rows = {c: int(n) for c, n in _counts(SummaryCount.status.in_(ACTIVE), group=["category"])}
+        money = _summed("active", group=["category"])
+    else:
+        rows = dict((c, n) for c, n in db.session.execute(
+            select(Finding.category, func.count()).where(_active_in_scope()).group_by(Finding.category)))
+        money = _money(_active_in_scope(), group=Finding.category)
     return [{"category": c, "name": zh, "violation": c in VIOLATIONS, "count": rows.get(c, 0),
              "amount_fen": int(money.get(c, 0))} for c, zh in CATEGORIES.items()]
 
 
 def by_rule() -> list[dict]:
-    q = (select(Finding.rule, Finding.category, func.count(), func.sum(case((Finding.status == "open", 1), else_=0)))
-         .where(_active_in_scope()).group_by(Finding.rule, Finding.category))
-    money = _money(_active_in_scope(), group=Finding.rule)
-    out = [{"rule": r, "category": c, "title": rule_title(r), "count": n, "amount_fen": int(money.get(r, 0)),
-            "open": int(o or 0), "violation": c in VIOLATIONS} for r, c, n, o in db.session.execute(q)]
+    if _summary_run() is not None:
+        found = _counts(SummaryCount.status.in_(ACTIVE), group=["rule", "category"], open_=True)
+        money = _summed("active", group=["rule"])
+    else:
+        q = (select(Finding.rule, Finding.category, func.count(),
+                    func.sum(case((Finding.status == "open", 1), else_=0)))
+             .where(_active_in_scope()).group_by(Finding.rule, Finding.category))
+        found = db.session.execute(q).all()
+        money = _money(_active_in_scope(), group=Finding.rule)
+    out = [{"rule": r, "category": c, "title": rule_title(r), "count": int(n),
+            "amount_fen": int(money.get(r, 0)), "open": int(o or 0), "violation": c in VIOLATIONS}
+           for r, c, n, o in found]
     from ..engine.rule import _order
 
     return sorted(out, key=lambda d: _order(d["rule"]))
 
 
 def by_status() -> dict[str, int]:
-    rows = dict(db.session.execute(select(Finding.status, func.count()).where(scope().findings())
-                                   .group_by(Finding.status)).all())
+    if _summary_run() is not None:
+        rows = {st: int(n) for st, n in _counts(group=["status"])}
+    else:
+        rows = dict(db.session.execute(select(Finding.status, func.count()).where(scope().findings())
+                                       .group_by(Finding.status)).all())
     return {s: int(rows.get(s, 0)) for s in ("open", "confirmed", "dismissed", "resolved")}
 
 
 def monthly_trend(months: int = 12) -> list[dict]:
     """Violations per month of their first period (the latest ``months`` months with findings)."""
-    where = (_active_in_scope(), Finding.category.in_(VIOLATIONS), Finding.period_start.is_not(None))
-    q = select(Finding.period_start, func.count()).where(*where).group_by(Finding.period_start)
-    money = _money(*where, group=Finding.period_start)
+    if _summary_run() is not None:
+        sc = SummaryCount
+        found = _counts(sc.status.in_(ACTIVE), sc.category.in_(sorted(VIOLATIONS)),
+                        sc.period_start.is_not(None), group=["period_start"])
+        money = _summed("dated", group=["period_start"])
+    else:
+        where = (_active_in_scope(), Finding.category.in_(VIOLATIONS), Finding.period_start.is_not(None))
+        q = select(Finding.period_start, func.count()).where(*where).group_by(Finding.period_start)
+        found = db.session.execute(q).all()
+        money = _money(*where, group=Finding.period_start)
     per: dict[str, list[int]] = {}
-    for day, n in db.session.execute(q):
+    for day, n in found:
         key = f"{day:%Y-%m}" if hasattr(day, "year") else str(day)[:7]
         acc = per.setdefault(key, [0, 0])
-        acc[0] += n
+        acc[0] += int(n)
     for day, fen in money.items():
         key = f"{day:%Y-%m}" if hasattr(day, "year") else str(day)[:7]
         per.setdefault(key, [0, 0])[1] += int(fen)
@@ -359,22 +520,36 @@ def monthly_trend(months: int = 12) -> list[dict]:
 
 def by_district() -> list[dict]:
     """Violations per district (for users who oversee several: inspectors, city admins)."""
-    where = (_active_in_scope(), Finding.category.in_(VIOLATIONS))
-    q = (select(Finding.district, func.count(), func.sum(case((Finding.status == "open", 1), else_=0)))
-         .where(*where).group_by(Finding.district).order_by(Finding.district))
-    money = _money(*where, group=Finding.district)
-    return [{"district": d, "count": n, "amount_fen": int(money.get(d, 0)), "open": int(o or 0)}
-            for d, n, o in db.session.execute(q)]
+    if _summary_run() is not None:
+        sc = SummaryCount
+        found = sorted(_counts(sc.status.in_(ACTIVE), sc.category.in_(sorted(VIOLATIONS)), group=["district"],
+                               open_=True), key=lambda r: (r[0] is None, r[0] or ""))
+        money = _summed("violations", group=["district"])
+    else:
+        where = (_active_in_scope(), Finding.category.in_(VIOLATIONS))
+        q = (select(Finding.district, func.count(), func.sum(case((Finding.status == "open", 1), else_=0)))
+             .where(*where).group_by(Finding.district).order_by(Finding.district))
+        found = db.session.execute(q).all()
+        money = _money(*where, group=Finding.district)
+    return [{"district": d, "count": int(n), "amount_fen": int(money.get(d, 0)), "open": int(o or 0)}
+            for d, n, o in found]
 
 
 def worst_units(limit: int = 10) -> list[dict]:
     """The units with the most violation money (each payment counted once), then the most findings."""
-    where = (_active_in_scope(), Finding.category.in_(VIOLATIONS), Finding.unit.is_not(None))
-    counts = {(u, d, t): n for u, d, t, n in db.session.execute(
-        select(Finding.unit, Finding.district, Finding.township, func.count()).where(*where)
-        .group_by(Finding.unit, Finding.district, Finding.township))}
-    money = {tuple(r[:-1]): r[-1] for r in money_by_many(
-        db.session, *where, groups=[Finding.unit, Finding.district, Finding.township])}
+    if _summary_run() is not None:
+        sc, sm = SummaryCount, SummaryMoney
+        counts = {(u, d, t): int(n) for u, d, t, n in _counts(
+            sc.status.in_(ACTIVE), sc.category.in_(sorted(VIOLATIONS)), sc.unit.is_not(None),
+            group=["unit", "district", "township"])}
+        money = _summed("violations", sm.unit.is_not(None), group=["unit", "district", "township"])
+    else:
+        where = (_active_in_scope(), Finding.category.in_(VIOLATIONS), Finding.unit.is_not(None))
+        counts = {(u, d, t): n for u, d, t, n in db.session.execute(
+            select(Finding.unit, Finding.district, Finding.township, func.count()).where(*where)
+            .group_by(Finding.unit, Finding.district, Finding.township))}
+        money = {tuple(r[:-1]): r[-1] for r in money_by_many(
+            db.session, *where, groups=[Finding.unit, Finding.district, Finding.township])}
     rows = sorted(counts, key=lambda k: (-int(money.get(k, 0)), -counts[k], k[0] or ""))[:limit]
     names = unit_names({u for u, _, _ in rows if u})
     return [{"unit": u, "unit_name": names.get(u, u), "district": d, "township": t, "count": counts[(u, d, t)],

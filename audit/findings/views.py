@@ -12,11 +12,13 @@ from .services import TRANSITIONS, ReviewError, bulk, review
 @login_required
 def index():
     f = queries.Filters.from_args(request.args)
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    rows, total, amount = queries.listing(f, page)
-    pages = max((total + queries.PER_PAGE - 1) // queries.PER_PAGE, 1)
+    # pages by key: a next page starts after the last row's sort key (``after``); ``page`` only numbers it
+    after = (request.args.get("after") or "")[:80] or None
+    page = max(request.args.get("page", 1, type=int) or 1, 1) if after else 1
+    rows, total, capped, amount, next_after = queries.listing(f, after)
     return render_template(
-        "findings/index.html", f=f, rows=rows, total=total, amount=amount, page=page, pages=pages,
+        "findings/index.html", f=f, rows=rows, total=total, capped=capped, amount=amount, page=page,
+        next_after=next_after, count_cap=queries.COUNT_CAP,
         options=queries.options(), categories=CATEGORIES, severities=SEVERITIES, statuses=FINDING_STATUSES,
         status_choices=queries.STATUS_CHOICES, sorts=queries.SORTS, transitions=TRANSITIONS,
         is_violation=queries.is_violation, rule_title=queries.rule_title, rule_name=queries.rule_name)
