@@ -37,8 +37,11 @@ def register(cli: click.Group) -> None:
     @click.option("--dry-run", is_flag=True, help="只检查并报告将新增、更新和拒绝的内容，不写入数据库。")
     @click.option("--errors-csv", type=click.Path(dir_okay=False), help="把全部错误另存为 CSV（表、行、列、值、原因）。")
     @click.option("--actor", default=None, help="记入变更日志的操作人（缺省为当前系统用户）。")
+    @click.option("--progress", is_flag=True,
+                  help="在标准错误输出显示每张表的进度条（行数、每秒行数）；在终端中运行时总是显示。")
     @with_appcontext
-    def import_command(path: str, dry_run: bool, errors_csv: str | None, actor: str | None) -> None:
+    def import_command(path: str, dry_run: bool, errors_csv: str | None, actor: str | None,
+                       progress: bool) -> None:
         """导入台账包 PATH（文件夹、.zip 或单个 .xlsx 工作簿）：全部成功才写入，否则不做任何更改。"""
         from audit.cli import actor_name
         from audit.database import ensure_schema
@@ -51,7 +54,7 @@ def register(cli: click.Group) -> None:
             last_batch = _last_batch_id()
             result = import_bundle(
                 path, engine=db.engine, pii=current_app.extensions["pii"], actor=actor or actor_name(),
-                dry_run=dry_run, progress=sys.stderr.isatty(), limits=limits_from_config())
+                dry_run=dry_run, progress=progress or sys.stderr.isatty(), limits=limits_from_config())
         except database_error as exc:  # the server went away, refused us, ran out of room…: not a traceback
             _database_failed(exc, last_batch, actor or actor_name(), database_error)
             return  # it was written after all

@@ -7,11 +7,20 @@ For each table of the bundle, in dependency order, inside ONE transaction:
    conversion includes resolution: an ID number becomes a ``person_id`` (or an error "not in
    persons"), a post code a ``post_id``. Every bad cell is collected as a ``RowError``;
 2. put the good rows in a temporary stage table whose columns are the target's (executemany on
-   SQLite, COPY on PostgreSQL); duplicate keys are spotted with a hash set as rows go by and then
-   confirmed, with row numbers, by one SQL query;
+   SQLite, one COPY per table on PostgreSQL); duplicate keys are found, with both row numbers, by
+   one SQL query on the stage table; a table still empty is loaded directly, inside a savepoint,
+   and should its unique key refuse a row, that is undone and the table staged;
 3. merge with set-based SQL: insert new keys, update rows whose key exists with other values (each
    update goes to the change log, old and new values, ID and account numbers masked), leave
    identical rows alone.
+
+The rows stream: a chunk (``CHUNK`` rows) is read, converted, checked and written before the next
+is read, and nothing grows with the bundle in this process but the caches of converted values
+(bounded by ``CACHE_MAX``), the persons and posts a reference resolves to, the errors (up to
+``Limits.max_errors``) and the rows an import changes or deletes (for the change log). Stage
+tables are in a temporary file on SQLite. On PostgreSQL the foreign-key triggers are off for the
+import's transaction when the role may set ``session_replication_role`` (see
+``_without_reference_triggers``): four fifths of a large COPY's time.
 
 Any error, or ``dry_run``, rolls the transaction back: the database is exactly as it was.
 Otherwise an ``ImportBatch`` records the counts and the transaction commits.
@@ -23,10 +32,10 @@ import datetime as dt
 import gc
 import hashlib
 import sys
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import islice, repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -90,6 +99,9 @@ CHUNK = 20_000
 CACHE_MAX = 200_000
 CHANGES_SHOWN = 200  # changed rows per table described field by field in the result
 CONTROL_ROWS_SHOWN = 50  # rows named in the warning about removed control characters
+TWINS_SHOWN = 100  # wage rows identical to an earlier one, each named in a warning
+STAGE_ANALYZED = 10_000  # PostgreSQL: rows of a stage table from which it is analysed before the merge
+TEMP_CACHE_KIB = 64 << 10  # SQLite: cache of the import's stage tables (the rest is in a temporary file)
 
 
 @dataclass(frozen=True)
@@ -233,10 +245,6 @@ class Merge:
     ref: Callable[[Mapping], str] = lambda r: ""  # the row, readable, for the change log
 
 
-class _KeyMayRepeat(Exception):
-    """Raised in the direct load of an empty table when two rows may share a key."""
-
-
 @dataclass
 class _Column:
     index: int  # cell index in the row, -1 if the column is absent
@@ -273,10 +281,11 @@ class Importer:
         self._people_names: dict[int, str] = {}
         self._posts: dict[str, tuple[int, str]] | None = None  # code -> (posts.id, kind)
         self._post_codes: dict[int, str] = {}
-        self._wage_keys: dict[tuple, list] = {}
         self._origins: dict[str, str] = {}  # table -> the file or sheet it was read from
         self._direct: set[str] = set()  # tables loaded into an empty table (no older rows to replace)
-        self._controls: dict[str, set[int]] = {}  # table -> rows whose invisible characters were removed
+        # table -> rows whose invisible characters were removed: [the first CONTROL_ROWS_SHOWN, how many,
+        # the last]
+        self._controls: dict[str, list] = {}
         try:
             bundle = open_bundle(path, self.limits)
         except BundleError as exc:
@@ -310,33 +319,9 @@ class Importer:
             self._error("bundle", 0, "", "", "数据库连接中断，导入未完成，数据库未做任何更改。"
                         "请在数据库恢复后重新导入。")
             return self.result
-        if self.result.committed:
-            self._analyze()
         order = {t.name: i for i, t in enumerate(TABLES)}
         self.result.errors.sort(key=lambda e: (order.get(e.table, -1), e.row))
         return self.result
-
-    def _analyze(self) -> None:
-        """Fresh planner statistics for the tables that changed: right after a bulk load the
-        planner knows nothing of them and may choose a plan that rescans millions of rows."""
-        stored = {"attendance_grid": "attendance"}  # a grid is stored as attendance rows
-        changed = sorted({stored.get(name, name) for name, c in self.result.counts.items()
-                          if c.added or c.changed or c.deleted})
-        if not changed:
-            return
-        with self.engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            if self.engine.dialect.name == "sqlite":
-                raw.execute("PRAGMA analysis_limit=2000")  # sample: milliseconds, not a full scan
-                for name in changed:
-                    raw.execute(f"ANALYZE {name}")
-                raw.execute("PRAGMA optimize")
-            else:
-                raw.autocommit = True
-                try:
-                    raw.execute(f"ANALYZE {', '.join(changed)}")
-                finally:
-                    raw.autocommit = False
 
     def _run(self, conn: Connection, bundle: Bundle, path: Path) -> None:
         started = dt.datetime.now()
@@ -347,6 +332,7 @@ class Importer:
             self._error("bundle", 0, "", "", str(exc))
             return
         self._check_required_tables(conn, bundle)
+        _without_reference_triggers(conn)
         for stage in STAGES.values():
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage.name}")
             stage.create(conn)
@@ -362,15 +348,18 @@ class Importer:
             spec, source = GRID_AS_ATTENDANCE, _GridSource(spec, source, self)
         target = DIRECT.get(spec.name)
         if target is not None and conn.execute(select(literal(1)).select_from(target).limit(1)).first() is None:
-            # The table is empty: its rows can go straight in, all of them new. Should a key
-            # possibly repeat, undo that and take the staged way, which names the rows exactly.
-            mark = len(self.result.errors)
+            # The table is empty: its rows can go straight in, all of them new. Should a key repeat
+            # (the target's unique key refuses the row), undo that back to the savepoint and take
+            # the staged way, which names both rows.
+            errors, warnings = len(self.result.errors), len(self.result.warnings)
             self.result.counts[spec.name] = TableCounts()
             try:
-                self._parse_and_stage(conn, spec, source, into=target)
-            except _KeyMayRepeat:
-                conn.execute(target.delete())
-                del self.result.errors[mark:]
+                with conn.begin_nested():
+                    self._parse_and_stage(conn, spec, source, into=target)
+            except conn.dialect.loaded_dbapi.IntegrityError:
+                del self.result.errors[errors:]
+                del self.result.warnings[warnings:]
+                self._controls.pop(spec.name, None)
             else:
                 counts = self.result.counts[spec.name]
                 counts.added = counts.rows
@@ -378,7 +367,12 @@ class Importer:
                 return
         self.result.counts[spec.name] = TableCounts()
         if self._parse_and_stage(conn, spec, source, into=STAGES[spec.name]):
-            self._duplicates(conn, spec)
+            if conn.dialect.name == "postgresql" and self.result.counts[spec.name].rows >= STAGE_ANALYZED:
+                # a temporary table is never analysed by itself: without statistics the planner
+                # takes a stage of millions of rows for a few and chooses the merge's plan by that
+                conn.exec_driver_sql(f"ANALYZE {STAGES[spec.name].name}")
+            if spec.name in STAGE_KEYS:
+                self._duplicates(conn, spec)
         getattr(self, f"_merge_{spec.name}")(conn)
 
     def _check_required_tables(self, conn: Connection, bundle: Bundle) -> None:
@@ -455,8 +449,10 @@ class Importer:
         return parse, 1
 
     def _parse_and_stage(self, conn: Connection, spec: TableSpec, source: Source, into: Table) -> bool:
-        """Read and convert the rows of one table and write the good ones ``into`` its stage table
-        (or, if that is empty, its target table); True if a key may repeat."""
+        """Read and convert the rows of one table, chunk by chunk, and write the good ones ``into``
+        its stage table (or, if that is empty, its target table); True if any row was written.
+        Nothing of the table stays in memory but the chunk at hand and the caches of converted
+        values: a key given twice is found by SQL (``_duplicates``, or the target's unique key)."""
         self._origins[spec.name] = source.origin
         table = source.table() if isinstance(source, _GridSource) else read_table(spec, source.rows())
         header = table.header
@@ -471,63 +467,61 @@ class Importer:
         named = [i for i, cell in enumerate(header) if cell is not None and str(cell).strip() != ""]
         width = named[-1] + 1 if named else len(header)
         unnamed = [i for i in range(width) if i not in set(named)]
-        keys = [c.key for c in spec.columns]
-        key_at = [keys.index(k) for k in spec.key] if spec.name in STAGE_KEYS else []
         numbered = into is STAGES[spec.name]  # target tables have no row_no
         names = [c.name for c in STAGES[spec.name].columns][0 if numbered else 1:]
-        writer = self._writer(conn, into.name, names)
-        seen: set[int] = set()
-        maybe_duplicates = False
-        bar = tqdm(total=source.approx_rows, desc=f"导入 {spec.name}", unit="行", disable=not self.progress,
-                   file=sys.stderr, leave=False, mininterval=0.5)
-        def flush(chunk: list, numbers: list[int]) -> None:
-            nonlocal maybe_duplicates
-            staged = self._convert_chunk(spec, columns, chunk, numbers)
-            if staged is None:
-                return
-            cols, good_numbers = staged
-            if key_at:
-                # an ID number's stage value is (hash, ciphertext, …): the hash is its identity
-                key_cols = [[x[0] for x in cols[i]] if columns[i].key == "id_number" and columns[i].width > 1
-                            else cols[i] for i in key_at]
-                before = len(seen)
-                seen.update(map(hash, zip(*key_cols)))
-                if len(seen) - before != len(good_numbers):
-                    if not numbered:
-                        raise _KeyMayRepeat  # not a single row of this chunk is written
-                    maybe_duplicates = True
-            if spec.name == "wages" and not numbered and any(x is not None and x < 0 for x in cols[3]):
-                raise _KeyMayRepeat  # a reversal: checked against the payments, by row, on the staged way
-            if spec.name == "wages":
-                cols.insert(5, self._wage_seq(good_numbers, cols))
-                widths = [c.width for c in columns[:5]] + [1] + [c.width for c in columns[5:]]
-            else:
-                widths = [c.width for c in columns]
-            writer(_rows(good_numbers if numbered else None, cols, widths))
-            self.result.counts[spec.name].rows += len(good_numbers)
+        widths = [c.width for c in columns]
+        if spec.name == "wages":  # seq: 1 for now, numbered in SQL once every row is staged
+            widths.insert(5, 1)
+        counts = self.result.counts[spec.name]
+        bar = tqdm(total=source.approx_rows, desc=f"导入 {spec.label}", unit="行", disable=not self.progress,
+                   file=sys.stderr, leave=False, mininterval=0.5, dynamic_ncols=True)
+        with bar, self._writer(conn, into.name, names) as write:
+            def flush(chunk: list, numbers: list[int]) -> None:
+                staged = self._convert_chunk(spec, columns, chunk, numbers)
+                if staged is None:
+                    return
+                cols, good_numbers = staged
+                if spec.name == "wages":
+                    cols.insert(5, repeat(1, len(good_numbers)))
+                write(_columns_out(good_numbers if numbered else None, cols, widths))
+                counts.rows += len(good_numbers)
 
-        self._read(table.rows, width, spec, flush, bar, unnamed)
-        bar.close()
+            self._read(table.rows, width, spec, flush, bar, unnamed)
         self.result.warnings.extend(table.notices(f"{spec.label}（{source.origin}）"))
         self._warn_controls(spec)
-        return maybe_duplicates
+        return counts.rows > 0
 
     def _warn_controls(self, spec: TableSpec) -> None:
         """One warning for the table naming the rows whose invisible characters were removed."""
-        rows = sorted(self._controls.pop(spec.name, ()))
-        if not rows:
+        rows, total, _ = self._controls.pop(spec.name, ((), 0, 0))
+        if not total:
             return
-        shown = "、".join(map(str, rows[:CONTROL_ROWS_SHOWN]))
-        more = f" 等{len(rows)}行" if len(rows) > CONTROL_ROWS_SHOWN else ""
+        shown = "、".join(map(str, rows))
+        more = f" 等{total}行" if total > CONTROL_ROWS_SHOWN else ""
         self.result.warnings.append(f"{spec.label} 第 {shown} 行{more}：已删除不可见的控制字符")
 
     def _read(self, rows, width: int, spec: TableSpec, flush, bar, unnamed: list[int] = ()) -> None:
-        """Hand the data rows ((row number, row), see ``sheet.read_table``) to ``flush`` in chunks,
-        padded to the header's width; a row with a value in a column without a header (``unnamed``)
-        is an error."""
-        chunk: list = []
-        numbers: list[int] = []
-        for row_no, row in rows:
+        """Hand the data rows ((row number, row), see ``sheet.read_table``) to ``flush`` in chunks of
+        ``CHUNK``, padded to the header's width; a row with a value in a column without a header
+        (``unnamed``) is an error. A chunk of rows all as wide as the header passes as it is."""
+        rows = iter(rows)
+        while batch := list(islice(rows, CHUNK)):
+            numbers = list(map(itemgetter(0), batch))
+            chunk = list(map(itemgetter(1), batch))
+            if unnamed or set(map(len, chunk)) != {width}:
+                numbers, chunk = self._fitted(numbers, chunk, width, spec, unnamed)
+            if chunk:
+                flush(chunk, numbers)
+            if len(batch) == CHUNK:
+                bar.update(len(batch))
+                if self.on_progress is not None:
+                    self.on_progress(spec.label, batch[-1][0] - 1)
+
+    def _fitted(self, numbers: list[int], chunk: list, width: int, spec: TableSpec,
+                unnamed: list[int]) -> tuple[list[int], list]:
+        """The rows of a chunk as wide as the header, without those refused as errors."""
+        kept_numbers, kept = [], []
+        for row_no, row in zip(numbers, chunk):
             if len(row) != width:
                 if len(row) > width and any(c is not None and c != "" for c in row[width:]):
                     extra = next(c for c in row[width:] if c is not None and c != "")
@@ -536,18 +530,12 @@ class Importer:
                 row = (list(row) + [None] * width)[:width]
             stray = next((i for i in unnamed if row[i] is not None and str(row[i]).strip() != ""), None)
             if stray is not None:
-                self._error(spec.name, row_no, f"第{stray + 1}列", _show(row[stray]), "该列没有表头，但此行在该列有内容")
+                self._error(spec.name, row_no, f"第{stray + 1}列", _show(row[stray]),
+                            "该列没有表头，但此行在该列有内容")
                 continue
-            chunk.append(row)
-            numbers.append(row_no)
-            if len(chunk) >= CHUNK:
-                flush(chunk, numbers)
-                bar.update(len(chunk))
-                if self.on_progress is not None:
-                    self.on_progress(spec.label, row_no - 1)
-                chunk, numbers = [], []
-        if chunk:
-            flush(chunk, numbers)
+            kept.append(row)
+            kept_numbers.append(row_no)
+        return kept_numbers, kept
 
     def _convert_chunk(self, spec: TableSpec, columns: list[_Column], chunk: list, numbers: list[int]):
         """Convert a chunk column by column; report bad cells; return (columns, row numbers) of the
@@ -556,6 +544,7 @@ class Importer:
         sample = self._sample_rows(spec, columns, chunk, numbers)
         bad: set[int] = set(sample)
         cols = []
+        cleaned: set[int] = set()  # rows of the chunk whose invisible characters were removed
         for c in columns:
             if c.index < 0:
                 cols.append([None] * n)
@@ -564,11 +553,11 @@ class Importer:
                 continue
             raw = list(map(itemgetter(c.index), chunk))
             distinct = set(raw)
-            dirty = {x for x in distinct if v.has_controls(x)}
+            # a value already converted has none (the cache holds values as they were cleaned)
+            dirty = {x for x in distinct.difference(c.cache) if v.has_controls(x)}
             if dirty:  # invisible controls (bidi overrides, zero-width …) removed, and said so by row
                 clean = {x: v.strip_controls(x) for x in dirty}
-                self._controls.setdefault(spec.name, set()).update(
-                    numbers[i] for i, x in enumerate(raw) if x in clean)
+                cleaned.update(numbers[i] for i, x in enumerate(raw) if x in clean)
                 raw = [clean.get(x, x) if x.__class__ is str else x for x in raw]
                 distinct = set(raw)
             cache = c.cache
@@ -588,6 +577,12 @@ class Importer:
                         self._error(spec.name, numbers[i], c.header, "", "必填项为空")
                         bad.add(i)
             cols.append(col)
+        if cleaned:  # counted, and the first few named (a 考勤表 row may reach into the next chunk)
+            said = self._controls.setdefault(spec.name, [[], 0, 0])
+            new = sorted(r for r in cleaned if r > said[2])
+            said[0].extend(new[:CONTROL_ROWS_SHOWN - len(said[0])])
+            said[1] += len(new)
+            said[2] = max(said[2], new[-1]) if new else said[2]
         if spec.checks:
             keys = [c.key for c in columns]
             for i in range(n):
@@ -633,27 +628,39 @@ class Importer:
                                 "其编号、姓名以「示例」开头，身份证号以 000000 开头）")
         return found
 
-    def _writer(self, conn: Connection, table: str, names: list[str]) -> Callable[[Iterable[tuple]], None]:
-        """Bulk insert of tuples into ``table`` (COPY on PostgreSQL, executemany on SQLite)."""
+    @contextmanager
+    def _writer(self, conn: Connection, table: str, names: list[str]):
+        """Bulk insert of a chunk's columns (``_columns_out``) into ``table``, chunk after chunk: on
+        PostgreSQL one ``COPY`` (text format, ``_CopyText``) for the whole table, opened at the
+        first chunk (the server writes a chunk while the next is read and converted); on SQLite
+        executemany. An exception inside ends the COPY, failed."""
         if conn.dialect.name == "postgresql":
             raw = conn.connection.driver_connection
             sql = f"COPY {table} ({', '.join(names)}) FROM STDIN"
+            texts = [_CopyText() for _ in names]
+            with ExitStack() as stack:
+                copy = None
 
-            def write_pg(rows: Iterable[tuple]) -> None:
-                with raw.cursor() as cur, cur.copy(sql) as copy:
-                    for r in rows:
-                        copy.write_row(r)
+                def write_pg(cols: list) -> None:
+                    nonlocal copy
+                    if copy is None:
+                        copy = stack.enter_context(stack.enter_context(raw.cursor()).copy(sql))
+                    lines = map("\t".join, zip(*(map(t.__getitem__, c) for t, c in zip(texts, cols))))
+                    copy.write("\n".join(lines).encode() + b"\n")
 
-            return write_pg
+                yield write_pg
+            return
         sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
         raw = conn.connection.driver_connection  # same connection, same transaction
-        return lambda rows: raw.executemany(sql, rows)
+        yield lambda cols: raw.executemany(sql, zip(*cols))
 
     # -- converters that resolve ----------------------------------------------------------------
 
     def _hash(self, id_number: str) -> str:
         h = self._hashes.get(id_number)
         if h is None:
+            if len(self._hashes) > CACHE_MAX:  # a cache, as the columns' own: bounded
+                self._hashes.clear()
             h = self._hashes[id_number] = self.pii.digest(id_number)
         return h
 
@@ -666,6 +673,8 @@ class Importer:
         encrypted once per import (the hash already shows the rows are about one person)."""
         got = self._refs.get(idn)
         if got is None:
+            if len(self._refs) > CACHE_MAX:
+                self._refs.clear()
             got = self._refs[idn] = (self._hash(idn), self.pii.encrypt(idn), mask_id(idn))
         return got
 
@@ -698,18 +707,33 @@ class Importer:
                             else "这是公益性岗位编号，不是就业帮扶车间编号")
         return found[0]
 
-    def _wage_seq(self, numbers: list[int], cols: list[list]) -> list[int]:
-        """Number the copies of one wage key 1, 2, …; warn about rows identical in every column."""
-        seq = []
-        for row_no, *vals in zip(numbers, *cols):
-            copies = self._wage_keys.setdefault(tuple(vals[:5]), [])
-            twin = next((n for n, rest in copies if rest == vals[5:]), None)
-            if twin is not None:
-                self.result.warnings.append(f"{BY_NAME['wages'].label} 第{row_no}行与第{twin}行完全相同："
-                                            "两行都已保留，审计时将按重复发放核查")
-            copies.append((row_no, vals[5:]))
-            seq.append(len(copies))
-        return seq
+    def _number_wages(self, conn: Connection) -> None:
+        """Number the copies of one wage key (person, post, month, paid on, amount) 1, 2, … in row
+        order, so that re-importing the bundle changes nothing; warn about rows identical in every
+        column (both are kept: the audit checks them as paid twice). In SQL, on the stage table."""
+        s = STAGES["wages"]
+        key = [s.c[k] for k in ("person_id", "post_id", "period", "paid_on", "amount_fen")]
+        n = (select(s.c.row_no, func.row_number().over(partition_by=key, order_by=s.c.row_no).label("n"))
+             .subquery())
+        again = conn.execute(update(s).where(s.c.row_no == n.c.row_no, n.c.n > 1).values(seq=n.c.n),
+                             execution_options={"preserve_rowcount": True}).rowcount
+        if not again:
+            return
+        e = s.alias("earlier")
+        twins = (select(s.c.row_no, func.min(e.c.row_no))
+                 .join(e, and_(*[e.c[k.name] == k for k in key], e.c.row_no < s.c.row_no,
+                               *[e.c[c].is_not_distinct_from(s.c[c]) for c in ("account_hash", "account_name",
+                                                                                 "batch")]))
+                 .where(s.c.seq > 1).group_by(s.c.row_no).order_by(s.c.row_no))
+        label, shown = BY_NAME["wages"].label, 0
+        for row_no, twin in conn.execute(twins):
+            if shown < TWINS_SHOWN:
+                self.result.warnings.append(f"{label} 第{row_no}行与第{twin}行完全相同：两行都已保留，"
+                                            "审计时将按重复发放核查")
+            shown += 1
+        if shown > TWINS_SHOWN:
+            self.result.warnings.append(f"{label} 另有 {shown - TWINS_SHOWN:,} 行与前面的某一行完全相同："
+                                        "都已保留，审计时将按重复发放核查")
 
     # -- 2. duplicate keys ----------------------------------------------------------------------
 
@@ -722,7 +746,10 @@ class Importer:
         later = (select(s.c.row_no, first.c.first)
                  .join(first, and_(*[k == first.c[k.name] for k in key])).where(s.c.row_no != first.c.first))
         names = "、".join(spec.col(k).zh for k in spec.key)
-        rows = conn.execute(later.order_by(s.c.row_no)).all()
+        later = later.order_by(s.c.row_no)
+        if self.limits.max_errors > 0:  # past that many the check stops (``_error``): fetch no more
+            later = later.limit(self.limits.max_errors)
+        rows = conn.execute(later).all()
         for row_no, first_row in rows:
             self._error(spec.name, row_no, names, "", f"与第{first_row}行的{names}相同（重复记录）")
         if rows:  # set-based: a list of row numbers would exceed the bind limit (65535 on PostgreSQL)
@@ -904,6 +931,7 @@ class Importer:
             ref=lambda r: self._ref(r, "person_id", "post_id", "work_date")))
 
     def _merge_wages(self, conn: Connection) -> None:
+        self._number_wages(conn)
         self._merge(conn, "wages", self._stage_src("wages"), Merge(
             Wage.__table__, key=("person_id", "post_id", "period", "paid_on", "amount_fen", "seq"),
             compare=("account_hash", "account_name", "batch"),
@@ -1099,8 +1127,9 @@ class _GridSource:
 
 # Tables whose stage columns are exactly target columns: when the target is empty, rows go
 # straight in (see Importer._load_table).
+# Wages are always staged: their copies are numbered (seq) and their reversals checked in SQL.
 DIRECT: dict[str, Table] = {m.__tablename__: m.__table__ for m in (
-    Placement, WorkshopStaff, Attendance, Wage, Report, Death, SocialInsurance, Pension, Business, MigrantWork)}
+    Placement, WorkshopStaff, Attendance, Report, Death, SocialInsurance, Pension, Business, MigrantWork)}
 DIRECT["attendance_grid"] = Attendance.__table__
 
 
@@ -1110,20 +1139,41 @@ DIRECT["attendance_grid"] = Attendance.__table__
 def _bulk_mode(conn: Connection):
     """For the length of an import: no cyclic garbage collection (millions of short-lived row lists,
     no cycles among them), and on SQLite no per-row foreign-key probes — every reference the
-    importer writes was resolved by the importer itself, in the same transaction."""
+    importer writes was resolved by the importer itself, in the same transaction — and the stage
+    tables in a temporary file, not in memory (a city's attendance is gigabytes), with a cache of
+    their own (``TEMP_CACHE_KIB``)."""
     sqlite = conn.dialect.name == "sqlite"
     gc_was_on = gc.isenabled()
     gc.disable()
     raw = conn.connection.driver_connection  # a pragma outside any transaction
     if sqlite:
         raw.execute("PRAGMA foreign_keys=OFF")
+        raw.execute("PRAGMA temp_store=FILE")  # drops the connection's temporary tables, none in use
+        raw.execute(f"PRAGMA temp.cache_size=-{TEMP_CACHE_KIB}")
     try:
         yield
     finally:
         if sqlite:
             raw.execute("PRAGMA foreign_keys=ON")
+            raw.execute("PRAGMA temp_store=MEMORY")  # as the connection was (audit._sqlite_pragmas)
         if gc_was_on:
             gc.enable()
+
+
+def _without_reference_triggers(conn: Connection) -> None:
+    """PostgreSQL: for the import's transaction, no foreign-key trigger per written row (the
+    importer resolved every reference itself, from the tables in this transaction, and nothing
+    deletes persons or posts). They cost four fifths of the time of a large COPY. Needs the right
+    to set ``session_replication_role`` (a superuser, or on PostgreSQL 15 and later ``GRANT SET ON
+    PARAMETER session_replication_role TO <the application's role>``); without it, the checks run."""
+    if conn.dialect.name != "postgresql":
+        return
+    superuser, version = conn.exec_driver_sql(
+        "SELECT current_setting('is_superuser') = 'on', current_setting('server_version_num')::int"
+    ).one()
+    if superuser or (version >= 150000 and conn.exec_driver_sql(  # the function is new in 15
+            "SELECT has_parameter_privilege('session_replication_role', 'SET')").scalar()):
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
 
 
 def _convert(convert: Callable, x):
@@ -1166,21 +1216,38 @@ def _width(table: str, key: str) -> int | None:
     return getattr(col.type, "length", None) if col is not None else None
 
 
-def _rows(numbers: list[int] | None, cols: list[list], widths: list[int]) -> Iterable[tuple]:
-    """Stage tuples: the row number (if given), then each column's value(s), tuples spread out."""
-    if all(w == 1 for w in widths):
-        return zip(numbers, *cols) if numbers is not None else zip(*cols)
-    out = []
-    blanks = {w: (None,) * w for w in set(widths)}
-    for n, *vals in zip(numbers if numbers is not None else repeat(None), *cols):
-        row = [n] if numbers is not None else []
-        for x, w in zip(vals, widths):
-            if w == 1:
-                row.append(x)
-            else:
-                row.extend(blanks[w] if x is None else x)
-        out.append(tuple(row))
-    return out
+def _columns_out(numbers: list[int] | None, cols: list, widths: list[int]) -> list:
+    """The stage columns of a chunk: the row number (if given), then each column's value(s), a
+    tuple's parts as columns of their own (column by column: no Python loop runs per row)."""
+    parts = [] if numbers is None else [numbers]
+    for col, w in zip(cols, widths):
+        if w == 1:
+            parts.append(col)
+            continue
+        if None in col:
+            blank = (None,) * w
+            col = [blank if x is None else x for x in col]
+        parts.extend(list(map(itemgetter(j), col)) for j in range(w))
+    return parts
+
+
+class _CopyText(dict):
+    """A column's values as PostgreSQL's COPY text format writes them, each distinct value
+    formatted once (``map(cache.__getitem__, column)``)."""
+
+    def __missing__(self, x) -> str:
+        if len(self) > CACHE_MAX:
+            self.clear()
+        if x is None:
+            text = "\\N"
+        elif x.__class__ is str:
+            text = x.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        elif isinstance(x, (dt.date, dt.time)):
+            text = x.isoformat()
+        else:
+            text = str(x)
+        self[x] = text
+        return text
 
 
 def _show(value) -> str:

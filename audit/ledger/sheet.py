@@ -102,11 +102,13 @@ def _data(table: TableRows, buffered: list[tuple[int, tuple]], raw: Iterator[tup
             yield n, row
     for row in raw:
         row_no += 1
-        if blank(row):
-            continue
-        first = row[0]
+        first = row[0] if row else None
         # the hot path: a data row's first cell is filled and has no 计 (every total word has one)
-        if (first and (first.__class__ is not str or "计" not in first)) or _first_text(row) not in TOTAL_WORDS:
+        if first and (first.__class__ is not str or "计" not in first):
+            yield row_no, row
+        elif blank(row):
+            continue
+        elif _first_text(row) not in TOTAL_WORDS:
             yield row_no, row
         else:
             table.totals.append(row_no)

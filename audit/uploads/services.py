@@ -657,6 +657,7 @@ class _ImportProgress:
         self.total = acc or 1
         self.by_label = {t.label: t.name for t in TABLES}
         self.last = 0.0
+        self.started = time.monotonic()
 
     def __call__(self, label: str, rows: int) -> None:
         now = time.monotonic()
@@ -667,7 +668,9 @@ class _ImportProgress:
         lo, hi = self.span
         done = min(self.before.get(name, 0) + rows, self.total)
         what = BY_NAME[name].zh if name in BY_NAME else label
-        self.report(lo + (hi - lo) * done // self.total, f"正在处理{what}：已读 {rows:,} 行", store=self.store)
+        rate = done / max(now - self.started, 1e-3)  # rows of the bundle read per second, so far
+        self.report(lo + (hi - lo) * done // self.total, f"正在处理{what}：已读 {rows:,} 行（每秒 {rate:,.0f} 行）",
+                    store=self.store)
 
 
 # ---- the jobs ----------------------------------------------------------------------------------
