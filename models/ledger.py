@@ -172,7 +172,8 @@ class Attendance(Base):
     key (person, post, day) with the day's month in front of the day; on SQLite it is stored
     WITHOUT ROWID, clustered in that order, so the rules' monthly aggregation streams without a
     sort and no second B-tree is maintained. ``work_month`` is always the first of ``work_date``'s
-    month (the importer computes it; other inserts get it by default)."""
+    month (the importer computes it; other inserts get it by default). PostgreSQL also has the partial
+    index ``ix_attendance_phone`` of present check-ins on personal phones (migration 0017, for IM02)."""
 
     __tablename__ = "attendance"
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), primary_key=True)
