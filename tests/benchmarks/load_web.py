@@ -2,14 +2,16 @@
 """Load test: the findings list and the dashboard under gunicorn, with concurrent signed-in clients.
 
     .venv/bin/python tests/benchmarks/load_web.py [--persons 10000] [--months 12] [--clients 20]
-        [--seconds 60] [--workers 4] [--pg]
+        [--seconds 60] [--workers 4] [--solo 20] [--findings N] [--pg]
 
 Generates the demo county (10,000 persons, a year of daily attendance, the planted cases), imports
 it into a scratch database (SQLite by default; --pg for a scratch PostgreSQL database), runs the
 audit, creates an auditor of the county, starts gunicorn with WORKERS sync workers, then lets
 CLIENTS clients (each its own session and cookie jar, signed in through the login form) fetch the
 dashboard and the findings list (plain, filtered, sorted, paged) as fast as they can for SECONDS
-seconds, and prints the latency percentiles per page. The web issue's target: p95 under 300 ms
+seconds, and prints the latency percentiles per page (first those of one client alone for SOLO
+seconds). With --findings N the county's findings are copied up to N first (a city's worth of
+findings on a county's ledger). The web issue's target: p95 under 300 ms
 with 20 concurrent clients on this 2-core machine.
 """
 from __future__ import annotations
@@ -41,6 +43,27 @@ PAGES = {
     "findings?status=all&sort=amount": "/findings/?status=all&sort=amount",
     "findings?period": "/findings/?period=2026-01:2026-06",
 }
+
+
+# copies of the findings up to N, then the findings' summary rebuilt as the run would (where there is one)
+STRESS = """
+import sys
+sys.path.insert(0, "tests/benchmarks")
+from sqlalchemy import func, select
+from audit import create_app
+from bench_reports import _stress
+from models import AuditRun, Finding, db
+app = create_app()
+with app.app_context():
+    _stress(db, Finding, int(sys.argv[1]))
+    try:
+        from audit.findings import summary
+    except ImportError:
+        summary = None
+    if summary is not None:
+        with db.engine.begin() as conn:
+            summary.build(conn, db.session.scalar(select(func.max(AuditRun.id))))
+"""
 
 
 def free_port() -> int:
@@ -85,6 +108,15 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def table(title: str, out: dict[str, list[float]]) -> None:
+    every = [v for vals in out.values() for v in vals]
+    print(title)
+    print(f"{'page':<36}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for name, vals in [*sorted(out.items()), ("all", every)]:
+        print(f"{name:<36}{len(vals):>7}{statistics.median(vals):>9.0f}{pct(vals, 95):>9.0f}"
+              f"{pct(vals, 99):>9.0f}{max(vals):>9.0f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--persons", type=int, default=10_000)
@@ -92,12 +124,18 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--solo", type=float, default=20, help="seconds of one client alone first (0: none)")
+    ap.add_argument("--findings", type=int, default=0,
+                    help="copy the county's findings up to this many (a city's worth: 45000)")
     ap.add_argument("--pg", action="store_true", help="a scratch PostgreSQL database instead of SQLite")
     ap.add_argument("--pg-url", default=PG_DEFAULT)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="load-web-") as tmp:
         env = base_env()
         env["AUDIT_INSTANCE_PATH"] = tmp
+        # the clients (one user, many sessions) sign in by password: pages are measured, not the second
+        # factor or the limit of sessions per user
+        env.update(TOTP_ENFORCE="false", MAX_SESSIONS_PER_USER=str(args.clients + args.workers * 2 + 5))
         if args.pg:
             with scratch_pg(args.pg_url, "audit_load_web") as url:
                 env["DATABASE_URL"] = url
@@ -112,6 +150,11 @@ def run(args, env: dict) -> None:
     print(f"demo county: {args.persons} persons, {args.months} months, imported in {t:.1f} s", flush=True)
     t = audit(["run"], env)
     print(f"audit run: {t:.1f} s", flush=True)
+    if args.findings:  # a city's worth of findings: copies of the county's (bench_reports.py --stress)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", STRESS, str(args.findings)], env=env, check=True, cwd=ROOT)
+        print(f"findings copied up to {args.findings:,} (and the summary rebuilt): "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
     subprocess.run([sys.executable, "-c", "from audit.cli import main; main()", "users", "create", "auditor",
                     "--role", "auditor", "--region", "奉节县"], input=PASSWORD + "\n", text=True, env=env,
                    check=True, capture_output=True)
@@ -136,8 +179,12 @@ def run(args, env: dict) -> None:
         for _ in range(args.workers * 3):
             for path in PAGES.values():
                 warm.open(base + path, timeout=30).read()
-        out: dict[str, list[float]] = {}
         errors: list[str] = []
+        if args.solo:  # one client alone first: the page's own time, with nothing else waiting
+            alone: dict[str, list[float]] = {}
+            client(base, time.perf_counter() + args.solo, alone, errors, 0)
+            table(f"1 client, {args.solo:.0f} s", alone)
+        out: dict[str, list[float]] = {}
         until = time.perf_counter() + args.seconds
         threads = [threading.Thread(target=client, args=(base, until, out, errors, k)) for k in range(args.clients)]
         started = time.perf_counter()
@@ -151,12 +198,8 @@ def run(args, env: dict) -> None:
         server.wait(timeout=30)
     every = [v for vals in out.values() for v in vals]
     db = "PostgreSQL" if args.pg else "SQLite"
-    print(f"{db}, gunicorn {args.workers} workers, {args.clients} clients, {elapsed:.0f} s: {len(every)} requests "
-          f"({len(every) / elapsed:.0f}/s), {len(errors)} errors")
-    print(f"{'page':<36}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-    for name, vals in [*out.items(), ("all", every)]:
-        print(f"{name:<36}{len(vals):>7}{statistics.median(vals):>9.0f}{pct(vals, 95):>9.0f}{pct(vals, 99):>9.0f}"
-              f"{max(vals):>9.0f}")
+    table(f"{db}, gunicorn {args.workers} workers, {args.clients} clients, {elapsed:.0f} s: {len(every)} "
+          f"requests ({len(every) / elapsed:.0f}/s), {len(errors)} errors", out)
     for e in errors[:10]:
         print("error:", e)
     if errors or pct(every, 95) >= 300:
