@@ -283,6 +283,7 @@ class Importer:
         self._post_codes: dict[int, str] = {}
         self._origins: dict[str, str] = {}  # table -> the file or sheet it was read from
         self._direct: set[str] = set()  # tables loaded into an empty table (no older rows to replace)
+        self._in_bundle: frozenset[str] = frozenset()  # the bundle's tables
         # table -> rows whose invisible characters were removed: [the first CONTROL_ROWS_SHOWN, how many,
         # the last]
         self._controls: dict[str, list] = {}
@@ -333,6 +334,7 @@ class Importer:
             return
         self._check_required_tables(conn, bundle)
         _without_reference_triggers(conn)
+        self._in_bundle = frozenset(bundle.sources)
         for stage in STAGES.values():
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage.name}")
             stage.create(conn)
@@ -347,6 +349,8 @@ class Importer:
         if spec.name == "attendance_grid":  # read as the attendance rows it stands for
             spec, source = GRID_AS_ATTENDANCE, _GridSource(spec, source, self)
         target = DIRECT.get(spec.name)
+        if spec.name == "attendance" and "attendance_grid" in self._in_bundle:
+            target = None  # staged, so that a day also in the 考勤表 is found and named by its row
         if target is not None and conn.execute(select(literal(1)).select_from(target).limit(1)).first() is None:
             # The table is empty: its rows can go straight in, all of them new. Should a key repeat
             # (the target's unique key refuses the row), undo that back to the savepoint and take
@@ -1007,9 +1011,10 @@ class Importer:
         now = dt.datetime.now()
         for r in rows:
             table = r["table"]
-            if table in self._direct:
+            held = HELD_IN.get(table, (table,))  # the bundle's tables whose rows are stored in ``table``
+            if any(name in self._direct for name in held):
                 continue  # loaded into an empty table: every stored row is the bundle's
-            gone = conn.execute(replaces.doomed(conn, r, STAGES[table])).mappings().all()
+            gone = conn.execute(replaces.doomed(conn, r, *(STAGES[name] for name in held))).mappings().all()
             if not gone:
                 continue
             replaces.delete_rows(conn, table, gone)
@@ -1131,6 +1136,8 @@ class _GridSource:
 DIRECT: dict[str, Table] = {m.__tablename__: m.__table__ for m in (
     Placement, WorkshopStaff, Attendance, Report, Death, SocialInsurance, Pension, Business, MigrantWork)}
 DIRECT["attendance_grid"] = Attendance.__table__
+# A replaced table's rows that the bundle holds: a 考勤表's days are attendance rows too.
+HELD_IN: dict[str, tuple[str, ...]] = {"attendance": ("attendance", "attendance_grid")}
 
 
 # ---- helpers ---------------------------------------------------------------------------------

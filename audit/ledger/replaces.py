@@ -122,11 +122,12 @@ def scope_of(conn: Connection, r: Mapping) -> list:
     return where
 
 
-def doomed(conn: Connection, r: Mapping, stage: Table):
-    """A query of the stored rows that ``r`` deletes: in its scope, their key not in the bundle."""
+def doomed(conn: Connection, r: Mapping, *stages: Table):
+    """A query of the stored rows that ``r`` deletes: in its scope, their key in none of the bundle's
+    tables that hold them (``stages``: for attendance, its 考勤记录 and its 考勤表)."""
     s = SCOPED[r["table"]]
     t = s.target
-    in_bundle = exists().where(*[stage.c[k] == t.c[k] for k in s.key])
+    in_bundle = or_(*(exists().where(*[stage.c[k] == t.c[k] for k in s.key]) for stage in stages))
     return select(t).where(*scope_of(conn, r), ~in_bundle)
 
 
