@@ -274,7 +274,7 @@ def stored_of(job: Job) -> Stored:
 # Tables whose rows carry their own region, and tables whose rows belong to a post by its code.
 REGION_TABLES = ("persons", "positions", "workshops")
 POST_REFS = {"placements": "position_code", "workshop_staff": "workshop_code", "attendance": "post_code",
-             "wages": "post_code", "reports": "subject_code"}
+             "attendance_grid": "post_code", "wages": "post_code", "reports": "subject_code"}
 # The comparison lists (deaths, social_insurance, pensions, businesses, officials, migrant_work)
 # are lists of whole departments (民政, 人社, 市场监管, 组织部门 …), handed over for a whole city or
 # county and only ever matched against the ledgers: any auditor may load them, whatever the scope.
@@ -367,8 +367,8 @@ def scope_errors(path: Path, scope: Scope, *, pii, limits, report: Callable[[int
     - persons, positions, workshops: the row's district (and its township and village, where the
       scope narrows to them) must be one of the user's regions; a person or a post already in the
       database must be in them too (else the upload would move it out of another's region);
-    - placements, workshop_staff, attendance, wages, reports: the post (by its code) must be in
-      scope, be it described in this bundle or already in the database;
+    - placements, workshop_staff, attendance (and its 考勤表), wages, reports: the post (by its code)
+      must be in scope, be it described in this bundle or already in the database;
     - placements, workshop_staff: the person too (``_links_elsewhere``), else the row would bring
       another region's person into the uploader's scope, and their full numbers within reach;
     - the comparison lists are accepted from any auditor (see above).
@@ -691,7 +691,11 @@ def _finish_result(job_id: int, stored: Stored, result: ImportResult,
     result.errors = errors
     if errors:
         write_errors_csv(result, stored.folder / f"errors-{job_id}.csv")
-    return {"ok": not errors, "source": result.source, "counts": _counts(result), "errors": len(errors),
+    counts = _counts(result)
+    if extra:  # a replaces row may reach outside the scope: what it would delete there is not even counted
+        for c in counts.values():
+            c["deleted"] = 0
+    return {"ok": not errors, "source": result.source, "counts": counts, "errors": len(errors),
             "scope_errors": len(extra), "warnings": result.warnings[:WARNINGS_KEPT],
             "warnings_total": len(result.warnings), "batch_id": result.batch_id,
             "changes": _changes(result) if not errors else {},
