@@ -128,12 +128,12 @@ def summary(result: ImportResult) -> str:
     if deleting:
         title += " 将删除" if result.dry_run else " 删除"
     lines = [f"{head}：{result.source}",
-             _pad("表", 34) + "".join(_pad(h, 10, True) for h in ["行数", *title.split()])]
+             _pad("表", 34) + "".join(_pad(h, 12, True) for h in ["行数", *title.split()])]
     for spec in TABLES:
         c = result.counts.get(spec.name)
         if c is not None:
             shown = (c.rows, c.added, c.changed, c.unchanged) + ((c.deleted,) if deleting else ())
-            lines.append(_pad(spec.label, 34) + "".join(_pad(f"{n:,}", 10, True) for n in shown))
+            lines.append(_pad(spec.label, 34) + "".join(_pad(f"{n:,}", 12, True) for n in shown))  # 17,287,565
     for spec in TABLES:  # every deletion is listed, dry run or not (and logged, row by row)
         gone = result.deleted.get(spec.name)
         if not gone:
