@@ -27,11 +27,9 @@ p95 ≤ 150 ms alone and ≤ 1 s with 20 clients; district pages p95 ≤ 300 ms 
 from __future__ import annotations
 
 import argparse
-import http.cookiejar
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,9 +45,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from common import PG_DEFAULT, base_env  # noqa: E402  (this folder)
+from common import PASSWORD, PG_DEFAULT, base_env, free_port, pct, sign_in  # noqa: E402  (this folder)
 
-PASSWORD = "load-test-password-1"
 PAGES = {
     "dashboard": "/dashboard/",
     "findings": "/findings/",
@@ -210,28 +207,6 @@ def detection(url: str, expected: dict, key_text: str) -> bool:
 
 
 # -- web load -----------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def sign_in(base: str, username: str):
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(base + "/login", timeout=60).read().decode()
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode({"username": username, "password": PASSWORD, "csrf_token": token}).encode()
-    landed = opener.open(base + "/login", data=data, timeout=120)
-    assert landed.geturl().endswith("/dashboard/"), landed.geturl()
-    return opener
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
 def load(base: str, username: str, clients: int, seconds: float) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     errors: list[str] = []

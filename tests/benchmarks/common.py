@@ -44,3 +44,37 @@ def scratch_pg(server_url: str, name: str):
         with eng.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         eng.dispose()
+
+
+# -- signed-in web clients (load_web.py, bench_city.py) ------------------------------------------
+PASSWORD = "load-test-password-1"  # of the auditors the load benchmarks create
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sign_in(base: str, username: str = "auditor", timeout: float = 60):
+    """A cookie-keeping opener signed in through the login form, as a browser would."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+    import urllib.request
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(base + "/login", timeout=timeout).read().decode()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode({"username": username, "password": PASSWORD, "csrf_token": token}).encode()
+    landed = opener.open(base + "/login", data=data, timeout=2 * timeout)
+    assert landed.geturl().endswith("/dashboard/"), landed.geturl()
+    return opener
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]

@@ -17,9 +17,6 @@ with 20 concurrent clients on this 2-core machine.
 from __future__ import annotations
 
 import argparse
-import http.cookiejar
-import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,9 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from common import PG_DEFAULT, audit, base_env, scratch_pg  # noqa: E402  (this folder)
+from common import PASSWORD, PG_DEFAULT, audit, base_env, free_port, pct, scratch_pg, sign_in  # noqa: E402
 
-PASSWORD = "load-test-password-1"
 PAGES = {
     "dashboard": "/dashboard/",
     "findings": "/findings/",
@@ -66,23 +62,6 @@ with app.app_context():
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def sign_in(base: str):
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(base + "/login", timeout=30).read().decode()
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode({"username": "auditor", "password": PASSWORD, "csrf_token": token}).encode()
-    landed = opener.open(base + "/login", data=data, timeout=30)
-    assert landed.geturl().endswith("/dashboard/"), landed.geturl()
-    return opener
-
-
 def client(base: str, until: float, out: dict[str, list[float]], errors: list[str], k: int) -> None:
     opener = sign_in(base)
     names = list(PAGES)
@@ -101,11 +80,6 @@ def client(base: str, until: float, out: dict[str, list[float]], errors: list[st
             continue
         out.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
         assert body
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def table(title: str, out: dict[str, list[float]]) -> None:
