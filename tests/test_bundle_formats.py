@@ -524,6 +524,20 @@ def test_a_month_excel_turned_into_a_number_is_a_row_error_not_january(app, peop
     assert "月份被 Excel 存成了数字 2025.1" in errors[0].reason and "2025-10" in errors[0].reason
 
 
+def test_a_month_excel_made_a_date_and_saved_as_csv_is_that_month(app, people, tmp_path):
+    """2025-10 typed into a cell Excel makes a date and, saved as CSV, writes 2025/10/1: that month.
+    Another day of the month in a month column is still refused."""
+    tables = base_tables(people)
+    tables["wages"][0]["period"] = "2025/1/1"
+    assert run(write_bundle(tmp_path / "ok", tables)).ok
+    db.session.rollback()
+    assert {w.period for w in db.session.scalars(select(Wage))} >= {dt.date(2025, 1, 1)}
+    tables["wages"][0]["period"] = "2025/1/15"
+    result = run(write_bundle(tmp_path / "day", tables), dry_run=True)
+    assert [(e.table, e.row, e.column) for e in result.errors] == [("wages", 2, "所属月份")]
+    assert "月份格式应为 YYYY-MM" in result.errors[0].reason
+
+
 # ---- workbooks as calamine reads them (issue 14) ----------------------------------------------
 # A workbook's sheets are read by calamine, block by block of whole rows; a block it may not read
 # (error cells, odd cell tags) by openpyxl. What a user notices must not depend on which.

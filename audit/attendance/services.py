@@ -725,9 +725,6 @@ def check_sheet(grid: Grid, rows: list[tuple[int, list]], pii=None) -> Checked:
                     month = v.month(raw)
                 except CellError as exc:
                     why = str(exc)
-                    m = FULL_DATE.match(_text(raw))  # 2025-04 that Excel made a date, saved as CSV
-                    if m and 1 <= int(m.group(2)) <= 12:
-                        month = dt.date(int(m.group(1)), int(m.group(2)), 1)
             if month is None:
                 out.error(f"{at(r, c_month, whom)}：月份「{_echo(raw)}」无法识别（{why}）："
                           f"请写 {ym(grid.month)}。")

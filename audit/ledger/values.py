@@ -138,6 +138,8 @@ def account(value) -> str:
 
 _DATE = re.compile(r"^(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|年(\d{1,2})月(\d{1,2})日?)$")
 _MONTH = re.compile(r"^(\d{4})(?:[-/.]?(\d{1,2})|年(\d{1,2})月?)$")
+# 2025-04 typed into a cell Excel made a date, saved as CSV: the first of the month, 2025/4/1 (0:00)
+_MONTH_AS_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.]0?1(?:\s+0{1,2}:00(?::00)?)?$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
 
@@ -180,6 +182,8 @@ def month(value) -> dt.date:
     if isinstance(value, (int, float)) and float(value).is_integer():
         value = str(int(value))  # 202501 typed as a number
     s = nfkc(text(value))
+    if (m := _MONTH_AS_DATE.match(s)) and 1 <= int(m.group(2)) <= 12:
+        return dt.date(int(m.group(1)), int(m.group(2)), 1)
     m = _MONTH.match(s)
     if not m or (m.group(2) is None and m.group(3) is None):
         raise CellError("月份格式应为 YYYY-MM（也可 YYYY/MM、YYYYMM、YYYY年M月）")
