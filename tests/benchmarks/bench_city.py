@@ -45,14 +45,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from common import PASSWORD, PG_DEFAULT, base_env, free_port, pct, sign_in  # noqa: E402  (this folder)
+from common import PAGES, PASSWORD, PG_DEFAULT, base_env, free_port, pct, sign_in  # noqa: E402  (this folder)
 
-PAGES = {
-    "dashboard": "/dashboard/",
-    "findings": "/findings/",
-    "findings?category": "/findings/?category=phantom_salary",
-    "findings?status=all&sort=amount": "/findings/?status=all&sort=amount",
-}
 # runs ``audit ARGS`` as its child and prints the child's peak resident memory (KiB) last: this
 # parent stays small, so the child's ru_maxrss is its own
 _MEASURE = ("import resource, subprocess, sys\n"

@@ -48,6 +48,12 @@ def scratch_pg(server_url: str, name: str):
 
 # -- signed-in web clients (load_web.py, bench_city.py) ------------------------------------------
 PASSWORD = "load-test-password-1"  # of the auditors the load benchmarks create
+PAGES = {  # what a signed-in auditor's client fetches, in turn
+    "dashboard": "/dashboard/",
+    "findings": "/findings/",
+    "findings?category": "/findings/?category=phantom_salary",
+    "findings?status=all&sort=amount": "/findings/?status=all&sort=amount",
+}
 
 
 def free_port() -> int:

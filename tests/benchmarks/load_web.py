@@ -30,15 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import common  # noqa: E402
 from common import PASSWORD, PG_DEFAULT, audit, base_env, free_port, pct, scratch_pg, sign_in  # noqa: E402
 
-PAGES = {
-    "dashboard": "/dashboard/",
-    "findings": "/findings/",
-    "findings?category": "/findings/?category=phantom_salary",
-    "findings?status=all&sort=amount": "/findings/?status=all&sort=amount",
-    "findings?period": "/findings/?period=2026-01:2026-06",
-}
+PAGES = {**common.PAGES, "findings?period": "/findings/?period=2026-01:2026-06"}
 
 
 # copies of the findings up to N, then the findings' summary rebuilt as the run would (where there is one)
