@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -47,6 +47,9 @@ class Limits:
     # row errors kept before the check stops (a file of junk rows, e.g. a zip bomb of a small ratio,
     # would otherwise keep millions of them in memory); the last one says that it stopped
     max_errors: int = 10_000
+    # PostgreSQL: a CSV of attendance or wages from this many rows takes the importer's fast path
+    # (audit/ledger/fast.py); a smaller one is read row by row
+    fast_min_rows: int = 10_000
 
     @classmethod
     def from_config(cls, c) -> Limits:
@@ -56,7 +59,8 @@ class Limits:
                    c.get("IMPORT_MAX_XLSX_ROWS", d.max_xlsx_rows),
                    c.get("IMPORT_MAX_XLSX_COLUMNS", d.max_xlsx_columns),
                    c.get("IMPORT_MAX_XLSX_SECONDS", d.max_xlsx_seconds),
-                   c.get("IMPORT_MAX_ERRORS", d.max_errors))
+                   c.get("IMPORT_MAX_ERRORS", d.max_errors),
+                   fast_min_rows=c.get("IMPORT_FAST_MIN_ROWS", d.fast_min_rows))
 
 
 CHUNK = 1 << 20  # bytes read at a time from a file or a zip entry
@@ -70,6 +74,7 @@ class Source:
     origin: str  # file or sheet name, for messages
     _open: object  # () -> Iterator[tuple]
     approx_rows: int | None = None
+    text: Callable[[], Iterator[str]] | None = None  # a CSV's text in blocks, decoded (importer's fast path)
 
     def rows(self) -> Iterator[tuple]:
         return self._open()
@@ -329,7 +334,14 @@ def _csv_source(spec: TableSpec, name: str, opener) -> Source:
             except csv.Error as exc:
                 raise BundleError(csv_problem(name, reader.line_num, exc)) from None
 
-    return Source(spec, name, rows, approx_rows=max(lines - 1, 0))
+    def text() -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder(encoding)()  # utf-8-sig: without the BOM
+        with opener() as fh:
+            while chunk := fh.read(CHUNK):
+                yield decoder.decode(chunk)
+            yield decoder.decode(b"", final=True)
+
+    return Source(spec, name, rows, approx_rows=max(lines - 1, 0), text=text)
 
 
 def csv_problem(name: str, line: int, exc: csv.Error) -> str:

@@ -88,7 +88,7 @@ from models import (
     WorkshopStaff,
 )
 
-from . import grid, replaces, statistics
+from . import fast, grid, replaces, statistics
 from . import values as v
 from .bundle import Bundle, BundleError, Limits, Source, open_bundle
 from .schema import BY_NAME, IGNORED, REQUIRED_TABLES, SAMPLE_KEYS, TABLES, TableSpec, header_key, sample_mark
@@ -458,6 +458,10 @@ class Importer:
         Nothing of the table stays in memory but the chunk at hand and the caches of converted
         values: a key given twice is found by SQL (``_duplicates``, or the target's unique key)."""
         self._origins[spec.name] = source.origin
+        if fast.worthwhile(conn, spec.name, source, self.limits.fast_min_rows):
+            rows = self._fast(conn, spec, source, into)
+            if rows is not None:
+                return rows > 0
         table = source.table() if isinstance(source, _GridSource) else read_table(spec, source.rows())
         header = table.header
         if header is None:
@@ -494,6 +498,42 @@ class Importer:
         self.result.warnings.extend(table.notices(f"{spec.label}（{source.origin}）"))
         self._warn_controls(spec)
         return counts.rows > 0
+
+    def _fast(self, conn: Connection, spec: TableSpec, source: Source, into: Table) -> int | None:
+        """The rows of a large CSV written by ``fast.load`` (its docstring says which files); None
+        if the file must be read row by row (nothing written, nothing said)."""
+        errors, warnings = len(self.result.errors), len(self.result.warnings)
+        table = read_table(spec, source.rows())
+        header = table.header
+        if header is None or table.header_row != 1 or any(c is None or str(c).strip() == "" for c in header):
+            return None
+        columns = self._columns(spec, source, header, 1)
+        numbered = into is STAGES[spec.name]
+        names = [c.name for c in STAGES[spec.name].columns][0 if numbered else 1:]
+        counts = self.result.counts[spec.name]
+        bar = tqdm(total=source.approx_rows, desc=f"导入 {spec.label}", unit="行", disable=not self.progress,
+                   file=sys.stderr, leave=False, mininterval=0.5, dynamic_ncols=True)
+        read = 0
+
+        def on_lines(n: int) -> None:
+            nonlocal read
+            read += n
+            bar.update(n)
+            if self.on_progress is not None:
+                self.on_progress(spec.label, read)
+
+        try:
+            if columns is None:
+                raise fast.NotFast("a required column is missing")
+            with bar:
+                counts.rows = fast.load(conn, source, header, columns, STAGES[spec.name], into, names,
+                                        numbered=numbered, constants={5: 1} if spec.name == "wages" else {},
+                                        convert=_convert, on_lines=on_lines)
+        except fast.NotFast:
+            del self.result.errors[errors:]
+            del self.result.warnings[warnings:]
+            return None
+        return counts.rows
 
     def _warn_controls(self, spec: TableSpec) -> None:
         """One warning for the table naming the rows whose invisible characters were removed."""
