@@ -14,6 +14,7 @@ from . import create_app
 from .auth.cli import register as register_users
 from .database import ensure_schema
 from .demo.cli import register as register_demo
+from .devices.cli import register as register_devices
 from .engine.cli import register as register_engine
 from .keys.cli import register as register_keys
 from .ledger.cli import register as register_ledger
@@ -40,6 +41,7 @@ register_reports(cli)
 register_logchain(cli)
 register_scheduler(cli)
 register_keys(cli)
+register_devices(cli)
 
 
 @cli.command("init-db")

@@ -78,6 +78,10 @@ def from_environment(instance_path: str, given: dict | None = None) -> dict:
         "ANONYMOUS_MAX_BODY_BYTES": int(os.environ.get("ANONYMOUS_MAX_BODY_BYTES", 64 << 10)),
         # B8: an operator's attendance sheet (one unit, one month: well under 1 MB) may be at most this big.
         "ATTENDANCE_MAX_UPLOAD_BYTES": int(os.environ.get("ATTENDANCE_MAX_UPLOAD_BYTES", 4 << 20)),
+        # the attendance API of devices (audit/devices/api.py): a call's body, calls per token and window
+        "DEVICE_MAX_BODY_BYTES": int(os.environ.get("DEVICE_MAX_BODY_BYTES", 2 << 20)),
+        "DEVICE_RATE_LIMIT": int(os.environ.get("DEVICE_RATE_LIMIT", 60)),
+        "DEVICE_RATE_WINDOW_SECONDS": int(os.environ.get("DEVICE_RATE_WINDOW_SECONDS", 60)),
         # P9: PDF reports one user may have generated within a minute (counted in the database); 0: no limit.
         "PDF_PER_MINUTE": int(os.environ.get("PDF_PER_MINUTE", 10)),
         # Behind a reverse proxy: how many proxies set X-Forwarded-For / -Proto (0, the default: none;

@@ -92,10 +92,12 @@ def init_web(app: Flask) -> None:
     from .rectification.views import reports_bp
     from .replay import bp as replay_bp
     from .uploads import bp as uploads_bp
+    from .devices import api_bp
 
     for bp in (main_bp, auth_bp, dashboard_bp, findings_bp, browse_bp, uploads_bp, attendance_bp, admin_bp,
-               rectification_bp, reports_bp, replay_bp):
+               rectification_bp, reports_bp, replay_bp, api_bp):
         app.register_blueprint(bp)
+    csrf.exempt(api_bp)  # a bearer token, not a cookie: nothing for a forged form to ride on
 
     app.before_request(_idle_timeout)
     app.after_request(_headers)
@@ -148,12 +150,18 @@ def body_limit(config_key: str, message: str):
 def _body_limit():
     """B9, B8: the body is bounded before it is read. Someone not signed in may send at most
     ANONYMOUS_MAX_BODY_BYTES (the sign-in form needs little); a view marked ``body_limit`` takes
-    its own limit; everyone else MAX_CONTENT_LENGTH. A Content-Length beyond the limit answers 413
+    its own limit (a ``bearer_token`` view, the devices' API, whoever calls it: its token is its
+    sign-in); everyone else MAX_CONTENT_LENGTH. A Content-Length beyond the limit answers 413
     at once, the body unread; a body without one (chunked) is cut off at the limit as it is read
     (Flask's per-request ``max_content_length``, which Werkzeug's form parser honours)."""
     if request.endpoint == "static":
         return None
-    if not current_user.is_authenticated:
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "bearer_token", False):  # an API with a token of its own (audit/devices/api.py)
+        marked = view.body_limit
+        limit = int(_config(marked[0]))
+        message = marked[1].format(mib=f"{limit / 2**20:g}")
+    elif not current_user.is_authenticated:
         limit = int(_config("ANONYMOUS_MAX_BODY_BYTES"))
         message = "请求内容过大：登录前只能提交很小的表单。"
     else:
@@ -239,6 +247,10 @@ ERRORS = {
 
 def _error_page(exc):
     code = getattr(exc, "code", 500) or 500
+    if request.path.startswith("/api/"):  # the devices' API answers in JSON, and sets no cookie
+        from .devices.api import error_page
+
+        return error_page(exc)
     if (code == 404 and request.url_rule is not None and request.endpoint != "static"
             and current_user.is_authenticated):
         # a signed-in user asked a page for an object that does not exist or is not theirs to see

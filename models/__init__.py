@@ -21,6 +21,7 @@ from .scheduling import JOB_RUN_STATUSES, JobRun
 from .replay import ReplayFinding, ReplayMoney, ReplayRun
 from .system import FindingAlias, Setting, SignInFailure
 from .summary import SummaryCount, SummaryMoney, SummaryRun
+from .devices import DeviceCall, DeviceRecord, DeviceToken
 from .comparison import Business, Death, MigrantWork, Official, Pension, SocialInsurance
 from .ledger import (
     Attendance,
@@ -48,4 +49,5 @@ __all__ = [
     "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
     "NoticeResponse", "ReportFile", "FindingMoney", "Recovery", "ITEM_ACTIONS", "ItemAnswer", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
     "PasswordHistory", "ReplayRun", "ReplayFinding", "ReplayMoney", "SummaryCount", "SummaryMoney", "SummaryRun",
+    "DeviceCall", "DeviceRecord", "DeviceToken",
 ]

@@ -46,6 +46,7 @@ OBJECT_ROUTES = [
     ("POST", "/admin/users/{user}/activate", None),
     ("POST", "/admin/users/{user}/unlock", None),
     ("POST", "/admin/users/{user}/totp-reset", None),
+    ("POST", "/admin/devices/{device}/revoke", None),
     ("GET", f"/notices/new?unit={BAIDI}", "auditor_fj"),
     ("POST", "/notices/new", None),
     ("GET", "/notices/{notice}", "inspector_fj"),
@@ -68,7 +69,7 @@ NARROW = {"finding": None, "person": "张三", "position": "GW-A3"}
 # Tables a refused request must leave as they were (the audit log gains its denial entries).
 WATCHED = ("findings", "attendance", "persons", "positions", "placements", "users", "user_scopes", "jobs",
            "import_batches", "wages", "workshops", "notices", "notice_findings", "notice_responses", "evidence_files", "item_answers", "recoveries",
-           "report_files")
+           "report_files", "device_tokens")
 
 
 def _uses(route: str) -> set[str]:
@@ -119,8 +120,18 @@ def objects(web, app, tmp_path):
         "position": web.post_id["GW-A1"], "workshop": web.post_id["CJ-A1"], "batch": batch, "job": job,
         "user": db.session.scalar(select(User.id).where(User.username == "auditor_fj")),
         "run": db.session.scalar(select(AuditRun.id)),
+        "device": _device(),
         **_notice(web, app),
     }
+
+
+def _device() -> int:
+    """A device token of 白帝村村民委员会 (audit/devices): only a system admin may revoke it."""
+    from audit.devices.services import create_token
+
+    tok, _ = create_token("白帝村考勤机", BAIDI, by="test")
+    db.session.commit()
+    return tok.id
 
 
 def _form(web, objects, route: str) -> dict:
@@ -205,7 +216,7 @@ def test_the_route_table_is_covered(app):
     covered = {r.split("?")[0].replace("{finding}", "<fid>").replace("{person}", "<int:pid>")
                .replace("{position}", "<int:post_id>").replace("{workshop}", "<int:post_id>")
                .replace("{batch}", "<int:batch_id>").replace("{job}", "<int:job_id>").replace("{user}", "<int:uid>")
-               .replace("{notice}", "<int:nid>").replace("{item}", "<int:iid>").replace("{evidence}", "<int:fid>").replace("{report}", "<int:rid>")
+               .replace("{notice}", "<int:nid>").replace("{item}", "<int:iid>").replace("{evidence}", "<int:fid>").replace("{report}", "<int:rid>").replace("{device}", "<int:device_id>")
                for _, r, _ in OBJECT_ROUTES}
     # system-wide objects: a run covers every region (its page shows each user only their own
     # scope's figures); templates are the same for everyone

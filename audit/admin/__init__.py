@@ -17,3 +17,4 @@ def _system_admins_only():
 
 
 from . import views  # noqa: E402,F401
+from ..devices import admin_views  # noqa: E402,F401  (/admin/devices)

@@ -84,6 +84,8 @@ def who(actor: str, users: dict[str, User]) -> str:
         return "定时任务"
     if actor.startswith("cli:"):
         return f"命令行用户 {actor[4:]}"
+    if actor.startswith("device:"):
+        return f"考勤设备 {actor[7:]}"
     if actor in ("anonymous", ""):
         return "未登录的访问者"
     return f"用户 {actor}"
@@ -185,6 +187,19 @@ def _attendance(e, ctx, what: str) -> str:
     return f"下载 {unit} {new.get('month')} 的考勤表（{_n(new.get('rows', 0))} 行）"
 
 
+def _device_call(e, ctx) -> str:
+    new = e.new or {}
+    unit = _unit(new.get("unit"), ctx)
+    if new.get("refused"):
+        return f"调用考勤接口被拒（{new.get('refused')}：{new.get('reason', '')}）"
+    return (f"上传 {unit} 的考勤 {_n(new.get('received', 0))} 条：写入 {_n(new.get('stored', 0))} 条"
+            + (f"（其中替换手工登记 {_n(new['replaced'])} 条）" if new.get("replaced") else "")
+            + f"、重复 {_n(new.get('duplicate', 0))} 条、错误 {_n(new.get('error', 0))} 条")
+
+
+DEVICE_REFUSALS = {"missing": "未携带令牌", "malformed": "令牌格式不对", "unknown": "令牌无效", "revoked": "令牌已吊销"}
+
+
 # action -> (the sentence without its subject); ``e`` is the ChangeLog row, ``ctx`` the names.
 SENTENCES: dict[str, Callable[[Any, Any], str]] = {
     "auth.login": lambda e, c: "登录系统",
@@ -269,9 +284,19 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
     "notice.recovery": lambda e, c: (f"登记 {_notice_unit(e, c)} 就整改通知书 {e.row_ref} 中问题"
                                      f"「{(e.new or {}).get('item', '')}」于 {(e.new or {}).get('recovered_on', '')} "
                                      f"实际追回 {yuan((e.new or {}).get('amount_fen') or 0)} 元"),
+    "device.create": lambda e, c: (f"新建考勤设备「{e.row_ref}」的令牌（所属单位："
+                                   f"{_unit((e.new or {}).get('unit'), c)}）"),
+    "device.revoke": lambda e, c: f"吊销考勤设备「{e.row_ref}」的令牌",
+    "device.attendance": _device_call,
+    "device.unauthorized": lambda e, c: (f"从地址 {e.row_ref} 调用考勤接口被拒（"
+                                         f"{DEVICE_REFUSALS.get((e.new or {}).get('reason'), '令牌无效')}"
+                                         + (f"，设备「{(e.new or {})['device']}」" if (e.new or {}).get("device") else "")
+                                         + "）"),
+    "device.rate_limited": lambda e, c: (f"调用考勤接口过于频繁被拒（每 {(e.new or {}).get('window_seconds')} 秒最多 "
+                                         f"{(e.new or {}).get('limit')} 次）"),
 }
 # Actions that need no subject (what happened, not who did it).
-IMPERSONAL = {"notice.overdue", "comparison.stale", "job.failed", "auth.rate_limited"}
+IMPERSONAL = {"notice.overdue", "comparison.stale", "job.failed", "auth.rate_limited", "device.unauthorized"}
 
 
 def _reason(e) -> str:
@@ -288,7 +313,8 @@ def _reason(e) -> str:
 GROUPS = {"auth": "登录与会话", "access": "访问控制", "user": "用户管理", "pii": "个人信息", "import": "数据导入",
           "upload": "台账上传", "finding": "审计发现", "findings": "审计发现", "parameter": "规则参数", "audit": "审计运行",
           "notice": "整改通知书", "recovery": "追回资金", "report": "报告", "evidence": "整改证明文件",
-          "attendance": "考勤", "job": "定时任务", "comparison": "比对数据"}
+          "attendance": "考勤", "job": "定时任务", "comparison": "比对数据",
+          "device": "考勤设备"}
 
 
 def generic(e, ctx) -> str:

@@ -41,6 +41,8 @@ ACTIONS = {
     "auth.session_limit": "超出会话上限被结束", "user.totp_enrol": "启用两步验证", "user.totp_disable": "停用两步验证",
     "user.totp_reset": "重置两步验证", "user.recovery_codes": "重新生成恢复码",
     "log.rekeyed": "日志链升级为加密钥的链",
+    "device.create": "新建考勤设备令牌", "device.revoke": "吊销考勤设备令牌", "device.attendance": "考勤设备上传考勤",
+    "device.unauthorized": "考勤接口令牌无效", "device.rate_limited": "考勤设备调用过于频繁",
 }
 # The filter's suggestions: a prefix selects every action under it.
 PREFIXES = {
@@ -53,6 +55,7 @@ PREFIXES = {
     "parameter.": "规则参数",
     "audit.": "审计运行",
     "notice.": "整改通知书",
+    "device.": "考勤设备与考勤接口",
 }
 
 
