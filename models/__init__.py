@@ -18,6 +18,7 @@ from .rectification import (
     ReportFile,
 )
 from .scheduling import JOB_RUN_STATUSES, JobRun
+from .precheck import PRECHECK_STATUSES, Precheck, PrecheckRow
 from .replay import ReplayFinding, ReplayMoney, ReplayRun
 from .system import FindingAlias, Setting, SignInFailure
 from .summary import SummaryCount, SummaryMoney, SummaryRun
@@ -49,5 +50,6 @@ __all__ = [
     "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
     "NoticeResponse", "ReportFile", "FindingMoney", "Recovery", "ITEM_ACTIONS", "ItemAnswer", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
     "PasswordHistory", "ReplayRun", "ReplayFinding", "ReplayMoney", "SummaryCount", "SummaryMoney", "SummaryRun",
+    "PRECHECK_STATUSES", "Precheck", "PrecheckRow",
     "DeviceCall", "DeviceRecord", "DeviceToken",
 ]
