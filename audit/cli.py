@@ -19,6 +19,7 @@ from .engine.cli import register as register_engine
 from .keys.cli import register as register_keys
 from .ledger.cli import register as register_ledger
 from .logchain import register as register_logchain
+from .precheck.cli import register as register_precheck
 from .scheduler.cli import register as register_scheduler
 from reports.cli import register as register_reports
 
@@ -41,6 +42,7 @@ register_reports(cli)
 register_logchain(cli)
 register_scheduler(cli)
 register_keys(cli)
+register_precheck(cli)
 register_devices(cli)
 
 
