@@ -154,6 +154,11 @@ def test_cli_jsonl_exit_codes_stored_precheck_and_duplicates(app, county, runner
     assert stored[0].id_masked != clean[0][0] and "*" in stored[0].id_masked
     log = db.session.scalars(select(ChangeLog).where(ChangeLog.action == "precheck.create")).one()
     assert log.row_id == pc.id and log.new["reject"] == 2
+    from audit.admin.logtext import SENTENCES
+
+    assert SENTENCES["precheck.create"](log, None) == (
+        f"发放前校验工资发放表「村工资表.csv」（第 {pc.id} 号，校验日 2025-05-10）：共 32 行，可发放 30 行、暂缓发放 0 行、"
+        "不予发放 2 行")
 
     # every row passes: exit 0
     res = runner.invoke("precheck", str(write_csv(tmp_path / "干净.csv", clean[:20])), "--as-of",

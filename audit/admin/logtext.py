@@ -168,6 +168,14 @@ def _replay_export(e, ctx) -> str:
     return f"导出审计回放 #{e.row_id}（基准日 {e.row_ref}）的 {_n(new.get('findings', 0))} 条审计发现为 {fmt} 文件{full}"
 
 
+def _precheck(e, ctx) -> str:
+    new = e.new or {}
+    number = f"第 {e.row_id} 号，" if e.row_id else ""
+    return (f"发放前校验工资发放表「{new.get('file', '')}」（{number}校验日 {new.get('as_of', '')}）：共 "
+            f"{_n(new.get('rows', 0))} 行，可发放 {_n(new.get('pass', 0))} 行、暂缓发放 {_n(new.get('hold', 0))} 行、"
+            f"不予发放 {_n(new.get('reject', 0))} 行")
+
+
 def _param(e, ctx) -> str:
     new = e.new or {}
     where = new.get("district") or "全市"
@@ -250,6 +258,7 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
     "audit.run": _audit_run,
     "audit.replay": _replay,
     "replay.export": _replay_export,
+    "precheck.create": _precheck,
     "findings.export": _export,
     "parameter.set": _param,
     "finding.confirm": lambda e, c: _with_note(f"确认{_finding(e, c)}", e),
