@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from flask import Flask, Request, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.datastructures import ImmutableMultiDict
@@ -59,8 +60,28 @@ class AuditRequest(Request):
     parameter_storage_class = _Parameters
 
 
+class _SessionInterface(SecureCookieSessionInterface):
+    """The signed-cookie session, except under ``/api/``: the devices' API authenticates with a
+    bearer token alone, so a browser's session cookie is neither read there (no signed-in user, no
+    session hooks, no redirect to a sign-in page) nor set."""
+
+    def open_session(self, app, request):
+        if request.path.startswith(API_PREFIX):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if request.path.startswith(API_PREFIX):
+            return None
+        return super().save_session(app, session, response)
+
+
+API_PREFIX = "/api/"
+
+
 def init_web(app: Flask) -> None:
     app.request_class = AuditRequest
+    app.session_interface = _SessionInterface()
     app.url_map.converters["int"] = BoundedInt  # before the blueprints' routes are added
     hops = int(app.config.get("PROXY_FIX_X_FOR", 0) or 0)
     if hops > 0:  # behind a reverse proxy: the client's address and scheme from its X-Forwarded-* headers
@@ -247,7 +268,7 @@ ERRORS = {
 
 def _error_page(exc):
     code = getattr(exc, "code", 500) or 500
-    if request.path.startswith("/api/"):  # the devices' API answers in JSON, and sets no cookie
+    if request.path.startswith(API_PREFIX):  # the devices' API answers in JSON, and sets no cookie
         from .devices.api import error_page
 
         return error_page(exc)

@@ -4,7 +4,11 @@ status codes, the per-record results, the stored rows, the audit log."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import re
+
+import openpyxl
 
 import pytest
 from sqlalchemy import func, select
@@ -66,7 +70,7 @@ def test_records_are_stored_as_machine_records_and_the_call_is_logged(web, app):
     token = make_token()
     resp = call(app, token, [rec(web, "r1"), rec(web, "r2", day="2025-04-02", status="请假", check_in_time=None),
                              rec(web, "r3", "李小花", "GW-A2", method="小程序定位", device_id="13800000000")])
-    assert resp.headers.get("Set-Cookie") is None
+    assert resp.headers.get("Set-Cookie") is None and resp.headers["Cache-Control"] == "no-store"
     assert results(resp) == [{"record_id": "r1", "result": "stored"}, {"record_id": "r2", "result": "stored"},
                              {"record_id": "r3", "result": "stored"}]
     assert tuple(row(web, "王大山", "GW-A1", "2025-04-01")) == ("出勤", "人脸识别", "KQJ-BAIDI-01", "通过")
@@ -106,6 +110,11 @@ def test_missing_bad_and_revoked_tokens_are_401(web, app):
         assert resp.status_code == 401 and resp.is_json and resp.get_json()["error"]
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     assert "缺少设备令牌" in app.test_client().post(API, json={"records": []}).get_json()["error"]
+    # a signed-in admin's session is no token
+    browser = app.test_client()
+    login(browser, "admin")
+    resp = browser.post(API, json={"records": [rec(web, "r1")]})
+    assert resp.status_code == 401 and resp.headers.get("Set-Cookie") is None
     revoke(by_name("白帝村考勤机01"), by="test")
     db.session.commit()
     resp = call(app, token, [rec(web, "r1")])
@@ -203,6 +212,19 @@ def test_a_machine_day_cannot_be_overwritten_by_hand_and_a_hand_day_is_replaced(
     assert "该日已有人脸识别签到记录（缺勤），机器记录不能手工修改" in resp.get_data(as_text=True)
     assert tuple(row(web, "王大山", "GW-A1", "2025-04-01"))[:2] == ("缺勤", "人脸识别")
     assert tuple(row(web, "王大山", "GW-A1", "2025-04-02"))[:2] == ("缺勤", "人脸识别")
+    # nor can the sheet the operator downloads and uploads back
+    sheet = client.get(f"/attendance/sheet.xlsx?kind=employer&unit={unit}&month=2025-04")
+    wb = openpyxl.load_workbook(io.BytesIO(sheet.data))
+    ws = wb.active
+    mine = next(r for r in ws.iter_rows(min_row=3) if r[1].value == "GW-A1" and r[3].value == "王大山")
+    assert mine[4].value == "×"  # 1日: the machine's 缺勤
+    mine[4].value = "√"
+    buf = io.BytesIO()
+    wb.save(buf)
+    resp = post(client, "/attendance/upload", {**grid, "file": (io.BytesIO(buf.getvalue()), "考勤.xlsx")},
+                content_type="multipart/form-data", follow_redirects=True)
+    assert resp.status_code == 422 and "机器记录不能手工修改" in resp.get_data(as_text=True)
+    assert tuple(row(web, "王大山", "GW-A1", "2025-04-01"))[:2] == ("缺勤", "人脸识别")
 
 
 def test_cli_creates_a_token_shown_once_lists_and_revokes(web, app, runner):
@@ -236,8 +258,6 @@ def test_admin_page_creates_shows_the_token_once_and_revokes(web, app, client):
     resp = post(client, "/admin/devices", {"name": "白帝村02", "unit": BAIDI})
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
-    import re
-
     token = re.search(r'id="device-token">([^<]+)<', html).group(1)
     assert "只显示这一次" in html
     assert results(call(app, token, [rec(web, "r1")]))[0]["result"] == "stored"

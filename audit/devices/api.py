@@ -57,6 +57,12 @@ def error_page(exc: HTTPException) -> Response:
     return _json_error(code, messages.get(code, "系统错误，请稍后再试" if code >= 500 else "请求有误"))
 
 
+@api_bp.after_request
+def _no_store(resp: Response) -> Response:
+    resp.headers["Cache-Control"] = "no-store"  # answers about people's attendance: kept by no cache
+    return resp
+
+
 def _log_unauthorized(why: str, name: str | None) -> None:
     ip = (request.remote_addr or "")[:64]
     since = dt.datetime.now() - dt.timedelta(minutes=1)

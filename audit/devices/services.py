@@ -319,7 +319,8 @@ def _receive(tok: DeviceToken, raw_records: list, now: dt.datetime) -> Receipt:
             parsed.append(parse_record(i, raw))
         except RecordError as exc:
             rid = raw.get("record_id") if isinstance(raw, dict) else None
-            error(i, rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None, str(exc), exc.status)
+            rid = str(rid)[:RECORD_ID_MAX] if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
+            error(i, rid, str(exc), exc.status)
 
     digests = {p.id_number: pii.digest(p.id_number) for p in parsed}
     persons: dict[str, int] = {}
