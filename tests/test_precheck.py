@@ -233,6 +233,20 @@ def test_a_bad_file_names_its_rows_and_judges_nothing(app, county, runner, tmp_p
                      header=[h for h in HEADER if h != "period"])
     res = runner.invoke("precheck", str(path))
     assert res.exit_code not in (0, 3) and "缺少必填列「所属月份」" in res.output and "第1行" in res.output
+    # a workbook of two sheets: the one named 工资发放 is read; else both are named and nothing is read
+    wb = Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["本表为 4 月工资"])
+    sheet = wb.create_sheet("工资发放表")
+    sheet.append(HEADER)
+    sheet.append(bad_amount)
+    wb.save(tmp_path / "两表.xlsx")
+    res = runner.invoke("precheck", str(tmp_path / "两表.xlsx"))
+    assert res.exit_code not in (0, 3) and "两表.xlsx「工资发放表」）" in res.output and "第2行 [发放金额]" in res.output
+    wb["工资发放表"].title = "四月"
+    wb.save(tmp_path / "两表.xlsx")
+    res = runner.invoke("precheck", str(tmp_path / "两表.xlsx"))
+    assert res.exit_code not in (0, 3) and "有 2 个工作表（「说明」、「四月」）" in res.output
     # an unknown post: the row, after the cells are good
     res = runner.invoke("precheck", str(write_csv(tmp_path / "岗.csv", [draft[0], stranger])))
     assert res.exit_code not in (0, 3) and "第3行 [岗位或车间编号]" in res.output

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audit.ledger import values as v
-from audit.ledger.bundle import Bundle, BundleError, Limits, _csv_source, _open_workbook
+from audit.ledger.bundle import (Bundle, BundleError, Limits, _csv_source, _open_workbook, _sheet_source,
+                                 _Workbook)
 from audit.ledger.importer import RowError
-from audit.ledger.schema import BY_NAME, IGNORED, TableSpec, header_key
+from audit.ledger.schema import BY_NAME, IGNORED, TableSpec, header_key, table_for
 from audit.ledger.sheet import read_table
 from audit.ledger.values import CellError
 
@@ -41,6 +42,7 @@ class DraftRow:
 @dataclass
 class Draft:
     name: str
+    origin: str = ""  # the file, or the workbook and its sheet, as row errors name it
     rows: list[DraftRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -63,7 +65,7 @@ def read_draft(path: str | Path, limits: Limits = Limits()) -> Draft:
             source = _csv_source(SPEC, p.name, lambda: open(p, "rb"))
         elif suffix in (".xlsx", ".xlsm"):
             _open_workbook(bundle, p, p.name, limits, whole_bundle=False, spec=SPEC)
-            source = bundle.sources["wages"]
+            source = _the_sheet(bundle, p.name)
         else:
             raise DraftError(f"无法识别的工资发放表：{p.name}（应为 .csv 或 .xlsx）")
         return _read(p.name, source)
@@ -73,8 +75,24 @@ def read_draft(path: str | Path, limits: Limits = Limits()) -> Draft:
         bundle.close()
 
 
+def _the_sheet(bundle: Bundle, name: str):
+    """The workbook's one sheet; of several, the one named as the wages table (工资发放, 工资发放表,
+    wages …); else a ``DraftError`` naming them (a draft is one table: reading another sheet by
+    mistake would judge the wrong rows)."""
+    book = next(c.__self__ for c in bundle._closers if isinstance(getattr(c, "__self__", None), _Workbook))
+    if len(book.sheets) == 1:
+        return bundle.sources["wages"]
+    named = [(title, part) for title, part in book.sheets if table_for(title) is _WAGES]
+    if len(named) == 1:
+        title, part = named[0]
+        return _sheet_source(SPEC, f"{name}「{title}」", book, part)
+    titles = "、".join(f"「{t}」" for t, _ in book.sheets)
+    raise DraftError(f"{name} 有 {len(book.sheets)} 个工作表（{titles}）：发放前校验只读一张工资发放表，"
+                     "请只保留这一个工作表，或把它命名为「工资发放」")
+
+
 def _read(name: str, source) -> Draft:
-    draft = Draft(name)
+    draft = Draft(name, source.origin)
     table = read_table(SPEC, source.rows())
     if table.header is None:
         raise DraftError(f"{name} 是空表：没有表头和数据")
@@ -89,7 +107,7 @@ def _read(name: str, source) -> Draft:
             draft.warnings.append(f"{name} 的列「{text}」不是工资发放表的列，已忽略{note}")
         elif key != IGNORED and key not in found:
             found[key] = i
-    error = _errors(draft, name)
+    error = _errors(draft, source.origin)  # the file, or the workbook and its sheet
     for c in SPEC.columns:
         if c.required and c.key not in found:
             error(table.header_row, c.zh, "", f"缺少必填列「{c.zh}」（{c.key}）：请在表头行（第{table.header_row}行）加上这一列")

@@ -137,10 +137,11 @@ def _resolve(conn: Connection, draft: Draft, pii: PiiCodec, result: CheckResult)
         person, post = people.get(hashes[r.id_number]), codes.get(r.post_code)
         if person is None:
             result.errors.append(RowError("wages", r.row, "身份证号", r.id_number, "此人不在人员信息表（persons）中",
-                                          draft.name))
+                                          draft.origin or draft.name))
         if post is None:
             result.errors.append(RowError("wages", r.row, "岗位或车间编号", r.post_code,
-                                          "既不是公益性岗位编号，也不是就业帮扶车间编号", draft.name))
+                                          "既不是公益性岗位编号，也不是就业帮扶车间编号",
+                                          draft.origin or draft.name))
         if person is not None and post is not None:
             out.append(RowVerdict(r, person, post, mask_id(r.id_number),
                                   pii.digest(r.account_number) if r.account_number else None,
