@@ -303,3 +303,29 @@ def test_openapi_is_served_and_names_the_endpoint(app):
     assert {"200", "400", "401", "403", "413", "429"} <= set(op["responses"])
     assert doc["components"]["schemas"]["AttendanceRequest"]["properties"]["records"]["maxItems"] == 1000
     assert app.test_client().get(API).status_code == 405 and app.test_client().get(API).is_json
+
+
+def test_two_calls_at_once_with_the_same_records_store_each_once(web, app):
+    """A device that resends before its first call was answered: one call stores, the other answers
+    duplicate (a unique-key conflict makes it read the batch again), never a 500 or a second row."""
+    import threading
+
+    token = make_token()
+    batch = [rec(web, f"c{i}", day=(dt.date(2025, 4, 1) + dt.timedelta(days=i)).isoformat()) for i in range(60)]
+    answers, start = [], threading.Barrier(2)
+
+    def send():
+        with app.app_context():
+            start.wait()
+            answers.append(call(app, token, batch))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [a.status_code for a in answers] == [200, 200]
+    seen = sorted(tuple(sorted({r["result"] for r in a.get_json()["results"]})) for a in answers)
+    assert seen == [("duplicate",), ("stored",)]
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(DeviceRecord)) == 60
