@@ -15,7 +15,6 @@ Decisions:
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 from flask import Response, current_app, g, jsonify, request
