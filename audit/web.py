@@ -109,6 +109,7 @@ def init_web(app: Flask) -> None:
     from .dashboard import bp as dashboard_bp
     from .findings import bp as findings_bp
     from .main import bp as main_bp
+    from .precheck.views import bp as precheck_bp
     from .rectification import bp as rectification_bp
     from .rectification.views import reports_bp
     from .replay import bp as replay_bp
@@ -116,7 +117,7 @@ def init_web(app: Flask) -> None:
     from .devices import api_bp
 
     for bp in (main_bp, auth_bp, dashboard_bp, findings_bp, browse_bp, uploads_bp, attendance_bp, admin_bp,
-               rectification_bp, reports_bp, replay_bp, api_bp):
+               rectification_bp, reports_bp, replay_bp, precheck_bp, api_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # a bearer token, not a cookie: nothing for a forged form to ride on
 

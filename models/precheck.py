@@ -4,8 +4,8 @@ rules before the bank pays it.
 A pre-check is stored as it was judged: the file, the check date, the units whose posts it pays,
 who checked it and when, and each draft row with its verdict (``pass`` / ``hold`` / ``reject``),
 the rules that fired, their Chinese reasons and the amount the rules allow. It starts as a
-``draft``; the township auditor's approval (the web, later) turns it ``approved`` and records who
-and when. The closing-the-loop rules (PC01, PC02) compare the wages paid later with an approved
+``draft``; the township auditor's approval on the web turns it ``approved`` and records who, when
+and which verdicts' rows it lets be paid. The closing-the-loop rules (PC01, PC02) compare the wages paid later with an approved
 pre-check's rows by person, post and month: the rows keep ``persons.id``, ``posts.id`` and the
 period for that.
 """
@@ -43,6 +43,10 @@ class Precheck(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")
     approved_by: Mapped[str | None] = mapped_column(String(64))
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # the approval (migration 0020): the verdicts whose rows it lets be paid — ["pass"] or
+    # ["pass", "hold"], never "reject" — and the approver's name as signed (their display name)
+    approved_verdicts: Mapped[list[str] | None] = mapped_column(JSON)
+    approved_name: Mapped[str | None] = mapped_column(String(64))
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     __table_args__ = (CheckConstraint("status IN ('draft', 'approved')", name="status"),)

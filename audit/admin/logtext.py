@@ -34,6 +34,7 @@ FIELDS = {
     "second_factor": "第二步验证", "left": "剩余恢复码", "recovery_codes": "恢复码个数", "started": "会话登录时间",
     "session_ip": "会话地址", "session_browser": "会话浏览器", "enrolled": "已启用两步验证",
     "count": "条数", "old_head_seq": "原链头序号", "old_head_hash": "原链头哈希", "key": "密钥指纹",
+    "verdicts": "准予发放的校验结果", "signed": "签名", "not_approved": "未批准的行数", "file": "文件", "as_of": "校验日",
 }
 REASONS = {"unknown user": "用户名不存在", "locked": "账户已锁定", "inactive": "账户已停用"}
 # Keys that are not changes: the client's address and browser have columns of their own.
@@ -176,6 +177,22 @@ def _precheck(e, ctx) -> str:
             f"不予发放 {_n(new.get('reject', 0))} 行")
 
 
+def _precheck_approve(e, ctx) -> str:
+    new = e.new or {}
+    which = "可发放和暂缓发放" if "hold" in (new.get("verdicts") or []) else "可发放"
+    return (f"审批发放前校验第 {e.row_id} 号（工资发放表「{new.get('file', '')}」，校验日 {new.get('as_of', '')}）："
+            f"{which}的 {_n(new.get('rows', 0))} 行准予发放，金额 {yuan(new.get('amount_fen') or 0)} 元，"
+            f"签名 {new.get('signed', '')}")
+
+
+def _precheck_export(e, ctx) -> str:
+    new = e.new or {}
+    fmt = str(new.get("format") or "").upper()
+    full = "（含完整证件号）" if new.get("full_identifiers") else "（证件号、账号已脱敏）"
+    return (f"下载发放前校验第 {e.row_id} 号（工资发放表「{new.get('file', '')}」）的 {_n(new.get('rows', 0))} 行为 "
+            f"{fmt} 文件{full}")
+
+
 def _param(e, ctx) -> str:
     new = e.new or {}
     where = new.get("district") or "全市"
@@ -259,6 +276,8 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
     "audit.replay": _replay,
     "replay.export": _replay_export,
     "precheck.create": _precheck,
+    "precheck.approve": _precheck_approve,
+    "precheck.export": _precheck_export,
     "findings.export": _export,
     "parameter.set": _param,
     "finding.confirm": lambda e, c: _with_note(f"确认{_finding(e, c)}", e),

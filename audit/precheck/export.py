@@ -35,28 +35,47 @@ def write_jsonl(result: CheckResult, out: IO[str]) -> None:
 
 
 def write_xlsx(result: CheckResult, path) -> None:
+    lines = [(d.row, mask_id(d.id_number), d.post_code, ym(d.period), d.amount_fen,
+              mask_account(d.account_number) if d.account_number else None, d.account_name, d.batch,
+              r.verdict, r.allowed_fen, r.rules, r.reasons) for r in result.rows for d in (r.draft,)]
+    _workbook(f"发放前校验：{result.name}，校验日 {result.as_of.isoformat()}（按此日发放判断）", lines,
+              result.summary, path)
+
+
+def write_stored_xlsx(precheck, rows, totals: dict, path) -> None:
+    """The same workbook from a stored pre-check (the web's download): its rows as stored — the ID
+    number kept masked only, the account as its mask — and ``totals`` by verdict as counted for
+    the reader (``audit.precheck.web.totals``)."""
+    lines = [(r.row_no, r.id_masked, r.post_code, ym(r.period), r.amount_fen, r.account_masked, r.account_name,
+              r.batch, r.verdict, r.allowed_fen, r.rules or [], r.reasons or []) for r in rows]
+    status = (f"，已审批（{precheck.approved_name or precheck.approved_by}，"
+              f"{precheck.approved_at:%Y-%m-%d %H:%M}）" if precheck.status == "approved" else "，待审批")
+    _workbook(f"发放前校验第 {precheck.id} 号：{precheck.file_name}，校验日 {precheck.as_of.isoformat()}"
+              f"（按此日发放判断）{status}", lines, totals, path)
+
+
+def _workbook(title: str, lines, summary: dict, path) -> None:
+    """One sheet: the title, the headers, a line per row (row, masked ID, post, month, amount fen,
+    masked account, name, batch, verdict, allowed fen, rules, reasons), then the totals by verdict."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
     wb = Workbook()
     ws = wb.active
     ws.title = "发放前校验"
-    ws.append([f"发放前校验：{result.name}，校验日 {result.as_of.isoformat()}（按此日发放判断）"])
+    ws.append([title])
     ws["A1"].font = Font(bold=True)
     ws.append(list(HEADERS))
     for cell in ws[2]:
         cell.font = Font(bold=True)
-    for r in result.rows:
-        d = r.draft
-        ws.append([d.row, mask_id(d.id_number), d.post_code, ym(d.period), yuan(d.amount_fen, grouping=False),
-                   mask_account(d.account_number) if d.account_number else None, d.account_name, d.batch,
-                   V.VERDICT_ZH[r.verdict], yuan(r.allowed_fen, grouping=False), "、".join(r.rules),
-                   mask_identifiers("\n".join(r.reasons)) or None])
-        verdict = ws.cell(row=ws.max_row, column=9)
-        verdict.fill = PatternFill("solid", fgColor=FILLS[r.verdict])
+    for row, idm, post, month, amount, account, name, batch, verdict, allowed, rules, reasons in lines:
+        ws.append([row, idm, post, month, yuan(amount, grouping=False), account, name, batch,
+                   V.VERDICT_ZH[verdict], yuan(allowed, grouping=False), "、".join(rules),
+                   mask_identifiers("\n".join(reasons)) or None])
+        ws.cell(row=ws.max_row, column=9).fill = PatternFill("solid", fgColor=FILLS[verdict])
         ws.cell(row=ws.max_row, column=12).alignment = Alignment(wrap_text=True, vertical="top")
     ws.append([])
-    s = result.summary
+    s = summary
     for v in (V.PASS, V.HOLD, V.REJECT):
         ws.append([None, None, None, "合计", yuan(s[v]["amount_fen"], grouping=False), None, None, None,
                    f"{V.VERDICT_ZH[v]} {s[v]['rows']} 行", yuan(s[v]["allowed_fen"], grouping=False)])
