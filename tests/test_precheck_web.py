@@ -114,7 +114,7 @@ def test_upload_shows_verdicts_with_reasons_and_totals(app, april):
 def test_another_districts_post_and_bad_rows_are_refused_by_row_and_nothing_is_stored(app, april):
     au = signed_in(app, "auditor_fj")
     resp = upload(au, csv_bytes(draft_rows(april, ("刘一", "GW-B1", "800.00"))))
-    assert resp.status_code == 400
+    assert resp.status_code == 422
     page = text(resp)
     assert "校验未进行" in page and "本次没有保存任何内容" in page
     assert re.search(r"6 岗位或车间编号 GW-B1 不在您的管辖范围内（岗位或车间 GW-B1 属于其他地区；您的管辖范围：奉节县）", page)

@@ -62,6 +62,9 @@ OBJECT_ROUTES = [
     ("GET", "/reports/{report}/download", "inspector_fj"),
     ("POST", "/reports/summary", None),
     ("POST", "/reports/ledger", None),
+    ("GET", "/prechecks/{precheck}", "inspector_fj"),
+    ("GET", "/prechecks/{precheck}.xlsx", "inspector_fj"),
+    ("POST", "/prechecks/{precheck}/approve", None),
 ]
 OUTSIDERS = ["auditor_ws", "inspector_ws", "operator_ws", "admin_ws"]
 # The township-narrowed auditor of 白帝镇 and objects of 永安街道 in the same district.
@@ -69,7 +72,7 @@ NARROW = {"finding": None, "person": "张三", "position": "GW-A3"}
 # Tables a refused request must leave as they were (the audit log gains its denial entries).
 WATCHED = ("findings", "attendance", "persons", "positions", "placements", "users", "user_scopes", "jobs",
            "import_batches", "wages", "workshops", "notices", "notice_findings", "notice_responses", "evidence_files", "item_answers", "recoveries",
-           "report_files", "device_tokens")
+           "report_files", "device_tokens", "prechecks", "precheck_rows")
 
 
 def _uses(route: str) -> set[str]:
@@ -121,8 +124,20 @@ def objects(web, app, tmp_path):
         "user": db.session.scalar(select(User.id).where(User.username == "auditor_fj")),
         "run": db.session.scalar(select(AuditRun.id)),
         "device": _device(),
+        "precheck": _precheck(web, app),
         **_notice(web, app),
     }
+
+
+def _precheck(web, app) -> int:
+    """A pre-check of auditor_fj (发放前校验): 李小花's April on GW-A2, drafted through the web."""
+    c = app.test_client()
+    login(c, "auditor_fj")
+    draft = (f"id_number,post_code,period,amount\n{web.ids['李小花']},GW-A2,2025-04,800.00\n").encode()
+    r = post(c, "/prechecks/", {"file": (io.BytesIO(draft), "工资发放表.csv"), "as_of": "2025-05-10"},
+             content_type="multipart/form-data")
+    assert r.status_code == 303, r.get_data(as_text=True)[:500]
+    return int(r.headers["Location"].rsplit("/", 1)[-1])
 
 
 def _device() -> int:
@@ -157,6 +172,8 @@ def _form(web, objects, route: str) -> dict:
         return {"reason": "越权测试：不应生效", "amount": "100.00", "date": "2025-06-01"}
     if route.endswith(("/close", "/return")):
         return {"verdict": "越权测试：不应生效"}
+    if route.endswith("/approve"):
+        return {"verdicts": "pass_hold", "confirm": "1"}
     if route.startswith("/reports/"):
         return {"district": "奉节县", "period": "2025-01:2025-06"}
     return {}
@@ -217,6 +234,7 @@ def test_the_route_table_is_covered(app):
                .replace("{position}", "<int:post_id>").replace("{workshop}", "<int:post_id>")
                .replace("{batch}", "<int:batch_id>").replace("{job}", "<int:job_id>").replace("{user}", "<int:uid>")
                .replace("{notice}", "<int:nid>").replace("{item}", "<int:iid>").replace("{evidence}", "<int:fid>").replace("{report}", "<int:rid>").replace("{device}", "<int:device_id>")
+               .replace("{precheck}", "<int:precheck_id>")
                for _, r, _ in OBJECT_ROUTES}
     # system-wide objects: a run covers every region (its page shows each user only their own
     # scope's figures); templates are the same for everyone

@@ -112,7 +112,7 @@ def upload():
     if errors:
         return _index(errors=errors, as_of=as_of_text,
                       message=f"校验未进行：{draft.name} 共有 {len(errors)} 处错误，请改正后重新上传，"
-                              "本次没有保存任何内容。", status=400)
+                              "本次没有保存任何内容。", status=422)
     log = {"ip": request.remote_addr, **({"ua": request.user_agent.string[:200]} if request.user_agent.string else {})}
     pid = save(db.engine, result, actor=current_user.username, log=log)
     s = result.summary
