@@ -233,3 +233,37 @@ def test_operator_cannot_reach_it(app, april):
     db.session.rollback()
     assert db.session.get(Precheck, pid).status == "draft"
     assert db.session.scalar(select(func.count()).select_from(Precheck)) == 1
+
+
+def test_of_two_approvals_at_once_one_wins_and_an_empty_file_is_refused(app, april):
+    """The approval's UPDATE is conditional on the draft status: an approval that read the
+    pre-check before another one was committed is refused and writes nothing."""
+    from audit.access import Scope
+    from audit.precheck import web as w
+    from models import User
+
+    au = signed_in(app, "auditor_fj")
+    assert "中没有数据行" in text(upload(au, ",".join(HEADER).encode() + b"\n"))
+    pid = uploaded(au, april)
+    user = db.session.scalars(select(User).where(User.username == "auditor_fj")).one()
+    sc = Scope.of(user)
+    stale = db.session.get(Precheck, pid)  # read as draft by the slower of the two
+    with db.engine.begin() as conn:  # the other approval, committed meanwhile
+        conn.execute(Precheck.__table__.update().where(Precheck.__table__.c.id == pid)
+                     .values(status="approved", approved_by="auditor_bd", approved_verdicts=["pass"]))
+    with pytest.raises(w.ApprovalError, match="已由他人审批"):
+        w.approve(stale, sc, user=user, with_hold=True)
+    db.session.rollback()
+    pc = db.session.get(Precheck, pid)
+    assert (pc.approved_by, pc.approved_verdicts) == ("auditor_bd", ["pass"])
+    assert not db.session.scalars(select(ChangeLog).where(ChangeLog.action == "precheck.approve")).all()
+
+
+def test_the_download_reads_as_a_sentence_in_the_log(app, april):
+    au = signed_in(app, "auditor_fj")
+    pid = uploaded(au, april)
+    assert au.get(f"/prechecks/{pid}.xlsx").status_code == 200
+    log = text(signed_in(app, "admin").get("/admin/log"))
+    assert (f"下载发放前校验第 {pid} 号（工资发放表「白帝镇4月工资发放表.csv」）的 4 行为 XLSX 文件（证件号、账号已脱敏）"
+            in log)
+    assert (f"发放前校验工资发放表「白帝镇4月工资发放表.csv」（第 {pid} 号，校验日 {CHECK_DAY}）：共 4 行" in log)
