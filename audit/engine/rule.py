@@ -25,6 +25,9 @@ CATEGORIES = {
     "target_shortfall": "目标未达成",
     "anomaly": "异常（非违规）",
     "data_quality": "数据质量",
+    # the pre-payment control (rules.md "Pre-payment control"): a payment made against an approved
+    # pre-check judges the process, not the person; informational, so it never adds to the money
+    "process_control": "流程管控",
 }
 VIOLATIONS = frozenset(list(CATEGORIES)[:7])
 SEVERITIES = {"high": "高", "medium": "中", "low": "低"}
@@ -119,7 +122,7 @@ def all_rules() -> list[Rule]:
     return sorted(REGISTRY.values(), key=lambda r: _order(r.code))
 
 
-RULE_PREFIXES = ("PS", "DP", "WA", "IM", "IP", "FV", "LM", "TS", "AN", "DQ")  # the catalogue's order
+RULE_PREFIXES = ("PS", "DP", "WA", "IM", "IP", "FV", "LM", "PC", "TS", "AN", "DQ")  # the catalogue's order
 
 
 def _order(code: str) -> tuple[int, int]:

@@ -40,8 +40,12 @@ TABLE_NAMES = {
     "persons": "人员信息", "positions": "公益性岗位", "placements": "安置台账", "workshops": "就业帮扶车间",
     "workshop_staff": "车间用工花名册", "attendance": "考勤记录", "wages": "工资发放", "reports": "上报数据",
     "deaths": "死亡人员", "social_insurance": "社保缴费", "pensions": "养老金领取", "businesses": "工商登记",
-    "officials": "干部名单", "migrant_work": "外出务工",
+    "officials": "干部名单", "migrant_work": "外出务工", "prechecks": "发放前校验",
 }
+# Tables whose absence means a rule does not apply rather than that data is missing: a county that
+# does not pre-check its payrolls has nothing for the pre-payment control rules (PC01, PC02) to
+# judge, and no dashboard should warn that they could not run.
+NOT_APPLICABLE = {"prechecks": "不适用：尚无发放前校验"}
 
 
 @dataclass
@@ -192,6 +196,9 @@ def compute(conn: Connection, as_of: dt.date, only: set[str] | None = None, *,
         if only and rule.code not in only:
             continue
         missing = [t for t in rule.requires if not ctx.has(t)]
+        if missing and set(missing) <= set(NOT_APPLICABLE):
+            rules[rule.code] = {"status": "not_applicable", "reason": NOT_APPLICABLE[missing[0]]}
+            continue
         if missing:
             names = "、".join(f"{TABLE_NAMES.get(t, t)}({t})" for t in missing)
             rules[rule.code] = {"status": "not_run", "reason": f"未运行：缺少 {names} 表"}
