@@ -19,6 +19,7 @@ from .rectification import (
 )
 from .scheduling import JOB_RUN_STATUSES, JobRun
 from .precheck import PRECHECK_STATUSES, Precheck, PrecheckRow
+from .payday import PaydayWarning
 from .replay import ReplayFinding, ReplayMoney, ReplayRun
 from .system import FindingAlias, Setting, SignInFailure
 from .summary import SummaryCount, SummaryMoney, SummaryRun
@@ -50,6 +51,6 @@ __all__ = [
     "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
     "NoticeResponse", "ReportFile", "FindingMoney", "Recovery", "ITEM_ACTIONS", "ItemAnswer", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
     "PasswordHistory", "ReplayRun", "ReplayFinding", "ReplayMoney", "SummaryCount", "SummaryMoney", "SummaryRun",
-    "PRECHECK_STATUSES", "Precheck", "PrecheckRow",
+    "PRECHECK_STATUSES", "PaydayWarning", "Precheck", "PrecheckRow",
     "DeviceCall", "DeviceRecord", "DeviceToken",
 ]

@@ -276,6 +276,10 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
     "audit.replay": _replay,
     "replay.export": _replay_export,
     "precheck.create": _precheck,
+    "precheck.warning": lambda e, c: (
+        f"发放前预警：{_unit((e.new or {}).get('unit'), c)} {(e.new or {}).get('period', '')} 将暂缓发放 "
+        f"{(e.new or {}).get('hold', 0)} 人次、不予发放 {(e.new or {}).get('reject', 0)} 人次"
+        + (f"（{'；'.join((e.new or {}).get('persons') or [])}）" if (e.new or {}).get("persons") else "")),
     "precheck.approve": _precheck_approve,
     "precheck.export": _precheck_export,
     "findings.export": _export,
@@ -324,7 +328,8 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
                                          f"{(e.new or {}).get('limit')} 次）"),
 }
 # Actions that need no subject (what happened, not who did it).
-IMPERSONAL = {"notice.overdue", "comparison.stale", "job.failed", "auth.rate_limited", "device.unauthorized"}
+IMPERSONAL = {"notice.overdue", "comparison.stale", "job.failed", "auth.rate_limited", "device.unauthorized",
+              "precheck.warning"}
 
 
 def _reason(e) -> str:

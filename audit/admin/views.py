@@ -30,6 +30,7 @@ ACTIONS = {
     "import.delete": "导入替换删除数据",
     "findings.export": "导出审计发现", "parameter.set": "设置规则参数", "job.failed": "定时任务失败",
     "notice.overdue": "整改通知书逾期", "comparison.stale": "比对数据过期", "pii.rotate": "轮换个人信息密钥",
+    "precheck.warning": "发放前预警",
     "import.commit": "导入台账", "audit.run": "运行审计", "audit.replay": "回放审计",
     "replay.export": "导出审计回放", "finding.confirm": "确认问题", "finding.dismiss": "排除问题",
     "finding.reopen": "改回待复核", "finding.close": "问题销号", "notice.issue": "下发整改通知书",

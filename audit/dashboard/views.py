@@ -8,6 +8,7 @@ from ..access import scope
 from ..engine.coverage import overview
 from ..findings import queries
 from ..money import yuan
+from ..precheck.warnings import visible as payday_warnings
 from ..rectification import queries as notices
 from . import bp
 
@@ -43,6 +44,9 @@ def index():
         "run": db.session.scalars(select(AuditRun).where(AuditRun.status == "finished")
                                   .order_by(desc(AuditRun.id)).limit(1)).first(),
     }
+    # 发放前预警: the latest month's persons whose pay would be held or rejected, of the user's units
+    # (operators) or regions (everyone else)
+    ctx["payday"] = payday_warnings(scope())
     if current_user.role == "operator":
         ctx["notices"] = notices.unit_notices()
     elif ctx["run"] is not None:  # what the latest run compared: stale lists, rules not (fully) run

@@ -66,3 +66,21 @@ def register(cli: click.Group) -> None:
                    f"不予发放 {s['reject']['rows']} 行（校验日 {day.isoformat()}，用时 {result.seconds:.1f} 秒）"
                    + (f"；结果已写入 {output}" if output else ""), err=True)
         sys.exit(0 if result.all_pass else EXIT_HELD)
+
+    @cli.command("precheck-warn")
+    @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                  help="预警日（YYYY-MM-DD），缺省为今天；早于当月预警起始日（PAYDAY_WARNING_DAY，默认 20 日）则不生成。")
+    @with_appcontext
+    def precheck_warn_command(as_of: dt.datetime | None) -> None:
+        """发放前预警：按当月预计发放名单（在岗安置、车间在册人员及上月已发放人员），用发放前校验的规则判断，
+        列出各单位本月将暂缓或不予发放的人员，保存并通知（与定时任务 payday_warnings 相同）。"""
+        from audit.cli import actor_name
+        from audit.database import ensure_schema
+        from models import db
+
+        from . import warnings
+
+        ensure_schema()
+        day = as_of.date() if as_of else dt.date.today()
+        done = warnings.run(db.engine, day, actor=actor_name(), day=warnings.warning_day(current_app.config))
+        click.echo(warnings.summary_text(done))

@@ -185,6 +185,18 @@ def housekeeping(now: dt.datetime) -> str:
             f"进程已停止而标为失败的网页任务 {len(dead_jobs)} 条、审计运行 {len(dead_runs)} 次")
 
 
+def payday_warnings(now: dt.datetime) -> str:
+    """发放前预警: from the month's ``PAYDAY_WARNING_DAY``-th (default 20), the persons whose pay this
+    month would be held or rejected on the data so far, per unit (audit/precheck/warnings.py);
+    remade every day to the month's end, each unit whose list changed notified in the audit log.
+    Before that day it does nothing and says so."""
+    from audit.precheck import warnings
+
+    done = warnings.run(db.engine, now.date(), actor="job:payday_warnings",
+                        day=warnings.warning_day(current_app.config))
+    return warnings.summary_text(done)
+
+
 @dataclass(frozen=True)
 class JobSpec:
     id: str
@@ -210,6 +222,8 @@ JOBS: list[JobSpec] = [
             stale_comparison, _day),
     JobSpec("log_check", "审计日志完整性校验（密钥哈希链与锚点）", "每天 03:00", {"hour": 3, "minute": 0},
             log_check, _day),
+    JobSpec("payday_warnings", "发放前预警（本月将暂缓或不予发放的人员）", "每天 06:30（每月 20 日起，可设）",
+            {"hour": 6, "minute": 30}, payday_warnings, _day),
     JobSpec("housekeeping", "清理过期任务记录与无主文件", "每天 04:00", {"hour": 4, "minute": 0},
             housekeeping, _day),
 ]
