@@ -71,6 +71,14 @@ def test_an_auditor_prechecks_approves_and_downloads(page_for, april, live, requ
     assert "已审批：可发放的 2 行（金额 3,300.00 元）准予发放" in au.inner_text(".flash-success")
     assert "已审批" in au.inner_text(".precheck-status") and au.locator("input[name=confirm]").count() == 0
     shot(au, "p5-precheck-approved", request)
+    approved_url = au.url
+
+    # an inspector on a phone reads it, and cannot approve
+    ins = page_for("inspector_fj", mobile=True)
+    ins.goto(approved_url)
+    assert "已审批" in ins.inner_text(".precheck-status") and ins.locator("input[name=confirm]").count() == 0
+    shot(ins, "p7-precheck-inspector-phone", request)
+    assert not ins.errors, ins.errors
 
     # the XLSX: masked, verdicts
     with au.expect_download() as info:
