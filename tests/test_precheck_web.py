@@ -267,3 +267,18 @@ def test_the_download_reads_as_a_sentence_in_the_log(app, april):
     assert (f"下载发放前校验第 {pid} 号（工资发放表「白帝镇4月工资发放表.csv」）的 4 行为 XLSX 文件（证件号、账号已脱敏）"
             in log)
     assert (f"发放前校验工资发放表「白帝镇4月工资发放表.csv」（第 {pid} 号，校验日 {CHECK_DAY}）：共 4 行" in log)
+
+
+def test_the_xlsx_runs_nothing_that_came_in_the_draft(app, april, tmp_path):
+    """B5: an account name or batch typed as a formula is written with a leading apostrophe."""
+    rows = draft_rows(april)
+    rows[0][5], rows[0][6] = '=HYPERLINK("http://evil.example/","点击")', "@SUM(1+1)*cmd|' /C calc'!A0"
+    au = signed_in(app, "auditor_fj")
+    resp = upload(au, csv_bytes(rows), name="=cmd.csv")
+    assert resp.status_code == 303, text(resp)[:2000]
+    pid = int(re.search(r"/prechecks/(\d+)$", resp.headers["Location"]).group(1))
+    path = tmp_path / "out.xlsx"
+    path.write_bytes(au.get(f"/prechecks/{pid}.xlsx").data)
+    cells = [c for row in load_workbook(path).active.iter_rows(values_only=True) for c in row if isinstance(c, str)]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")], cells
+    assert "'=HYPERLINK(\"http://evil.example/\",\"点击\")" in cells and "'@SUM(1+1)*cmd|' /C calc'!A0" in cells

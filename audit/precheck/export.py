@@ -60,18 +60,23 @@ def _workbook(title: str, lines, summary: dict, path) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
+    from audit.engine.export import safe_cell
+
+    def safe(value):  # B5: text from the draft (file name, account name, batch …) never runs as a formula
+        return None if value is None else safe_cell(value)
+
     wb = Workbook()
     ws = wb.active
     ws.title = "发放前校验"
-    ws.append([title])
+    ws.append([safe(title)])
     ws["A1"].font = Font(bold=True)
     ws.append(list(HEADERS))
     for cell in ws[2]:
         cell.font = Font(bold=True)
     for row, idm, post, month, amount, account, name, batch, verdict, allowed, rules, reasons in lines:
-        ws.append([row, idm, post, month, yuan(amount, grouping=False), account, name, batch,
-                   V.VERDICT_ZH[verdict], yuan(allowed, grouping=False), "、".join(rules),
-                   mask_identifiers("\n".join(reasons)) or None])
+        ws.append([row, safe(idm), safe(post), month, yuan(amount, grouping=False), safe(account), safe(name),
+                   safe(batch), V.VERDICT_ZH[verdict], yuan(allowed, grouping=False), "、".join(rules),
+                   safe(mask_identifiers("\n".join(reasons)) or None)])
         ws.cell(row=ws.max_row, column=9).fill = PatternFill("solid", fgColor=FILLS[verdict])
         ws.cell(row=ws.max_row, column=12).alignment = Alignment(wrap_text=True, vertical="top")
     ws.append([])
