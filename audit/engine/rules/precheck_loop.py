@@ -21,8 +21,8 @@ from models import UNIT_SEP, Position, Post, Precheck, PrecheckRow
 
 from ..rule import SEED_003, Draft, rule, yuan, ym
 
-BASIS = (f"{SEED_003} 五(三)：做好公益性岗位开发、招聘、安置全过程监管，督促指导用人单位做好日常考勤管理，"
-         f"按时足额发放工资报酬（工资按考勤和审核结果发放）；及时纠正查处吃空饷等违规行为")
+BASIS = (f"{SEED_003} 五(三)：做好公益性岗位开发、招聘、安置全过程监管……督促指导用人单位做好日常考勤管理，"
+         f"及时纠正查处吃空饷……等违规行为；据此，工资按考勤和审核结果发放，发放前校验审批即该审核")
 VERDICT_ZH = {"pass": "可发放", "hold": "暂缓发放", "reject": "不予发放"}
 
 
