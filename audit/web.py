@@ -139,7 +139,7 @@ def init_web(app: Flask) -> None:
 # What is cached on ``g`` for one request. In production every request has its own application
 # context; a test that holds one context around many requests (and several clients) would
 # otherwise see the previous request's user, scope and CSRF token.
-_PER_REQUEST = ("_login_user", "scope", "csrf_token", "denial_logged", "body_too_large")
+_PER_REQUEST = ("_login_user", "scope", "csrf_token", "denial_logged", "body_too_large", "summary_stamp")
 
 
 def _fresh_request_state():

@@ -59,9 +59,9 @@ def _figures(sc: Scope, *, live: bool) -> dict:
     from audit.browse.queries import run_findings_in_scope
 
     g.scope = sc
-    g.pop("summary_run", None)
+    g.pop("summary_stamp", None)
     if live:
-        g.summary_run = None
+        g.summary_stamp = None  # as if there were no summary: counted over the findings
     out = {"categories": queries.by_category(), "rules": queries.by_rule(), "status": queries.by_status(),
            "trend": queries.monthly_trend(), "districts": queries.by_district(),
            "units": queries.worst_units(), "at_risk": queries.at_risk(),
@@ -167,3 +167,21 @@ def test_the_findings_page_links_the_next_page_and_caps_a_slow_count(web, client
     html = client.get("/findings/?period=2025-01:2025-06&status=all").get_data(as_text=True)
     capped = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
     assert "共 1+ 条" in capped and "超过 1 条不再逐条计数" in capped
+
+
+def test_the_dashboard_page_shows_a_review_at_once(web, client):
+    """The page keeps its figures per summary stamp: a review writes the summary, and the next
+    dashboard shows it (not the figures kept from before)."""
+    login(client, "auditor_fj")
+
+    def shown() -> dict[str, int]:
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get("/dashboard/").get_data(as_text=True)))
+        return {label: int(re.search(label + r" (\d+) 条", text).group(1)) for label in ("待复核", "已确认")}
+
+    before = shown()
+    assert before["待复核"] >= 1 and shown() == before  # (the second read is the kept figures)
+    finding = db.session.scalars(select(Finding).where(Finding.status == "open", Finding.district == "奉节县")
+                                 .order_by(Finding.id)).first()
+    review(finding, "confirm", "", by="test")
+    db.session.commit()
+    assert shown() == {"待复核": before["待复核"] - 1, "已确认": before["已确认"] + 1}

@@ -1,7 +1,7 @@
 import time
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from models import db
@@ -145,12 +145,11 @@ def _session_limits():
     """P2: a session older than ``SESSION_MAX_HOURS`` ends, however active it was. B4: a user whose
     password has expired can do nothing but change it (or sign out).
 
-    Blueprints' hooks run before the application's own (``audit.web``): the user is looked up
-    afresh here, not taken from what an earlier request in the same context left on ``g``."""
+    The application's own first hook (``audit.web._fresh_request_state``) has cleared what an
+    earlier request in the same context left on ``g`` and rolled back: the user here is the one
+    this request loaded (once: looking it up again cost a query on every request)."""
     if request.endpoint == "static" or "_user_id" not in session:
         return None
-    g.pop("_login_user", None)
-    db.session.rollback()
     if not current_user.is_authenticated:
         return None
     hours = int(current_app.config.get("SESSION_MAX_HOURS", 12) or 0)

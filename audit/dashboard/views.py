@@ -16,22 +16,13 @@ from . import bp
 @bp.get("/")
 @login_required
 def index():
-    cats = queries.by_category()
+    figures = queries.dashboard_figures()  # read from the summary once per summary stamp and scope
+    cats, trend, units = figures["cats"], figures["trend"], figures["units"]
     violations = [c for c in cats if c["violation"]]
-    status = queries.by_status()
-    trend = queries.monthly_trend()
-    units = queries.worst_units()
     link = lambda **kw: url_for("findings.index", **kw)  # noqa: E731
     ctx = {
-        "cats": cats,
-        "rules": queries.by_rule(),
-        "districts": queries.by_district(),
-        "status": status,
-        "trend": trend,
-        "units": units,
+        **figures,  # with ``at_risk``, the headline: the money of the violations to handle, counted once
         "active": sum(c["count"] for c in violations),
-        # the headline: the money of the violations to handle, each payment counted once
-        "at_risk": queries.at_risk(),
         "info": sum(c["count"] for c in cats if not c["violation"]),
         "cat_bars": [{"label": c["name"], "value": c["count"], "text": f"{c['count']} 条",
                       "href": link(category=c["category"]), "cls": "bad"} for c in violations if c["count"]],

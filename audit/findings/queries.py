@@ -6,12 +6,14 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
+from flask import current_app
 from sqlalchemy import Text, and_, case, cast, desc, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from models import (ChangeLog, Finding, FindingAlias, Person, Position, Post, SummaryCount, SummaryMoney,
-                    Workshop, db, unit_display)
+from models import (ChangeLog, Finding, FindingAlias, ImportBatch, Person, Position, Post, SummaryCount,
+                    SummaryMoney, Workshop, db, unit_display)
 
 from ..access import not_found_in_scope, scope
 from ..engine.rule import CATEGORIES, REGISTRY, VIOLATIONS, all_rules
@@ -156,13 +158,36 @@ def _after(keys: list[tuple[ColumnElement, bool]], values: list) -> ColumnElemen
                  for i, (e, desc_) in enumerate(keys)])
 
 
-def _summary_run() -> int | None:
-    """The run of the findings' summary (audit/findings/summary.py), once per request; None: count live."""
+def _summary_stamp() -> tuple | None:
+    """(run, when written) of the findings' summary (audit/findings/summary.py), once per request;
+    None: count live."""
     from flask import g
 
-    if "summary_run" not in g:
-        g.summary_run = summary.current(db.session)
-    return g.summary_run
+    if "summary_stamp" not in g:
+        g.summary_stamp = summary.stamp(db.session)
+    return g.summary_stamp
+
+
+def _summary_run() -> int | None:
+    stamp = _summary_stamp()
+    return stamp[0] if stamp is not None else None
+
+
+KEPT = 256  # figures kept per kind (below), in this process
+
+
+def _kept(kind: str, key: tuple, make):
+    """``make()``, kept by the application (one per process) under ``key``. The summary's figures
+    change only when the summary is written (its stamp) or an import renames a unit: keyed by
+    both, and by the scope, they are read from the database once, not on every page."""
+    kept: dict[tuple, Any] = current_app.extensions.setdefault(f"kept_{kind}", {})
+    key = (*key, db.session.scalar(select(func.max(ImportBatch.id))), scope())
+    value = kept.get(key)
+    if value is None:
+        if len(kept) >= KEPT:
+            kept.clear()
+        value = kept[key] = make()
+    return value
 
 
 def _by_summary(f: Filters) -> bool:
@@ -349,7 +374,13 @@ def overlap(fid: str) -> tuple[list[dict], str]:
 
 
 def options() -> dict[str, list]:
-    """Values for the filter menus: what occurs in the user's findings."""
+    """Values for the filter menus: what occurs in the user's findings (they change only with an
+    audit run, or an import's names: kept per run, four queries fewer on every findings page)."""
+    run = _summary_run()
+    return _options() if run is None else _kept("options", (run,), _options)
+
+
+def _options() -> dict[str, list]:
     of = SummaryCount if _summary_run() is not None else Finding  # the summary holds the same values
     s = scope().findings(of)
 
@@ -554,3 +585,15 @@ def worst_units(limit: int = 10) -> list[dict]:
     names = unit_names({u for u, _, _ in rows if u})
     return [{"unit": u, "unit_name": names.get(u, u), "district": d, "township": t, "count": counts[(u, d, t)],
              "amount_fen": int(money.get((u, d, t), 0))} for u, d, t in rows]
+
+
+def dashboard_figures() -> dict[str, Any]:
+    """The dashboard's aggregates, each payment counted once: kept per summary stamp (13 queries
+    read once, not on every dashboard) when the summary is exact."""
+    stamp = _summary_stamp()
+    return _figures() if stamp is None else _kept("dashboard", stamp, _figures)
+
+
+def _figures() -> dict[str, Any]:
+    return {"cats": by_category(), "rules": by_rule(), "districts": by_district(), "status": by_status(),
+            "trend": monthly_trend(), "units": worst_units(), "at_risk": at_risk()}

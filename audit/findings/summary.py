@@ -165,6 +165,8 @@ def refresh(conn: Connection, parts: set[tuple]) -> None:
     for i in range(0, len(parts), 100):
         if not _write(conn, run_id, parts[i:i + 100]):  # a finding moved to another region
             conn.execute(update(SummaryRun.__table__).values(exact=False))
+    # ``built_at`` is the summary's stamp: figures kept from it (the dashboard's) are stale from now
+    conn.execute(update(SummaryRun.__table__).values(built_at=dt.datetime.now()))
 
 
 @event.listens_for(Session, "after_flush")
@@ -188,5 +190,13 @@ def _follow(session: Session, _ctx) -> None:
 
 def current(conn) -> int | None:
     """The run of the summary when its sums are exact for any scope; None: count live."""
-    row = conn.execute(select(SummaryRun.__table__.c.run_id, SummaryRun.__table__.c.exact)).first()
-    return row.run_id if row is not None and row.exact else None
+    found = stamp(conn)
+    return found[0] if found is not None else None
+
+
+def stamp(conn) -> tuple[int, dt.datetime] | None:
+    """(run, when last written) of the summary when its sums are exact; None: count live. Every
+    write of the summary (a run, a status change) gives a new stamp."""
+    sr = SummaryRun.__table__
+    row = conn.execute(select(sr.c.run_id, sr.c.built_at, sr.c.exact)).first()
+    return (row.run_id, row.built_at) if row is not None and row.exact else None
