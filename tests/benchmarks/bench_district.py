@@ -1,0 +1,90 @@
+#!/usr/bin/env python
+"""Benchmark of issue 15's last target: a district (10,000 persons) on SQLite, import + audit run
+against the floor, a bare loader of the same CSV files.
+
+    .venv/bin/python tests/benchmarks/bench_district.py [--bundle FOLDER] [--persons 10000]
+
+The floor is the least any loader of these files does: each CSV read with Python's csv module and
+written with executemany, in one transaction, into a table of text columns of its own (no types,
+no keys, no checks, no conversions) in a fresh SQLite file. Against it: ``audit import`` of the
+same bundle into a fresh, migrated database, then ``audit run`` as of the end of the bundle's
+year, each a process of its own (its wall-clock seconds). Issue 15's target: import + audit ≤ 1.5 ×
+the floor.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import sqlite3
+import sys
+import tempfile
+import time
+from itertools import islice
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from audit.demo.generator import generate_bundle  # noqa: E402
+from audit.demo.plant import as_of_for  # noqa: E402
+from audit.ledger.schema import table_for  # noqa: E402
+from common import audit, base_env  # noqa: E402  (this folder)
+
+START, MONTHS = dt.date(2025, 1, 1), 12
+
+
+def floor(bundle: Path, path: Path, keyed: bool) -> float:
+    """Seconds to load every CSV of ``bundle`` into text tables of a fresh SQLite file; ``keyed``:
+    each table with its natural key (ledger-format.md) as primary key, the least a load that
+    finds a key given twice must keep."""
+    started = time.perf_counter()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    with con:
+        for f in sorted(bundle.glob("*.csv")):
+            with open(f, encoding="utf-8-sig", newline="") as fh:
+                rows = csv.reader(fh)
+                header = next(rows)
+                cols = ", ".join(f"c{i} TEXT" for i in range(len(header)))
+                spec = table_for(f.stem)
+                key = [header.index(k) for k in (spec.key if spec else ()) if k in header]
+                if keyed and key:
+                    cols += f", PRIMARY KEY ({', '.join(f'c{i}' for i in key)})"
+                con.execute(f"CREATE TABLE {f.stem} ({cols})")
+                insert = f"INSERT INTO {f.stem} VALUES ({', '.join('?' * len(header))})"
+                while chunk := list(islice(rows, 20_000)):
+                    con.executemany(insert, chunk)
+    con.close()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", help="a bundle folder of CSV files (default: generate one)")
+    ap.add_argument("--persons", type=int, default=10_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if args.bundle:
+            bundle = Path(args.bundle)
+        else:
+            bundle = work / "bundle"
+            generate_bundle(bundle, persons=args.persons, start=START, months=MONTHS)
+        rows = sum(sum(1 for _ in open(f, encoding="utf-8-sig")) - 1 for f in bundle.glob("*.csv"))
+        print(f"bundle: {bundle} ({rows:,} rows)", flush=True)
+        bare = floor(bundle, work / "floor.sqlite", keyed=False)
+        keyed = floor(bundle, work / "keyed.sqlite", keyed=True)
+        print(f"floor (csv + executemany into text tables): {bare:.1f} s; with the natural keys as primary "
+              f"keys: {keyed:.1f} s", flush=True)
+        env = dict(base_env(), DATABASE_URL=f"sqlite:///{work / 'audit.sqlite'}")
+        audit(["init-db"], env)
+        imported = audit(["import", str(bundle)], env)
+        ran = audit(["run", "--as-of", as_of_for(START, MONTHS).isoformat()], env)
+        both = imported + ran
+        print(f"audit import {imported:.1f} s + audit run {ran:.1f} s = {both:.1f} s: {both / bare:.2f} × the floor, "
+              f"{both / keyed:.2f} × the keyed floor (target ≤ 1.5 ×)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
