@@ -30,7 +30,7 @@ def index():
                         "href": link(category=c["category"], sort="amount")} for c in violations if c["amount_fen"]],
         "trend_cols": [{"month": t["month"], "value": t["count"], "text": str(t["count"]) if t["count"] else "",
                         "href": link(period=t["month"])} for t in trend],
-        "unit_bars": [{"label": u["unit"], "value": u["amount_fen"], "text": f"{yuan(u['amount_fen'])} 元",
+        "unit_bars": [{"label": u["unit_name"], "value": u["amount_fen"], "text": f"{yuan(u['amount_fen'])} 元",
                        "href": link(unit=u["unit"], sort="amount"), "cls": "bad"} for u in units],
         "run": db.session.scalars(select(AuditRun).where(AuditRun.status == "finished")
                                   .order_by(desc(AuditRun.id)).limit(1)).first(),
