@@ -337,3 +337,16 @@ def test_a_run_before_coverage_was_recorded_says_so(app, people, tmp_path, clien
     ("2025-07-01", "2025-06-30", 0), ("2024-12-31", "2025-01-31", 1)])
 def test_whole_months_between_a_data_date_and_the_as_of_date(day, as_of, months):
     assert coverage.months_between(dt.date.fromisoformat(day), dt.date.fromisoformat(as_of)) == months
+
+
+def test_a_run_reads_the_data_up_to_its_date_not_rows_dated_after_it(app, people, tmp_path):
+    """A replay (or a run dated before the latest payments) shows how far the data reached on its
+    date: a payment dated after it is no data the audit had then."""
+    c = lists_county(people)
+    c.audit(app, tmp_path, as_of=AS_OF)
+    paid = sorted(r["paid_on"] for r in c.t["wages"])
+    assert paid[0] < paid[-1]
+    before_last = dt.date.fromisoformat(paid[-1]) - dt.timedelta(days=1)
+    wages = coverage.compute(db.session.connection(), before_last)["tables"]["wages"]  # as a replay does
+    assert wages["data_date"] == max(p for p in paid if p <= before_last.isoformat())
+    assert wages["rows"] == len(c.t["wages"])  # every row still counted: only the date is as of the run
