@@ -43,9 +43,11 @@ class NotFast(Exception):
 
 def worthwhile(conn: Connection, table: str, source: Source, min_rows: int) -> bool:
     """Whether to try: a CSV of a large table, of at least ``min_rows`` lines, on PostgreSQL (a
-    smaller file is read row by row: the fast path's fixed cost is a few queries)."""
+    smaller file is read row by row: the fast path's fixed cost is a few queries). A table whose
+    rows have checks across columns (``TableSpec.checks``) is read row by row: the fast path
+    converts values, it does not judge rows."""
     return (conn.dialect.name == "postgresql" and table in TABLES and source.text is not None
-            and (source.approx_rows or 0) >= min_rows)
+            and not source.spec.checks and (source.approx_rows or 0) >= min_rows)
 
 
 def load(conn: Connection, source: Source, header: Sequence, columns: Sequence, stage: Table, into: Table,
