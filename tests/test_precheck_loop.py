@@ -225,6 +225,7 @@ def test_dashboards_show_the_warnings_of_the_users_units_and_regions(app, may, q
         assert page.status_code == 200
         assert "发放前预警（2025年05月）" in html and "李小花" in html and masked in html, user
         assert "死亡后仍发放工资" in html and "不予发放" in html and "张三" in html
+        assert "护林员（GW-2）" in html  # the post by its name, the code beside it
         assert may["b"] not in html and "王大山" not in html
     client = app.test_client()
     login(client, "operator_gj")

@@ -29,7 +29,8 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, sele
 
 from audit import logchain
 from audit.engine.runner import _posts
-from models import PaydayWarning, Person, Placement, Position, Post, Wage, WorkshopStaff
+from audit.findings.queries import post_label, unit_names
+from models import PaydayWarning, Person, Placement, Position, Post, Wage, Workshop, WorkshopStaff
 
 from . import verdicts as V
 from .reader import DraftRow
@@ -176,6 +177,13 @@ def visible(sc, limit: int = 50) -> dict[str, Any] | None:
     units: dict[str, list] = defaultdict(list)
     for r in rows[:limit]:
         units[r.unit].append(r)
+    # names for people, one query each for the rows shown (not one per row): 「保洁员（GW-001）」
+    p, pos, ws = Post.__table__, Position.__table__, Workshop.__table__
+    titles = dict(db.session.execute(
+        select(p.c.id, func.coalesce(pos.c.title, ws.c.name)).outerjoin(pos, pos.c.id == p.c.id)
+        .outerjoin(ws, ws.c.id == p.c.id).where(p.c.id.in_({r.post_id for r in rows[:limit]}))).all())
     return {"month": month, "as_of": max(r.as_of for r in rows), "total": len(rows),
             "reject": sum(r.verdict == V.REJECT for r in rows), "hold": sum(r.verdict == V.HOLD for r in rows),
-            "units": sorted(units.items()), "shown": min(len(rows), limit)}
+            "units": sorted(units.items()), "shown": min(len(rows), limit),
+            "unit_names": unit_names(units), "posts": {r.post_id: post_label(r.post_code, titles.get(r.post_id))
+                                                       for r in rows[:limit]}}
