@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from . import values as v
 from .bundle import Source
 from .schema import SAMPLE_KEYS, sample_mark
-from .sheet import TOTAL_WORDS, _first_text
+from .sheet import total_row
 
 TABLES = frozenset({"attendance", "wages"})  # the tables large enough to be worth it
 WORK_MEM = "256MB"  # for the import's transaction, from the fast path on
@@ -70,7 +70,7 @@ def load(conn: Connection, source: Source, header: Sequence, columns: Sequence, 
         copied = _copy(conn, source, raw, on_lines)
         conn.exec_driver_sql(f"ANALYZE {raw.name}")  # temporary tables are never analysed by themselves
         distinct = _distinct(conn, raw, sorted({0} | {c.index for c in columns if c.index >= 0}))
-        if any(x is None or _first_text((x,)) in TOTAL_WORDS for x in distinct[0]):
+        if any(x is None or total_row((x,)) for x in distinct[0]):
             raise NotFast("a row whose first cell is empty or a total")
         parts: list = [raw.c.row_no + 1] if numbered else []
         joined = raw

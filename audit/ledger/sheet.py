@@ -29,6 +29,11 @@ def _first_text(row) -> str:
     return ""
 
 
+def total_row(row) -> bool:
+    """Whether the reader skips ``row`` as a total (合计, 小计, 总计 in its first filled cell)."""
+    return _first_text(row) in TOTAL_WORDS
+
+
 def named_columns(spec: TableSpec, row) -> int:
     """How many distinct columns of the table a row names (a 序号 column is none)."""
     keys = {header_key(spec, c) for c in row if c is not None and str(c).strip()}
@@ -96,7 +101,7 @@ def read_table(spec: TableSpec, raw: Iterator[tuple]) -> TableRows:
 def _data(table: TableRows, buffered: list[tuple[int, tuple]], raw: Iterator[tuple],
           row_no: int) -> Iterator[tuple[int, tuple]]:
     for n, row in buffered:
-        if _first_text(row) in TOTAL_WORDS:
+        if total_row(row):
             table.totals.append(n)
         else:
             yield n, row
@@ -108,7 +113,7 @@ def _data(table: TableRows, buffered: list[tuple[int, tuple]], raw: Iterator[tup
             yield row_no, row
         elif blank(row):
             continue
-        elif _first_text(row) not in TOTAL_WORDS:
+        elif not total_row(row):
             yield row_no, row
         else:
             table.totals.append(row_no)
