@@ -10,6 +10,8 @@ from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from flask_migrate.cli import db as db_group
 
+from reports.cli import register as register_reports
+
 from . import create_app
 from .auth.cli import register as register_users
 from .database import ensure_schema
@@ -21,7 +23,6 @@ from .ledger.cli import register as register_ledger
 from .logchain import register as register_logchain
 from .precheck.cli import register as register_precheck
 from .scheduler.cli import register as register_scheduler
-from reports.cli import register as register_reports
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False, add_version_option=False,

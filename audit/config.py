@@ -7,7 +7,6 @@ import os
 import secrets
 from pathlib import Path
 
-
 _OFF = ("0", "false", "no", "off")  # what a switch set in the environment reads as "off"
 
 

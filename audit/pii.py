@@ -7,13 +7,13 @@ key for ``*_enc`` columns. The database therefore never holds an ID or account n
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-import base64
 
 
 def _derive(master: bytes, info: bytes) -> bytes:

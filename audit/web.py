@@ -107,6 +107,7 @@ def init_web(app: Flask) -> None:
     from .auth import bp as auth_bp
     from .browse import bp as browse_bp
     from .dashboard import bp as dashboard_bp
+    from .devices import api_bp
     from .findings import bp as findings_bp
     from .main import bp as main_bp
     from .precheck.views import bp as precheck_bp
@@ -114,7 +115,6 @@ def init_web(app: Flask) -> None:
     from .rectification.views import reports_bp
     from .replay import bp as replay_bp
     from .uploads import bp as uploads_bp
-    from .devices import api_bp
 
     for bp in (main_bp, auth_bp, dashboard_bp, findings_bp, browse_bp, uploads_bp, attendance_bp, admin_bp,
                rectification_bp, reports_bp, replay_bp, precheck_bp, api_bp):

@@ -5,27 +5,10 @@ from .accounts import ROLES, PasswordHistory, User, UserScope
 from .audit import FINDING_STATUSES, AuditRun, Finding, FindingMoney, RuleParameter
 from .base import Base, db
 from .changes import ChangeLog, ImportBatch, Job
-from .rectification import (
-    ACTIONS,
-    NOTICE_STATUSES,
-    ITEM_ACTIONS,
-    EvidenceFile,
-    ItemAnswer,
-    Notice,
-    NoticeFinding,
-    NoticeResponse,
-    Recovery,
-    ReportFile,
-)
-from .scheduling import JOB_RUN_STATUSES, JobRun
-from .precheck import PRECHECK_STATUSES, Precheck, PrecheckRow
-from .payday import PaydayWarning
-from .replay import ReplayFinding, ReplayMoney, ReplayRun
-from .system import FindingAlias, Setting, SignInFailure
-from .summary import SummaryCount, SummaryMoney, SummaryRun
-from .devices import DeviceCall, DeviceRecord, DeviceToken
 from .comparison import Business, Death, MigrantWork, Official, Pension, SocialInsurance
+from .devices import DeviceCall, DeviceRecord, DeviceToken
 from .ledger import (
+    UNIT_SEP,
     Attendance,
     Household,
     Person,
@@ -36,11 +19,28 @@ from .ledger import (
     Wage,
     Workshop,
     WorkshopStaff,
-    UNIT_SEP,
     split_unit_key,
     unit_display,
     unit_key,
 )
+from .payday import PaydayWarning
+from .precheck import PRECHECK_STATUSES, Precheck, PrecheckRow
+from .rectification import (
+    ACTIONS,
+    ITEM_ACTIONS,
+    NOTICE_STATUSES,
+    EvidenceFile,
+    ItemAnswer,
+    Notice,
+    NoticeFinding,
+    NoticeResponse,
+    Recovery,
+    ReportFile,
+)
+from .replay import ReplayFinding, ReplayMoney, ReplayRun
+from .scheduling import JOB_RUN_STATUSES, JobRun
+from .summary import SummaryCount, SummaryMoney, SummaryRun
+from .system import FindingAlias, Setting, SignInFailure
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 

@@ -17,8 +17,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from audit import create_app
-from helpers import People
 from models import Base, db
+
+from helpers import People
 
 TEST_PII_KEY = "test-only-pii-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 # B4: the test users (and the commands run in subprocesses) sign in with a password alone unless a

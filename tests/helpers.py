@@ -46,7 +46,7 @@ def snapshot(engine) -> dict[str, list[tuple]]:
     with engine.connect() as conn:
         for name in inspect(conn).get_table_names():
             rows = conn.execute(text(f"SELECT * FROM {name}")).all()
-            out[name] = sorted((tuple(map(repr, r)) for r in rows))
+            out[name] = sorted(tuple(map(repr, r)) for r in rows)
     return out
 
 

@@ -6,10 +6,11 @@ import re
 
 from sqlalchemy import select
 
-import web_helpers as wh
 from audit.admin import logtext
 from audit.money import yuan
 from models import ChangeLog, Notice, db
+
+import web_helpers as wh
 from web_helpers import RequestClient
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"

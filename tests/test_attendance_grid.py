@@ -13,8 +13,9 @@ from sqlalchemy import select
 from audit.engine.runner import run_audit
 from audit.ledger.grid import MARKS_HELP
 from audit.ledger.importer import import_bundle
-from helpers import County, brief, count, findings, snapshot, write_bundle
 from models import Attendance, Base, Person, Post, db
+
+from helpers import County, brief, count, findings, snapshot, write_bundle
 
 MARK = {"出勤": "√", "请假": "假", "缺勤": "×", "休息": "休"}
 GRID_HEADER = ["身份证号", "岗位或车间编号", "月份", "姓名", *(f"{n}日" for n in range(1, 32))]

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from helpers import write_bundle
 from models import Attendance, Finding, db
+
 import web_helpers as wh
+from helpers import write_bundle
 from web_helpers import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 from sqlalchemy import select
-
-from models import ChangeLog, Precheck, db
 from test_browser import browser, live, page_for, pytestmark  # noqa: F401 - the shared setup
 from test_precheck_web import CHECK_DAY, april, csv_bytes, draft_rows  # noqa: F401 - the April fixture
+
+from models import ChangeLog, Precheck, db
 
 SHOTS = Path(os.environ.get("PRECHECK_SHOTS", "/tmp/precheck-shots"))
 

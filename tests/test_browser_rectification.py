@@ -8,10 +8,11 @@ import re
 from pathlib import Path
 
 from sqlalchemy import select
+from test_browser import browser, live, page_for, pytestmark, shot  # noqa: F401 - the shared setup
+
+from models import EvidenceFile, Finding, Notice, db
 
 import web_helpers as wh
-from models import EvidenceFile, Finding, Notice, db
-from test_browser import browser, live, page_for, pytestmark, shot  # noqa: F401 - the shared setup
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 

@@ -12,11 +12,12 @@ import time
 
 import pyotp
 import pytest
+from test_browser import SHOTS, browser, pytestmark  # noqa: F401 - the browser tests' one set-up
 
 from audit.auth import totp
 from audit.auth.services import create_user
 from models import db
-from test_browser import SHOTS, browser, pytestmark  # noqa: F401 - the browser tests' one set-up
+
 from web_helpers import PASSWORD
 
 

@@ -17,7 +17,6 @@ from audit.ledger import values as v
 from audit.ledger.bundle import Limits
 from audit.ledger.importer import import_bundle
 from audit.ledger.schema import BY_NAME
-from helpers import base_tables, count, write_bundle
 from models import (
     Attendance,
     ImportBatch,
@@ -32,6 +31,8 @@ from models import (
     WorkshopStaff,
     db,
 )
+
+from helpers import base_tables, count, write_bundle
 
 # What base_tables() adds to an empty database.
 EXPECTED_ADDED = {"persons": 3, "positions": 2, "placements": 2, "workshops": 1, "workshop_staff": 1,

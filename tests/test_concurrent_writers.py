@@ -31,6 +31,7 @@ def test_a_reader_writes_after_another_connection_committed(app):
 def test_concurrent_sign_ins_through_two_apps(web, app):
     """Two app instances (two workers) sign users in, interleaved, and every sign-in is logged."""
     from audit import create_app
+
     from web_helpers import login
 
     other = create_app({k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "AUDIT_PII_KEY")}

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 from audit.engine.runner import run_audit
 from audit.ledger.importer import import_bundle
-from helpers import County, findings, snapshot, write_bundle
 from models import ChangeLog, Wage, db
+
+from helpers import County, findings, snapshot, write_bundle
 
 
 def _import(app, path, **kw):

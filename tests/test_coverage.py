@@ -13,8 +13,9 @@ from sqlalchemy import select, update
 from audit.engine import coverage
 from audit.engine.rule import all_rules
 from audit.engine.runner import run_audit
-from helpers import County
 from models import AuditRun, Finding, ImportBatch, Person, Wage, db
+
+from helpers import County
 from web_helpers import create_users, login
 
 AS_OF = "2025-06-30"

@@ -8,14 +8,15 @@ import datetime as dt
 import json
 
 import pytest
+from test_demo_county import RULES_MD, key, show
 
 from audit.demo.city import DISTRICTS, generate_city
 from audit.engine.rule import VIOLATIONS
 from audit.engine.runner import run_audit
 from audit.ledger.importer import import_bundle
-from helpers import findings
 from models import Person, Post, db
-from test_demo_county import RULES_MD, key, show
+
+from helpers import findings
 
 START, MONTHS = dt.date(2025, 1, 1), 12
 

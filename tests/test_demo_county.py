@@ -13,8 +13,9 @@ from audit.demo.plant import RULE_CATEGORY, as_of_for, plant_cases
 from audit.engine.rule import VIOLATIONS, all_rules
 from audit.engine.runner import run_audit
 from audit.ledger.importer import import_bundle
-from helpers import findings
 from models import db
+
+from helpers import findings
 
 START, MONTHS, SEED = dt.date(2025, 1, 1), 12, 11
 

@@ -9,11 +9,11 @@ import json
 import re
 
 import openpyxl
-
 import pytest
 from sqlalchemy import func, select
 
 from models import Attendance, ChangeLog, DeviceRecord, DeviceToken, db
+
 from web_helpers import BAIDI, login, post
 
 AS_OF = "2025-06-30"

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select, update
 
 from audit.engine.runner import run_audit
-from helpers import County, brief, findings
 from models import AuditRun, Finding, RuleParameter, db
+
+from helpers import County, brief, findings
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from audit.findings import queries
 from audit.findings.services import review
 from audit.ledger.importer import import_bundle
 from models import Finding, FindingMoney, SummaryRun, db
+
 from web_helpers import login
 
 START, MONTHS, SEED = dt.date(2025, 1, 1), 12, 7

@@ -31,8 +31,9 @@ from audit.ledger import values as v
 from audit.ledger.importer import import_bundle
 from audit.ledger.schema import BY_NAME, TABLES
 from audit.ledger.values import CellError
-from helpers import base_tables, snapshot, write_bundle
 from models import Position, Post, db
+
+from helpers import base_tables, snapshot, write_bundle
 from web_helpers import login, token
 
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # the zips made so on purpose

@@ -23,8 +23,9 @@ from audit.demo.plant import as_of_for, plant_cases
 from audit.engine.runner import run_audit
 from audit.ledger.importer import import_bundle
 from audit.ledger.schema import BY_NAME
-from helpers import brief, findings, snapshot
 from models import Base, db
+
+from helpers import brief, findings, snapshot
 
 START, MONTHS, SEED = dt.date(2025, 1, 1), 12, 11
 # each table's file, named as offices name them: its Chinese name and 表, 名单, 清单, 台账 or 明细

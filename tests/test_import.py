@@ -6,8 +6,9 @@ import copy
 from sqlalchemy import select
 
 from audit.ledger.importer import import_bundle
-from helpers import base_tables, count, snapshot, write_bundle
 from models import Attendance, ChangeLog, ImportBatch, Person, Placement, Position, Post, Wage, db
+
+from helpers import base_tables, count, snapshot, write_bundle
 
 
 def run_import(app, path, **kw):

@@ -12,8 +12,9 @@ import pytest
 
 from audit.ledger import importer
 from audit.ledger.importer import import_bundle
-from helpers import base_tables, count, snapshot, write_bundle
 from models import Attendance, Wage, db
+
+from helpers import base_tables, count, snapshot, write_bundle
 
 
 @pytest.fixture(autouse=True)

@@ -15,8 +15,9 @@ from audit.demo.generator import generate_bundle
 from audit.ledger import fast
 from audit.ledger.bundle import Limits
 from audit.ledger.importer import import_bundle
-from helpers import base_tables, write_bundle
 from models import Attendance, Base, Wage, db
+
+from helpers import base_tables, write_bundle
 
 pytestmark = pytest.mark.postgresql  # the fast path is PostgreSQL's; SQLite reads row by row
 

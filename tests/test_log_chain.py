@@ -11,8 +11,9 @@ from sqlalchemy import delete, insert, select, text, update
 from audit.auditlog import record_now
 from audit.ledger.importer import import_bundle
 from audit.logchain import append
-from helpers import write_bundle
 from models import MIGRATIONS_DIR, ChangeLog, db
+
+from helpers import write_bundle
 from web_helpers import login, post
 
 log = ChangeLog.__table__

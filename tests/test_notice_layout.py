@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, true
 
-from helpers import County
 from models import Finding, Notice, Person, Wage, db
+
+from helpers import County
 
 ARTIFACTS = Path(__file__).parent / "artifacts" / "reports"
 UNIT = "白帝村村民委员会"

@@ -9,6 +9,7 @@ import subprocess
 from sqlalchemy import select
 
 from models import Finding, db
+
 from web_helpers import load, share_account, two_districts
 
 

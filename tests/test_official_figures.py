@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 
 from audit.engine.rule import CATEGORIES, VIOLATIONS
 from audit.rectification.services import DEFAULT_ACTIONS
-from demo_web import MONTHS, START, two_district_demo
 from models import Finding, Notice, Person, Wage, db
+
+from demo_web import MONTHS, START, two_district_demo
 from web_helpers import create_users, login, post
 
 

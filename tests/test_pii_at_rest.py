@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from audit.ledger.importer import import_bundle
-from helpers import write_bundle
 from models import EvidenceFile, Finding, ImportBatch, NoticeFinding, NoticeResponse, db
+
+from helpers import write_bundle
 from web_helpers import login, post, token
 
 pytestmark = pytest.mark.slow
@@ -181,10 +182,9 @@ def test_a_failed_statement_logs_its_sql_but_not_the_values_bound_to_it(app, peo
     with db.engine.begin() as conn:
         conn.execute(text("INSERT INTO settings (name, value, updated_at) VALUES ('x', 'y', CURRENT_TIMESTAMP)"))
     # (a value bound to the statement, as a search for a person would bind an ID number)
-    with pytest.raises(IntegrityError) as failed:
-        with db.engine.begin() as conn:
-            conn.execute(text("UPDATE settings SET value = NULL WHERE name = 'x' AND CAST(:n AS TEXT) <> ''"),
-                         {"n": idn})
+    with pytest.raises(IntegrityError) as failed, db.engine.begin() as conn:
+        conn.execute(text("UPDATE settings SET value = NULL WHERE name = 'x' AND CAST(:n AS TEXT) <> ''"),
+                     {"n": idn})
     message = str(failed.value)
     assert "UPDATE settings" in message and "parameters hidden" in message and idn not in message
 

@@ -19,8 +19,9 @@ from audit.ledger.importer import import_bundle
 from audit.precheck import verdicts as V
 from audit.precheck.reader import read_draft
 from audit.precheck.services import check
-from helpers import snapshot
 from models import Attendance, ChangeLog, Person, Post, Precheck, PrecheckRow, db
+
+from helpers import snapshot
 
 START, MONTHS, SEED = dt.date(2025, 1, 1), 12, 11
 MONTH = "2025-04"  # the month with the most planted cases

@@ -22,8 +22,9 @@ from audit.engine.runner import run_audit
 from audit.ledger.importer import import_bundle
 from audit.precheck.reader import Draft, DraftRow
 from audit.precheck.services import check, save
-from helpers import County, brief, findings, write_bundle
 from models import ChangeLog, PaydayWarning, Precheck, db
+
+from helpers import County, brief, findings, write_bundle
 
 BAIDI = "奉节县/白帝镇/白帝村村民委员会"
 
@@ -208,6 +209,7 @@ def test_payday_warnings_from_the_20th_name_the_dead_and_the_departed(app, may, 
 def test_dashboards_show_the_warnings_of_the_users_units_and_regions(app, may, quick_hashes):
     from audit.auth.services import create_user
     from audit.precheck.warnings import run
+
     from web_helpers import login
 
     run(db.engine, dt.date(2025, 5, 20), actor="test")

@@ -8,15 +8,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from models import ChangeLog, Precheck, PrecheckRow, db
+
 import web_helpers as wh
 from helpers import County, write_bundle
-from models import ChangeLog, Precheck, PrecheckRow, db
 from web_helpers import RequestClient
 
 CHECK_DAY = "2025-05-10"

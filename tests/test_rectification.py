@@ -13,9 +13,10 @@ from sqlalchemy import select
 from audit.access import Scope
 from audit.engine.runner import run_audit
 from audit.rectification import services as s
+from models import ChangeLog, Finding, ItemAnswer, Notice, NoticeResponse, Recovery, db
+
 import web_helpers as wh
 from helpers import County
-from models import ChangeLog, Finding, ItemAnswer, Notice, NoticeResponse, Recovery, db
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 EVERYWHERE = Scope("auditor", True)
@@ -224,6 +225,7 @@ def test_a_notice_past_its_deadline_is_overdue_until_answered(web):
 
 def test_the_next_run_after_the_answer_confirms_an_item_by_the_data(web, app, tmp_path):
     from audit.ledger.importer import import_bundle
+
     from helpers import write_bundle
 
     n = issue(web)

@@ -16,9 +16,10 @@ from audit.engine.runner import EarlierAsOfError, run_audit
 from audit.findings.services import review
 from audit.rectification import services as rect
 from audit.replay.services import replay
-from helpers import County, findings, snapshot
 from models import AuditRun, ChangeLog, Finding, Job, ReplayFinding, ReplayRun, RuleParameter, db
+
 import web_helpers as wh
+from helpers import County, findings, snapshot
 from web_helpers import login, post
 
 LIVE, EARLIER = "2025-06-30", "2025-05-15"

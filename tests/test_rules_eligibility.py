@@ -5,8 +5,9 @@ import datetime as dt
 
 import pytest
 
-from helpers import County, brief
 from models import RuleParameter, db
+
+from helpers import County, brief
 
 URBAN = "城镇公益性岗位"
 

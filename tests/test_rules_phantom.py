@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from stdnum.cn import uscc
 
-from helpers import County, brief
 from models import RuleParameter, db
+
+from helpers import County, brief
 
 MINE = {"PS02", "PS03", "PS05", "PS06", "PS07", "DP01", "DP02"}
 

@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from helpers import County, brief
 from models import AuditRun, RuleParameter, db
+
+from helpers import County, brief
 
 MINE = ("LM01", "LM02", "LM03", "LM04", "LM05", "TS01", "DQ01", "DQ02")
 AS_OF = "2025-06-20"

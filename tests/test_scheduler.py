@@ -16,11 +16,12 @@ import threading
 import time
 from pathlib import Path
 
-import web_helpers as wh
 from sqlalchemy import delete, func, select
 
 from audit.scheduler import jobs
 from models import AuditRun, ChangeLog, ImportBatch, JobRun, db
+
+import web_helpers as wh
 
 AUDIT = [sys.executable, "-c", "from audit.cli import main; main()"]
 

@@ -12,8 +12,9 @@ from collections import Counter
 
 import pytest
 
-from helpers import County
 from models import Finding, Recovery, db
+
+from helpers import County
 
 WAGE = 80000  # 800.00 yuan a month, in fen
 

@@ -10,13 +10,13 @@ import openpyxl
 import pytest
 from stdnum.cn import ric
 
-from helpers import snapshot
-
 from audit.ledger.importer import import_bundle
-from audit.ledger.values import id_number
 from audit.ledger.schema import BY_NAME, TABLES
 from audit.ledger.templates import WORKBOOK_NAME, write_templates
+from audit.ledger.values import id_number
 from models import db
+
+from helpers import snapshot
 
 # What the sample rows hold: two people (the second one works in the workshop), one row elsewhere.
 SAMPLE_ROWS = {spec.name: 1 for spec in TABLES} | {"persons": 2}

@@ -7,11 +7,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-import web_helpers as wh
 from audit.access import Scope
 from audit.auth.services import scope_text
-from web_helpers import RequestClient
 from models import ChangeLog, User, db
+
+import web_helpers as wh
+from web_helpers import RequestClient
 
 SECRET = "secret-pass-1"
 

@@ -15,6 +15,7 @@ from audit import vocab
 from audit.ledger import values as v
 from audit.ledger.schema import BY_NAME, categories, header_key, table_for
 from audit.ledger.values import CellError
+
 from helpers import People
 
 

@@ -12,8 +12,9 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
-from helpers import snapshot, write_bundle
 from models import AuditRun, EvidenceFile, ImportBatch, Job, NoticeFinding, ReportFile, User, db
+
+from helpers import snapshot, write_bundle
 from web_helpers import BAIDI, login, post
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"

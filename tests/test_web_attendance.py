@@ -10,9 +10,10 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from helpers import write_bundle
 from audit.ledger.grid import MARKS_HELP
 from models import Attendance, ChangeLog, Finding, Person, Placement, db
+
+from helpers import write_bundle
 from web_helpers import BAIDI, GUIJING, QUCHI, login, post
 
 APRIL = dt.date(2025, 4, 1)

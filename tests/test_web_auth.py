@@ -9,12 +9,13 @@ import time
 import pytest
 from sqlalchemy import select
 
-import web_helpers as wh
 from audit import create_app
 from audit.auditlog import record
 from audit.auth.services import scope_text
-from web_helpers import RequestClient
 from models import ChangeLog, User, db
+
+import web_helpers as wh
+from web_helpers import RequestClient
 
 COOKIE = "audit_session"
 # the one answer to every refused sign-in (B3): it tells no account's existence or state

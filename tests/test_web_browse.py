@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from models import ChangeLog, db
+
 from web_helpers import create_users, load, login, post, two_districts
 
 
@@ -271,6 +272,7 @@ def test_imports_and_runs_are_refused_to_inspectors_and_operators(web, client, a
 
 def test_a_batch_lists_its_changes_within_the_scope(web, app, client, tmp_path):
     from audit.ledger.importer import import_bundle
+
     from helpers import write_bundle
 
     positions = [dict(r) for r in web.county.t["positions"]]

@@ -11,6 +11,7 @@ from collections import Counter
 from sqlalchemy import select
 
 from models import ChangeLog, db
+
 from web_helpers import login
 
 

@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 
 from models import ChangeLog, Finding, db
+
 from web_helpers import login, post
 
 

@@ -7,10 +7,11 @@ import re
 
 from sqlalchemy import select
 
+from models import Finding, Person, db
+
 import web_helpers as wh
 from demo_web import mask, two_district_demo
 from helpers import County
-from models import Finding, Person, db
 from web_helpers import RequestClient, create_users, load, two_districts
 
 

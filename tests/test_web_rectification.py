@@ -11,7 +11,18 @@ import re
 
 from sqlalchemy import func, select
 
-from models import ChangeLog, EvidenceFile, Finding, Notice, NoticeFinding, NoticeResponse, Recovery, ReportFile, db
+from models import (
+    ChangeLog,
+    EvidenceFile,
+    Finding,
+    Notice,
+    NoticeFinding,
+    NoticeResponse,
+    Recovery,
+    ReportFile,
+    db,
+)
+
 import web_helpers as wh
 from web_helpers import login, post
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import func, select
+from test_web_upload import error_rows, job_of, page, upload, zipped
 
 from audit.pii import mask_id
 from models import Attendance, ChangeLog, Wage, db
-from test_web_upload import error_rows, job_of, page, upload, zipped
+
 from web_helpers import login, post
 
 

@@ -9,8 +9,6 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import and_, exists, select
 
-import web_helpers as wh
-from demo_web import OTHER, mask, two_district_demo
 from models import (
     Finding,
     Official,
@@ -22,6 +20,9 @@ from models import (
     WorkshopStaff,
     db,
 )
+
+import web_helpers as wh
+from demo_web import OTHER, mask, two_district_demo
 from web_helpers import RequestClient, create_users
 
 CAP = 400

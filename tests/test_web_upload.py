@@ -14,8 +14,9 @@ from urllib.parse import quote
 
 from sqlalchemy import select
 
-from helpers import base_tables, count, write_bundle
 from models import ChangeLog, ImportBatch, Job, Person, Position, Post, User, db
+
+from helpers import base_tables, count, write_bundle
 from web_helpers import login, post, token, wait_upload, zip_folder
 
 

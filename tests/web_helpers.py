@@ -12,8 +12,9 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from helpers import County, People
 from models import Finding, Person, Post, db
+
+from helpers import County, People
 
 PASSWORD = "correct-horse-42"
 

@@ -16,5 +16,5 @@ def _system_admins_only():
         deny("admin pages: admin narrowed to a region")
 
 
-from . import views  # noqa: E402,F401
 from ..devices import admin_views  # noqa: E402,F401  (/admin/devices)
+from . import views  # noqa: E402,F401

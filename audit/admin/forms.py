@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+
 def scope_lines(text: str | None) -> list[str]:
     """The textarea's lines (also split on Chinese and Western commas and semicolons)."""
     out = []

@@ -39,10 +39,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from models import Attendance, db
 
 from ..auditlog import record
-from ..ledger.values import CellError
-from ..pii import mask_id, mask_identifiers
 from ..engine.asof import as_of_date  # noqa: F401  (the grid's and the audit's date)
 from ..ledger.grid import MARKS, MARKS_HELP
+from ..ledger.values import CellError
+from ..pii import mask_id, mask_identifiers
 from ..vocab import ATTENDANCE_STATUS
 from .queries import SUBMIT_ACTION, Grid, GridRow, holders_by_person, month_zh, ym
 

@@ -11,9 +11,9 @@ from flask_login import current_user, login_required
 from models import FINDING_STATUSES, db
 
 from ..access import deny, scope
-from ..web import body_limit
 from ..findings.evidence import for_reader
 from ..findings.queries import person_names
+from ..web import body_limit
 from . import bp, queries, services
 from .queries import month_zh, ym
 

@@ -23,8 +23,8 @@ from audit.engine.rule import VIOLATIONS
 from audit.ledger.values import name_key, nfkc
 from audit.vocab import ATTENDANCE_STATUS, METRICS, MONEY_METRICS, POVERTY_MASK
 from models import (
-    AuditRun,
     Attendance,
+    AuditRun,
     Business,
     ChangeLog,
     Death,

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import click
-from werkzeug.serving import WSGIRequestHandler, run_simple
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
+from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from models import Person, db
 

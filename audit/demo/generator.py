@@ -29,10 +29,10 @@ import csv
 import datetime
 import os
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Iterable
 
 from stdnum.cn import ric, uscc
 

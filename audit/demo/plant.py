@@ -35,7 +35,6 @@ from pathlib import Path
 from stdnum.cn import uscc
 
 from .generator import (
-    bank_account,
     DISTRICT,
     DISTRICT_CODE,
     FIRM_WORDS,
@@ -44,6 +43,7 @@ from .generator import (
     HEADERS,
     SURNAMES,
     Taken,
+    bank_account,
     make_id_number,
 )
 

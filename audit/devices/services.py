@@ -42,8 +42,18 @@ from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from models import (Attendance, DeviceCall, DeviceRecord, DeviceToken, Person, Position, Post, Workshop, db,
-                    unit_display)
+from models import (
+    Attendance,
+    DeviceCall,
+    DeviceRecord,
+    DeviceToken,
+    Person,
+    Position,
+    Post,
+    Workshop,
+    db,
+    unit_display,
+)
 
 from ..attendance.services import METHOD as HAND_METHOD
 from ..attendance.services import machine_record

@@ -27,14 +27,12 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-
 from sqlalchemy.exc import DBAPIError
 
 from audit.ledger import statistics
 from models import Attendance, RuleParameter, Wage
 
 from .rule import Rule
-
 
 WORK_MEM = "64MB"  # PostgreSQL work_mem of an audit run's transaction
 TEMP_BUFFERS = "256MB"  # and its temp_buffers (the shared aggregates of a city take about 120 MB)

@@ -14,10 +14,9 @@ from typing import IO
 from sqlalchemy import Connection, select
 
 from audit.logchain import append
+from audit.money import yuan
 from audit.pii import PiiCodec
 from models import Finding, Person, Post, unit_display
-
-from audit.money import yuan
 
 from .rule import CATEGORIES, SEVERITIES
 

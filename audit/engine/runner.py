@@ -25,8 +25,25 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Connection, Date, Engine, Integer, MetaData, String, Table, and_, bindparam, cast, \
-    delete, func, insert, literal, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from audit import logchain
 from audit.database import HOST, process_alive

@@ -12,8 +12,20 @@ from flask import current_app
 from sqlalchemy import Text, and_, case, cast, desc, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from models import (ChangeLog, Finding, FindingAlias, ImportBatch, Person, Position, Post, SummaryCount,
-                    SummaryMoney, Workshop, db, unit_display)
+from models import (
+    ChangeLog,
+    Finding,
+    FindingAlias,
+    ImportBatch,
+    Person,
+    Position,
+    Post,
+    SummaryCount,
+    SummaryMoney,
+    Workshop,
+    db,
+    unit_display,
+)
 
 from ..access import not_found_in_scope, scope
 from ..engine.rule import CATEGORIES, REGISTRY, VIOLATIONS, all_rules

@@ -1,5 +1,6 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+
 from models import FINDING_STATUSES, db
 
 from ..access import deny, scope

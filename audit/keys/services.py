@@ -18,12 +18,39 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import (Column, MetaData, String, Table, Text, bindparam, delete, func, insert, literal, select,
-                        update)
+from sqlalchemy import (
+    Column,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 
-from models import Business, Death, Finding, FindingAlias, FindingMoney, MigrantWork, NoticeFinding, Official, \
-    Pension, Person, Post, Setting, SocialInsurance, User, Wage
+from models import (
+    Business,
+    Death,
+    Finding,
+    FindingAlias,
+    FindingMoney,
+    MigrantWork,
+    NoticeFinding,
+    Official,
+    Pension,
+    Person,
+    Post,
+    Setting,
+    SocialInsurance,
+    User,
+    Wage,
+)
 
 from .. import logchain
 from ..engine.runner import finding_id

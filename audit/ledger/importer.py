@@ -65,9 +65,9 @@ from sqlalchemy.exc import DBAPIError
 from tqdm import tqdm
 
 from audit import logchain, vocab
+from audit.keys.services import KeyProblem, ensure_key
 from audit.money import yuan
 from audit.pii import PiiCodec, mask_account, mask_id
-from audit.keys.services import KeyProblem, ensure_key
 from models import (
     Attendance,
     Business,

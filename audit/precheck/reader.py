@@ -11,8 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audit.ledger import values as v
-from audit.ledger.bundle import (Bundle, BundleError, Limits, _csv_source, _open_workbook, _sheet_source,
-                                 _Workbook)
+from audit.ledger.bundle import (
+    Bundle,
+    BundleError,
+    Limits,
+    _csv_source,
+    _open_workbook,
+    _sheet_source,
+    _Workbook,
+)
 from audit.ledger.importer import RowError
 from audit.ledger.schema import BY_NAME, IGNORED, TableSpec, header_key, table_for
 from audit.ledger.sheet import read_table

@@ -36,8 +36,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from audit import logchain
-from audit.engine.runner import _posts, compute
 from audit.engine.rule import _order, ym
+from audit.engine.runner import _posts, compute
 from audit.ledger.importer import RowError
 from audit.ledger.values import name_key
 from audit.pii import PiiCodec, mask_account, mask_id

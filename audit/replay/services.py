@@ -16,8 +16,9 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 

@@ -158,11 +158,10 @@ def housekeeping(now: dt.datetime) -> str:
     than a day, and evidence or report files with no row (a request that wrote the file and then
     failed to commit). Files younger than an hour are left alone: their request may still be
     committing. Never the audit log."""
-    from models import EvidenceFile, Job, ReportFile, SignInFailure
-    from reports.archive import reports_dir
-
     from audit.rectification.services import evidence_root
     from audit.uploads.jobs import recover
+    from models import EvidenceFile, Job, ReportFile, SignInFailure
+    from reports.archive import reports_dir
 
     dead_jobs, dead_runs = recover(now)
 

@@ -171,9 +171,8 @@ def _try_write(job_id: int, **values) -> bool:
             # BEGIN IMMEDIATE: the lock is asked for at the start, where a busy database answers
             # with an error SQLAlchemy reports, instead of at the first write
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with _busy_timeout(conn, 0):
-                with conn.begin():
-                    conn.execute(update(Job.__table__).where(Job.__table__.c.id == job_id).values(**values))
+            with _busy_timeout(conn, 0), conn.begin():
+                conn.execute(update(Job.__table__).where(Job.__table__.c.id == job_id).values(**values))
         return True
     except Exception as exc:  # noqa: BLE001 - progress is news, never a reason for the job to fail
         if not is_database_error(exc):

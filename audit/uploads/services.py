@@ -20,14 +20,13 @@ and starting the check) is deleted whole once it is ``ORPHAN_MINUTES`` old.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import csv
+import dataclasses
 import datetime as dt
 import io
+import logging
 import os
 import re
-import logging
 import secrets
 import shutil
 import tempfile
@@ -49,10 +48,10 @@ from audit.auditlog import record
 from audit.ledger import values as v
 from audit.ledger.bundle import BundleError, open_bundle
 from audit.ledger.cli import limits_from_config, write_errors_csv
-from audit.pii import mask_deep, mask_identifiers
 from audit.ledger.importer import ImportResult, RowError, import_bundle
 from audit.ledger.schema import BY_NAME, IGNORED, TABLES, header_key, table_for
 from audit.ledger.sheet import read_table
+from audit.pii import mask_deep, mask_identifiers
 from models import Job, Person, Position, Post, Workshop, db
 
 from . import jobs

@@ -26,9 +26,10 @@ from sqlalchemy import insert  # noqa: E402
 
 from audit import create_app  # noqa: E402
 from audit.demo.generator import make_id_number  # noqa: E402
-from common import PG_DEFAULT, scratch_pg  # noqa: E402  (this folder)
 from models import Person, Position, Post, db  # noqa: E402
 from models.types import mask_id  # noqa: E402
+
+from common import PG_DEFAULT, scratch_pg  # noqa: E402  (this folder)
 
 KEY = "benchmark-key-" + "x" * 40
 UNIT = ("奉节县", "白帝镇", "白帝村村民委员会")

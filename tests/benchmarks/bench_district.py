@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from audit.demo.generator import generate_bundle  # noqa: E402
 from audit.demo.plant import as_of_for  # noqa: E402
 from audit.ledger.schema import table_for  # noqa: E402
+
 from common import audit, base_env  # noqa: E402  (this folder)
 
 START, MONTHS = dt.date(2025, 1, 1), 12

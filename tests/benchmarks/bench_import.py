@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from audit.demo.generator import generate_bundle  # noqa: E402
+
 from common import PG_DEFAULT, audit, base_env, scratch_pg  # noqa: E402  (this folder)
 
 

@@ -10,8 +10,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from helpers import County
 from models import Finding, Notice, NoticeFinding, Post, db
+
+from helpers import County
 from web_helpers import PASSWORD, login, post
 
 UNIT = "白帝镇人民政府"

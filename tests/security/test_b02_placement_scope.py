@@ -14,8 +14,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from helpers import write_bundle
 from models import ChangeLog, Person, Placement, WorkshopStaff, db
+
+from helpers import write_bundle
 from web_helpers import login, post, upload_zip, wait_upload, zip_folder
 
 ELSEWHERE = ("该人员不在您的管辖范围内，不能由您上传其安置或用工记录；新登记的人员请一并填入人员信息表；"

@@ -10,6 +10,7 @@ import re
 from sqlalchemy import select
 
 from models import ChangeLog, User, db
+
 from web_helpers import PASSWORD, login
 
 MESSAGE = "用户名或密码错误，或账户暂不可用"

@@ -10,8 +10,9 @@ import secrets
 import pytest
 from sqlalchemy import select
 
-import web_helpers as wh
 from models import ChangeLog, User, db
+
+import web_helpers as wh
 from web_helpers import RequestClient
 
 SHORT = "密码至少 12 位"

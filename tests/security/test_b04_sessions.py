@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from audit.auth.services import create_user
 from models import ChangeLog, User, db
 from models.accounts import UserSession
+
 from web_helpers import PASSWORD, RequestClient, csrf_from
 
 LIMIT = "同时在线的会话超过 3 个，本会话（最早登录的一个）已结束"

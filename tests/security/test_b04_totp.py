@@ -16,6 +16,7 @@ from sqlalchemy import select
 from audit.auth import totp
 from audit.auth.services import create_user
 from models import ChangeLog, User, db
+
 from web_helpers import PASSWORD, RequestClient, csrf_from
 
 WRONG = "验证码不正确，或账户暂不可用。"

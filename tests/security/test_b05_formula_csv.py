@@ -13,8 +13,9 @@ import openpyxl
 import pytest
 from sqlalchemy import update
 
-from helpers import base_tables, write_bundle
 from models import Person, Position, db
+
+from helpers import base_tables, write_bundle
 from web_helpers import login, upload_zip, zip_folder
 
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")

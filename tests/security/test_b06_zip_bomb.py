@@ -136,6 +136,7 @@ def test_a_bomb_within_the_ratio_stops_at_the_error_limit_on_the_web(app, client
     junk rows cannot fill the memory: the check stops at IMPORT_MAX_ERRORS row errors and says so."""
     from audit.auth.services import create_user
     from models import db
+
     from web_helpers import PASSWORD, login, upload_zip, wait_upload
 
     create_user("auditor_bomb", "auditor", PASSWORD, regions=["奉节县"], by="test")

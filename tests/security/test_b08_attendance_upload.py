@@ -21,6 +21,7 @@ import openpyxl
 from sqlalchemy import func, select
 
 from models import Attendance, db
+
 from web_helpers import PASSWORD, login, post, token
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,9 @@ import copy
 
 from audit.ledger.bundle import Limits
 from audit.ledger.importer import import_bundle
-from helpers import base_tables, count, write_bundle
 from models import Attendance, Person, Post, db
+
+from helpers import base_tables, count, write_bundle
 
 N = 300
 

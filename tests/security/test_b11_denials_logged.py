@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from models import ChangeLog, Person, db
+
 from web_helpers import login, post
 
 UNIT = "奉节县/白帝镇/白帝村村民委员会"

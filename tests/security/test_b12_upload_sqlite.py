@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from models import Job, Person, db
+
 from web_helpers import login, post, upload_zip, wait_upload
 
 AUDITOR = "b12_auditor"

@@ -11,8 +11,9 @@ import re
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import select
 
-from helpers import County
 from models import MIGRATIONS_DIR, Finding, Notice, Position, User, UserScope, db
+
+from helpers import County
 from web_helpers import PASSWORD, login
 
 UNIT = "白帝村村民委员会"

@@ -7,8 +7,9 @@ import time
 import pytest
 from sqlalchemy import select
 
-import web_helpers as wh
 from models import ChangeLog, db
+
+import web_helpers as wh
 from web_helpers import RequestClient
 
 COOKIE = "audit_session"

@@ -10,6 +10,7 @@ import openpyxl
 from sqlalchemy import func, select
 
 from models import Attendance, ChangeLog, Person, db
+
 from web_helpers import login, post
 
 EVIL = "evil.example"

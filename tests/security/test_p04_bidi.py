@@ -10,8 +10,9 @@ import unicodedata
 from sqlalchemy import select
 
 from audit.ledger.importer import import_bundle
-from helpers import base_tables, write_bundle
 from models import ChangeLog, Finding, Person, Position, Post, db
+
+from helpers import base_tables, write_bundle
 from web_helpers import login, post, upload_zip, zip_folder
 
 RLO, LRI, PDI, ZWSP, LRM, ALM = "\u202e", "\u2066", "\u2069", "\u200b", "\u200e", "\u061c"
@@ -27,7 +28,7 @@ def tainted(people):
     tables["persons"][1]["name"] = f"李{RLO}小花{PDI}"  # row 3
     tables["persons"][2]["village"] = f"{LRI}桂井社区{ZWSP}"  # row 4
     tables["persons"][2]["id_number"] = f"{LRM}{tables['persons'][2]['id_number']}{ALM}"
-    tables["positions"][0]["employer"] = f"白帝村\x01村民委员会\x7f"  # row 2
+    tables["positions"][0]["employer"] = "白帝村\x01村民委员会\x7f"  # row 2
     tables["positions"][1]["title"] = "护林员\ufeff"  # row 3
     return tables
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from audit import create_app
+
 from helpers import base_tables, write_bundle
 from web_helpers import login, upload_zip, zip_folder
 

@@ -17,8 +17,9 @@ import pytest
 
 from audit import create_app
 from audit.database import HOST
-from helpers import base_tables, write_bundle
 from models import Job, db
+
+from helpers import base_tables, write_bundle
 from web_helpers import login, token, upload_zip, wait_upload, zip_folder
 
 PASSWORD = "correct-horse-42"
@@ -149,7 +150,7 @@ def test_a_killed_check_can_be_retried_then_its_file_goes_and_the_page_says_why(
     assert not bundle.exists()
     page = client.get(f"/uploads/{first}").get_data(as_text=True)
     assert "上传的文件已删除" in page and "只保留 24 小时" in page and "请重新上传" in page
-    assert 'action="/uploads/{}/retry"'.format(first) not in page
+    assert f'action="/uploads/{first}/retry"' not in page
     resp = client.post(f"/uploads/{first}/retry", data={"csrf_token": token(client, f"/uploads/{first}")},
                        follow_redirects=True)
     assert "上传的文件已删除" in resp.get_data(as_text=True)

@@ -3,7 +3,6 @@ carries ``Cache-Control: no-store``: no browser or proxy keeps a copy of persona
 one to revalidate ("no-cache" would)."""
 from __future__ import annotations
 
-
 from helpers import base_tables, write_bundle
 from web_helpers import login, upload_zip, zip_folder
 

@@ -9,6 +9,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from models import ChangeLog, ReportFile, db
+
 from web_helpers import login, post
 
 

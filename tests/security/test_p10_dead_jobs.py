@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 
 from audit import create_app
 from audit.database import HOST
-from helpers import base_tables, write_bundle
 from models import AuditRun, Job, Person, User, db
+
+from helpers import base_tables, write_bundle
 from web_helpers import login, post, token, upload_zip, wait_upload, zip_folder
 
 PASSWORD = "correct-horse-42"

@@ -5,7 +5,7 @@ from sqlalchemy import and_, case, exists, func, select
 
 from models import Position, Post
 
-from ..rule import SEED_003, Draft, Param, rule, yuan, ym
+from ..rule import SEED_003, Draft, Param, rule, ym, yuan
 
 
 def _describe(r, ctx) -> Draft:

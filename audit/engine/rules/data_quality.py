@@ -6,7 +6,7 @@ from sqlalchemy import distinct, func, select
 
 from models import Post, Workshop, WorkshopStaff
 
-from ..rule import SEED_003, Draft, rule, yuan, ym
+from ..rule import SEED_003, Draft, rule, ym, yuan
 
 KINDS = {"position": "公益性岗位", "workshop": "帮扶车间"}
 

@@ -5,7 +5,7 @@ from sqlalchemy import exists, func, or_, select
 
 from models import Placement, Position, Post, WorkshopStaff
 
-from ..rule import SEED_003, Draft, Param, rule, yuan, ym
+from ..rule import SEED_003, Draft, Param, rule, ym, yuan
 
 BASIS = f"{SEED_003} 五(三)：严禁变相发钱"
 

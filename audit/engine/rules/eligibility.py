@@ -11,8 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (Date, Integer, String, and_, case, cast, exists, extract, false, func, literal, or_,
-                        select)
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    extract,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from audit.vocab import CATEGORIES, CATEGORY_ALIASES, CATEGORY_BIT, categories_of
 from models import Business, Household, Official, Pension, Person, Placement, Position, Post

@@ -7,7 +7,7 @@ from sqlalchemy import String, and_, cast, func, literal, select, tuple_
 
 from models import Attendance, Death, Person, Position, Post, Workshop
 
-from ..rule import SEED_003, Draft, Param, grouped, rule, yuan, ym
+from ..rule import SEED_003, Draft, Param, grouped, rule, ym, yuan
 
 BASIS = (f"{SEED_003} 五(三)：及时纠正查处冒名顶替等违规行为，清退违规在岗人员；"
          "各地公益性岗位管理办法：顶岗、替岗、岗在人不在的，解除岗位协议")

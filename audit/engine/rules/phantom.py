@@ -15,7 +15,7 @@ from models import (
     WorkshopStaff,
 )
 
-from ..rule import SEED_002, SEED_003, Draft, Param, grouped, rule, yuan, ym
+from ..rule import SEED_002, SEED_003, Draft, Param, grouped, rule, ym, yuan
 
 BASIS = f"{SEED_003} 五(三)：严禁吃空饷、虚报冒领"
 

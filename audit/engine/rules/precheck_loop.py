@@ -19,7 +19,7 @@ from sqlalchemy import String, and_, case, cast, exists, func, select
 
 from models import UNIT_SEP, Position, Post, Precheck, PrecheckRow
 
-from ..rule import SEED_003, Draft, rule, yuan, ym
+from ..rule import SEED_003, Draft, rule, ym, yuan
 
 BASIS = (f"{SEED_003} 五(三)：做好公益性岗位开发、招聘、安置全过程监管……督促指导用人单位做好日常考勤管理，"
          f"及时纠正查处吃空饷……等违规行为；据此，工资按考勤和审核结果发放，发放前校验审批即该审核")

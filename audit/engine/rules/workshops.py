@@ -14,7 +14,7 @@ from sqlalchemy import and_, case, distinct, exists, func, or_, select, union
 from audit.vocab import POVERTY_MASK
 from models import Person, Post, Report, Workshop, WorkshopStaff
 
-from ..rule import SEED_001, SEED_003, Draft, Param, rule, yuan, ym
+from ..rule import SEED_001, SEED_003, Draft, Param, rule, ym, yuan
 
 BASIS = f"{SEED_003} 五(四)：严防“数字就业”，确保账实相符、账账相符"
 BASIS_SUBSIDY = (f"{BASIS}；{SEED_001} 二(一)2：对吸纳困难人员稳定就业三个月以上的，"

@@ -5,9 +5,8 @@ Revises:
 Create Date: 2026-11-21 21:43:01.766572
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0001'

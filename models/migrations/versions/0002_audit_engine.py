@@ -8,9 +8,8 @@ Create Date: 2026-11-21 21:55:49.771503
 import re
 import unicodedata
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0002'

@@ -5,9 +5,8 @@ Revises: 0004
 Create Date: 2026-12-01 21:05:26.973695
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0005'

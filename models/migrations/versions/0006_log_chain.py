@@ -7,9 +7,8 @@ Create Date: 2026-12-02 10:00:00
 Existing entries are chained in id order, here, once (in Python, in chunks). This is the only
 UPDATE of change_log anywhere: the application itself only ever appends (audit.logchain.append).
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0006'
 down_revision = '0005'

@@ -5,9 +5,8 @@ Revises: 0011
 Create Date: 2026-12-06 03:50:37.376841
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0012'

@@ -21,9 +21,8 @@ stored:
 
 Written with SQL over the tables as they are here, not the application's models.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0013'

@@ -11,9 +11,8 @@ predicate repeats, constant for constant, the rule's filter (audit/engine/rules/
 PHONE_REGEX), which is what lets PostgreSQL use a partial index. SQLite keeps its plan (the rule's
 GLOB filter streams along the clustered attendance table at district scale).
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0017'
