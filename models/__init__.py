@@ -1,12 +1,24 @@
 """SQLAlchemy models of the audit system. Migrations live in ``models/migrations``."""
 from pathlib import Path
 
-from .accounts import ROLES, PasswordHistory, User, UserScope
-from .audit import FINDING_STATUSES, AuditRun, Finding, FindingMoney, RuleParameter
+from .accounts import PasswordHistory, User, UserScope
+from .audit import AuditRun, Finding, FindingMoney, RuleParameter
 from .base import Base, db
 from .changes import ChangeLog, ImportBatch, Job
 from .comparison import Business, Death, MigrantWork, Official, Pension, SocialInsurance
 from .devices import DeviceCall, DeviceRecord, DeviceToken
+from .enums import (
+    ACTIVE_FINDING,
+    FINDING_STATUSES,
+    NOTICE_STATUSES,
+    ROLES,
+    SEVERITIES,
+    WAITING_FOR_UNIT,
+    FindingStatus,
+    NoticeStatus,
+    Role,
+    Severity,
+)
 from .ledger import (
     UNIT_SEP,
     Attendance,
@@ -28,7 +40,6 @@ from .precheck import PRECHECK_STATUSES, Precheck, PrecheckRow
 from .rectification import (
     ACTIONS,
     ITEM_ACTIONS,
-    NOTICE_STATUSES,
     EvidenceFile,
     ItemAnswer,
     Notice,
@@ -53,4 +64,5 @@ __all__ = [
     "PasswordHistory", "ReplayRun", "ReplayFinding", "ReplayMoney", "SummaryCount", "SummaryMoney", "SummaryRun",
     "PRECHECK_STATUSES", "PaydayWarning", "Precheck", "PrecheckRow",
     "DeviceCall", "DeviceRecord", "DeviceToken",
+    "ACTIVE_FINDING", "SEVERITIES", "WAITING_FOR_UNIT", "FindingStatus", "NoticeStatus", "Role", "Severity",
 ]

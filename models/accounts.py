@@ -7,13 +7,7 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base
-
-ROLES = {
-    "admin": "管理员",
-    "auditor": "审计人员",
-    "operator": "经办人",
-    "inspector": "督查人员",
-}
+from .enums import ROLES
 
 
 class User(Base):

@@ -4,22 +4,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
+from .enums import ACTIVE_FINDING, FindingStatus
 from .types import MaskedJSON, MaskedString, MaskedText
 
-# Where a finding stands. A confirmed finding goes into a rectification notice (models/rectification.py);
-# closing the notice (销号) closes it. An audit run never reopens a closed finding: new facts make
-# new findings (other months), and a closed finding whose facts are gone simply stays closed.
-FINDING_STATUSES = {
-    "open": "待复核",
-    "confirmed": "已确认",
-    "dismissed": "已排除",
-    "resolved": "数据已消除",
-    "closed": "已销号",
-}
+# Where a finding stands: models/enums.py (FindingStatus, with its labels).
 
 
 class AuditRun(Base):
@@ -68,7 +72,7 @@ class Finding(Base):
     district: Mapped[str | None] = mapped_column(String(64), index=True)
     township: Mapped[str | None] = mapped_column(String(64))
     village: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=FindingStatus.OPEN, index=True)
     facts_hash: Mapped[str] = mapped_column(String(32))
     first_run_id: Mapped[int] = mapped_column(ForeignKey("audit_runs.id"))
     last_run_id: Mapped[int] = mapped_column(ForeignKey("audit_runs.id"), index=True)
@@ -79,6 +83,17 @@ class Finding(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     __table_args__ = (Index("ix_findings_status_category", "status", "category"),)
+
+    @hybrid_property
+    def is_active(self) -> bool:
+        """Still standing against its unit (models/enums.py ``ACTIVE_FINDING``); in a query,
+        ``Finding.is_active`` is the SQL condition."""
+        return self.status in ACTIVE_FINDING
+
+    @is_active.inplace.expression
+    @classmethod
+    def _is_active_expression(cls) -> ColumnElement[bool]:
+        return cls.status.in_(ACTIVE_FINDING)
 
 
 class FindingMoney(Base):

@@ -17,19 +17,25 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    and_,
+)
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base
+from .enums import WAITING_FOR_UNIT, NoticeStatus
 from .types import MaskedJSON, MaskedString, MaskedText
 
-NOTICE_STATUSES = {
-    "issued": "已下发，待整改",
-    "answered": "单位已回复，待核验",
-    "returned": "已退回，待重新整改",
-    "closed": "已销号",
-}
-WAITING_FOR_UNIT = ("issued", "returned")
 # Required actions (整改要求) a notice may ask of a unit for a finding.
 ACTIONS = {
     "dismiss_person": "清退不符合条件或未在岗人员",
@@ -55,7 +61,7 @@ class Notice(Base):
     township: Mapped[str | None] = mapped_column(String(64))
     village: Mapped[str | None] = mapped_column(String(64))
     issuer: Mapped[str] = mapped_column(String(128))  # the issuing body, e.g. 奉节县人力资源和社会保障局
-    status: Mapped[str] = mapped_column(String(16), default="issued", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=NoticeStatus.ISSUED, index=True)
     deadline: Mapped[dt.date] = mapped_column(Date)
     amount_to_recover_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     requirements: Mapped[str | None] = mapped_column(MaskedText)  # further requirements in the auditor's words
@@ -71,8 +77,17 @@ class Notice(Base):
                                                            order_by="NoticeResponse.id")
     __table_args__ = (UniqueConstraint("year", "seq", "district", name="number_seq"),)
 
+    @hybrid_method
     def overdue(self, today: dt.date | None = None) -> bool:
+        """The one definition of overdue: waiting for the unit (issued or returned) past its deadline.
+        ``Notice.overdue(day)`` is the same condition in SQL (audit/rectification/queries.py passes
+        the application's today)."""
         return self.status in WAITING_FOR_UNIT and self.deadline < (today or dt.date.today())
+
+    @overdue.inplace.expression
+    @classmethod
+    def _overdue_expression(cls, today: dt.date | None = None) -> ColumnElement[bool]:
+        return and_(cls.status.in_(WAITING_FOR_UNIT), cls.deadline < (today or dt.date.today()))
 
 
 class NoticeFinding(Base):
