@@ -1,8 +1,10 @@
 """Declarative base, naming convention and the Flask-SQLAlchemy handle."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -16,6 +18,9 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # every model maps one Table (no model maps a join or a select): said here so that Core statements
+    # on ``Model.__table__`` (insert, update, delete) type-check
+    __table__: ClassVar[Table]
 
 
 db = SQLAlchemy(model_class=Base)
