@@ -84,7 +84,9 @@ class Notice(Base):
         the application's today)."""
         return self.status in WAITING_FOR_UNIT and self.deadline < (today or dt.date.today())
 
-    @overdue.inplace.expression
+    # ``.expression`` (not ``.inplace.expression``): hybrid_method mutates itself either way, and mypy
+    # reads ``inplace`` through the descriptor's __get__ (a plain callable, without ``expression``)
+    @overdue.expression
     @classmethod
     def _overdue_expression(cls, today: dt.date | None = None) -> ColumnElement[bool]:
         return and_(cls.status.in_(WAITING_FOR_UNIT), cls.deadline < (today or dt.date.today()))
