@@ -790,16 +790,18 @@ class Importer:
         later = (select(s.c.row_no, first.c.first)
                  .join(first, and_(*[k == first.c[k.name] for k in key])).where(s.c.row_no != first.c.first))
         names = "、".join(spec.col(k).zh for k in spec.key)
-        later = later.order_by(s.c.row_no)
+        said = later.order_by(s.c.row_no)
         if self.limits.max_errors > 0:  # past that many the check stops (``_error``): fetch no more
-            later = later.limit(self.limits.max_errors)
-        rows = conn.execute(later).all()
+            said = said.limit(self.limits.max_errors)
+        rows = conn.execute(said).all()
         for row_no, first_row in rows:
             self._error(spec.name, row_no, names, "", f"与第{first_row}行的{names}相同（重复记录）")
-        if rows:  # set-based: a list of row numbers would exceed the bind limit (65535 on PostgreSQL)
-            earlier = s.alias("earlier")
-            conn.execute(s.delete().where(exists().where(
-                *[earlier.c[k.name] == k for k in key], earlier.c.row_no < s.c.row_no)))
+        if rows:
+            # set-based (a list of row numbers would exceed the bind limit, 65535 on PostgreSQL), and
+            # against each key's first row only: "an earlier row with the same key" as a correlated
+            # EXISTS compares every pair of copies, hours for a file of 100,000 copies of one row
+            repeated = select(later.subquery().c.row_no)
+            conn.execute(s.delete().where(s.c.row_no.in_(repeated)))
 
     # -- 3. merges ------------------------------------------------------------------------------
 
