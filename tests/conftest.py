@@ -9,7 +9,9 @@ database of its own, ``audit_test_<pid>``, created next to it and dropped at the
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,61 @@ def web(app, tmp_path, people, quick_hashes):
     t = load(two_districts(people), app, tmp_path / "bundle")
     create_users(app)
     return t
+
+
+# The browser tests' fixtures: Debian's Chromium, headless, driven through the Python Playwright package
+# (never its own browser download), against the app served on a local port (web_helpers.NEEDS_CHROMIUM).
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from web_helpers import CHROMIUM
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def live(app, web):
+    """The app on a free local port, in a thread of its own (each request gets its own context)."""
+    from werkzeug.serving import make_server
+
+    app.config["AUDIT_AS_OF"] = "2025-06-30"  # audits started from the web replay this date
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page_for(browser, live, request):
+    from web_helpers import PASSWORD
+
+    contexts = []
+
+    def open_as(username: str, *, mobile: bool = False):
+        viewport = {"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900}
+        ctx = browser.new_context(viewport=viewport, locale="zh-CN", accept_downloads=True)
+        ctx.set_default_timeout(15000)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.errors = errors
+        page.goto(live + "/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r"/dashboard/$"))
+        return page
+
+    yield open_as
+    for ctx in contexts:
+        ctx.close()

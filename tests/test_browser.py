@@ -8,84 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import re
-import threading
 import zipfile
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from models import Attendance, Finding, db
 
 import web_helpers as wh
 from helpers import write_bundle
-from web_helpers import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).parent / "artifacts" / "screenshots"
-# Outside CI a machine without Chromium skips these; in CI (where bin/setup installed it) they must run.
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI", "").lower() != "true",
-                                reason="Debian's chromium is not installed (bin/setup installs it)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def live(app, web):
-    """The app on a free local port, in a thread of its own (each request gets its own context)."""
-    from werkzeug.serving import make_server
-
-    app.config["AUDIT_AS_OF"] = "2025-06-30"  # audits started from the web replay this date
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def page_for(browser, live, request):
-    contexts = []
-
-    def open_as(username: str, *, mobile: bool = False):
-        ctx = browser.new_context(viewport={"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900},
-                                  locale="zh-CN", accept_downloads=True)
-        ctx.set_default_timeout(15000)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.errors = errors
-        page.goto(live + "/")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r"/dashboard/$"))
-        return page
-
-    yield open_as
-    for ctx in contexts:
-        ctx.close()
-
-
-def shot(page, name: str, request) -> None:
-    backend = request.node.callspec.params.get("database_url", "db") if hasattr(request.node, "callspec") else "db"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}-{backend}.png"), full_page=True)
+pytestmark = wh.NEEDS_CHROMIUM
 
 
 def _zip(folder: Path) -> bytes:
@@ -100,7 +34,7 @@ def test_auditor_uploads_audits_and_reviews(page_for, web, tmp_path, request):
     page = page_for("auditor_fj")
     assert page.inner_text("h1") == "审计总览"
     assert "待处理违规问题" in page.inner_text(".stats")
-    shot(page, "01-auditor-dashboard", request)
+    wh.shot(page, "01-auditor-dashboard", request)
 
     # a deaths list from 民政: 李小花 died on 2025-02-20 (she was paid for March on GW-A2)
     bundle = _zip(write_bundle(tmp_path / "deaths", {"deaths": [
@@ -112,16 +46,16 @@ def test_auditor_uploads_audits_and_reviews(page_for, web, tmp_path, request):
     page.wait_for_selector("button:has-text('确认导入')")
     preview = page.inner_text("main")
     assert "死亡人员" in preview and "将新增" in preview and "未写入" in preview or "试导入" in preview
-    shot(page, "02-upload-preview", request)
+    wh.shot(page, "02-upload-preview", request)
     page.once("dialog", lambda d: d.accept())
     page.click("button:has-text('确认导入')")
     page.wait_for_selector("text=导入完成")
     assert re.search(r"导入完成（批次 #\d+）", page.inner_text("main"))
-    shot(page, "03-upload-committed", request)
+    wh.shot(page, "03-upload-committed", request)
 
     page.click("button:has-text('立即运行审计')")
     page.wait_for_selector("text=审计完成", timeout=60000)
-    shot(page, "04-audit-run", request)
+    wh.shot(page, "04-audit-run", request)
 
     # the new finding: paid after death
     page.goto(page.url.split("/uploads")[0] + "/findings/?rule=PS04")
@@ -130,7 +64,7 @@ def test_auditor_uploads_audits_and_reviews(page_for, web, tmp_path, request):
     body = page.inner_text("main")
     assert "死亡后仍发放工资" in body and "死亡日期" in body and "2025-02-20" in body and "800.00" in body
     assert web.ids["李小花"] not in body
-    shot(page, "05-finding-evidence", request)
+    wh.shot(page, "05-finding-evidence", request)
     page.click("button:has-text('确认问题')")
     page.wait_for_selector(".flash-success")
     assert "已确认" in page.inner_text(".page-head")
@@ -142,9 +76,9 @@ def test_auditor_uploads_audits_and_reviews(page_for, web, tmp_path, request):
     page.click("button:has-text('排除问题')")
     page.wait_for_selector(".flash-success")
     assert "已排除" in page.inner_text(".page-head")
-    shot(page, "06-finding-dismissed", request)
+    wh.shot(page, "06-finding-dismissed", request)
     page.goto(page.url.split("/findings")[0] + "/findings/?status=all")
-    shot(page, "07-findings-list", request)
+    wh.shot(page, "07-findings-list", request)
     assert not page.errors, page.errors
 
     db.session.rollback()
@@ -154,7 +88,7 @@ def test_auditor_uploads_audits_and_reviews(page_for, web, tmp_path, request):
 
 def test_operator_enters_a_month_of_attendance(page_for, web, request):
     page = page_for("operator_bd", mobile=True)
-    shot(page, "08-operator-dashboard-phone", request)
+    wh.shot(page, "08-operator-dashboard-phone", request)
     page.click("label.nav-burger")
     page.click("nav >> text=考勤填报")
     page.goto(page.url.rstrip("/") + f"/grid?kind=employer&unit={wh.BAIDI}&month=2025-04")
@@ -162,7 +96,7 @@ def test_operator_enters_a_month_of_attendance(page_for, web, request):
     page.click("th:has-text('王大山') button:has-text('工作日出勤')")
     assert page.input_value(f"select[name=c-{pid}-{post}-1]") == "出勤"  # Tuesday 1 April
     assert page.input_value(f"select[name=c-{pid}-{post}-5]") == ""  # a Saturday stays blank
-    shot(page, "09-attendance-grid-phone", request)
+    wh.shot(page, "09-attendance-grid-phone", request)
     page.click("button:has-text('保存并审计')")
     page.wait_for_selector(".flash-success", timeout=60000)
     assert "已保存 22 条考勤" in page.inner_text(".flash-success")
@@ -181,7 +115,7 @@ def test_inspector_reads_findings_and_cannot_change_anything(page_for, web, live
     assert "证据" in page.inner_text("main")
     assert page.locator("button:has-text('确认问题')").count() == 0
     assert page.locator("input[name=ids]").count() == 0
-    shot(page, "10-inspector-finding", request)
+    wh.shot(page, "10-inspector-finding", request)
     # a forged review from the inspector's own session is refused
     token = page.get_attribute("meta[name=csrf-token]", "content")
     fid = web.finding("奉节县", "PS01").id
@@ -191,7 +125,7 @@ def test_inspector_reads_findings_and_cannot_change_anything(page_for, web, live
     db.session.rollback()
     assert db.session.get(Finding, fid).status == "open"
     page.goto(live + "/persons")
-    shot(page, "11-inspector-persons", request)
+    wh.shot(page, "11-inspector-persons", request)
     assert not [e for e in page.errors if "403" not in e], page.errors
 
 
@@ -232,14 +166,14 @@ def test_a_notice_answered_item_by_item_closed_by_the_data_and_listed_in_the_led
     assert op.input_value(f"#a-{a1}-date") == dt.date.today().isoformat()  # what was entered is kept
     assert op.input_value(f"#a-{a2}-action") == "ledger_corrected"
     assert op.locator(f"#a-{a1}-amount-error").is_visible()
-    shot(op, "30-answer-error-at-top", request)
+    wh.shot(op, "30-answer-error-at-top", request)
     op.click(f"#errors a[href='#a-{a1}-amount']")
     op.fill(f"#a-{a1}-amount", "800.00")
     op.set_input_files(f"#a-{a1}-file", files=[voucher])
     op.click("button:has-text('提交整改情况')")
     op.wait_for_selector(".flash-success")
     assert "单位已回复，待核验" in op.inner_text(".page-head")
-    shot(op, "31-answer-submitted", request)
+    wh.shot(op, "31-answer-submitted", request)
 
     # the unit's corrected attendance of February arrives; the auditor loads it and runs an audit
     c = web.county
@@ -273,7 +207,7 @@ def test_a_notice_answered_item_by_item_closed_by_the_data_and_listed_in_the_led
     assert "已销号" in au.inner_text(".page-head")
     assert "人工销号：三月考勤经乡镇复核属实" in au.inner_text(f"#item-{a2}")
     assert "数据已消除" in au.inner_text(f"#item-{a1}")
-    shot(au, "32-notice-closed-by-items", request)
+    wh.shot(au, "32-notice-closed-by-items", request)
 
     # the 整改台账 shows what was recovered and how each item was closed
     au.goto(f"{live}/reports/")

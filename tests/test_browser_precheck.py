@@ -10,25 +10,22 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 from sqlalchemy import select
-from test_browser import browser, live, page_for, pytestmark  # noqa: F401 - the shared setup
 from test_precheck_web import CHECK_DAY, april, csv_bytes, draft_rows  # noqa: F401 - the April fixture
 
 from models import ChangeLog, Precheck, db
 
+import web_helpers as wh
+
+pytestmark = wh.NEEDS_CHROMIUM
+
 SHOTS = Path(os.environ.get("PRECHECK_SHOTS", "/tmp/precheck-shots"))
-
-
-def shot(page, name: str, request) -> None:
-    backend = request.node.callspec.params.get("database_url", "db") if hasattr(request.node, "callspec") else "db"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}-{backend}.png"), full_page=True)
 
 
 def test_an_auditor_prechecks_approves_and_downloads(page_for, april, live, request, tmp_path):  # noqa: F811
     au = page_for("auditor_fj")
     au.click("nav >> text=发放前校验")
     au.wait_for_selector("h1:has-text('发放前校验')")
-    shot(au, "p1-precheck-index", request)
+    wh.shot(au, "p1-precheck-index", request, SHOTS)
 
     # a row of another district first: refused by row, nothing stored
     au.set_input_files("input[name=file]", files=[{
@@ -39,7 +36,7 @@ def test_an_auditor_prechecks_approves_and_downloads(page_for, april, live, requ
     au.wait_for_selector("table.errors-table")
     errors = au.inner_text("table.errors-table")
     assert "GW-B1" in errors and "不在您的管辖范围内" in errors
-    shot(au, "p2-precheck-refused", request)
+    wh.shot(au, "p2-precheck-refused", request, SHOTS)
     assert [e for e in au.errors if "422" in e] and all("422" in e for e in au.errors)  # the refused upload's answer
     au.errors.clear()
 
@@ -52,7 +49,7 @@ def test_an_auditor_prechecks_approves_and_downloads(page_for, april, live, requ
     main = au.inner_text("main")
     assert "可发放 2 行" in main.replace("\n", " ") or "可发放：2" in main or "2行" in main.replace(" ", "")
     assert all(april.ids[n] not in main for n in ("李小花", "王大山", "张三", "陈工"))
-    shot(au, "p3-precheck-result", request)
+    wh.shot(au, "p3-precheck-result", request, SHOTS)
 
     # the rejected row's reasons
     au.click(".precheck-filter >> text=不予发放")
@@ -60,7 +57,7 @@ def test_an_auditor_prechecks_approves_and_downloads(page_for, april, live, requ
     row = au.inner_text("table.precheck-rows tbody tr")
     assert "张三" in row and "不予发放" in row and "死亡后仍发放工资" in row and "死亡" in row
     assert au.locator("table.precheck-rows tbody tr").count() == 1
-    shot(au, "p4-precheck-rejected", request)
+    wh.shot(au, "p4-precheck-rejected", request, SHOTS)
 
     # approve the pass rows only
     au.check("input[name=verdicts][value=pass]")
@@ -70,14 +67,14 @@ def test_an_auditor_prechecks_approves_and_downloads(page_for, april, live, requ
     au.wait_for_selector(".flash-success")
     assert "已审批：可发放的 2 行（金额 3,300.00 元）准予发放" in au.inner_text(".flash-success")
     assert "已审批" in au.inner_text(".precheck-status") and au.locator("input[name=confirm]").count() == 0
-    shot(au, "p5-precheck-approved", request)
+    wh.shot(au, "p5-precheck-approved", request, SHOTS)
     approved_url = au.url
 
     # an inspector on a phone reads it, and cannot approve
     ins = page_for("inspector_fj", mobile=True)
     ins.goto(approved_url)
     assert "已审批" in ins.inner_text(".precheck-status") and ins.locator("input[name=confirm]").count() == 0
-    shot(ins, "p7-precheck-inspector-phone", request)
+    wh.shot(ins, "p7-precheck-inspector-phone", request, SHOTS)
     assert not ins.errors, ins.errors
 
     # the XLSX: masked, verdicts
@@ -97,7 +94,7 @@ def test_an_auditor_prechecks_approves_and_downloads(page_for, april, live, requ
 
     au.click("nav >> text=发放前校验")
     assert "已审批" in au.inner_text("table.precheck-list")
-    shot(au, "p6-precheck-list", request)
+    wh.shot(au, "p6-precheck-list", request, SHOTS)
     assert not au.errors, au.errors
 
     db.session.rollback()

@@ -8,23 +8,24 @@ import re
 from pathlib import Path
 
 from sqlalchemy import select
-from test_browser import browser, live, page_for, pytestmark, shot  # noqa: F401 - the shared setup
 
 from models import EvidenceFile, Finding, Notice, db
 
 import web_helpers as wh
 
+pytestmark = wh.NEEDS_CHROMIUM
+
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
 
-def test_a_notice_from_issue_to_closure(page_for, web, live, request):  # noqa: F811 - the shared fixtures
+def test_a_notice_from_issue_to_closure(page_for, web, live, request):
     # the auditor issues the notice from the findings of the unit
     au = page_for("auditor_fj")
     au.goto(live + f"/findings/?unit={wh.BAIDI}")
     au.click("text=为该单位下发整改通知书")
     au.wait_for_selector("h1:has-text('新建整改通知书')")
     assert au.locator("input[name=ids]:checked").count() == 2
-    shot(au, "20-notice-new", request)
+    wh.shot(au, "20-notice-new", request)
     au.once("dialog", lambda d: d.accept())
     au.click("button:has-text('下发整改通知书')")
     au.wait_for_selector(".flash-success")
@@ -32,13 +33,13 @@ def test_a_notice_from_issue_to_closure(page_for, web, live, request):  # noqa: 
     assert re.fullmatch(r"渝奉人社审〔\d{4}〕1号", number)
     assert "1,200.00" in au.inner_text("main") and "已下发，待整改" in au.inner_text(".page-head")
     notice_url = au.url
-    shot(au, "21-notice-issued", request)
+    wh.shot(au, "21-notice-issued", request)
 
     # the inspector finds it in the list and downloads its PDF
     ins = page_for("inspector_fj")
     ins.click("nav >> text=整改")
     assert number in ins.inner_text("table")
-    shot(ins, "22-notices-list", request)
+    wh.shot(ins, "22-notices-list", request)
     ins.click(f"text={number}")
     with ins.expect_download() as info:
         ins.click("button:has-text('下载 PDF 通知书')")
@@ -48,7 +49,7 @@ def test_a_notice_from_issue_to_closure(page_for, web, live, request):  # noqa: 
     assert ins.locator("textarea[name=text]").count() == 0 and ins.locator("button:has-text('销号')").count() == 0
     ins.goto(live + "/reports/")
     assert "整改通知书" in ins.inner_text("table")
-    shot(ins, "23-reports", request)
+    wh.shot(ins, "23-reports", request)
 
     # the operator answers on a phone, with a file
     op = page_for("operator_bd", mobile=True)
@@ -58,11 +59,11 @@ def test_a_notice_from_issue_to_closure(page_for, web, live, request):  # noqa: 
     op.fill("textarea[name=text]", "已清退王大山，追回 2025 年 2 月、3 月违规发放的工资 1200 元，并更正考勤台账。")
     op.set_input_files("input[name=files]", files=[{"name": "缴款凭证.pdf", "mimeType": "application/pdf",
                                                      "buffer": PDF}])
-    shot(op, "24-notice-answer-phone", request)
+    wh.shot(op, "24-notice-answer-phone", request)
     op.click("button:has-text('提交整改情况')")
     op.wait_for_selector(".flash-success")
     assert "单位已回复，待核验" in op.inner_text(".page-head") and "缴款凭证.pdf" in op.inner_text("main")
-    shot(op, "25-notice-answered-phone", request)
+    wh.shot(op, "25-notice-answered-phone", request)
 
     # the auditor reads the answer, fetches the evidence, and closes the notice
     au.goto(notice_url)
@@ -77,7 +78,7 @@ def test_a_notice_from_issue_to_closure(page_for, web, live, request):  # noqa: 
         au.wait_for_selector(".flash-success")
     assert "已销号" in au.inner_text(".page-head")
     assert "人工销号：已核实清退名单与缴款凭证" in au.inner_text("main")
-    shot(au, "26-notice-closed", request)
+    wh.shot(au, "26-notice-closed", request)
     for p in (au, ins, op):
         assert not p.errors, p.errors
 

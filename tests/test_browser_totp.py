@@ -12,13 +12,15 @@ import time
 
 import pyotp
 import pytest
-from test_browser import SHOTS, browser, pytestmark  # noqa: F401 - the browser tests' one set-up
 
 from audit.auth import totp
 from audit.auth.services import create_user
 from models import db
 
+import web_helpers as wh
 from web_helpers import PASSWORD
+
+pytestmark = wh.NEEDS_CHROMIUM
 
 
 class Clock:
@@ -54,12 +56,6 @@ def clock(monkeypatch) -> Clock:
     return c
 
 
-def shot(page, name: str, request) -> None:
-    backend = request.node.callspec.params.get("database_url", "db") if hasattr(request.node, "callspec") else "db"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}-{backend}.png"), full_page=True)
-
-
 def password_step(page, live: str, username: str) -> None:
     page.goto(live + "/login")
     page.fill("input[name=username]", username)
@@ -85,10 +81,10 @@ def test_an_admin_and_an_auditor_must_enter_a_code_after_enrolment(browser, live
     assert page.url.endswith("/account/totp")  # nothing else until enrolled
     qr = page.locator("svg.totp-qr")
     assert qr.is_visible() and qr.bounding_box()["width"] >= 200
-    shot(page, f"totp-1-enrol-{username}", request)
+    wh.shot(page, f"totp-1-enrol-{username}", request)
     page.set_viewport_size({"width": 390, "height": 844})
     assert qr.bounding_box()["x"] >= 0 and qr.bounding_box()["width"] <= 390  # whole on a phone
-    shot(page, f"totp-1-enrol-phone-{username}", request)
+    wh.shot(page, f"totp-1-enrol-phone-{username}", request)
     page.set_viewport_size({"width": 1280, "height": 900})
     app_ = pyotp.TOTP(page.inner_text("#totp-secret").replace(" ", ""))
     page.fill("input[name=code]", app_.at(clock.now))
@@ -96,7 +92,7 @@ def test_an_admin_and_an_auditor_must_enter_a_code_after_enrolment(browser, live
     page.wait_for_selector("text=两步验证已启用")
     codes = page.locator("ol.recovery-codes code").all_inner_texts()
     assert len(codes) == 10 and all(re.fullmatch(r"[a-z2-9]{5}-[a-z2-9]{5}", c) for c in codes)
-    shot(page, f"totp-2-recovery-codes-{username}", request)
+    wh.shot(page, f"totp-2-recovery-codes-{username}", request)
     page.click("text=我已保存，继续")
     page.wait_for_url(re.compile(r"/dashboard/$"))
 
@@ -106,7 +102,7 @@ def test_an_admin_and_an_auditor_must_enter_a_code_after_enrolment(browser, live
     password_step(page, live, username)
     page.wait_for_url(re.compile(r"/login/totp$"))
     assert "密码已通过" in page.inner_text("main")
-    shot(page, f"totp-3-code-{username}", request)
+    wh.shot(page, f"totp-3-code-{username}", request)
     page.goto(live + "/dashboard/")
     assert "/login" in page.url and "/dashboard" not in page.url.split("?")[0]
 
@@ -114,7 +110,7 @@ def test_an_admin_and_an_auditor_must_enter_a_code_after_enrolment(browser, live
     page.fill("input[name=code]", "000000" if app_.at(clock.now) != "000000" else "111111")
     page.click("button[type=submit]")
     assert "验证码不正确" in page.inner_text(".flash-error")
-    shot(page, f"totp-4-wrong-code-{username}", request)
+    wh.shot(page, f"totp-4-wrong-code-{username}", request)
     clock.now += 30
     page.fill("input[name=code]", app_.at(clock.now))
     page.click("button[type=submit]")
@@ -122,9 +118,9 @@ def test_an_admin_and_an_auditor_must_enter_a_code_after_enrolment(browser, live
     assert page.locator("h1").first.inner_text() in ("审计总览", "系统总览")
     page.goto(live + "/account/totp")
     assert "已启用" in page.inner_text("main")
-    shot(page, f"totp-5-status-{username}", request)
+    wh.shot(page, f"totp-5-status-{username}", request)
     for width in (390, 900):
         page.set_viewport_size({"width": width, "height": 844})
-        shot(page, f"totp-6-status-{width}px-{username}", request)
+        wh.shot(page, f"totp-6-status-{width}px-{username}", request)
     assert not [e for e in errors if "401" not in e], errors  # the wrong code's page answers 401
     ctx.close()

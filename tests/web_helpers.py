@@ -3,12 +3,14 @@ findings, and a user of every role scoped to each; sign-in and CSRF helpers for 
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -198,3 +200,20 @@ def wait_upload(client, job_id: int, timeout: float = 120) -> dict:
         time.sleep(0.05)
     jobs.wait(job_id)
     return client.get(f"/uploads/{job_id}.json").get_json()
+
+
+# The browser tests' one set-up (the fixtures ``browser``, ``live`` and ``page_for`` are in conftest.py)
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).parent / "artifacts" / "screenshots"
+# Outside CI a machine without Chromium skips these; in CI (where bin/setup installed it) they must run.
+NEEDS_CHROMIUM = pytest.mark.skipif(not Path(CHROMIUM).exists()
+                                    and os.environ.get("CI", "").lower() != "true",
+                                    reason="Debian's chromium is not installed (bin/setup installs it)")
+
+
+def shot(page, name: str, request, folder: Path = SHOTS) -> None:
+    """A full-page screenshot named after the step and the backend, kept for review."""
+    callspec = getattr(request.node, "callspec", None)
+    backend = callspec.params.get("database_url", "db") if callspec else "db"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}-{backend}.png"), full_page=True)
