@@ -14,7 +14,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import and_, case, desc, distinct, func, select, true
 
 from audit.engine.coverage import not_fully_run, overview, partial_note
-from audit.engine.rule import CATEGORIES, REGISTRY, SEVERITIES, VIOLATIONS, _order, all_rules
+from audit.engine.rule import CATEGORIES, REGISTRY, SEVERITIES, VIOLATIONS, all_rules, rule_order
 from audit.findings import periods
 from audit.findings.money import money_by, money_by_many, overlap_note, overlaps
 from audit.findings.queries import unit_names
@@ -160,7 +160,7 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
                 "months": month_span(r.periods) if r.periods else "—", "amount_fen": r.amount_at_risk_fen,
                 "overlap": overlap_note(shared.get(r.id, []), titles=False),
                 "status": FINDING_STATUSES.get(r.status, r.status),
-                "order": (_order(r.rule), r.unit or "", r.period_start or dt.date.min)} for r in rows]
+                "order": (rule_order(r.rule), r.unit or "", r.period_start or dt.date.min)} for r in rows]
     listing.sort(key=lambda d: (not d["violation"], d["order"]))
 
     info = [c for c in categories if not c["violation"]]
@@ -195,7 +195,7 @@ def not_run_rules() -> list[dict]:
     return [{"rule": code, "title": REGISTRY[code].title if code in REGISTRY else code,
              "status": info["status"], "reason": info.get("reason", ""),
              "note": partial_note(info) if info["status"] == "partial" else ""}
-            for code, info in sorted(not_fully_run(run.rules), key=lambda kv: _order(kv[0]))]
+            for code, info in sorted(not_fully_run(run.rules), key=lambda kv: rule_order(kv[0]))]
 
 
 def latest_coverage() -> dict:

@@ -133,8 +133,7 @@ def _stats(conn: Connection, name: str, as_of: dt.date) -> dict[str, Any]:
         cols.append(on_list.scalar_subquery().label("matched"))
     cols.extend(func.max(case((t.c[c] <= as_of, t.c[c]))).label(f"max_{c}") for c in DATES[name])
     row = conn.execute(select(*cols).select_from(t)).one()._mapping
-    dates = [_date(row[f"max_{c}"]) for c in DATES[name]]
-    dates = [d for d in dates if d is not None]
+    dates = [d for d in (_date(row[f"max_{c}"]) for c in DATES[name]) if d is not None]
     return {"rows": int(row["rows"]), "persons": _int(row.get("persons")),
             "matched": _int(row.get("matched")), "latest": max(dates) if dates else None}
 
@@ -307,14 +306,14 @@ def not_fully_run(rules: dict | None) -> list[tuple[str, dict]]:
 def overview(rules: dict | None, summary: dict | None) -> dict[str, Any]:
     """What the dashboard, the run page and the 审计报告 show of a run: its stale lists, the coverage
     of the lists and the ledger tables, and the rules it did not run or did not fully run."""
-    from .rule import REGISTRY, _order, all_rules
+    from .rule import REGISTRY, all_rules, rule_order
 
     all_rules()
     cov = (summary or {}).get("coverage")
     shown = [{"rule": code, "title": REGISTRY[code].title if code in REGISTRY else code,
               "status": s["status"], "reason": s.get("reason", ""), "ran": bool(s.get("ran")),
               "note": partial_note(s) if s["status"] == "partial" else "规则未运行，此前的发现保持原状"}
-             for code, s in sorted(not_fully_run(rules), key=lambda kv: _order(kv[0]))]
+             for code, s in sorted(not_fully_run(rules), key=lambda kv: rule_order(kv[0]))]
     return {"recorded": bool(cov), "as_of": (cov or {}).get("as_of"),
             "stale_months": (cov or {}).get("stale_months", STALE_MONTHS), "warnings": warnings(cov),
             "lists": rows(cov, "lists"), "ledger": rows(cov, "ledger"), "rules": shown,

@@ -119,13 +119,13 @@ def rule(code: str, *, category: str, title: str, severity: str, basis: str, sub
 def all_rules() -> list[Rule]:
     from . import rules  # noqa: F401  (imports every rule module)
 
-    return sorted(REGISTRY.values(), key=lambda r: _order(r.code))
+    return sorted(REGISTRY.values(), key=lambda r: rule_order(r.code))
 
 
 RULE_PREFIXES = ("PS", "DP", "WA", "IM", "IP", "FV", "LM", "PC", "TS", "AN", "DQ")  # the catalogue's order
 
 
-def _order(code: str) -> tuple[int, int]:
+def rule_order(code: str) -> tuple[int, int]:
     return (RULE_PREFIXES.index(code[:2]) if code[:2] in RULE_PREFIXES else 99, int(code[2:] or 0))
 
 

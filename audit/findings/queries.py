@@ -13,6 +13,8 @@ from sqlalchemy import Text, and_, case, cast, desc, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from models import (
+    ACTIVE_FINDING,
+    FINDING_STATUSES,
     ChangeLog,
     Finding,
     FindingAlias,
@@ -32,16 +34,7 @@ from ..engine.rule import CATEGORIES, REGISTRY, VIOLATIONS, all_rules
 from . import summary
 from .money import money_by, money_by_many, overlap_note, overlaps, total_fen
 
-ACTIVE = ("open", "confirmed")
-STATUS_CHOICES = {
-    "active": "待处理（待复核＋已确认）",
-    "open": "待复核",
-    "confirmed": "已确认",
-    "dismissed": "已排除",
-    "resolved": "数据已消除",
-    "closed": "已销号",
-    "all": "全部状态",
-}
+STATUS_CHOICES = {"active": "待处理（待复核＋已确认）", **FINDING_STATUSES, "all": "全部状态"}
 SORTS = {"period": "按月份（新→旧）", "amount": "按金额（大→小）", "rule": "按规则"}
 PER_PAGE = 50
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -110,7 +103,7 @@ def json_list_has_int(col, n: int) -> ColumnElement[bool]:
 def where(f: Filters) -> list[ColumnElement[bool]]:
     w = [scope().findings()]
     if f.status == "active":
-        w.append(Finding.status.in_(ACTIVE))
+        w.append(Finding.is_active)
     elif f.status != "all":
         w.append(Finding.status == f.status)
     for name in ("category", "rule", "severity", "district", "township", "unit"):
@@ -213,7 +206,7 @@ def _summary_where(of, f: Filters, *, status: bool = True) -> list[ColumnElement
         if getattr(f, name):
             w.append(getattr(of, name) == getattr(f, name))
     if status and f.status == "active":
-        w.append(of.status.in_(ACTIVE))
+        w.append(of.status.in_(ACTIVE_FINDING))
     elif status and f.status != "all":
         w.append(of.status == f.status)
     return w
@@ -455,7 +448,7 @@ def is_violation(category: str) -> bool:
 # yet, or a summary whose sums would not be exact) it counts the findings themselves, live.
 
 def _active_in_scope():
-    return and_(scope().findings(), Finding.status.in_(ACTIVE))
+    return and_(scope().findings(), Finding.is_active)
 
 
 def _money(*where, group) -> dict:
@@ -486,13 +479,13 @@ def at_risk() -> int:
     if _summary_run() is not None:
         return int(db.session.scalar(select(func.coalesce(func.sum(SummaryMoney.fen), 0)).where(
             SummaryMoney.basis == "violations", scope().findings(SummaryMoney))) or 0)
-    return total_fen(db.session, scope().findings(), Finding.status.in_(ACTIVE),
+    return total_fen(db.session, scope().findings(), Finding.is_active,
                      Finding.category.in_(VIOLATIONS))
 
 
 def by_category() -> list[dict]:
     if _summary_run() is not None:
-        rows = {c: int(n) for c, n in _counts(SummaryCount.status.in_(ACTIVE), group=["category"])}
+        rows = {c: int(n) for c, n in _counts(SummaryCount.status.in_(ACTIVE_FINDING), group=["category"])}
         money = _summed("active", group=["category"])
     else:
         rows = dict((c, n) for c, n in db.session.execute(
@@ -504,7 +497,7 @@ def by_category() -> list[dict]:
 
 def by_rule() -> list[dict]:
     if _summary_run() is not None:
-        found = _counts(SummaryCount.status.in_(ACTIVE), group=["rule", "category"], open_=True)
+        found = _counts(SummaryCount.status.in_(ACTIVE_FINDING), group=["rule", "category"], open_=True)
         money = _summed("active", group=["rule"])
     else:
         q = (select(Finding.rule, Finding.category, func.count(),
@@ -515,9 +508,9 @@ def by_rule() -> list[dict]:
     out = [{"rule": r, "category": c, "title": rule_title(r), "count": int(n),
             "amount_fen": int(money.get(r, 0)), "open": int(o or 0), "violation": c in VIOLATIONS}
            for r, c, n, o in found]
-    from ..engine.rule import _order
+    from ..engine.rule import rule_order
 
-    return sorted(out, key=lambda d: _order(d["rule"]))
+    return sorted(out, key=lambda d: rule_order(d["rule"]))
 
 
 def by_status() -> dict[str, int]:
@@ -533,7 +526,7 @@ def monthly_trend(months: int = 12) -> list[dict]:
     """Violations per month of their first period (the latest ``months`` months with findings)."""
     if _summary_run() is not None:
         sc = SummaryCount
-        found = _counts(sc.status.in_(ACTIVE), sc.category.in_(sorted(VIOLATIONS)),
+        found = _counts(sc.status.in_(ACTIVE_FINDING), sc.category.in_(sorted(VIOLATIONS)),
                         sc.period_start.is_not(None), group=["period_start"])
         money = _summed("dated", group=["period_start"])
     else:
@@ -565,8 +558,8 @@ def by_district() -> list[dict]:
     """Violations per district (for users who oversee several: inspectors, city admins)."""
     if _summary_run() is not None:
         sc = SummaryCount
-        found = sorted(_counts(sc.status.in_(ACTIVE), sc.category.in_(sorted(VIOLATIONS)), group=["district"],
-                               open_=True), key=lambda r: (r[0] is None, r[0] or ""))
+        found = sorted(_counts(sc.status.in_(ACTIVE_FINDING), sc.category.in_(sorted(VIOLATIONS)),
+                               group=["district"], open_=True), key=lambda r: (r[0] is None, r[0] or ""))
         money = _summed("violations", group=["district"])
     else:
         where = (_active_in_scope(), Finding.category.in_(VIOLATIONS))
@@ -583,7 +576,7 @@ def worst_units(limit: int = 10) -> list[dict]:
     if _summary_run() is not None:
         sc, sm = SummaryCount, SummaryMoney
         counts = {(u, d, t): int(n) for u, d, t, n in _counts(
-            sc.status.in_(ACTIVE), sc.category.in_(sorted(VIOLATIONS)), sc.unit.is_not(None),
+            sc.status.in_(ACTIVE_FINDING), sc.category.in_(sorted(VIOLATIONS)), sc.unit.is_not(None),
             group=["unit", "district", "township"])}
         money = _summed("violations", sm.unit.is_not(None), group=["unit", "district", "township"])
     else:

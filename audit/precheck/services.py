@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from audit import logchain
-from audit.engine.rule import _order, ym
+from audit.engine.rule import rule_order, ym
 from audit.engine.runner import _posts, compute
 from audit.ledger.importer import RowError
 from audit.ledger.values import name_key
@@ -291,7 +291,7 @@ def _apply(found, rows: list[RowVerdict], as_of: dt.date) -> None:
         if r.verdict == V.PASS:
             r.allowed_fen = r.draft.amount_fen
         if len(r.rules) > 1:  # in the catalogue's order (rules.md)
-            told = sorted(zip(r.rules, r.reasons), key=lambda x: _order(x[0]))
+            told = sorted(zip(r.rules, r.reasons), key=lambda x: rule_order(x[0]))
             r.rules, r.reasons = [c for c, _ in told], [t for _, t in told]
 
 
