@@ -85,9 +85,9 @@ def upload():
     as_of_text = (request.form.get("as_of") or "").strip()
     if f is None or not (f.filename or "").strip():
         return _index(message="请选择要校验的工资发放表（.csv 或 .xlsx）。", as_of=as_of_text, status=400)
-    from audit.uploads.services import _client_name, _safe_stem
+    from audit.uploads.storage import client_name, safe_stem
 
-    name = _client_name(f.filename)
+    name = client_name(f.filename)
     stem, suffix = os.path.splitext(name)
     if suffix.lower() not in SUFFIXES:
         return _index(message=f"不支持的文件类型：{name}（工资发放表应为 .csv 或 .xlsx 文件）", as_of=as_of_text,
@@ -98,7 +98,7 @@ def upload():
         return _index(message=f"校验日「{as_of_text}」不是日期，应为 YYYY-MM-DD（不填为今天）。", as_of=as_of_text,
                       status=400)
     with tempfile.TemporaryDirectory(prefix="precheck-") as tmp:
-        path = Path(tmp) / f"{_safe_stem(stem)}{suffix.lower()}"
+        path = Path(tmp) / f"{safe_stem(stem)}{suffix.lower()}"
         f.save(str(path))
         try:
             draft = read_draft(path, limits_from_config())

@@ -29,7 +29,7 @@ from sqlalchemy.sql import ColumnElement
 from audit.access import Scope
 from audit.auditlog import record
 from audit.ledger.importer import RowError
-from audit.uploads.services import OUT_OF_SCOPE
+from audit.uploads.scope_check import OUT_OF_SCOPE
 from models import Person, Post, Precheck, PrecheckRow, db
 
 from . import verdicts as V
@@ -65,7 +65,7 @@ def listing(sc: Scope, limit: int = 200) -> list[Precheck]:
 
 def scope_errors(draft: Draft, sc: Scope) -> list[RowError]:
     """The draft's rows whose post lies outside the uploader's regions (the ledger upload's
-    refusal, ``uploads.services``: the row, the column, the code and where the scope is). Unknown
+    refusal, ``uploads.scope_check``: the row, the column, the code and where the scope is). Unknown
     codes are ``services.check``'s to report."""
     codes = sorted({r.post_code for r in draft.rows})
     if sc.everything or not codes:

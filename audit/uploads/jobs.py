@@ -22,7 +22,7 @@ gone — on this host its pid is not alive; on another host (or with no pid) no 
 the application's start-up and by the scheduler's housekeeping job (``view`` shows it failed at
 once, writing nothing). Its uploaded file is kept, so that its owner can try again, for
 ``UPLOAD_KEEP_FAILED_HOURS`` (24); ``recover`` then sweeps the uploads no job needs any more
-(``services.sweep_uploads``, P6).
+(``storage.sweep_uploads``, P6).
 """
 from __future__ import annotations
 
@@ -148,7 +148,8 @@ def failure_text(exc: Exception) -> str:
     if is_database_error(exc):
         if "locked" in str(exc) or "busy" in str(exc):
             return "数据库正忙（另一项导入或审计正在写入），任务未完成，数据库未做任何更改。请稍后重试。"
-        return "数据库出错，任务未完成，数据库未做任何更改。详情已记入服务器日志，请把本页的任务编号告知管理员。"
+        return ("数据库出错，任务未完成，数据库未做任何更改。详情已记入服务器日志，"
+                "请把本页的任务编号告知管理员。")
     return "处理失败：系统内部错误，详情已记入服务器日志。请把本页的任务编号告知管理员。"
 
 
@@ -305,7 +306,8 @@ def sweep(now: dt.datetime | None = None) -> list[int]:
         if is_alive(job, now):
             continue
         with db.engine.begin() as conn:
-            done = conn.execute(update(jobs).where(jobs.c.id == job.id, jobs.c.status.in_(("queued", "running")))
+            done = conn.execute(update(jobs)
+                                .where(jobs.c.id == job.id, jobs.c.status.in_(("queued", "running")))
                                 .values(status="failed", finished_at=now, message=DEAD_REASON)).rowcount
         if done:
             log.warning("job %s (%s) was left %s by a process that is gone: marked failed", job.id, job.kind,
@@ -319,7 +321,7 @@ def recover(now: dt.datetime | None = None) -> tuple[list[int], list[int]]:
     failed (ids of each); then the uploaded files that no job needs any more, deleted (P6)."""
     from audit.engine.runner import mark_dead_runs
 
-    from .services import sweep_uploads
+    from .storage import sweep_uploads
 
     job_ids = sweep(now)
     sweep_uploads(now)

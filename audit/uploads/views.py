@@ -23,7 +23,7 @@ from audit.ledger.schema import BY_NAME, TABLES
 from audit.ledger.templates import WORKBOOK_NAME
 from models import Job
 
-from . import bp, jobs
+from . import bp, jobs, storage
 from . import services as s
 
 
@@ -103,7 +103,8 @@ def _summary(check: Job, commit: Job | None) -> dict:
     elif not r.get("ok"):
         line["state"], line["badge"] = f"有 {r.get('errors', 0):,} 处错误，已拒绝", "failed"
     elif commit is None:
-        line["state"], line["badge"] = ("导入中" if s.commit_state(check) else "检查通过，待确认导入"), "queued"
+        state = "导入中" if s.commit_state(check) else "检查通过，待确认导入"
+        line["state"], line["badge"] = state, "queued"
     else:
         cv = jobs.view(commit)
         cr = commit.result or {}
@@ -122,7 +123,7 @@ def _summary(check: Job, commit: Job | None) -> dict:
 @importers_only
 def upload():
     try:
-        stored = s.store_upload(request.files.getlist("files"))
+        stored = storage.store_upload(request.files.getlist("files"))
     except s.UploadError as exc:
         flash(str(exc), "error")
         return _see_other("uploads.index")
