@@ -15,7 +15,7 @@
    each rule, the slowest rules.
 4. Detection against expected.json: every planted violation found (recall) and no violation
    finding that was not planted (precision), by (rule, subject, post, months, amount) as in
-   tests/test_demo_county.py; informational entries must be found too.
+   tests/demo/test_demo_county.py; informational entries must be found too.
 5. Web: gunicorn with WORKERS workers; a city-wide auditor (every district) and a district auditor
    (奉节县), with 1 client and with 20 clients, each fetching the dashboard and the findings list
    for SECONDS seconds: p50 and p95 per page.

@@ -723,7 +723,7 @@ def test_a_second_cell_reference_in_a_cell_is_refused_quickly(app, tmp_path):
               "                  'mb': int(next(line.split()[1] for line in open('/proc/self/status')\n"
               "                                 if line.startswith('VmHWM:'))) / 1024}))\n")
     proc = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
-                          timeout=60, cwd=Path(__file__).resolve().parents[1])
+                          timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stderr[-2000:]  # not aborted
     got = json.loads(proc.stdout)
     assert got["error"] == ("persons.xlsx「persons」 无法作为 xlsx 读取（文件已损坏，或不是 Excel 工作簿），"

@@ -240,9 +240,9 @@ def test_the_route_table_is_covered(app):
     # system-wide objects: a run covers every region (its page shows each user only their own
     # scope's figures); templates are the same for everyone
     # scope's figures); templates are the same for everyone; the findings export names a format, and
-    # its rows are the user's scope (tests/test_web_export.py)
+    # its rows are the user's scope (tests/findings/test_web_export.py)
     # a replay, like a run, covers every region: its page and its Excel show each user their scope's
-    # findings only; a replay's job answers its owner alone (tests/test_replay.py)
+    # findings only; a replay's job answers its owner alone (tests/replay/test_replay.py)
     exempt = {"/runs/<int:run_id>", "/uploads/templates/<name>", "/findings/export.<fmt>",
               "/replay/<int:replay_id>", "/replay/<int:replay_id>.xlsx", "/replay/jobs/<int:job_id>"}
     with_args = {r.rule for r in app.url_map.iter_rules() if r.arguments and r.endpoint != "static"}

@@ -19,7 +19,7 @@ from models import ChangeLog, Finding, Notice, NoticeFinding, ReportFile, db
 from reports.notice import rmb_capital
 from reports.render import ReportError, render, render_pdf
 
-ARTIFACTS = Path(__file__).parent / "artifacts" / "reports"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "reports"
 UNIT = "白帝村村民委员会"
 UNIT_KEY = f"奉节县/白帝镇/{UNIT}"  # P1: a unit is its district, township and name
 NUMBER = "渝奉人社审〔2026〕3号"

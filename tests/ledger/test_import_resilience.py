@@ -1,5 +1,5 @@
 """An import killed half-way, or cut off from its database, leaves nothing behind, and a retry
-succeeds. (That no ID or account number is stored in clear: tests/test_pii_at_rest.py.)"""
+succeeds. (That no ID or account number is stored in clear: tests/keys/test_pii_at_rest.py.)"""
 from __future__ import annotations
 
 import os

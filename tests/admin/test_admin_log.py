@@ -79,7 +79,7 @@ def test_every_recorded_action_has_a_sentence():
     """Every action the code writes to the log is in the table (grep of record(…) / "action": …)."""
     import pathlib
 
-    root = pathlib.Path(__file__).resolve().parent.parent / "audit"
+    root = pathlib.Path(__file__).resolve().parents[2] / "audit"
     found = set()
     for path in root.rglob("*.py"):
         src = path.read_text(encoding="utf-8")

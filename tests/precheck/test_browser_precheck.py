@@ -1,6 +1,6 @@
-"""Browser test of 发放前校验 (issue 17), in Debian's Chromium (the setup of tests/test_browser.py): a
+"""Browser test of 发放前校验 (issue 17), in Debian's Chromium (the setup of tests/findings/test_browser.py): a
 township auditor uploads April's draft payroll of the two districts with a planted death (PS04,
-tests/test_precheck_web.py ``april``), reads the reasons of the rejected row, approves the pass
+tests/precheck/test_precheck_web.py ``april``), reads the reasons of the rejected row, approves the pass
 rows, and downloads the XLSX (masked, verdicts). Screenshots of every page go to
 /tmp/precheck-shots/ (outside the repository) for review."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Browser test of 整改 to closure, in Debian's Chromium (the setup of tests/test_browser.py): an
+"""Browser test of 整改 to closure, in Debian's Chromium (the setup of tests/findings/test_browser.py): an
 auditor issues a notice to 白帝村村民委员会; an inspector downloads its PDF; the unit's operator
 answers on a phone with an evidence file; the auditor closes it (销号). Screenshots are saved in
 tests/artifacts/screenshots/."""

@@ -22,7 +22,7 @@ from models import Finding, Notice, Person, Wage, db
 
 from helpers import County
 
-ARTIFACTS = Path(__file__).parent / "artifacts" / "reports"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "reports"
 UNIT = "白帝村村民委员会"
 SMALL_UNIT = "桂井社区居民委员会"
 UNIT_KEY, SMALL_UNIT_KEY = f"奉节县/白帝镇/{UNIT}", f"奉节县/永安街道/{SMALL_UNIT}"  # P1: units by region
