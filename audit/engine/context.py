@@ -28,6 +28,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeEngine
 
 from audit.ledger import statistics
 from models import Attendance, RuleParameter, Wage
@@ -118,11 +119,18 @@ class RunContext:
 
     # -- parameters ------------------------------------------------------------------------------
 
+    @property
+    def current_rule(self) -> Rule:
+        """The rule whose query is being built (the runner sets ``rule`` before it calls the query)."""
+        if self.rule is None:
+            raise RuntimeError("a rule parameter was asked for outside a rule's query")
+        return self.rule
+
     def param(self, name: str, *, district=None, township=None, month=None, transform=None):
         """The value of the current rule's parameter ``name`` in force for a place and month, as
         a SQL expression: a literal where no override exists, else a CASE over the overrides
         (township before district before everywhere; the latest ``effective_from`` first)."""
-        r = self.rule
+        r = self.current_rule
         default = next(p.default for p in r.params if p.name == name)
         conv = transform or (lambda x: x)
         overrides = self._overrides.get((r.code, name), [])
@@ -151,13 +159,13 @@ class RunContext:
     def param_values(self, name: str) -> list:
         """Every value the current rule's parameter can take anywhere (default and overrides): for a
         conservative prefilter, e.g. the smallest threshold in force in any place."""
-        r = self.rule
+        r = self.current_rule
         default = next(p.default for p in r.params if p.name == name)
         return [default, *(o.value for o in self._overrides.get((r.code, name), []))]
 
     def param_value(self, name: str):
         """A parameter's default (for rules whose parameter cannot vary by place, e.g. on/off)."""
-        r = self.rule
+        r = self.current_rule
         value = next(p.default for p in r.params if p.name == name)
         self.used_params.setdefault(r.code, {})[name] = value
         return value
@@ -271,7 +279,7 @@ class RunContext:
                 self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.__dict__[name].name}")
 
 
-_TYPES = {"i": Integer, "b": BigInteger, "d": Date}
+_TYPES: dict[str, type[TypeEngine]] = {"i": Integer, "b": BigInteger, "d": Date}
 
 
 def _temp(name: str, cols: str) -> Table:

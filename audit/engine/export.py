@@ -36,7 +36,7 @@ def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where
     explanation as the reader may read it)``: nobody outside the reader's scope is named.
     ``table``: other findings with the columns of ``findings`` (a replay's), ``where`` on its columns."""
     f, p, posts = Finding.__table__ if table is None else table, Person.__table__, Post.__table__
-    codes = dict(conn.execute(select(posts.c.id, posts.c.code)).all())
+    codes: dict[int, str] = {r.id: r.code for r in conn.execute(select(posts.c.id, posts.c.code))}
     people: dict[int, str] = {}
 
     def person(pid: int) -> str:
@@ -178,6 +178,8 @@ def export(conn: Connection, fmt: str, *, pii: PiiCodec, actor: str, output: str
         n = write_xlsx(conn, output, category, where, reader)
     else:
         target = open(output, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") if output else stream
+        if target is None:
+            raise ValueError("export needs an output file or a stream")
         try:
             n = (write_jsonl(conn, target, pii, category, where) if fmt == "jsonl"
                  else write_csv(conn, target, category, where, reader))

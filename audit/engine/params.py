@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Row, insert, select
 
 from audit.logchain import append
 from models import RuleParameter
@@ -45,6 +46,6 @@ def set_override(conn: Connection, *, rule: str, name: str, value: Any, effectiv
     return new_id
 
 
-def overrides(conn: Connection) -> list:
+def overrides(conn: Connection) -> Sequence[Row]:
     rp = RuleParameter.__table__
     return conn.execute(select(rp).order_by(rp.c.rule, rp.c.name, rp.c.effective_from)).all()

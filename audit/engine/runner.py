@@ -394,6 +394,8 @@ def _finding_row(rule: Rule, d: Draft, people: dict, posts: dict) -> dict:
     post = posts.get(d.post_id) if d.post_id else None
     periods = sorted({ym(p) for p in d.periods})
     if rule.subject_type == "person":
+        if person is None:
+            raise ValueError(f"{rule.code}: a finding on a person names no person")
         identity, label = person["id_hash"], person["id_masked"]
     else:
         identity, label = d.subject_key, d.subject_label or d.subject_key
