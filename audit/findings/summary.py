@@ -29,9 +29,8 @@ from sqlalchemy import Connection, and_, delete, event, func, insert, inspect, o
 from sqlalchemy.orm import Session
 
 from audit.engine.rule import RULE_PREFIXES, VIOLATIONS
-from models import Finding, FindingMoney, SummaryCount, SummaryMoney, SummaryRun
+from models import ACTIVE_FINDING, Finding, FindingMoney, SummaryCount, SummaryMoney, SummaryRun
 
-ACTIVE = ("open", "confirmed")
 REGION = ("district", "township", "village", "unit")
 # the finding columns whose change moves it in the summary
 WATCHED = ("status", "rule", "category", "severity", "period_start", "last_run_id", "first_run_id", *REGION)
@@ -67,7 +66,7 @@ def _bases() -> dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]:
 
 def _sets(r: tuple, run_id: int) -> dict[str, bool]:
     """The sets of findings a claim's finding is in."""
-    active = r[_AT["status"]] in ACTIVE
+    active = r[_AT["status"]] in ACTIVE_FINDING
     violation = active and r[_AT["category"]] in VIOLATIONS
     return {"every": True, "active": active, "violation": violation,
             "dated": violation and r[_AT["period_start"]] is not None, "run": r[_AT["last_run_id"]] == run_id}

@@ -35,7 +35,6 @@ from ..engine.rule import VIOLATIONS
 from ..findings.money import RECOVERABLE, money_by, overlap_note, overlaps, total_fen
 from ..findings.queries import unit_names
 from . import services
-from .services import REVIEWABLE
 
 PER_PAGE = 50
 # The status filter of the list: every status, the ones not closed yet, or one status.
@@ -59,8 +58,9 @@ def notice_scope() -> ColumnElement[bool]:
 
 
 def overdue_clause(on: dt.date | None = None) -> ColumnElement[bool]:
-    """Waiting for the unit (issued or sent back) and past its deadline (the same as ``Notice.overdue``)."""
-    return and_(Notice.status.in_(WAITING_FOR_UNIT), Notice.deadline < (on or today()))
+    """Waiting for the unit (issued or sent back) and past its deadline: ``Notice.overdue`` on the
+    application's today."""
+    return Notice.overdue(on or today())
 
 
 def whole_districts() -> list[str]:
@@ -138,7 +138,8 @@ def listing(f: Filters, page: int) -> tuple[list, int, int]:
     counts = (select(NoticeFinding.notice_id, func.count().label("n")).group_by(NoticeFinding.notice_id)
               .subquery())
     q = (select(Notice.id, Notice.number, Notice.unit, Notice.unit_name, Notice.issued_at, Notice.deadline,
-                Notice.status, Notice.amount_to_recover_fen, func.coalesce(counts.c.n, 0).label("findings"))
+                Notice.status, Notice.amount_to_recover_fen, func.coalesce(counts.c.n, 0).label("findings"),
+                overdue_clause().label("overdue"))
          .outerjoin(counts, counts.c.notice_id == Notice.id).where(*w)
          .order_by(desc(Notice.issued_at), desc(Notice.id)).limit(PER_PAGE).offset((page - 1) * PER_PAGE))
     return db.session.execute(q).all(), int(total), int(amount)
@@ -173,7 +174,7 @@ def unit_notices(limit: int = 50) -> list[dict]:
         waiting = n.status in WAITING_FOR_UNIT
         days = (n.deadline - on).days
         out.append({"n": n, "status_zh": NOTICE_STATUSES.get(n.status, n.status), "waiting": waiting,
-                    "overdue": waiting and days < 0, "days": days,
+                    "overdue": n.overdue(on), "days": days,
                     "to_answer": len(services.to_answer(n)) if waiting else 0})
     return out
 
@@ -311,7 +312,7 @@ def candidate_units() -> list:
     notice that is not closed), with how many and the money at risk."""
     busy = select(NoticeFinding.finding_id).join(Notice, Notice.id == NoticeFinding.notice_id).where(
         Notice.status != "closed")
-    where = (scope().findings(), Finding.unit.is_not(None), Finding.status.in_(REVIEWABLE),
+    where = (scope().findings(), Finding.unit.is_not(None), Finding.is_active,
              Finding.category.in_(VIOLATIONS), Finding.id.not_in(busy))
     money = dict(money_by(db.session, *where, group=Finding.unit, kind=RECOVERABLE))  # each payment once
     rows = db.session.execute(

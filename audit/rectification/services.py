@@ -53,7 +53,6 @@ from ..engine.rule import VIOLATIONS
 from ..findings.money import RECOVERABLE, total_fen
 from ..money import yuan
 
-REVIEWABLE = ("open", "confirmed")
 MIN_TEXT = 10
 MIN_VERDICT = 4
 MIN_OVERRIDE = 10  # 人工销号 needs a written reason of at least this many characters
@@ -102,7 +101,7 @@ def candidates(unit: str, scope_clause) -> list[Finding]:
     busy = select(NoticeFinding.finding_id).join(Notice, Notice.id == NoticeFinding.notice_id).where(
         Notice.status != "closed")
     return list(db.session.scalars(
-        select(Finding).where(Finding.unit == unit, Finding.status.in_(REVIEWABLE),
+        select(Finding).where(Finding.unit == unit, Finding.is_active,
                               Finding.category.in_(VIOLATIONS), Finding.id.not_in(busy), scope_clause)
         .order_by(Finding.rule, Finding.period_start, Finding.id)))
 
