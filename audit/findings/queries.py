@@ -508,9 +508,9 @@ def by_rule() -> list[dict]:
     out = [{"rule": r, "category": c, "title": rule_title(r), "count": int(n),
             "amount_fen": int(money.get(r, 0)), "open": int(o or 0), "violation": c in VIOLATIONS}
            for r, c, n, o in found]
-    from ..engine.rule import _order
+    from ..engine.rule import rule_order
 
-    return sorted(out, key=lambda d: _order(d["rule"]))
+    return sorted(out, key=lambda d: rule_order(d["rule"]))
 
 
 def by_status() -> dict[str, int]:
