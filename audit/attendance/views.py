@@ -1,5 +1,6 @@
 """考勤填报: an operator's units, the month grid (people × days), its xlsx sheet, and the submission
-of either, checked, stored and audited at once (see services.py)."""
+of either, checked, stored and audited at once (see services.py; the sheet: sheet_file.py,
+sheet_check.py)."""
 from __future__ import annotations
 
 import io
@@ -13,8 +14,9 @@ from models import FINDING_STATUSES, db
 from ..access import deny, scope
 from ..findings.evidence import for_reader
 from ..findings.queries import person_names
+from ..ledger.grid import MARKS_HELP
 from ..web import body_limit
-from . import bp, queries, services
+from . import bp, queries, services, sheet_check, sheet_file
 from .queries import month_zh, ym
 
 
@@ -72,10 +74,12 @@ def _cells(grid, checked=None, values=None):
             machine = services.machine_record(old)
             open_ = d in row.held and d <= grid.as_of and not machine
             if not open_:
-                why = "不在岗" if d not in row.held else ("未到日期" if d > grid.as_of else f"{machine}签到记录，不能手工修改")
+                why = "不在岗" if d not in row.held else \
+                    ("未到日期" if d > grid.as_of else f"{machine}签到记录，不能手工修改")
                 title = f"{d.isoformat()} {why}" + (f"（已有记录：{old[0]}）" if old else "")
             else:
-                title = f"{d.isoformat()} 已登记：{old[0]}（{old[1] or '未注明方式'}）" if old else d.isoformat()
+                title = (f"{d.isoformat()} 已登记：{old[0]}（{old[1] or '未注明方式'}）" if old
+                         else d.isoformat())
             if row.dead_on(d):
                 title += f"（此人已于 {row.death_date.isoformat()} 死亡，不能登记出勤）"
             cells.append({"name": f"c-{key}", "value": value, "open": open_, "we": d.weekday() >= 5,
@@ -94,8 +98,8 @@ def _render_grid(grid, *, checked=None, upload_errors=None, upload_name=None, fi
         "attendance/grid.html", grid=grid, rows=_cells(grid, checked, filled.values if filled else None),
         checked=checked, filled=filled, explained=explained, names=names,
         upload_errors=upload_errors, upload_name=upload_name, findings=findings,
-        open_findings=sum(1 for f in findings if f.is_active),
-        statuses=services.STATUSES, weekday=services.WEEKDAYS, marks_help=services.MARKS_HELP,
+        open_findings=sum(1 for f in findings if f.status in ("open", "confirmed")),
+        statuses=services.STATUSES, weekday=services.WEEKDAYS, marks_help=MARKS_HELP,
         month_zh=month_zh, ym=ym,
         prev_month=ym(queries.shift_month(grid.month, -1)), next_month=ym(queries.shift_month(grid.month, 1)),
         finding_statuses=FINDING_STATUSES,
@@ -123,14 +127,15 @@ def _save_and_audit(grid, cells, source: str):
         services.audit_now(actor)
     except Exception:  # noqa: BLE001 - the attendance is saved; say the audit did not finish
         current_app.logger.exception("audit after an attendance submission failed")
-        flash(f"已保存 {saved.changed} 条考勤（{detail}），但审计未能完成，请稍后联系审计人员重新运行审计。", "warning")
+        flash(f"已保存 {saved.changed} 条考勤（{detail}），但审计未能完成，"
+              "请稍后联系审计人员重新运行审计。", "warning")
         return redirect(_grid_url(grid))
     db.session.rollback()  # see what the audit (on its own connection) committed
     findings = queries.unit_findings(grid.unit, grid.month)
-    still = sum(1 for f in findings if f.is_active)
+    still = sum(1 for f in findings if f.status in ("open", "confirmed"))
+    pending = f"有 {still} 条待处理的审计发现，见下方列表" if still else "没有待处理的审计发现"
     flash(f"已保存 {saved.changed} 条考勤，审计已完成（{detail}；审计基准日 {grid.as_of.isoformat()}）："
-          f"本单位 {month_zh(grid.month)}{'有 %d 条待处理的审计发现，见下方列表' % still if still else '没有待处理的审计发现'}。",
-          "success")
+          f"本单位 {month_zh(grid.month)}{pending}。", "success")
     return redirect(_grid_url(grid))
 
 
@@ -168,19 +173,19 @@ def fill():
 @login_required
 def sheet():
     grid = _operators_grid(request.args)
-    data = services.write_sheet(grid)
-    services.log_sheet(grid)
-    return send_file(io.BytesIO(data), as_attachment=True, download_name=services.sheet_filename(grid),
+    data = sheet_file.write_sheet(grid)
+    sheet_file.log_sheet(grid)
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=sheet_file.sheet_filename(grid),
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 @bp.post("/upload")
-@body_limit("ATTENDANCE_MAX_UPLOAD_BYTES", services.too_large_template)
+@body_limit("ATTENDANCE_MAX_UPLOAD_BYTES", sheet_file.too_large_template)
 @login_required
 def upload():
     """B8: the body is bounded before it is read (``body_limit``: a larger Content-Length answers
     413 with the reason); the sheet is copied to a temporary file, counted as it goes, and read from
-    there as a stream (``services.read_sheet``), never held whole in memory."""
+    there as a stream (``sheet_file.read_sheet``), never held whole in memory."""
     grid = _operators_grid(request.form)
     file = request.files.get("file")
     if file is None or not file.filename:
@@ -188,13 +193,14 @@ def upload():
     name = file.filename
     limit = int(current_app.config["ATTENDANCE_MAX_UPLOAD_BYTES"])
     try:
-        with services.spool_upload(file.stream, Path(current_app.instance_path) / "uploads", limit) as spool:
-            rows = services.read_sheet(name, spool)
-    except services.SheetError as exc:
+        folder = Path(current_app.instance_path) / "uploads"
+        with sheet_file.spool_upload(file.stream, folder, limit) as spool:
+            rows = sheet_file.read_sheet(name, spool)
+    except sheet_file.SheetError as exc:
         return _render_grid(grid, upload_errors=[str(exc)], upload_name=name, status=400)
     finally:
         file.close()
-    checked = services.check_sheet(grid, rows)
+    checked = sheet_check.check_sheet(grid, rows)
     if not checked.ok:
         errors = checked.errors + ([f"……另有 {checked.more} 处错误未列出。"] if checked.more else [])
         return _render_grid(grid, upload_errors=errors, upload_name=name, status=422)

@@ -135,7 +135,7 @@ def test_a_sheet_past_the_limit_is_refused_while_it_is_copied(app, web, client, 
     """A Content-Length within the form's slack: the copy to the temporary file counts, and stops."""
     import tempfile
 
-    from audit.attendance import services
+    from audit.attendance import sheet_file
 
     made = []
     real = tempfile.TemporaryFile
@@ -145,7 +145,7 @@ def test_a_sheet_past_the_limit_is_refused_while_it_is_copied(app, web, client, 
         made.append((stat.S_IMODE(os.fstat(f.fileno()).st_mode), kw.get("dir")))
         return f
 
-    monkeypatch.setattr(services.tempfile, "TemporaryFile", spy)
+    monkeypatch.setattr(sheet_file.tempfile, "TemporaryFile", spy)
     app.config["ATTENDANCE_MAX_UPLOAD_BYTES"] = 64 << 10
     login(client, "operator_bd")
     grid = grid_of(client)
