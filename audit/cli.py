@@ -1,8 +1,7 @@
 """The ``audit`` console command (Flask's CLI, so ``audit db upgrade``, ``audit run`` and
-``audit shell`` come with it)."""
+``audit shell`` come with it). Every feature's commands are wired in by ``audit.registry``."""
 from __future__ import annotations
 
-import getpass
 import os
 
 import click
@@ -10,24 +9,15 @@ from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from flask_migrate.cli import db as db_group
 
-from reports.cli import register as register_reports
-
-from . import create_app
-from .auth.cli import register as register_users
+from .app import create_app
 from .database import ensure_schema
-from .demo.cli import register as register_demo
-from .devices.cli import register as register_devices
-from .engine.cli import register as register_engine
-from .keys.cli import register as register_keys
-from .ledger.cli import register as register_ledger
-from .logchain import register as register_logchain
-from .precheck.cli import register as register_precheck
-from .scheduler.cli import register as register_scheduler
+from .registry import register_commands
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False, add_version_option=False,
              load_dotenv=False, set_debug_flag=False,
-             help="公益性岗位与就业帮扶车间审计系统。数据库由环境变量 DATABASE_URL 指定，缺省为实例目录中的 SQLite 文件。")
+             help="公益性岗位与就业帮扶车间审计系统。数据库由环境变量 DATABASE_URL 指定，"
+                  "缺省为实例目录中的 SQLite 文件。")
 def cli() -> None:
     pass
 
@@ -35,16 +25,7 @@ def cli() -> None:
 cli.add_command(shell_command)
 cli.add_command(routes_command)
 cli.add_command(db_group)  # audit db upgrade / downgrade / migrate (Alembic via Flask-Migrate)
-register_ledger(cli)
-register_demo(cli)
-register_engine(cli)
-register_users(cli)
-register_reports(cli)
-register_logchain(cli)
-register_scheduler(cli)
-register_keys(cli)
-register_precheck(cli)
-register_devices(cli)
+register_commands(cli)
 
 
 @cli.command("init-db")
@@ -55,14 +36,6 @@ def init_db() -> None:
     click.echo(f"数据库已就绪：{current_app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
 
 
-def actor_name() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no user name in some containers
-        return "cli"
-
-
 def main() -> None:
     os.umask(0o077)  # every file the command writes is the user's own (0600), as in create_app
     cli.main(prog_name="audit")
-

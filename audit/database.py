@@ -8,9 +8,13 @@ import socket
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from flask import current_app
 from flask_migrate import upgrade
 
 from models import MIGRATIONS_DIR, db
+
+# the key in ``app.extensions`` of what runs after ``ensure_schema`` migrated the database
+AFTER_UPGRADE = "audit.after_upgrade"
 
 
 def schema_is_current() -> bool:
@@ -24,13 +28,14 @@ def ensure_schema() -> None:
     """Bring the database to the newest migration (inside an app context)."""
     if not schema_is_current():
         upgrade(directory=MIGRATIONS_DIR)
-        # what the start-up hook skipped on a database not yet migrated
-        from audit.uploads.jobs import recover
-
-        try:
-            recover()
-        except Exception:  # noqa: BLE001 - the next start or the housekeeping job will
-            logging.getLogger(__name__).warning("cannot check for jobs left by a dead process", exc_info=True)
+        # what the start-up hook skipped on a database not yet migrated: the features' checks
+        # (``AFTER_UPGRADE``, set by audit/registry.py: jobs left by a dead process)
+        for check in current_app.extensions.get(AFTER_UPGRADE, ()):
+            try:
+                check()
+            except Exception:  # noqa: BLE001 - the next start or the housekeeping job will
+                logging.getLogger(__name__).warning("cannot check for jobs left by a dead process",
+                                                    exc_info=True)
 
 
 # ---- who runs what: a job or an audit run records the process that runs it ---------------------------

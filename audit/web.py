@@ -1,5 +1,7 @@
 """The web application's wiring: sign-in, CSRF, the idle timeout, security headers, error pages,
-template helpers and the blueprints of each domain."""
+template helpers; and what every feature's views use (``body_limit``, ``attachment``,
+``size_text``). The features' blueprints are wired in by ``audit.registry``: nothing here imports
+a feature's views, so that any view may import this module."""
 from __future__ import annotations
 
 import time
@@ -98,34 +100,9 @@ def init_web(app: Flask) -> None:
     app.before_request(_body_limit)
     csrf.init_app(app)
 
-    from .auth.services import load
-
-    login_manager.user_loader(load)
-
-    from .admin import bp as admin_bp
-    from .attendance import bp as attendance_bp
-    from .auth import bp as auth_bp
-    from .browse import bp as browse_bp
-    from .dashboard import bp as dashboard_bp
-    from .devices import api_bp
-    from .findings import bp as findings_bp
-    from .main import bp as main_bp
-    from .precheck.views import bp as precheck_bp
-    from .rectification import bp as rectification_bp
-    from .rectification.views import reports_bp
-    from .replay import bp as replay_bp
-    from .uploads import bp as uploads_bp
-
-    for bp in (main_bp, auth_bp, dashboard_bp, findings_bp, browse_bp, uploads_bp, attendance_bp, admin_bp,
-               rectification_bp, reports_bp, replay_bp, precheck_bp, api_bp):
-        app.register_blueprint(bp)
-    csrf.exempt(api_bp)  # a bearer token, not a cookie: nothing for a forged form to ride on
-
     app.before_request(_idle_timeout)
     app.after_request(_headers)
-    from .findings.queries import unit_name
-
-    app.jinja_env.globals.update(yuan=yuan, unit_name=unit_name)
+    app.jinja_env.globals.update(yuan=yuan)
     app.context_processor(_context)
     for code in (400, 403, 404, 405, 413, 500):
         app.register_error_handler(code, _error_page)
@@ -196,11 +173,11 @@ def _body_limit():
     g.body_too_large = message  # the 413 page's words, if Werkzeug stops the read later
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(message)
-    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
-        # chunked: read now, at most ``limit`` bytes (kept for the form parser). Werkzeug would
-        # otherwise parse the first ``limit`` bytes as if they were the whole form (gunicorn)
-        if len(request.get_data(cache=True)) >= limit:
-            raise RequestEntityTooLarge(message)
+    # chunked: read now, at most ``limit`` bytes (kept for the form parser). Werkzeug would
+    # otherwise parse the first ``limit`` bytes as if they were the whole form (gunicorn)
+    if (request.content_length is None and request.environ.get("wsgi.input_terminated")
+            and len(request.get_data(cache=True)) >= limit):
+        raise RequestEntityTooLarge(message)
     return None
 
 
@@ -269,10 +246,9 @@ ERRORS = {
 
 def _error_page(exc):
     code = getattr(exc, "code", 500) or 500
-    if request.path.startswith(API_PREFIX):  # the devices' API answers in JSON, and sets no cookie
-        from .devices.api import error_page
-
-        return error_page(exc)
+    api_error_page = current_app.extensions.get("api_error_page")  # audit.registry: the devices' API
+    if request.path.startswith(API_PREFIX) and api_error_page:  # JSON, and sets no cookie
+        return api_error_page(exc)
     if (code == 404 and request.url_rule is not None and request.endpoint != "static"
             and current_user.is_authenticated):
         # a signed-in user asked a page for an object that does not exist or is not theirs to see
@@ -289,16 +265,35 @@ def _error_page(exc):
     return render_template("error.html", code=code, title=title, text=text, detail=detail), code
 
 
+def attachment(resp):
+    """A download is never shown inline, sniffed, or given the page's rights."""
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "sandbox"
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def size_text(n: int | None) -> str:
+    if n is None:
+        return "—"
+    if n < 1024:
+        return f"{n} B"
+    if n < 1 << 20:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1 << 20):.1f} MB"
+
+
 def _out_of_range(exc):
     """A number the database cannot hold (a page, an id) that got past ``bounded_int``: the request
     was bad (400), not the system (500). Whatever the request did is rolled back."""
     from models import db
 
     db.session.rollback()
-    return render_template("error.html", code=400, title=ERRORS[400][0], text="请求中的数值超出范围或格式不对。",
-                           detail=None), 400
+    return render_template("error.html", code=400, title=ERRORS[400][0],
+                           text="请求中的数值超出范围或格式不对。", detail=None), 400
 
 
 def _csrf_error(exc):
     return render_template("error.html", code=400, title="页面已过期",
-                           text="表单的安全校验未通过（页面可能已过期）。请刷新页面后重试。", detail=None), 400
+                           text="表单的安全校验未通过（页面可能已过期）。请刷新页面后重试。",
+                           detail=None), 400

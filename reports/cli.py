@@ -56,7 +56,7 @@ def latest_notice(unit: str) -> Notice:
 
 
 def _generate(kind: str, output: str, **kw) -> None:
-    from audit.cli import actor_name
+    from audit.actor import actor_name
     from audit.database import ensure_schema
 
     from .archive import generate, path_of

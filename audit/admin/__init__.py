@@ -14,7 +14,3 @@ def _system_admins_only():
 
     if current_user.is_authenticated and current_user.role == "admin" and not scope().everything:
         deny("admin pages: admin narrowed to a region")
-
-
-from ..devices import admin_views  # noqa: E402,F401  (/admin/devices)
-from . import views  # noqa: E402,F401

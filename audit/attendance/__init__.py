@@ -3,5 +3,3 @@ the same sheet; validated, stored, and audited at once."""
 from flask import Blueprint
 
 bp = Blueprint("attendance", __name__, url_prefix="/attendance")
-
-from . import views  # noqa: E402,F401

@@ -52,7 +52,7 @@ def register(cli: click.Group) -> None:
     @with_appcontext
     def create(username, role, regions, units, display_name) -> None:
         """新建用户 USERNAME；密码从标准输入读取（终端上会提示输入两次）。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
 
         from .services import UserError, create_user
@@ -94,7 +94,7 @@ def register(cli: click.Group) -> None:
     @with_appcontext
     def passwd(username) -> None:
         """重设 USERNAME 的密码（从标准输入读取），其现有会话全部失效。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
 
         from .services import UserError, set_password
@@ -117,7 +117,7 @@ def register(cli: click.Group) -> None:
     @with_appcontext
     def scopes(username, regions, units) -> None:
         """以给出的范围替换 USERNAME 的全部范围，其现有会话全部失效。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
 
         from .services import UserError, scope_text, set_scopes
@@ -137,7 +137,7 @@ def register(cli: click.Group) -> None:
     @with_appcontext
     def unlock(username) -> None:
         """解除 USERNAME 因密码错误造成的锁定。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
 
         from .services import unlock as unlock_user
@@ -152,7 +152,7 @@ def register(cli: click.Group) -> None:
     @with_appcontext
     def totp_reset(username) -> None:
         """重置 USERNAME 的两步验证（手机丢失时）：密钥与恢复码作废，其现有会话全部失效。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
 
         from .totp import enforced_roles, reset

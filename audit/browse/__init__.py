@@ -3,5 +3,3 @@ computed figures), import batches and audit runs — all within the user's scope
 from flask import Blueprint
 
 bp = Blueprint("browse", __name__)
-
-from . import views  # noqa: E402,F401

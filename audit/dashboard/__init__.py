@@ -3,5 +3,3 @@ units, as server-drawn SVG charts; every figure links to the list behind it."""
 from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
-
-from . import views  # noqa: E402,F401

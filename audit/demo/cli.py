@@ -1,4 +1,4 @@
-"""``audit demo`` and ``audit serve``."""
+"""``audit demo`` and ``audit demo-users``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,7 +11,6 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
-from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from models import Person, db
 
@@ -24,7 +23,7 @@ def register(cli: click.Group) -> None:
     @with_appcontext
     def demo_command(persons: int, months: int, if_empty: bool) -> None:
         """生成一个合成的演示县（人员、岗位、车间、逐日考勤、工资、比对数据）并导入。全部为虚构数据。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
         from audit.ledger.cli import limits_from_config, summary
         from audit.ledger.importer import import_bundle
@@ -50,8 +49,8 @@ def register(cli: click.Group) -> None:
                        f"{folder / 'expected.json'}。", err=True)
         else:
             click.echo(f"月数少于 {MIN_MONTHS}，未植入审计案例。", err=True)
-        result = import_bundle(folder, engine=db.engine, pii=current_app.extensions["pii"], actor=actor_name(),
-                               progress=sys.stderr.isatty(), limits=limits_from_config())
+        result = import_bundle(folder, engine=db.engine, pii=current_app.extensions["pii"],
+                               actor=actor_name(), progress=sys.stderr.isatty(), limits=limits_from_config())
         if not result.ok:  # the generator writes valid bundles; this would be a bug
             for e in result.errors[:20]:
                 click.echo(str(e), err=True)
@@ -83,7 +82,8 @@ def register(cli: click.Group) -> None:
                                      .order_by(PostModel.id).limit(1))
         units = [u for u in (f"employer:{employer}" if employer else None,
                              f"workshop:{workshop}" if workshop else None) if u]
-        accounts = [("admin", "admin", [], [], "系统管理员"), ("auditor", "auditor", [district], [], "县审计员"),
+        accounts = [("admin", "admin", [], [], "系统管理员"),
+                    ("auditor", "auditor", [district], [], "县审计员"),
                     ("inspector", "inspector", [district], [], "市督查组"),
                     ("operator", "operator", [], units, "村（车间）经办人")]
         lines = []
@@ -104,26 +104,3 @@ def register(cli: click.Group) -> None:
         click.echo("演示账户（用户名 / 密码 / 角色 / 范围）：")
         for line in lines:
             click.echo("  " + "  ".join(line.split("\t")))
-
-    @cli.command("serve")
-    @click.option("--host", default="127.0.0.1", show_default=True)
-    @click.option("--port", default=5000, show_default=True)
-    @with_appcontext
-    def serve_command(host: str, port: int) -> None:
-        """运行网页服务。"""
-        from audit.database import ensure_schema
-
-        ensure_schema()
-        click.echo(f"公益性岗位与就业帮扶车间审计系统已启动：请在浏览器中打开 http://{host}:{port}/ （Ctrl+C 退出）")
-        # Flask ignores app.run() inside its own CLI, so the server is started directly.
-        run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False,
-                   request_handler=_PathOnlyLog)
-
-
-class _PathOnlyLog(WSGIRequestHandler):
-    """The access log without query strings: a search for a name (``/persons?q=…``) or a filter
-    leaves no personal data in the server's log."""
-
-    def log_request(self, code="-", size="-") -> None:
-        self.log("info", '"%s %s %s" %s %s', self.command, self.path.split("?", 1)[0], self.request_version,
-                 code, size)

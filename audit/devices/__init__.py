@@ -3,5 +3,3 @@ check-ins to, ``POST /api/v1/attendance`` (shared/docs/precheck.md, "Attendance 
 from flask import Blueprint
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-from . import api  # noqa: E402,F401

@@ -21,7 +21,7 @@ def register(cli: click.Group) -> None:
     @with_appcontext
     def create_command(name: str, unit: str) -> None:
         """新建设备 NAME 的令牌并显示一次（只保存其散列，之后无法再次查看，请立即配置到设备上）。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
 
         from .services import DeviceError, create_token, unit_label
@@ -63,7 +63,7 @@ def register(cli: click.Group) -> None:
     @with_appcontext
     def revoke_command(name: str) -> None:
         """吊销设备 NAME 的令牌（立即生效，不可恢复；设备需要时请新建令牌）。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
 
         from .services import DeviceError, by_name, revoke

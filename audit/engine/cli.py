@@ -33,7 +33,7 @@ def register(cli: click.Group) -> None:
     @with_appcontext
     def run_command(as_of, rules, replay, fmt, output) -> None:
         """运行全部审计规则，保存发现的问题，并按类别打印汇总；加 --replay 则只回放，不保存。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
 
         from .runner import EarlierAsOfError, run_audit
@@ -88,7 +88,7 @@ def register(cli: click.Group) -> None:
         """``audit run --replay``: the rules as of ``day``, stored as a replay, summed up and exported."""
         from flask import current_app
 
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.replay.services import export, keep_days, replay
 
         actor = actor_name()
@@ -117,7 +117,7 @@ def register(cli: click.Group) -> None:
         """导出当前的审计发现。JSON Lines 含完整身份证号（供授权的系统对接使用）；CSV/XLSX 供人阅读，号码脱敏。导出行为记入日志。"""
         from flask import current_app
 
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
 
         from .export import export
@@ -197,7 +197,7 @@ def register(cli: click.Group) -> None:
         """设置规则 RULE 的参数 NAME 为 VALUE（JSON：数字、true/false、["脱贫人口", …]）。"""
         import json
 
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
 
         from .params import ParameterError, set_override

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("findings", __name__, url_prefix="/findings")
 
-from . import export_views, summary, views  # noqa: E402,F401  (summary: follows status changes)
+from . import summary  # noqa: E402,F401  (follows status changes)

@@ -62,7 +62,7 @@ def register(cli: click.Group) -> None:
     def rotate_command(new_key_file: Path | None) -> None:
         """轮换个人信息密钥：所有身份证号、银行账号的散列与密文用新密钥重写（一个事务，要么全成要么不变）。
         请先停止网页服务和调度器。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
         from audit.scheduler.lock import SchedulerLock
 

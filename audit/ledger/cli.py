@@ -43,7 +43,7 @@ def register(cli: click.Group) -> None:
     def import_command(path: str, dry_run: bool, errors_csv: str | None, actor: str | None,
                        progress: bool) -> None:
         """导入台账包 PATH（文件夹、.zip 或单个 .xlsx 工作簿）：全部成功才写入，否则不做任何更改。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
 
         logging.getLogger("psycopg").addFilter(_not_psycopg_cleanup)

@@ -26,7 +26,7 @@ def register(cli: click.Group) -> None:
     def precheck_command(path: str, as_of: dt.datetime | None, fmt: str, output: str | None) -> None:
         """发放前校验：按审计规则逐行判断工资发放表 FILE（CSV 或 XLSX，工资发放表的列，不含发放日期）
         是否可发放。退出码：0 全部可发放；3 有暂缓或不予发放的行；1 文件有错误。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
         from audit.ledger.cli import limits_from_config
         from models import db
@@ -74,7 +74,7 @@ def register(cli: click.Group) -> None:
     def precheck_warn_command(as_of: dt.datetime | None) -> None:
         """发放前预警：按当月预计发放名单（在岗安置、车间在册人员及上月已发放人员），用发放前校验的规则判断，
         列出各单位本月将暂缓或不予发放的人员，保存并通知（与定时任务 payday_warnings 相同）。"""
-        from audit.cli import actor_name
+        from audit.actor import actor_name
         from audit.database import ensure_schema
         from models import db
 

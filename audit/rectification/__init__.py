@@ -3,5 +3,3 @@ verification, closing (销号) or sending back; overdue notices; the data check 
 from flask import Blueprint
 
 bp = Blueprint("rectification", __name__, url_prefix="/notices")
-
-from . import views  # noqa: E402,F401

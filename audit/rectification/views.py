@@ -1,37 +1,35 @@
 """整改 (rectification to closure) in the browser: the notices list, a new notice for a unit
 (auditors), the notice's page with the unit's answer (operators), the verification — 销号 or 退回
-(auditors) — the evidence files, the notice's PDF; and the report archive (``/reports``: every
-archived PDF the user may see, the 审计报告 and 整改台账 generated on request).
+(auditors) — the evidence files, the notice's PDF (made and archived by ``reports.views``, which
+also serves the report archive, ``/reports``).
 
 Request parsing and rendering only: the queries are in ``queries.py`` (all scoped), the state
 changes in ``services.py`` (each writes the audit log), the PDFs come from ``reports.archive``."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
 from models import ACTIONS, FINDING_STATUSES, ITEM_ACTIONS, NOTICE_STATUSES, Finding, db
 from models.rectification import WAITING_FOR_UNIT
+from reports.views import generate_pdf
 
 from ..access import deny, scope
 from ..auditlog import record
 from ..findings.money import total_fen
 from ..money import yuan
+from ..web import attachment, size_text
 from . import bp, queries, services
 from .services import AnswerInvalid, ItemInput, RectificationError, Upload
-
-reports_bp = Blueprint("reports", __name__, url_prefix="/reports")
 
 DEFAULT_DAYS = 30  # a new notice's deadline: today + 30 days
 MAX_TEXT = 10000
 HISTORY = {"notice.issue": "下发通知书", "notice.answer": "单位回复整改情况", "notice.return": "退回重新整改",
            "notice.close": "销号", "notice.draft": "单位保存回复草稿", "notice.item_close": "逐条销号",
            "notice.item_return": "逐条退回", "notice.recovery": "登记实际追回", "notice.overdue": "逾期提醒"}
-GENERATES = ("auditor", "inspector")  # who may have a 审计报告 or 整改台账 generated
 
 
 def is_overdue(status: str, deadline: dt.date) -> bool:
@@ -49,7 +47,6 @@ def _helpers():
 
 
 bp.context_processor(_helpers)
-reports_bp.context_processor(_helpers)
 
 
 @bp.app_template_global()
@@ -58,31 +55,12 @@ def overdue_notices() -> int:
     return queries.overdue_count() if current_user.is_authenticated else 0
 
 
-def size_text(n: int | None) -> str:
-    if n is None:
-        return "—"
-    if n < 1024:
-        return f"{n} B"
-    if n < 1 << 20:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1 << 20):.1f} MB"
-
-
 def _page() -> int:
     return max(request.args.get("page", 1, type=int) or 1, 1)
 
 
 def _pages(total: int) -> int:
     return max((total + queries.PER_PAGE - 1) // queries.PER_PAGE, 1)
-
-
-def _archive():
-    """The PDF archive (``reports.archive``), or None while it is not installed."""
-    try:
-        from reports import archive
-    except ImportError:
-        return None
-    return archive
 
 
 # ---- the list -------------------------------------------------------------------------------------------
@@ -347,127 +325,14 @@ def evidence(nid: int, fid: int):
            new={"notice_id": notice.id, "name": f.name, "sha256": f.sha256, "size": f.size})
     db.session.commit()
     resp = send_file(path, as_attachment=True, download_name=f.name, mimetype=f.content_type, max_age=0)
-    return _attachment(resp)
-
-
-def _attachment(resp):
-    """A download is never shown inline, sniffed, or given the page's rights."""
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Content-Security-Policy"] = "sandbox"
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    return attachment(resp)
 
 
 @bp.post("/<int:nid>/pdf")
 @login_required
 def pdf(nid: int):
     notice = queries.get(nid)
-    report = _generate(url_for(".detail", nid=nid), "notice", notice_id=notice.id)
+    report = generate_pdf(url_for(".detail", nid=nid), "notice", notice_id=notice.id)
     if not hasattr(report, "id"):
         return report  # the redirect back, with the error
     return redirect(url_for("reports.download", rid=report.id), 303)
-
-
-def _generate(back: str, kind: str, **params):
-    """A new archived PDF, committed; or a redirect to ``back`` with the reason it failed; or 429
-    (Retry-After) when the user generated PDF_PER_MINUTE of them within the last minute."""
-    archive = _archive()
-    if archive is None:
-        flash("PDF 报告功能尚未安装，请联系管理员。", "error")
-        return redirect(back, 303)
-    wait = archive.rate_limited(current_user.username)
-    if wait is not None:  # P9: PDF_PER_MINUTE reached; nothing is rendered
-        limit = current_app.config.get("PDF_PER_MINUTE")
-        text = f"一分钟内最多生成 {limit} 份 PDF 报告，请约 {wait} 秒后再试（已生成的报告可在「报告」中直接下载）。"
-        return (render_template("error.html", code=429, title="生成报告过于频繁", text=text, detail=None), 429,
-                {"Retry-After": str(wait)})
-    try:
-        report = archive.generate(kind, by=current_user.username, **params)
-        db.session.commit()
-    except (ValueError, archive.ReportError) as exc:  # what the report cannot cover, in the user's words
-        db.session.rollback()
-        flash(f"未能生成报告：{exc}", "error")
-        return redirect(back, 303)
-    return report
-
-
-# ---- the report archive -------------------------------------------------------------------------------
-
-@reports_bp.get("/", endpoint="index")
-@login_required
-def reports_index():
-    return _render_reports()
-
-
-def _render_reports(*, errors: dict | None = None, kept: dict | None = None, status: int = 200):
-    page = _page()
-    rows, total = queries.reports(page)
-    may = current_user.role in GENERATES
-    districts = queries.whole_districts() if may else []
-    return render_template("rectification/reports.html", rows=rows, total=total, page=page, pages=_pages(total),
-                           may_generate=may, districts=districts, errors=errors or {}, kept=kept or {},
-                           new_id=request.args.get("new", type=int)), status
-
-
-def _district() -> str:
-    if current_user.role not in GENERATES:
-        deny("report generate")
-    district = (request.form.get("district") or "").strip()
-    if district not in queries.whole_districts():
-        deny(f"report generate {district[:60]}")
-    return district
-
-
-@reports_bp.post("/summary")
-@login_required
-def summary():
-    district = _district()
-    text = (request.form.get("period") or "").strip()[:40]
-    period = queries.parse_period(text)
-    if period is None:
-        return _render_reports(errors={"summary": "请按 YYYY-MM:YYYY-MM 填写期间，例如 2025-01:2025-06"},
-                               kept={"summary_district": district, "period": text}, status=400)
-    return _archive_and_list("summary", district=district, first=period[0], last=period[1])
-
-
-@reports_bp.post("/ledger")
-@login_required
-def ledger():
-    district = _district()
-    return _archive_and_list("ledger", district=district)
-
-
-def _archive_and_list(kind: str, **params):
-    """Generate a district report and go back to the archive, the new report marked."""
-    report = _generate(url_for(".index"), kind, **params)
-    if not hasattr(report, "id"):
-        return report  # the redirect back, with the error
-    flash(f"已生成并归档：{report.title}", "success")
-    return redirect(url_for(".index", new=report.id), 303)
-
-
-@reports_bp.get("/<int:rid>/download")
-@login_required
-def download(rid: int):
-    report = queries.report(rid)
-    archive = _archive()
-    if archive is None:
-        abort(404)
-    try:
-        path = archive.path_of(report)
-    except archive.ReportError:
-        abort(404)
-    if not path.is_file():
-        abort(404)
-    record("report.download", table="report_files", row_id=report.id, ref=report.title,
-           new={"kind": report.kind, "sha256": report.sha256, "notice_id": report.notice_id,
-                "district": report.district})
-    db.session.commit()
-    resp = send_file(path, as_attachment=True, download_name=pdf_name(report.title), mimetype="application/pdf",
-                     max_age=0)
-    return _attachment(resp)
-
-
-def pdf_name(title: str) -> str:
-    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", title or "报告").strip(" ._") or "报告"
-    return name if name.lower().endswith(".pdf") else f"{name}.pdf"

@@ -5,5 +5,3 @@ history, notices). The command line's ``audit run --as-of DATE --replay`` and th
 from flask import Blueprint
 
 bp = Blueprint("replay", __name__, url_prefix="/replay")
-
-from . import views  # noqa: E402,F401

@@ -4,5 +4,3 @@ template downloads."""
 from flask import Blueprint
 
 bp = Blueprint("uploads", __name__, url_prefix="/uploads")
-
-from . import views  # noqa: E402,F401
