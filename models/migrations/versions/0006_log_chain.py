@@ -5,10 +5,17 @@ Revises: 0005
 Create Date: 2026-12-02 10:00:00
 
 Existing entries are chained in id order, here, once (in Python, in chunks). This is the only
-UPDATE of change_log anywhere: the application itself only ever appends (audit.logchain.append).
+UPDATE of change_log anywhere besides ``audit verify-log --upgrade``: the application itself only
+ever appends (audit.logchain.append). The hashing is a frozen copy of the application's (below).
 """
+import datetime as dt
+import hashlib
+import hmac
+import json
+
 import sqlalchemy as sa
 from alembic import op
+from flask import current_app, has_app_context
 
 revision = '0006'
 down_revision = '0005'
@@ -18,9 +25,53 @@ depends_on = None
 CHUNK = 5000
 
 
-def _chain_existing_rows() -> None:
-    from audit.logchain import GENESIS, entry_hash
+# ---- frozen: audit/logchain.py's hashing as this migration uses it (HMAC-SHA256 under the log
+# key; audit.logchain.chain today). A migration imports nothing of the application: the
+# application's code may change, what this revision wrote may not. ---------------------------------
 
+GENESIS = '0' * 64
+
+
+def _json_value(v):
+    """The value as it reads back from a JSON column (tuples become lists, keys strings, …)."""
+    return None if v is None else json.loads(json.dumps(v, ensure_ascii=False))
+
+
+def _at_text(at):
+    if isinstance(at, dt.datetime):
+        return at.replace(tzinfo=None).isoformat(sep=' ', timespec='microseconds')
+    return str(at)
+
+
+def _canonical(entry):
+    """The canonical JSON of an entry's chained fields (sorted keys, no spaces, UTF-8 text)."""
+    doc = {
+        'at': _at_text(entry['at']), 'actor': entry.get('actor'), 'action': entry.get('action'),
+        'table_name': entry.get('table_name'), 'row_id': entry.get('row_id'), 'row_ref': entry.get('row_ref'),
+        'old': _json_value(entry.get('old')), 'new': _json_value(entry.get('new')),
+        'batch_id': entry.get('batch_id'), 'seq': entry['seq'],
+    }
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(',', ':'))
+
+
+def _log_key() -> bytes:
+    """The log key the application read at start-up (``create_app`` reads it before any migration
+    runs: ``AUDIT_LOG_KEY`` or the instance folder's ``log_chain.key``)."""
+    if not has_app_context() or 'log_key' not in current_app.extensions:
+        raise RuntimeError('写入或校验审计日志需要应用上下文（日志链的密钥来自应用配置）')
+    return current_app.extensions['log_key']
+
+
+def _entry_hash(prev_hash, entry, key):
+    msg = (prev_hash + _canonical(entry)).encode('utf-8')
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+# ---- end of the frozen copy -------------------------------------------------------------------------
+
+
+def _chain_existing_rows() -> None:
+    key = _log_key()
     conn = op.get_bind()
     log = sa.table(
         'change_log', sa.column('id', sa.Integer), sa.column('at', sa.DateTime), sa.column('actor', sa.String),
@@ -42,7 +93,7 @@ def _chain_existing_rows() -> None:
         params = []
         for r in rows:
             seq += 1
-            h = entry_hash(prev, {**r._mapping, 'seq': seq})
+            h = _entry_hash(prev, {**r._mapping, 'seq': seq}, key)
             params.append({'_id': r.id, '_seq': seq, '_prev': prev, '_hash': h})
             prev = h
         conn.execute(update, params)
