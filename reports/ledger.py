@@ -99,7 +99,7 @@ def build_ledger(district: str | None, today: dt.date | None = None) -> Built:
              .where(w, NoticeFinding.recover_fen > 0))
     recover_fen = total_fen(s, Finding.id.in_(asked), kind=RECOVERABLE)
     recovered_fen = sum(recovered.values())
-    by_status = dict(s.execute(select(Notice.status, func.count()).where(w).group_by(Notice.status)).all())
+    by_status = dict(s.execute(select(Notice.status, func.count()).where(w).group_by(Notice.status)).tuples().all())
 
     notices = []
     for n, answered_last, answers in rows:

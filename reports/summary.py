@@ -94,13 +94,13 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
 
     all_counts = {c: n for c, n in s.execute(select(Finding.category, func.count()).where(base)
                                              .group_by(Finding.category))}
-    cats_n = dict(s.execute(select(Finding.category, func.count()).where(counted).group_by(Finding.category)).all())
+    cats_n = dict(s.execute(select(Finding.category, func.count()).where(counted).group_by(Finding.category)).tuples().all())
     cats_fen = split(0)
     categories = [{"category": c, "name": zh, "violation": c in VIOLATIONS, "count": cats_n.get(c, 0),
                    "all": all_counts.get(c, 0), "amount_fen": cats_fen.get(c, 0)} for c, zh in CATEGORIES.items()]
 
-    rules_n = dict(s.execute(select(Finding.rule, func.count()).where(counted).group_by(Finding.rule)).all())
-    rules_all = dict(s.execute(select(Finding.rule, func.count()).where(base).group_by(Finding.rule)).all())
+    rules_n = dict(s.execute(select(Finding.rule, func.count()).where(counted).group_by(Finding.rule)).tuples().all())
+    rules_all = dict(s.execute(select(Finding.rule, func.count()).where(base).group_by(Finding.rule)).tuples().all())
     rules_fen = split(1)
     rules = [{"rule": r.code, "category": r.category, "category_zh": CATEGORIES.get(r.category, r.category),
               "title": r.title, "severity": SEVERITIES.get(r.severity, ""), "count": rules_n.get(r.code, 0),
@@ -138,7 +138,7 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
             trend[key][1] += fen
     trend_rows = [{"month": m, "count": n, "amount_fen": fen} for m, (n, fen) in trend.items()]
 
-    st_n = dict(s.execute(select(Finding.status, func.count()).where(base).group_by(Finding.status)).all())
+    st_n = dict(s.execute(select(Finding.status, func.count()).where(base).group_by(Finding.status)).tuples().all())
     st_fen = dict(money_by(s, base, group=Finding.status, months=span))
     status_rows = [{"status": st, "name": zh, "count": st_n.get(st, 0), "amount_fen": st_fen.get(st, 0),
                     "counted": st in COUNTED} for st, zh in FINDING_STATUSES.items()]
