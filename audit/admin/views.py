@@ -1,6 +1,6 @@
 """Administration (admins only): the users, a new user, one user's scopes, password, state and
 lock, and the audit log. Every change goes through ``audit.auth.services`` (which writes the audit
-log) and is committed here."""
+log and commits: each is one unit of work, audit/transaction.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,7 +11,7 @@ from flask_login import current_user, login_user
 from audit.access import roles_required
 from audit.auth import services, sessions, totp
 from audit.auth.services import UserError, scope_text
-from models import ROLES, User, db
+from models import ROLES, User
 
 from . import bp, logtext, queries
 
@@ -109,10 +109,8 @@ def new_user():
                                      regions=scope_lines(form.scopes.data),
                                      display_name=form.display_name.data, by=_by())
         except UserError as exc:
-            db.session.rollback()
             error = str(exc)
         else:
-            db.session.commit()
             flash(f"已创建用户 {u.username}（{ROLES[u.role]}）。", "success")
             _warn_unknown(u)
             return redirect(url_for("admin.user", uid=u.id))
@@ -149,9 +147,7 @@ def user_scopes(uid: int):
     try:
         services.set_scopes(u, scope_lines(form.scopes.data), by=_by())
     except UserError as exc:
-        db.session.rollback()
         return _detail(_user_or_404(uid), scopes_form=form, errors={"scopes": str(exc)}, status=400)
-    db.session.commit()
     _keep_signed_in(u)
     text = "、".join(scope_text(s) for s in u.scopes) or "全部地区"
     flash(f"已将 {u.username} 的范围改为：{text}。其已登录的会话已失效，需要重新登录。", "success")
@@ -170,10 +166,8 @@ def user_password(uid: int):
     try:
         services.set_password(u, form.password.data, by=_by())
     except UserError as exc:
-        db.session.rollback()
         return _detail(_user_or_404(uid), password_form=PasswordForm(formdata=None),
                        errors={"password": str(exc)}, status=400)
-    db.session.commit()
     _keep_signed_in(u)
     flash(f"已重设 {u.username} 的密码（锁定同时解除），其已登录的会话已失效。", "success")
     return redirect(url_for("admin.user", uid=uid))
@@ -191,9 +185,7 @@ def _set_active(uid: int, active: bool):
     try:
         services.set_active(u, active, by=_by())
     except UserError as exc:
-        db.session.rollback()
         return _detail(_user_or_404(uid), errors={"active": str(exc)}, status=400)
-    db.session.commit()
     flash(f"已{'启用' if active else '停用'}用户 {u.username}。" + ("" if active else "其已登录的会话已失效，且不能再登录。"),
           "success")
     return redirect(url_for("admin.user", uid=uid))
@@ -218,7 +210,6 @@ def user_unlock(uid: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     services.unlock(u, by=_by())
-    db.session.commit()
     flash(f"已解除 {u.username} 的锁定，失败次数清零。", "success")
     return redirect(url_for("admin.user", uid=uid))
 
@@ -231,7 +222,6 @@ def user_totp_reset(uid: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     totp.reset(u, by=_by())
-    db.session.commit()
     _keep_signed_in(u)
     flash(f"已重置 {u.username} 的两步验证（恢复码同时作废），其已登录的会话已失效。"
           + ("其下次登录后须重新设置。" if u.role in totp.enforced_roles() else ""), "success")

@@ -15,6 +15,7 @@ from models import ROLES, PasswordHistory, Position, SignInFailure, User, UserSc
 
 from ..auditlog import record, record_now
 from ..ratelimit import retry_after
+from ..transaction import unit_of_work
 from . import policy
 
 MAX_FAILURES = 5
@@ -237,6 +238,7 @@ def password_expired(user: User) -> bool:
     return days > 0 and since is not None and since < dt.datetime.now() - dt.timedelta(days=days)
 
 
+@unit_of_work
 def create_user(username: str, role: str, password: str, *, regions: list[str] = (), units: list[str] = (),
                 display_name: str | None = None, by: str = "system") -> User:
     username = (username or "").strip()
@@ -265,6 +267,7 @@ def create_user(username: str, role: str, password: str, *, regions: list[str] =
     return user
 
 
+@unit_of_work
 def set_scopes(user: User, texts: list[str], *, by: str) -> None:
     old = [scope_text(s) for s in user.scopes]
     scopes = _distinct([parse_scope(t, user.role) for t in texts if t.strip()])
@@ -276,9 +279,11 @@ def set_scopes(user: User, texts: list[str], *, by: str) -> None:
            new={"scopes": [scope_text(s) for s in scopes]})
 
 
+@unit_of_work
 def set_password(user: User, password: str, *, by: str, action: str = "user.password") -> None:
     """A new password (an admin's reset, ``audit users passwd``, or the user's own change with
-    ``action="user.password_change"``): the policy applies, every session of the user ends."""
+    ``action="user.password_change"``): the policy applies, every session of the user ends. One
+    unit of work (audit/transaction.py), as every function here that changes a user."""
     check_password(password, user=user)
     now = dt.datetime.now()
     user.password_hash = generate_password_hash(password)
@@ -290,6 +295,7 @@ def set_password(user: User, password: str, *, by: str, action: str = "user.pass
     record(action, table="users", row_id=user.id, ref=user.username, who=by)
 
 
+@unit_of_work
 def change_own_password(user: User, current: str, new: str) -> None:
     """The signed-in user changes their password: the current one is asked for (a wrong one counts
     as a failed sign-in, so five lock the account), then the policy as for every password."""
@@ -300,6 +306,7 @@ def change_own_password(user: User, current: str, new: str) -> None:
     set_password(user, new, by=user.username, action="user.password_change")
 
 
+@unit_of_work
 def set_active(user: User, active: bool, *, by: str) -> None:
     old = user.active
     if old and not active and user.role == "admin":
@@ -315,6 +322,7 @@ def set_active(user: User, active: bool, *, by: str) -> None:
            new={"active": active})
 
 
+@unit_of_work
 def unlock(user: User, *, by: str) -> None:
     user.failed_logins = 0
     user.locked_until = None

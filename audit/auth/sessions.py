@@ -32,6 +32,7 @@ from models import User, db
 from models.accounts import UserSession
 
 from ..auditlog import record
+from ..transaction import unit_of_work
 
 KEEP_ENDED = dt.timedelta(days=30)
 SEEN_EVERY = dt.timedelta(seconds=60)  # how stale ``last_seen_at`` may be before it is written again
@@ -58,10 +59,11 @@ def _browser(ua: str | None) -> str | None:
     return browser(ua)[:64] if ua else None
 
 
+@unit_of_work
 def start(user: User) -> str:
     """A new session of ``user`` (just signed in): its id for the Flask session. Rows that are no
     longer live are marked ended; if the live ones are at the limit, the oldest are ended and
-    logged. In the caller's transaction (the caller commits)."""
+    logged. One unit of work: the sign-in is kept with the sessions it ended."""
     now = dt.datetime.now()
     # one sign-in of the user at a time counts and ends sessions (PostgreSQL: the user's row is locked)
     db.session.execute(select(User.id).where(User.id == user.id).with_for_update())

@@ -36,6 +36,7 @@ from models import User, db
 from models.accounts import RecoveryCode
 
 from ..auditlog import record, record_now
+from ..transaction import unit_of_work
 from . import services
 from .services import SignIn, UserError
 
@@ -187,9 +188,10 @@ def second_factor(user_id: int, version: int, code: str, ip: str | None = None) 
 # -- enrolment, disabling, reset -----------------------------------------------------------------------
 
 
+@unit_of_work
 def pending_secret(user: User) -> str:
     """The secret the user is enrolling with (made, encrypted and kept on first asking; the same
-    on every reload, so that a QR code already scanned stays valid). The caller commits."""
+    on every reload, so that a QR code already scanned stays valid). One unit of work."""
     if user.totp_enrolled:
         raise UserError("您已启用两步验证。")
     if user.totp_secret_enc is None:
@@ -210,10 +212,11 @@ def qr_svg(uri: str) -> Markup:
     return Markup(svg.replace("<svg ", '<svg role="img" aria-label="两步验证二维码" ', 1))
 
 
+@unit_of_work
 def confirm(user: User, code: str) -> list[str]:
     """The first code from the user's app confirms the enrolment: from now on every sign-in asks
     for a code. Every other session of the user ends (they were signed in without one). The ten
-    recovery codes returned are shown once. The caller commits."""
+    recovery codes returned are shown once. One unit of work."""
     if user.totp_enrolled or user.totp_secret_enc is None:
         raise UserError("请重新打开两步验证设置页面。")
     digits = _digits(code)
@@ -230,9 +233,10 @@ def confirm(user: User, code: str) -> list[str]:
     return codes
 
 
+@unit_of_work
 def disable(user: User, password: str, code: str) -> None:
     """The user turns the second factor off: their password and a current code (or a recovery
-    code) are asked; a wrong one counts as a failed sign-in. The caller commits."""
+    code) are asked; a wrong one counts as a failed sign-in. One unit of work."""
     now = dt.datetime.now()
     if not user.totp_enrolled:
         raise UserError("您尚未启用两步验证。")
@@ -255,10 +259,11 @@ def disable(user: User, password: str, code: str) -> None:
     record("user.totp_disable", table="users", row_id=user.id, ref=user.username, who=user.username)
 
 
+@unit_of_work
 def reset(user: User, *, by: str) -> None:
     """An admin (or ``audit users totp-reset``) removes a user's second factor, for a lost phone:
     every session of the user ends; where ``TOTP_ENFORCE`` requires it, they enrol again after
-    their next sign-in. The caller commits."""
+    their next sign-in. One unit of work."""
     enrolled = user.totp_enrolled
     _clear(user)
     user.session_version += 1
@@ -273,8 +278,9 @@ def _clear(user: User) -> None:
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
 
 
+@unit_of_work
 def new_recovery_codes(user: User, code: str) -> list[str]:
-    """Ten new recovery codes in place of the old ones (a current code is asked). Caller commits."""
+    """Ten new recovery codes in place of the old ones (a current code is asked). One unit of work."""
     digits = _digits(code)
     step = None
     if digits and user.totp_enrolled:

@@ -4,8 +4,6 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from models import db
-
 from . import bp, policy, services, sessions, totp
 from .forms import ChangePasswordForm, CodeForm, DisableTotpForm, LoginForm
 
@@ -60,7 +58,6 @@ def _sign_in(user, target: str | None):
     login_user(user, remember=False)
     session["since"] = int(time.time())  # P2: the session's absolute lifetime starts here
     session["sid"] = sessions.start(user)
-    db.session.commit()
     if services.password_expired(user):
         flash(_expired_message(), "warning")
         return redirect(url_for("auth.password"))
@@ -127,10 +124,8 @@ def password():
         try:
             services.change_own_password(current_user, form.current.data, form.password.data)
         except services.UserError as exc:
-            db.session.rollback()
             error, status = str(exc), 400
         else:
-            db.session.commit()
             login_user(current_user._get_current_object())  # this session carries the new session_version
             flash("密码已修改。您在其他地方登录的会话均已失效。", "success")
             return redirect(url_for("dashboard.index"))
@@ -205,16 +200,13 @@ def totp_setup():
         try:
             codes = totp.confirm(user, form.code.data)
         except services.UserError as exc:
-            db.session.rollback()
             error, status = str(exc), 400
         else:
-            db.session.commit()
             login_user(user)  # this session carries the new session_version; every other one ended
             return render_template("auth/recovery_codes.html", codes=codes, enrolled=True)
     elif request.method == "POST":
         error, status = next((e for errs in form.errors.values() for e in errs), "请输入验证码。"), 400
     secret = totp.pending_secret(user)
-    db.session.commit()
     return render_template("auth/totp_setup.html", form=form, error=error, secret=_grouped(secret),
                            qr=totp.qr_svg(totp.provisioning_uri(user, secret)),
                            must=totp.must_enrol(user)), status
@@ -233,9 +225,7 @@ def totp_disable():
     try:
         totp.disable(user, form.password.data, form.code.data)
     except services.UserError as exc:
-        db.session.rollback()
         return _status_page(str(exc), 400)
-    db.session.commit()
     flash("两步验证已停用，登录时不再需要验证码。", "success")
     return redirect(url_for("auth.totp_setup") if totp.must_enrol(user) else url_for("dashboard.index"))
 
@@ -253,7 +243,5 @@ def totp_recovery_codes():
     try:
         codes = totp.new_recovery_codes(user, form.code.data)
     except services.UserError as exc:
-        db.session.rollback()
         return _status_page(str(exc), 400)
-    db.session.commit()
     return render_template("auth/recovery_codes.html", codes=codes, enrolled=False)
