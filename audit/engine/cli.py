@@ -71,10 +71,11 @@ def register(cli: click.Group) -> None:
         echo(_pad("类别", 40) + _pad("条数", 8, True) + _pad("涉及金额(元)", 18, True))
         for code, zh, n, fen in category_summary(result):
             mark = "" if code in VIOLATIONS else "（提示，不计入违规）"
-            echo(_pad(f"{zh}{mark}", 40) + _pad(str(n), 8, True) + _pad(yuan(fen) if fen else "—", 18, True))
+            echo(_pad(f"{zh}{mark}", 40) + _pad(str(n), 8, True)
+                 + _pad(yuan(fen if fen else None) or "—", 18, True))
         v_n = sum(n for code, _, n, _ in category_summary(result) if code in VIOLATIONS)
         v_fen = sum(fen for code, _, _, fen in category_summary(result) if code in VIOLATIONS)
-        echo(_pad("违规合计", 40) + _pad(str(v_n), 8, True) + _pad(yuan(v_fen), 18, True))
+        echo(_pad("违规合计", 40) + _pad(str(v_n), 8, True) + _pad(yuan(v_fen) or "—", 18, True))
         echo("（金额按每笔发放只计一次：同一笔发放被多条规则发现的，计入金额最大的那一类。）")
         from .coverage import not_fully_run, partial_note, warnings
 
