@@ -7,7 +7,7 @@ function that builds the query. The query's rows are findings (or the parts of o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,13 +38,39 @@ SEED_003 = "渝人社办〔2022〕317号《脱贫人口就业帮扶攻坚行动�
 SEED_001 = "渝北人社发〔2022〕38号《“一生一困”就业帮扶工作实施方案》"
 SEED_002 = "《关于进一步做好就业援助工作的通知》"
 SEED_000 = "渝人社办〔2022〕157号《困难人员就业帮扶专项行动方案》"
+# the dates the seed documents were issued: a parameter they set is in force from that day
+SEED_003_DATE = dt.date(2022, 11, 4)
+SEED_001_DATE = dt.date(2022, 5, 13)
+SEED_000_DATE = dt.date(2022, 6, 2)
+
+
+# Where a parameter's default comes from when no policy text sets it: a threshold of audit practice
+# (how many failed face checks make a pattern), which a county may change by ``audit params set``.
+PRACTICE = "审计实务阈值（无政策文件规定，各地可按 audit params set 调整）"
 
 
 @dataclass(frozen=True)
 class Param:
+    """A threshold of a rule, declared as a policy table declares it (cf. openfisca's parameters:
+    a value in force from a date, its unit and the text that sets it). A county overrides it from a
+    date, for a district or a township (``audit params set``; ``RunContext.param`` reads the value in
+    force for each place and month)."""
+
     name: str
     default: Any
     description: str
+    unit: str  # 元/月, 分, 天, 岁, 个月, 次, 人 …; "" for a switch or a list
+    reference: str  # the policy text (or audit practice) that sets the default
+    effective_from: dt.date | None = None  # the default's first day (the text's date); None: no date
+    effective_to: dt.date | None = None  # the default's last day; None: still in force
+
+    def default_text(self) -> str:
+        """The default with its unit, as the catalogue shows it (``50000 分/人/月``, ``开``)."""
+        if isinstance(self.default, bool):
+            return "开" if self.default else "关"
+        if isinstance(self.default, (list, tuple)):
+            return "、".join(map(str, self.default))
+        return f"{self.default} {self.unit}".rstrip()
 
 
 @dataclass
@@ -80,7 +106,9 @@ class Rule:
     query: Callable  # (ctx) -> a SQLAlchemy Select
     describe: Callable[[Mapping, Any], Draft]  # (row, ctx) -> Draft
     params: tuple[Param, ...] = ()
-    combine: Callable[[list[Mapping], Any], Iterable[Draft]] | None = None  # rows -> drafts
+    combine: Callable[[Sequence[Mapping], Any], Iterable[Draft]] | None = None  # rows -> drafts
+    # the rule judges public posts (positions) only, never workshops: the runner keeps no finding of it
+    # on a workshop, and the catalogue says 仅公益性岗位
     public_posts_only: bool = False
     # Optional ledger columns, as (table, column key of audit/ledger/schema.py), that the rule compares:
     # when no row of the table has a value in one of them, the rule cannot find anything (or would

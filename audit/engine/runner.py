@@ -246,6 +246,10 @@ def compute(conn: Connection, as_of: dt.date, only: set[str] | None = None, *,
     spans: list[dict] = []
     by_category: Counter = Counter()
     for rule, d in drafts:
+        if rule.public_posts_only and d.post_id is not None and posts[d.post_id]["kind"] != "position":
+            # a rule of public posts judges positions only (workshops are market employment): its
+            # query already joins positions or placements; the engine holds every such rule to it
+            continue
         row = _finding_row(rule, d, people, posts)
         if row["id"] in found:  # two rows of one rule with the same facts: keep one finding
             continue

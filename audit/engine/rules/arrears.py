@@ -5,7 +5,11 @@ from sqlalchemy import and_, case, exists, func, select
 
 from models import Position, Post
 
-from ..rule import SEED_003, Draft, Param, rule, ym, yuan
+from ..rule import SEED_003, SEED_003_DATE, Draft, Param, rule, ym, yuan
+
+PAY_DUE = Param("pay_due_months", 1, "工资应在所属月份之后第几个月的月末前发放", unit="个月",
+                reference=f"{SEED_003} 五(三)：按时足额发放工资报酬（次月月末前发放为审计实务的期限）",
+                effective_from=SEED_003_DATE)
 
 
 def _describe(r, ctx) -> Draft:
@@ -23,7 +27,7 @@ def _describe(r, ctx) -> Draft:
 
 @rule("WA01", category="wage_arrears", title="有出勤但未按时发放工资", severity="medium",
       basis=f"{SEED_003} 五(三)：按时足额发放工资报酬", requires=("attendance", "wages"),
-      params=(Param("pay_due_months", 1, "工资应在所属月份之后第几个月的月末前发放"),), describe=_describe)
+      params=(PAY_DUE,), describe=_describe)
 def wa01(ctx):
     """A month with a present day on a post and no payment for it by its due date (the last day
     of the month ``pay_due_months`` later), judged as of the audit date. The amount owed is the

@@ -5,7 +5,7 @@ from sqlalchemy import exists, func, or_, select
 
 from models import Placement, Position, Post, WorkshopStaff
 
-from ..rule import SEED_003, Draft, Param, rule, ym, yuan
+from ..rule import PRACTICE, SEED_003, Draft, Param, rule, ym, yuan
 
 BASIS = f"{SEED_003} 五(三)：严禁变相发钱"
 
@@ -60,7 +60,9 @@ def _dp02_describe(r, ctx) -> Draft:
 
 @rule("DP02", category="disguised_payment", title="单笔发放超过岗位月补贴标准", severity="medium", basis=BASIS,
       requires=("wages",), public_posts_only=True,
-      params=(Param("tolerance_fen", 1, "单笔超过月补贴标准的容差（分），超过才认定"),), describe=_dp02_describe)
+      params=(Param("tolerance_fen", 1, "单笔超过月补贴标准的容差（分），超过才认定", unit="分",
+                    reference=PRACTICE),),
+      describe=_dp02_describe)
 def dp02(ctx):
     """Public posts: a single payment row (paid up to the as-of date) above the post's monthly
     standard beyond the tolerance. Rows of one person, post and month are told together (one

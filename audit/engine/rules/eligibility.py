@@ -30,13 +30,15 @@ from sqlalchemy import (
 from audit.vocab import CATEGORIES, CATEGORY_ALIASES, CATEGORY_BIT, categories_of
 from models import Business, Household, Official, Pension, Person, Placement, Position, Post
 
-from ..rule import SEED_000, SEED_003, Draft, Param, rule, yuan
+from ..rule import SEED_000, SEED_000_DATE, SEED_003, SEED_003_DATE, Draft, Param, rule, yuan
 
 URBAN = "城镇公益性岗位"  # any other kind (乡村公益性岗位) is judged as rural
 
 BASIS = f"{SEED_003} 五(三)：托底安置符合就业困难人员条件的弱劳力、半劳力和无法外出、无业可就的脱贫人口，及时纠正查处安置不符合条件人员"
 RETIREMENT_LAW = "《全国人民代表大会常务委员会关于实施渐进式延迟法定退休年龄的决定》（2024年，自2025年1月1日起施行）"
 SUBSIDY_RULES = "《就业补助资金管理办法》（财社〔2017〕164号）：公益性岗位补贴期限最长不超过3年，对距法定退休年龄不足5年的就业困难人员可延长至退休"
+SUBSIDY_RULES_DATE = dt.date(2017, 10, 13)  # 财社〔2017〕164号 issued
+LOCAL = "地方做法（各地公益性岗位管理办法，不同地区不同）"
 
 # 法定退休年龄 (national law, not a local threshold): the original age in months, and the 2025 gradual
 # reform — people born from ``from_year``-01 retire 1 month later for every ``step`` months of birth
@@ -226,8 +228,10 @@ def _ip01_describe(r, ctx) -> Draft:
 @rule("IP01", category="ineligible_placement", title="安置人员不属于可安置人员类别", severity="high",
       basis=f"{BASIS}；{SEED_000} 三（服务对象：就业困难人员范围）", requires=("persons", "placements"),
       needs_columns=(("persons", "categories"),),
-      params=(Param("qualifying_rural", list(CATEGORIES), "乡村公益性岗位可安置的人员类别"),
-              Param("qualifying_urban", list(CATEGORIES), "城镇公益性岗位可安置的人员类别")),
+      params=(Param("qualifying_rural", list(CATEGORIES), "乡村公益性岗位可安置的人员类别", unit="人员类别",
+                    reference=f"{SEED_000} 三（服务对象）；{SEED_003} 五(三)", effective_from=SEED_000_DATE),
+              Param("qualifying_urban", list(CATEGORIES), "城镇公益性岗位可安置的人员类别", unit="人员类别",
+                    reference=f"{SEED_000} 三（服务对象）；{SEED_003} 五(三)", effective_from=SEED_000_DATE)),
       describe=_ip01_describe, public_posts_only=True)
 def ip01(ctx):
     """The person has none of the qualifying categories for the post's kind (the lists in force
@@ -267,8 +271,10 @@ def _ip02_describe(r, ctx) -> Draft:
 
 @rule("IP02", category="ineligible_placement", title="安置人员年龄不符合条件", severity="high",
       basis=f"{BASIS}；{RETIREMENT_LAW}（城镇公益性岗位：法定退休年龄）", requires=("persons", "placements"),
-      params=(Param("age_min", 16, "上岗时的最低年龄（周岁）"),
-              Param("age_max_rural", 65, "乡村公益性岗位上岗时的最高年龄（周岁，含）")),
+      params=(Param("age_min", 16, "上岗时的最低年龄（周岁）", unit="岁",
+                    reference="《中华人民共和国劳动法》第十五条：禁止用人单位招用未满十六周岁的未成年人",
+                    effective_from=dt.date(1995, 1, 1)),
+              Param("age_max_rural", 65, "乡村公益性岗位上岗时的最高年龄（周岁，含）", unit="岁", reference=LOCAL)),
       describe=_ip02_describe, public_posts_only=True)
 def ip02(ctx):
     """Age at the start below ``age_min``; or, on a rural post, above ``age_max_rural`` (65 allowed,
@@ -435,7 +441,8 @@ def _ip06_combine(rows, ctx):
 @rule("IP06", category="ineligible_placement", title="一户多人占用公益性岗位（一户一岗）", severity="medium",
       basis=f"{BASIS}；地方规定（如湖北广水）：公益性岗位原则上一户一岗", subject_type="household",
       requires=("persons", "placements"), needs_columns=(("persons", "household_id"),),
-      params=(Param("one_post_per_household", True, "一户一岗：同户两人以上同时在公益性岗位即为违规"),),
+      params=(Param("one_post_per_household", True, "一户一岗：同户两人以上同时在公益性岗位即为违规", unit="",
+                    reference="地方做法（如湖北广水）：公益性岗位原则上一户一岗"),),
       describe=lambda r, ctx: next(_ip06_combine([r], ctx)), combine=_ip06_combine, public_posts_only=True)
 def ip06(ctx):
     """Two members of one household hold public posts at overlapping times: a row per pair (the
@@ -487,9 +494,11 @@ def _ip07_describe(r, ctx) -> Draft:
 
 @rule("IP07", category="ineligible_placement", title="公益性岗位安置超过补贴期限", severity="medium",
       basis=f"{SUBSIDY_RULES}；{SEED_003} 五(三)：清退违规在岗人员", requires=("persons", "placements"),
-      params=(Param("term_months_urban", 36, "城镇公益性岗位安置期限（月，0 为不限）"),
-              Param("term_months_rural", 0, "乡村公益性岗位安置期限（月，0 为不限）"),
-              Param("near_retirement_years", 5, "上岗时距法定退休年龄不足该年数的，可延长至退休")),
+      params=(Param("term_months_urban", 36, "城镇公益性岗位安置期限（月，0 为不限）", unit="个月",
+                    reference=SUBSIDY_RULES, effective_from=SUBSIDY_RULES_DATE),
+              Param("term_months_rural", 0, "乡村公益性岗位安置期限（月，0 为不限）", unit="个月", reference=LOCAL),
+              Param("near_retirement_years", 5, "上岗时距法定退休年龄不足该年数的，可延长至退休", unit="年",
+                    reference=SUBSIDY_RULES, effective_from=SUBSIDY_RULES_DATE)),
       describe=_ip07_describe, public_posts_only=True)
 def ip07(ctx):
     """A holding still held on the day ``term_months`` after its start (judged up to its end or the

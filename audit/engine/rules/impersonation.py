@@ -7,7 +7,7 @@ from sqlalchemy import String, and_, cast, func, literal, select, tuple_
 
 from models import Attendance, Death, Person, Position, Post, Workshop
 
-from ..rule import SEED_003, Draft, Param, grouped, rule, ym, yuan
+from ..rule import PRACTICE, SEED_003, Draft, Param, grouped, rule, ym, yuan
 
 BASIS = (f"{SEED_003} 五(三)：及时纠正查处冒名顶替等违规行为，清退违规在岗人员；"
          "各地公益性岗位管理办法：顶岗、替岗、岗在人不在的，解除岗位协议")
@@ -68,8 +68,10 @@ def _im01_describe(r, ctx) -> Draft:
 
 @rule("IM01", category="impersonation", title="人脸识别核验多次不通过", severity="medium", basis=BASIS,
       requires=("attendance",), needs_columns=(("attendance", "method"), ("attendance", "verified")),
-      params=(Param("face_fail_min", 3, "一个月内人脸识别核验不通过的最少次数"),
-              Param("face_fail_ratio", 0.3, "一个月内人脸识别核验不通过占人脸识别签到次数的最低比例")),
+      params=(Param("face_fail_min", 3, "一个月内人脸识别核验不通过的最少次数", unit="次",
+                    reference=PRACTICE),
+              Param("face_fail_ratio", 0.3, "一个月内人脸识别核验不通过占人脸识别签到次数的最低比例",
+                    unit="比例", reference=PRACTICE)),
       describe=_im01_describe)
 def im01(ctx):
     """In a month, failed face checks ≥ ``face_fail_min`` and ≥ ``face_fail_ratio`` of that month's
@@ -183,8 +185,10 @@ def _im02_combine(rows, ctx):
 
 @rule("IM02", category="impersonation", title="同一个人手机为多人代签到", severity="medium", basis=BASIS,
       requires=("attendance",), needs_columns=(("attendance", "device_id"),),
-      params=(Param("device_people_min", 3, "同一部个人手机一天内签到的不同人数下限"),
-              Param("device_days_min", 3, "同一部个人手机一个月内达到人数下限的天数下限")),
+      params=(Param("device_people_min", 3, "同一部个人手机一天内签到的不同人数下限", unit="人",
+                    reference=PRACTICE),
+              Param("device_days_min", 3, "同一部个人手机一个月内达到人数下限的天数下限", unit="天",
+                    reference=PRACTICE)),
       combine=_im02_combine, describe=lambda r, ctx: None)
 def im02(ctx):
     """A personal phone that checks in ≥ ``device_people_min`` different people on one day, on ≥

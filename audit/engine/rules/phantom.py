@@ -15,7 +15,7 @@ from models import (
     WorkshopStaff,
 )
 
-from ..rule import SEED_002, SEED_003, Draft, Param, grouped, rule, ym, yuan
+from ..rule import PRACTICE, SEED_002, SEED_003, Draft, Param, grouped, rule, ym, yuan
 
 BASIS = f"{SEED_003} 五(三)：严禁吃空饷、虚报冒领"
 
@@ -102,7 +102,9 @@ def _ps02_describe(r, ctx) -> Draft:
 
 @rule("PS02", category="phantom_salary", title="出勤不足却足额或超额发放工资", severity="medium", basis=BASIS,
       requires=("wages", "attendance"), public_posts_only=True,
-      params=(Param("tolerance_fen", 1, "实发超过应发的容差（分），超过才认定多发"),), describe=_ps02_describe)
+      params=(Param("tolerance_fen", 1, "实发超过应发的容差（分），超过才认定多发", unit="分",
+                    reference=PRACTICE),),
+      describe=_ps02_describe)
 def ps02(ctx):
     """Public posts: paid for a month more than the wage due (月标准 × min(1, 出勤 ÷ 规定天数)) beyond
     the tolerance. Only months with at least one present day (none is PS01's) and only months that

@@ -14,16 +14,19 @@ from sqlalchemy import and_, case, distinct, exists, func, or_, select, union
 from audit.vocab import POVERTY_MASK
 from models import Person, Post, Report, Workshop, WorkshopStaff
 
-from ..rule import SEED_001, SEED_003, Draft, Param, rule, ym, yuan
+from ..rule import PRACTICE, SEED_001, SEED_001_DATE, SEED_003, SEED_003_DATE, Draft, Param, rule, ym, yuan
 
 BASIS = f"{SEED_003} 五(四)：严防“数字就业”，确保账实相符、账账相符"
 BASIS_SUBSIDY = (f"{BASIS}；{SEED_001} 二(一)2：对吸纳困难人员稳定就业三个月以上的，"
                  f"按规定以每人500元/月的标准给予带动就业示范奖补")
 BASIS_TARGET = f"{SEED_003} 五(四)：确保车间吸纳脱贫人口人数不低于上年底"
 
-SUBSIDY = Param("subsidy_per_person", 50_000, "带动就业奖补标准（分/人/月），吸纳脱贫人口稳定就业三个月以上")
-TOLERANCE = Param("tolerance_fen", 1, "上报金额与核实金额允许的差额（分）")
-PAY_DUE = Param("pay_due_months", 1, "工资应在所属月份之后第几个月的月末前发放（到期后才核对工资总额）")
+SUBSIDY = Param("subsidy_per_person", 50_000, "带动就业奖补标准（分/人/月），吸纳脱贫人口稳定就业三个月以上",
+                unit="分/人/月", reference=f"{SEED_001} 二(一)2：每人500元/月", effective_from=SEED_001_DATE)
+TOLERANCE = Param("tolerance_fen", 1, "上报金额与核实金额允许的差额（分）", unit="分", reference=PRACTICE)
+PAY_DUE = Param("pay_due_months", 1, "工资应在所属月份之后第几个月的月末前发放（到期后才核对工资总额）",
+                unit="个月", reference=f"{SEED_003} 五(三)：按时足额发放工资报酬（次月月末前发放为审计实务的期限）",
+                effective_from=SEED_003_DATE)
 
 
 # ---- shared pieces ------------------------------------------------------------------------------
