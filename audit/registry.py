@@ -51,7 +51,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(unit_name=unit_name)
     warn_missing_fonts(app)  # the PDF reports need a CJK font and HarfBuzz's subsetter
     from .database import AFTER_UPGRADE
-    from .uploads.jobs import recover, recover_at_start
+    from .uploads.recovery import recover, recover_at_start
 
     # jobs and audit runs left "running" by a process that was killed: failed, with the reason
     app.extensions[AFTER_UPGRADE] = [recover]  # once a database not yet migrated is (audit.database)

@@ -153,13 +153,13 @@ def log_check(now: dt.datetime) -> str:
 
 def housekeeping(now: dt.datetime) -> str:
     """Web jobs and audit runs left unfinished by a process that is gone (killed, the server
-    restarted), marked failed with the reason (``audit.uploads.jobs.recover``); and what nothing
+    restarted), marked failed with the reason (``audit.uploads.recovery.recover``); and what nothing
     else removes: finished web jobs older than ``JOB_RETENTION_DAYS`` (30), failed sign-ins older
     than a day, and evidence or report files with no row (a request that wrote the file and then
     failed to commit). Files younger than an hour are left alone: their request may still be
     committing. Never the audit log."""
     from audit.rectification.services import evidence_root
-    from audit.uploads.jobs import recover
+    from audit.uploads.recovery import recover
     from models import EvidenceFile, Job, ReportFile, SignInFailure
     from reports.archive import reports_dir
 

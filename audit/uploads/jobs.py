@@ -21,7 +21,7 @@ gone — on this host its pid is not alive; on another host (or with no pid) no 
 ``JOB_HEARTBEAT_LIMIT_MINUTES`` (default 15) — is marked failed, with the reason, by ``sweep``: at
 the application's start-up and by the scheduler's housekeeping job (``view`` shows it failed at
 once, writing nothing). Its uploaded file is kept, so that its owner can try again, for
-``UPLOAD_KEEP_FAILED_HOURS`` (24); ``recover`` then sweeps the uploads no job needs any more
+``UPLOAD_KEEP_FAILED_HOURS`` (24); ``recovery.recover`` then sweeps the uploads no job needs any more
 (``storage.sweep_uploads``, P6).
 """
 from __future__ import annotations
@@ -314,36 +314,6 @@ def sweep(now: dt.datetime | None = None) -> list[int]:
                         job.status)
             marked.append(job.id)
     return marked
-
-
-def recover(now: dt.datetime | None = None) -> tuple[list[int], list[int]]:
-    """After a crash: the jobs and the audit runs left unfinished by a process that is gone, marked
-    failed (ids of each); then the uploaded files that no job needs any more, deleted (P6)."""
-    from audit.engine.runner import mark_dead_runs
-
-    from .storage import sweep_uploads
-
-    job_ids = sweep(now)
-    sweep_uploads(now)
-    try:
-        hours = int(current_app.config.get("JOB_STALE_HOURS") or os.environ.get("JOB_STALE_HOURS") or 6)
-    except ValueError:
-        hours = 6
-    run_ids = mark_dead_runs(db.engine, now=now, stale_after=dt.timedelta(hours=hours))
-    return job_ids, run_ids
-
-
-def recover_at_start(app) -> None:
-    """The start-up hook: ``recover``, on a database already at the newest migration; never stops the
-    application from starting (a busy database is swept by the next start or the housekeeping job)."""
-    from audit.database import schema_is_current
-
-    with app.app_context():
-        try:
-            if schema_is_current():
-                recover()
-        except Exception as exc:  # noqa: BLE001 - an unreachable database is the command's own error to report
-            log.debug("start-up: cannot check for jobs left by a dead process: %s", exc.__class__.__name__)
 
 
 def wait(job_id: int, timeout: float = 60) -> None:

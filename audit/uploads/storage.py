@@ -9,7 +9,7 @@ it is no longer needed (a refused check, a finished load) and every upload is re
 ``UPLOAD_KEEP_DAYS`` (7) days.
 
 P6: what a crash leaves behind is swept (``sweep_uploads``) at the application's start-up and by
-the scheduler's daily housekeeping, both through ``jobs.recover``, right after dead jobs are marked
+the scheduler's daily housekeeping, both through ``recovery.recover``, right after dead jobs are marked
 failed. The newest job naming an upload decides: running — kept; a check that passed, waiting for
 its 确认导入 — kept (up to ``UPLOAD_KEEP_DAYS``); a job that died with its process — kept for
 重新检查 / 重新导入 for ``UPLOAD_KEEP_FAILED_HOURS`` (24) after it was found dead, then deleted;
