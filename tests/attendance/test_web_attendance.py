@@ -263,3 +263,4 @@ def test_a_machine_record_cannot_be_overwritten_by_hand(web, client):
                                             **cells(web, "王大山", "GW-A1", [dt.date(2025, 3, 3)], "缺勤")})
     assert resp.status_code == 422
     assert "该日已有人脸识别签到记录（出勤），机器记录不能手工修改" in text(resp)
+    assert rows_of(web, "王大山", "GW-A1", dt.date(2025, 3, 1)) == before

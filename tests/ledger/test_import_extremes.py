@@ -164,3 +164,4 @@ def test_an_unreadable_region_is_explained_as_such_not_as_missing(client, web):
     reasons = shown_reasons(html)
     assert "内容过长（129个字符），最多128个字符" in reasons and "应为文本，不是日期" in reasons, reasons
     assert not [r for r in reasons if "未填写区县" in r], reasons
+    assert ledger_snapshot() == before
