@@ -52,9 +52,7 @@ def device_create():
     try:
         tok, secret = s.create_token(form.name.data, form.unit.data, by=current_user.username)
     except s.DeviceError as exc:
-        db.session.rollback()
         return _page(form, error=str(exc), status=400)
-    db.session.commit()
     return _page(DeviceForm(formdata=None), created=tok, secret=secret)
 
 
@@ -70,9 +68,7 @@ def device_revoke(device_id: int):
     try:
         s.revoke(tok, by=current_user.username)
     except s.DeviceError as exc:
-        db.session.rollback()
         flash(str(exc), "warning")
     else:
-        db.session.commit()
         flash(f"已吊销设备「{tok.name}」的令牌，该设备此后的调用将被拒绝（401）。", "success")
     return redirect(url_for("admin.devices"))

@@ -76,10 +76,7 @@ def _log_unauthorized(why: str, name: str | None) -> None:
 
 def _refuse_call(tok, status: int, message: str, now: dt.datetime) -> Response:
     """A call with a good token but a bad body: counted and logged, then answered."""
-    db.session.rollback()
-    s.note_call(tok, now)
-    s.log_call(tok, {"received": 0, "refused": status, "reason": message})
-    db.session.commit()
+    s.refuse_call(tok, status, message, now)
     return _json_error(status, message)
 
 

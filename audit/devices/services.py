@@ -62,6 +62,7 @@ from ..engine.asof import as_of_date
 from ..ledger import values as v
 from ..ledger.schema import BY_NAME
 from ..pii import mask_id
+from ..transaction import unit_of_work
 from ..vocab import CHECK_IN_METHODS
 
 MAX_RECORDS = 1000
@@ -146,10 +147,10 @@ def _check_name(name: str) -> str:
     return name
 
 
+@unit_of_work
 def create_token(name: str, unit_text: str, *, by: str) -> tuple[DeviceToken, str]:
     """A new token for the device ``name`` (unique) of a unit; returns it and the secret, which is
-    never stored and cannot be shown again. Added to the session with its audit-log entry; the
-    caller commits."""
+    never stored and cannot be shown again. Committed with its audit-log entry (one unit of work)."""
     name = _check_name(name)
     if db.session.scalar(select(DeviceToken.id).where(DeviceToken.name == name)) is not None:
         raise DeviceError(f"已有名为「{name}」的设备（名称不能重复；吊销的设备也占用名称）")
@@ -175,8 +176,9 @@ def by_name(name: str) -> DeviceToken | None:
     return db.session.scalar(select(DeviceToken).where(DeviceToken.name == v.nfkc(name or "")))
 
 
+@unit_of_work
 def revoke(tok: DeviceToken, *, by: str) -> None:
-    """Revoke a token for good (from its next call on: 401). The caller commits."""
+    """Revoke a token for good (from its next call on: 401). One unit of work."""
     if tok.revoked_at is not None:
         raise DeviceError(f"设备「{tok.name}」的令牌已于 {tok.revoked_at:%Y-%m-%d %H:%M} 吊销")
     tok.revoked_at = dt.datetime.now()
@@ -436,6 +438,15 @@ def note_call(tok: DeviceToken, now: dt.datetime) -> None:
     db.session.execute(insert(calls).values(token_id=tok.id, at=now))
     db.session.execute(update(DeviceToken.__table__).where(DeviceToken.__table__.c.id == tok.id)
                        .values(last_used_at=now))
+
+
+@unit_of_work
+def refuse_call(tok: DeviceToken, status: int, message: str, now: dt.datetime) -> None:
+    """A call with a good token but a bad body: whatever the request did is dropped, then the call
+    is counted (for the rate limit) and logged, and that is committed."""
+    db.session.rollback()
+    note_call(tok, now)
+    log_call(tok, {"received": 0, "refused": status, "reason": message})
 
 
 def log_call(tok: DeviceToken, counts: dict[str, Any], errors: list[dict] = ()) -> None:

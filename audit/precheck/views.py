@@ -34,7 +34,7 @@ from models import db
 from . import verdicts as V
 from . import web as w
 from .reader import DraftError, read_draft
-from .services import check, save
+from .services import save
 
 bp = Blueprint("precheck", __name__, url_prefix="/prechecks")
 
@@ -106,8 +106,7 @@ def upload():
             return _index(message=f"校验未进行：{exc}", as_of=as_of_text, status=400)
     errors = draft.errors or w.scope_errors(draft, sc)
     if not errors:
-        db.session.commit()  # the scope's reads end before the check takes its own connection
-        result = check(db.engine, draft, as_of=day, pii=current_app.extensions["pii"])
+        result = w.run_check(draft, as_of=day, pii=current_app.extensions["pii"])
         errors = result.errors
     if errors:
         return _index(errors=errors, as_of=as_of_text,
@@ -182,7 +181,6 @@ def download(precheck_id: int):
         write_stored_xlsx(pc, rows, w.totals(pc, sc), path)
         data = path.read_bytes()
     w.log_export(pc, "xlsx", len(rows))
-    db.session.commit()
     stem = os.path.splitext(pc.file_name)[0]
     return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", headers={
         "Content-Disposition": f"attachment; filename=precheck-{pc.id}.xlsx; "

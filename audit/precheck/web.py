@@ -29,11 +29,14 @@ from sqlalchemy.sql import ColumnElement
 from audit.access import Scope
 from audit.auditlog import record
 from audit.ledger.importer import RowError
+from audit.pii import PiiCodec
+from audit.transaction import unit_of_work
 from audit.uploads.scope_check import OUT_OF_SCOPE
 from models import Person, Post, Precheck, PrecheckRow, db
 
 from . import verdicts as V
 from .reader import Draft
+from .services import CheckResult, check
 
 APPROVE = "precheck.approve"
 EXPORT = "precheck.export"
@@ -183,7 +186,16 @@ def _when(at: dt.datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M") if at else "—"
 
 
+def run_check(draft: Draft, *, as_of: dt.date, pii: PiiCodec) -> CheckResult:
+    """The check of an uploaded draft (``services.check``, on its own connection; it writes
+    nothing): the session's transaction — the scope's reads — ends before the check takes its own
+    connection."""
+    db.session.commit()
+    return check(db.engine, draft, as_of=as_of, pii=pii)
+
+
+@unit_of_work
 def log_export(pc: Precheck, fmt: str, rows_n: int) -> None:
-    """The download's log entry, as the findings export's (in the caller's transaction)."""
+    """The download's log entry, as the findings export's (committed: one unit of work)."""
     record(EXPORT, table="prechecks", row_id=pc.id, ref=f"{pc.file_name[:80]} {pc.as_of.isoformat()}",
            new={"format": fmt, "rows": rows_n, "full_identifiers": False, "file": pc.file_name})

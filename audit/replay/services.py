@@ -27,7 +27,8 @@ from audit.engine.export import HEADERS, _records, _row, csv_rows, xlsx_rows
 from audit.engine.runner import compute, write_claims
 from audit.money import yuan
 from audit.pii import PiiCodec
-from models import Finding, ReplayFinding, ReplayMoney, ReplayRun
+from audit.transaction import unit_of_work
+from models import Finding, ReplayFinding, ReplayMoney, ReplayRun, db
 
 from . import queries
 
@@ -129,6 +130,13 @@ def source(replay_id: int):
     return (select(*[c for c in rf.c if c.key != "replay_id"], f.c.status.label("status"))
             .select_from(rf.outerjoin(f, f.c.id == rf.c.id)).where(rf.c.replay_id == replay_id)
             .subquery("replayed"))
+
+
+@unit_of_work
+def export_in_session(replay_id: int, fmt: str, **options: Any) -> int:
+    """``export`` on the application session's connection (the web's download), one unit of work:
+    its log entry is committed with it."""
+    return export(db.session.connection(), replay_id, fmt, **options)
 
 
 def export(conn: Connection, replay_id: int, fmt: str, *, pii: PiiCodec, actor: str,

@@ -147,11 +147,10 @@ def download(replay_id: int):
     sc = scope()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "replay.xlsx"
-        services.export(db.session.connection(), run.id, "xlsx", pii=current_app.extensions["pii"],
+        services.export_in_session(run.id, "xlsx", pii=current_app.extensions["pii"],
                         actor=current_user.username, output=str(path), where=lambda t: [queries.in_scope(sc, t)],
                         reader=_reader(), log={"ip": request.remote_addr, "scope": sc.describe()})
         data = path.read_bytes()
-    db.session.commit()  # the export's log entry
     name = f"审计回放-{run.as_of.isoformat()}-{run.id}.xlsx"
     return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", headers={
         "Content-Disposition": f"attachment; filename=replay-{run.as_of.isoformat()}-{run.id}.xlsx; "
