@@ -1,6 +1,7 @@
 """Browsing: persons (one person's file, with a logged unmasked view), positions, workshops
 (reported versus computed figures), import batches and audit runs. Request parsing and rendering
-only: queries are in ``queries.py``, the one state change in ``services.py``."""
+only: queries are in ``queries.py`` (persons), ``posts.py`` and ``history.py``, the one state change
+in ``services.py``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,7 +16,7 @@ from audit.engine.runner import TABLE_NAMES
 from audit.vocab import categories_of
 from models import FINDING_STATUSES
 
-from . import bp, queries, services
+from . import bp, history, posts, queries, services
 
 STATUS_NAMES = {"committed": "已导入", "no_change": "无变化", "running": "运行中", "finished": "已完成",
                 "failed": "失败"}
@@ -133,21 +134,21 @@ def person_reveal(pid: int):
 def positions():
     sc = scope()
     args = {k: _arg(k) for k in ("q", "kind", "township", "village", "employer")}
-    page = queries.positions(sc, **args, page=_page())
+    page = posts.positions(sc, **args, page=_page())
     return render_template("browse/positions.html", page=page, args=args,
-                           options=queries.position_filters(sc))
+                           options=posts.position_filters(sc))
 
 
 @bp.get("/positions/<int:post_id>")
 @login_required
 def position(post_id: int):
     sc = scope()
-    row = queries.position(sc, post_id)
+    row = posts.position(sc, post_id)
     if row is None:
         abort(404)
     pos, code = row
-    return render_template("browse/position.html", pos=pos, code=code, holders=queries.holders(post_id),
-                           months=queries.position_months(pos), findings=queries.post_findings(sc, post_id))
+    return render_template("browse/position.html", pos=pos, code=code, holders=posts.holders(post_id),
+                           months=posts.position_months(pos), findings=posts.post_findings(sc, post_id))
 
 
 # ---- workshops ----------------------------------------------------------------------------------
@@ -157,22 +158,22 @@ def position(post_id: int):
 def workshops():
     sc = scope()
     args = {k: _arg(k) for k in ("q", "township", "village")}
-    page = queries.workshops(sc, **args, page=_page())
+    page = posts.workshops(sc, **args, page=_page())
     return render_template("browse/workshops.html", page=page, args=args,
-                           options=queries.workshop_filters(sc))
+                           options=posts.workshop_filters(sc))
 
 
 @bp.get("/workshops/<int:post_id>")
 @login_required
 def workshop(post_id: int):
     sc = scope()
-    row = queries.workshop(sc, post_id)
+    row = posts.workshop(sc, post_id)
     if row is None:
         abort(404)
     ws, code = row
-    return render_template("browse/workshop.html", ws=ws, code=code, roster=queries.roster(post_id),
-                           now=queries.workshop_today(post_id),
-                           months=queries.workshop_months(ws), findings=queries.post_findings(sc, post_id),
+    return render_template("browse/workshop.html", ws=ws, code=code, roster=posts.roster(post_id),
+                           now=posts.workshop_today(post_id),
+                           months=posts.workshop_months(ws), findings=posts.post_findings(sc, post_id),
                            today=dt.date.today())
 
 
@@ -182,17 +183,18 @@ def workshop(post_id: int):
 @login_required
 @roles_required("admin", "auditor")
 def imports():
-    return render_template("browse/imports.html", page=queries.batches(scope(), current_user.username, _page()))
+    page = history.batches(scope(), current_user.username, _page())
+    return render_template("browse/imports.html", page=page)
 
 
 @bp.get("/imports/<int:batch_id>")
 @login_required
 @roles_required("admin", "auditor")
 def import_batch(batch_id: int):
-    b = queries.batch(scope(), current_user.username, batch_id)
+    b = history.batch(scope(), current_user.username, batch_id)
     if b is None:
         abort(404)
-    changes, hidden = queries.batch_changes(scope(), batch_id, _page())
+    changes, hidden = history.batch_changes(scope(), batch_id, _page())
     return render_template("browse/import_batch.html", b=b, changes=changes, hidden=hidden)
 
 
@@ -200,24 +202,24 @@ def import_batch(batch_id: int):
 @login_required
 @roles_required("admin", "auditor")
 def runs():
-    return render_template("browse/runs.html", page=queries.runs(_page()))
+    return render_template("browse/runs.html", page=history.runs(_page()))
 
 
 @bp.get("/runs/<int:run_id>")
 @login_required
 @roles_required("admin", "auditor")
 def run(run_id: int):
-    r = queries.run(run_id)
+    r = history.run(run_id)
     if r is None:
         abort(404)
-    catalogue = queries.rule_catalogue()
+    catalogue = history.rule_catalogue()
     done = r.rules or {}
     order = [c for c in catalogue if c in done] + sorted(c for c in done if c not in catalogue)
     rule_rows = [(c, done[c] if isinstance(done[c], dict) else {}, catalogue.get(c)) for c in order]
     # A run covers every region; a user who does not see every region is shown the figures of
     # their own scope only (the findings this run saw there), never the whole system's.
     whole = scope().everything
-    mine = None if whole else queries.run_findings_in_scope(scope(), run_id)
+    mine = None if whole else history.run_findings_in_scope(scope(), run_id)
     from audit.engine.coverage import overview
 
     return render_template("browse/run.html", r=r, rule_rows=rule_rows, whole=whole, mine=mine,

@@ -57,7 +57,7 @@ def _scopes() -> list[Scope]:
 def _figures(sc: Scope, *, live: bool) -> dict:
     """Every figure of the dashboard, the list's totals under several filters and the latest run's
     page, for ``sc``: from the summary, or (``live``) counted over ``findings`` and ``finding_money``."""
-    from audit.browse.queries import run_findings_in_scope
+    from audit.browse.history import run_findings_in_scope
 
     g.scope = sc
     g.pop("summary_stamp", None)
