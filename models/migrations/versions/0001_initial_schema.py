@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-21 21:43:01.766572
 
 """
@@ -26,7 +26,8 @@ def upgrade():
     sa.Column('id_hash', sa.String(length=64), nullable=False),
     sa.Column('id_masked', sa.String(length=18), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_businesses')),
-    sa.UniqueConstraint('id_hash', 'company_name', 'role', name=op.f('uq_businesses_id_hash_company_name_role'))
+    sa.UniqueConstraint('id_hash', 'company_name', 'role',
+                        name=op.f('uq_businesses_id_hash_company_name_role'))
     )
     with op.batch_alter_table('businesses', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_businesses_id_hash'), ['id_hash'], unique=False)
@@ -101,7 +102,8 @@ def upgrade():
     sa.Column('id_hash', sa.String(length=64), nullable=False),
     sa.Column('id_masked', sa.String(length=18), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_social_insurance')),
-    sa.UniqueConstraint('id_hash', 'period', 'employer', name=op.f('uq_social_insurance_id_hash_period_employer'))
+    sa.UniqueConstraint('id_hash', 'period', 'employer',
+                        name=op.f('uq_social_insurance_id_hash_period_employer'))
     )
     with op.batch_alter_table('social_insurance', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_social_insurance_id_hash'), ['id_hash'], unique=False)
@@ -132,7 +134,8 @@ def upgrade():
     sa.Column('old', sa.JSON(), nullable=True),
     sa.Column('new', sa.JSON(), nullable=True),
     sa.Column('batch_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['batch_id'], ['import_batches.id'], name=op.f('fk_change_log_batch_id_import_batches')),
+    sa.ForeignKeyConstraint(['batch_id'], ['import_batches.id'],
+                            name=op.f('fk_change_log_batch_id_import_batches')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_change_log'))
     )
     with op.batch_alter_table('change_log', schema=None) as batch_op:
@@ -150,7 +153,8 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('id_hash', sa.String(length=64), nullable=False),
     sa.Column('id_masked', sa.String(length=18), nullable=False),
-    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_officials_household_id_households')),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'],
+                            name=op.f('fk_officials_household_id_households')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_officials')),
     sa.UniqueConstraint('id_hash', 'role', name=op.f('uq_officials_id_hash_role'))
     )
@@ -177,7 +181,8 @@ def upgrade():
     sa.Column('bank_hash', sa.String(length=64), nullable=True),
     sa.Column('bank_enc', sa.Text(), nullable=True),
     sa.Column('bank_masked', sa.String(length=40), nullable=True),
-    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_persons_household_id_households')),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'],
+                            name=op.f('fk_persons_household_id_households')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_persons')),
     sa.UniqueConstraint('id_hash', name=op.f('uq_persons_id_hash'))
     )
@@ -210,8 +215,11 @@ def upgrade():
     sa.Column('village', sa.String(length=64), nullable=True),
     sa.Column('unit_kind', sa.String(length=16), nullable=True),
     sa.Column('unit', sa.String(length=128), nullable=True),
-    sa.CheckConstraint("(district IS NOT NULL AND unit IS NULL) OR (district IS NULL AND unit IS NOT NULL AND unit_kind IN ('workshop', 'employer'))", name=op.f('ck_user_scopes_region_or_unit')),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_scopes_user_id_users'), ondelete='CASCADE'),
+    sa.CheckConstraint("(district IS NOT NULL AND unit IS NULL) OR "
+                       "(district IS NULL AND unit IS NOT NULL AND unit_kind IN ('workshop', 'employer'))",
+                       name=op.f('ck_user_scopes_region_or_unit')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_scopes_user_id_users'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user_scopes'))
     )
     with op.batch_alter_table('user_scopes', schema=None) as batch_op:
@@ -254,9 +262,11 @@ def upgrade():
     sa.Column('start_date', sa.Date(), nullable=False),
     sa.Column('end_date', sa.Date(), nullable=True),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_placements_person_id_persons')),
-    sa.ForeignKeyConstraint(['position_id'], ['positions.id'], name=op.f('fk_placements_position_id_positions')),
+    sa.ForeignKeyConstraint(['position_id'], ['positions.id'],
+                            name=op.f('fk_placements_position_id_positions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_placements')),
-    sa.UniqueConstraint('person_id', 'position_id', 'start_date', name=op.f('uq_placements_person_id_position_id_start_date'))
+    sa.UniqueConstraint('person_id', 'position_id', 'start_date',
+                        name=op.f('uq_placements_person_id_position_id_start_date'))
     )
     with op.batch_alter_table('placements', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_placements_position_id'), ['position_id'], unique=False)
@@ -287,7 +297,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_wages_person_id_persons')),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_wages_post_id_posts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wages')),
-    sa.UniqueConstraint('person_id', 'post_id', 'period', 'paid_on', 'amount_fen', 'seq', name=op.f('uq_wages_person_id_post_id_period_paid_on_amount_fen_seq'))
+    sa.UniqueConstraint('person_id', 'post_id', 'period', 'paid_on', 'amount_fen', 'seq',
+                        name=op.f('uq_wages_person_id_post_id_period_paid_on_amount_fen_seq'))
     )
     with op.batch_alter_table('wages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_wages_account_hash'), ['account_hash'], unique=False)
@@ -301,9 +312,11 @@ def upgrade():
     sa.Column('end_date', sa.Date(), nullable=True),
     sa.Column('monthly_wage_fen', sa.BigInteger(), nullable=True),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_workshop_staff_person_id_persons')),
-    sa.ForeignKeyConstraint(['workshop_id'], ['workshops.id'], name=op.f('fk_workshop_staff_workshop_id_workshops')),
+    sa.ForeignKeyConstraint(['workshop_id'], ['workshops.id'],
+                            name=op.f('fk_workshop_staff_workshop_id_workshops')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_workshop_staff')),
-    sa.UniqueConstraint('workshop_id', 'person_id', 'start_date', name=op.f('uq_workshop_staff_workshop_id_person_id_start_date'))
+    sa.UniqueConstraint('workshop_id', 'person_id', 'start_date',
+                        name=op.f('uq_workshop_staff_workshop_id_person_id_start_date'))
     )
     with op.batch_alter_table('workshop_staff', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_workshop_staff_person_id'), ['person_id'], unique=False)

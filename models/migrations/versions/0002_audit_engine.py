@@ -75,8 +75,10 @@ def upgrade():
     sa.Column('review_note', sa.Text(), nullable=True),
     sa.Column('reviewed_by', sa.String(length=64), nullable=True),
     sa.Column('reviewed_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['first_run_id'], ['audit_runs.id'], name=op.f('fk_findings_first_run_id_audit_runs')),
-    sa.ForeignKeyConstraint(['last_run_id'], ['audit_runs.id'], name=op.f('fk_findings_last_run_id_audit_runs')),
+    sa.ForeignKeyConstraint(['first_run_id'], ['audit_runs.id'],
+                            name=op.f('fk_findings_first_run_id_audit_runs')),
+    sa.ForeignKeyConstraint(['last_run_id'], ['audit_runs.id'],
+                            name=op.f('fk_findings_last_run_id_audit_runs')),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_findings_person_id_persons')),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_findings_post_id_posts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_findings'))
@@ -104,7 +106,8 @@ def upgrade():
     names = {r[0] for r in bind.execute(sa.text(
         "SELECT name FROM persons UNION SELECT account_name FROM wages WHERE account_name IS NOT NULL"))}
     if names:
-        bind.execute(sa.text("CREATE TEMPORARY TABLE name_keys (name VARCHAR(64) PRIMARY KEY, name_key VARCHAR(64))"))
+        bind.execute(sa.text("CREATE TEMPORARY TABLE name_keys "
+                             "(name VARCHAR(64) PRIMARY KEY, name_key VARCHAR(64))"))
         bind.execute(sa.text("INSERT INTO name_keys (name, name_key) VALUES (:name, :key)"),
                      [{"name": n, "key": _name_key(n)} for n in names])
         bind.execute(sa.text("UPDATE persons SET name_key = "

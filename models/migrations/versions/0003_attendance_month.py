@@ -20,7 +20,8 @@ COLUMNS = ("person_id, post_id, work_month, work_date, status, check_in_time, me
 
 def _attendance(name, with_month):
     cols = [
-        sa.Column('person_id', sa.Integer(), sa.ForeignKey('persons.id', name='fk_attendance_person_id_persons'),
+        sa.Column('person_id', sa.Integer(), sa.ForeignKey('persons.id',
+                                                           name='fk_attendance_person_id_persons'),
                   nullable=False),
         sa.Column('post_id', sa.Integer(), sa.ForeignKey('posts.id', name='fk_attendance_post_id_posts'),
                   nullable=False),
@@ -59,7 +60,8 @@ def upgrade():
         op.execute("UPDATE attendance SET work_month = date_trunc('month', work_date)::date")
         op.alter_column('attendance', 'work_month', nullable=False)
         op.drop_constraint('pk_attendance', 'attendance', type_='primary')
-        op.create_primary_key('pk_attendance', 'attendance', ['person_id', 'post_id', 'work_month', 'work_date'])
+        op.create_primary_key('pk_attendance', 'attendance', ['person_id', 'post_id', 'work_month',
+                                                              'work_date'])
 
 
 def downgrade():

@@ -54,7 +54,8 @@ def upgrade():
     sa.Column('by', sa.String(length=64), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], name=op.f('fk_notice_responses_notice_id_notices'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], name=op.f('fk_notice_responses_notice_id_notices'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notice_responses'))
     )
     with op.batch_alter_table('notice_responses', schema=None) as batch_op:
@@ -91,7 +92,8 @@ def upgrade():
     sa.Column('content_type', sa.String(length=128), nullable=False),
     sa.Column('size', sa.BigInteger(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
-    sa.ForeignKeyConstraint(['response_id'], ['notice_responses.id'], name=op.f('fk_evidence_files_response_id_notice_responses'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['response_id'], ['notice_responses.id'],
+                            name=op.f('fk_evidence_files_response_id_notice_responses'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_evidence_files'))
     )
     with op.batch_alter_table('evidence_files', schema=None) as batch_op:
@@ -103,8 +105,10 @@ def upgrade():
     sa.Column('finding_id', sa.String(length=32), nullable=False),
     sa.Column('actions', sa.JSON(), nullable=False),
     sa.Column('recover_fen', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['finding_id'], ['findings.id'], name=op.f('fk_notice_findings_finding_id_findings')),
-    sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], name=op.f('fk_notice_findings_notice_id_notices'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['finding_id'], ['findings.id'],
+                            name=op.f('fk_notice_findings_finding_id_findings')),
+    sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], name=op.f('fk_notice_findings_notice_id_notices'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notice_findings')),
     sa.UniqueConstraint('notice_id', 'finding_id', name=op.f('uq_notice_findings_notice_id_finding_id'))
     )

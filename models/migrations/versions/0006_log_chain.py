@@ -74,7 +74,8 @@ def _chain_existing_rows() -> None:
     key = _log_key()
     conn = op.get_bind()
     log = sa.table(
-        'change_log', sa.column('id', sa.Integer), sa.column('at', sa.DateTime), sa.column('actor', sa.String),
+        'change_log', sa.column('id', sa.Integer), sa.column('at', sa.DateTime), sa.column('actor',
+                                                                                           sa.String),
         sa.column('action', sa.String), sa.column('table_name', sa.String), sa.column('row_id', sa.Integer),
         sa.column('row_ref', sa.Text), sa.column('old', sa.JSON), sa.column('new', sa.JSON),
         sa.column('batch_id', sa.Integer), sa.column('seq', sa.BigInteger), sa.column('prev_hash', sa.String),

@@ -47,7 +47,8 @@ def upgrade():
             batch_op.add_column(sa.Column('id_enc', sa.Text(), nullable=True))
         # rows about people in the ledger take the person's encrypted number; the others stay
         # empty until the list is imported again (a key rotation names them and refuses)
-        op.execute(f"UPDATE {table} SET id_enc = (SELECT p.id_enc FROM persons p WHERE p.id_hash = {table}.id_hash)")
+        op.execute(f"UPDATE {table} SET id_enc = "
+                   f"(SELECT p.id_enc FROM persons p WHERE p.id_hash = {table}.id_hash)")
 
 
 def downgrade():

@@ -22,7 +22,8 @@ def upgrade():
     sa.Column('payment', sa.String(length=80), nullable=False),
     sa.Column('month', sa.Date(), nullable=True),
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['finding_id'], ['findings.id'], name=op.f('fk_finding_money_finding_id_findings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['finding_id'], ['findings.id'],
+                            name=op.f('fk_finding_money_finding_id_findings'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_finding_money'))
     )
     with op.batch_alter_table('finding_money', schema=None) as batch_op:
@@ -39,9 +40,12 @@ def upgrade():
     sa.Column('note', sa.Text(), nullable=True),
     sa.Column('recorded_by', sa.String(length=64), nullable=False),
     sa.Column('recorded_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['item_id'], ['notice_findings.id'], name=op.f('fk_recoveries_item_id_notice_findings'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], name=op.f('fk_recoveries_notice_id_notices'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['voucher_id'], ['evidence_files.id'], name=op.f('fk_recoveries_voucher_id_evidence_files')),
+    sa.ForeignKeyConstraint(['item_id'], ['notice_findings.id'],
+                            name=op.f('fk_recoveries_item_id_notice_findings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], name=op.f('fk_recoveries_notice_id_notices'),
+                            ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['voucher_id'], ['evidence_files.id'],
+                            name=op.f('fk_recoveries_voucher_id_evidence_files')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_recoveries'))
     )
     with op.batch_alter_table('recoveries', schema=None) as batch_op:
@@ -56,7 +60,8 @@ def upgrade():
     # findings stored before this revision claim their own amount until the next audit run names
     # the payments they cover
     op.execute("INSERT INTO finding_money (finding_id, payment, amount_fen) "
-               "SELECT id, 'finding:' || id, amount_at_risk_fen FROM findings WHERE amount_at_risk_fen IS NOT NULL")
+               "SELECT id, 'finding:' || id, amount_at_risk_fen FROM findings "
+               "WHERE amount_at_risk_fen IS NOT NULL")
 
 
 

@@ -29,10 +29,14 @@ def upgrade():
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('by', sa.String(length=64), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['file_id'], ['evidence_files.id'], name=op.f('fk_item_answers_file_id_evidence_files'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['item_id'], ['notice_findings.id'], name=op.f('fk_item_answers_item_id_notice_findings'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], name=op.f('fk_item_answers_notice_id_notices'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['response_id'], ['notice_responses.id'], name=op.f('fk_item_answers_response_id_notice_responses'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['file_id'], ['evidence_files.id'],
+                            name=op.f('fk_item_answers_file_id_evidence_files'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['item_id'], ['notice_findings.id'],
+                            name=op.f('fk_item_answers_item_id_notice_findings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], name=op.f('fk_item_answers_notice_id_notices'),
+                            ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['response_id'], ['notice_responses.id'],
+                            name=op.f('fk_item_answers_response_id_notice_responses'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_item_answers'))
     )
     with op.batch_alter_table('item_answers', schema=None) as batch_op:
@@ -46,7 +50,8 @@ def upgrade():
                existing_type=sa.INTEGER(),
                nullable=True)
         batch_op.create_index(batch_op.f('ix_evidence_files_notice_id'), ['notice_id'], unique=False)
-        batch_op.create_foreign_key(batch_op.f('fk_evidence_files_notice_id_notices'), 'notices', ['notice_id'], ['id'], ondelete='CASCADE')
+        batch_op.create_foreign_key(batch_op.f('fk_evidence_files_notice_id_notices'), 'notices',
+                                    ['notice_id'], ['id'], ondelete='CASCADE')
 
     with op.batch_alter_table('notice_findings', schema=None) as batch_op:
         batch_op.add_column(sa.Column('returned_reason', sa.Text(), nullable=True))
@@ -54,10 +59,12 @@ def upgrade():
         batch_op.add_column(sa.Column('returned_at', sa.DateTime(), nullable=True))
 
     with op.batch_alter_table('notice_responses', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('state', sa.String(length=16), server_default='submitted', nullable=False))
+        batch_op.add_column(sa.Column('state', sa.String(length=16), server_default='submitted',
+                                      nullable=False))
     # every evidence file names its notice (an answer's files: the answer's notice)
     op.execute("UPDATE evidence_files SET notice_id = "
-               "(SELECT notice_id FROM notice_responses WHERE notice_responses.id = evidence_files.response_id)")
+               "(SELECT notice_id FROM notice_responses "
+               "WHERE notice_responses.id = evidence_files.response_id)")
 
 
 

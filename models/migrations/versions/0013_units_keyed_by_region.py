@@ -44,7 +44,8 @@ def _key(district, township, employer):
 def _widen(length: int) -> None:
     for table, column, nullable in COLUMNS:
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.alter_column(column, existing_type=sa.String(length=WIDE if length == NARROW else NARROW),
+            batch_op.alter_column(column,
+                                  existing_type=sa.String(length=WIDE if length == NARROW else NARROW),
                                   type_=sa.String(length=length), existing_nullable=nullable)
 
 
@@ -58,7 +59,8 @@ def upgrade():
     notices = sa.table('notices', sa.column('id', sa.Integer), sa.column('unit', sa.String),
                        sa.column('unit_kind', sa.String), sa.column('district', sa.String),
                        sa.column('township', sa.String))
-    items = sa.table('notice_findings', sa.column('notice_id', sa.Integer), sa.column('finding_id', sa.String))
+    items = sa.table('notice_findings', sa.column('notice_id', sa.Integer), sa.column('finding_id',
+                                                                                      sa.String))
     reports = sa.table('report_files', sa.column('notice_id', sa.Integer), sa.column('unit', sa.String))
     scopes = sa.table('user_scopes', sa.column('id', sa.Integer), sa.column('user_id', sa.Integer),
                       sa.column('unit_kind', sa.String), sa.column('unit', sa.String))

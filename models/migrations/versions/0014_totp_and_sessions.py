@@ -23,7 +23,8 @@ def upgrade():
     sa.Column('code_hash', sa.String(length=256), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('used_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_recovery_codes_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_recovery_codes_user_id_users'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_recovery_codes'))
     )
     with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
@@ -39,7 +40,8 @@ def upgrade():
     sa.Column('user_agent', sa.String(length=64), nullable=True),
     sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.Column('ended_reason', sa.String(length=16), nullable=True),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_sessions_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_sessions_user_id_users'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user_sessions'))
     )
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:

@@ -52,12 +52,14 @@ def upgrade():
     sa.Column('township', sa.String(length=64), nullable=True),
     sa.Column('village', sa.String(length=64), nullable=True),
     sa.Column('facts_hash', sa.String(length=32), nullable=False),
-    sa.ForeignKeyConstraint(['replay_id'], ['replay_runs.id'], name=op.f('fk_replay_findings_replay_id_replay_runs'),
+    sa.ForeignKeyConstraint(['replay_id'], ['replay_runs.id'],
+                            name=op.f('fk_replay_findings_replay_id_replay_runs'),
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('replay_id', 'id', name=op.f('pk_replay_findings'))
     )
     with op.batch_alter_table('replay_findings', schema=None) as batch_op:
-        batch_op.create_index('ix_replay_findings_replay_id_category', ['replay_id', 'category'], unique=False)
+        batch_op.create_index('ix_replay_findings_replay_id_category', ['replay_id', 'category'],
+                              unique=False)
 
     op.create_table('replay_money',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -66,13 +68,15 @@ def upgrade():
     sa.Column('payment', sa.String(length=80), nullable=False),
     sa.Column('month', sa.Date(), nullable=True),
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['replay_id'], ['replay_runs.id'], name=op.f('fk_replay_money_replay_id_replay_runs'),
+    sa.ForeignKeyConstraint(['replay_id'], ['replay_runs.id'],
+                            name=op.f('fk_replay_money_replay_id_replay_runs'),
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_replay_money'))
     )
     with op.batch_alter_table('replay_money', schema=None) as batch_op:
         batch_op.create_index('ix_replay_money_replay_id_payment', ['replay_id', 'payment'], unique=False)
-        batch_op.create_index('ix_replay_money_replay_id_finding_id', ['replay_id', 'finding_id'], unique=False)
+        batch_op.create_index('ix_replay_money_replay_id_finding_id', ['replay_id', 'finding_id'],
+                              unique=False)
 
 
 def downgrade():

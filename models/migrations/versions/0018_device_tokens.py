@@ -57,7 +57,8 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_id', sa.Integer(), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['token_id'], ['device_tokens.id'], name=op.f('fk_device_calls_token_id_device_tokens')),
+    sa.ForeignKeyConstraint(['token_id'], ['device_tokens.id'],
+                            name=op.f('fk_device_calls_token_id_device_tokens')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_device_calls'))
     )
     with op.batch_alter_table('device_calls', schema=None) as batch_op:

@@ -1,4 +1,5 @@
-"""Pre-check approval on the web (issue 17): which verdicts the approver let through, and the name they signed with
+"""Pre-check approval on the web (issue 17): which verdicts the approver let through, and the name
+they signed with
 
 Revision ID: 0020
 Revises: 0019

@@ -1,4 +1,5 @@
-"""Payday warnings (发放前预警, issue 17): per unit, the persons whose pay this month would be held or rejected on the data so far
+"""Payday warnings (发放前预警, issue 17): per unit, the persons whose pay this month would be held or
+rejected on the data so far
 
 Revision ID: 0021
 Revises: 0020
