@@ -32,17 +32,13 @@ HISTORY = {"notice.issue": "下发通知书", "notice.answer": "单位回复整�
            "notice.item_return": "逐条退回", "notice.recovery": "登记实际追回", "notice.overdue": "逾期提醒"}
 
 
-def is_overdue(status: str, deadline: dt.date) -> bool:
-    return status in WAITING_FOR_UNIT and deadline < queries.today()
-
-
 def days_late(deadline: dt.date) -> int:
     return (queries.today() - deadline).days
 
 
 def _helpers():
     return {"notice_statuses": NOTICE_STATUSES, "action_names": ACTIONS, "finding_statuses": FINDING_STATUSES,
-            "is_overdue": is_overdue, "days_late": days_late, "report_kinds": queries.REPORT_KINDS,
+            "days_late": days_late, "report_kinds": queries.REPORT_KINDS,
             "size_text": size_text}
 
 
