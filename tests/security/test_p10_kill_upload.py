@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from check_upload_crash import (  # noqa: E402  (the benchmark's server, browser and checks)
+from upload_instance import (  # noqa: E402  (the benchmark's server, browser and checks)
     LEDGER_TABLES,
     Server,
     commit_job,
