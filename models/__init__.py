@@ -56,13 +56,14 @@ from .system import FindingAlias, Setting, SignInFailure
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
 __all__ = [
-    "AuditRun", "FINDING_STATUSES", "Finding", "RuleParameter", "Attendance", "Base", "Business", "ChangeLog", "Death", "Household", "ImportBatch", "Job",
-    "MIGRATIONS_DIR", "UNIT_SEP", "split_unit_key", "unit_display", "unit_key", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
-    "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop",
-    "WorkshopStaff", "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding",
-    "NoticeResponse", "ReportFile", "FindingMoney", "Recovery", "ITEM_ACTIONS", "ItemAnswer", "JOB_RUN_STATUSES", "JobRun", "FindingAlias", "Setting", "SignInFailure",
-    "PasswordHistory", "ReplayRun", "ReplayFinding", "ReplayMoney", "SummaryCount", "SummaryMoney", "SummaryRun",
-    "PRECHECK_STATUSES", "PaydayWarning", "Precheck", "PrecheckRow",
-    "DeviceCall", "DeviceRecord", "DeviceToken",
-    "ACTIVE_FINDING", "SEVERITIES", "WAITING_FOR_UNIT", "FindingStatus", "NoticeStatus", "Role", "Severity",
+    "AuditRun", "FINDING_STATUSES", "Finding", "RuleParameter", "Attendance", "Base", "Business",
+    "ChangeLog", "Death", "Household", "ImportBatch", "Job", "MIGRATIONS_DIR", "UNIT_SEP", "split_unit_key",
+    "unit_display", "unit_key", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
+    "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop", "WorkshopStaff",
+    "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding", "NoticeResponse",
+    "ReportFile", "FindingMoney", "Recovery", "ITEM_ACTIONS", "ItemAnswer", "JOB_RUN_STATUSES", "JobRun",
+    "FindingAlias", "Setting", "SignInFailure", "PasswordHistory", "ReplayRun", "ReplayFinding",
+    "ReplayMoney", "SummaryCount", "SummaryMoney", "SummaryRun", "PRECHECK_STATUSES", "PaydayWarning",
+    "Precheck", "PrecheckRow", "DeviceCall", "DeviceRecord", "DeviceToken", "ACTIVE_FINDING", "SEVERITIES",
+    "WAITING_FOR_UNIT", "FindingStatus", "NoticeStatus", "Role", "Severity",
 ]
