@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from audit import vocab
 
@@ -284,8 +285,10 @@ SAMPLE_CODE_KEYS = frozenset({"position_code", "workshop_code", "post_code", "su
 SAMPLE_NAME_KEYS = frozenset({"name", "account_name"})
 
 
+@lru_cache(maxsize=1 << 16)
 def sample_mark(key: str, value) -> bool:
-    """Whether a raw cell of column ``key`` carries the template sample mark."""
+    """Whether a raw cell of column ``key`` carries the template sample mark (cached: the importer
+    asks once per distinct value of a chunk, and a column's values repeat from chunk to chunk)."""
     if key not in SAMPLE_CODE_KEYS and key not in SAMPLE_NAME_KEYS and key != "id_number":
         return False
     if not isinstance(value, str):

@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
@@ -87,9 +88,13 @@ def code(value) -> str:
 _ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII digits: \d would take Arabic-Indic ones too
 
 
+@lru_cache(maxsize=1 << 16)
 def id_number(value) -> str:
     """公民身份号码 per GB 11643-1999: 18 characters, a real birth date, the right check character.
-    A lower-case x is accepted and stored as X."""
+    A lower-case x is accepted and stored as X.
+
+    Cached (a good number only: an exception is never cached): a bundle names each person in the
+    roster, the attendance, the wages and the comparison lists, 27,000 checks for 10,000 persons."""
     if isinstance(value, (int, float)):
         raise CellError("身份证号被 Excel 存成了数字（已丢失末位精度），请把该列设为文本后重新录入")
     number = nfkc(str(value)).upper()
