@@ -54,8 +54,9 @@ def rate_limited(by: str, now: dt.datetime | None = None) -> int | None:
         return None
     t = ReportFile.__table__
     return retry_after(t.c.created_at, t.c.created_by == by, limit=limit, window=RATE_WINDOW,
-                       now=now or dt.datetime.now(), action="report.rate_limited", ref=by, table="report_files",
-                       who=by, new={"limit": limit, "window_seconds": int(RATE_WINDOW.total_seconds())})
+                       now=now or dt.datetime.now(), action="report.rate_limited", ref=by,
+                       table="report_files", who=by,
+                       new={"limit": limit, "window_seconds": int(RATE_WINDOW.total_seconds())})
 
 
 def build(kind: str, *, notice_id: int | None = None, district: str | None = None,
@@ -104,7 +105,8 @@ def generate(kind: str, *, by: str, notice_id: int | None = None, district: str 
     built = build(kind, notice_id=notice_id, district=district, first=first, last=last)
     rendered = render(built.html)
     if rendered.refused:  # the templates ask for nothing outside the app: this would be worth a look
-        current_app.logger.warning("报告“%s”中有外部资源被拒绝加载：%s", built.title, "、".join(rendered.refused[:5]))
+        current_app.logger.warning("报告“%s”中有外部资源被拒绝加载：%s", built.title,
+                                   "、".join(rendered.refused[:5]))
     now = dt.datetime.now()
     relative = f"{now:%Y}/{kind}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.pdf"
     _write(reports_dir() / relative, rendered.pdf)

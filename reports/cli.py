@@ -32,7 +32,8 @@ def parse_period(text: str) -> tuple[dt.date, dt.date]:
     b = b or a
     ma, mb = _MONTH.match(a), _MONTH.match(b)
     if not (ma and mb):
-        raise ReportCliError(f"报告期“{text}”格式不对，应为 YYYY-MM 或 YYYY-MM:YYYY-MM（如 2025-01:2025-06）。")
+        raise ReportCliError(f"报告期“{text}”格式不对，"
+                             "应为 YYYY-MM 或 YYYY-MM:YYYY-MM（如 2025-01:2025-06）。")
     first, last = dt.date(int(ma[1]), int(ma[2]), 1), dt.date(int(mb[1]), int(mb[2]), 1)
     if last < first:
         raise ReportCliError(f"报告期“{text}”的结束月份早于开始月份。")
@@ -44,14 +45,16 @@ def latest_notice(unit: str) -> Notice:
     name the notice is addressed to, or its bare name when only one unit of that name has notices
     (two units of one name in two townships are asked apart, never merged: P1)."""
     unit = unit.strip().replace("／", "/")
-    named = or_(Notice.unit == unit, Notice.unit_name == unit, Notice.unit.endswith(f"/{unit}", autoescape=True))
+    named = or_(Notice.unit == unit, Notice.unit_name == unit,
+                Notice.unit.endswith(f"/{unit}", autoescape=True))
     units = sorted(set(db.session.scalars(select(Notice.unit).where(named))))
     if len(units) > 1:
         raise ReportCliError(f"有 {len(units)} 个单位都叫“{unit}”，请写明是哪一个：" + "、".join(units))
     notice = db.session.scalar(select(Notice).where(Notice.unit.in_(units))
                                .order_by(desc(Notice.issued_at), desc(Notice.id)).limit(1))
     if notice is None:
-        raise ReportCliError(f"单位“{unit}”没有整改通知书（请填写车间编号或用工单位名称，并先下发整改通知书）。")
+        raise ReportCliError(f"单位“{unit}”没有整改通知书"
+                             "（请填写车间编号或用工单位名称，并先下发整改通知书）。")
     return notice
 
 
@@ -75,7 +78,8 @@ def _generate(kind: str, output: str, **kw) -> None:
     try:
         shutil.copyfile(path_of(report), output)
     except OSError as exc:
-        raise ReportCliError(f"无法写入 {output}：{exc.strerror or exc}（报告已归档为第 {report.id} 号）。") from None
+        raise ReportCliError(f"无法写入 {output}：{exc.strerror or exc}"
+                             f"（报告已归档为第 {report.id} 号）。") from None
     click.echo(f"已生成{KINDS[kind]}：{report.title}")
     click.echo(f"文件：{output}（{report.pages} 页，{report.size:,} 字节；归档第 {report.id} 号）")
     click.echo(f"SHA-256：{report.sha256}")
@@ -88,7 +92,8 @@ def register(cli: click.Group) -> None:
 
     @report_group.command("notice")
     @click.option("--unit", required=True, help="车间编号或用工单位名称：生成该单位最近一份整改通知书。")
-    @click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True), help="输出的 PDF 文件。")
+    @click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True),
+                  help="输出的 PDF 文件。")
     @with_appcontext
     def notice_command(unit: str, output: str) -> None:
         """整改通知书：某单位最近一份通知书的 PDF。"""
@@ -101,7 +106,8 @@ def register(cli: click.Group) -> None:
     @report_group.command("summary")
     @click.option("--district", default=None, help="区县，如 奉节县（缺省为全部地区）。")
     @click.option("--period", required=True, help="报告期 YYYY-MM 或 YYYY-MM:YYYY-MM。")
-    @click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True), help="输出的 PDF 文件。")
+    @click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True),
+                  help="输出的 PDF 文件。")
     @with_appcontext
     def summary_command(district: str | None, period: str, output: str) -> None:
         """审计报告：某地区某期间的问题统计、趋势图、问题较多的单位和问题清单。"""
@@ -110,7 +116,8 @@ def register(cli: click.Group) -> None:
 
     @report_group.command("ledger")
     @click.option("--district", default=None, help="区县（缺省为全部地区）。")
-    @click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True), help="输出的 PDF 文件。")
+    @click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True),
+                  help="输出的 PDF 文件。")
     @with_appcontext
     def ledger_command(district: str | None, output: str) -> None:
         """整改台账：全部整改通知书及其问题的整改状态（含逾期标记）。"""

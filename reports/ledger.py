@@ -66,12 +66,15 @@ def build_ledger(district: str | None, today: dt.date | None = None) -> Built:
         recoveries.setdefault(r.item_id, []).append({"on": _iso(r.recovered_on), "fen": r.amount_fen})
         recovered[r.notice_id] = recovered.get(r.notice_id, 0) + r.amount_fen
     items: dict[int, list[dict]] = {}
-    q = (select(NoticeFinding, Finding.rule, Finding.title, Finding.category, Finding.subject_label, Person.name,
-                Person.id_masked, Post.code, func.coalesce(Position.title, Workshop.name), Finding.periods,
+    q = (select(NoticeFinding, Finding.rule, Finding.title, Finding.category, Finding.subject_label,
+                Person.name, Person.id_masked, Post.code, func.coalesce(Position.title, Workshop.name),
+                Finding.periods,
                 Finding.amount_at_risk_fen, Finding.status)
-         .join(Notice, Notice.id == NoticeFinding.notice_id).join(Finding, Finding.id == NoticeFinding.finding_id)
+         .join(Notice, Notice.id == NoticeFinding.notice_id)
+         .join(Finding, Finding.id == NoticeFinding.finding_id)
          .outerjoin(Person, Person.id == Finding.person_id).outerjoin(Post, Post.id == Finding.post_id)
-         .outerjoin(Position, Position.id == Finding.post_id).outerjoin(Workshop, Workshop.id == Finding.post_id)
+         .outerjoin(Position, Position.id == Finding.post_id)
+         .outerjoin(Workshop, Workshop.id == Finding.post_id)
          .where(w).order_by(NoticeFinding.notice_id, NoticeFinding.id))
     for item, rule, title, cat, label, name, masked, code, post_name, periods, fen, status in s.execute(q):
         state = item_state(item, answers.get(item.id))
@@ -80,7 +83,8 @@ def build_ledger(district: str | None, today: dt.date | None = None) -> Built:
         got = answers.get(item.id)
         items.setdefault(item.notice_id, []).append({
             "rule": rule, "title": title, "category": CATEGORIES.get(cat, cat),
-            "subject": f"{name}（{masked or label}）" if name else label, "name": name, "label": masked or label,
+            "subject": f"{name}（{masked or label}）" if name else label, "name": name,
+            "label": masked or label,
             "post": code or "", "post_name": post_name or "", "months": month_span(periods),
             "amount_fen": fen, "recover_fen": item.recover_fen or 0, "status": status,
             "status_zh": FINDING_STATUSES.get(status, status), "state": state, "state_zh": ITEM_STATES[state],
@@ -99,7 +103,8 @@ def build_ledger(district: str | None, today: dt.date | None = None) -> Built:
              .where(w, NoticeFinding.recover_fen > 0))
     recover_fen = total_fen(s, Finding.id.in_(asked), kind=RECOVERABLE)
     recovered_fen = sum(recovered.values())
-    by_status = dict(s.execute(select(Notice.status, func.count()).where(w).group_by(Notice.status)).tuples().all())
+    by_status = dict(s.execute(select(Notice.status, func.count()).where(w)
+                               .group_by(Notice.status)).tuples().all())
 
     notices = []
     for n, answered_last, answers in rows:
@@ -107,9 +112,11 @@ def build_ledger(district: str | None, today: dt.date | None = None) -> Built:
         notices.append({
             "n": n, "status_zh": NOTICE_STATUSES.get(n.status, n.status), "overdue": over,
             "overdue_days": (today - n.deadline).days if over else 0, "issued": zh_date(n.issued_at),
-            "deadline": zh_date(n.deadline), "answered": zh_date(n.answered_at or answered_last) if (n.answered_at or answered_last) else "—",
+            "deadline": zh_date(n.deadline),
+            "answered": zh_date(n.answered_at or answered_last) if (n.answered_at or answered_last) else "—",
             "answers": answers or 0, "closed": zh_date(n.closed_at) if n.closed_at else "—",
-            "issued_iso": _iso(n.issued_at), "deadline_iso": _iso(n.deadline), "answered_iso": _iso(n.answered_at or answered_last),
+            "issued_iso": _iso(n.issued_at), "deadline_iso": _iso(n.deadline),
+            "answered_iso": _iso(n.answered_at or answered_last),
             "closed_iso": _iso(n.closed_at), "recovered_fen": recovered.get(n.id, 0),
             "gap_fen": max(n.amount_to_recover_fen - recovered.get(n.id, 0), 0),
             "findings": items.get(n.id, [])})

@@ -129,7 +129,8 @@ def zh_number(n: int) -> str:
     if n < 100:
         return _ZH[n // 10] + "十" + (_ZH[n % 10] if n % 10 else "")
     rest = n % 100
-    tail = "" if rest == 0 else ("零" + zh_number(rest) if rest < 10 else (zh_number(rest) if rest >= 20 else "一" + zh_number(rest)))
+    tail = "" if rest == 0 else ("零" + zh_number(rest) if rest < 10
+                                 else (zh_number(rest) if rest >= 20 else "一" + zh_number(rest)))
     return _ZH[n // 100] + "百" + tail
 
 
@@ -169,7 +170,8 @@ def seeds_cited(bases: list[str]) -> list[str]:
 
 def issuer_short(issuer: str) -> str:
     """How the issuing body calls itself in the text (我局, 我委, 我办…)."""
-    for tail, short in (("局", "我局"), ("委员会", "我委"), ("委", "我委"), ("办公室", "我办"), ("厅", "我厅")):
+    for tail, short in (("局", "我局"), ("委员会", "我委"), ("委", "我委"), ("办公室", "我办"),
+                        ("厅", "我厅")):
         if issuer.endswith(tail):
             return short
     return "我单位"
@@ -208,10 +210,12 @@ def finding_rows(notice_id: int, reader=None) -> list[dict]:
             "category_key": f.category, "category": CATEGORIES.get(f.category, f.category),
             "name": name or f.subject_label, "id_masked": id_masked if name else None,
             "persons": set(f.person_ids or []) | ({f.person_id} if f.person_id else set()),
-            "post": (f"{post_name}（{post_code}）" if post_name and post_code else (post_code or post_name or "—")),
+            "post": (f"{post_name}（{post_code}）" if post_name and post_code
+                     else (post_code or post_name or "—")),
             "months": month_span(f.periods), "periods": f.periods,
             "recover_fen": int(recover_fen or 0),
-            "explanation": f.explanation if reader is None else _explained(for_reader(f.evidence, f.explanation, reader)),
+            "explanation": (f.explanation if reader is None
+                            else _explained(for_reader(f.evidence, f.explanation, reader))),
             "basis": f.basis,
             "actions": [ACTIONS.get(a, a) for a in (actions or [])], "action_keys": list(actions or []),
             "overlap": "", "post_code": post_code or "", "start": min(f.periods) if f.periods else "",
@@ -261,7 +265,8 @@ def basis_sentence(clauses: list[str]) -> str:
         docs.setdefault(m["doc"], {}).setdefault(m["art"], []).append(quote)
     parts = []
     for doc, arts in docs.items():
-        parts.append(doc + "、".join(f"{art}{''.join(f'“{q}”' for q in quotes)}" for art, quotes in arts.items()))
+        parts.append(doc + "、".join(f"{art}{''.join(f'“{q}”' for q in quotes)}"
+                                    for art, quotes in arts.items()))
     return "，".join(parts + loose)
 
 

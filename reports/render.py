@@ -232,7 +232,8 @@ def render(html: str, *, base_url: str | None = None, timeout: float | None = No
 
     import weasyprint  # noqa: F401  (imported once in this process, so the child need not)
 
-    timeout = float(timeout if timeout is not None else _config("REPORT_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
+    timeout = float(timeout if timeout is not None
+                    else _config("REPORT_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
     memory_mb = float(memory_mb if memory_mb is not None else _config("REPORT_MEMORY_MB", DEFAULT_MEMORY_MB))
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
@@ -249,7 +250,8 @@ def render(html: str, *, base_url: str | None = None, timeout: float | None = No
             except EOFError:  # the child died without a word (killed: out of memory, a crash)
                 message = None
         else:
-            raise ReportError(f"报告生成超时（超过 {timeout:g} 秒），已终止。请缩小报告范围（地区或期间）后重试，"
+            raise ReportError(f"报告生成超时（超过 {timeout:g} 秒），已终止。"
+                              "请缩小报告范围（地区或期间）后重试，"
                               f"或请管理员调整 REPORT_TIMEOUT_SECONDS。")
     finally:
         receiver.close()
@@ -288,10 +290,12 @@ def font_problems() -> tuple[str, ...]:
     except (OSError, subprocess.SubprocessError):
         out = ""
     if not out.strip():
-        problems.append("未找到中文字体（fc-list :lang=zh 无结果或 fc-list 不可用）：PDF 报告中的中文将无法显示。"
+        problems.append("未找到中文字体（fc-list :lang=zh 无结果或 fc-list 不可用）："
+                        "PDF 报告中的中文将无法显示。"
                         "请安装 fonts-noto-cjk（bin/setup 会安装）。")
     elif "Noto Serif CJK SC" not in out:
-        problems.append("未找到 Noto Serif CJK SC 字体：PDF 报告将改用其他中文字体排版。请安装 fonts-noto-cjk。")
+        problems.append("未找到 Noto Serif CJK SC 字体：PDF 报告将改用其他中文字体排版。"
+                        "请安装 fonts-noto-cjk。")
     if not ctypes.util.find_library("harfbuzz-subset"):
         problems.append("未找到 HarfBuzz 字体子集库（libharfbuzz-subset）：PDF 报告无法只嵌入用到的字形，"
                         "文件会很大或无法生成。请安装 libharfbuzz-subset0（bin/setup 会安装）。")

@@ -69,7 +69,8 @@ def _month_range(months: list[str]) -> tuple[dt.date, dt.date]:
     return dt.date.fromisoformat(months[0] + "-01"), dt.date.fromisoformat(months[-1] + "-01")
 
 
-def figures(district: str | None, months: list[str], limit: int | None = None, today: dt.date | None = None) -> dict:
+def figures(district: str | None, months: list[str], limit: int | None = None,
+            today: dt.date | None = None) -> dict:
     """Every figure of the report (one query each). Money is counted once per payment
     (``audit.findings.money``) and only for the payments of the period's months."""
     all_rules()
@@ -82,8 +83,9 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
 
     # every split of the violations' money from one query (the payments ranked once): by category,
     # rule, unit, month and whether it is owed (应补发) or paid (应追回)
-    parts = money_by_many(s, violation, groups=[Finding.category, Finding.rule, Finding.unit, Finding.district,
-                                                Finding.township, "month", "owed"], months=span)
+    parts = money_by_many(s, violation, groups=[Finding.category, Finding.rule, Finding.unit,
+                                                Finding.district, Finding.township, "month", "owed"],
+                          months=span)
 
     def split(*keys: int) -> dict:
         out: dict = {}
@@ -94,13 +96,17 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
 
     all_counts = {c: n for c, n in s.execute(select(Finding.category, func.count()).where(base)
                                              .group_by(Finding.category))}
-    cats_n = dict(s.execute(select(Finding.category, func.count()).where(counted).group_by(Finding.category)).tuples().all())
+    cats_n = dict(s.execute(select(Finding.category, func.count()).where(counted)
+                            .group_by(Finding.category)).tuples().all())
     cats_fen = split(0)
     categories = [{"category": c, "name": zh, "violation": c in VIOLATIONS, "count": cats_n.get(c, 0),
-                   "all": all_counts.get(c, 0), "amount_fen": cats_fen.get(c, 0)} for c, zh in CATEGORIES.items()]
+                   "all": all_counts.get(c, 0), "amount_fen": cats_fen.get(c, 0)}
+                  for c, zh in CATEGORIES.items()]
 
-    rules_n = dict(s.execute(select(Finding.rule, func.count()).where(counted).group_by(Finding.rule)).tuples().all())
-    rules_all = dict(s.execute(select(Finding.rule, func.count()).where(base).group_by(Finding.rule)).tuples().all())
+    rules_n = dict(s.execute(select(Finding.rule, func.count()).where(counted)
+                             .group_by(Finding.rule)).tuples().all())
+    rules_all = dict(s.execute(select(Finding.rule, func.count()).where(base)
+                               .group_by(Finding.rule)).tuples().all())
     rules_fen = split(1)
     rules = [{"rule": r.code, "category": r.category, "category_zh": CATEGORIES.get(r.category, r.category),
               "title": r.title, "severity": SEVERITIES.get(r.severity, ""), "count": rules_n.get(r.code, 0),
@@ -116,10 +122,12 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
 
     unit_n = {(u, d, t): n for u, d, t, n in s.execute(
         select(Finding.unit, Finding.district, Finding.township, func.count())
-        .where(violation, Finding.unit.is_not(None)).group_by(Finding.unit, Finding.district, Finding.township))}
+        .where(violation, Finding.unit.is_not(None))
+        .group_by(Finding.unit, Finding.district, Finding.township))}
     unit_fen = split(2, 3, 4)
-    worst = sorted(({"unit": k[0], "district": k[1], "township": k[2], "count": n, "amount_fen": unit_fen.get(k, 0)}
-                    for k, n in unit_n.items()), key=lambda w: (-w["amount_fen"], -w["count"], w["unit"]))[:10]
+    worst = sorted(({"unit": k[0], "district": k[1], "township": k[2], "count": n,
+                     "amount_fen": unit_fen.get(k, 0)} for k, n in unit_n.items()),
+                   key=lambda w: (-w["amount_fen"], -w["count"], w["unit"]))[:10]
     names = unit_names([w["unit"] for w in worst])
     for w in worst:
         w["name"] = names.get(w["unit"], w["unit"])
@@ -138,7 +146,8 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
             trend[key][1] += fen
     trend_rows = [{"month": m, "count": n, "amount_fen": fen} for m, (n, fen) in trend.items()]
 
-    st_n = dict(s.execute(select(Finding.status, func.count()).where(base).group_by(Finding.status)).tuples().all())
+    st_n = dict(s.execute(select(Finding.status, func.count()).where(base)
+                          .group_by(Finding.status)).tuples().all())
     st_fen = dict(money_by(s, base, group=Finding.status, months=span))
     status_rows = [{"status": st, "name": zh, "count": st_n.get(st, 0), "amount_fen": st_fen.get(st, 0),
                     "counted": st in COUNTED} for st, zh in FINDING_STATUSES.items()]
@@ -154,8 +163,9 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
         .limit(limit or max_listed())).all()
     shared = overlaps(s, [r.id for r in rows], Finding.status.in_(COUNTED))
     unit_name = unit_names({r.unit for r in rows if r.unit})
-    listing = [{"rule": r.rule, "title": r.title, "category": r.category, "violation": r.category in VIOLATIONS,
-                "subject": r.subject_label, "name": mask_name(r.name), "unit": unit_name.get(r.unit, "—"),
+    listing = [{"rule": r.rule, "title": r.title, "category": r.category,
+                "violation": r.category in VIOLATIONS, "subject": r.subject_label, "name": mask_name(r.name),
+                "unit": unit_name.get(r.unit, "—"),
                 "post": r.code or "",
                 "months": month_span(r.periods) if r.periods else "—", "amount_fen": r.amount_at_risk_fen,
                 "overlap": overlap_note(shared.get(r.id, []), titles=False),
@@ -169,7 +179,8 @@ def figures(district: str | None, months: list[str], limit: int | None = None, t
         "rules": [r for r in rules if r["violation"]], "info_rules": [r for r in rules if not r["violation"]],
         "violations": int(v_count), "money_fen": v_fen, "recover_fen": recover_fen, "owed_fen": owed_fen,
         "units": int(v_units), "people": int(v_people),
-        "info_count": sum(c["count"] for c in info), "worst": worst, "trend": trend_rows, "statuses": status_rows,
+        "info_count": sum(c["count"] for c in info), "worst": worst, "trend": trend_rows,
+        "statuses": status_rows,
         "findings": listing, "counted": sum(c["count"] for c in categories),
         "monthless": int(s.scalar(select(func.count()).where(counted, Finding.period_start.is_(None))) or 0),
         "not_run": not_run_rules(), "rectification": rectification(district, today),
@@ -219,7 +230,8 @@ def rectification(district: str | None, today: dt.date) -> dict:
         func.coalesce(func.sum(Notice.amount_to_recover_fen), 0)).where(w)).one()
     back_fen = db.session.scalar(select(func.coalesce(func.sum(Recovery.amount_fen), 0))
                                  .join(Notice, Notice.id == Recovery.notice_id).where(w)) or 0
-    late = [{"number": n.number, "unit": n.unit_name, "deadline": n.deadline, "days": (today - n.deadline).days}
+    late = [{"number": n.number, "unit": n.unit_name, "deadline": n.deadline,
+             "days": (today - n.deadline).days}
             for n in db.session.scalars(select(Notice).where(w, waiting, Notice.deadline < today)
                                         .order_by(Notice.deadline, Notice.id).limit(10))]
     due_fen, back_fen = int(due_fen), int(back_fen)
@@ -244,7 +256,8 @@ def conclusion(fig: dict, region: str, span: str) -> dict:
                         f"其中应追回{yuan(fig['recover_fen'])}元、应补发拖欠工资{yuan(fig['owed_fen'])}元。"
                         f"问题主要集中在{top}。")
         if fig["worst"]:
-            worst = "、".join(f"{w['name']}（{w['count']}条，{yuan(w['amount_fen'])}元）" for w in fig["worst"][:3])
+            worst = "、".join(f"{w['name']}（{w['count']}条，{yuan(w['amount_fen'])}元）"
+                             for w in fig["worst"][:3])
             findings.append(f"问题金额较大的单位是{worst}。")
         for c in cats[:3]:
             advice.append(ADVICE.get(c["category"], "对照问题清单逐项整改，举一反三。"))
@@ -262,9 +275,10 @@ def conclusion(fig: dict, region: str, span: str) -> dict:
         advice.append("在台账中补齐缺少的列（见第三部分未完整运行的规则），再次导入并运行审计。")
     stale = [x for x in (fig.get("coverage") or {}).get("lists", []) if x["stale"]]
     if stale:
-        names = "、".join(f"{x['name']}（已 {x['age_months']} 个月未更新，数据截至 {x['data_date']}）" for x in stale)
-        findings.append(f"以下比对名单超过 {fig['coverage']['stale_months']} 个月未更新，据此比对的问题可能未被发现："
-                        f"{names}。")
+        names = "、".join(f"{x['name']}（已 {x['age_months']} 个月未更新，数据截至 {x['data_date']}）"
+                         for x in stale)
+        findings.append(f"以下比对名单超过 {fig['coverage']['stale_months']} 个月未更新，"
+                        f"据此比对的问题可能未被发现：{names}。")
         advice.append(f"向有关部门索取最新的{'、'.join(x['name'] for x in stale)}，导入后再次运行审计。")
     dq = next((c for c in fig["info_categories"] if c["category"] == "data_quality"), None)
     if dq and dq["count"]:
@@ -286,7 +300,8 @@ def conclusion(fig: dict, region: str, span: str) -> dict:
 
 
 ADVICE = {
-    "phantom_salary": "对吃空饷、虚报冒领问题，立即停发并追回违规资金，清退未在岗人员，落实考勤与发放的月度核对。",
+    "phantom_salary": ("对吃空饷、虚报冒领问题，立即停发并追回违规资金，清退未在岗人员，"
+                       "落实考勤与发放的月度核对。"),
     "disguised_payment": "对变相发钱问题，追回超标准和无岗位发放的资金，按岗位标准和出勤核定工资。",
     "wage_arrears": "对拖欠工资问题，限期足额补发，落实按月发放。",
     "impersonation": "对冒名顶替问题，核实本人身份、签到设备和收款账户，工资一律发入本人账户。",
@@ -306,16 +321,21 @@ def build_summary(district: str | None, first: dt.date, last: dt.date) -> Built:
     title = f"{region}公益性岗位和就业帮扶车间审计报告（{span}）"
     fig["conclusion"] = conclusion(fig, region, span)
     charts = {
-        "categories": [{"label": c["name"], "value": c["amount_fen"], "text": f"{compact_yuan(c['amount_fen'])} 元"}
+        "categories": [{"label": c["name"], "value": c["amount_fen"],
+                        "text": f"{compact_yuan(c['amount_fen'])} 元"}
                        for c in fig["categories"] if c["count"]],
-        "trend_count": [{"label": m["month"][2:], "value": m["count"], "text": m["count"]} for m in fig["trend"]],
+        "trend_count": [{"label": m["month"][2:], "value": m["count"], "text": m["count"]}
+                        for m in fig["trend"]],
         "trend_amount": [{"label": m["month"][2:], "value": m["amount_fen"],
-                          "text": compact_yuan(m["amount_fen"]) if m["amount_fen"] else "0"} for m in fig["trend"]],
-        "worst": [{"label": w["name"], "value": w["amount_fen"], "text": f"{compact_yuan(w['amount_fen'])} 元"}
+                          "text": compact_yuan(m["amount_fen"]) if m["amount_fen"] else "0"}
+                         for m in fig["trend"]],
+        "worst": [{"label": w["name"], "value": w["amount_fen"],
+                   "text": f"{compact_yuan(w['amount_fen'])} 元"}
                   for w in fig["worst"]],
     }
     html = render_template(
-        "summary.html", title=title, heading=f"{region}公益性岗位和就业帮扶车间审计报告", span=span, region=region,
+        "summary.html", title=title, heading=f"{region}公益性岗位和就业帮扶车间审计报告", span=span,
+        region=region,
         issuer=issuer_of(district), docno=None, fig=fig, charts=charts, months=months,
         signed=zh_date(today), printed=zh_date(today), printed_by=f"{issuer_of(district)}办公室",
         copy_to=copy_to(district, None) if district else ["各区县人力资源和社会保障局", "各区县乡村振兴局"],

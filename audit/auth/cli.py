@@ -45,7 +45,8 @@ def register(cli: click.Group) -> None:
     @users.command("create")
     @click.argument("username")
     @click.option("--role", default=None, help="admin / auditor / operator / inspector")
-    @click.option("--region", "regions", multiple=True, help="地区范围：区县、区县/乡镇 或 区县/乡镇/村（可重复）")
+    @click.option("--region", "regions", multiple=True,
+                  help="地区范围：区县、区县/乡镇 或 区县/乡镇/村（可重复）")
     @click.option("--unit", "units", multiple=True,
                   help="单位范围（经办人）：workshop:车间编号 或 employer:用工单位名称（可重复）")
     @click.option("--name", "display_name", default=None, help="显示姓名")
@@ -111,7 +112,8 @@ def register(cli: click.Group) -> None:
 
     @users.command("scopes")
     @click.argument("username")
-    @click.option("--region", "regions", multiple=True, help="地区范围：区县、区县/乡镇 或 区县/乡镇/村（可重复）")
+    @click.option("--region", "regions", multiple=True,
+                  help="地区范围：区县、区县/乡镇 或 区县/乡镇/村（可重复）")
     @click.option("--unit", "units", multiple=True,
                   help="单位范围（经办人）：workshop:车间编号 或 employer:用工单位名称（可重复）")
     @with_appcontext

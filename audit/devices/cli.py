@@ -15,7 +15,8 @@ def register(cli: click.Group) -> None:
     @devices.command("create")
     @click.argument("name")
     @click.option("--unit", "unit", required=True, metavar="UNIT",
-                  help="设备所属单位：就业帮扶车间写车间编号（如 CJ500236-001）；用工单位写 区县/乡镇/单位名称"
+                  help="设备所属单位：就业帮扶车间写车间编号（如 CJ500236-001）；"
+                       "用工单位写 区县/乡镇/单位名称"
                        "（如 奉节县/白帝镇/白帝村村民委员会，无乡镇的写 奉节县//单位名称）。也可写 "
                        "workshop:车间编号 或 employer:用工单位（只有一个单位叫这个名称时可只写名称）。")
     @with_appcontext

@@ -21,13 +21,15 @@ def register(cli: click.Group) -> None:
     @cli.command("run")
     @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
                   help="审计基准日 YYYY-MM-DD（缺省为今天）。判断“是否已发放”等一律以此日为准，便于复现。"
-                       "不能早于最近一次审计运行的基准日（会改写当前审计发现的状态）：查看较早日期请用 --replay。")
+                       "不能早于最近一次审计运行的基准日（会改写当前审计发现的状态）："
+                       "查看较早日期请用 --replay。")
     @click.option("--rule", "rules", multiple=True, help="只运行这些规则（可重复）。")
     @click.option("--replay", is_flag=True,
                   help="回放：按基准日当天的数据和当日有效的参数重新计算并显示审计发现，不改动当前的审计发现及其状态"
                        "（记入日志）。")
     @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]), default=None,
-                  help="（回放）导出回放的审计发现：jsonl 含完整身份证号（供授权的系统对接使用），csv/xlsx 号码脱敏。")
+                  help="（回放）导出回放的审计发现：jsonl 含完整身份证号（供授权的系统对接使用），"
+                       "csv/xlsx 号码脱敏。")
     @click.option("--output", type=click.Path(dir_okay=False), default=None,
                   help="（回放）导出到此文件（缺省为标准输出，汇总改印到标准错误；xlsx 必须指定）。")
     @with_appcontext
@@ -39,12 +41,13 @@ def register(cli: click.Group) -> None:
         from .runner import EarlierAsOfError, run_audit
 
         if (fmt or output) and not replay:
-            raise click.BadParameter("--format/--output 只用于回放（--replay）；导出当前的审计发现请用 audit findings",
-                                     param_hint="--format")
+            raise click.BadParameter("--format/--output 只用于回放（--replay）；"
+                                     "导出当前的审计发现请用 audit findings", param_hint="--format")
         if replay and output and not fmt:
             fmt = next((f for f in ("jsonl", "csv", "xlsx") if output.lower().endswith("." + f)), None)
             if fmt is None:
-                raise click.BadParameter("请用 --format 指定导出格式（jsonl、csv 或 xlsx）", param_hint="--format")
+                raise click.BadParameter("请用 --format 指定导出格式（jsonl、csv 或 xlsx）",
+                                         param_hint="--format")
         if fmt == "xlsx" and not output:
             raise click.BadParameter("xlsx 格式需要用 --output 指定文件", param_hint="--output")
         ensure_schema()
@@ -56,7 +59,8 @@ def register(cli: click.Group) -> None:
             result = run_audit(db.engine, as_of=day, actor=actor_name(), only=set(rules) or None)
         except EarlierAsOfError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"审计完成（第 {result.run_id} 次运行，基准日 {day}，用时 {result.seconds:.1f} 秒）：共 {result.total} 条，"
+        click.echo(f"审计完成（第 {result.run_id} 次运行，基准日 {day}，用时 {result.seconds:.1f} 秒）："
+                   f"共 {result.total} 条，"
                    f"新增 {result.new}，重新出现 {result.reopened}，数据已消除 {result.resolved}")
         _summary(result)
 
@@ -95,7 +99,8 @@ def register(cli: click.Group) -> None:
         actor = actor_name()
         result = replay(db.engine, as_of=day, actor=actor, only=only, keep_days=keep_days(current_app.config))
         err = bool(fmt) and not output  # the export has standard output: the summary goes to standard error
-        click.echo(f"回放完成（回放 #{result.replay_id}，基准日 {day}，用时 {result.seconds:.1f} 秒）：共 {result.total} 条。"
+        click.echo(f"回放完成（回放 #{result.replay_id}，基准日 {day}，用时 {result.seconds:.1f} 秒）："
+                   f"共 {result.total} 条。"
                    "按当日的数据与参数计算，未改动当前的审计发现及其状态。", err=err)
         _summary(result, err=err)
         if fmt:
@@ -106,16 +111,20 @@ def register(cli: click.Group) -> None:
                 click.echo(f"已导出回放的 {n} 条审计发现到 {output}", err=True)
 
     @cli.command("findings")
-    @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]), default="jsonl", show_default=True)
-    @click.option("--output", type=click.Path(dir_okay=False), default=None, help="输出文件（缺省为标准输出；xlsx 必须指定）。")
+    @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]), default="jsonl",
+                  show_default=True)
+    @click.option("--output", type=click.Path(dir_okay=False), default=None,
+                  help="输出文件（缺省为标准输出；xlsx 必须指定）。")
     @click.option("--category", default=None, help="只导出这一类别（如 phantom_salary）。")
     @click.option("--district", default=None, help="只导出这一区县的审计发现（如 奉节县）。")
     @click.option("--period", default=None,
-                  help="只导出这一报告期的审计发现：YYYY-MM 或 YYYY-MM:YYYY-MM（与审计报告的口径相同：没有所属月份的问题计入每个报告期）。")
+                  help="只导出这一报告期的审计发现：YYYY-MM 或 YYYY-MM:YYYY-MM"
+                       "（与审计报告的口径相同：没有所属月份的问题计入每个报告期）。")
     @with_appcontext
     def findings_command(fmt: str, output: str | None, category: str | None, district: str | None,
                          period: str | None) -> None:
-        """导出当前的审计发现。JSON Lines 含完整身份证号（供授权的系统对接使用）；CSV/XLSX 供人阅读，号码脱敏。导出行为记入日志。"""
+        """导出当前的审计发现。JSON Lines 含完整身份证号（供授权的系统对接使用）；CSV/XLSX
+        供人阅读，号码脱敏。导出行为记入日志。"""
         from flask import current_app
 
         from audit.actor import actor_name
@@ -125,7 +134,8 @@ def register(cli: click.Group) -> None:
         from .rule import CATEGORIES
 
         if category and category not in CATEGORIES:
-            raise click.BadParameter(f"未知类别 {category}；可选：{'、'.join(CATEGORIES)}", param_hint="--category")
+            raise click.BadParameter(f"未知类别 {category}；可选：{'、'.join(CATEGORIES)}",
+                                     param_hint="--category")
         if fmt == "xlsx" and not output:
             raise click.BadParameter("xlsx 格式需要用 --output 指定文件", param_hint="--output")
         months = None
@@ -135,7 +145,8 @@ def register(cli: click.Group) -> None:
 
             span = parse_period(period)
             if span is None:
-                raise click.BadParameter("报告期应为 YYYY-MM 或 YYYY-MM:YYYY-MM（最多 120 个月）", param_hint="--period")
+                raise click.BadParameter("报告期应为 YYYY-MM 或 YYYY-MM:YYYY-MM（最多 120 个月）",
+                                         param_hint="--period")
             months = months_between(*span)
         ensure_schema()
         with db.engine.begin() as conn:
@@ -189,7 +200,8 @@ def register(cli: click.Group) -> None:
     @click.argument("rule")
     @click.argument("name")
     @click.argument("value")
-    @click.option("--from", "effective_from", type=click.DateTime(["%Y-%m-%d"]), required=True, help="生效日期")
+    @click.option("--from", "effective_from", type=click.DateTime(["%Y-%m-%d"]), required=True,
+                  help="生效日期")
     @click.option("--district", default=None, help="只对该区县生效")
     @click.option("--township", default=None, help="只对该乡镇街道生效（须同时给出区县）")
     @click.option("--note", default=None, help="说明（如文件依据）")
@@ -207,12 +219,14 @@ def register(cli: click.Group) -> None:
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError:
-            raise click.BadParameter(f"值应为 JSON（如 2、0.25、true、[\"脱贫人口\"]），收到 {value}") from None
+            raise click.BadParameter(f"值应为 JSON（如 2、0.25、true、[\"脱贫人口\"]），"
+                                     f"收到 {value}") from None
         try:
             with db.engine.begin() as conn:
                 set_override(conn, rule=rule, name=name, value=parsed, effective_from=effective_from.date(),
                              district=district, township=township, actor=actor_name(), note=note)
         except ParameterError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"已设置 {rule}.{name} = {parsed!r}（{district or '全部地区'}{' ' + township if township else ''}，"
+        click.echo(f"已设置 {rule}.{name} = {parsed!r}"
+                   f"（{district or '全部地区'}{' ' + township if township else ''}，"
                    f"自 {effective_from.date()} 起）")

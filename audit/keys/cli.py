@@ -53,11 +53,13 @@ def register(cli: click.Group) -> None:
             ok = key_matches(conn, current_app.extensions["pii"])
         if ok is False:
             raise click.ClickException("当前个人信息密钥与数据库所用的密钥不一致。")
-        click.echo("个人信息密钥与数据库一致。" if ok else "数据库尚无个人信息，任何密钥均可使用（首次导入时记录）。")
+        click.echo("个人信息密钥与数据库一致。" if ok
+                   else "数据库尚无个人信息，任何密钥均可使用（首次导入时记录）。")
 
     @keys.command("rotate")
     @click.option("--new-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                  help="密钥由环境变量 AUDIT_PII_KEY 提供时必填：新密钥写入此文件（权限 600），由您换入环境变量。")
+                  help="密钥由环境变量 AUDIT_PII_KEY 提供时必填："
+                       "新密钥写入此文件（权限 600），由您换入环境变量。")
     @with_appcontext
     def rotate_command(new_key_file: Path | None) -> None:
         """轮换个人信息密钥：所有身份证号、银行账号的散列与密文用新密钥重写（一个事务，要么全成要么不变）。
@@ -69,19 +71,20 @@ def register(cli: click.Group) -> None:
         ensure_schema()
         key_file = _key_file()
         if key_file is not None and new_key_file is not None:
-            raise click.ClickException("密钥保存在实例目录的 pii.key 中，由本命令替换，不要给 --new-key-file。")
+            raise click.ClickException("密钥保存在实例目录的 pii.key 中，由本命令替换，"
+                                       "不要给 --new-key-file。")
         if key_file is None and new_key_file is None:
             raise click.ClickException("密钥不是来自实例目录的 pii.key（例如来自环境变量 AUDIT_PII_KEY）："
                                        "请用 --new-key-file 指定新密钥写到哪里。")
         if new_key_file is not None and new_key_file.exists():
             raise click.ClickException(f"{new_key_file} 已存在，不会覆盖。")
         pending = key_file.with_name("pii.key.new") if key_file else new_key_file
-        if key_file is not None and pending.exists():
-            if _finish_interrupted(key_file, pending):
-                return
+        if key_file is not None and pending.exists() and _finish_interrupted(key_file, pending):
+            return
         lock = SchedulerLock(db.engine, current_app.instance_path)
         if not lock.acquire(wait=False):
-            raise click.ClickException("调度器（audit scheduler）正在运行：请先停止它和网页服务，再轮换密钥。")
+            raise click.ClickException("调度器（audit scheduler）正在运行："
+                                       "请先停止它和网页服务，再轮换密钥。")
         try:
             value = secrets.token_urlsafe(48)
             _write_secret(pending, value)
@@ -100,7 +103,8 @@ def register(cli: click.Group) -> None:
         current_app.extensions["pii"] = PiiCodec(value)
         rows = "，".join(f"{t} {n} 行" for t, n in result.rows.items() if n)
         click.echo(f"个人信息密钥已轮换：身份证号 {result.ids} 个、银行账号 {result.accounts} 个用新密钥重写"
-                   f"（{rows or '无数据'}）；关于人员的审计发现 {result.findings_renamed} 条改用新编号，旧编号仍可打开。")
+                   f"（{rows or '无数据'}）；关于人员的审计发现 {result.findings_renamed} 条改用新编号，"
+                   "旧编号仍可打开。")
         if key_file is not None:
             click.echo(f"新密钥已写入 {key_file}，旧密钥已废弃。请重新启动网页服务和调度器。")
         else:
