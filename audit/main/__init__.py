@@ -1,4 +1,4 @@
-"""The landing blueprint; the web application proper comes with the web issue."""
+"""The landing page (``/``: the dashboard, or the sign-in page) and ``/healthz``."""
 from flask import Blueprint
 
 bp = Blueprint("main", __name__)

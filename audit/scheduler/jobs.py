@@ -132,7 +132,7 @@ def stale_comparison(now: dt.datetime) -> str:
 def log_check(now: dt.datetime) -> str:
     """Verify the audit log's chain (HMAC under the log key) against every anchor in
     ``LOG_ANCHOR_DIR`` (default ``<instance>/../log-anchors``, outside the instance folder), then,
-    when all holds, note today's head there as ``anchor-YYYY-MM-DD.json`` (audit/logchain.py). A
+    when all holds, note today's head there as ``anchor-YYYY-MM-DD.json`` (audit/logchain/). A
     break or an anchor that no longer matches fails the run (kept in ``job_runs`` and the audit log)
     and writes no anchor. Point the folder at storage the database's administrators cannot
     rewrite, and the check holds against them too."""
