@@ -21,9 +21,8 @@ from sqlalchemy.engine import make_url
 from audit import create_app
 from models import Base, db
 
-from helpers import People
+from helpers import TEST_PII_KEY, People
 
-TEST_PII_KEY = "test-only-pii-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 # B4: the test users (and the commands run in subprocesses) sign in with a password alone unless a
 # test turns TOTP_ENFORCE on (tests/security/test_b04_totp.py); an enrolled user is always asked.
 os.environ.setdefault("TOTP_ENFORCE", "false")

@@ -11,6 +11,9 @@ from sqlalchemy import func, inspect, select, text
 from audit.demo.generator import make_id_number
 from models import db
 
+# the PII key of the test apps (tests/conftest.py) and of the commands they run in subprocesses
+TEST_PII_KEY = "test-only-pii-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
 
 class People:
     """Valid, synthetic ID numbers (GB 11643 check characters), reproducible per test."""

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import TEST_PII_KEY
 from cryptography.fernet import InvalidToken
 from sqlalchemy import select, text
 
@@ -18,7 +17,7 @@ from audit.ledger.importer import import_bundle
 from audit.pii import PiiCodec
 from models import ChangeLog, Death, Finding, Person, Wage, db
 
-from helpers import snapshot, write_bundle
+from helpers import TEST_PII_KEY, snapshot, write_bundle
 from web_helpers import RequestClient, create_users, login, two_districts
 
 HASH_COLUMNS = {"persons": ("id_hash", "bank_hash"), "wages": ("account_hash",), "deaths": ("id_hash",)}

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TEST_PII_KEY
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -21,7 +20,7 @@ from audit.demo.generator import generate_bundle
 from audit.ledger.importer import import_bundle
 from models import Person, db
 
-from helpers import base_tables, count, snapshot, write_bundle
+from helpers import TEST_PII_KEY, base_tables, count, snapshot, write_bundle
 
 pytestmark = pytest.mark.slow
 
