@@ -35,7 +35,7 @@ import sys
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from itertools import islice, repeat
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -92,7 +92,7 @@ from . import fast, grid, replaces, statistics
 from . import values as v
 from .bundle import Bundle, BundleError, Limits, Source, open_bundle
 from .schema import BY_NAME, IGNORED, REQUIRED_TABLES, SAMPLE_KEYS, TABLES, TableSpec, header_key, sample_mark
-from .sheet import read_table
+from .sheet import TableRows, read_table
 from .values import CellError
 
 CHUNK = 20_000
@@ -494,7 +494,7 @@ class Importer:
                 write(_columns_out(good_numbers if numbered else None, cols, widths))
                 counts.rows += len(good_numbers)
 
-            self._read(table.rows, width, spec, flush, bar, unnamed)
+            self._read(table, width, spec, flush, bar, unnamed)
         self.result.warnings.extend(table.notices(f"{spec.label}（{source.origin}）"))
         self._warn_controls(spec)
         return counts.rows > 0
@@ -544,22 +544,19 @@ class Importer:
         more = f" 等{total}行" if total > CONTROL_ROWS_SHOWN else ""
         self.result.warnings.append(f"{spec.label} 第 {shown} 行{more}：已删除不可见的控制字符")
 
-    def _read(self, rows, width: int, spec: TableSpec, flush, bar, unnamed: list[int] = ()) -> None:
-        """Hand the data rows ((row number, row), see ``sheet.read_table``) to ``flush`` in chunks of
-        ``CHUNK``, padded to the header's width; a row with a value in a column without a header
-        (``unnamed``) is an error. A chunk of rows all as wide as the header passes as it is."""
-        rows = iter(rows)
-        while batch := list(islice(rows, CHUNK)):
-            numbers = list(map(itemgetter(0), batch))
-            chunk = list(map(itemgetter(1), batch))
+    def _read(self, table: TableRows, width: int, spec: TableSpec, flush, bar, unnamed: list[int] = ()) -> None:
+        """Hand the data rows (``sheet.TableRows.in_chunks``) to ``flush`` in chunks of ``CHUNK``,
+        padded to the header's width; a row with a value in a column without a header (``unnamed``)
+        is an error. A chunk of rows all as wide as the header passes as it is."""
+        for numbers, chunk in table.in_chunks(CHUNK):
+            last = numbers[-1]
             if unnamed or set(map(len, chunk)) != {width}:
                 numbers, chunk = self._fitted(numbers, chunk, width, spec, unnamed)
             if chunk:
                 flush(chunk, numbers)
-            if len(batch) == CHUNK:
-                bar.update(len(batch))
-                if self.on_progress is not None:
-                    self.on_progress(spec.label, batch[-1][0] - 1)
+            bar.update(len(chunk))
+            if self.on_progress is not None:
+                self.on_progress(spec.label, last - 1)
 
     def _fitted(self, numbers: list[int], chunk: list, width: int, spec: TableSpec,
                 unnamed: list[int]) -> tuple[list[int], list]:
