@@ -20,14 +20,14 @@ from flask_login import current_user
 from sqlalchemy import and_, exists, false, or_, select, true
 from sqlalchemy.sql import ColumnElement
 
-from models import UNIT_SEP, Finding, Person, Placement, Position, Workshop, WorkshopStaff, unit_display
+from models import UNIT_SEP, Finding, Person, Placement, Position, Role, Workshop, WorkshopStaff, unit_display
 
 # What each role may do, beyond reading what its scope shows.
-CAN_REVIEW = {"auditor"}  # confirm / dismiss findings, run audits
-CAN_IMPORT = {"auditor"}
-CAN_UNMASK = {"auditor"}  # see full ID and account numbers (every view logged)
-CAN_ENTER_ATTENDANCE = {"operator"}
-CAN_ADMIN = {"admin"}
+CAN_REVIEW = {Role.AUDITOR}  # confirm / dismiss findings, run audits
+CAN_IMPORT = {Role.AUDITOR}
+CAN_UNMASK = {Role.AUDITOR}  # see full ID and account numbers (every view logged)
+CAN_ENTER_ATTENDANCE = {Role.OPERATOR}
+CAN_ADMIN = {Role.ADMIN}
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,12 @@ class Scope:
     def of(cls, user) -> Scope:
         regions = tuple(sorted((s.district, s.township, s.village) for s in user.scopes if s.district))
         units = tuple(sorted((s.unit_kind, s.unit) for s in user.scopes if s.unit))
-        if user.role == "operator":
+        if user.role == Role.OPERATOR:
             regions = ()  # operators are scoped by unit only
             units = _resolved(units)
         else:
             units = ()
-        return cls(user.role, user.role == "admin" and not regions, regions, units)
+        return cls(user.role, user.role == Role.ADMIN and not regions, regions, units)
 
     # -- the pieces -------------------------------------------------------------------------------
 

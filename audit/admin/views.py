@@ -11,7 +11,7 @@ from flask_login import current_user, login_user
 from audit.access import roles_required
 from audit.auth import services, sessions, totp
 from audit.auth.services import UserError, scope_text
-from models import ROLES, User
+from models import ROLES, Role, User
 
 from . import bp, logtext, queries
 
@@ -88,7 +88,7 @@ def _keep_signed_in(u: User) -> None:
 
 
 @bp.get("/users")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def users():
     role = request.args.get("role") or None
     if role not in ROLES:
@@ -99,7 +99,7 @@ def users():
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def new_user():
     form = NewUserForm()
     error = None
@@ -132,13 +132,13 @@ def _detail(u: User, *, scopes_form=None, password_form=None, errors=None, statu
 
 
 @bp.get("/users/<int:uid>")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def user(uid: int):
     return _detail(_user_or_404(uid))
 
 
 @bp.post("/users/<int:uid>/scopes")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def user_scopes(uid: int):
     u = _user_or_404(uid)
     form = ScopesForm()
@@ -156,7 +156,7 @@ def user_scopes(uid: int):
 
 
 @bp.post("/users/<int:uid>/password")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def user_password(uid: int):
     u = _user_or_404(uid)
     form = PasswordForm()
@@ -192,19 +192,19 @@ def _set_active(uid: int, active: bool):
 
 
 @bp.post("/users/<int:uid>/deactivate")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def user_deactivate(uid: int):
     return _set_active(uid, False)
 
 
 @bp.post("/users/<int:uid>/activate")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def user_activate(uid: int):
     return _set_active(uid, True)
 
 
 @bp.post("/users/<int:uid>/unlock")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def user_unlock(uid: int):
     u = _user_or_404(uid)
     if not ActionForm().validate_on_submit():
@@ -215,7 +215,7 @@ def user_unlock(uid: int):
 
 
 @bp.post("/users/<int:uid>/totp-reset")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def user_totp_reset(uid: int):
     """B4: a user's second factor removed (a lost phone); logged, every session of theirs ends."""
     u = _user_or_404(uid)
@@ -232,7 +232,7 @@ def user_totp_reset(uid: int):
 
 
 @bp.get("/log")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def log():
     action = (request.args.get("action") or "").strip()[:32] or None
     actor = (request.args.get("actor") or "").strip()[:64] or None
@@ -248,7 +248,7 @@ def log():
 
 
 @bp.get("/jobs")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def jobs():
     from audit.scheduler import jobs as scheduled
     from models import JOB_RUN_STATUSES

@@ -11,7 +11,7 @@ from flask import current_app, has_request_context, request
 from sqlalchemy import delete, exists, func, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import ROLES, PasswordHistory, Position, SignInFailure, User, UserScope, db, unit_key
+from models import ROLES, PasswordHistory, Position, Role, SignInFailure, User, UserScope, db, unit_key
 
 from ..auditlog import record, record_now
 from ..ratelimit import retry_after
@@ -189,12 +189,12 @@ def parse_scope(text: str, role: str) -> UserScope:
             kind.strip())
         if kind is None or not unit.strip():
             raise UserError(f"单位范围「{text}」应写作 workshop:车间编号 或 employer:用工单位名称")
-        if role != "operator":
+        if role != Role.OPERATOR:
             raise UserError("只有经办人按单位划定范围；其他角色请填写地区（区县/乡镇/村）")
         if len(unit.strip()) > 128:
             raise UserError(f"单位名称「{unit.strip()[:20]}…」过长（不超过 128 个字符）")
         return UserScope(unit_kind=kind, unit=employer_key(unit) if kind == "employer" else unit.strip())
-    if role == "operator":
+    if role == Role.OPERATOR:
         raise UserError("经办人的范围是单位：workshop:车间编号 或 employer:用工单位名称")
     parts = [p.strip() or None for p in text.replace("／", "/").split("/")]
     if len(parts) > 3 or not parts[0]:
@@ -253,7 +253,7 @@ def create_user(username: str, role: str, password: str, *, regions: list[str] =
     if db.session.scalar(select(User.id).where(User.username == username)):
         raise UserError(f"用户名 {username} 已存在")
     scopes = _distinct([parse_scope(s, role) for s in [*regions, *units] if s.strip()])
-    if role != "admin" and not scopes:
+    if role != Role.ADMIN and not scopes:
         raise UserError("除管理员外，每个用户至少需要一个范围（地区或单位）")
     now = dt.datetime.now()
     user = User(username=username, display_name=display_name or username, role=role,
@@ -271,7 +271,7 @@ def create_user(username: str, role: str, password: str, *, regions: list[str] =
 def set_scopes(user: User, texts: list[str], *, by: str) -> None:
     old = [scope_text(s) for s in user.scopes]
     scopes = _distinct([parse_scope(t, user.role) for t in texts if t.strip()])
-    if user.role != "admin" and not scopes:
+    if user.role != Role.ADMIN and not scopes:
         raise UserError("除管理员外，每个用户至少需要一个范围（地区或单位）")
     user.scopes = scopes
     user.session_version += 1  # what they may see changed: sign in again
@@ -309,10 +309,10 @@ def change_own_password(user: User, current: str, new: str) -> None:
 @unit_of_work
 def set_active(user: User, active: bool, *, by: str) -> None:
     old = user.active
-    if old and not active and user.role == "admin":
+    if old and not active and user.role == Role.ADMIN:
         # another administrator of the whole system (one narrowed to a region manages no users)
         others = db.session.scalar(select(func.count()).select_from(User).where(
-            User.role == "admin", User.active.is_(True), User.id != user.id,
+            User.role == Role.ADMIN, User.active.is_(True), User.id != user.id,
             ~exists().where(UserScope.user_id == User.id)))
         if not others:
             raise UserError("这是唯一启用的管理员账户，不能停用")

@@ -2,7 +2,7 @@ from flask import render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import desc, func, select
 
-from models import AuditRun, ImportBatch, User, db
+from models import AuditRun, ImportBatch, Role, User, db
 
 from ..access import scope
 from ..engine.coverage import overview
@@ -38,7 +38,7 @@ def index():
     # 发放前预警: the latest month's persons whose pay would be held or rejected, of the user's units
     # (operators) or regions (everyone else)
     ctx["payday"] = payday_warnings(scope())
-    if current_user.role == "operator":
+    if current_user.role == Role.OPERATOR:
         ctx["notices"] = notices.unit_notices()
     elif ctx["run"] is not None:  # what the latest run compared: stale lists, rules not (fully) run
         ctx["coverage"] = overview(ctx["run"].rules, ctx["run"].summary)

@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Length
 
 from audit.access import roles_required
 from audit.admin import bp
-from models import DeviceToken, db
+from models import DeviceToken, Role, db
 
 from . import services as s
 
@@ -38,13 +38,13 @@ def _page(form: DeviceForm, *, error: str | None = None, created: DeviceToken | 
 
 
 @bp.get("/devices")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def devices():
     return _page(DeviceForm(formdata=None))
 
 
 @bp.post("/devices")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def device_create():
     form = DeviceForm()
     if not form.validate_on_submit():
@@ -57,7 +57,7 @@ def device_create():
 
 
 @bp.post("/devices/<int:device_id>/revoke")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def device_revoke(device_id: int):
     form = RevokeForm()
     if not form.validate_on_submit():

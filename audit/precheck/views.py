@@ -29,7 +29,7 @@ from flask_login import current_user
 from audit.access import deny, not_found_in_scope, roles_required, scope
 from audit.ledger.cli import limits_from_config
 from audit.ledger.importer import RowError
-from models import db
+from models import Role, db
 
 from . import verdicts as V
 from . import web as w
@@ -38,7 +38,7 @@ from .services import save
 
 bp = Blueprint("precheck", __name__, url_prefix="/prechecks")
 
-READERS = ("auditor", "inspector", "admin")
+READERS = (Role.AUDITOR, Role.INSPECTOR, Role.ADMIN)
 SUFFIXES = (".csv", ".xlsx", ".xlsm")
 
 
