@@ -34,7 +34,7 @@ from ..access import not_found_in_scope, scope
 from ..engine.rule import VIOLATIONS
 from ..findings.money import RECOVERABLE, money_by, overlap_note, overlaps, total_fen
 from ..findings.queries import unit_names
-from . import services
+from . import answers, services, verification
 
 PER_PAGE = 50
 # The status filter of the list: every status, the ones not closed yet, or one status.
@@ -175,7 +175,7 @@ def unit_notices(limit: int = 50) -> list[dict]:
         days = (n.deadline - on).days
         out.append({"n": n, "status_zh": NOTICE_STATUSES.get(n.status, n.status), "waiting": waiting,
                     "overdue": n.overdue(on), "days": days,
-                    "to_answer": len(services.to_answer(n)) if waiting else 0})
+                    "to_answer": len(answers.to_answer(n)) if waiting else 0})
     return out
 
 
@@ -227,7 +227,7 @@ class ItemRow:
     recoveries: list[Recovery]
     recovered_fen: int
     overlap: str
-    check: services.Check | None
+    check: verification.Check | None
     confirmed: bool  # an audit run confirms it: it may be closed as 数据已消除
     editable: bool  # the unit is to answer it now
 
@@ -254,7 +254,7 @@ def item_rows(notice: Notice) -> list[ItemRow]:
         .outerjoin(Person, Person.id == Finding.person_id).outerjoin(Post, Post.id == Finding.post_id)
         .outerjoin(Position, Position.id == Finding.post_id).outerjoin(Workshop, Workshop.id == Finding.post_id)
         .where(Finding.id.in_(ids)))}
-    checks = {c.item.id: c for c in services.data_check(notice)}
+    checks = {c.item.id: c for c in verification.data_check(notice)}
     latest = services.latest_answers(notice)
     shared = overlaps(db.session, ids, Finding.id.in_(ids))
     recs: dict[int, list[Recovery]] = {}
@@ -275,7 +275,7 @@ def item_rows(notice: Notice) -> list[ItemRow]:
             post_name=fact.post_name if fact else None, state=state, state_zh=services.ITEM_STATES[state],
             submitted=sub, draft=latest.get(item.id, {}).get("draft"), recoveries=recs.get(item.id, []),
             recovered_fen=sum(r.amount_fen for r in recs.get(item.id, [])), overlap=overlap_note(shared.get(f.id, [])),
-            check=c, confirmed=state != "closed" and services.confirmed_by_data(
+            check=c, confirmed=state != "closed" and verification.confirmed_by_data(
                 item, f, sub.at if sub else notice.answered_at),
             editable=notice.status in WAITING_FOR_UNIT and state in ("waiting", "returned")))
     return out

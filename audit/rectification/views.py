@@ -4,7 +4,8 @@
 also serves the report archive, ``/reports``).
 
 Request parsing and rendering only: the queries are in ``queries.py`` (all scoped), the state
-changes in ``services.py`` (each writes the audit log), the PDFs come from ``reports.archive``."""
+changes in ``services.py`` (issuing), ``answers.py`` (the unit's answer) and ``verification.py``
+(the auditor's steps), each writing the audit log; the PDFs come from ``reports.archive``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -22,8 +23,9 @@ from ..auditlog import record
 from ..findings.money import total_fen
 from ..money import yuan
 from ..web import attachment, size_text
-from . import bp, queries, services
-from .services import AnswerInvalid, ItemInput, RectificationError, Upload
+from . import answers, bp, queries, services, verification
+from .answers import AnswerInvalid, ItemInput, Upload
+from .services import RectificationError
 
 DEFAULT_DAYS = 30  # a new notice's deadline: today + 30 days
 MAX_TEXT = 10000
@@ -192,7 +194,7 @@ def answer(nid: int):
     text = (request.form.get("text") or "")[:MAX_TEXT]
     inputs, kept = {}, {"text": text}
     for item in notice.items:
-        key = services.field(item.id, "")
+        key = answers.field(item.id, "")
         got = ItemInput(action=(request.form.get(key + "action") or "").strip()[:24],
                         amount=(request.form.get(key + "amount") or "").strip()[:32],
                         date=(request.form.get(key + "date") or "").strip()[:32],
@@ -203,7 +205,7 @@ def answer(nid: int):
     files = [Upload(f.filename or "", f.read()) for f in request.files.getlist("files")]
     response = None
     try:
-        response = services.save_answer(notice, inputs, text, files, by=current_user.username, submit=submit)
+        response = answers.save_answer(notice, inputs, text, files, by=current_user.username, submit=submit)
         db.session.commit()
     except AnswerInvalid as exc:
         db.session.rollback()
@@ -214,7 +216,7 @@ def answer(nid: int):
     except Exception:
         db.session.rollback()
         for f in (response.files if response is not None else []):  # no file left behind without its row
-            services.evidence_path(f).unlink(missing_ok=True)
+            answers.evidence_path(f).unlink(missing_ok=True)
         raise
     if submit:
         flash("已提交整改情况，等待审计人员核验。", "success")
@@ -241,13 +243,13 @@ def _verify(nid: int, step, done: str, form: str):
 @bp.post("/<int:nid>/close")
 @login_required
 def close(nid: int):
-    return _verify(nid, services.close, "已销号", "close")
+    return _verify(nid, verification.close, "已销号", "close")
 
 
 @bp.post("/<int:nid>/return")
 @login_required
 def send_back(nid: int):
-    return _verify(nid, services.send_back, "已退回单位重新整改", "return")
+    return _verify(nid, verification.send_back, "已退回单位重新整改", "return")
 
 
 def _item_step(nid: int, iid: int, what: str, step):
@@ -271,7 +273,7 @@ def _item_step(nid: int, iid: int, what: str, step):
 @login_required
 def close_item(nid: int, iid: int):
     def step(notice, item):
-        closed = services.close_item(notice, item, by=current_user.username, basis="data")
+        closed = verification.close_item(notice, item, by=current_user.username, basis="data")
         return "已按数据销号" + ("；全部问题已销号，通知书已销号" if closed else "")
     return _item_step(nid, iid, "close", step)
 
@@ -280,7 +282,7 @@ def close_item(nid: int, iid: int):
 @login_required
 def override_item(nid: int, iid: int):
     def step(notice, item):
-        closed = services.close_item(notice, item, by=current_user.username, basis="override",
+        closed = verification.close_item(notice, item, by=current_user.username, basis="override",
                                      reason=request.form.get("reason") or "")
         return "已人工销号" + ("；全部问题已销号，通知书已销号" if closed else "")
     return _item_step(nid, iid, "override", step)
@@ -290,7 +292,7 @@ def override_item(nid: int, iid: int):
 @login_required
 def return_item(nid: int, iid: int):
     def step(notice, item):
-        services.send_back_item(notice, item, request.form.get("reason") or "", by=current_user.username)
+        verification.send_back_item(notice, item, request.form.get("reason") or "", by=current_user.username)
         return "已退回该问题，待单位重新整改"
     return _item_step(nid, iid, "return", step)
 
@@ -299,8 +301,8 @@ def return_item(nid: int, iid: int):
 @login_required
 def recovery(nid: int, iid: int):
     def step(notice, item):
-        fen = services.parse_yuan(request.form.get("amount") or "")
-        r = services.record_recovery(notice, item, queries.parse_date(request.form.get("date") or ""), fen,
+        fen = answers.parse_yuan(request.form.get("amount") or "")
+        r = verification.record_recovery(notice, item, queries.parse_date(request.form.get("date") or ""), fen,
                                      _upload("voucher"), by=current_user.username, note=request.form.get("note"))
         return f"已登记实际追回 {yuan(r.amount_fen)} 元"
     return _item_step(nid, iid, "recovery", step)
@@ -312,7 +314,7 @@ def evidence(nid: int, fid: int):
     notice = queries.get(nid)
     f = queries.evidence(notice, fid, drafts=current_user.role == "operator")
     try:
-        path = services.evidence_path(f)
+        path = answers.evidence_path(f)
     except RectificationError:
         abort(404)
     if not path.is_file():
