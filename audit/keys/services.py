@@ -265,13 +265,3 @@ def _rename_findings(conn: Connection) -> int:
     m.drop(conn)
     return len(renames)
 
-
-def resolve_finding(conn: Connection, fid: str) -> str | None:
-    """The current id of a finding known by a former id, if any."""
-    a = FindingAlias.__table__
-    return conn.execute(select(a.c.new_id).where(a.c.old_id == fid)).scalar_one_or_none()
-
-
-def former_ids(conn: Connection, fid: str) -> list[str]:
-    a = FindingAlias.__table__
-    return list(conn.execute(select(a.c.old_id).where(a.c.new_id == fid)).scalars())
