@@ -169,6 +169,23 @@ def quick_hashes(monkeypatch):
 
 
 @pytest.fixture
+def requests_apart(app):
+    """Each request of the test client in a context of its own (web_helpers.RequestClient): asked
+    for by the tests of signing in and of the users' administration (their ``pytestmark``)."""
+    from web_helpers import RequestClient
+
+    app.test_client_class = RequestClient
+
+
+@pytest.fixture
+def accounts(app):
+    """The users of ``web_helpers.USERS`` without the ledger data (for what does not need it)."""
+    from web_helpers import create_users
+
+    create_users(app)
+
+
+@pytest.fixture
 def web(app, tmp_path, people, quick_hashes):
     """Two districts with planted findings and a user of every role scoped to each
     (tests/web_helpers.py); the password of every user is ``web_helpers.PASSWORD``."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, inspect, select, text
 
 from audit.demo.generator import make_id_number
+from audit.ledger.importer import import_bundle
 from models import db
 
 # the PII key of the test apps (tests/conftest.py) and of the commands they run in subprocesses
@@ -288,3 +289,8 @@ def brief(found: list[dict], rule: str | None = None) -> list[tuple]:
     compare with ``sorted([...])``."""
     return sorted(((f["rule"], f["subject"], f["post"], f["periods"], f["amount"]) for f in found
                    if rule is None or f["rule"] == rule), key=lambda t: tuple(map(str, t)))
+
+
+def run_import(app, path, **kw):
+    """Import the bundle at ``path`` into the test app's database, as the user ``tester``."""
+    return import_bundle(path, engine=db.engine, pii=app.extensions["pii"], actor="tester", **kw)

@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from models import Finding, Person, Post, db
+from models import Finding, Person, Post, User, db
 
 from helpers import County, People
 
@@ -134,6 +134,17 @@ def create_users(app) -> None:
         create_user(name, role, PASSWORD, regions=[s for s in scopes if ":" not in s],
                     units=[s for s in scopes if ":" in s], by="test")
     db.session.commit()
+
+
+def text(resp) -> str:
+    """A page's text as a reader reads it: tags out, white space collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", resp.get_data(as_text=True)))
+
+
+def user(name: str) -> User:
+    """The user's row as the requests left it (a rollback sees what they committed)."""
+    db.session.rollback()
+    return db.session.scalar(select(User).where(User.username == name))
 
 
 def csrf_from(html: str) -> str:

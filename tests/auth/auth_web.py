@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import select
 
-from models import ChangeLog, User, db
+from models import ChangeLog, db
 
 import web_helpers as wh
 from web_helpers import RequestClient
@@ -17,11 +17,6 @@ COOKIE = "audit_session"
 REFUSED = "用户名或密码错误，或账户暂不可用"
 IDLE_MESSAGE = "您已超过 30 分钟未操作，请重新登录。"
 CSRF_MESSAGE = "表单的安全校验未通过"
-def user(name: str) -> User:
-    db.session.rollback()  # see what the requests committed
-    return db.session.scalar(select(User).where(User.username == name))
-
-
 def log(action: str) -> list[ChangeLog]:
     db.session.rollback()
     return list(db.session.scalars(select(ChangeLog).where(ChangeLog.action == action)

@@ -6,17 +6,6 @@ import pytest
 from audit import create_app
 from models import db
 
-import web_helpers as wh
-from web_helpers import RequestClient
-
-
-@pytest.fixture
-def requests_apart(app):
-    """Each request of the test client in a context of its own (web_helpers.RequestClient); with
-    cheap password hashes (tests/conftest.py), the set-up of every test of signing in and of the
-    users' administration (their ``pytestmark``)."""
-    app.test_client_class = RequestClient
-
 
 @pytest.fixture
 def worker(app):
@@ -27,12 +16,6 @@ def worker(app):
     yield other
     with other.app_context():
         db.engine.dispose()
-
-
-@pytest.fixture
-def accounts(app):
-    """The users of ``web_helpers.USERS`` without the ledger data (for what does not need it)."""
-    wh.create_users(app)
 
 
 @pytest.fixture

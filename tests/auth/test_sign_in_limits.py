@@ -6,24 +6,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from auth_web import (
-    RATE_MESSAGE,
-    REFUSED,
-    failures,
-    from_address,
-    log,
-    move_failures_back,
-    signed_in,
-    text,
-    user,
-)
+from auth_web import RATE_MESSAGE, REFUSED, failures, from_address, log, move_failures_back, signed_in, text
 from sqlalchemy import select
 
 from audit import create_app
 from models import ChangeLog, db
 
 import web_helpers as wh
-from web_helpers import RequestClient
+from web_helpers import RequestClient, user
 
 pytestmark = pytest.mark.usefixtures("requests_apart", "quick_hashes")
 

@@ -12,14 +12,11 @@ from audit.auth.services import scope_text
 from models import ChangeLog, User, db
 
 import web_helpers as wh
-from web_helpers import RequestClient
 
 SECRET = "secret-pass-1"
 
 
-@pytest.fixture(autouse=True)
-def _requests_apart(app):
-    app.test_client_class = RequestClient
+pytestmark = pytest.mark.usefixtures("requests_apart")
 
 
 def user(name: str) -> User:

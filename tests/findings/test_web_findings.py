@@ -8,11 +8,7 @@ from sqlalchemy import select
 
 from models import ChangeLog, Finding, db
 
-from web_helpers import login, post
-
-
-def text(resp) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", resp.get_data(as_text=True)))
+from web_helpers import login, post, text
 
 
 def status_of(fid: str) -> str:

@@ -5,14 +5,9 @@ import copy
 
 from sqlalchemy import select
 
-from audit.ledger.importer import import_bundle
 from models import Attendance, ChangeLog, ImportBatch, Person, Placement, Position, Post, Wage, db
 
-from helpers import base_tables, count, snapshot, write_bundle
-
-
-def run_import(app, path, **kw):
-    return import_bundle(path, engine=db.engine, pii=app.extensions["pii"], actor="tester", **kw)
+from helpers import base_tables, count, run_import, snapshot, write_bundle
 
 
 def errors_by(result):
@@ -230,13 +225,13 @@ def test_a_dry_run_names_every_changed_field_with_old_and_new_values(app, people
 
 
 def test_the_changed_rows_shown_are_capped_with_a_count_of_the_rest(app, people, tmp_path, monkeypatch):
-    from audit.ledger import importer
+    from audit.ledger import merges
 
     tables = base_tables(people)
     assert run_import(app, write_bundle(tmp_path / "v1", tables)).ok
     for row in tables["attendance"]:
         row["status"] = "休息"
-    monkeypatch.setattr(importer, "CHANGES_SHOWN", 2)
+    monkeypatch.setattr(merges, "CHANGES_SHOWN", 2)
     result = run_import(app, write_bundle(tmp_path / "v2", tables), dry_run=True)
     assert result.counts["attendance"].changed == 4
     assert len(result.changes["attendance"]["rows"]) == 2 and result.changes["attendance"]["more"] == 2

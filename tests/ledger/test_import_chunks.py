@@ -11,19 +11,14 @@ import datetime as dt
 import pytest
 
 from audit.ledger import importer
-from audit.ledger.importer import import_bundle
 from models import Attendance, Wage, db
 
-from helpers import base_tables, count, snapshot, write_bundle
+from helpers import base_tables, count, run_import, snapshot, write_bundle
 
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
     monkeypatch.setattr(importer, "CHUNK", 3)
-
-
-def run_import(app, path, **kw):
-    return import_bundle(path, engine=db.engine, pii=app.extensions["pii"], actor="tester", **kw)
 
 
 def days(person: str, post: str, first: dt.date, n: int) -> list[dict]:
@@ -125,7 +120,7 @@ def test_progress_is_reported_chunk_by_chunk(app, people, tmp_path):
     result = run_import(app, write_bundle(tmp_path / "b", tables),
                         on_progress=lambda label, n: seen.append((label, n)))
     assert result.ok
-    assert [n for label, n in seen if label == "考勤记录(attendance)"] == [3, 6, 9]
+    assert [n for label, n in seen if label == "考勤记录(attendance)"] == [3, 6, 9, 10]  # the last too
 
 
 def test_the_cli_shows_a_progress_bar_with_rows_per_second_when_asked(app, runner, people, tmp_path):

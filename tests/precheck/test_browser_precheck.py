@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 from openpyxl import load_workbook
+from precheck_web import CHECK_DAY, csv_bytes, draft_rows
 from sqlalchemy import select
-from test_precheck_web import CHECK_DAY, april, csv_bytes, draft_rows  # noqa: F401 - the April fixture
 
 from models import ChangeLog, Precheck, db
 
@@ -21,7 +21,7 @@ pytestmark = wh.NEEDS_CHROMIUM
 SHOTS = Path(os.environ.get("PRECHECK_SHOTS", "/tmp/precheck-shots"))
 
 
-def test_an_auditor_prechecks_approves_and_downloads(page_for, april, live, request, tmp_path):  # noqa: F811
+def test_an_auditor_prechecks_approves_and_downloads(page_for, april, live, request, tmp_path):
     au = page_for("auditor_fj")
     au.click("nav >> text=发放前校验")
     au.wait_for_selector("h1:has-text('发放前校验')")

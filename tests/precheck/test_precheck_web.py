@@ -5,63 +5,23 @@ row, the pass rows are approved (with or without the held ones) once only, signe
 XLSX download is masked with the verdicts, and operators cannot reach any of it."""
 from __future__ import annotations
 
-import csv
 import io
 import re
 
 import pytest
 from openpyxl import load_workbook
+from precheck_web import CHECK_DAY, HEADER, csv_bytes, draft_rows
 from sqlalchemy import func, select
 
 from models import ChangeLog, Precheck, PrecheckRow, db
 
 import web_helpers as wh
-from helpers import County, write_bundle
-from web_helpers import RequestClient
-
-CHECK_DAY = "2025-05-10"
-HEADER = ["id_number", "post_code", "period", "amount", "account_number", "account_name", "batch"]
-
-
-@pytest.fixture
-def april(app, web, tmp_path):
-    """April 2025 on top of the two districts: 李小花 (GW-A2) and 陈工 (CJ-A1) work the month, 王大山
-    (GW-A1) 10 days of 20, 张三 (GW-A3) died on 2025-03-31. The draft pays each of them their
-    April wage: 2 pass, 1 hold (PS02), 1 reject (PS04)."""
-    from audit.ledger.importer import import_bundle
-
-    c = County(web.county.people)
-    c.required.update(web.county.required)
-    for name, post, present in (("李小花", "GW-A2", None), ("陈工", "CJ-A1", None), ("王大山", "GW-A1", 10)):
-        c.work(web.ids[name], post, "2025-04", present)
-    folder = write_bundle(tmp_path / "april", {
-        "attendance": c.t["attendance"],
-        "deaths": [{"id_number": web.ids["张三"], "death_date": "2025-03-31"}]})
-    result = import_bundle(folder, engine=db.engine, pii=app.extensions["pii"])
-    assert result.ok, [str(e) for e in result.errors[:10]]
-    return web
-
-
-def draft_rows(web, *extra: tuple[str, str, str]) -> list[list[str]]:
-    accounts = web.county.accounts
-    rows = [(n, p, a) for n, p, a in (("李小花", "GW-A2", "800.00"), ("王大山", "GW-A1", "800.00"),
-                                      ("张三", "GW-A3", "800.00"), ("陈工", "CJ-A1", "2500.00"))] + list(extra)
-    return [[web.ids[n], p, "2025-04", a, accounts[web.ids[n]], n, "2025年5月第1批"] for n, p, a in rows]
-
-
-def csv_bytes(rows: list[list[str]]) -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf).writerows([HEADER] + rows)
-    return buf.getvalue().encode("utf-8")
+from web_helpers import RequestClient, text
 
 
 def upload(client, data: bytes, name: str = "白帝镇4月工资发放表.csv", as_of: str = CHECK_DAY):
     return client.post("/prechecks/", content_type="multipart/form-data", data={
         "file": (io.BytesIO(data), name), "as_of": as_of, "csrf_token": wh.token(client, "/prechecks/")})
-
-
-def text(resp) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", resp.get_data(as_text=True)))
 
 
 def signed_in(app, username: str) -> RequestClient:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import re
 
 from sqlalchemy import func, select
 
@@ -16,16 +15,12 @@ from models import (
 )
 
 import web_helpers as wh
-from web_helpers import login, post
+from web_helpers import login, post, text
 
 UNIT = wh.BAIDI
 UNIT_NAME = "白帝镇白帝村村民委员会"  # how people read it: its township before its name
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 ANSWER = "已清退王大山，追回 2025 年 2 月、3 月违规发放的工资 1200 元，并更正考勤台账。"
-
-
-def text(resp) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", resp.get_data(as_text=True)))
 
 
 def user(app, name: str):

@@ -20,7 +20,6 @@ from rectification_web import (
     items,
     notice,
     override,
-    text,
     user,
 )
 from sqlalchemy import func, select
@@ -35,7 +34,7 @@ from models import (
     db,
 )
 
-from web_helpers import post
+from web_helpers import post, text
 
 
 def test_an_auditor_issues_a_notice_for_a_unit(web, app):

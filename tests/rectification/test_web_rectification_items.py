@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import re
 
-from rectification_web import ANSWER, PDF, UNIT, answer, count, issue, items, notice, override, text, user
+from rectification_web import ANSWER, PDF, UNIT, answer, count, issue, items, notice, override, user
 from sqlalchemy import func, select
 
 from models import (
@@ -20,7 +20,7 @@ from models import (
     db,
 )
 
-from web_helpers import post
+from web_helpers import post, text
 
 
 def test_the_notice_pdf_is_archived_and_downloaded_by_those_who_may_see_it(web, app):

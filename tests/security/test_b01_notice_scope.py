@@ -5,7 +5,6 @@ the village auditors see and act on their own village's notices only."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from models import Finding, Notice, NoticeFinding, Post, db
 
 from helpers import County
-from web_helpers import PASSWORD, login, post
+from web_helpers import PASSWORD, login, post, text
 
 UNIT = "白帝镇人民政府"
 UNIT_KEY = f"奉节县/白帝镇/{UNIT}"  # P1: the unit by its region
@@ -23,10 +22,6 @@ USERS = {
     "auditor_bdz": "奉节县/白帝镇",
     "auditor_two": ("奉节县/白帝镇/白帝村", "奉节县/白帝镇/黄村"),
 }
-
-
-def text(resp) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", resp.get_data(as_text=True)))
 
 
 @pytest.fixture

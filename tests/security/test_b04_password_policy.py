@@ -10,10 +10,10 @@ import secrets
 import pytest
 from sqlalchemy import select
 
-from models import ChangeLog, User, db
+from models import ChangeLog, db
 
 import web_helpers as wh
-from web_helpers import RequestClient
+from web_helpers import user
 
 SHORT = "密码至少 12 位"
 COMMON = "密码过于常见"
@@ -24,19 +24,7 @@ WEAK = ["123456789012", "qwertyuiop12", "woaini1314520", "Password2024!", "P@ssw
         "1qaz2wsx3edc", "iloveyou1234", "5201314woaini", "aaaaaaaaaaaa", "111111111111"]
 
 
-@pytest.fixture(autouse=True)
-def _requests_apart(app, quick_hashes):
-    app.test_client_class = RequestClient
-
-
-@pytest.fixture
-def accounts(app):
-    wh.create_users(app)
-
-
-def user(name: str) -> User:
-    db.session.rollback()
-    return db.session.scalar(select(User).where(User.username == name))
+pytestmark = pytest.mark.usefixtures("requests_apart", "quick_hashes")
 
 
 def text(r) -> str:

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from audit.auth import totp
 from audit.auth.services import create_user
-from models import ChangeLog, User, db
+from models import ChangeLog, db
 
-from web_helpers import PASSWORD, RequestClient, csrf_from
+from web_helpers import PASSWORD, RequestClient, csrf_from, user
 
 WRONG = "验证码不正确，或账户暂不可用。"
 SIGN_IN_FAILED = "用户名或密码错误，或账户暂不可用。"
@@ -96,11 +96,6 @@ def enrol(client, clock: Clock) -> tuple[pyotp.TOTP, list[str]]:
 def actions(name: str) -> list[ChangeLog]:
     db.session.rollback()
     return list(db.session.scalars(select(ChangeLog).where(ChangeLog.action == name).order_by(ChangeLog.id)))
-
-
-def user(name: str) -> User:
-    db.session.rollback()
-    return db.session.scalar(select(User).where(User.username == name))
 
 
 def test_enrolment_shows_a_qr_code_made_here_and_keeps_the_secret_encrypted(app, client, clock):
