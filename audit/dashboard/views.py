@@ -6,7 +6,7 @@ from models import AuditRun, ImportBatch, Role, User, db
 
 from ..access import scope
 from ..engine.coverage import overview
-from ..findings import queries
+from ..findings import figures as finding_figures
 from ..money import yuan
 from ..precheck.warnings import visible as payday_warnings
 from ..rectification import queries as notices
@@ -16,7 +16,7 @@ from . import bp
 @bp.get("/")
 @login_required
 def index():
-    figures = queries.dashboard_figures()  # read from the summary once per summary stamp and scope
+    figures = finding_figures.dashboard_figures()  # read from the summary once per summary stamp and scope
     cats, trend, units = figures["cats"], figures["trend"], figures["units"]
     violations = [c for c in cats if c["violation"]]
     link = lambda **kw: url_for("findings.index", **kw)  # noqa: E731

@@ -17,7 +17,7 @@ from audit.demo.generator import generate_bundle
 from audit.demo.plant import as_of_for, plant_cases
 from audit.engine.rule import VIOLATIONS
 from audit.engine.runner import run_audit
-from audit.findings import queries
+from audit.findings import figures, queries
 from audit.findings.services import review
 from audit.ledger.importer import import_bundle
 from models import Finding, FindingMoney, SummaryRun, db
@@ -63,9 +63,9 @@ def _figures(sc: Scope, *, live: bool) -> dict:
     g.pop("summary_stamp", None)
     if live:
         g.summary_stamp = None  # as if there were no summary: counted over the findings
-    out = {"categories": queries.by_category(), "rules": queries.by_rule(), "status": queries.by_status(),
-           "trend": queries.monthly_trend(), "districts": queries.by_district(),
-           "units": queries.worst_units(), "at_risk": queries.at_risk(),
+    out = {"categories": figures.by_category(), "rules": figures.by_rule(), "status": figures.by_status(),
+           "trend": figures.monthly_trend(), "districts": figures.by_district(),
+           "units": figures.worst_units(), "at_risk": figures.at_risk(),
            "options": {k: v for k, v in queries.options().items() if k != "rules"}}
     rule = out["rules"][0]["rule"] if out["rules"] else "PS01"
     town = out["options"]["townships"][0] if out["options"]["townships"] else ""
@@ -92,14 +92,14 @@ def _same_everywhere(app) -> None:
 def test_the_dashboard_reads_the_same_figures_from_the_summary_in_every_scope(app, county):
     with app.test_request_context("/"):
         g.scope = Scope("admin", True)
-        assert queries._summary_run() is not None  # the summary is what the screens read
-        cats = queries.by_category()
-        assert sum(c["count"] for c in cats) >= 40 and queries.at_risk() > 0
+        assert queries.summary_run() is not None  # the summary is what the screens read
+        cats = figures.by_category()
+        assert sum(c["count"] for c in cats) >= 40 and figures.at_risk() > 0
         # the headline is money counted once: below the findings' own amounts added up
         added = db.session.scalar(select(func.sum(Finding.amount_at_risk_fen))
                                   .where(Finding.is_active,
                                          Finding.category.in_(sorted(VIOLATIONS))))
-        assert queries.at_risk() <= added
+        assert figures.at_risk() <= added
     _same_everywhere(app)
 
 
@@ -120,7 +120,7 @@ def test_the_figures_follow_reviews_and_closing(app, county):
     db.session.commit()
     with app.test_request_context("/"):
         g.scope = Scope("admin", True)
-        assert queries.by_status()["dismissed"] >= 1 and queries.by_status()["confirmed"] >= 5
+        assert figures.by_status()["dismissed"] >= 1 and figures.by_status()["confirmed"] >= 5
     _same_everywhere(app)
     review(winner, "reopen", "", by="test")
     db.session.commit()
