@@ -11,6 +11,7 @@ import re
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from audit import paging
 from audit.access import deny
 from audit.auditlog import record
 from audit.rectification import queries
@@ -25,14 +26,6 @@ GENERATES = ("auditor", "inspector")  # who may have a 审计报告 or 整改台
 @bp.context_processor
 def _helpers():
     return {"report_kinds": queries.REPORT_KINDS, "size_text": size_text}
-
-
-def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
-
-
-def _pages(total: int) -> int:
-    return max((total + queries.PER_PAGE - 1) // queries.PER_PAGE, 1)
 
 
 def _archive():
@@ -77,13 +70,13 @@ def reports_index():
 
 
 def _render_reports(*, errors: dict | None = None, kept: dict | None = None, status: int = 200):
-    page = _page()
-    rows, total = queries.reports(page)
+    number = paging.page_arg()
+    rows, total = queries.reports(number)
     may = current_user.role in GENERATES
     districts = queries.whole_districts() if may else []
-    return render_template("rectification/reports.html", rows=rows, total=total, page=page,
-                           pages=_pages(total), may_generate=may, districts=districts, errors=errors or {},
-                           kept=kept or {},
+    return render_template("rectification/reports.html", rows=rows, total=total,
+                           page=paging.Page(total, number, queries.PER_PAGE), may_generate=may,
+                           districts=districts, errors=errors or {}, kept=kept or {},
                            new_id=request.args.get("new", type=int)), status
 
 

@@ -1,8 +1,9 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from models import FINDING_STATUSES, db
+from models import FINDING_STATUSES
 
+from .. import paging
 from ..access import deny, scope
 from ..engine.rule import CATEGORIES, SEVERITIES
 from . import bp, evidence, queries
@@ -15,7 +16,7 @@ def index():
     f = queries.Filters.from_args(request.args)
     # pages by key: a next page starts after the last row's sort key (``after``); ``page`` only numbers it
     after = (request.args.get("after") or "")[:80] or None
-    page = max(request.args.get("page", 1, type=int) or 1, 1) if after else 1
+    page = paging.page_arg() if after else 1
     rows, total, capped, amount, next_after = queries.listing(f, after)
     return render_template(
         "findings/index.html", f=f, rows=rows, total=total, capped=capped, amount=amount, page=page,
@@ -41,8 +42,8 @@ def detail(fid: str):
     return render_template(
         "findings/detail.html", f=finding, post=post, people=people, hidden_people=hidden_people,
         items=shown.items, explanation=shown.explanation, overlaps=others, overlap_note=note,
-        subject=queries.subject_text(finding.subject_type, finding.subject_label, names.get(finding.person_id),
-                                     post["title"] if post else None),
+        subject=queries.subject_text(finding.subject_type, finding.subject_label,
+                                     names.get(finding.person_id), post["title"] if post else None),
         unit_name=queries.unit_names({finding.unit} if finding.unit else set()).get(finding.unit),
         rule_name=queries.rule_name(finding.rule),
         history=queries.history(fid), categories=CATEGORIES, severities=SEVERITIES, statuses=FINDING_STATUSES,
@@ -59,10 +60,8 @@ def review_one(fid: str):
     try:
         review(finding, action, request.form.get("note", ""), by=current_user.username)
     except ReviewError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for(".detail", fid=fid), 303)
-    db.session.commit()
     flash(f"已{TRANSITIONS[action][2]}：{finding.rule} {finding.title}", "success")
     return redirect(url_for(".detail", fid=fid), 303)
 
@@ -88,10 +87,8 @@ def bulk_review():
     try:
         done, skipped = bulk(chosen, action, request.form.get("note", ""), by=current_user.username)
     except ReviewError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(target, 303)
-    db.session.commit()
-    flash(f"已{TRANSITIONS[action][2]} {done} 条问题。" + (f"另有 {len(skipped)} 条未处理：" + "；".join(skipped[:5])
-                                                         if skipped else ""), "success" if not skipped else "warning")
+    others = f"另有 {len(skipped)} 条未处理：" + "；".join(skipped[:5]) if skipped else ""
+    flash(f"已{TRANSITIONS[action][2]} {done} 条问题。" + others, "success" if not skipped else "warning")
     return redirect(target, 303)

@@ -19,13 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-from math import ceil
 from pathlib import Path
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from audit import paging
 from audit.access import deny, not_found_in_scope, roles_required, scope
 from audit.ledger.cli import limits_from_config
 from audit.ledger.importer import RowError
@@ -137,12 +137,11 @@ def show(precheck_id: int):
         verdict = None
     totals = w.totals(pc, sc)
     shown = totals[verdict]["rows"] if verdict else totals["all"]["rows"]
-    pages = max(1, ceil(shown / w.PAGE_SIZE))
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
-    lines = w.rows(pc, sc, verdict, offset=(page - 1) * w.PAGE_SIZE)
+    page = paging.Page(shown, paging.page_arg(), w.PAGE_SIZE)
+    lines = w.rows(pc, sc, verdict, offset=page.offset)
     titles = _rule_titles({c for line in lines for c in (line.row.rules or [])})
     return render_template("precheck/show.html", pc=pc, lines=lines, totals=totals, verdict=verdict,
-                           verdict_zh=V.VERDICT_ZH, titles=titles, page=page, pages=pages,
+                           verdict_zh=V.VERDICT_ZH, titles=titles, page=page,
                            can_approve=sc.can_review and pc.status == "draft")
 
 

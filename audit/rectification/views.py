@@ -18,6 +18,7 @@ from models import ACTIONS, FINDING_STATUSES, ITEM_ACTIONS, NOTICE_STATUSES, Fin
 from models.rectification import WAITING_FOR_UNIT
 from reports.views import generate_pdf
 
+from .. import paging
 from ..access import deny, scope
 from ..auditlog import record
 from ..findings.money import total_fen
@@ -53,24 +54,17 @@ def overdue_notices() -> int:
     return queries.overdue_count() if current_user.is_authenticated else 0
 
 
-def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
-
-
-def _pages(total: int) -> int:
-    return max((total + queries.PER_PAGE - 1) // queries.PER_PAGE, 1)
-
-
 # ---- the list -------------------------------------------------------------------------------------------
 
 @bp.get("/")
 @login_required
 def index():
     f = queries.Filters.from_args(request.args)
-    page = _page()
-    rows, total, amount = queries.listing(f, page)
-    return render_template("rectification/index.html", f=f, rows=rows, total=total, amount=amount, page=page,
-                           pages=_pages(total), status_choices=queries.STATUS_CHOICES)
+    number = paging.page_arg()
+    rows, total, amount = queries.listing(f, number)
+    return render_template("rectification/index.html", f=f, rows=rows, total=total, amount=amount,
+                           page=paging.Page(total, number, queries.PER_PAGE),
+                           status_choices=queries.STATUS_CHOICES)
 
 
 # ---- a new notice (auditors) ------------------------------------------------------------------------------

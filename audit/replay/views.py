@@ -13,6 +13,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from audit import paging
 from audit.access import deny, scope
 from audit.engine.rule import CATEGORIES, SEVERITIES
 from models import FINDING_STATUSES, Job, db
@@ -123,14 +124,13 @@ def show(replay_id: int):
     category = request.args.get("category", "")
     category = category if category in CATEGORIES else ""
     rows, total = queries.listing(run.id, sc, category, 1)
-    pages = max((total + queries.PER_PAGE - 1) // queries.PER_PAGE, 1)
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
-    if page > 1:
-        rows, total = queries.listing(run.id, sc, category, page)
+    page = paging.Page(total, paging.page_arg(), queries.PER_PAGE)
+    if page.page > 1:
+        rows, total = queries.listing(run.id, sc, category, page.page)
     cats = queries.by_category(db.session.connection(), run.id, queries.in_scope(sc, queries.RF))
     not_run = {code: s.get("reason") for code, s in (run.rules or {}).items() if s.get("status") != "ran"}
     return render_template(
-        "replay/show.html", run=run, rows=rows, total=total, page=page, pages=pages, category=category,
+        "replay/show.html", run=run, rows=rows, total=total, page=page, category=category,
         categories=cats, category_names=CATEGORIES, severities=SEVERITIES, statuses=FINDING_STATUSES,
         not_current=services.NOT_CURRENT, not_run=not_run, note=services.NOTE,
         violations_count=sum(c["count"] for c in cats if c["violation"]),

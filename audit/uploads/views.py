@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from functools import wraps
-from math import ceil
 
 from flask import (
     abort,
@@ -18,6 +17,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from audit import paging
 from audit.access import deny, scope
 from audit.ledger.schema import BY_NAME, TABLES
 from audit.ledger.templates import WORKBOOK_NAME
@@ -150,14 +150,13 @@ def show(job_id: int):
     shown = commit if commit is not None and commit_view.finished and commit_result.get("errors") else job
     shown_result = commit_result if shown is commit else result
     total = int(shown_result.get("errors") or 0) if (shown is commit or view.status == "done") else 0
-    pages = max(1, ceil(total / s.ERRORS_PER_PAGE))
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    page = paging.Page(total, paging.page_arg(), s.ERRORS_PER_PAGE)
     return render_template(
         "uploads/show.html", job=job, view=view, result=result, files=(job.params or {}).get("files") or [],
         commit=commit, commit_view=commit_view, commit_result=commit_result,
         committing=commit is None and bool(s.commit_state(job)),
-        errors=s.errors_page(shown, page) if total else [], errors_total=total, errors_job=shown,
-        page=page, pages=pages, per_page=s.ERRORS_PER_PAGE, tables=TABLES, by_name=BY_NAME,
+        errors=s.errors_page(shown, page.page) if total else [], errors_total=total, errors_job=shown,
+        page=page, tables=TABLES, by_name=BY_NAME,
         batch_url=_batch_url(commit_result.get("batch_id")), running_audit=s.running_audit(),
         retry_check=s.can_retry(job), retry_commit=commit is not None and s.can_retry(commit),
         file_gone=s.gone_text() if s.gone(commit or job) else None)
