@@ -18,7 +18,7 @@ The layers, lowest first:
 What is asserted: no cycle; ``models`` imports nothing of ``audit`` or ``reports``; core imports
 no engine, feature or entry point; the engine no feature, entry point or ``reports``; nothing but an
 entry point imports ``reports``; nothing but the wiring imports a feature's CLI module or the
-registry; no ``_private`` name is imported from another top-level package; the migrations import
+registry; no ``_private`` name is imported from another package; the migrations import
 no application module; and no module outside the migrations is over 500 lines."""
 from __future__ import annotations
 
@@ -246,14 +246,48 @@ def test_only_the_wiring_imports_a_cli_module_or_the_registry():
 KNOWN_CLI_IMPORTS = {"audit.uploads.services": "audit.ledger.cli", "audit.precheck.views": "audit.ledger.cli"}
 
 
-def test_no_private_name_is_imported_across_top_level_packages():
-    bad = []
+def _package(module: str) -> str:
+    """``audit.<feature>`` for a feature's or the engine's module, else the top-level package (core
+    modules are ``audit``'s own)."""
+    parts = module.split(".")
+    if parts[0] == "audit" and len(parts) > 1 and f"audit.{parts[1]}" not in CORE | WIRING:
+        return f"audit.{parts[1]}"
+    return parts[0]
+
+
+# ``_private`` names one package still takes from another, each to be made public (or moved) by
+# the owner of the module named second. The list only shrinks: a new one fails, and so does one
+# listed but gone.
+KNOWN_PRIVATE_IMPORTS = {
+    ("audit.attendance.sheet_file", "audit.ledger.bundle._scan_csv"),
+    ("audit.browse.posts", "audit.engine.rules.workshops._headcount"),
+    ("audit.precheck.reader", "audit.ledger.bundle._csv_source"),
+    ("audit.precheck.reader", "audit.ledger.bundle._open_workbook"),
+    ("audit.precheck.reader", "audit.ledger.bundle._sheet_source"),
+    ("audit.precheck.reader", "audit.ledger.bundle._Workbook"),
+    ("audit.precheck.services", "audit.engine.runner._posts"),
+    ("audit.precheck.services", "audit.engine.runner._jsonable"),
+    ("audit.precheck.warnings", "audit.engine.runner._posts"),
+    ("audit.replay.services", "audit.engine.export._records"),
+    ("audit.replay.services", "audit.engine.export._row"),
+    ("audit.replay.views", "audit.findings.export_views._reader"),
+}
+
+
+def test_no_private_name_is_imported_across_packages():
+    """``reports``, ``models``, core and each feature (and the engine) are packages: one does not
+    take another's ``_private`` names."""
+    found, bad = set(), []
     for module, path in MODULES.items():
         for name, attr, line in _imported_names(path, module):
             private = attr.startswith("_") and not attr.startswith("__")
-            if private and name.split(".")[0] != module.split(".")[0]:
-                bad.append(f"{path.relative_to(ROOT)}:{line}: {name}.{attr}")
+            if private and _package(_resolve(name) or name) != _package(module):
+                found.add((module, f"{name}.{attr}"))
+                if (module, f"{name}.{attr}") not in KNOWN_PRIVATE_IMPORTS:
+                    bad.append(f"{path.relative_to(ROOT)}:{line}: {name}.{attr}")
     assert not bad, "private names imported from another package:\n" + "\n".join(bad)
+    gone = sorted(KNOWN_PRIVATE_IMPORTS - found)
+    assert not gone, f"no longer imported: take them off KNOWN_PRIVATE_IMPORTS: {gone}"
 
 
 def test_migrations_import_no_application_module():
@@ -298,6 +332,8 @@ def test_the_rules_of_this_file_catch_what_they_should():
     assert _layer("audit.findings.queries") == "feature" and _layer("audit.findings.views") == "entry"
     assert _layer("reports.archive") == "reports" and _layer("reports.views") == "entry"
     assert _layer("audit.scheduler.jobs") == "entry" and _layer("audit.registry") == "entry"
+    assert _package("audit.engine.rules.arrears") == "audit.engine" != _package("audit.findings.money")
+    assert _package("audit.logchain.chain") == _package("audit.access") == "audit"
     saved = {m: dict(t) for m, t in GRAPH.items()}
     try:
         GRAPH["models"]["audit.app"] = ["(made up)"]
