@@ -5,19 +5,16 @@ narrows it exactly as the 审计报告 counts (``audit.findings.periods``), so t
 from __future__ import annotations
 
 import datetime as dt
-import io
-import tempfile
-from pathlib import Path
 from urllib.parse import quote
 
-from flask import Response, abort, current_app, request
+from flask import Response, abort, request
 from flask_login import current_user, login_required
 
 from models import db
 
-from ..engine.export import export
 from . import bp, queries
 from .periods import in_period, months_between
+from .services import export_file
 
 
 @bp.get("/export.<fmt>")
@@ -36,23 +33,11 @@ def export_findings(fmt: str):
             abort(400)
         months = months_between(*span)
         where.append(in_period(months))
-    conn = db.session.connection()
     reader = _reader()
     stamp = dt.datetime.now().strftime("%Y%m%d%H%M")
-    if fmt == "csv":
-        out = io.StringIO()
-        export(conn, "csv", pii=current_app.extensions["pii"], actor=current_user.username, output=None, stream=out,
-               where=where, months=months, reader=reader)
-        data = ("\ufeff" + out.getvalue()).encode("utf-8")
-        ctype = "text/csv; charset=utf-8"
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "findings.xlsx"
-            export(conn, "xlsx", pii=current_app.extensions["pii"], actor=current_user.username, output=str(path),
-                   where=where, months=months, reader=reader)
-            data = path.read_bytes()
-        ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    db.session.commit()  # the export's log entry
+    data = export_file(fmt, where=where, months=months, reader=reader, actor=current_user.username)
+    ctype = "text/csv; charset=utf-8" if fmt == "csv" \
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return Response(data, mimetype=ctype, headers={
         "Content-Disposition": f"attachment; filename=findings-{stamp}.{fmt}; "
                                f"filename*=UTF-8''{quote(f'审计发现-{stamp}.{fmt}')}",
