@@ -124,6 +124,7 @@ class UserSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
     ip: Mapped[str | None] = mapped_column(String(64))
-    user_agent: Mapped[str | None] = mapped_column(String(64))  # 「Chrome 120 · Windows」, not the whole string
+    # 「Chrome 120 · Windows」, not the whole string
+    user_agent: Mapped[str | None] = mapped_column(String(64))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     ended_reason: Mapped[str | None] = mapped_column(String(16))

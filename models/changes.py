@@ -69,7 +69,8 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     progress: Mapped[int] = mapped_column(Integer, default=0)  # per cent
     message: Mapped[str | None] = mapped_column(MaskedText)  # what it is doing now, in Chinese
-    params: Mapped[dict[str, Any]] = mapped_column(MaskedJSON, default=dict)  # names masked before they are stored on disk
+    # names masked before they are stored on disk
+    params: Mapped[dict[str, Any]] = mapped_column(MaskedJSON, default=dict)
     result: Mapped[dict[str, Any] | None] = mapped_column(MaskedJSON)
     # the process that runs it, and when it last said it was alive: a job whose process is gone
     # (this host, pid not alive; or no heartbeat for a while) is marked failed (audit.uploads.jobs)

@@ -5,9 +5,9 @@ A pre-check is stored as it was judged: the file, the check date, the units whos
 who checked it and when, and each draft row with its verdict (``pass`` / ``hold`` / ``reject``),
 the rules that fired, their Chinese reasons and the amount the rules allow. It starts as a
 ``draft``; the township auditor's approval on the web turns it ``approved`` and records who, when
-and which verdicts' rows it lets be paid. The closing-the-loop rules (PC01, PC02) compare the wages paid later with an approved
-pre-check's rows by person, post and month: the rows keep ``persons.id``, ``posts.id`` and the
-period for that.
+and which verdicts' rows it lets be paid. The closing-the-loop rules (PC01, PC02) compare the wages
+paid later with an approved pre-check's rows by person, post and month: the rows keep
+``persons.id``, ``posts.id`` and the period for that.
 """
 from __future__ import annotations
 

@@ -64,7 +64,8 @@ class Notice(Base):
     status: Mapped[str] = mapped_column(String(16), default=NoticeStatus.ISSUED, index=True)
     deadline: Mapped[dt.date] = mapped_column(Date)
     amount_to_recover_fen: Mapped[int] = mapped_column(BigInteger, default=0)
-    requirements: Mapped[str | None] = mapped_column(MaskedText)  # further requirements in the auditor's words
+    # further requirements in the auditor's words
+    requirements: Mapped[str | None] = mapped_column(MaskedText)
     issued_by: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
     answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -73,7 +74,8 @@ class Notice(Base):
     verdict: Mapped[str | None] = mapped_column(MaskedText)  # the auditor's last word: why closed or returned
     items: Mapped[list[NoticeFinding]] = relationship(back_populates="notice", cascade="all, delete-orphan",
                                                       order_by="NoticeFinding.id")
-    responses: Mapped[list[NoticeResponse]] = relationship(back_populates="notice", cascade="all, delete-orphan",
+    responses: Mapped[list[NoticeResponse]] = relationship(back_populates="notice",
+                                                           cascade="all, delete-orphan",
                                                            order_by="NoticeResponse.id")
     __table_args__ = (UniqueConstraint("year", "seq", "district", name="number_seq"),)
 

@@ -71,7 +71,8 @@ class RunContext:
     def has(self, table: str) -> bool:
         if table not in self._present:
             t = _table(table)
-            self._present[table] = self.conn.execute(select(literal(1)).select_from(t).limit(1)).first() is not None
+            first = self.conn.execute(select(literal(1)).select_from(t).limit(1)).first()
+            self._present[table] = first is not None
         return self._present[table]
 
     # -- dates -----------------------------------------------------------------------------------
@@ -177,8 +178,8 @@ class RunContext:
         """Per person, post and month (days up to the as-of date): days recorded, present days,
         face-recognition check-ins and failed ones, first and last present day."""
         a = Attendance.__table__
-        t = _temp("run_attendance_month", "person_id:i post_id:i month:d days:i present:i face:i face_failed:i "
-                  "first_present:d last_present:d")
+        t = _temp("run_attendance_month", "person_id:i post_id:i month:d days:i present:i face:i "
+                  "face_failed:i first_present:d last_present:d")
         present = a.c.status == "出勤"
         m = a.c.work_month
         q = (select(a.c.person_id, a.c.post_id, m.label("month"), func.count(),
@@ -210,15 +211,18 @@ class RunContext:
         size = func.abs(w.c.amount_fen)
         nth = func.row_number().over(partition_by=(*same, size), order_by=(w.c.paid_on, w.c.id))
         paid = w.c.paid_on <= self.as_of
-        payments = select(w.c.id, *same, size.label("size"), nth.label("nth")).where(paid, w.c.amount_fen > 0)
-        reversals = select(w.c.id, *same, size.label("size"), nth.label("nth")).where(paid, w.c.amount_fen < 0)
+        numbered = select(w.c.id, *same, size.label("size"), nth.label("nth"))
+        payments = numbered.where(paid, w.c.amount_fen > 0)
+        reversals = numbered.where(paid, w.c.amount_fen < 0)
         pay, rev = payments.subquery("pay"), reversals.subquery("rev")
         pairs = (select(pay.c.id.label("paid_id"), rev.c.id.label("reversal_id"))
                  .join(rev, and_(rev.c.person_id == pay.c.person_id, rev.c.post_id == pay.c.post_id,
-                                 rev.c.period == pay.c.period, rev.c.size == pay.c.size, rev.c.nth == pay.c.nth))
+                                 rev.c.period == pay.c.period, rev.c.size == pay.c.size,
+                                 rev.c.nth == pay.c.nth))
                  .subquery("pairs"))
         gone = union_all(select(pairs.c.paid_id), select(pairs.c.reversal_id)).subquery("gone")
-        t = Table("run_wages", MetaData(), *[Column(c.name, c.type) for c in w.columns], prefixes=["TEMPORARY"])
+        t = Table("run_wages", MetaData(), *[Column(c.name, c.type) for c in w.columns],
+                  prefixes=["TEMPORARY"])
         self.conn.exec_driver_sql("DROP TABLE IF EXISTS run_wages")
         t.create(self.conn)
         cols = [c.name for c in w.columns]
@@ -255,7 +259,8 @@ class RunContext:
             self.conn.execute(insert(t).from_select([c.name for c in t.columns], q))
         else:
             sub = q.subquery("q")
-            named = select(*[cast(col, c.type).label(c.name) for col, c in zip(sub.c, t.columns)])
+            named = select(*[cast(col, column.type).label(column.name)
+                             for col, column in zip(sub.c, t.columns, strict=True)])
             sql = named.compile(self.conn)
             if seq_scan:
                 self.conn.exec_driver_sql("SET LOCAL enable_indexscan = off")

@@ -45,8 +45,9 @@ LEDGER = ("persons", "positions", "placements", "workshops", "workshop_staff", "
 
 LIST_NAMES = {"deaths": "死亡人员名单", "social_insurance": "社保缴费名单", "pensions": "养老金领取名单",
               "businesses": "工商登记名单", "officials": "干部名单", "migrant_work": "外出务工名单"}
-LEDGER_NAMES = {"persons": "人员信息", "positions": "公益性岗位", "placements": "安置台账", "workshops": "就业帮扶车间",
-                "workshop_staff": "车间用工花名册", "attendance": "考勤记录", "wages": "工资发放", "reports": "上报数据"}
+LEDGER_NAMES = {"persons": "人员信息", "positions": "公益性岗位", "placements": "安置台账",
+                "workshops": "就业帮扶车间", "workshop_staff": "车间用工花名册", "attendance": "考勤记录",
+                "wages": "工资发放", "reports": "上报数据"}
 NAMES = {**LIST_NAMES, **LEDGER_NAMES}
 
 # the date columns of a table's content (the latest of them is its latest data), and what it means
@@ -59,7 +60,8 @@ DATES: dict[str, tuple[str, ...]] = {
 }
 MONTHLY = frozenset({"social_insurance", "reports"})  # a month's data: current to the month's last day
 DATE_MEANING = {
-    "deaths": "最近的死亡日期", "social_insurance": "最近的缴费月份（月末）", "pensions": "最近的领取起始日期",
+    "deaths": "最近的死亡日期", "social_insurance": "最近的缴费月份（月末）",
+    "pensions": "最近的领取起始日期",
     "businesses": "最近的登记或注销日期", "officials": "最近一次导入的日期（名单无日期列）",
     "migrant_work": "最近的外出或返回日期", "persons": "最近一次导入的日期", "positions": "最近的开发日期",
     "placements": "最近的上岗日期", "workshops": "最近的认定日期", "workshop_staff": "最近的入职日期",
@@ -97,10 +99,7 @@ def compute(conn: Connection, as_of: dt.date, stale_after: int | None = None) ->
         latest = stats["latest"]
         if latest is not None and name in MONTHLY:
             latest = _month_end(latest)
-        if DATES[name]:
-            data_date = latest
-        else:
-            data_date = last_import.date() if last_import else None
+        data_date = latest if DATES[name] else (last_import.date() if last_import else None)
         entry = {"rows": stats["rows"], "persons": stats["persons"], "matched": stats["matched"],
                  "latest": _iso(latest), "data_date": _iso(data_date), "age_months": None, "stale": False,
                  "last_import": last_import.isoformat(timespec="seconds") if last_import else None}
@@ -201,7 +200,8 @@ def warnings(cov: dict | None) -> list[str]:
         e = (cov.get("tables") or {}).get(name)
         if e and e.get("stale"):
             out.append(f"{LIST_NAMES[name]} 已 {e['age_months']} 个月未更新（数据截至 {e['data_date']}，"
-                       f"审计基准日 {cov.get('as_of')}，超过 {cov.get('stale_months', STALE_MONTHS)} 个月即提示）")
+                       f"审计基准日 {cov.get('as_of')}，"
+                       f"超过 {cov.get('stale_months', STALE_MONTHS)} 个月即提示）")
     return out
 
 

@@ -22,11 +22,12 @@ from .rule import CATEGORIES, SEVERITIES
 
 FORMATS = ("jsonl", "csv", "xlsx")
 HEADERS = [("id", "编号"), ("rule", "规则"), ("category", "类别"), ("severity", "严重程度"),
-           ("subject_type", "对象类型"), ("subject", "对象"), ("persons", "涉及人员"), ("post_code", "岗位或车间"),
-           ("periods", "所属月份"), ("amount_at_risk", "涉及金额(元)"), ("title", "问题"), ("explanation", "说明"),
-           ("basis", "依据"), ("status", "状态"), ("unit", "责任单位"), ("district", "区县"), ("township", "乡镇街道")]
-SUBJECT_TYPES = {"person": "人员", "workshop": "车间", "position": "岗位", "household": "家庭户", "device": "签到设备",
-                 "account": "收款账户"}
+           ("subject_type", "对象类型"), ("subject", "对象"), ("persons", "涉及人员"),
+           ("post_code", "岗位或车间"), ("periods", "所属月份"), ("amount_at_risk", "涉及金额(元)"),
+           ("title", "问题"), ("explanation", "说明"), ("basis", "依据"), ("status", "状态"),
+           ("unit", "责任单位"), ("district", "区县"), ("township", "乡镇街道")]
+SUBJECT_TYPES = {"person": "人员", "workshop": "车间", "position": "岗位", "household": "家庭户",
+                 "device": "签到设备", "account": "收款账户"}
 
 
 def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where=(), reader=None,
@@ -50,7 +51,8 @@ def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where
         q = q.where(f.c.category == category)
     q = q.where(*where)
     for r in conn.execute(q).mappings():
-        subject = person(r["person_id"]) if r["subject_type"] == "person" and r["person_id"] else r["subject_label"]
+        named = r["subject_type"] == "person" and r["person_id"]
+        subject = person(r["person_id"]) if named else r["subject_label"]
         ids, explanation = list(r["person_ids"]), r["explanation"]
         if reader is not None:
             seen, explanation = reader(r)
@@ -63,7 +65,8 @@ def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where
             "amount_at_risk": yuan(r["amount_at_risk_fen"], grouping=False, none=None),
             "_amount_fen": r["amount_at_risk_fen"],
             "title": r["title"], "evidence": r["evidence"], "basis": r["basis"], "status": r["status"],
-            "explanation": explanation, "unit": unit_display(r["unit"]), "district": r["district"], "township": r["township"],
+            "explanation": explanation, "unit": unit_display(r["unit"]), "district": r["district"],
+            "township": r["township"],
         }
 
 
@@ -128,8 +131,8 @@ def csv_rows(out: IO[str], rows: Iterable[list[str]], headers: list[str] | None 
     return n
 
 
-def xlsx_rows(path: str, rows: Iterable[list[str]], headers: list[str] | None = None, *, sheet: str = "审计发现",
-              notes: list[list[str]] | None = None) -> int:
+def xlsx_rows(path: str, rows: Iterable[list[str]], headers: list[str] | None = None, *,
+              sheet: str = "审计发现", notes: list[list[str]] | None = None) -> int:
     """Rows of text for people (``_row``) under the Chinese headers, as a workbook of one sheet
     (and, with ``notes``, a second sheet 说明 of those lines); how many rows."""
     from openpyxl import Workbook
@@ -177,20 +180,23 @@ def export(conn: Connection, fmt: str, *, pii: PiiCodec, actor: str, output: str
             raise ValueError("xlsx 格式需要用 --output 指定文件")
         n = write_xlsx(conn, output, category, where, reader)
     else:
-        target = open(output, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") if output else stream
-        if target is None:
+        def write(target: IO[str]) -> int:
+            return (write_jsonl(conn, target, pii, category, where) if fmt == "jsonl"
+                    else write_csv(conn, target, category, where, reader))
+
+        if output:  # a file named by ``output`` is closed when written; the caller's stream stays open
+            with open(output, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="") as target:
+                n = write(target)
+        elif stream is not None:
+            n = write(stream)
+        else:
             raise ValueError("export needs an output file or a stream")
-        try:
-            n = (write_jsonl(conn, target, pii, category, where) if fmt == "jsonl"
-                 else write_csv(conn, target, category, where, reader))
-        finally:
-            if output:
-                target.close()
     append(conn, [{
         "at": dt.datetime.now(), "actor": actor, "action": "findings.export", "table_name": "findings",
         "row_ref": f"{fmt}{' · ' + category if category else ''}",
         "new": {"format": fmt, "category": category, "district": district,
-                "period": f"{months[0]}:{months[-1]}" if months else None, "findings": n, "full_identifiers": fmt == "jsonl",
+                "period": f"{months[0]}:{months[-1]}" if months else None, "findings": n,
+                "full_identifiers": fmt == "jsonl",
                 "output": output.rsplit("/", 1)[-1] if output else "stdout"}}])
     return n
 

@@ -35,14 +35,17 @@ def set_override(conn: Connection, *, rule: str, name: str, value: Any, effectiv
         raise ParameterError(f"参数 {name} 的值应与缺省值 {param.default!r} 同一类型，收到 {value!r}")
     rp = RuleParameter.__table__
     new_id = conn.execute(insert(rp).values(
-        rule=rule, name=name, value=value, effective_from=effective_from, district=district, township=township,
-        created_by=actor, created_at=dt.datetime.now(), note=note).returning(rp.c.id)).scalar_one()
+        rule=rule, name=name, value=value, effective_from=effective_from, district=district,
+        township=township, created_by=actor, created_at=dt.datetime.now(), note=note)
+        .returning(rp.c.id)).scalar_one()
     append(conn, [{
         "at": dt.datetime.now(), "actor": actor, "action": "parameter.set", "table_name": "rule_parameters",
         "row_id": new_id,
-        "row_ref": f"{rule}.{name} {district or '全市'}{' ' + township if township else ''} 自 {effective_from}",
-        "old": {"default": param.default}, "new": {"value": value, "effective_from": effective_from.isoformat(),
-                                                   "district": district, "township": township}}])
+        "row_ref": f"{rule}.{name} {district or '全市'}{' ' + township if township else ''} "
+                   f"自 {effective_from}",
+        "old": {"default": param.default},
+        "new": {"value": value, "effective_from": effective_from.isoformat(), "district": district,
+                "township": township}}])
     return new_id
 
 

@@ -99,8 +99,8 @@ def refuse_earlier(conn: Connection, as_of: dt.date) -> None:
     latest = latest_run(conn)
     if latest is not None and as_of < latest.as_of:
         raise EarlierAsOfError(
-            f"基准日 {as_of} 早于最近一次审计运行（第 {latest.id} 次）的基准日 {latest.as_of}：按较早的日期运行会改写"
-            f"当前审计发现的状态，本次未运行。要查看当时的审计结果，请用回放（不改动当前的审计发现）："
+            f"基准日 {as_of} 早于最近一次审计运行（第 {latest.id} 次）的基准日 {latest.as_of}："
+            f"按较早的日期运行会改写当前审计发现的状态，本次未运行。要查看当时的审计结果，请用回放（不改动当前的审计发现）："
             f"audit run --as-of {as_of} --replay，或网页「审计回放」。")
 
 
@@ -114,8 +114,9 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
     runs = AuditRun.__table__
     with engine.begin() as conn:
         refuse_earlier(conn, as_of)
-        run_id = conn.execute(insert(runs).values(started_at=started, as_of=as_of, actor=actor, status="running",
-                                                  rules={}, summary={}, host=HOST, pid=os.getpid())
+        run_id = conn.execute(insert(runs).values(started_at=started, as_of=as_of, actor=actor,
+                                                  status="running", rules={}, summary={}, host=HOST,
+                                                  pid=os.getpid())
                               .returning(runs.c.id)).scalar_one()
     result = RunResult(run_id, as_of)
     try:
@@ -147,7 +148,8 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
     return result
 
 
-DEAD_RUN_REASON = "审计运行中断：运行它的进程已停止（服务器重启或进程被终止），本次运行的结果未保存。请重新运行审计。"
+DEAD_RUN_REASON = ("审计运行中断：运行它的进程已停止（服务器重启或进程被终止），本次运行的结果未保存。"
+                   "请重新运行审计。")
 DEAD_RUN_AFTER = dt.timedelta(hours=6)  # a run of another host (or of no recorded pid) older than this
 
 
@@ -168,12 +170,14 @@ def mark_dead_runs(engine: Engine, *, now: dt.datetime | None = None,
             continue
         with engine.begin() as conn:
             done = conn.execute(update(runs).where(runs.c.id == r.id, runs.c.status == "running").values(
-                status="failed", finished_at=now, summary={**(r.summary or {}), "error": DEAD_RUN_REASON})).rowcount
+                status="failed", finished_at=now,
+                summary={**(r.summary or {}), "error": DEAD_RUN_REASON})).rowcount
             if done:
                 logchain.append(conn, [{
                     "actor": "system", "action": "audit.run", "table_name": "audit_runs", "row_id": r.id,
                     "row_ref": r.as_of.isoformat() if r.as_of else None,
-                    "new": {"status": "failed", "error": DEAD_RUN_REASON, "total": 0, "new": 0, "resolved": 0}}])
+                    "new": {"status": "failed", "error": DEAD_RUN_REASON, "total": 0, "new": 0,
+                            "resolved": 0}}])
                 marked.append(r.id)
     return marked
 
@@ -297,8 +301,8 @@ def _store(conn: Connection, run_id: int, found: Computed, result: RunResult) ->
         conn.execute(insert(f), new)
     if seen:
         cols = [k[2:] for k in seen[0] if k.startswith("v_")]
-        conn.execute(update(f).where(f.c.id == bindparam("b_id")).values({c: bindparam(f"v_{c}") for c in cols}),
-                     seen)
+        conn.execute(update(f).where(f.c.id == bindparam("b_id"))
+                     .values({c: bindparam(f"v_{c}") for c in cols}), seen)
     gone = [fid for fid, r in existing.items() if fid not in rows and r.status in ("open", "confirmed")]
     if gone:
         conn.execute(update(f).where(f.c.id == bindparam("b_id")).values(status="resolved", resolved_at=now,
@@ -307,8 +311,8 @@ def _store(conn: Connection, run_id: int, found: Computed, result: RunResult) ->
     # a closed (销号) finding stays closed; that its facts are gone is noted for the notice's data check
     closed_gone = [fid for fid, r in existing.items() if fid not in rows and r.status == "closed"]
     if closed_gone:
-        conn.execute(update(f).where(f.c.id == bindparam("b_id"), f.c.resolved_at.is_(None)).values(resolved_at=now),
-                     [{"b_id": fid} for fid in closed_gone])
+        conn.execute(update(f).where(f.c.id == bindparam("b_id"), f.c.resolved_at.is_(None))
+                     .values(resolved_at=now), [{"b_id": fid} for fid in closed_gone])
     result.new, result.resolved = len(new), len(gone)
     _store_money(conn, found.ctx, list(rows), found.money, found.spans)
     # a run's money by category counts every payment once (the largest claim on it, in its category)
@@ -354,7 +358,8 @@ def _month(day: dt.date | str) -> dt.date:
     return day.replace(day=1)
 
 
-def _store_money(conn: Connection, ctx: RunContext, found: list[str], money: list[dict], spans: list[dict]) -> None:
+def _store_money(conn: Connection, ctx: RunContext, found: list[str], money: list[dict],
+                 spans: list[dict]) -> None:
     """Replace the payment claims of the findings this run found (claims of findings no longer found
     stay: a notice that holds them still owes what they claimed)."""
     fm = FindingMoney.__table__
@@ -372,8 +377,9 @@ def write_claims(conn: Connection, ctx: RunContext, target: Table, money: list[d
     if money:
         conn.execute(insert(fm), [{**m, **extra} for m in money])
     if spans:
-        t = Table("run_money_spans", MetaData(), Column("finding_id", String(32)), Column("person_id", Integer),
-                  Column("post_id", Integer), Column("first", Date), Column("last", Date), prefixes=["TEMPORARY"])
+        t = Table("run_money_spans", MetaData(), Column("finding_id", String(32)),
+                  Column("person_id", Integer), Column("post_id", Integer), Column("first", Date),
+                  Column("last", Date), prefixes=["TEMPORARY"])
         conn.exec_driver_sql("DROP TABLE IF EXISTS run_money_spans")
         t.create(conn)
         conn.execute(insert(t), spans)
@@ -383,8 +389,8 @@ def write_claims(conn: Connection, ctx: RunContext, target: Table, money: list[d
         q = (select(*[literal(v).label(k) for k, v in extra.items()], t.c.finding_id, key.label("payment"),
                     w.c.period, func.max(w.c.paid_fen))
              .select_from(t)
-             .join(w, and_(w.c.person_id == t.c.person_id, w.c.post_id == t.c.post_id, w.c.period >= t.c.first,
-                           w.c.period <= t.c.last))
+             .join(w, and_(w.c.person_id == t.c.person_id, w.c.post_id == t.c.post_id,
+                           w.c.period >= t.c.first, w.c.period <= t.c.last))
              .where(w.c.paid_fen > 0)
              .group_by(t.c.finding_id, w.c.person_id, w.c.post_id, w.c.period))
         conn.execute(insert(fm).from_select([*extra, "finding_id", "payment", "month", "amount_fen"], q))
@@ -425,8 +431,8 @@ def _people(conn: Connection, ids: set[int]) -> dict[int, dict]:
     out: dict[int, dict] = {}
     ids_list = sorted(ids)
     for i in range(0, len(ids_list), 5000):
-        q = select(p.c.id, p.c.id_hash, p.c.id_masked, p.c.name, p.c.district, p.c.township, p.c.village).where(
-            p.c.id.in_(ids_list[i:i + 5000]))
+        q = (select(p.c.id, p.c.id_hash, p.c.id_masked, p.c.name, p.c.district, p.c.township, p.c.village)
+             .where(p.c.id.in_(ids_list[i:i + 5000])))
         out.update({r.id: r._asdict() for r in conn.execute(q)})
     return out
 
@@ -473,4 +479,5 @@ def _jsonable(value):
 
 def category_summary(result: RunResult) -> list[tuple[str, str, int, int]]:
     """(category, Chinese name, findings, amount in fen) for every category, violations first."""
-    return [(c, zh, result.by_category.get(c, 0), result.amount_by_category.get(c, 0)) for c, zh in CATEGORIES.items()]
+    return [(category, zh, result.by_category.get(category, 0), result.amount_by_category.get(category, 0))
+            for category, zh in CATEGORIES.items()]
