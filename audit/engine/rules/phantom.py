@@ -28,8 +28,9 @@ def _ps01_describe(r, ctx) -> Draft:
     return Draft(
         f"{ym(r['period'])} 在 {r['post_code']} 没有一天出勤（当月考勤记录 {r['days'] or 0} 天，出勤 0 天），"
         f"却发放工资 {yuan(r['paid_fen'])} 元（{r['payments']} 笔，最后一笔 {r['last_paid_on']}）。",
-        {"period": ym(r["period"]), "post": r["post_code"], "days_recorded": r["days"] or 0, "days_present": 0,
-         "paid": yuan(r["paid_fen"]), "payments": r["payments"], "last_paid_on": r["last_paid_on"]},
+        {"period": ym(r["period"]), "post": r["post_code"], "days_recorded": r["days"] or 0,
+         "days_present": 0, "paid": yuan(r["paid_fen"]), "payments": r["payments"],
+         "last_paid_on": r["last_paid_on"]},
         person_id=r["person_id"], post_id=r["post_id"], periods=[r["period"]], amount_fen=r["paid_fen"])
 
 
@@ -38,18 +39,21 @@ def _ps01_describe(r, ctx) -> Draft:
 def ps01(ctx):
     """Paid for a month without a present day on that post. Only posts that keep attendance at all
     are judged (a paid post with no attendance anywhere is a data-quality note, DQ01)."""
-    w, a = ctx.wage_month, ctx.attendance_month
-    kept, seen = a.alias("kept"), a.alias("seen")
-    post_keeps_attendance = w.c.post_id.in_(select(kept.c.post_id).distinct())  # evaluated once
-    same = and_(a.c.person_id == w.c.person_id, a.c.post_id == w.c.post_id, a.c.month == w.c.period)
-    present = exists().where(seen.c.person_id == w.c.person_id, seen.c.post_id == w.c.post_id,
-                             seen.c.month == w.c.period, seen.c.present > 0)
+    paid_month, attended = ctx.wage_month, ctx.attendance_month
+    kept, seen = attended.alias("kept"), attended.alias("seen")
+    post_keeps_attendance = paid_month.c.post_id.in_(select(kept.c.post_id).distinct())  # evaluated once
+    same = and_(attended.c.person_id == paid_month.c.person_id, attended.c.post_id == paid_month.c.post_id,
+                attended.c.month == paid_month.c.period)
+    present = exists().where(seen.c.person_id == paid_month.c.person_id,
+                             seen.c.post_id == paid_month.c.post_id,
+                             seen.c.month == paid_month.c.period, seen.c.present > 0)
     # an anti-join on the paid months (hashed), then the days recorded of the few left: an outer
     # join of every paid month went row by row through the aggregate's index
-    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.payments, w.c.last_paid_on,
-                   select(a.c.days).where(same).scalar_subquery().label("days"),
-                   _code(ctx, w.c.post_id).label("post_code"))
-            .where(w.c.paid_fen > 0, ~present, post_keeps_attendance, w.c.period <= ctx.as_of_month))
+    return (select(*_paid_columns(paid_month),
+                   select(attended.c.days).where(same).scalar_subquery().label("days"),
+                   _code(ctx, paid_month.c.post_id).label("post_code"))
+            .where(paid_month.c.paid_fen > 0, ~present, post_keeps_attendance,
+                   paid_month.c.period <= ctx.as_of_month))
 
 
 def _ps04_describe(r, ctx) -> Draft:
@@ -65,14 +69,22 @@ def _ps04_describe(r, ctx) -> Draft:
       requires=("wages", "deaths"), describe=_ps04_describe)
 def ps04(ctx):
     """Paid for a month that begins after the person's death date."""
-    w, p, d = ctx.wage_month, Person.__table__, Death.__table__
-    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.last_paid_on, d.c.death_date,
-                   _code(ctx, w.c.post_id).label("post_code"))
-            .join(p, p.c.id == w.c.person_id).join(d, d.c.id_hash == p.c.id_hash)
-            .where(w.c.period > d.c.death_date, w.c.paid_fen > 0))
+    paid_month, person, death = ctx.wage_month, Person.__table__, Death.__table__
+    return (select(paid_month.c.person_id, paid_month.c.post_id, paid_month.c.period, paid_month.c.paid_fen,
+                   paid_month.c.last_paid_on, death.c.death_date,
+                   _code(ctx, paid_month.c.post_id).label("post_code"))
+            .join(person, person.c.id == paid_month.c.person_id)
+            .join(death, death.c.id_hash == person.c.id_hash)
+            .where(paid_month.c.period > death.c.death_date, paid_month.c.paid_fen > 0))
 
 
 # ---- shared pieces of PS02–PS07 -------------------------------------------------------------------
+
+def _paid_columns(paid_month):
+    """Who was paid on which post for which month, how much, in how many payments, the last one when."""
+    return (paid_month.c.person_id, paid_month.c.post_id, paid_month.c.period, paid_month.c.paid_fen,
+            paid_month.c.payments, paid_month.c.last_paid_on)
+
 
 def _unit_key(col):
     """An employer's name for matching: without ASCII or ideographic spaces (the stored names are
@@ -109,15 +121,20 @@ def ps02(ctx):
     """Public posts: paid for a month more than the wage due (月标准 × min(1, 出勤 ÷ 规定天数)) beyond
     the tolerance. Only months with at least one present day (none is PS01's) and only months that
     have ended by the as-of date (the attendance of a running month is not complete)."""
-    w, a, pos = ctx.wage_month, ctx.attendance_month, Position.__table__
-    due = ctx.wage_due(pos.c.monthly_wage_fen, a.c.present, pos.c.required_days)
-    tol = ctx.param("tolerance_fen", district=pos.c.district, township=pos.c.township, month=w.c.period)
-    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.payments, a.c.present,
-                   pos.c.required_days, pos.c.monthly_wage_fen, due.label("due_fen"), tol.label("tolerance_fen"),
-                   _code(ctx, w.c.post_id).label("post_code"))
-            .join(pos, pos.c.id == w.c.post_id)
-            .join(a, and_(a.c.person_id == w.c.person_id, a.c.post_id == w.c.post_id, a.c.month == w.c.period))
-            .where(a.c.present > 0, ctx.month_end(w.c.period) <= ctx.as_of, w.c.paid_fen - due > tol))
+    paid_month, attended, position = ctx.wage_month, ctx.attendance_month, Position.__table__
+    due = ctx.wage_due(position.c.monthly_wage_fen, attended.c.present, position.c.required_days)
+    tolerance = ctx.param("tolerance_fen", district=position.c.district, township=position.c.township,
+                          month=paid_month.c.period)
+    return (select(paid_month.c.person_id, paid_month.c.post_id, paid_month.c.period, paid_month.c.paid_fen,
+                   paid_month.c.payments, attended.c.present, position.c.required_days,
+                   position.c.monthly_wage_fen, due.label("due_fen"), tolerance.label("tolerance_fen"),
+                   _code(ctx, paid_month.c.post_id).label("post_code"))
+            .join(position, position.c.id == paid_month.c.post_id)
+            .join(attended, and_(attended.c.person_id == paid_month.c.person_id,
+                                 attended.c.post_id == paid_month.c.post_id,
+                                 attended.c.month == paid_month.c.period))
+            .where(attended.c.present > 0, ctx.month_end(paid_month.c.period) <= ctx.as_of,
+                   paid_month.c.paid_fen - due > tolerance))
 
 
 # ---- PS03 ---------------------------------------------------------------------------------------
@@ -130,7 +147,8 @@ def _ps03_describe(r, ctx) -> Draft:
         where.append(f"{r['starts_after']} 才上岗")
     roster = "车间花名册" if r["post_kind"] == "workshop" else "安置台账"
     return Draft(
-        f"{ym(r['period'])} 整月不在此人于 {r['post_code']} 的任何在岗期间内（{roster}：{'，'.join(where)}），"
+        f"{ym(r['period'])} 整月不在此人于 {r['post_code']} 的任何在岗期间内"
+        f"（{roster}：{'，'.join(where)}），"
         f"却发放工资 {yuan(r['paid_fen'])} 元（{r['payments']} 笔，最后一笔 {r['last_paid_on']}）。",
         {"period": ym(r["period"]), "post": r["post_code"], "ledger": roster, "left_before": r["left_before"],
          "starts_after": r["starts_after"], "paid": yuan(r["paid_fen"]), "payments": r["payments"],
@@ -145,32 +163,42 @@ def ps03(ctx):
     """Paid for a month that shares no day with any holding of that person on that post (placements
     for a position, the roster for a workshop), where the person did hold the post at some time (a
     post never held is DP01's)."""
-    w, posts = ctx.wage_month, Post.__table__
-    pl, ws = Placement.__table__, WorkshopStaff.__table__
-    mine_pl = and_(pl.c.person_id == w.c.person_id, pl.c.position_id == w.c.post_id)
-    mine_ws = and_(ws.c.person_id == w.c.person_id, ws.c.workshop_id == w.c.post_id)
+    paid_month, posts = ctx.wage_month, Post.__table__
+    placement, roster = Placement.__table__, WorkshopStaff.__table__
+    own_placement = and_(placement.c.person_id == paid_month.c.person_id,
+                         placement.c.position_id == paid_month.c.post_id)
+    own_roster = and_(roster.c.person_id == paid_month.c.person_id,
+                      roster.c.workshop_id == paid_month.c.post_id)
     # every holding of a post, placements and rosters alike (positions and workshops share the post
     # ids): one semi-join and one anti-join, both hashed. NOT (EXISTS … OR EXISTS …) was two index
     # probes for each of a city's 570,000 paid months.
     holdings = union_all(
-        select(pl.c.person_id, pl.c.position_id.label("post_id"), pl.c.start_date, pl.c.end_date),
-        select(ws.c.person_id, ws.c.workshop_id.label("post_id"), ws.c.start_date, ws.c.end_date))
+        select(placement.c.person_id, placement.c.position_id.label("post_id"), placement.c.start_date,
+               placement.c.end_date),
+        select(roster.c.person_id, roster.c.workshop_id.label("post_id"), roster.c.start_date,
+               roster.c.end_date))
     ever, then = holdings.subquery("held_ever"), holdings.subquery("held_then")
-    held_ever = exists().where(ever.c.person_id == w.c.person_id, ever.c.post_id == w.c.post_id)
-    not_held_then = ~exists().where(then.c.person_id == w.c.person_id, then.c.post_id == w.c.post_id,
-                                    _overlaps(then.c.start_date, then.c.end_date, w.c.period, ctx))
+    held_ever = exists().where(ever.c.person_id == paid_month.c.person_id,
+                               ever.c.post_id == paid_month.c.post_id)
+    not_held_then = ~exists().where(then.c.person_id == paid_month.c.person_id,
+                                    then.c.post_id == paid_month.c.post_id,
+                                    _overlaps(then.c.start_date, then.c.end_date, paid_month.c.period, ctx))
     left_before = func.coalesce(
-        select(func.max(pl.c.end_date)).where(mine_pl, pl.c.end_date < w.c.period).scalar_subquery(),
-        select(func.max(ws.c.end_date)).where(mine_ws, ws.c.end_date < w.c.period).scalar_subquery())
-    month_end = ctx.month_end(w.c.period)
+        select(func.max(placement.c.end_date))
+        .where(own_placement, placement.c.end_date < paid_month.c.period).scalar_subquery(),
+        select(func.max(roster.c.end_date)).where(own_roster, roster.c.end_date < paid_month.c.period)
+        .scalar_subquery())
+    month_end = ctx.month_end(paid_month.c.period)
     starts_after = func.coalesce(
-        select(func.min(pl.c.start_date)).where(mine_pl, pl.c.start_date > month_end).scalar_subquery(),
-        select(func.min(ws.c.start_date)).where(mine_ws, ws.c.start_date > month_end).scalar_subquery())
-    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.payments, w.c.last_paid_on,
+        select(func.min(placement.c.start_date)).where(own_placement, placement.c.start_date > month_end)
+        .scalar_subquery(),
+        select(func.min(roster.c.start_date)).where(own_roster, roster.c.start_date > month_end)
+        .scalar_subquery())
+    return (select(*_paid_columns(paid_month),
                    posts.c.code.label("post_code"), posts.c.kind.label("post_kind"),
                    left_before.label("left_before"), starts_after.label("starts_after"))
-            .join(posts, posts.c.id == w.c.post_id)
-            .where(w.c.paid_fen > 0, held_ever, not_held_then))
+            .join(posts, posts.c.id == paid_month.c.post_id)
+            .where(paid_month.c.paid_fen > 0, held_ever, not_held_then))
 
 
 # ---- PS05 ---------------------------------------------------------------------------------------
@@ -180,42 +208,48 @@ def _ps05_describe(r, ctx) -> Draft:
     place = f"，务工地点 {r['place']}" if r["place"] else ""
     return Draft(
         f"此人 {r['away_start']} 外出务工{place}，{back}；{ym(r['period'])} 整月在外，却在 {r['post_code']} "
-        f"发放工资 {yuan(r['paid_fen'])} 元（当月考勤出勤 {r['present'] or 0} 天，最后一笔 {r['last_paid_on']}）。",
-        {"period": ym(r["period"]), "post": r["post_code"], "away_from": r["away_start"], "away_until": r["away_end"],
+        f"发放工资 {yuan(r['paid_fen'])} 元（当月考勤出勤 {r['present'] or 0} 天，"
+        f"最后一笔 {r['last_paid_on']}）。",
+        {"period": ym(r["period"]), "post": r["post_code"], "away_from": r["away_start"],
+         "away_until": r["away_end"],
          "place": r["place"], "days_present_recorded": r["present"] or 0, "paid": yuan(r["paid_fen"]),
          "last_paid_on": r["last_paid_on"]},
         person_id=r["person_id"], post_id=r["post_id"], periods=[r["period"]], amount_fen=r["paid_fen"])
 
 
 @rule("PS05", category="phantom_salary", title="外出务工期间仍发放工资", severity="high",
-      basis=f"{BASIS}；地方做法：杜绝长期外出务工人员占岗领薪（吉林 2025）", requires=("wages", "migrant_work"),
+      basis=f"{BASIS}；地方做法：杜绝长期外出务工人员占岗领薪（吉林 2025）",
+      requires=("wages", "migrant_work"),
       describe=_ps05_describe)
 def ps05(ctx):
     """Paid for a month lying wholly inside one migrant-work spell (an empty return date = still
     away, judged up to the as-of date: the month must have ended by then). Where spells overlap, the
     earliest covering spell is cited."""
-    w, a, p, posts = ctx.wage_month, ctx.attendance_month, Person.__table__, Post.__table__
-    mw, cover = MigrantWork.__table__, MigrantWork.__table__.alias("cover")
-    month_end = ctx.month_end(w.c.period)
+    paid_month, attended = ctx.wage_month, ctx.attendance_month
+    person, posts = Person.__table__, Post.__table__
+    away, cover = MigrantWork.__table__, MigrantWork.__table__.alias("cover")
+    month_end = ctx.month_end(paid_month.c.period)
     # every covering spell of every paid month (a join on the person: few people have a spell), the
     # earliest ranked first; a subquery picking it per paid month ran for each of a city's 570,000
-    key = (w.c.person_id, w.c.post_id, w.c.period)
-    covered = (select(*key, w.c.paid_fen, w.c.last_paid_on, cover.c.id.label("spell_id"),
+    key = (paid_month.c.person_id, paid_month.c.post_id, paid_month.c.period)
+    covered = (select(*key, paid_month.c.paid_fen, paid_month.c.last_paid_on, cover.c.id.label("spell_id"),
                       func.row_number().over(partition_by=key, order_by=(cover.c.start_date, cover.c.id))
                       .label("nth"))
-               .join(p, p.c.id == w.c.person_id)
-               .join(cover, and_(cover.c.id_hash == p.c.id_hash, cover.c.start_date <= w.c.period,
+               .join(person, person.c.id == paid_month.c.person_id)
+               .join(cover, and_(cover.c.id_hash == person.c.id_hash,
+                                 cover.c.start_date <= paid_month.c.period,
                                  or_(cover.c.end_date.is_(None), cover.c.end_date >= month_end)))
-               .where(w.c.paid_fen > 0, month_end <= ctx.as_of)
+               .where(paid_month.c.paid_fen > 0, month_end <= ctx.as_of)
                .subquery("covered"))
-    c = covered.c
-    return (select(c.person_id, c.post_id, c.period, c.paid_fen, c.last_paid_on, a.c.present,
-                   mw.c.start_date.label("away_start"), mw.c.end_date.label("away_end"), mw.c.place,
-                   posts.c.code.label("post_code"))
+    month = covered.c
+    return (select(month.person_id, month.post_id, month.period, month.paid_fen, month.last_paid_on,
+                   attended.c.present, away.c.start_date.label("away_start"),
+                   away.c.end_date.label("away_end"), away.c.place, posts.c.code.label("post_code"))
             .select_from(covered)
-            .join(mw, mw.c.id == c.spell_id).join(posts, posts.c.id == c.post_id)
-            .outerjoin(a, and_(a.c.person_id == c.person_id, a.c.post_id == c.post_id, a.c.month == c.period))
-            .where(c.nth == 1))
+            .join(away, away.c.id == month.spell_id).join(posts, posts.c.id == month.post_id)
+            .outerjoin(attended, and_(attended.c.person_id == month.person_id,
+                                      attended.c.post_id == month.post_id, attended.c.month == month.period))
+            .where(month.nth == 1))
 
 
 # ---- PS06 ---------------------------------------------------------------------------------------
@@ -227,7 +261,8 @@ def _ps06_combine(rows, ctx):
         names = "、".join(n for n, _ in insured)
         yield Draft(
             f"{ym(period)} 此人由 {names} 缴纳社会保险，该单位不是此人任何岗位的用工单位或所在车间的经营主体"
-            f"（疑在他处就业）；同月在 {r['post_code']}（{r['post_unit']}）发放工资 {yuan(r['paid_fen'])} 元。",
+            f"（疑在他处就业）；同月在 {r['post_code']}（{r['post_unit']}）"
+            f"发放工资 {yuan(r['paid_fen'])} 元。",
             {"period": ym(period), "post": r["post_code"], "post_unit": r["post_unit"],
              "insured_by": [{"employer": n, "credit_code": c or None} for n, c in insured],
              "paid": yuan(r["paid_fen"]), "last_paid_on": r["last_paid_on"]},
@@ -242,30 +277,39 @@ def ps06(ctx):
     none of the employers of the person's positions (any placement, any time) nor the operators of
     the person's workshops (any roster row), matched by name, or by credit code where both sides
     have one. One row per paid post, month and foreign employer; combined per post and month."""
-    w, p, si, posts = ctx.wage_month, Person.__table__, SocialInsurance.__table__, Post.__table__
-    pl, pos = Placement.__table__, Position.__table__
-    ws, wk = WorkshopStaff.__table__, Workshop.__table__
-    own_pos, own_wk = pos.alias("own_pos"), wk.alias("own_wk")
-    paid_pos, paid_wk = pos.alias("paid_pos"), wk.alias("paid_wk")
-    si_code = func.upper(si.c.employer_credit_code)
-    own_position = (exists().select_from(pl.join(own_pos, own_pos.c.id == pl.c.position_id))
-                    .where(pl.c.person_id == w.c.person_id,
-                           _unit_key(own_pos.c.employer) == _unit_key(si.c.employer)))
-    own_workshop = (exists().select_from(ws.join(own_wk, own_wk.c.id == ws.c.workshop_id))
-                    .where(ws.c.person_id == w.c.person_id,
-                           or_(_unit_key(own_wk.c.operator) == _unit_key(si.c.employer),
-                               and_(si.c.employer_credit_code.is_not(None), si.c.employer_credit_code != "",
-                                    own_wk.c.credit_code.is_not(None), own_wk.c.credit_code != "",
-                                    func.upper(own_wk.c.credit_code) == si_code))))
-    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.paid_fen, w.c.last_paid_on,
-                   si.c.employer.label("insured_by"), si.c.employer_credit_code.label("insured_credit_code"),
+    paid_month, person, posts = ctx.wage_month, Person.__table__, Post.__table__
+    insurance = SocialInsurance.__table__
+    placement, position = Placement.__table__, Position.__table__
+    roster, workshop = WorkshopStaff.__table__, Workshop.__table__
+    owner_position, owner_workshop = position.alias("own_pos"), workshop.alias("own_wk")
+    paid_position, paid_workshop = position.alias("paid_pos"), workshop.alias("paid_wk")
+    insured_code = func.upper(insurance.c.employer_credit_code)
+    own_position = (exists()
+                    .select_from(placement.join(owner_position,
+                                                owner_position.c.id == placement.c.position_id))
+                    .where(placement.c.person_id == paid_month.c.person_id,
+                           _unit_key(owner_position.c.employer) == _unit_key(insurance.c.employer)))
+    own_workshop = (exists()
+                    .select_from(roster.join(owner_workshop, owner_workshop.c.id == roster.c.workshop_id))
+                    .where(roster.c.person_id == paid_month.c.person_id,
+                           or_(_unit_key(owner_workshop.c.operator) == _unit_key(insurance.c.employer),
+                               and_(insurance.c.employer_credit_code.is_not(None),
+                                    insurance.c.employer_credit_code != "",
+                                    owner_workshop.c.credit_code.is_not(None),
+                                    owner_workshop.c.credit_code != "",
+                                    func.upper(owner_workshop.c.credit_code) == insured_code))))
+    return (select(paid_month.c.person_id, paid_month.c.post_id, paid_month.c.period, paid_month.c.paid_fen,
+                   paid_month.c.last_paid_on, insurance.c.employer.label("insured_by"),
+                   insurance.c.employer_credit_code.label("insured_credit_code"),
                    posts.c.code.label("post_code"),
-                   func.coalesce(paid_pos.c.employer, paid_wk.c.operator).label("post_unit"))
-            .join(p, p.c.id == w.c.person_id)
-            .join(si, and_(si.c.id_hash == p.c.id_hash, si.c.period == w.c.period))
-            .join(posts, posts.c.id == w.c.post_id)
-            .outerjoin(paid_pos, paid_pos.c.id == w.c.post_id).outerjoin(paid_wk, paid_wk.c.id == w.c.post_id)
-            .where(w.c.paid_fen > 0, ~own_position, ~own_workshop))
+                   func.coalesce(paid_position.c.employer, paid_workshop.c.operator).label("post_unit"))
+            .join(person, person.c.id == paid_month.c.person_id)
+            .join(insurance, and_(insurance.c.id_hash == person.c.id_hash,
+                                  insurance.c.period == paid_month.c.period))
+            .join(posts, posts.c.id == paid_month.c.post_id)
+            .outerjoin(paid_position, paid_position.c.id == paid_month.c.post_id)
+            .outerjoin(paid_workshop, paid_workshop.c.id == paid_month.c.post_id)
+            .where(paid_month.c.paid_fen > 0, ~own_position, ~own_workshop))
 
 
 # ---- PS07 ---------------------------------------------------------------------------------------
@@ -273,17 +317,20 @@ def ps06(ctx):
 def _ps07_combine(rows, ctx):
     """One finding per group of identical payments; groups of one person, post and month (two
     different payments each paid twice) share the finding's identity, so they are told together."""
-    for (person_id, post_id, period), rs in grouped(rows, "person_id", "post_id", "period"):
-        rs = sorted(rs, key=lambda x: (str(x["paid_on"]), x["amount_fen"], x["account_masked"] or ""))
-        extra = sum(x["amount_fen"] * (x["copies"] - 1) for x in rs)
-        parts = [f"{yuan(x['amount_fen'])} 元于 {x['paid_on']} 向账户 {x['account_masked'] or '（未填）'} "
-                 f"重复发放 {x['copies']} 次" for x in rs]
+    for (person_id, post_id, period), group in grouped(rows, "person_id", "post_id", "period"):
+        payments = sorted(group, key=lambda payment: (str(payment["paid_on"]), payment["amount_fen"],
+                                                      payment["account_masked"] or ""))
+        extra = int(payments[0]["excess_fen"])
+        parts = [f"{yuan(payment['amount_fen'])} 元于 {payment['paid_on']} "
+                 f"向账户 {payment['account_masked'] or '（未填）'} 重复发放 {payment['copies']} 次"
+                 for payment in payments]
         yield Draft(
-            f"{ym(period)} 在 {rs[0]['post_code']} 的同一笔工资 {'；'.join(parts)}（人员、岗位、月份、金额、日期、"
-            f"账户完全相同），多发 {yuan(extra)} 元。",
-            {"period": ym(period), "post": rs[0]["post_code"],
-             "payments": [{"amount": yuan(x["amount_fen"]), "paid_on": x["paid_on"], "account": x["account_masked"],
-                           "copies": x["copies"]} for x in rs],
+            f"{ym(period)} 在 {payments[0]['post_code']} 的同一笔工资 {'；'.join(parts)}"
+            f"（人员、岗位、月份、金额、日期、账户完全相同），多发 {yuan(extra)} 元。",
+            {"period": ym(period), "post": payments[0]["post_code"],
+             "payments": [{"amount": yuan(payment["amount_fen"]), "paid_on": payment["paid_on"],
+                           "account": payment["account_masked"], "copies": payment["copies"]}
+                          for payment in payments],
              "excess": yuan(extra)},
             person_id=person_id, post_id=post_id, periods=[period], amount_fen=extra)
 
@@ -293,10 +340,14 @@ def _ps07_combine(rows, ctx):
 def ps07(ctx):
     """Two or more payment rows (paid up to the as-of date) identical in person, post, period,
     amount, payment date and account (the same account hash, or both without an account)."""
-    w = ctx.wages
-    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.amount_fen, w.c.paid_on,
-                   func.max(w.c.account_masked).label("account_masked"), func.count().label("copies"),
-                   _code(ctx, w.c.post_id).label("post_code"))
-            .where(w.c.paid_on <= ctx.as_of, w.c.amount_fen > 0)
-            .group_by(w.c.person_id, w.c.post_id, w.c.period, w.c.amount_fen, w.c.paid_on, w.c.account_hash)
+    wage = ctx.wages
+    finding = (wage.c.person_id, wage.c.post_id, wage.c.period)
+    # paid too much: every copy but one, over every group of the finding's person, post and month
+    excess = func.sum(wage.c.amount_fen * (func.count() - 1)).over(partition_by=finding)
+    return (select(wage.c.person_id, wage.c.post_id, wage.c.period, wage.c.amount_fen, wage.c.paid_on,
+                   func.max(wage.c.account_masked).label("account_masked"), func.count().label("copies"),
+                   _code(ctx, wage.c.post_id).label("post_code"), excess.label("excess_fen"))
+            .where(wage.c.paid_on <= ctx.as_of, wage.c.amount_fen > 0)
+            .group_by(wage.c.person_id, wage.c.post_id, wage.c.period, wage.c.amount_fen, wage.c.paid_on,
+                      wage.c.account_hash)
             .having(func.count() > 1))
