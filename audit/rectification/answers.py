@@ -27,6 +27,7 @@ from models import (
 from models.rectification import WAITING_FOR_UNIT
 
 from ..auditlog import record
+from ..transaction import unit_of_work
 from .services import (
     FILE_TYPES,
     MAX_FILES,
@@ -174,7 +175,21 @@ def _draft(notice: Notice, by: str) -> NoticeResponse:
 def save_answer(notice: Notice, inputs: dict[int, ItemInput], text: str, files: list[Upload], *, by: str,
                 submit: bool, today: dt.date | None = None) -> NoticeResponse:
     """The unit's answer, item by item: kept as a draft (``submit=False``: only what was filled in is
-    checked) or submitted (every item to answer needs its action). Errors come all at once, by field."""
+    checked) or submitted (every item to answer needs its action). Errors come all at once, by field.
+    One unit of work; if it fails once files were written, they are removed: no file is left behind
+    without its row."""
+    written: list[Path] = []
+    try:
+        return _save_answer(notice, inputs, text, files, by=by, submit=submit, today=today, written=written)
+    except Exception:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+@unit_of_work
+def _save_answer(notice: Notice, inputs: dict[int, ItemInput], text: str, files: list[Upload], *, by: str,
+                 submit: bool, today: dt.date | None, written: list[Path]) -> NoticeResponse:
     if notice.status not in WAITING_FOR_UNIT:
         raise RectificationError(f"该通知书当前为「{NOTICE_STATUSES[notice.status]}」，不能再回复")
     today = today or dt.date.today()
@@ -254,7 +269,9 @@ def save_answer(notice: Notice, inputs: dict[int, ItemInput], text: str, files: 
     if text or submit:
         draft.text = text
     for up, name, ctype in general:
-        draft.files.append(store_file(notice, up, name, ctype))
+        ef = store_file(notice, up, name, ctype)
+        written.append(evidence_path(ef))
+        draft.files.append(ef)
     db.session.flush()
     answers: list[ItemAnswer] = []
     for item in open_items:
@@ -268,6 +285,7 @@ def save_answer(notice: Notice, inputs: dict[int, ItemInput], text: str, files: 
         if row["file"] is not None:
             up, name, ctype = row["file"]
             ef = store_file(notice, up, name, ctype)
+            written.append(evidence_path(ef))
             draft.files.append(ef)
             db.session.flush()
             file_id = ef.id
@@ -308,3 +326,10 @@ def evidence_path(f: EvidenceFile) -> Path:
     if evidence_root().resolve() not in path.parents:
         raise RectificationError("附件路径无效")
     return path
+
+
+@unit_of_work
+def log_download(notice: Notice, f: EvidenceFile) -> None:
+    """An evidence file handed out: its log entry, committed before the file is sent."""
+    record("evidence.download", table="evidence_files", row_id=f.id, ref=f"{notice.number} {f.name}",
+           new={"notice_id": notice.id, "name": f.name, "sha256": f.sha256, "size": f.size})

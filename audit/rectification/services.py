@@ -1,6 +1,6 @@
 """The rectification workflow's state changes. Each function checks what it may do, changes the
-rows and writes the audit log; the caller commits (or rolls back on an error, whose message is
-for the user, in Chinese).
+rows and writes the audit log, as one unit of work (``audit.transaction``): it commits, or rolls
+back when it raises (an error whose message is for the user, in Chinese, or anything else).
 
     issue(unit, finding_ids, deadline, by=…, scope_clause=…) -> Notice (auditor)
 
@@ -46,6 +46,7 @@ from models import (
 from ..auditlog import record
 from ..engine.rule import VIOLATIONS
 from ..findings.money import RECOVERABLE, total_fen
+from ..transaction import unit_of_work
 
 MIN_TEXT = 10
 MIN_VERDICT = 4
@@ -181,6 +182,7 @@ def number_prefix(district: str | None) -> str:
     return current_app.config.get("NOTICE_PREFIX") or f"渝{(district or '市')[0]}人社审"
 
 
+@unit_of_work
 def issue(unit: str, finding_ids: list[str], deadline: dt.date, *, by: str, scope_clause,
           notice_clause=None, actions: dict[str, list[str]] | None = None, requirements: str | None = None,
           today: dt.date | None = None) -> Notice:

@@ -20,6 +20,7 @@ from models.rectification import CLOSE_BASES
 
 from ..auditlog import record
 from ..money import yuan
+from ..transaction import unit_of_work
 from .answers import Upload, checked_file, store_file
 from .services import (
     MAX_NOTE,
@@ -62,6 +63,7 @@ def _close_item(notice: Notice, item: NoticeFinding, f: Finding | None, basis: s
            new={"item": label, "basis": basis, "basis_zh": CLOSE_BASES[basis], "reason": reason})
 
 
+@unit_of_work
 def close_item(notice: Notice, item: NoticeFinding, *, by: str, basis: str = "data",
                reason: str | None = None) -> bool:
     """销号 of one item: by the data (an audit run no longer finds it) or by an override with a
@@ -90,6 +92,7 @@ def close_item(notice: Notice, item: NoticeFinding, *, by: str, basis: str = "da
     return False
 
 
+@unit_of_work
 def send_back_item(notice: Notice, item: NoticeFinding, reason: str, *, by: str) -> None:
     """退回 one answered item: the unit answers it again (the deadline stays)."""
     auditable(notice, item)
@@ -107,6 +110,7 @@ def send_back_item(notice: Notice, item: NoticeFinding, reason: str, *, by: str)
            old={"status": old}, new={"status": "returned", "item": label, "verdict": reason})
 
 
+@unit_of_work
 def record_recovery(notice: Notice, item: NoticeFinding, on_date: dt.date | None, amount_fen: int | None,
                     voucher: Upload | None, *, by: str, note: str | None = None,
                     today: dt.date | None = None) -> Recovery:
@@ -146,6 +150,7 @@ def _close_notice(notice: Notice, verdict: str, by: str) -> None:
            new={"status": "closed", "verdict": notice.verdict})
 
 
+@unit_of_work
 def close(notice: Notice, verdict: str, *, by: str) -> None:
     """销号 of the notice: every item not yet closed must be confirmed by the data (they are closed
     as 数据已消除); an item the data does not confirm is named, and nothing changes."""
@@ -171,6 +176,7 @@ def close(notice: Notice, verdict: str, *, by: str) -> None:
     _close_notice(notice, (verdict or "").strip()[:MAX_NOTE] or "整改到位，准予销号", by)
 
 
+@unit_of_work
 def send_back(notice: Notice, verdict: str, *, by: str) -> None:
     """退回: the answer is not enough; every answered item not closed goes back to the unit (the
     deadline stays)."""

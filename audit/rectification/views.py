@@ -20,7 +20,6 @@ from reports.views import generate_pdf
 
 from .. import paging
 from ..access import deny, scope
-from ..auditlog import record
 from ..findings.money import total_fen
 from ..money import yuan
 from ..web import attachment, size_text
@@ -85,11 +84,14 @@ def _render_new(unit: str, *, kept: dict | None = None, error: str | None = None
     if region is not None:  # the region the notice will have: the one its findings share
         facts = {**facts, "district": region[0], "township": region[1], "village": region[2]}
     if kept is None:
-        kept = {"ids": {f.id for f in found}, "actions": {f.id: set(services.default_actions(f)) for f in found},
-                "deadline": (queries.today() + dt.timedelta(days=DEFAULT_DAYS)).isoformat(), "requirements": ""}
-    total = total_fen(db.session, Finding.id.in_([f.id for f in found])) if found else 0  # each payment once
-    return render_template("rectification/new.html", unit=unit, facts=facts, found=found, kept=kept, error=error,
-                           total=total, min_date=queries.today().isoformat()), status
+        kept = {"ids": {f.id for f in found},
+                "actions": {f.id: set(services.default_actions(f)) for f in found},
+                "deadline": (queries.today() + dt.timedelta(days=DEFAULT_DAYS)).isoformat(),
+                "requirements": ""}
+    # each payment once
+    total = total_fen(db.session, Finding.id.in_([f.id for f in found])) if found else 0
+    return render_template("rectification/new.html", unit=unit, facts=facts, found=found, kept=kept,
+                           error=error, total=total, min_date=queries.today().isoformat()), status
 
 
 @bp.get("/new")
@@ -121,23 +123,21 @@ def create():
             kept["actions"][key[4:]] = set(request.form.getlist(key))
     deadline = queries.parse_date(deadline_text)
     if deadline is None:
-        return _render_new(unit, kept=kept, error="请填写整改期限（格式：年-月-日，例如 2026-03-31）", status=400)
+        return _render_new(unit, kept=kept, error="请填写整改期限（格式：年-月-日，例如 2026-03-31）",
+                           status=400)
     for attempt in range(3):
         try:
-            notice = services.issue(unit, ids, deadline, by=current_user.username, scope_clause=scope().findings(),
-                                    notice_clause=queries.notice_scope(), actions=actions,
-                                    requirements=requirements)
-            db.session.commit()
+            notice = services.issue(unit, ids, deadline, by=current_user.username,
+                                    scope_clause=scope().findings(), notice_clause=queries.notice_scope(),
+                                    actions=actions, requirements=requirements)
             break
         except RectificationError as exc:
-            db.session.rollback()
             return _render_new(unit, kept=kept, error=str(exc), status=400)
         except IntegrityError:  # another notice took the same number at the same moment: take the next
-            db.session.rollback()
             if attempt == 2:
                 raise
-    flash(f"已下发整改通知书 {notice.number}（{len(notice.items)} 条问题，应追回 {yuan(notice.amount_to_recover_fen)} 元）。",
-          "success")
+    flash(f"已下发整改通知书 {notice.number}（{len(notice.items)} 条问题，"
+          f"应追回 {yuan(notice.amount_to_recover_fen)} 元）。", "success")
     return redirect(url_for(".detail", nid=notice.id), 303)
 
 
@@ -197,21 +197,12 @@ def answer(nid: int):
         inputs[item.id] = got
         kept[item.id] = got
     files = [Upload(f.filename or "", f.read()) for f in request.files.getlist("files")]
-    response = None
-    try:
-        response = answers.save_answer(notice, inputs, text, files, by=current_user.username, submit=submit)
-        db.session.commit()
+    try:  # a failure after the files were written removes them (``answers.save_answer``)
+        answers.save_answer(notice, inputs, text, files, by=current_user.username, submit=submit)
     except AnswerInvalid as exc:
-        db.session.rollback()
         return _render_detail(queries.get(nid), errors=exc.errors, kept=kept, status=400)
     except RectificationError as exc:
-        db.session.rollback()
         return _render_detail(queries.get(nid), errors={"answer": str(exc)}, kept=kept, status=400)
-    except Exception:
-        db.session.rollback()
-        for f in (response.files if response is not None else []):  # no file left behind without its row
-            answers.evidence_path(f).unlink(missing_ok=True)
-        raise
     if submit:
         flash("已提交整改情况，等待审计人员核验。", "success")
     else:
@@ -226,9 +217,7 @@ def _verify(nid: int, step, done: str, form: str):
     verdict = (request.form.get("verdict") or "")[:MAX_TEXT]
     try:
         step(notice, verdict, by=current_user.username)
-        db.session.commit()
     except RectificationError as exc:
-        db.session.rollback()
         return _render_detail(queries.get(nid), errors={form: str(exc)}, kept={form: verdict}, status=400)
     flash(f"{done}：{notice.number}", "success")
     return redirect(url_for(".detail", nid=nid), 303)
@@ -255,9 +244,7 @@ def _item_step(nid: int, iid: int, what: str, step):
     kept = {f"{what}-{iid}": {k: (request.form.get(k) or "")[:services.MAX_NOTE] for k in request.form}}
     try:
         done = step(notice, item)
-        db.session.commit()
     except RectificationError as exc:
-        db.session.rollback()
         return _render_detail(queries.get(nid), errors={f"{what}-{iid}": str(exc)}, kept=kept, status=400)
     flash(done, "success")
     return redirect(url_for(".detail", nid=nid) + f"#item-{iid}", 303)
@@ -296,8 +283,9 @@ def return_item(nid: int, iid: int):
 def recovery(nid: int, iid: int):
     def step(notice, item):
         fen = answers.parse_yuan(request.form.get("amount") or "")
-        r = verification.record_recovery(notice, item, queries.parse_date(request.form.get("date") or ""), fen,
-                                     _upload("voucher"), by=current_user.username, note=request.form.get("note"))
+        r = verification.record_recovery(notice, item, queries.parse_date(request.form.get("date") or ""),
+                                         fen, _upload("voucher"), by=current_user.username,
+                                         note=request.form.get("note"))
         return f"已登记实际追回 {yuan(r.amount_fen)} 元"
     return _item_step(nid, iid, "recovery", step)
 
@@ -313,9 +301,7 @@ def evidence(nid: int, fid: int):
         abort(404)
     if not path.is_file():
         abort(404)
-    record("evidence.download", table="evidence_files", row_id=f.id, ref=f"{notice.number} {f.name}",
-           new={"notice_id": notice.id, "name": f.name, "sha256": f.sha256, "size": f.size})
-    db.session.commit()
+    answers.log_download(notice, f)
     resp = send_file(path, as_attachment=True, download_name=f.name, mimetype=f.content_type, max_age=0)
     return attachment(resp)
 
