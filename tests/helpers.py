@@ -63,21 +63,26 @@ def base_tables(people: People) -> dict[str, list[dict]]:
     a, b, c = people.id("1975-03-02", True), people.id("1982-11-30", False), people.id("1990-07-15", True)
     return {
         "persons": [
-            {"id_number": a, "name": "王大山", "household_id": "H001", "district": "奉节县", "township": "白帝镇",
+            {"id_number": a, "name": "王大山", "household_id": "H001", "district": "奉节县",
+             "township": "白帝镇",
              "village": "白帝村", "categories": "脱贫人口", "labour_ability": "普通劳动力",
              "bank_account": "6228480000000000011"},
-            {"id_number": b, "name": "李小花", "household_id": "H002", "district": "奉节县", "township": "白帝镇",
+            {"id_number": b, "name": "李小花", "household_id": "H002", "district": "奉节县",
+             "township": "白帝镇",
              "village": "白帝村", "categories": "防止返贫监测对象;残疾人", "labour_ability": "弱劳动力",
              "bank_account": "6228480000000000022"},
-            {"id_number": c, "name": "张三", "household_id": "H003", "district": "奉节县", "township": "永安街道",
+            {"id_number": c, "name": "张三", "household_id": "H003", "district": "奉节县",
+             "township": "永安街道",
              "village": "桂井社区", "categories": "脱贫人口", "labour_ability": "普通劳动力",
              "bank_account": "6228480000000000033"},
         ],
         "positions": [
-            {"position_code": "GW-001", "title": "保洁员", "kind": "乡村公益性岗位", "employer": "白帝村村民委员会",
+            {"position_code": "GW-001", "title": "保洁员", "kind": "乡村公益性岗位",
+             "employer": "白帝村村民委员会",
              "district": "奉节县", "township": "白帝镇", "village": "白帝村", "monthly_wage": "800.00",
              "required_days": "20"},
-            {"position_code": "GW-002", "title": "护林员", "kind": "乡村公益性岗位", "employer": "白帝村村民委员会",
+            {"position_code": "GW-002", "title": "护林员", "kind": "乡村公益性岗位",
+             "employer": "白帝村村民委员会",
              "district": "奉节县", "township": "白帝镇", "village": "白帝村", "monthly_wage": "900",
              "required_days": "20"},
         ],
@@ -114,8 +119,8 @@ def base_tables(people: People) -> dict[str, list[dict]]:
         ],
         "deaths": [{"id_number": people.id("1940-01-01", False), "death_date": "2025-03-01"}],
         "officials": [{"id_number": people.id("1970-02-02", True), "name": "赵书记", "role": "村党组织书记",
-                       "unit": "白帝村党支部", "district": "奉节县", "township": "白帝镇", "village": "白帝村",
-                       "household_id": "H900"}],
+                       "unit": "白帝村党支部", "district": "奉节县", "township": "白帝镇",
+                       "village": "白帝村", "household_id": "H900"}],
     }
 
 
@@ -174,22 +179,26 @@ class County:
             "labour_ability": labour_ability, "bank_account": account})
         return idn
 
-    def position(self, code: str, *, kind: str = "乡村公益性岗位", wage: str = "800.00", required_days: int = 20,
+    def position(self, code: str, *, kind: str = "乡村公益性岗位", wage: str = "800.00",
+                 required_days: int = 20,
                  employer: str = "白帝村村民委员会", township: str = "白帝镇", title: str = "保洁员") -> str:
         self.t["positions"].append({
             "position_code": code, "title": title, "kind": kind, "employer": employer, "district": "奉节县",
-            "township": township, "village": "白帝村", "monthly_wage": wage, "required_days": str(required_days)})
+            "township": township, "village": "白帝村", "monthly_wage": wage,
+                                    "required_days": str(required_days)})
         self.wage_of[code] = round(float(wage) * 100)
         self.required[code] = required_days
         return code
 
     def place(self, idn: str, code: str, start: str, end: str = "") -> None:
-        self.t["placements"].append({"id_number": idn, "position_code": code, "start_date": start, "end_date": end})
+        self.t["placements"].append({"id_number": idn, "position_code": code, "start_date": start,
+                                     "end_date": end})
 
     def workshop(self, code: str, *, operator: str = "奉节县白帝服饰有限公司", baseline: int | None = None,
                  credit_code: str = "") -> str:
         self.t["workshops"].append({
-            "workshop_code": code, "name": f"{code}帮扶车间", "operator": operator, "credit_code": credit_code,
+            "workshop_code": code, "name": f"{code}帮扶车间", "operator": operator,
+                                    "credit_code": credit_code,
             "district": "奉节县", "township": "白帝镇", "village": "白帝村",
             "baseline_poverty_headcount": "" if baseline is None else str(baseline)})
         return code
@@ -278,7 +287,8 @@ def findings(app) -> list[dict]:
         out.append({
             "rule": f.rule, "category": f.category, "subject_type": f.subject_type,
             "subject": ids[f.person_id] if f.subject_type == "person" else f.subject_label,
-            "persons": sorted(ids[i] for i in f.person_ids), "post": codes.get(f.post_id), "periods": f.periods,
+            "persons": sorted(ids[i] for i in f.person_ids), "post": codes.get(f.post_id),
+                    "periods": f.periods,
             "amount": None if f.amount_at_risk_fen is None else f"{f.amount_at_risk_fen / 100:.2f}",
             "status": f.status, "evidence": f.evidence, "explanation": f.explanation, "id": f.id})
     return out

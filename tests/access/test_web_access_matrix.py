@@ -72,7 +72,8 @@ OUTSIDERS = ["auditor_ws", "inspector_ws", "operator_ws", "admin_ws"]
 NARROW = {"finding": None, "person": "张三", "position": "GW-A3"}
 # Tables a refused request must leave as they were (the audit log gains its denial entries).
 WATCHED = ("findings", "attendance", "persons", "positions", "placements", "users", "user_scopes", "jobs",
-           "import_batches", "wages", "workshops", "notices", "notice_findings", "notice_responses", "evidence_files", "item_answers", "recoveries",
+           "import_batches", "wages", "workshops", "notices", "notice_findings", "notice_responses",
+           "evidence_files", "item_answers", "recoveries",
            "report_files", "device_tokens", "prechecks", "precheck_rows")
 
 
@@ -92,8 +93,10 @@ def _notice(web, app) -> dict:
     nid = int(r.headers["Location"].rsplit("/", 1)[-1])
     db.session.rollback()
     item = db.session.scalar(select(NoticeFinding.id).where(NoticeFinding.notice_id == nid))
-    r = post(op, f"/notices/{nid}/answer", {"text": "已追回违规发放的工资并更正台账。", "files": (io.BytesIO(PDF), "凭证.pdf"),
-                                            f"a-{item}-action": "ledger_corrected"}, content_type="multipart/form-data")
+    r = post(op, f"/notices/{nid}/answer",
+             {"text": "已追回违规发放的工资并更正台账。", "files": (io.BytesIO(PDF), "凭证.pdf"),
+                                            f"a-{item}-action": "ledger_corrected"},
+             content_type="multipart/form-data")
     assert r.status_code == 303, r.get_data(as_text=True)[:500]
     assert post(au, f"/notices/{nid}/pdf").status_code == 303
     db.session.rollback()
@@ -196,7 +199,8 @@ def test_every_object_route_refuses_users_of_another_region_or_unit(web, objects
                 r = c.get(url)
             else:
                 data = _form(web, objects, route)
-                r = post(c, url, data, content_type="multipart/form-data" if {"file", "files"} & set(data) else None)
+                r = post(c, url, data, content_type="multipart/form-data" if {"file", "files"} & set(data)
+                         else None)
             if r.status_code not in (403, 404):
                 wrong.append(f"{username} {method} {url} -> {r.status_code}")
     db.session.rollback()
@@ -219,7 +223,7 @@ def test_a_township_auditor_cannot_reach_the_rest_of_the_district(web, objects, 
 
 def test_every_object_route_opens_for_a_user_who_may_see_it(web, objects, app):
     """The matrix above is meaningful: the same URLs answer 200 to someone in scope."""
-    for method, route, insider in OBJECT_ROUTES:
+    for _method, route, insider in OBJECT_ROUTES:
         if insider is None:
             continue
         c = app.test_client()
@@ -233,8 +237,11 @@ def test_the_route_table_is_covered(app):
     """A new route that takes an object id must be added to the matrix."""
     covered = {r.split("?")[0].replace("{finding}", "<fid>").replace("{person}", "<int:pid>")
                .replace("{position}", "<int:post_id>").replace("{workshop}", "<int:post_id>")
-               .replace("{batch}", "<int:batch_id>").replace("{job}", "<int:job_id>").replace("{user}", "<int:uid>")
-               .replace("{notice}", "<int:nid>").replace("{item}", "<int:iid>").replace("{evidence}", "<int:fid>").replace("{report}", "<int:rid>").replace("{device}", "<int:device_id>")
+               .replace("{batch}", "<int:batch_id>").replace("{job}", "<int:job_id>")
+               .replace("{user}", "<int:uid>")
+               .replace("{notice}", "<int:nid>").replace("{item}", "<int:iid>")
+               .replace("{evidence}", "<int:fid>").replace("{report}", "<int:rid>")
+               .replace("{device}", "<int:device_id>")
                .replace("{precheck}", "<int:precheck_id>")
                for _, r, _ in OBJECT_ROUTES}
     # system-wide objects: a run covers every region (its page shows each user only their own

@@ -49,8 +49,8 @@ def _outsiders() -> tuple[set[str], set[str]]:
                         (Workshop, ("name", "operator", "village", "township"))):
         for row in db.session.execute(select(*[getattr(model, c) for c in cols])):
             corpus += [x for x in row if x]
-    corpus += [n for (n,) in db.session.execute(select(Wage.account_name).join(Person, Person.id == Wage.person_id)
-                                                .where(~outsider).distinct()) if n]
+    names = select(Wage.account_name).join(Person, Person.id == Wage.person_id).where(~outsider).distinct()
+    corpus += [n for (n,) in db.session.execute(names) if n]
     text = "\n".join(corpus)
     near_masks = {m for _, m in near} | set(db.session.scalars(select(Official.id_masked)))
     names = {n for n, _ in far if len(n) >= 2 and n not in text}
@@ -77,8 +77,10 @@ def test_a_district_auditor_never_reads_a_person_of_another_district(app, quick_
 
     # the IM04 finding of the 奉节县 holder of the shared account is on the way
     near_idn, near_name = planted["near"]
-    near = db.session.scalars(select(Person).where(Person.id_masked == mask(near_idn), Person.name == near_name)).one()
-    im04 = db.session.scalars(select(Finding).where(Finding.rule == "IM04", Finding.person_id == near.id)).one()
+    near = db.session.scalars(select(Person)
+                              .where(Person.id_masked == mask(near_idn), Person.name == near_name)).one()
+    im04 = db.session.scalars(select(Finding)
+                              .where(Finding.rule == "IM04", Finding.person_id == near.id)).one()
 
     client = RequestClient(app)
     wh.login(client, "auditor_fj")

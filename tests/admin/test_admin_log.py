@@ -72,7 +72,8 @@ def test_the_log_reads_as_sentences_after_a_confirmation_and_a_notice(web, app):
     assert f'title="{UA}"' in html  # the whole user agent kept, its short form shown
     assert f'title="{entry.hash}"' in html and entry.hash[:12] in body
     head = html[html.index('<table class="table log-table">'):html.index("</thead>")]
-    assert [h for h in re.findall(r"<th>([^<]+)</th>", head)] == ["时间", "事件", "IP 地址", "浏览器", "记录摘要"]
+    assert [h for h in re.findall(r"<th>([^<]+)</th>", head)] == ["时间", "事件", "IP 地址", "浏览器",
+                                                                   "记录摘要"]
 
 
 def test_every_recorded_action_has_a_sentence():
@@ -86,8 +87,8 @@ def test_every_recorded_action_has_a_sentence():
         found |= set(re.findall(r"""record(?:_now)?\(\s*f?["']([a-z_]+\.[a-z_{}]+)["']""", src))
         found |= set(re.findall(r"""["']action["']:\s*["']([a-z_]+\.[a-z_]+)["']""", src))
         found |= set(re.findall(r"""^[A-Z_]+ = ["']([a-z]+\.[a-z_]+)["']""", src, re.M))
-        for a, b, c in re.findall(r"""^[A-Z_, ]+= ["']([a-z]+\.[a-z_]+)["'], ["']([a-z]+\.[a-z_]+)["'](?:, ["']([a-z]+\.[a-z_]+)["'])?""",
-                                  src, re.M):
+        for a, b, c in re.findall(r"""^[A-Z_, ]+= ["']([a-z]+\.[a-z_]+)["'], ["']([a-z]+\.[a-z_]+)["']"""
+                                  r"""(?:, ["']([a-z]+\.[a-z_]+)["'])?""", src, re.M):
             found |= {x for x in (a, b, c) if x}
     # f-strings: auth.{reason} (logout, timeout) and finding.{action} (the review transitions)
     found = {a for a in found if "{" not in a} | {"auth.logout", "auth.timeout", "finding.confirm",
@@ -112,6 +113,6 @@ def test_the_browser_reads_as_name_version_and_system_with_the_whole_string_kept
 
     assert browser("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                    "Chrome/120.0 Safari/537.36 Edg/120.0") == "Edge 120 · Windows"
-    assert browser("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-                   "Version/17.0 Mobile/15E148 Safari/604.1") == "Safari 17 · iOS"
+    assert browser("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+                   "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1") == "Safari 17 · iOS"
     assert browser(None) == "—"

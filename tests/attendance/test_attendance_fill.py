@@ -37,14 +37,16 @@ def form_of(page: str) -> dict[str, str]:
 
 def skipped_lines(page: str) -> list[str]:
     m = re.search(r'<ul class="att-skipped">(.*?)</ul>', page, re.S)
-    return [re.sub(r"<[^>]+>", "", li).strip() for li in re.findall(r"<li>(.*?)</li>", m.group(1), re.S)] if m else []
+    return [re.sub(r"<[^>]+>", "", li).strip()
+            for li in re.findall(r"<li>(.*?)</li>", m.group(1), re.S)] if m else []
 
 
 def load_more(app, tmp_path, tables: dict) -> None:
     """Import a few more ledger rows (the deaths list, a wage) as an auditor would."""
     from audit.ledger.importer import import_bundle
 
-    result = import_bundle(write_bundle(tmp_path / "more", tables), engine=db.engine, pii=app.extensions["pii"])
+    result = import_bundle(write_bundle(tmp_path / "more", tables), engine=db.engine,
+                           pii=app.extensions["pii"])
     assert result.ok, [str(e) for e in result.errors]
 
 
@@ -53,8 +55,8 @@ def li_died(web, app, tmp_path):
     """李小花 (GW-A2 of 白帝村) is on the deaths list: she died on Friday 11 April 2025; April was paid."""
     load_more(app, tmp_path, {
         "deaths": [{"id_number": web.ids["李小花"], "death_date": "2025-04-11"}],
-        "wages": [{"id_number": web.ids["李小花"], "post_code": "GW-A2", "period": "2025-04", "amount": "800.00",
-                   "paid_on": "2025-05-10"}]})
+        "wages": [{"id_number": web.ids["李小花"], "post_code": "GW-A2", "period": "2025-04",
+                   "amount": "800.00", "paid_on": "2025-05-10"}]})
     return dt.date(2025, 4, 11)
 
 
@@ -124,13 +126,16 @@ def test_a_present_day_after_death_is_refused_by_the_server(web, client, li_died
     login(client, "operator_bd")
     li, gw2 = web.person_id["李小花"], web.post_id["GW-A2"]
     before = attendance_count()
-    resp = post(client, "/attendance/grid", {**bd_grid(), f"c-{li}-{gw2}-11": "出勤", f"c-{li}-{gw2}-14": "出勤"})
+    resp = post(client, "/attendance/grid",
+                {**bd_grid(), f"c-{li}-{gw2}-11": "出勤", f"c-{li}-{gw2}-14": "出勤"})
     assert resp.status_code == 422
     page = text(resp)
-    assert (f"李小花（{masked('李小花')}） · 岗位 GW-A2 · 2025-04-14：此人已于 2025-04-11 死亡（民政/公安死亡名单），"
+    assert (f"李小花（{masked('李小花')}） · 岗位 GW-A2 · 2025-04-14：此人已于 2025-04-11 死亡（民政/公安死"
+            "亡名单），"
             "死亡之后不能登记出勤") in page
     assert "2025-04-11：" not in page  # the day of death itself may be a working day
     assert attendance_count() == before
     # absence after the death may be recorded (it corrects a wrong 出勤)
-    page = text(post(client, "/attendance/grid", {**bd_grid(), f"c-{li}-{gw2}-14": "缺勤"}, follow_redirects=True))
+    page = text(post(client, "/attendance/grid", {**bd_grid(), f"c-{li}-{gw2}-14": "缺勤"},
+                     follow_redirects=True))
     assert "已保存 1 条考勤" in page

@@ -19,13 +19,15 @@ def test_the_downloaded_sheet_uploaded_back_with_changes_is_stored(web, client):
     login(client, "operator_bd")
     wb = sheet(client, "2025-03")
     assert db.session.scalar(select(func.count()).select_from(ChangeLog).where(
-        ChangeLog.action == "attendance.sheet", ChangeLog.actor == "operator_bd")) == 1  # the download is logged
+        # the download is logged
+        ChangeLog.action == "attendance.sheet", ChangeLog.actor == "operator_bd")) == 1
     ws = wb.active
     assert [c.value for c in ws[2]][:6] == ["身份证号", "岗位或车间编号", "月份", "姓名", "1日", "2日"]
     assert ws.max_column == 4 + 31 and ws.cell(row=2, column=4 + 31).value == "31日"
     wang = next(r for r in ws.iter_rows(min_row=3) if r[3].value == "王大山")
     assert wang[0].value == masked("王大山") and wang[1].value == "GW-A1" and wang[2].value == "2025-03"
-    assert wang[4 + 2].value == "√" and wang[4 + 30].value == "休"  # pre-filled with marks (the 3rd, the 31st)
+    # pre-filled with marks (the 3rd, the 31st)
+    assert wang[4 + 2].value == "√" and wang[4 + 30].value == "休"
     # 王大山 did 10 days in March: the operator corrects the 17th-21st to √ and 24th to 假
     for day in (17, 18, 19, 20, 21):
         wang[3 + day].value = "√"
@@ -54,14 +56,16 @@ def test_a_doubled_row_in_the_sheet_is_refused(web, client):
     wb = sheet(client)
     ws = wb.active
     wang = next(r for r in ws.iter_rows(min_row=3, values_only=True) if r[3] == "王大山")
-    first = next(i for i, r in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1) if r[3] == "王大山")
+    first = next(i for i, r in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1)
+                 if r[3] == "王大山")
     ws.append(list(wang[:4]) + ["√"] * 2)
     ws.cell(row=first, column=5).value = "√"
     before = attendance_count()
     resp = upload(client, wb)
     assert resp.status_code == 422
     page = text(resp)
-    assert f"第 {ws.max_row} 行与第 {first} 行重复：同一人员、同一岗位（王大山（{masked('王大山')}） · 岗位 GW-A1）" in page
+    assert (f"第 {ws.max_row} 行与第 {first} 行重复：同一人员、同一岗位（王大山（{masked('王大山')}） · 岗位"
+            " GW-A1）" in page)
     assert "未写入任何数据" in page
     assert attendance_count() == before
 
@@ -84,13 +88,16 @@ def test_sheet_errors_name_the_row_and_column(web, client):
     assert resp.status_code == 422
     page = text(resp)
     wang, li = f"王大山（{masked('王大山')}） · 岗位 GW-A1", f"李小花（{masked('李小花')}） · 岗位 GW-A1"
-    assert (f"第 {rows['王大山GW-A1']} 行「31日」（AI 列，{wang}）：日期「31」不在 2025年04月 内（该月共 30 天），"
+    assert (f"第 {rows['王大山GW-A1']} 行「31日」（AI 列，{wang}）：日期「31」不在 2025年04月 内（该月共 30"
+            " 天），"
             "不能填写考勤：请把这一格留空。") in page
     assert (f"第 {rows['王大山GW-A1']} 行「2日」（F 列，2025-04-02，{wang}）：考勤标记「上班」无法识别："
             f"{MARKS_HELP}。") in page
-    assert (f"第 {rows['李小花GW-A1']} 行「1日」（E 列，2025-04-01，{li}）：该日不在岗（在岗期间：2025-04-16 至 今），"
+    assert (f"第 {rows['李小花GW-A1']} 行「1日」（E 列，2025-04-01，{li}）：该日不在岗（在岗期间：2025-04-16"
+            " 至 今），"
             "不能登记考勤：请把这一格留空。") in page
-    assert f"第 {ws.max_row} 行：岗位「GW-A1」、姓名「赵某」" in page and "不在白帝镇白帝村村民委员会 2025年04月的在岗名单中" in page
+    assert (f"第 {ws.max_row} 行：岗位「GW-A1」、姓名「赵某」" in page
+            and "不在白帝镇白帝村村民委员会 2025年04月的在岗名单中" in page)
     assert attendance_count() == before
 
 
@@ -111,11 +118,13 @@ def test_the_download_is_a_kaoqinbiao_with_masked_ids_and_marks(web, client):
     db.session.commit()
     login(client, "operator_bd")
     ws = sheet(client, "2025-03").active
-    assert [c.value for c in ws[2]] == ["身份证号", "岗位或车间编号", "月份", "姓名"] + [f"{d}日" for d in range(1, 32)]
+    assert ([c.value for c in ws[2]] == ["身份证号", "岗位或车间编号", "月份", "姓名"]
+            + [f"{d}日" for d in range(1, 32)])
     note = ws["A1"].value
     assert "2025年03月 考勤表" in note and "身份证号为脱敏显示" in note and MARKS_HELP in note
     people = [(r[3], r[1], r[0], r[2]) for r in ws.iter_rows(min_row=3, values_only=True)]
-    assert people == [("李小花", "GW-A1", masked("李小花"), "2025-03"), ("王大山", "GW-A1", masked("王大山"), "2025-03"),
+    assert people == [("李小花", "GW-A1", masked("李小花"), "2025-03"),
+                      ("王大山", "GW-A1", masked("王大山"), "2025-03"),
                       ("李小花", "GW-A2", masked("李小花"), "2025-03")]  # by post, then name
     values = [str(c) for r in ws.iter_rows(values_only=True) for c in r if c is not None]
     assert not [v for v in values for full in web.ids.values() if full in v]  # no full ID number anywhere
@@ -161,7 +170,8 @@ def test_an_unknown_mark_is_refused_naming_row_and_day(web, client):
     resp = upload(client, wb)
     assert resp.status_code == 422
     page = text(resp)
-    assert (f"第 {r} 行「15日」（S 列，2025-04-15，王大山（{masked('王大山')}） · 岗位 GW-A1）：考勤标记「?」无法识别："
+    assert (f"第 {r} 行「15日」（S 列，2025-04-15，王大山（{masked('王大山')}） · 岗位 GW-A1）：考勤标记「"
+            "?」无法识别："
             f"{MARKS_HELP}。") in page
     assert "未写入任何数据" in page and "「14日」" not in page
     assert attendance_count() == before
@@ -178,16 +188,20 @@ def test_a_sheet_of_another_month_is_refused(web, client):
     resp = upload(client, wb)
     assert resp.status_code == 422
     page = text(resp)
-    assert (f"第 {r} 行「月份」（C 列，李小花（{masked('李小花')}） · 岗位 GW-A2）：月份是 2025年05月，不是本表的 "
+    assert (f"第 {r} 行「月份」（C 列，李小花（{masked('李小花')}） · 岗位 GW-A2）：月份是 2025年05月，不是"
+            "本表的 "
             "2025年04月：请写 2025-04") in page
     assert attendance_count() == before
     # a month Excel turned into a date, or written 2025年4月, is the same month
     ws.cell(row=r, column=3).value = dt.datetime(2025, 4, 1)
     assert "已保存 1 条考勤" in text(upload(client, wb))
     head = "身份证号,岗位或车间编号,月份,姓名," + ",".join(f"{d}日" for d in range(1, 31))
-    line = f"{masked('李小花')},GW-A2,2025/4/1,李小花,√,假"  # saved as CSV by Excel after it made 2025-04 a date
-    assert "已保存 1 条考勤" in text(upload(client, (head + "\r\n" + line + "\r\n").encode("gb18030"), "考勤.csv"))
-    assert {d.day: s for d, (s, _, _) in rows_of(web, "李小花", "GW-A2", APRIL).items()} == {1: "出勤", 2: "请假"}
+    # saved as CSV by Excel after it made 2025-04 a date
+    line = f"{masked('李小花')},GW-A2,2025/4/1,李小花,√,假"
+    assert ("已保存 1 条考勤"
+            in text(upload(client, (head + "\r\n" + line + "\r\n").encode("gb18030"), "考勤.csv")))
+    assert ({d.day: s for d, (s, _, _) in rows_of(web, "李小花", "GW-A2", APRIL).items()}
+            == {1: "出勤", 2: "请假"})
 
 
 def test_a_sheet_in_the_earlier_layout_still_uploads(web, client):
@@ -220,7 +234,8 @@ def test_a_villages_own_kaoqinbiao_with_full_ids_is_matched(web, client):
     assert "已保存 5 条考勤，审计已完成（新增 5 条" in page
     assert {d.day: s for d, (s, _, _) in rows_of(web, "王大山", "GW-A1", APRIL).items()} == {
         1: "出勤", 2: "出勤", 3: "请假"}
-    assert {d.day: s for d, (s, _, _) in rows_of(web, "李小花", "GW-A2", APRIL).items()} == {1: "缺勤", 2: "休息"}
+    assert ({d.day: s for d, (s, _, _) in rows_of(web, "李小花", "GW-A2", APRIL).items()}
+            == {1: "缺勤", 2: "休息"})
 
     # someone of another unit, a wrong check character, a name not the ID's: refused, IDs masked
     bad = web.ids["王大山"][:-1] + ("0" if web.ids["王大山"][-1] != "0" else "1")
@@ -234,7 +249,8 @@ def test_a_villages_own_kaoqinbiao_with_full_ids_is_matched(web, client):
     assert (f"第 5 行：岗位「GW-A1」、姓名「张三」、身份证号「{masked('张三')}」不在白帝镇白帝村村民委员会 "
             "2025年04月的在岗名单中") in page
     assert "第 6 行「身份证号」（C 列）：身份证号校验码错误，按前17位应为" in page
-    assert f"第 7 行「姓名」（B 列）：姓名「李四」与身份证号 {masked('王大山')} 的在岗人员「王大山」不符" in page
+    assert (f"第 7 行「姓名」（B 列）：姓名「李四」与身份证号 {masked('王大山')} 的在岗人员「王大山」不符"
+            in page)
     assert not [full for full in (*web.ids.values(), bad) if full in page]
     assert attendance_count() == before
 

@@ -55,7 +55,8 @@ def test_grid_is_people_by_days_prefilled(web, client):
     # 出勤 and are closed (a machine's record is evidence); his other days are open and pre-filled
     pid, post_id = web.person_id["王大山"], web.post_id["GW-A1"]
     assert selected(page, pid, post_id, 3) is None and selected(page, pid, post_id, 31) == "休息"
-    assert re.search(r'title="2025-03-03 人脸识别签到记录，不能手工修改[^"]*"><select disabled[^>]*><option>出勤<', page)
+    assert (re.search(r'title="2025-03-03 人脸识别签到记录，不能手工修改[^"]*"><select'
+                      r' disabled[^>]*><option>出勤<', page))
     assert "工作日出勤" in page and f'name="fill" value="{pid}-{post_id}"' in page
     assert "全部人员工作日填“出勤”" in page and 'formaction="/attendance/grid/fill"' in page
     assert "空白格表示不修改" in page
@@ -129,7 +130,8 @@ def test_a_day_outside_the_holding_is_refused_and_nothing_written(web, client):
     assert resp.status_code == 422
     page = text(resp)
     assert "本次提交未保存任何数据" in page
-    assert (f"李小花（{masked('李小花')}） · 岗位 GW-A1 · 2025-04-10：该日不在岗（在岗期间：2025-04-16 至 今），"
+    assert (f"李小花（{masked('李小花')}） · 岗位 GW-A1 · 2025-04-10：该日不在岗（在岗期间：2025-04-16 至"
+            " 今），"
             "不能登记考勤。") in page
     assert "2025-04-16：" not in page  # that day is fine
     assert attendance_count() == before
@@ -185,9 +187,11 @@ def test_entering_the_paid_month_resolves_the_phantom_salary(web, client):
     page = text(resp)
     assert "已保存 20 条考勤，审计已完成（新增 0 条、修改 20 条" in page
     assert "本单位 2025年02月没有待处理的审计发现" in page
-    ps01 = [f for f in unit_findings_of("2025-02") if f.rule == "PS01" and f.person_id == web.person_id["王大山"]]
+    ps01 = [f for f in unit_findings_of("2025-02") if f.rule == "PS01"
+            and f.person_id == web.person_id["王大山"]]
     assert [f.status for f in ps01] == ["resolved"]
-    row = re.search(r'<li class="att-finding">\s*<div class="att-f-head">\s*<span class="badge badge-high">PS01</span>.*?</li>',
+    row = re.search(r'<li class="att-finding">\s*<div class="att-f-head">\s*<span class="badge'
+                    r' badge-high">PS01</span>.*?</li>',
                     page, re.S).group(0)
     assert "数据已消除" in row and f"/findings/{ps01[0].id}" in row
     stored = rows_of(web, "王大山", "GW-A1", feb)
@@ -210,7 +214,8 @@ def test_resubmitting_the_same_month_changes_nothing(web, client):
 
 OTHER_UNITS = [("workshop", "CJ-B1"), ("employer", QUCHI), ("employer", GUIJING),
                ("workshop", "CJ-A1"), ("elsewhere", BAIDI), ("employer", ""),
-               ("employer", "白帝村村民委员会"), ("employer", "奉节县/草堂镇/白帝村村民委员会")]  # P1: a name is no unit
+               # P1: a name is no unit
+               ("employer", "白帝村村民委员会"), ("employer", "奉节县/草堂镇/白帝村村民委员会")]
 
 
 def test_another_units_attendance_is_not_found(web, client):
@@ -220,14 +225,16 @@ def test_another_units_attendance_is_not_found(web, client):
         q = f"kind={kind}&unit={unit}&month=2025-04"
         assert client.get(f"/attendance/grid?{q}").status_code == 404, unit
         assert client.get(f"/attendance/sheet.xlsx?{q}").status_code == 404, unit
-        resp = post(client, "/attendance/grid", {"kind": kind, "unit": unit, "month": "2025-04",
-                                                 f"c-{web.person_id['刘一']}-{web.post_id['GW-B1']}-1": "出勤"})
+        cell = f"c-{web.person_id['刘一']}-{web.post_id['GW-B1']}-1"
+        resp = post(client, "/attendance/grid",
+                    {"kind": kind, "unit": unit, "month": "2025-04", cell: "出勤"})
         assert resp.status_code == 404 and "不在您的管辖范围内" in text(resp), unit
         resp = post(client, "/attendance/upload", {"kind": kind, "unit": unit, "month": "2025-04",
                                                    "file": (io.BytesIO(b"x"), "a.csv")},
                     content_type="multipart/form-data")
         assert resp.status_code == 404, unit
-        resp = post(client, "/attendance/grid/fill", {"kind": kind, "unit": unit, "month": "2025-04", "fill": "all"})
+        resp = post(client, "/attendance/grid/fill",
+                    {"kind": kind, "unit": unit, "month": "2025-04", "fill": "all"})
         assert resp.status_code == 404 and "刘一" not in text(resp), unit
     assert attendance_count() == before
 

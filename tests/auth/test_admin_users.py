@@ -71,7 +71,8 @@ def test_the_admin_creates_an_operator_who_then_signs_in(web, app, client):
 
     created = user("op_new")
     assert created.role == "operator" and created.display_name == "新经办人"
-    assert [scope_text(s) for s in created.scopes] == ["workshop:CJ-A1", f"employer:{wh.BAIDI}"]  # P1: the key
+    # P1: the key
+    assert [scope_text(s) for s in created.scopes] == ["workshop:CJ-A1", f"employer:{wh.BAIDI}"]
     assert log("user.create")[-1].actor == "admin"
 
     newcomer = fresh(app)
@@ -221,7 +222,8 @@ def test_the_audit_log_is_newest_first_filtered_and_paged(accounts, app, client)
     assert "filler-004" in second and "filler-104" not in second and "上一页" in second
 
     auth = rows(client.get("/admin/log?action=auth."))
-    assert "登录失败" in auth and "auditor_fj" in auth and "filler-" not in auth and "越权访问被拒" not in auth
+    assert ("登录失败" in auth and "auditor_fj" in auth and "filler-" not in auth
+            and "越权访问被拒" not in auth)
     by_actor = rows(client.get("/admin/log", query_string={"actor": "inspector_fj"}))
     assert "越权访问被拒" in by_actor and "/admin/users" in by_actor and "filler-" not in by_actor
     none = text(client.get("/admin/log?action=user.create&actor=inspector_fj"))

@@ -1,9 +1,9 @@
-"""Browser test of the TOTP second factor (B4), in Debian's Chromium like tests/findings/test_browser.py:
-with ``TOTP_ENFORCE`` on, an admin and an auditor are sent to enrolment at their first sign-in,
-scan nothing but read the secret off the page (as a phone's app would from the QR code), confirm a
-code, see their ten recovery codes once, sign out, sign in again and must enter a code: the
-password alone opens nothing. Screenshots of the enrolment and code pages go to
-tests/artifacts/screenshots/."""
+"""Browser test of the TOTP second factor (B4), in Debian's Chromium like tests/findings/test_browser.py
+(the set-up in tests/conftest.py): with ``TOTP_ENFORCE`` on, an admin and an auditor are sent to
+enrolment at their first sign-in, scan nothing but read the secret off the page (as a phone's app
+would from the QR code), confirm a code, see their ten recovery codes once, sign out, sign in again
+and must enter a code: the password alone opens nothing. Screenshots of the enrolment and code pages
+go to tests/artifacts/screenshots/."""
 from __future__ import annotations
 
 import re

@@ -152,7 +152,8 @@ def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for_only_when_
     # served directly: the header is the client's word and is ignored
     assert failed_from(app, "203.0.113.7") == "10.0.0.1"
     proxied = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-                          "SECRET_KEY": app.config["SECRET_KEY"], "AUDIT_PII_KEY": app.config["AUDIT_PII_KEY"],
+                          "SECRET_KEY": app.config["SECRET_KEY"],
+                          "AUDIT_PII_KEY": app.config["AUDIT_PII_KEY"],
                           "INSTANCE_PATH": app.instance_path, "TESTING": True, "PROXY_FIX_X_FOR": 1})
     try:
         assert failed_from(proxied, "203.0.113.7") == "203.0.113.7"

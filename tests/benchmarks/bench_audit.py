@@ -41,7 +41,8 @@ def run(label: str, bundle: Path, env: dict, url: str, as_of: dt.date) -> None:
     ran = {c: s for c, s in last.rules.items() if s["status"] == "ran"}
     slow = sorted(ran.items(), key=lambda kv: -kv[1]["seconds"])[:3]
     print(f"{label:<12} audit run {first:5.1f} s (process), again {again:5.1f} s; in the engine "
-          f"{last.summary['seconds']:.1f} s; {len(ran)} rules ran, {last.summary['total']} findings; shared aggregates "
+          f"{last.summary['seconds']:.1f} s; {len(ran)} rules ran, {last.summary['total']} findings; shared"
+          " aggregates "
           + ", ".join(f"{k} {v:.2f} s" for k, v in last.summary.get("shared_aggregates_seconds", {}).items())
           + "; slowest rules: " + ", ".join(f"{c} {s['seconds']:.2f} s" for c, s in slow), flush=True)
 
@@ -62,9 +63,11 @@ def main() -> None:
             planted = plant_cases(bundle, start=START, months=args.months, seed=1)
         except ImportError:
             planted = []
-        y, m = START.year + (START.month - 1 + args.months + 2) // 12, (START.month - 1 + args.months + 2) % 12 + 1
+        y, m = START.year + (START.month - 1 + args.months
+                             + 2) // 12, (START.month - 1 + args.months + 2) % 12 + 1
         as_of = dt.date(y, m, 1)  # everything paid and due
-        print(f"county: {args.persons:,} persons, {counts['attendance']:,} attendance rows, {len(planted)} planted "
+        print(f"county: {args.persons:,} persons, {counts['attendance']:,} attendance rows, {len(planted)}"
+              " planted "
               f"findings; as of {as_of}; {os.cpu_count()} cores")
         base = base_env()
         sqlite_dir = tmp / "sqlite"
@@ -72,7 +75,8 @@ def main() -> None:
             f"sqlite:///{sqlite_dir / 'audit.sqlite'}", as_of)
         if not args.no_pg:
             with scratch_pg(args.pg_url, "audit_bench_run") as url:
-                run("PostgreSQL", bundle, dict(base, DATABASE_URL=url, AUDIT_INSTANCE_PATH=str(tmp / "pg")), url, as_of)
+                run("PostgreSQL", bundle, dict(base, DATABASE_URL=url, AUDIT_INSTANCE_PATH=str(tmp / "pg")),
+                    url, as_of)
 
 
 if __name__ == "__main__":

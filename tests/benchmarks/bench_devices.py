@@ -51,12 +51,13 @@ def seed(persons: int) -> tuple[list[str], list[str]]:
             seen.add(number)
             ids.append(number)
     rows = [{"id_hash": pii.digest(n), "id_enc": pii.encrypt(n), "id_masked": mask_id(n),
-             "birth_date": dt.date(int(n[6:10]), int(n[10:12]), int(n[12:14])), "sex": "M" if int(n[16]) % 2 else "F",
-             "region_code": n[:6], "name": f"人员{i}", "name_key": f"人员{i}", "category_mask": 0}
+             "birth_date": dt.date(int(n[6:10]), int(n[10:12]), int(n[12:14])), "sex": "M" if int(n[16]) % 2
+             else "F", "region_code": n[:6], "name": f"人员{i}", "name_key": f"人员{i}", "category_mask": 0}
             for i, n in enumerate(ids)]
     db.session.execute(insert(Person.__table__), rows)
     codes = [f"GW-BENCH-{i:03d}" for i in range(POSTS)]
-    db.session.execute(insert(Post.__table__), [{"id": i + 1, "code": c, "kind": "position"} for i, c in enumerate(codes)])
+    db.session.execute(insert(Post.__table__),
+                       [{"id": i + 1, "code": c, "kind": "position"} for i, c in enumerate(codes)])
     db.session.execute(insert(Position.__table__), [
         {"id": i + 1, "title": "保洁员", "kind": "乡村公益性岗位", "employer": UNIT[2], "district": UNIT[0],
          "township": UNIT[1], "village": "白帝村", "monthly_wage_fen": 80000, "required_days": 20}

@@ -58,11 +58,13 @@ def in_process(label: str, env: dict, stress: int) -> None:
     with app.app_context():
         district, n = db.session.execute(select(Finding.district, func.count()).group_by(Finding.district)
                                          .order_by(func.count().desc()).limit(1)).one()
-        first, last = db.session.execute(select(func.min(Finding.period_start), func.max(Finding.period_start))).one()
+        first, last = db.session.execute(select(func.min(Finding.period_start),
+                                                func.max(Finding.period_start))).one()
         findings = list(db.session.scalars(select(Finding).order_by(Finding.rule, Finding.id).limit(50)))
         unit = findings[0].unit or "单位"
         notice = Notice(number=f"渝奉人社审〔{dt.date.today().year}〕99号", year=dt.date.today().year, seq=99,
-                        unit=unit, unit_kind="employer", unit_name=unit, district=district, township=findings[0].township,
+                        unit=unit, unit_kind="employer", unit_name=unit, district=district,
+                        township=findings[0].township,
                         issuer=f"{district}人力资源和社会保障局", status="issued",
                         deadline=dt.date.today() + dt.timedelta(days=30),
                         amount_to_recover_fen=sum(f.amount_at_risk_fen or 0 for f in findings),
@@ -99,7 +101,8 @@ def in_process(label: str, env: dict, stress: int) -> None:
             started = time.perf_counter()
             built = build_summary(district, first_m, last)
             b = time.perf_counter() - started
-            print(_line(label, "summary", b, render(built.html), f"  [stress: {stress:,} findings]"), flush=True)
+            print(_line(label, "summary", b, render(built.html), f"  [stress: {stress:,} findings]"),
+                  flush=True)
         db.session.remove()
         db.engine.dispose()
     return first_m, last, district
@@ -125,7 +128,8 @@ def _stress(db, Finding, target: int) -> None:
         src = rows[i % len(rows)]
         fid = f"stress{i:026d}"
         batch.append({**{c.name: src[c.name] for c in cols}, "id": fid})
-        money += [{"finding_id": fid, "payment": f"{payment}#{i // len(rows)}", "month": month, "amount_fen": fen}
+        money += [{"finding_id": fid, "payment": f"{payment}#{i // len(rows)}", "month": month,
+                   "amount_fen": fen}
                   for payment, month, fen in claims.get(src["id"], [])]
         i += 1
     if batch:
@@ -152,7 +156,8 @@ def run(label: str, env: dict, stress: int, tmp: Path) -> None:
     out = tmp / f"{label}-summary.pdf"
     seconds = audit(["report", "summary", "--district", district, "--period", f"{first:%Y-%m}:{last:%Y-%m}",
                      "--output", str(out)], env)
-    print(f"{label:<11} `audit report summary` as a process: {seconds:.1f} s (start-up, query, render, archive), "
+    print(f"{label:<11} `audit report summary` as a process: {seconds:.1f} s (start-up, query, render,"
+          " archive), "
           f"{out.stat().st_size / 1024:.0f} KiB", flush=True)
 
 
@@ -171,7 +176,8 @@ def main() -> None:
         run("SQLite", dict(base, AUDIT_INSTANCE_PATH=str(tmp / "sqlite")), ARGS.stress, tmp)
         if not ARGS.no_pg:
             with scratch_pg(ARGS.pg_url, "audit_bench_reports") as url:
-                run("PostgreSQL", dict(base, DATABASE_URL=url, AUDIT_INSTANCE_PATH=str(tmp / "pg")), ARGS.stress, tmp)
+                run("PostgreSQL", dict(base, DATABASE_URL=url, AUDIT_INSTANCE_PATH=str(tmp / "pg")),
+                    ARGS.stress, tmp)
 
 
 ARGS: argparse.Namespace

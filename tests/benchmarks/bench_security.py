@@ -51,8 +51,8 @@ TARGET_MB, TARGET_S = 300, 10
 
 def zip_bomb(path: Path) -> Path:
     """bundle/persons.csv of 100 MB, one row repeated: a zip of a few hundred KB (tests/security/test_b06)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        with zf.open("bundle/persons.csv", "w", force_zip64=True) as fh:
+    with (zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf,
+          zf.open("bundle/persons.csv", "w", force_zip64=True) as fh):
             fh.write("姓名,身份证号码,性别\n".encode())
             block = ("张三,500236198005060011,男\n" * 5000).encode()
             written = 0
@@ -163,7 +163,8 @@ def child(kind: str, path: str, user: str, password: str) -> None:
             status = f"{resp.status_code} → {job.status}, {(job.result or {}).get('errors', 0)} 处错误"
     else:
         page = resp.get_data(as_text=True)
-        m = re.search(r"未写入任何数据：.*?<li>(.*?)</li>", page, re.S) or re.search(r'class="muted">(.*?)</p>', page)
+        m = re.search(r"未写入任何数据：.*?<li>(.*?)</li>", page,
+                      re.S) or re.search(r'class="muted">(.*?)</p>', page)
         message = _text(m.group(1)) if m else _text(page)[:200]
     seconds = time.monotonic() - t0
     grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
@@ -197,11 +198,12 @@ def main() -> None:
         bomb = zip_bomb(tmp / "bomb.zip")
         cases = [
             ("zip bomb → 台账导入", "upload", bomb, "auditor"),
-            ("zip bomb → 台账导入, IMPORT_MAX_RATIO=100", "upload", bomb, "auditor", {"IMPORT_MAX_RATIO": "100"}),
+            ("zip bomb → 台账导入, IMPORT_MAX_RATIO=100", "upload", bomb, "auditor",
+             {"IMPORT_MAX_RATIO": "100"}),
             ("xlsx with a cell at XFD1048576 → 台账导入", "upload", far_cell_xlsx(tmp / "persons.xlsx"),
              "auditor"),
-            ("ledger xlsx, 64 MB shared strings → 台账导入", "upload", shared_strings_xlsx(tmp / "ledger.xlsx"),
-             "auditor"),
+            ("ledger xlsx, 64 MB shared strings → 台账导入", "upload",
+             shared_strings_xlsx(tmp / "ledger.xlsx"), "auditor"),
             ("50 MB attendance CSV → 考勤填报", "attendance", attendance_csv(tmp / "考勤.csv"), "operator"),
             ("attendance xlsx, 64 MB shared strings → 考勤填报", "attendance",
              shared_strings_xlsx(tmp / "考勤.xlsx"), "operator"),

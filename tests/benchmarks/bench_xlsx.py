@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from audit.demo.generator import TABLES, generate_bundle  # noqa: E402
 
-from common import PG_DEFAULT, audit, base_env, scratch_pg  # noqa: E402  (this folder)
+from common import PG_DEFAULT, audit, base_env, lines_below_header, scratch_pg  # noqa: E402  (this folder)
 
 MB = 1 << 20
 
@@ -103,7 +103,7 @@ def main() -> None:
             write_workbook(folder, workbook)
             print(f"workbook written in {time.perf_counter() - started:.0f} s")
         files = list(folder.glob("*.csv"))
-        rows = sum(sum(1 for _ in open(f, encoding="utf-8")) - 1 for f in files)
+        rows = sum(lines_below_header(f) for f in files)
         size = sum(f.stat().st_size for f in files) / MB
         print(f"bundle: {rows:,} rows, {size:.0f} MiB of CSV; "
               f"workbook {workbook.stat().st_size / MB:.0f} MiB")

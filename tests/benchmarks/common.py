@@ -84,3 +84,9 @@ def sign_in(base: str, username: str = "auditor", timeout: float = 60):
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def lines_below_header(path, encoding: str = "utf-8") -> int:
+    """The lines of a CSV file below its header (the rows, when no cell holds a line break)."""
+    with open(path, encoding=encoding) as fh:
+        return sum(1 for _ in fh) - 1

@@ -155,7 +155,8 @@ def run(args, env: dict) -> None:
             table(f"1 client, {args.solo:.0f} s", alone)
         out: dict[str, list[float]] = {}
         until = time.perf_counter() + args.seconds
-        threads = [threading.Thread(target=client, args=(base, until, out, errors, k)) for k in range(args.clients)]
+        threads = [threading.Thread(target=client, args=(base, until, out, errors, k))
+                   for k in range(args.clients)]
         started = time.perf_counter()
         for th in threads:
             th.start()

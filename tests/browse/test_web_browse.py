@@ -251,13 +251,15 @@ def test_imports_and_runs_are_listed_for_auditors(web, client):
     detail = text_of(client.get(f"/runs/{run}"))
     ps01 = next(r for r in rows(detail) if r and r[0] == "PS01")
     # a run covers every region: an auditor of 奉节县 sees only the findings of 奉节县 in it
-    assert ps01[2] == "已运行" and ps01[4] == "1" and re.search(r"发现总数（本辖区）</div><div class=\"value\">2<", detail)
+    assert (ps01[2] == "已运行" and ps01[4] == "1"
+            and re.search(r"发现总数（本辖区）</div><div class=\"value\">2<", detail))
     assert "未运行：缺少" in detail
     assert client.get("/runs/9999").status_code == 404
     admin = client.application.test_client()
     login(admin, "admin")
     whole = text_of(admin.get(f"/runs/{run}"))
-    assert next(r for r in rows(whole) if r and r[0] == "PS01")[4] == "2" and re.search(r"发现总数</div><div class=\"value\">3<", whole)
+    assert (next(r for r in rows(whole) if r and r[0] == "PS01")[4] == "2"
+            and re.search(r"发现总数</div><div class=\"value\">3<", whole))
 
 
 def test_imports_and_runs_are_refused_to_inspectors_and_operators(web, client, app):

@@ -42,4 +42,5 @@ def test_concurrent_sign_ins_through_two_apps(web, app):
         assert r.status_code == 302 and r.headers["Location"].endswith("/dashboard/"), name
         clients[i % 2] = (app if i % 2 == 0 else other).test_client()
     db.session.rollback()
-    assert db.session.scalar(select(func.count()).select_from(ChangeLog).where(ChangeLog.action == "auth.login")) == 4
+    assert (db.session.scalar(select(func.count()).select_from(ChangeLog)
+                              .where(ChangeLog.action == "auth.login")) == 4)

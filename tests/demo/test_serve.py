@@ -16,7 +16,8 @@ def _free_port() -> int:
 
 def test_serve_answers_on_the_printed_address(cli_env):
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", "from audit.cli import main; main()", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-c", "from audit.cli import main; main()", "serve", "--port",
+                             str(port)],
                             env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30
@@ -31,7 +32,8 @@ def test_serve_answers_on_the_printed_address(cli_env):
                 time.sleep(0.2)
         assert resp.status == 200 and "公益性岗位与就业帮扶车间审计系统" in page
         # a search by name: the access log shows the path, never the query
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/persons?q=%E7%8E%8B%E5%A4%A7%E5%B1%B1", timeout=5):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/persons?q=%E7%8E%8B%E5%A4%A7%E5%B1%B1",
+                                    timeout=5):
             pass
     finally:
         proc.terminate()

@@ -55,20 +55,24 @@ def results(resp) -> list[dict]:
 def row(web, name: str, post_code: str, day: str):
     db.session.rollback()
     d = dt.date.fromisoformat(day)
-    return db.session.execute(select(Attendance.status, Attendance.method, Attendance.device_id, Attendance.verified)
+    return db.session.execute(select(Attendance.status, Attendance.method, Attendance.device_id,
+                                     Attendance.verified)
                               .where(Attendance.person_id == web.person_id[name],
                                      Attendance.post_id == web.post_id[post_code],
-                                     Attendance.work_month == d.replace(day=1), Attendance.work_date == d)).first()
+                                     Attendance.work_month == d.replace(day=1),
+                                     Attendance.work_date == d)).first()
 
 
 def log(action: str) -> list[ChangeLog]:
     db.session.rollback()
-    return list(db.session.scalars(select(ChangeLog).where(ChangeLog.action == action).order_by(ChangeLog.id)))
+    return list(db.session.scalars(select(ChangeLog).where(ChangeLog.action == action)
+                                   .order_by(ChangeLog.id)))
 
 
 def test_records_are_stored_as_machine_records_and_the_call_is_logged(web, app):
     token = make_token()
-    resp = call(app, token, [rec(web, "r1"), rec(web, "r2", day="2025-04-02", status="请假", check_in_time=None),
+    resp = call(app, token,
+                [rec(web, "r1"), rec(web, "r2", day="2025-04-02", status="请假", check_in_time=None),
                              rec(web, "r3", "李小花", "GW-A2", method="小程序定位", device_id="13800000000")])
     assert resp.headers.get("Set-Cookie") is None and resp.headers["Cache-Control"] == "no-store"
     assert results(resp) == [{"record_id": "r1", "result": "stored"}, {"record_id": "r2", "result": "stored"},
@@ -79,7 +83,8 @@ def test_records_are_stored_as_machine_records_and_the_call_is_logged(web, app):
     entry = log("device.attendance")[-1]
     assert entry.actor == "device:白帝村考勤机01" and entry.row_ref == "白帝村考勤机01"
     assert entry.new["unit"] == BAIDI and entry.new["unit_kind"] == "employer"
-    assert (entry.new["received"], entry.new["stored"], entry.new["duplicate"], entry.new["error"]) == (3, 3, 0, 0)
+    assert (entry.new["received"], entry.new["stored"], entry.new["duplicate"],
+            entry.new["error"]) == (3, 3, 0, 0)
     assert not any(web.ids[n] in json.dumps(entry.new, ensure_ascii=False) for n in web.ids)
     tok = db.session.scalar(select(DeviceToken))
     assert tok.last_used_at is not None and tok.token_hash != token and token not in tok.token_hash
@@ -94,7 +99,8 @@ def test_the_same_record_id_twice_stores_one_record(web, app):
     assert again[0]["result"] == "duplicate"
     # another record id for a day that has a machine record: the first record is kept
     other = results(call(app, token, [rec(web, "r9", status="缺勤")]))
-    assert other[0]["result"] == "duplicate" and "该日已有人脸识别签到记录（出勤），保留先到的记录" in other[0]["reason"]
+    assert (other[0]["result"] == "duplicate"
+            and "该日已有人脸识别签到记录（出勤），保留先到的记录" in other[0]["reason"])
     assert tuple(row(web, "王大山", "GW-A1", "2025-04-01"))[:2] == ("出勤", "人脸识别")
     assert db.session.scalar(select(func.count()).select_from(DeviceRecord)) == 1
     assert db.session.scalar(select(func.count()).select_from(Attendance).where(
@@ -126,7 +132,8 @@ def test_missing_bad_and_revoked_tokens_are_401(web, app):
 
 def test_another_units_post_is_403_for_that_record_and_the_others_are_stored(web, app):
     token = make_token()
-    out = results(call(app, token, [rec(web, "a"), rec(web, "b", "刘一", "GW-B1"), rec(web, "c", "陈工", "CJ-A1"),
+    out = results(call(app, token,
+                       [rec(web, "a"), rec(web, "b", "刘一", "GW-B1"), rec(web, "c", "陈工", "CJ-A1"),
                                     rec(web, "d", day="2025-04-03")]))
     assert [r["result"] for r in out] == ["stored", "error", "error", "stored"]
     assert out[1] == {"record_id": "b", "result": "error", "status": 403,
@@ -184,7 +191,8 @@ def test_a_full_batch_of_1000_is_stored(web, app):
     token = make_token()
     days = [dt.date(2025, 4, 1) + dt.timedelta(days=i) for i in range(91)]  # April to June
     names = ["王大山", "李小花", "张三", "陈工", "刘一", "赵二"]
-    batch = [rec(web, f"{n}-{p}-{d}", n, p, d.isoformat()) for n in names for p in ("GW-A1", "GW-A2") for d in days]
+    batch = [rec(web, f"{n}-{p}-{d}", n, p, d.isoformat()) for n in names for p in ("GW-A1", "GW-A2")
+             for d in days]
     out = results(call(app, token, batch[:1000]))
     assert len(out) == 1000 and {r["result"] for r in out} == {"stored"}
     db.session.rollback()
@@ -202,12 +210,16 @@ def test_a_machine_day_cannot_be_overwritten_by_hand_and_a_hand_day_is_replaced(
     resp = post(client, "/attendance/grid", {**grid, f"c-{pid}-{post_id}-2": "出勤"}, follow_redirects=True)
     assert resp.status_code == 200 and "已保存 1 条考勤" in resp.get_data(as_text=True)
     assert tuple(row(web, "王大山", "GW-A1", "2025-04-02"))[:2] == ("出勤", "手工登记")
-    out = results(call(app, token, [rec(web, "m1", status="缺勤"), rec(web, "m2", day="2025-04-02", status="缺勤")]))
-    assert out == [{"record_id": "m1", "result": "stored"}, {"record_id": "m2", "result": "stored", "replaced": True}]
+    out = results(call(app, token,
+                       [rec(web, "m1", status="缺勤"), rec(web, "m2", day="2025-04-02", status="缺勤")]))
+    assert (out
+            == [{"record_id": "m1", "result": "stored"},
+                {"record_id": "m2", "result": "stored", "replaced": True}])
     assert tuple(row(web, "王大山", "GW-A1", "2025-04-02")) == ("缺勤", "人脸识别", "KQJ-BAIDI-01", "通过")
     assert log("device.attendance")[-1].new["replaced"] == 1
     # the operator's hand entry cannot overwrite the machine's days: refused, nothing changed
-    resp = post(client, "/attendance/grid", {**grid, f"c-{pid}-{post_id}-1": "出勤", f"c-{pid}-{post_id}-2": "出勤"})
+    resp = post(client, "/attendance/grid",
+                {**grid, f"c-{pid}-{post_id}-1": "出勤", f"c-{pid}-{post_id}-2": "出勤"})
     assert resp.status_code == 422
     assert "该日已有人脸识别签到记录（缺勤），机器记录不能手工修改" in resp.get_data(as_text=True)
     assert tuple(row(web, "王大山", "GW-A1", "2025-04-01"))[:2] == ("缺勤", "人脸识别")
@@ -254,7 +266,8 @@ def test_admin_page_creates_shows_the_token_once_and_revokes(web, app, client):
     login(client, "admin")
     page = client.get("/admin/devices")
     assert page.status_code == 200 and "新建设备令牌" in page.get_data(as_text=True)
-    assert client.post("/admin/devices", data={"name": "x", "unit": BAIDI}).status_code == 400  # no CSRF token
+    # no CSRF token
+    assert client.post("/admin/devices", data={"name": "x", "unit": BAIDI}).status_code == 400
     resp = post(client, "/admin/devices", {"name": "白帝村02", "unit": BAIDI})
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
@@ -299,7 +312,8 @@ def test_openapi_is_served_and_names_the_endpoint(app):
     assert resp.status_code == 200 and resp.mimetype == "application/json"
     doc = json.loads(resp.data)
     op = doc["paths"]["/api/v1/attendance"]["post"]
-    assert doc["openapi"].startswith("3.") and doc["components"]["securitySchemes"]["deviceToken"]["scheme"] == "bearer"
+    assert (doc["openapi"].startswith("3.")
+            and doc["components"]["securitySchemes"]["deviceToken"]["scheme"] == "bearer")
     assert {"200", "400", "401", "403", "413", "429"} <= set(op["responses"])
     assert doc["components"]["schemas"]["AttendanceRequest"]["properties"]["records"]["maxItems"] == 1000
     assert app.test_client().get(API).status_code == 405 and app.test_client().get(API).is_json
@@ -311,7 +325,8 @@ def test_two_calls_at_once_with_the_same_records_store_each_once(web, app):
     import threading
 
     token = make_token()
-    batch = [rec(web, f"c{i}", day=(dt.date(2025, 4, 1) + dt.timedelta(days=i)).isoformat()) for i in range(60)]
+    batch = [rec(web, f"c{i}", day=(dt.date(2025, 4, 1) + dt.timedelta(days=i)).isoformat())
+             for i in range(60)]
     answers, start = [], threading.Barrier(2)
 
     def send():

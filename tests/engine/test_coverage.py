@@ -85,8 +85,8 @@ def lists_county(people) -> County:
     c.t["businesses"].append({"id_number": people.id("1970-07-07"), "company_name": "奉节县某某商贸有限公司",
                               "role": "股东", "registered_on": "2019-05-01", "deregistered_on": "2025-05-20"})
     c.t["officials"].append({"id_number": people.id("1970-02-02"), "name": "赵书记", "role": "村党组织书记",
-                             "unit": "白帝村党支部", "district": "奉节县", "township": "白帝镇", "village": "白帝村",
-                             "household_id": "H900"})
+                             "unit": "白帝村党支部", "district": "奉节县", "township": "白帝镇",
+                             "village": "白帝村", "household_id": "H900"})
     c.t["migrant_work"].append({"id_number": people.id("1985-08-08"), "start_date": "2025-03-01",
                                 "end_date": "2025-06-10", "place": "广东省东莞市"})
     return c
@@ -129,7 +129,8 @@ def test_without_the_account_name_column_the_account_holder_rule_is_not_fully_ru
     assert im03[4] == "—"  # no count of findings: it did not look
     assert f"IM03 工资发入户名不符的账户：{PARTIAL_IM03}" in plain(page)
     dashboard = plain(client.get("/dashboard/").get_data(as_text=True))
-    assert "条规则未运行或未完整运行（IM03" in dashboard and f"IM03 工资发入户名不符的账户：{PARTIAL_IM03}" in dashboard
+    assert ("条规则未运行或未完整运行（IM03" in dashboard
+            and f"IM03 工资发入户名不符的账户：{PARTIAL_IM03}" in dashboard)
     listed = row_of(client.get("/runs").get_data(as_text=True), f"#{latest_run().id}")
     assert listed[-1] == str(len(coverage.not_fully_run(latest_run().rules)))
 
@@ -298,7 +299,8 @@ def test_the_staleness_threshold_is_a_setting(app, people, tmp_path):
     assert coverage.warnings(cov) == []
     run_audit(db.engine, as_of=dt.date(2025, 7, 1), actor="test")
     cov = latest_run().summary["coverage"]
-    assert cov["tables"]["deaths"]["stale"] and coverage.warnings(cov)[0].startswith("死亡人员名单 已 4 个月未更新")
+    assert (cov["tables"]["deaths"]["stale"]
+            and coverage.warnings(cov)[0].startswith("死亡人员名单 已 4 个月未更新"))
 
 
 def test_a_persons_page_lists_the_lists_they_were_compared_against(app, people, tmp_path, client):

@@ -38,7 +38,8 @@ def test_ps01_paid_for_a_month_without_a_present_day(app, county, tmp_path):
         county.month(b, "GW-2", m)
     county.work(a, "GW-1", "2025-03", present=0, other="缺勤")  # planted: absent all month, paid in full
     county.pay(a, "GW-1", "2025-03")
-    county.work(b, "GW-2", "2025-03", present=1, other="请假")  # look-alike: one day present, short pay is PS02's
+    # look-alike: one day present, short pay is PS02's
+    county.work(b, "GW-2", "2025-03", present=1, other="请假")
     county.pay(b, "GW-2", "2025-03", "45.00")
     found = county.audit(app, tmp_path, as_of="2025-06-30")
     assert brief(found, "PS01") == [("PS01", a, "GW-1", ["2025-03"], "800.00")]
@@ -70,7 +71,8 @@ def test_ps04_paid_for_months_after_death(app, county, people, tmp_path):
     for m in ("2025-01", "2025-02", "2025-03"):
         county.month(b, "GW-2", m)
     county.t["deaths"] += [{"id_number": a, "death_date": "2025-02-14"},   # planted: March and April paid
-                           {"id_number": b, "death_date": "2025-03-20"}]   # look-alike: died after the last paid month began
+                           # look-alike: died after the last paid month began
+                           {"id_number": b, "death_date": "2025-03-20"}]
     found = county.audit(app, tmp_path, as_of="2025-06-30")
     assert brief(found, "PS04") == [("PS04", a, "GW-1", ["2025-03"], "800.00"),
                                     ("PS04", a, "GW-1", ["2025-04"], "800.00")]
@@ -80,17 +82,20 @@ def test_ps04_paid_for_months_after_death(app, county, people, tmp_path):
 # ---- WA01 ---------------------------------------------------------------------------------------
 
 def test_wa01_worked_but_not_paid_by_the_due_date(app, county, tmp_path):
-    a, b, c = county.person("王大山"), county.person("李小花", "1985-02-03", False), county.person("张三", "1990-01-01")
+    a, b, c = county.person("王大山"), county.person("李小花", "1985-02-03",
+                                                  False), county.person("张三", "1990-01-01")
     county.place(a, "GW-1", "2025-01-01")
     county.place(b, "GW-2", "2025-01-01")
     county.month(a, "GW-1", "2025-01")
     county.work(a, "GW-1", "2025-02")                      # planted: never paid, due 2025-03-31
     county.work(b, "GW-2", "2025-02", present=10)          # planted: paid late, after the due date
     county.pay(b, "GW-2", "2025-02", "450.00", paid_on="2025-04-15")
-    county.work(b, "GW-2", "2025-05")                      # look-alike: due 2025-06-30, not yet due on the as-of date
+    # look-alike: due 2025-06-30, not yet due on the as-of date
+    county.work(b, "GW-2", "2025-05")
     county.workshop("CJ-1")
     county.staff("CJ-1", c, "2025-01-01")
-    county.work(c, "CJ-1", "2025-02", method="指纹", device="ZW-1")  # planted: workshop pay missing (owed unknown)
+    # planted: workshop pay missing (owed unknown)
+    county.work(c, "CJ-1", "2025-02", method="指纹", device="ZW-1")
     found = county.audit(app, tmp_path, as_of="2025-06-20")
     assert brief(found, "WA01") == brief([
         {"rule": "WA01", "subject": a, "post": "GW-1", "periods": ["2025-02"], "amount": "800.00"},
@@ -107,8 +112,8 @@ def test_wa01_due_date_follows_a_district_override_from_its_effective_date(app, 
     county.work(a, "GW-1", "2025-03")  # due 2025-04-30 by default; 2025-05-31 with two months' grace
     county.work(a, "GW-1", "2025-01")  # the override starts in March: January stays at one month
     county.month(a, "GW-1", "2025-02")  # paid on time (and the county has a wages table)
-    db.session.add(RuleParameter(rule="WA01", name="pay_due_months", value=2, effective_from=dt.date(2025, 3, 1),
-                                 district="奉节县"))
+    db.session.add(RuleParameter(rule="WA01", name="pay_due_months", value=2,
+                                 effective_from=dt.date(2025, 3, 1), district="奉节县"))
     db.session.commit()
     found = county.audit(app, tmp_path, as_of="2025-05-15")
     assert brief(found, "WA01") == [("WA01", a, "GW-1", ["2025-01"], "800.00")]
@@ -188,7 +193,8 @@ def test_run_command_prints_a_summary_per_category(app, runner, county, tmp_path
 def test_parameter_overrides_are_set_checked_listed_and_logged(app, runner):
     from models import ChangeLog
 
-    ok = runner.invoke("params", "set", "WA01", "pay_due_months", "2", "--from", "2025-03-01", "--district", "奉节县")
+    ok = runner.invoke("params", "set", "WA01", "pay_due_months", "2", "--from", "2025-03-01", "--district",
+                       "奉节县")
     assert ok.exit_code == 0 and "已设置 WA01.pay_due_months = 2（奉节县，自 2025-03-01 起）" in ok.output
     unknown = runner.invoke("params", "set", "WA01", "grace", "2", "--from", "2025-03-01")
     assert unknown.exit_code != 0 and "规则 WA01 没有参数 grace；可设参数：pay_due_months" in unknown.output

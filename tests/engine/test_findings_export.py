@@ -57,7 +57,7 @@ def test_csv_for_people_is_chinese_masked_and_formula_safe(app, runner, audited,
     text = path.read_text(encoding="utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:6] == ["编号", "规则", "类别", "严重程度", "对象类型", "对象"]
-    row = dict(zip(rows[0], rows[1]))
+    row = dict(zip(rows[0], rows[1], strict=False))
     assert row["对象"] == audited[:6] + "********" + audited[-4:]
     assert audited not in text  # no full ID anywhere in a file for people
     assert row["类别"] == "吃空饷 / 虚报冒领" and row["涉及金额(元)"] == "800.00" and row["状态"] == "待复核"
@@ -69,7 +69,7 @@ def test_xlsx_export_masks_and_keeps_text_as_text(app, runner, audited, tmp_path
     assert out.exit_code == 0, out.output
     ws = openpyxl.load_workbook(path).active
     head = [c.value for c in ws[1]]
-    row = dict(zip(head, [c.value for c in ws[2]]))
+    row = dict(zip(head, [c.value for c in ws[2]], strict=False))
     assert row["规则"] == "PS01" and row["岗位或车间"] == "GW-1" and row["所属月份"] == "2025-03"
     assert row["对象"].startswith(audited[:6]) and "*" in row["对象"]
     assert all(ws.cell(2, i).data_type == "s" for i in range(1, len(head) + 1))
@@ -84,6 +84,7 @@ def test_category_filter_and_bad_arguments(app, runner, audited, tmp_path):
 
 
 @pytest.mark.parametrize("text, shown", [
-    ("=SUM(A1)", "'=SUM(A1)"), ("+1", "'+1"), ("-1", "'-1"), ("@cmd", "'@cmd"), ("王大山", "王大山"), (None, "")])
+    ("=SUM(A1)",
+     "'=SUM(A1)"), ("+1", "'+1"), ("-1", "'-1"), ("@cmd", "'@cmd"), ("王大山", "王大山"), (None, "")])
 def test_cells_that_would_be_formulas_are_escaped(text, shown):
     assert safe_cell(text) == shown

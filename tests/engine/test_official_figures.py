@@ -30,7 +30,8 @@ def test_a_notice_issued_on_the_web_asks_each_payment_once(app, quick_hashes, tm
     two_district_demo(app, tmp_path / "county")
     create_users(app)
     # the unit with the most violations in 奉节县
-    unit = db.session.execute(select(Finding.unit).where(Finding.district == "奉节县", Finding.unit.is_not(None),
+    unit = db.session.execute(select(Finding.unit)
+                              .where(Finding.district == "奉节县", Finding.unit.is_not(None),
                                                          Finding.category.in_(VIOLATIONS))
                               .group_by(Finding.unit).order_by(func.count().desc()).limit(1)).scalar_one()
     client = app.test_client()
@@ -67,13 +68,15 @@ def test_a_notice_issued_on_the_web_asks_each_payment_once(app, quick_hashes, tm
     assert asked >= max(f.amount_at_risk_fen or 0 for f in recover)
     assert own > asked  # the demo's dead are paid after death: PS04 with PS01 or IM05 on the same wages
     twins = [(f, o) for f in recover if f.rule == "PS04" for o in recover
-             if o.rule in ("PS01", "IM05") and (o.person_id, o.post_id, o.periods) == (f.person_id, f.post_id, f.periods)]
+             if o.rule in ("PS01", "IM05")
+             and (o.person_id, o.post_id, o.periods) == (f.person_id, f.post_id, f.periods)]
     assert {o.rule for _, o in twins} == {"PS01", "IM05"}
     for f, o in twins:  # each such month is all that was paid for it, and counted once in ``asked``
         assert f.amount_at_risk_fen == o.amount_at_risk_fen == paid[(f.person_id, f.post_id, f.periods[0])]
 
 
-def test_the_report_counts_what_the_export_holds_for_the_district_and_period(app, runner, quick_hashes, tmp_path):
+def test_the_report_counts_what_the_export_holds_for_the_district_and_period(app, runner, quick_hashes,
+                                                                             tmp_path):
     from reports.render import render_pdf
     from reports.summary import build_summary
 
@@ -98,7 +101,8 @@ def test_the_report_counts_what_the_export_holds_for_the_district_and_period(app
     # nobody and no unit of the other district in the district's report
     names = {d: {n for (n,) in db.session.execute(select(Person.name).where(Person.district == d))}
              for d in ("奉节县", "巫山县")}
-    units = {u for (u,) in db.session.execute(select(Finding.unit).where(Finding.district == "巫山县"))} - {None}
+    units = {u for (u,) in db.session.execute(select(Finding.unit).where(Finding.district == "巫山县"))}
+    units -= {None}
     text = re.sub(r"\s+", "", layout)
     assert units and not any(u in text for u in units)
     assert not any(n in text for n in names["巫山县"] - names["奉节县"])

@@ -40,7 +40,8 @@ def test_auditor_uploads_audits_and_reviews(page_for, web, tmp_path, request):
     bundle = _zip(write_bundle(tmp_path / "deaths", {"deaths": [
         {"id_number": web.ids["李小花"], "death_date": "2025-02-20"}]}))
     page.click("nav >> text=台账导入")
-    page.set_input_files("input[name=files]", files=[{"name": "民政死亡名单.zip", "mimeType": "application/zip",
+    page.set_input_files("input[name=files]",
+                         files=[{"name": "民政死亡名单.zip", "mimeType": "application/zip",
                                                       "buffer": bundle}])
     page.click("text=上传并检查")
     page.wait_for_selector("button:has-text('确认导入')")
@@ -82,7 +83,8 @@ def test_auditor_uploads_audits_and_reviews(page_for, web, tmp_path, request):
     assert not page.errors, page.errors
 
     db.session.rollback()
-    states = {f.rule: f.status for f in db.session.scalars(select(Finding).where(Finding.district == "奉节县"))}
+    states = {f.rule: f.status
+              for f in db.session.scalars(select(Finding).where(Finding.district == "奉节县"))}
     assert states["PS04"] == "confirmed" and states["PS02"] == "dismissed"
 
 
@@ -102,9 +104,11 @@ def test_operator_enters_a_month_of_attendance(page_for, web, request):
     assert "已保存 22 条考勤" in page.inner_text(".flash-success")
     assert not page.errors, page.errors
     db.session.rollback()
-    rows = db.session.scalars(select(Attendance).where(Attendance.person_id == pid, Attendance.post_id == post,
+    rows = db.session.scalars(select(Attendance)
+                              .where(Attendance.person_id == pid, Attendance.post_id == post,
                                                        Attendance.work_month == dt.date(2025, 4, 1))).all()
-    assert len(rows) == 22 and {r.status for r in rows} == {"出勤"} and {r.method for r in rows} == {"手工登记"}
+    assert (len(rows) == 22 and {r.status for r in rows} == {"出勤"}
+            and {r.method for r in rows} == {"手工登记"})
 
 
 def test_inspector_reads_findings_and_cannot_change_anything(page_for, web, live, request):
@@ -129,7 +133,8 @@ def test_inspector_reads_findings_and_cannot_change_anything(page_for, web, live
     assert not [e for e in page.errors if "403" not in e], page.errors
 
 
-def test_a_notice_answered_item_by_item_closed_by_the_data_and_listed_in_the_ledger(page_for, web, live, tmp_path,
+def test_a_notice_answered_item_by_item_closed_by_the_data_and_listed_in_the_ledger(page_for, web, live,
+                                                                                    tmp_path,
                                                                                      request):
     """The unit answers each item (one wrong field first: the error shows at the top), the auditor
     loads the unit's corrected attendance and runs an audit from the web, closes the item the data
@@ -146,7 +151,8 @@ def test_a_notice_answered_item_by_item_closed_by_the_data_and_listed_in_the_led
     nid, number = notice.id, notice.number
     items = {db.session.get(Finding, i.finding_id).rule: i.id for i in notice.items}
     voucher = {"name": "缴款书.pdf", "mimeType": "application/pdf",
-               "buffer": b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"}
+               "buffer": b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R"
+                         b" >>\n%%EOF\n"}
 
     # the operator finds the notice on the dashboard and answers item by item, forgetting an amount
     op = page_for("operator_bd")

@@ -146,7 +146,7 @@ def test_the_list_pages_by_key_every_finding_once_in_order(app, county):
             assert pages == -(-total // queries.PER_PAGE)
             rows = db.session.execute(select(Finding.id, Finding.rule, Finding.period_start,
                                              Finding.amount_at_risk_fen)).all()
-            def key(r):  # no month and no amount sort last
+            def key(r, sort=sort):  # no month and no amount sort last
                 day = -(r.period_start.toordinal() if r.period_start else 0)
                 fen = -(r.amount_at_risk_fen if r.amount_at_risk_fen is not None else -1)
                 return {"period": (day, fen), "amount": (fen, day), "rule": (r.rule, day)}[sort] + (r.id,)

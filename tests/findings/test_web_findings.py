@@ -114,7 +114,8 @@ def test_bulk_confirm_and_a_bulk_reaching_outside_the_scope(web, client):
     login(client, "auditor_fj")
     r = post(client, "/findings/bulk", {"action": "confirm", "ids": mine}, follow_redirects=True)
     assert "已确认 2 条问题" in text(r) and {status_of(i) for i in mine} == {"confirmed"}
-    r = post(client, "/findings/bulk", {"action": "dismiss", "note": "核实无误，属误报", "ids": [*mine, theirs]})
+    r = post(client, "/findings/bulk",
+             {"action": "dismiss", "note": "核实无误，属误报", "ids": [*mine, theirs]})
     assert r.status_code == 403
     assert {status_of(i) for i in mine} == {"confirmed"} and status_of(theirs) == "open"
     r = post(client, "/findings/bulk", {"action": "dismiss", "ids": mine}, follow_redirects=True)

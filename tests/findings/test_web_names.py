@@ -27,7 +27,8 @@ def _masked(idn: str) -> str:
 
 def _finding(rule: str, person_id: int) -> Finding:
     db.session.rollback()
-    return db.session.scalars(select(Finding).where(Finding.rule == rule, Finding.person_id == person_id)).one()
+    return db.session.scalars(select(Finding)
+                              .where(Finding.rule == rule, Finding.person_id == person_id)).one()
 
 
 def test_im04_names_only_the_people_of_the_readers_district(app, people, quick_hashes, tmp_path):
@@ -98,7 +99,8 @@ def test_findings_pages_read_names_not_codes_on_the_demo_county(app, quick_hashe
     # PS01 and PS04 on the same month's pay of a dead man: the PS01 page says the money overlaps
     by_month = {(f.person_id, f.post_id, tuple(f.periods)): f
                 for f in db.session.scalars(select(Finding).where(Finding.rule == "PS04"))}
-    ps01 = next(f for f in db.session.scalars(select(Finding).where(Finding.rule == "PS01").order_by(Finding.id))
+    ps01 = next(f for f in db.session.scalars(select(Finding).where(Finding.rule == "PS01")
+                                              .order_by(Finding.id))
                 if (f.person_id, f.post_id, tuple(f.periods)) in by_month)
     page = text(client.get(f"/findings/{ps01.id}"))
     assert "与 PS04 死亡后仍发放工资 重叠，不重复计算" in page
@@ -111,7 +113,8 @@ def test_findings_pages_read_names_not_codes_on_the_demo_county(app, quick_hashe
     far_idn, far_name = planted["far"]
     near = db.session.scalars(select(Person).where(Person.id_masked == mask(near_idn),
                                                    Person.name == near_name)).one()
-    im04 = db.session.scalars(select(Finding).where(Finding.rule == "IM04", Finding.person_id == near.id)).one()
+    im04 = db.session.scalars(select(Finding)
+                              .where(Finding.rule == "IM04", Finding.person_id == near.id)).one()
     page = text(client.get(f"/findings/{im04.id}"))
     assert near_name in page and "另有 1 人不在您的管辖范围" in page
     assert far_name not in page and mask(far_idn) not in page

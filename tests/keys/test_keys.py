@@ -54,7 +54,8 @@ def _plain(pii: PiiCodec) -> dict:
     people = {p.id: (pii.decrypt(p.id_enc), pii.decrypt(p.bank_enc) if p.bank_enc else None)
               for p in db.session.scalars(select(Person))}
     deaths = sorted(pii.decrypt(d.id_enc) for d in db.session.scalars(select(Death)))
-    wages = sorted((w.id, pii.decrypt(w.account_enc)) for w in db.session.scalars(select(Wage)) if w.account_enc)
+    wages = sorted((w.id, pii.decrypt(w.account_enc)) for w in db.session.scalars(select(Wage))
+                   if w.account_enc)
     return {"people": people, "deaths": deaths, "wages": wages}
 
 
@@ -193,7 +194,8 @@ def test_rotation_waits_for_no_scheduler_and_refuses_rows_it_cannot_rekey(app, r
 
     # a death row from before migration 0008 (no encrypted number, not a person of the ledger)
     with db.engine.begin() as conn:
-        conn.execute(text("UPDATE deaths SET id_enc = NULL WHERE id_hash NOT IN (SELECT id_hash FROM persons)"))
+        conn.execute(text("UPDATE deaths SET id_enc = NULL "
+                          "WHERE id_hash NOT IN (SELECT id_hash FROM persons)"))
     before = snapshot(db.engine)
     out = runner.invoke("keys", "rotate", "--new-key-file", str(tmp_path / "b.key"))
     assert out.exit_code != 0 and "deaths 1 条" in out.output and "请重新导入" in out.output

@@ -24,7 +24,8 @@ from web_helpers import login, post, token
 
 pytestmark = pytest.mark.slow
 
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+PDF = (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+       b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
 
 
 def raw_database(database_url: str) -> bytes:
@@ -35,7 +36,8 @@ def raw_database(database_url: str) -> bytes:
         path = Path(make_url(database_url).database)
         return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
     url = make_url(database_url)
-    return subprocess.run(["pg_dump", "-h", url.host, "-p", str(url.port or 5432), "-U", url.username, url.database],
+    return subprocess.run(["pg_dump", "-h", url.host, "-p", str(url.port or 5432), "-U", url.username,
+                           url.database],
                           check=True, capture_output=True).stdout
 
 
@@ -99,7 +101,8 @@ def test_what_people_type_and_files_carry_is_stored_masked(web, app, runner, dat
     ws = app.test_client()
     login(ws, "auditor_ws")
     fid = web.finding("巫山县", "PS01").id
-    r = post(ws, f"/findings/{fid}/review", {"action": "dismiss", "note": f"经核实 {liu} 已于当月离职，工资退回账户 {account}"})
+    r = post(ws, f"/findings/{fid}/review",
+             {"action": "dismiss", "note": f"经核实 {liu} 已于当月离职，工资退回账户 {account}"})
     assert r.status_code == 303
 
     # a notice whose requirements name a person; the unit answers naming people, with an evidence
@@ -115,7 +118,8 @@ def test_what_people_type_and_files_carry_is_stored_masked(web, app, runner, dat
     login(op, "operator_bd")
     db.session.rollback()
     item_ids = list(db.session.scalars(select(NoticeFinding.id).where(NoticeFinding.notice_id == nid)))
-    each = {f"a-{i}-action": "explained" for i in item_ids} | {f"a-{i}-text": f"{wang} 已清退，工资已退回" for i in item_ids}
+    each = {f"a-{i}-action": "explained"
+            for i in item_ids} | {f"a-{i}-text": f"{wang} 已清退，工资已退回" for i in item_ids}
     r = post(op, f"/notices/{nid}/answer", {
         "text": f"已清退 {wang}，追回工资 1200 元，原工资账户 {account} 已冻结。",
         "files": [(io.BytesIO(PDF), f"{wang}-清退决定.pdf")], **each}, content_type="multipart/form-data")
@@ -125,7 +129,8 @@ def test_what_people_type_and_files_carry_is_stored_masked(web, app, runner, dat
                                                "files": [(io.BytesIO(PDF), "缴款凭证.pdf")], **each},
                 content_type="multipart/form-data").status_code == 303
     for i in item_ids:  # 人工销号 with a reason naming the person
-        assert post(au, f"/notices/{nid}/items/{i}/override", {"reason": f"{wang} 已清退，准予销号"}).status_code == 303
+        assert (post(au, f"/notices/{nid}/items/{i}/override", {"reason": f"{wang} 已清退，准予销号"})
+                .status_code == 303)
     # the notice's PDF and a district report are archived
     ins = app.test_client()
     login(ins, "inspector_fj")
@@ -161,8 +166,10 @@ def test_what_people_type_and_files_carry_is_stored_masked(web, app, runner, dat
     db.session.rollback()
     answer = db.session.scalars(select(NoticeResponse).order_by(NoticeResponse.id)).first()
     assert f"{wang[:6]}********{wang[-4:]}" in answer.text and wang not in answer.text
-    assert db.session.scalar(select(EvidenceFile.name).order_by(EvidenceFile.id)).startswith(wang[:6] + "********")
-    assert db.session.get(Finding, fid).review_note.endswith(account[:4] + "*" * (len(account) - 8) + account[-4:])
+    assert (db.session.scalar(select(EvidenceFile.name).order_by(EvidenceFile.id))
+            .startswith(wang[:6] + "********"))
+    assert (db.session.get(Finding, fid)
+            .review_note.endswith(account[:4] + "*" * (len(account) - 8) + account[-4:]))
     batch = db.session.scalars(select(ImportBatch).order_by(ImportBatch.id.desc())).first()
     assert zhao not in batch.source and zhao not in " ".join(batch.warnings)
     page = op.get(f"/notices/{nid}").get_data(as_text=True)
@@ -180,7 +187,8 @@ def test_a_failed_statement_logs_its_sql_but_not_the_values_bound_to_it(app, peo
 
     idn = people.id("1966-06-06")
     with db.engine.begin() as conn:
-        conn.execute(text("INSERT INTO settings (name, value, updated_at) VALUES ('x', 'y', CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO settings (name, value, updated_at) VALUES ('x', 'y',"
+                          " CURRENT_TIMESTAMP)"))
     # (a value bound to the statement, as a search for a person would bind an ID number)
     with pytest.raises(IntegrityError) as failed, db.engine.begin() as conn:
         conn.execute(text("UPDATE settings SET value = NULL WHERE name = 'x' AND CAST(:n AS TEXT) <> ''"),

@@ -58,7 +58,8 @@ def assert_base_values_stored():
     assert sorted(t for t in db.session.scalars(select(Attendance.check_in_time)) if t) == [
         dt.time(7, 55), dt.time(8, 1), dt.time(8, 30)]
     assert sorted(db.session.execute(select(Wage.period, Wage.paid_on, Wage.amount_fen)).all()) == [
-        (dt.date(2025, 1, 1), dt.date(2025, 2, 10), 80000), (dt.date(2025, 1, 1), dt.date(2025, 2, 12), 250000)]
+        (dt.date(2025, 1, 1), dt.date(2025, 2, 10),
+         80000), (dt.date(2025, 1, 1), dt.date(2025, 2, 12), 250000)]
     assert sorted(db.session.scalars(select(Report.value_x100))) == [100, 250000]
 
 

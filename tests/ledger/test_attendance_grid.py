@@ -172,7 +172,8 @@ def test_a_grid_holding_the_attendance_of_a_replaced_month_is_what_stays(app, pe
     march = [r for r in c.t["attendance"] if r["work_date"].startswith("2025-03")
              and not (r["id_number"] == who["b"] and r["status"] == "缺勤")]  # 李小花's 缺勤 days were wrong
     folder = tmp_path / "correction"
-    write_bundle(folder, {"replaces": [{"table": "attendance", "period_from": "2025-03", "district": "奉节县"}]})
+    write_bundle(folder,
+                 {"replaces": [{"table": "attendance", "period_from": "2025-03", "district": "奉节县"}]})
     write_grid(folder / "考勤表.xlsx", grid_rows(c, march))
     before = stored_attendance(app)
     dropped = len([r for r in c.t["attendance"] if r["id_number"] == who["b"] and r["status"] == "缺勤"])
@@ -219,7 +220,8 @@ def test_an_unknown_mark_names_the_sheet_row_and_day_and_the_marks_to_use(app, p
     assert (e.table, e.row, e.column, e.value) == ("attendance_grid", 4, "15日", "迟")
     assert e.origin == "台账.xlsx「考勤表」"
     assert e.reason == f"考勤标记「迟」无法识别：{MARKS_HELP}"
-    assert str(e).startswith("考勤表") and "台账.xlsx「考勤表」" in str(e) and "第4行 [15日] 值「迟」" in str(e)
+    assert (str(e).startswith("考勤表") and "台账.xlsx「考勤表」" in str(e)
+            and "第4行 [15日] 值「迟」" in str(e))
     assert "√" in str(e) and "假 = 请假" in str(e)
 
 
@@ -251,7 +253,8 @@ def test_a_day_also_in_the_bundles_attendance_table_is_refused_on_both_sides(app
     errors = _refused(app, path)
     assert [(e.table, e.row, e.column) for e in errors] == [("attendance_grid", 3, "3日"),
                                                           ("attendance_grid", 3, "15日")]
-    assert errors[0].reason == ("2025-04-03 的考勤在考勤记录表第2行也有：同一天只能在一张表中填写，请删去其中一处")
+    assert (errors[0].reason
+            == ("2025-04-03 的考勤在考勤记录表第2行也有：同一天只能在一张表中填写，请删去其中一处"))
     assert "第3行 [15日]" in str(errors[1]) and "考勤记录表第3行也有" in errors[1].reason
 
 
@@ -288,4 +291,5 @@ def test_the_command_lines_dry_run_reports_the_attendance_a_grid_would_add(app, 
     bad[4 + 14] = "迟"
     out = runner.invoke("import", str(write_grid(tmp_path / "坏.xlsx", [bad])), "--dry-run")
     assert out.exit_code == 1
-    assert "共有 1 处错误" in out.output and "坏.xlsx「考勤表」" in out.output and "第2行 [15日] 值「迟」" in out.output
+    assert ("共有 1 处错误" in out.output and "坏.xlsx「考勤表」" in out.output
+            and "第2行 [15日] 值「迟」" in out.output)

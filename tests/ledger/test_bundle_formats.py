@@ -69,7 +69,8 @@ def test_headers_with_spaces_and_full_width_characters(app, people, tmp_path):
 
 
 def test_columns_in_any_order(app, people, tmp_path):
-    tables = {name: [dict(reversed(list(r.items()))) for r in rows] for name, rows in base_tables(people).items()}
+    tables = {name: [dict(reversed(list(r.items()))) for r in rows] for name, rows in base_tables(people)
+              .items()}
     assert_imported(run(write_bundle(tmp_path / "bundle", tables)))
     assert_base_values_stored()
 

@@ -59,8 +59,8 @@ def test_a_line_of_only_commas_is_ignored(app, people, tmp_path):
     width = len(tables["persons"][0])
     _insert_line(folder / "persons.csv", 2, "," * (width - 1) + "\r\n")  # between the 1st and 2nd person
     _insert_line(folder / "attendance.csv", 5, "\r\n")  # a truly empty line at the end
-    (folder / "wages.csv").write_text((folder / "wages.csv").read_text(encoding="utf-8") + ",,,\r\n,,,,,,,\r\n",
-                                      encoding="utf-8")
+    (folder / "wages.csv").write_text((folder / "wages.csv")
+                                      .read_text(encoding="utf-8") + ",,,\r\n,,,,,,,\r\n", encoding="utf-8")
     result = run(folder)
     assert_imported(result)
     assert_base_values_stored()
@@ -87,8 +87,8 @@ def test_dry_run_counts_but_changes_nothing(app, people, tmp_path):
     assert result.dry_run and not result.committed
     assert_imported(result)
     assert result.batch_id is None
-    for model in (Person, Post, Position, Placement, Workshop, WorkshopStaff, Attendance, Wage, Report, Official,
-                  ImportBatch):
+    for model in (Person, Post, Position, Placement, Workshop, WorkshopStaff, Attendance, Wage, Report,
+                  Official, ImportBatch):
         assert count(model) == 0, model.__name__
 
     # the real import then adds exactly what the dry run announced

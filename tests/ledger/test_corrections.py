@@ -57,7 +57,8 @@ def test_a_correction_deletes_two_phantom_rows_and_their_findings_become_data_go
     kept = [w for w in _october_baidi(c) if w["id_number"] not in (who["d"], who["e"])]
     assert len(kept) == 2  # 王大山's and 李小花's October pay stay
     correction = write_bundle(tmp_path / "correction", {
-        "replaces": [{"table": "工资发放", "period_from": "2025-10", "district": "奉节县", "township": "白帝镇"}],
+        "replaces": [{"table": "工资发放", "period_from": "2025-10", "district": "奉节县",
+                      "township": "白帝镇"}],
         "wages": kept})
 
     # the dry run lists what would go, and leaves everything as it was
@@ -80,7 +81,8 @@ def test_a_correction_deletes_two_phantom_rows_and_their_findings_become_data_go
     entries = db.session.scalars(select(ChangeLog).where(ChangeLog.action == "import.delete")
                                  .order_by(ChangeLog.id)).all()
     assert len(entries) == 2 and {e.table_name for e in entries} == {"wages"}
-    assert {e.old["amount"] for e in entries} == {"800.00"} and {e.old["period"] for e in entries} == {"2025-10"}
+    assert ({e.old["amount"] for e in entries} == {"800.00"}
+            and {e.old["period"] for e in entries} == {"2025-10"})
     text = json.dumps([[e.row_ref, e.old, e.new] for e in entries], ensure_ascii=False)
     assert who["d"] not in text and who["e"] not in text and c.accounts[who["d"]] not in text
     assert all(e.old["id_number"].count("*") >= 8 and e.batch_id == result.batch_id for e in entries)
@@ -134,7 +136,8 @@ def test_reversals_net_against_the_payment_they_reverse(app, people, tmp_path):
     c.pay(b, "GW-1", "2025-09", "-800.00", paid_on="2025-10-15", account_name="张冒领")
     c.pay(b, "GW-1", "2025-09", paid_on="2025-10-16")
     found = c.audit(app, tmp_path / "county", as_of="2025-12-31")
-    assert [f for f in found if f["category"] != "data_quality"] == [], [(f["rule"], f["explanation"]) for f in found]
+    assert ([f for f in found if f["category"] != "data_quality"]
+            == []), [(f["rule"], f["explanation"]) for f in found]
 
 
 def test_the_same_county_without_reversals_finds_both(app, people, tmp_path):
@@ -155,10 +158,14 @@ def test_a_reversal_with_nothing_to_reverse_is_a_row_error(app, people, tmp_path
     c.audit(app, tmp_path / "county", as_of="2025-12-31")
     before = snapshot(db.engine)
     bundle = write_bundle(tmp_path / "reversal", {"wages": [
-        {"id_number": a, "post_code": "GW-1", "period": "2025-08", "amount": "-800.00", "paid_on": "2025-10-20"},
-        {"id_number": a, "post_code": "GW-1", "period": "2025-09", "amount": "-900.00", "paid_on": "2025-10-20"},
-        {"id_number": a, "post_code": "GW-1", "period": "2025-09", "amount": "-800.00", "paid_on": "2025-09-20"},
-        {"id_number": a, "post_code": "GW-1", "period": "2025-09", "amount": "-800.00", "paid_on": "2025-10-20"},
+        {"id_number": a, "post_code": "GW-1", "period": "2025-08", "amount": "-800.00",
+         "paid_on": "2025-10-20"},
+        {"id_number": a, "post_code": "GW-1", "period": "2025-09", "amount": "-900.00",
+         "paid_on": "2025-10-20"},
+        {"id_number": a, "post_code": "GW-1", "period": "2025-09", "amount": "-800.00",
+         "paid_on": "2025-09-20"},
+        {"id_number": a, "post_code": "GW-1", "period": "2025-09", "amount": "-800.00",
+         "paid_on": "2025-10-20"},
     ]})
     result = _import(app, bundle)
     rows = sorted((e.table, e.row, e.column, e.value) for e in result.errors)

@@ -173,7 +173,8 @@ def test_workbooks_kept_with_every_habit_give_the_findings_of_the_clean_bundle(a
     result, got = audited(app, request.getfixturevalue("habits" if layout == "files" else "one_book"))
     assert brief(got) == brief(expected)
     def evidence(found):  # findings of one rule and month may tie in the list's order: compare them sorted
-        return sorted(json.dumps([f["rule"], f["evidence"]], ensure_ascii=False, sort_keys=True) for f in found)
+        return sorted(json.dumps([f["rule"], f["evidence"]], ensure_ascii=False, sort_keys=True)
+                      for f in found)
 
     assert evidence(got) == evidence(expected)
 

@@ -24,7 +24,8 @@ def test_a_valid_bundle_loads_every_table(app, people, tmp_path):
                              .where(Post.code == "GW-002"))
     assert wage == 90000  # "900" yuan, exactly, in fen
     batch = db.session.scalars(select(ImportBatch)).one()
-    assert batch.actor == "tester" and batch.status == "committed" and batch.counts["attendance"]["added"] == 4
+    assert (batch.actor == "tester" and batch.status == "committed"
+            and batch.counts["attendance"]["added"] == 4)
 
 
 def test_every_bad_row_is_reported_at_once_and_nothing_is_written(app, runner, people, tmp_path):
@@ -79,12 +80,14 @@ def test_reimporting_the_same_bundle_changes_nothing(app, people, tmp_path):
     assert again.ok
     assert all(c.added == 0 and c.changed == 0 and c.unchanged == c.rows for c in again.counts.values())
     assert {k: v for k, v in snapshot(db.engine).items() if k not in records} == before
-    assert db.session.scalars(select(ImportBatch.status).order_by(ImportBatch.id)).all() == ["committed", "no_change"]
+    assert (db.session.scalars(select(ImportBatch.status).order_by(ImportBatch.id))
+            .all() == ["committed", "no_change"])
     # both imports are in the audit log, the first with what it added, the second as changing nothing
     logged = db.session.scalars(select(ChangeLog).order_by(ChangeLog.seq)).all()
     assert [(e.action, e.new["status"]) for e in logged] == [("import.commit", "committed"),
                                                             ("import.commit", "no_change")]
-    assert logged[0].new["added"]["persons"] == len(base_tables(people)["persons"]) and logged[1].new["added"] == {}
+    assert (logged[0].new["added"]["persons"] == len(base_tables(people)["persons"])
+            and logged[1].new["added"] == {})
 
 
 def test_a_changed_row_is_updated_and_logged_with_old_and_new_values(app, people, tmp_path):
@@ -105,14 +108,18 @@ def test_a_changed_row_is_updated_and_logged_with_old_and_new_values(app, people
             for log in db.session.scalars(select(ChangeLog).where(ChangeLog.action == "import.update"))}
     assert set(logs) == {"persons", "positions", "placements", "attendance"}
     person = logs["persons"]
-    assert person.actor == "tester" and person.action == "import.update" and person.batch_id == result.batch_id
-    assert person.old["bank_masked"] == "6228***********0011" and person.new["bank_masked"] == "6228***********0999"
+    assert (person.actor == "tester" and person.action == "import.update"
+            and person.batch_id == result.batch_id)
+    assert (person.old["bank_masked"] == "6228***********0011"
+            and person.new["bank_masked"] == "6228***********0999")
     assert person.new["categories"] == "脱贫人口;残疾人" and person.old["categories"] == "脱贫人口"
-    assert logs["positions"].old == {"monthly_wage": "900.00"} and logs["positions"].new == {"monthly_wage": "950.50"}
+    assert (logs["positions"].old == {"monthly_wage": "900.00"}
+            and logs["positions"].new == {"monthly_wage": "950.50"})
     assert logs["positions"].row_ref == "GW-002"
     assert logs["attendance"].old == {"status": "请假"} and logs["attendance"].new == {"status": "缺勤"}
     assert logs["attendance"].row_ref.endswith("/ GW-001 / 2025-01-03")
-    assert db.session.scalar(select(Placement.end_date).where(Placement.end_date.is_not(None))).isoformat() == "2025-06-30"
+    assert (db.session.scalar(select(Placement.end_date).where(Placement.end_date.is_not(None)))
+            .isoformat() == "2025-06-30")
 
 
 def test_identical_wage_rows_are_kept_as_evidence_and_reported(app, people, tmp_path):
@@ -179,7 +186,8 @@ def test_a_value_under_no_header_is_an_error_not_dropped(app, people, tmp_path):
     rows = base_tables(people)["persons"]
     keys = list(rows[0])
     cases = (("middle", keys[:2] + [None] + keys[2:], 2, "第3列", "该列没有表头，但此行在该列有内容"),
-             ("right", keys + [None], len(keys), f"第{len(keys) + 1}列以后", "该行的列数多于表头"))  # as in a CSV
+             # as in a CSV
+             ("right", keys + [None], len(keys), f"第{len(keys) + 1}列以后", "该行的列数多于表头"))
     for case, header, extra_at, column, reason in cases:
         folder = tmp_path / case
         folder.mkdir()
@@ -212,7 +220,8 @@ def test_a_dry_run_names_every_changed_field_with_old_and_new_values(app, people
     assert result.ok and snapshot(db.engine) == before
     changes = result.changes
     assert changes["positions"] == {"rows": [{"ref": "GW-002 护林员",
-                                              "fields": [["月补贴标准", "900.00 元", "950.50 元"]]}], "more": 0}
+                                              "fields": [["月补贴标准", "900.00 元", "950.50 元"]]}],
+                                    "more": 0}
     person = changes["persons"]["rows"][0]
     assert person["ref"] == f"王大山（{wang}）"
     assert ["人员类别", "脱贫人口", "脱贫人口;残疾人"] in person["fields"]

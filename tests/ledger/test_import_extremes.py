@@ -52,7 +52,8 @@ EXTREMES = [
     ("workshops", "baseline_poverty_headcount", "1e999999999", "数值过大"),  # int() of it took hours
     ("persons", "name", "张" * 129, "内容过长"),
     ("migrant_work", "place", "广" * 130, "内容过长"),
-    ("persons", "id_number", arabic_digits(VALID["persons"][0]["id_number"], keep_last=True), "身份证号前17位应为数字"),
+    ("persons", "id_number", arabic_digits(VALID["persons"][0]["id_number"], keep_last=True),
+     "身份证号前17位应为数字"),
     ("persons", "bank_account", arabic_digits("6228480000000000011"), "银行账号应为6至32位数字"),
 ]
 
@@ -81,7 +82,8 @@ def test_extreme_cells_are_row_errors(app, loaded, tmp_path):
 
 WIDER = [("persons", "name", "张" * 65), ("persons", "phone", "1" * 33), ("persons", "name", "ﷺ" * 5),
          ("positions", "position_code", "G" * 65), ("positions", "title", "保" * 65),
-         ("wages", "batch", "B" * 65), ("attendance", "device_id", "D" * 65), ("wages", "account_name", "张" * 65)]
+         ("wages", "batch", "B" * 65), ("attendance", "device_id", "D" * 65),
+         ("wages", "account_name", "张" * 65)]
 
 
 def test_text_wider_than_its_column_is_refused(app, loaded, tmp_path):
@@ -140,7 +142,8 @@ def test_a_sheet_damaged_after_its_first_rows_is_refused_in_chinese(app, loaded,
     path.write_bytes(rewrite_part(data, "xl/worksheets/sheet1.xml", b'<row r="3"', b'<row r="3" <'))
     result = run(path, dry_run=True)
     assert [str(e) for e in result.errors] == [
-        "台账.xlsx「persons」 无法作为 xlsx 读取（文件已损坏，或不是 Excel 工作簿），请用 Excel 重新保存后再上传"]
+        "台账.xlsx「persons」 无法作为 xlsx 读取（文件已损坏，或不是 Excel 工作簿），请用 Excel 重新保存后"
+        "再上传"]
     assert Snapshot(snapshot(db.engine)) == loaded
 
 

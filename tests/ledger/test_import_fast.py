@@ -41,7 +41,8 @@ def took(monkeypatch) -> list[str]:
 
 
 def run_import(app, path, limits: Limits, **kw):
-    return import_bundle(path, engine=db.engine, pii=app.extensions["pii"], actor="tester", limits=limits, **kw)
+    return import_bundle(path, engine=db.engine, pii=app.extensions["pii"], actor="tester", limits=limits,
+                         **kw)
 
 
 def stored() -> dict[str, list[tuple]]:
@@ -129,7 +130,8 @@ def test_a_large_load_into_an_empty_table_rebuilds_its_keys(app, people, tmp_pat
     assert attendance_indexes() == {"pk_attendance", "ix_attendance_phone"}
 
 
-def test_a_reader_of_the_empty_table_keeps_its_indexes_and_the_import_does_not_wait(app, people, tmp_path, took,
+def test_a_reader_of_the_empty_table_keeps_its_indexes_and_the_import_does_not_wait(app, people, tmp_path,
+                                                                                    took,
                                                                                      rebuilt):
     tables = base_tables_with_days(people)
     with db.engine.connect() as reader:  # a page or an audit run reading attendance, its transaction open
@@ -179,7 +181,8 @@ def _backslash_dot(text: str) -> str:  # PostgreSQL's end-of-data marker, as a l
     return "\n".join([*lines[:5], "\\.", *lines[5:]]) + "\n"
 
 
-@pytest.mark.parametrize("change", [_quoted, _bad_status, _blank_line, _total_row, _short_row, _backslash_dot],
+@pytest.mark.parametrize("change",
+                         [_quoted, _bad_status, _blank_line, _total_row, _short_row, _backslash_dot],
                          ids=["quote", "bad-value", "blank-line", "total-row", "short-row", "end-marker"])
 def test_a_file_the_fast_path_cannot_read_exactly_is_read_row_by_row(app, people, tmp_path, took, change):
     folder = write_bundle(tmp_path / "b", base_tables_with_days(people))

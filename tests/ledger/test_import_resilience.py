@@ -73,7 +73,8 @@ def _base_then_import(app, cli_env, people, county: Path, tmp_path):
                          pii=app.extensions["pii"]).ok
     before = snapshot(db.engine)
     db.engine.dispose()
-    proc = subprocess.Popen([sys.executable, "-c", "from audit.cli import main; main()", "import", str(county)],
+    proc = subprocess.Popen([sys.executable, "-c", "from audit.cli import main; main()", "import",
+                             str(county)],
                             env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return before, proc
 
@@ -98,7 +99,8 @@ def test_an_import_killed_midway_leaves_no_partial_rows_and_a_retry_succeeds(
 
     retry = import_bundle(county, engine=db.engine, pii=pii)
     assert retry.ok, [str(e) for e in retry.errors[:5]]
-    expected = sum(1 for _ in open(county / "attendance.csv", encoding="utf-8")) - 1
+    with open(county / "attendance.csv", encoding="utf-8") as fh:
+        expected = sum(1 for _ in fh) - 1
     assert retry.counts["attendance"].added == expected
 
 
@@ -139,7 +141,8 @@ def test_a_connection_dropped_by_the_server_midway_is_reported_in_chinese_and_a_
 
     retry = import_bundle(county, engine=db.engine, pii=pii)
     assert retry.ok, [str(e) for e in retry.errors[:5]]
-    expected = sum(1 for _ in open(county / "attendance.csv", encoding="utf-8")) - 1
+    with open(county / "attendance.csv", encoding="utf-8") as fh:
+        expected = sum(1 for _ in fh) - 1
     assert retry.counts["attendance"].added == expected
 
 
@@ -197,7 +200,8 @@ def test_a_connection_lost_just_after_the_commit_is_not_reported_as_nothing_chan
 
 def test_an_unreachable_database_is_reported_in_chinese(people, tmp_path):
     bundle = write_bundle(tmp_path / "base", base_tables(people))
-    env = {**os.environ, "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere",  # nothing listens
+    # nothing listens
+    env = {**os.environ, "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere",
            "AUDIT_PII_KEY": TEST_PII_KEY, "SECRET_KEY": "test-secret",
            "AUDIT_INSTANCE_PATH": str(tmp_path / "instance")}
     got = subprocess.run([sys.executable, "-c", "from audit.cli import main; main()", "import", str(bundle)],

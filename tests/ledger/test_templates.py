@@ -57,8 +57,8 @@ def test_csv_templates_have_a_bom_and_chinese_headers(templates):
     raw = (templates / "persons.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
-    assert rows[0] == ["身份证号", "姓名", "联系电话", "户编号", "区县", "乡镇街道", "村社区", "人员类别", "劳动能力",
-                       "银行账号"]
+    assert rows[0] == ["身份证号", "姓名", "联系电话", "户编号", "区县", "乡镇街道", "村社区", "人员类别",
+                       "劳动能力", "银行账号"]
     assert len(rows) == 3  # header and two sample people
     for spec in TABLES:
         with open(templates / f"{spec.name}.csv", encoding="utf-8-sig", newline="") as fh:
@@ -96,7 +96,8 @@ def test_the_untouched_workbook_is_refused_and_changes_nothing(app, templates):
     before = snapshot(db.engine)
     result = run_import(app, templates / WORKBOOK_NAME)
     assert_refused_as_a_whole(result, before, db.engine)
-    assert "人员信息(persons)（台账模板.xlsx「人员信息」） 第2行 [身份证号] 值「000000" in str(result.errors[0])
+    assert ("人员信息(persons)（台账模板.xlsx「人员信息」） 第2行 [身份证号] 值「000000"
+            in str(result.errors[0]))
     assert not [w for w in result.warnings if "说明" not in w]  # only the explanation sheet is skipped
 
 
@@ -115,7 +116,7 @@ def test_one_sample_row_left_among_real_rows_refuses_the_bundle(app, templates, 
     real = people.id("1975-03-02", True)
     with open(templates / "persons.csv", encoding="utf-8-sig", newline="") as fh:
         header, first, second = list(csv.reader(fh))
-    row = dict(zip(header, first)) | {"身份证号": real, "姓名": "王大山", "户编号": "H001"}
+    row = dict(zip(header, first, strict=False)) | {"身份证号": real, "姓名": "王大山", "户编号": "H001"}
     with open(folder / "persons.csv", "w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows([header, [row[h] for h in header], second])
     before = snapshot(db.engine)
@@ -152,9 +153,10 @@ def test_sample_codes_names_and_ids_can_never_be_live(templates):
     assert [p[1] for p in people] == ["示例人员甲", "示例人员乙"]
     assert all(p[0].startswith("000000") and p[3].startswith("示例-") for p in people)
     assert [id_number(p[0]) for p in people] == [p[0] for p in people]  # valid numbers all the same
-    for sheet, col in (("公益性岗位", 0), ("就业帮扶车间", 0), ("安置台账", 1), ("考勤记录", 1), ("工资发放", 1),
-                       ("上报数据", 0), ("车间用工花名册", 0)):
-        assert all(r[col].startswith("示例-") for r in wb[sheet].iter_rows(min_row=2, values_only=True)), sheet
+    for sheet, col in (("公益性岗位", 0), ("就业帮扶车间", 0), ("安置台账", 1), ("考勤记录", 1),
+                       ("工资发放", 1), ("上报数据", 0), ("车间用工花名册", 0)):
+        assert (all(r[col].startswith("示例-")
+                    for r in wb[sheet].iter_rows(min_row=2, values_only=True))), sheet
     text = "\n".join(str(c) for row in wb["说明"].iter_rows(values_only=True) for c in row if c is not None)
     assert "示例行" in text and "会被拒绝" in text
 

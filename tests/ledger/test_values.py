@@ -180,7 +180,8 @@ def test_a_month_excel_kept_as_a_number_is_refused_not_guessed(cell):
     """2025.10 in a General cell is the number 2025.1 (ledger-format.md, "Excel number cells")."""
     with pytest.raises(CellError) as exc:
         v.month(cell)
-    assert f"月份被 Excel 存成了数字 {cell:g}" in str(exc.value) and "写作 YYYY-MM（如 2025-10）" in str(exc.value)
+    assert (f"月份被 Excel 存成了数字 {cell:g}" in str(exc.value)
+            and "写作 YYYY-MM（如 2025-10）" in str(exc.value))
     assert v.month("2025.1") == dt.date(2025, 1, 1)  # typed as text, it is January
 
 
@@ -316,7 +317,8 @@ def test_categories_separators_give_the_same_mask(cell):
     assert categories(cell) == POOR_AND_DISABLED
 
 
-@pytest.mark.parametrize("cell", ["4050", "4050人员", "大龄失业人员", "大龄失业人员(4050)", "大龄失业人员（4050）",
+@pytest.mark.parametrize("cell",
+                         ["4050", "4050人员", "大龄失业人员", "大龄失业人员(4050)", "大龄失业人员（4050）",
                                   "大龄失业人员 (4050)"])
 def test_categories_alias_4050(cell):
     assert categories(cell) == vocab.CATEGORY_BIT["大龄失业人员"]
@@ -326,7 +328,8 @@ def test_categories_every_word_of_the_vocabulary():
     assert categories("、".join(vocab.CATEGORIES)) == (1 << len(vocab.CATEGORIES)) - 1
 
 
-@pytest.mark.parametrize("cell, word", [("贫困户", "贫困户"), ("脱贫人口;贫困户", "贫困户"), ("残疾", "残疾")])
+@pytest.mark.parametrize("cell, word",
+                         [("贫困户", "贫困户"), ("脱贫人口;贫困户", "贫困户"), ("残疾", "残疾")])
 def test_categories_unknown_word_is_named(cell, word):
     with pytest.raises(CellError) as exc:
         categories(cell)
@@ -338,7 +341,8 @@ def test_categories_unknown_word_is_named(cell, word):
 STATUS = BY_NAME["attendance"].col("status").parse
 
 
-@pytest.mark.parametrize("cell, expected", [("出勤", "出勤"), (" 请假 ", "请假"), ("休息", "休息"), ("缺勤", "缺勤")])
+@pytest.mark.parametrize("cell, expected",
+                         [("出勤", "出勤"), (" 请假 ", "请假"), ("休息", "休息"), ("缺勤", "缺勤")])
 def test_choice_accepts(cell, expected):
     assert STATUS(cell) == expected
 
@@ -352,7 +356,8 @@ def test_choice_refusal_lists_allowed_values():
         assert allowed in msg
 
 
-@pytest.mark.parametrize("cell, expected", [("total_headcount", "total_headcount"), ("用工总人数", "total_headcount"),
+@pytest.mark.parametrize("cell, expected",
+                         [("total_headcount", "total_headcount"), ("用工总人数", "total_headcount"),
                                             ("工资发放总额", "wages_total")])
 def test_metric_accepts_english_or_chinese(cell, expected):
     assert BY_NAME["reports"].col("metric").parse(cell) == expected
@@ -364,7 +369,8 @@ PERSONS = BY_NAME["persons"]
 
 
 @pytest.mark.parametrize("header", [
-    "身份证号", "id_number", " ID_NUMBER ", "ｉｄ＿ｎｕｍｂｅｒ", "ＩＤ＿ＮＵＭＢＥＲ", "身份证号码", "公民身份号码",
+    "身份证号", "id_number", " ID_NUMBER ", "ｉｄ＿ｎｕｍｂｅｒ", "ＩＤ＿ＮＵＭＢＥＲ", "身份证号码",
+                                    "公民身份号码",
     "\u3000身份证号\u3000", " 身份证号 ", "身份 证号",
 ], ids=repr)
 def test_header_key_id_number(header):
@@ -372,7 +378,8 @@ def test_header_key_id_number(header):
 
 
 @pytest.mark.parametrize("table, header, key", [
-    ("persons", "姓名", "name"), ("persons", "人员类别", "categories"), ("positions", "月补贴标准", "monthly_wage"),
+    ("persons", "姓名",
+     "name"), ("persons", "人员类别", "categories"), ("positions", "月补贴标准", "monthly_wage"),
     ("attendance", "日期", "work_date"), ("wages", "所属月份", "period"), ("wages", "ＡＭＯＵＮＴ", "amount"),
 ])
 def test_header_key_other_columns(table, header, key):
@@ -386,7 +393,9 @@ def test_header_key_unknown(header):
 
 @pytest.mark.parametrize("name, table", [
     ("人员信息", "persons"), ("persons", "persons"), ("Persons", "persons"), ("PERSONS", "persons"),
-    (" persons ", "persons"), ("ｐｅｒｓｏｎｓ", "persons"), ("考勤记录", "attendance"), ("workshop_staff", "workshop_staff"),
+    (" persons ",
+     "persons"), ("ｐｅｒｓｏｎｓ",
+                  "persons"), ("考勤记录", "attendance"), ("workshop_staff", "workshop_staff"),
     ("车间用工花名册", "workshop_staff"), ("上报数据", "reports"),
 ])
 def test_table_for(name, table):

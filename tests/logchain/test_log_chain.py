@@ -111,7 +111,8 @@ def test_two_writers_at_once_keep_one_unbroken_chain(app, runner):
             for i in range(15):
                 with app.app_context(), engine.begin() as conn:  # the chain's key is the app's
                     conn.execute(select(log.c.id).limit(1)).all()  # a transaction that read first
-                    append(conn, [{"actor": name, "action": "test.write", "table_name": "", "new": {"i": i, "k": k}}
+                    append(conn,
+                           [{"actor": name, "action": "test.write", "table_name": "", "new": {"i": i, "k": k}}
                                   for k in range(1 + i % 3)])
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
@@ -149,7 +150,7 @@ def test_the_migration_chains_the_entries_already_there(app, runner):
                        "VALUES (:at, :actor, :action, '', NULL, :ref, NULL, :new)")
             for i in range(3):
                 conn.execute(old, {"at": f"2025-0{i + 1}-01 08:00:00", "actor": "old", "action": "legacy",
-                                   "ref": f"第{i}条", "new": '{"n": %d, "名": "旧"}' % i})
+                                   "ref": f"第{i}条", "new": f'{{"n": {i}, "名": "旧"}}'})
     finally:
         upgrade(directory=MIGRATIONS_DIR)
     db.session.remove()
@@ -173,7 +174,8 @@ def test_imports_and_audit_runs_are_logged_whoever_starts_them(app, runner, peop
     assert runner.invoke("import", str(bundle)).exit_code == 0
     assert runner.invoke("run", "--as-of", "2025-06-30").exit_code == 0
     with db.engine.connect() as conn:
-        rows = conn.execute(select(log.c.actor, log.c.action, log.c.row_ref, log.c.new).order_by(log.c.seq)).all()
+        rows = conn.execute(select(log.c.actor, log.c.action, log.c.row_ref, log.c.new)
+                            .order_by(log.c.seq)).all()
     assert [r.action for r in rows] == ["import.commit", "audit.run"]
     assert all(r.actor.startswith("cli") for r in rows)
     assert rows[0].row_ref == "b" and rows[0].new["added"]["persons"] == len(base_tables(people)["persons"])

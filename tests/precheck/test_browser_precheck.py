@@ -1,6 +1,6 @@
-"""Browser test of 发放前校验 (issue 17), in Debian's Chromium (the setup of tests/findings/test_browser.py): a
+"""Browser test of 发放前校验 (issue 17), in Debian's Chromium (the setup of tests/conftest.py): a
 township auditor uploads April's draft payroll of the two districts with a planted death (PS04,
-tests/precheck/test_precheck_web.py ``april``), reads the reasons of the rejected row, approves the pass
+tests/precheck/conftest.py ``april``), reads the reasons of the rejected row, approves the pass
 rows, and downloads the XLSX (masked, verdicts). Screenshots of every page go to
 /tmp/precheck-shots/ (outside the repository) for review."""
 from __future__ import annotations
@@ -37,7 +37,8 @@ def test_an_auditor_prechecks_approves_and_downloads(page_for, april, live, requ
     errors = au.inner_text("table.errors-table")
     assert "GW-B1" in errors and "不在您的管辖范围内" in errors
     wh.shot(au, "p2-precheck-refused", request, SHOTS)
-    assert [e for e in au.errors if "422" in e] and all("422" in e for e in au.errors)  # the refused upload's answer
+    # the refused upload's answer
+    assert [e for e in au.errors if "422" in e] and all("422" in e for e in au.errors)
     au.errors.clear()
 
     # the draft of the auditor's own posts
@@ -100,5 +101,6 @@ def test_an_auditor_prechecks_approves_and_downloads(page_for, april, live, requ
     db.session.rollback()
     pc = db.session.scalars(select(Precheck)).one()
     assert (pc.status, pc.approved_by, pc.approved_verdicts) == ("approved", "auditor_fj", ["pass"])
-    assert {e.action for e in db.session.scalars(select(ChangeLog).where(ChangeLog.action.like("precheck.%")))} == {
+    assert {e.action
+            for e in db.session.scalars(select(ChangeLog).where(ChangeLog.action.like("precheck.%")))} == {
         "precheck.create", "precheck.approve", "precheck.export"}

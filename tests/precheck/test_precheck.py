@@ -158,7 +158,8 @@ def test_cli_jsonl_exit_codes_stored_precheck_and_duplicates(app, county, runner
     from audit.admin.logtext import SENTENCES
 
     assert SENTENCES["precheck.create"](log, None) == (
-        f"发放前校验工资发放表「村工资表.csv」（第 {pc.id} 号，校验日 2025-05-10）：共 32 行，可发放 30 行、暂缓发放 0 行、"
+        f"发放前校验工资发放表「村工资表.csv」（第 {pc.id} 号，校验日 2025-05-10）：共 32 行，可发放 30 行"
+        "、暂缓发放 0 行、"
         "不予发放 2 行")
 
     # every row passes: exit 0
@@ -191,7 +192,8 @@ def test_xlsx_output_is_masked_with_the_verdict_coloured(app, county, runner, tm
     ws = wb.active
     ws.title = "4月工资"
     ws.append(["2025年4月公益性岗位工资发放表"])
-    ws.append(["身份证号", "岗位或车间编号", "所属月份", "发放金额（元）", "收款账号", "收款户名", "发放批次"])
+    ws.append(["身份证号", "岗位或车间编号", "所属月份", "发放金额（元）", "收款账号", "收款户名",
+               "发放批次"])
     for r in rows:
         ws.append(r)
     src = tmp_path / "四月.xlsx"
@@ -210,7 +212,8 @@ def test_xlsx_output_is_masked_with_the_verdict_coloured(app, county, runner, tm
     verdict_col = header.index("校验结果")
     colours = {row[verdict_col].value: row[verdict_col].fill.fgColor.rgb[-6:] for row in body}
     assert colours["可发放"] == "C6EFCE"
-    assert set(colours) - {"可发放"} and all(colours[v] in ("FFEB9C", "FFC7CE") for v in set(colours) - {"可发放"})
+    assert (set(colours) - {"可发放"}
+            and all(colours[v] in ("FFEB9C", "FFC7CE") for v in set(colours) - {"可发放"}))
     assert [row[0].value for row in body] == list(range(3, 3 + len(rows)))  # rows as Excel numbers them
 
 
@@ -243,7 +246,8 @@ def test_a_bad_file_names_its_rows_and_judges_nothing(app, county, runner, tmp_p
     sheet.append(bad_amount)
     wb.save(tmp_path / "两表.xlsx")
     res = runner.invoke("precheck", str(tmp_path / "两表.xlsx"))
-    assert res.exit_code not in (0, 3) and "两表.xlsx「工资发放表」）" in res.output and "第2行 [发放金额]" in res.output
+    assert (res.exit_code not in (0, 3) and "两表.xlsx「工资发放表」）" in res.output
+            and "第2行 [发放金额]" in res.output)
     wb["工资发放表"].title = "四月"
     wb.save(tmp_path / "两表.xlsx")
     res = runner.invoke("precheck", str(tmp_path / "两表.xlsx"))
@@ -273,7 +277,8 @@ def test_a_month_not_over_is_judged_on_days_so_far_and_the_remaining_working_day
         conn.execute(delete(Attendance).where(Attendance.person_id == idle_person,
                                               Attendance.work_month == dt.date(2025, 4, 1)))
     before = snapshot(db.engine)
-    result = check(db.engine, read_draft(write_csv(tmp_path / "月中.csv", [worker, idle])), as_of=day, pii=pii)
+    result = check(db.engine, read_draft(write_csv(tmp_path / "月中.csv", [worker, idle])), as_of=day,
+                   pii=pii)
     assert snapshot(db.engine) == before
     assert result.judged_as_of == dt.date(2025, 4, 30)
     ok, short = result.rows

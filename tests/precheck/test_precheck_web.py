@@ -77,7 +77,8 @@ def test_another_districts_post_and_bad_rows_are_refused_by_row_and_nothing_is_s
     assert resp.status_code == 422
     page = text(resp)
     assert "校验未进行" in page and "本次没有保存任何内容" in page
-    assert re.search(r"6 岗位或车间编号 GW-B1 不在您的管辖范围内（岗位或车间 GW-B1 属于其他地区；您的管辖范围：奉节县）", page)
+    assert (re.search(r"6 岗位或车间编号 GW-B1 不在您的管辖范围内（岗位或车间 GW-B1 属于其他地区；您的管辖"
+                      r"范围：奉节县）", page))
     assert april.ids["刘一"] not in page
     # a bad cell and an unknown person: named by row, in Chinese
     rows = draft_rows(april)
@@ -95,7 +96,8 @@ def test_another_districts_post_and_bad_rows_are_refused_by_row_and_nothing_is_s
     assert other.get(f"/prechecks/{pid}").status_code == 404
     assert other.get(f"/prechecks/{pid}.xlsx").status_code == 404
     assert f"第 {pid} 号" not in text(other.get("/prechecks/"))
-    assert wh.post(other, f"/prechecks/{pid}/approve", {"verdicts": "pass", "confirm": "1"}).status_code == 404
+    assert (wh.post(other, f"/prechecks/{pid}/approve", {"verdicts": "pass", "confirm": "1"})
+            .status_code == 404)
 
 
 @pytest.mark.parametrize("with_hold", [False, True])
@@ -143,7 +145,8 @@ def test_approval_signed_logged_and_final(app, april, with_hold):
     # the admin's log reads it as a sentence
     admin = signed_in(app, "admin")
     log = text(admin.get("/admin/log"))
-    assert f"审批发放前校验第 {pid} 号（工资发放表「白帝镇4月工资发放表.csv」，校验日 {CHECK_DAY}）：{which}的 {rows} 行准予发放" in log
+    assert (f"审批发放前校验第 {pid} 号（工资发放表「白帝镇4月工资发放表.csv」，校验日 {CHECK_DAY}）"
+            f"：{which}的 {rows} 行准予发放" in log)
 
 
 def test_approval_without_a_pass_row_is_refused(app, april):
@@ -224,9 +227,11 @@ def test_the_download_reads_as_a_sentence_in_the_log(app, april):
     pid = uploaded(au, april)
     assert au.get(f"/prechecks/{pid}.xlsx").status_code == 200
     log = text(signed_in(app, "admin").get("/admin/log"))
-    assert (f"下载发放前校验第 {pid} 号（工资发放表「白帝镇4月工资发放表.csv」）的 4 行为 XLSX 文件（证件号、账号已脱敏）"
+    assert (f"下载发放前校验第 {pid} 号（工资发放表「白帝镇4月工资发放表.csv」）的 4 行为 XLSX 文件（证件号"
+            "、账号已脱敏）"
             in log)
-    assert (f"发放前校验工资发放表「白帝镇4月工资发放表.csv」（第 {pid} 号，校验日 {CHECK_DAY}）：共 4 行" in log)
+    assert (f"发放前校验工资发放表「白帝镇4月工资发放表.csv」（第 {pid} 号，校验日 {CHECK_DAY}）：共 4 行"
+            in log)
 
 
 def test_the_xlsx_runs_nothing_that_came_in_the_draft(app, april, tmp_path):
@@ -239,6 +244,8 @@ def test_the_xlsx_runs_nothing_that_came_in_the_draft(app, april, tmp_path):
     pid = int(re.search(r"/prechecks/(\d+)$", resp.headers["Location"]).group(1))
     path = tmp_path / "out.xlsx"
     path.write_bytes(au.get(f"/prechecks/{pid}.xlsx").data)
-    cells = [c for row in load_workbook(path).active.iter_rows(values_only=True) for c in row if isinstance(c, str)]
+    cells = [c for row in load_workbook(path).active.iter_rows(values_only=True) for c in row
+             if isinstance(c, str)]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")], cells
-    assert "'=HYPERLINK(\"http://evil.example/\",\"点击\")" in cells and "'@SUM(1+1)*cmd|' /C calc'!A0" in cells
+    assert ("'=HYPERLINK(\"http://evil.example/\",\"点击\")" in cells
+            and "'@SUM(1+1)*cmd|' /C calc'!A0" in cells)

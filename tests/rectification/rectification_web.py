@@ -19,7 +19,8 @@ from web_helpers import login, post, text
 
 UNIT = wh.BAIDI
 UNIT_NAME = "白帝镇白帝村村民委员会"  # how people read it: its township before its name
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+PDF = (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+       b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
 ANSWER = "已清退王大山，追回 2025 年 2 月、3 月违规发放的工资 1200 元，并更正考勤台账。"
 
 
@@ -35,7 +36,8 @@ def issue(app, web, who: str = "auditor_fj", **change) -> int:
     ps01, ps02 = web.finding("奉节县", "PS01"), web.finding("奉节县", "PS02")
     data = {"unit": UNIT, "ids": [ps01.id, ps02.id], f"act-{ps01.id}": ["dismiss_person", "recover"],
             f"act-{ps02.id}": ["recover", "correct_ledger"],
-            "deadline": (dt.date.today() + dt.timedelta(days=30)).isoformat(), "requirements": "请附缴款凭证。"}
+            "deadline": (dt.date.today() + dt.timedelta(days=30)).isoformat(),
+            "requirements": "请附缴款凭证。"}
     data.update(change)
     r = post(c, "/notices/new", data)
     assert r.status_code == 303, text(r)[:600]

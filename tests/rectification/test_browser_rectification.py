@@ -1,4 +1,4 @@
-"""Browser test of 整改 to closure, in Debian's Chromium (the setup of tests/findings/test_browser.py): an
+"""Browser test of 整改 to closure, in Debian's Chromium (the set-up in tests/conftest.py): an
 auditor issues a notice to 白帝村村民委员会; an inspector downloads its PDF; the unit's operator
 answers on a phone with an evidence file; the auditor closes it (销号). Screenshots are saved in
 tests/artifacts/screenshots/."""
@@ -46,7 +46,8 @@ def test_a_notice_from_issue_to_closure(page_for, web, live, request):
     download = info.value
     assert download.suggested_filename.endswith(".pdf")
     assert Path(download.path()).read_bytes()[:4] == b"%PDF"
-    assert ins.locator("textarea[name=text]").count() == 0 and ins.locator("button:has-text('销号')").count() == 0
+    assert (ins.locator("textarea[name=text]").count() == 0 and ins.locator("button:has-text('销号')")
+            .count() == 0)
     ins.goto(live + "/reports/")
     assert "整改通知书" in ins.inner_text("table")
     wh.shot(ins, "23-reports", request)
@@ -56,7 +57,8 @@ def test_a_notice_from_issue_to_closure(page_for, web, live, request):
     op.goto(notice_url)
     for sel in op.locator("select[name$='-action']").all():  # 逐条：已清退
         sel.select_option("dismissed")
-    op.fill("textarea[name=text]", "已清退王大山，追回 2025 年 2 月、3 月违规发放的工资 1200 元，并更正考勤台账。")
+    op.fill("textarea[name=text]",
+            "已清退王大山，追回 2025 年 2 月、3 月违规发放的工资 1200 元，并更正考勤台账。")
     op.set_input_files("input[name=files]", files=[{"name": "缴款凭证.pdf", "mimeType": "application/pdf",
                                                      "buffer": PDF}])
     wh.shot(op, "24-notice-answer-phone", request)
@@ -72,7 +74,8 @@ def test_a_notice_from_issue_to_closure(page_for, web, live, request):
     assert Path(info.value.path()).read_bytes() == PDF
     # no audit run since the answer: each item is closed by an override with a reason (人工销号)
     for _ in range(2):
-        au.fill("form:has(button:has-text('人工销号')) textarea[name=reason] >> nth=0", "已核实清退名单与缴款凭证，整改到位")
+        au.fill("form:has(button:has-text('人工销号')) textarea[name=reason] >> nth=0",
+                "已核实清退名单与缴款凭证，整改到位")
         au.once("dialog", lambda d: d.accept())
         au.click("button:has-text('人工销号') >> nth=0")
         au.wait_for_selector(".flash-success")
@@ -85,4 +88,5 @@ def test_a_notice_from_issue_to_closure(page_for, web, live, request):
     db.session.rollback()
     notice = db.session.scalar(select(Notice))
     assert notice.status == "closed" and db.session.scalar(select(EvidenceFile.name)) == "缴款凭证.pdf"
-    assert {f.status for f in db.session.scalars(select(Finding).where(Finding.unit == wh.BAIDI))} == {"closed"}
+    assert ({f.status for f in db.session.scalars(select(Finding).where(Finding.unit == wh.BAIDI))}
+            == {"closed"})

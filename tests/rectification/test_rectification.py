@@ -35,7 +35,8 @@ def submit(n: Notice, answers: dict[str, ans.ItemInput] | None = None, text: str
     items = rule_items(n)
     answers = answers or {}
     inputs = {i.id: answers.get(rule, ans.ItemInput("dismissed")) for rule, i in items.items()}
-    return ans.save_answer(n, inputs, text, list(files), by="operator_bd", submit=kw.pop("submit", True), **kw)
+    return ans.save_answer(n, inputs, text, list(files), by="operator_bd", submit=kw.pop("submit", True),
+                           **kw)
 
 
 def issue(web, **kw) -> Notice:
@@ -50,7 +51,8 @@ def test_a_notice_gathers_the_units_findings_with_the_money_to_recover(web):
     n = issue(web)
     assert n.number == "渝奉人社审〔2026〕1号" and n.issuer == "奉节县人力资源和社会保障局"
     assert n.unit_name == "白帝镇白帝村村民委员会" and n.status == "issued"  # its township, then its name
-    assert sorted((db.session.get(Finding, i.finding_id).rule, i.actions, i.recover_fen) for i in n.items) == [
+    assert sorted((db.session.get(Finding, i.finding_id).rule, i.actions, i.recover_fen)
+                  for i in n.items) == [
         ("PS01", ["dismiss_person", "recover"], 80000), ("PS02", ["dismiss_person", "recover"], 40000)]
     assert n.amount_to_recover_fen == 120000
     # issuing confirmed the open findings, and logged it
@@ -71,7 +73,8 @@ def test_issuing_is_refused_outside_the_scope_or_with_a_past_deadline(web):
     with pytest.raises(s.RectificationError, match="整改期限不能早于今天"):
         issue(web, deadline=dt.date(2026, 11, 30))
     with pytest.raises(s.RectificationError, match="没有找到单位"):
-        s.issue("不存在的村委会", ids, dt.date(2026, 12, 31), by="x", scope_clause=EVERYWHERE.findings(), today=TODAY)
+        s.issue("不存在的村委会", ids, dt.date(2026, 12, 31), by="x", scope_clause=EVERYWHERE.findings(),
+                today=TODAY)
     db.session.rollback()
     assert db.session.scalar(select(Notice)) is None
 
@@ -109,11 +112,15 @@ def test_the_answer_takes_only_real_documents(web, app):
         submit(n, {"PS01": ans.ItemInput("explained", text="已整改")})
     app.config["EVIDENCE_MAX_BYTES"] = 100
     with pytest.raises(ans.AnswerInvalid, match="超过"):
-        submit(n, {"PS01": ans.ItemInput("recovered", "800", "2026-11-20", file=ans.Upload("a.pdf", PDF + b"x" * 200))})
+        submit(n,
+               {"PS01": ans.ItemInput("recovered", "800", "2026-11-20",
+                                      file=ans.Upload("a.pdf", PDF + b"x" * 200))})
     db.session.rollback()
     assert not list(s.evidence_root().glob("*/*")) if s.evidence_root().exists() else True
     app.config["EVIDENCE_MAX_BYTES"] = 10 << 20
-    r = submit(n, {"PS01": ans.ItemInput("recovered", "800.00", "2026-11-20", file=ans.Upload("../../收款凭证.pdf", PDF))},
+    r = submit(n,
+               {"PS01": ans.ItemInput("recovered", "800.00", "2026-11-20",
+                                      file=ans.Upload("../../收款凭证.pdf", PDF))},
                today=TODAY)
     db.session.commit()
     f = r.files[0]
@@ -127,13 +134,15 @@ def test_every_error_of_an_answer_comes_at_once_by_field(web):
     items = rule_items(n)
     ps01, ps02 = items["PS01"].id, items["PS02"].id
     with pytest.raises(ans.AnswerInvalid) as e:
-        submit(n, {"PS01": ans.ItemInput("recovered", "", "2099-01-01"), "PS02": ans.ItemInput("")}, today=TODAY)
+        submit(n, {"PS01": ans.ItemInput("recovered", "", "2099-01-01"), "PS02": ans.ItemInput("")},
+               today=TODAY)
     errors = e.value.errors
     assert set(errors) == {f"a-{ps01}-amount", f"a-{ps01}-date", f"a-{ps01}-file", f"a-{ps02}-action"}
     assert "已追回须填写追回金额" in errors[f"a-{ps01}-amount"] and "不能晚于今天" in errors[f"a-{ps01}-date"]
     assert errors[f"a-{ps02}-action"] == "第 2 条（PS02 王大山）：请选择整改措施"
     with pytest.raises(ans.AnswerInvalid, match="追回金额应为大于 0 的元数"):
-        submit(n, {"PS01": ans.ItemInput("recovered", "八百", "2026-11-20", file=ans.Upload("a.pdf", PDF))}, today=TODAY)
+        submit(n, {"PS01": ans.ItemInput("recovered", "八百", "2026-11-20", file=ans.Upload("a.pdf", PDF))},
+               today=TODAY)
     db.session.rollback()
     assert db.session.scalar(select(NoticeResponse)) is None and n.status == "issued"
 
@@ -142,7 +151,9 @@ def test_a_draft_is_kept_for_the_unit_and_submitting_it_records_the_money_recove
     n = issue(web)
     items = rule_items(n)
     # a draft needs only what was filled in to be right; it is not an answer yet
-    draft = submit(n, {"PS01": ans.ItemInput("recovered", "1,200", "2026-11-20", file=ans.Upload("缴款书.pdf", PDF)),
+    draft = submit(n,
+                   {"PS01": ans.ItemInput("recovered", "1,200", "2026-11-20",
+                                          file=ans.Upload("缴款书.pdf", PDF)),
                        "PS02": ans.ItemInput("")}, submit=False, today=TODAY)
     db.session.commit()
     assert draft.state == "draft" and n.status == "issued" and db.session.scalar(select(Recovery)) is None
@@ -150,12 +161,14 @@ def test_a_draft_is_kept_for_the_unit_and_submitting_it_records_the_money_recove
         "notice.issue", "notice.draft"]
     # the draft's voucher stays when the unit submits without choosing the file again
     r = ans.save_answer(n, {items["PS01"].id: ans.ItemInput("recovered", "1200.00", "2026-11-20"),
-                          items["PS02"].id: ans.ItemInput("ledger_corrected")}, "", [], by="operator_bd", submit=True,
+                          items["PS02"].id: ans.ItemInput("ledger_corrected")}, "", [], by="operator_bd",
+                        submit=True,
                       today=TODAY)
     db.session.commit()
     assert r.id == draft.id and r.state == "submitted" and n.status == "answered"
     rec = db.session.scalar(select(Recovery))
-    assert (rec.item_id, rec.amount_fen, rec.recovered_on) == (items["PS01"].id, 120000, dt.date(2026, 11, 20))
+    assert (rec.item_id, rec.amount_fen,
+            rec.recovered_on) == (items["PS01"].id, 120000, dt.date(2026, 11, 20))
     assert db.session.get(type(r.files[0]), rec.voucher_id).name == "缴款书.pdf"
     assert {a.state for a in db.session.scalars(select(ItemAnswer))} == {"submitted"}
     assert "已更正台账" in r.text  # the answer's summary names each item's action
@@ -184,13 +197,16 @@ def test_close_is_refused_until_the_data_or_an_override_confirms_every_item(web)
         verification.close(n, "", by="auditor_fj")
     assert "第 1 条" not in str(e.value)
     # the last item closed closes the notice
-    assert verification.close_item(n, items["PS02"], by="auditor_fj", basis="override", reason="考勤补录经乡镇核实无误")
+    assert (verification.close_item(n, items["PS02"], by="auditor_fj", basis="override",
+                                    reason="考勤补录经乡镇核实无误"))
     db.session.commit()
     assert n.status == "closed" and n.closed_by == "auditor_fj"
     assert {f.status for f in web.findings["奉节县"]} == {"closed"}
-    logged = [(e.action, (e.new or {}).get("basis")) for e in db.session.scalars(select(ChangeLog).order_by(ChangeLog.id))
+    logged = [(e.action, (e.new or {}).get("basis"))
+              for e in db.session.scalars(select(ChangeLog).order_by(ChangeLog.id))
               if e.action.startswith("notice.")]
-    assert logged[-3:] == [("notice.item_close", "override"), ("notice.item_close", "override"), ("notice.close", None)]
+    assert (logged[-3:]
+            == [("notice.item_close", "override"), ("notice.item_close", "override"), ("notice.close", None)])
 
 
 def test_sending_back_one_item_asks_the_unit_for_that_item_again(web):
@@ -202,7 +218,9 @@ def test_sending_back_one_item_asks_the_unit_for_that_item_again(web):
     verification.send_back_item(n, items["PS02"], "未附更正后的考勤表", by="auditor_fj")
     assert n.status == "returned" and [i.id for i in ans.to_answer(n)] == [items["PS02"].id]
     # the unit answers only that item now
-    ans.save_answer(n, {items["PS02"].id: ans.ItemInput("explained", text="3月考勤已按实际出勤更正，附考勤表")}, "", [],
+    ans.save_answer(n,
+                    {items["PS02"].id: ans.ItemInput("explained", text="3月考勤已按实际出勤更正，附考勤表")},
+                    "", [],
                   by="operator_bd", submit=True)
     assert n.status == "answered" and ans.to_answer(n) == []
 
@@ -263,16 +281,21 @@ def test_the_auditor_records_money_actually_recovered(web):
     n = issue(web)
     items = rule_items(n)
     with pytest.raises(s.RectificationError, match="追回金额应为大于 0"):
-        verification.record_recovery(n, items["PS01"], dt.date(2026, 11, 1), None, None, by="auditor_fj", today=TODAY)
+        verification.record_recovery(n, items["PS01"], dt.date(2026, 11, 1), None, None, by="auditor_fj",
+                                     today=TODAY)
     with pytest.raises(s.RectificationError, match="不能晚于今天"):
-        verification.record_recovery(n, items["PS01"], dt.date(2026, 12, 2), 50000, None, by="auditor_fj", today=TODAY)
+        verification.record_recovery(n, items["PS01"], dt.date(2026, 12, 2), 50000, None, by="auditor_fj",
+                                     today=TODAY)
     r = verification.record_recovery(n, items["PS01"], dt.date(2026, 11, 1), ans.parse_yuan("500"),
                           ans.Upload("缴款书.pdf", PDF), by="auditor_fj", today=TODAY)
     db.session.commit()
-    assert (r.amount_fen, r.voucher.name, r.voucher.response_id, r.voucher.notice_id) == (50000, "缴款书.pdf", None, n.id)
-    assert db.session.scalar(select(ChangeLog).where(ChangeLog.action == "notice.recovery")).new["amount"] == "500.00 元"
+    assert (r.amount_fen, r.voucher.name, r.voucher.response_id,
+            r.voucher.notice_id) == (50000, "缴款书.pdf", None, n.id)
+    assert (db.session.scalar(select(ChangeLog).where(ChangeLog.action == "notice.recovery"))
+            .new["amount"] == "500.00 元")
 
 
 def test_yuan_as_typed_is_read_exactly():
-    assert [ans.parse_yuan(t) for t in ("800", "800.5", "1,200.05", "¥ 3元", "0.01")] == [80000, 80050, 120005, 300, 1]
+    assert ([ans.parse_yuan(t) for t in ("800", "800.5", "1,200.05", "¥ 3元", "0.01")]
+            == [80000, 80050, 120005, 300, 1])
     assert [ans.parse_yuan(t) for t in ("", "8.001", "-5", "八百", "1e3", "1,2")] == [None] * 6

@@ -51,7 +51,8 @@ def test_an_auditor_issues_a_notice_for_a_unit(web, app):
     page = text(c.get(f"/notices/{nid}"))
     year = dt.date.today().year
     assert f"渝奉人社审〔{year}〕1号" in page
-    assert "应追回资金 1,200.00 元" in page and "已下发，待整改" in page and "奉节县人力资源和社会保障局" in page
+    assert ("应追回资金 1,200.00 元" in page and "已下发，待整改" in page
+            and "奉节县人力资源和社会保障局" in page)
     assert "清退不符合条件或未在岗人员；追回违规发放资金" in page and "请附缴款凭证。" in page
     assert "最近一次审计（第 1 次）仍发现该问题" in page
     assert web.ids["王大山"][:6] + "********" in page and web.ids["王大山"] not in page
@@ -60,7 +61,8 @@ def test_an_auditor_issues_a_notice_for_a_unit(web, app):
     db.session.rollback()
     assert db.session.get(Finding, web.finding("奉节县", "PS01").id).status == "confirmed"
     listed = text(c.get("/notices/"))
-    assert f"渝奉人社审〔{year}〕1号 {UNIT_NAME}" in listed and "2 条 1,200.00" in listed and "共 1 份" in listed
+    assert (f"渝奉人社审〔{year}〕1号 {UNIT_NAME}" in listed and "2 条 1,200.00" in listed
+            and "共 1 份" in listed)
     # the findings are in a notice now: nothing left to issue for the unit
     assert "该单位暂无可列入整改通知书的问题" in text(c.get(f"/notices/new?unit={UNIT}"))
 
@@ -72,13 +74,14 @@ def test_a_new_notice_with_errors_keeps_what_was_typed(web, app):
                                  "deadline": "2020-01-01", "requirements": "十日内报送清退名单"})
     assert r.status_code == 400
     page = text(r)
-    assert "整改期限不能早于今天" in page and "十日内报送清退名单" in page and 'value="2020-01-01"' in r.get_data(
-        as_text=True)
+    assert ("整改期限不能早于今天" in page and "十日内报送清退名单" in page
+            and 'value="2020-01-01"' in r.get_data(as_text=True))
     r = post(c, "/notices/new", {"unit": UNIT, "deadline": "2030-01-01"})
     assert r.status_code == 400 and "请至少选择一条问题" in text(r)
     r = post(c, "/notices/new", {"unit": UNIT, "ids": [ps01.id], "deadline": "明天"})
     assert r.status_code == 400 and "请填写整改期限" in text(r)
-    r = post(c, "/notices/new", {"unit": UNIT, "ids": [ps01.id], f"act-{ps01.id}": [], "deadline": "2030-01-01"})
+    r = post(c, "/notices/new",
+             {"unit": UNIT, "ids": [ps01.id], f"act-{ps01.id}": [], "deadline": "2030-01-01"})
     assert r.status_code == 400 and "至少选择一项整改要求" in text(r)
     # a finding of another district cannot be slipped into the notice
     other = web.finding("巫山县", "PS01")
@@ -93,7 +96,8 @@ def test_a_new_notice_with_errors_keeps_what_was_typed(web, app):
 def test_only_auditors_in_scope_issue_notices(web, app):
     assert user(app, "auditor_ws").get(f"/notices/new?unit={UNIT}").status_code == 404
     ws = user(app, "auditor_ws")
-    r = post(ws, "/notices/new", {"unit": UNIT, "ids": [web.finding("奉节县", "PS01").id], "deadline": "2030-01-01"})
+    r = post(ws, "/notices/new",
+             {"unit": UNIT, "ids": [web.finding("奉节县", "PS01").id], "deadline": "2030-01-01"})
     assert r.status_code == 404
     assert user(app, "auditor_fj").get("/notices/new?unit=没有这个单位").status_code == 404
     for name in ("inspector_fj", "operator_bd", "admin"):
@@ -131,7 +135,8 @@ def test_the_operator_answers_with_a_pdf_and_the_evidence_downloads_as_an_attach
         assert r.status_code == 200, name
         assert r.data == PDF and r.mimetype == "application/pdf"
         assert r.headers["Content-Disposition"].startswith("attachment")
-        assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Content-Security-Policy"] == "sandbox"
+        assert (r.headers["X-Content-Type-Options"] == "nosniff"
+                and r.headers["Content-Security-Policy"] == "sandbox")
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(ChangeLog).where(
         ChangeLog.action == "evidence.download")) == 3
@@ -174,11 +179,13 @@ def test_the_auditor_sends_back_then_closes_and_the_findings_are_closed(web, app
     assert r.status_code == 303
     page = text(op.get(f"/notices/{nid}"))
     assert "已退回，待重新整改" in page and "退回理由：未附清退名单" in page and "提交整改情况" in page
-    assert answer(op, nid, files=[(io.BytesIO(PDF), "清退名单.pdf"), (io.BytesIO(PDF), "缴款凭证.pdf")]).status_code == 303
+    assert (answer(op, nid, files=[(io.BytesIO(PDF), "清退名单.pdf"), (io.BytesIO(PDF), "缴款凭证.pdf")])
+            .status_code == 303)
     # no audit run since the answer confirms the items: 销号 is refused, naming them
     r = post(au, f"/notices/{nid}/close", {"verdict": ""})
     assert r.status_code == 400 and notice(nid).status == "answered"
-    assert "以下问题尚未经审计数据确认整改到位" in text(r) and "第 1 条（PS01 王大山）、第 2 条（PS02 王大山）" in text(r)
+    assert ("以下问题尚未经审计数据确认整改到位" in text(r)
+            and "第 1 条（PS01 王大山）、第 2 条（PS02 王大山）" in text(r))
     r = override(au, nid, "PS01", reason="太短")
     assert r.status_code == 400 and "人工销号必须写明理由（至少 10 个字）" in text(r)
     assert override(au, nid, "PS01").status_code == 303
@@ -197,7 +204,8 @@ def test_the_auditor_sends_back_then_closes_and_the_findings_are_closed(web, app
     assert answer(op, nid).status_code == 400
     r = post(au, f"/notices/{nid}/return", {"verdict": "再次退回测试"})
     assert r.status_code == 400 and "只有单位已回复的通知书才能退回" in text(r)
-    assert "共 1 份" in text(au.get("/notices/?status=closed")) and "共 0 份" in text(au.get("/notices/?status=open"))
+    assert ("共 1 份" in text(au.get("/notices/?status=closed"))
+            and "共 0 份" in text(au.get("/notices/?status=open")))
 
 
 def test_a_notice_past_its_deadline_is_overdue(web, app):
@@ -217,7 +225,8 @@ def test_a_notice_past_its_deadline_is_overdue(web, app):
     assert "共 1 份" in text(au.get("/notices/?overdue=1"))
     # once the unit answered, it waits for the auditor: no longer overdue
     assert answer(user(app, "operator_bd"), nid).status_code == 303
-    assert "共 0 份" in text(au.get("/notices/?overdue=1")) and "逾期 3 天" not in text(au.get(f"/notices/{nid}"))
+    assert ("共 0 份" in text(au.get("/notices/?overdue=1"))
+            and "逾期 3 天" not in text(au.get(f"/notices/{nid}")))
 
 
 def test_who_sees_a_notice_and_who_may_act_on_it(web, app):
@@ -240,9 +249,11 @@ def test_who_sees_a_notice_and_who_may_act_on_it(web, app):
     assert post(user(app, "operator_bd"), f"/notices/{nid}/close", {}).status_code == 403
     for step in ("close", "override", "return", "recovery"):
         for name in ("inspector_fj", "operator_bd"):
-            r = post(user(app, name), f"/notices/{nid}/items/{items(nid)['PS01']}/{step}", {"reason": "越权操作不应生效"})
+            r = post(user(app, name), f"/notices/{nid}/items/{items(nid)['PS01']}/{step}",
+                     {"reason": "越权操作不应生效"})
             assert r.status_code == 403, (name, step)
-        r = post(user(app, "auditor_ws"), f"/notices/{nid}/items/{items(nid)['PS01']}/{step}", {"reason": "越权操作不应生效"})
+        r = post(user(app, "auditor_ws"), f"/notices/{nid}/items/{items(nid)['PS01']}/{step}",
+                 {"reason": "越权操作不应生效"})
         assert r.status_code == 404, step
     assert notice(nid).status == "answered" and count(Recovery) == 0
     assert all(i.close_basis is None for i in notice(nid).items)

@@ -64,7 +64,8 @@ def test_district_reports_are_generated_for_ones_own_districts(web, app):
     # another district's users neither see it nor may generate for 奉节县
     ws = user(app, "auditor_ws")
     assert ws.get(f"/reports/{rep.id}/download").status_code == 404
-    assert post(ws, "/reports/summary", {"district": "奉节县", "period": "2025-01:2025-06"}).status_code == 403
+    assert (post(ws, "/reports/summary", {"district": "奉节县", "period": "2025-01:2025-06"})
+            .status_code == 403)
     assert post(ws, "/reports/ledger", {"district": "奉节县"}).status_code == 403
     assert post(user(app, "operator_bd"), "/reports/ledger", {"district": "奉节县"}).status_code == 403
     # a township auditor sees no district-wide report (it would show the rest of the district)
@@ -91,7 +92,8 @@ def test_the_data_check_follows_the_next_audit_run(web, app, tmp_path):
     # the unit corrects its ledger: 王大山 did work in February 2025 (PS01's facts are gone)
     c = web.county
     wang = web.ids["王大山"]
-    c.t["attendance"] = [a for a in c.t["attendance"] if not (a["id_number"] == wang and a["post_code"] == "GW-A1"
+    c.t["attendance"] = [a for a in c.t["attendance"]
+                         if not (a["id_number"] == wang and a["post_code"] == "GW-A1"
                                                                and a["work_date"].startswith("2025-02"))]
     c.work(wang, "GW-A1", "2025-02")
     db.session.rollback()
@@ -133,7 +135,8 @@ def test_the_operator_saves_a_draft_and_a_wrong_field_is_shown_at_the_top(web, a
     assert r.status_code == 303 and notice(nid).status == "issued"
     page = text(op.get(f"/notices/{nid}"))
     assert "已有草稿" in page and "草稿中已保存：缴款书.pdf" in page
-    assert "单位尚未回复" in text(au.get(f"/notices/{nid}")) and "缴款书.pdf" not in text(au.get(f"/notices/{nid}"))
+    assert ("单位尚未回复" in text(au.get(f"/notices/{nid}"))
+            and "缴款书.pdf" not in text(au.get(f"/notices/{nid}")))
     draft_file = db.session.scalar(select(EvidenceFile.id).where(EvidenceFile.name == "缴款书.pdf"))
     assert au.get(f"/notices/{nid}/files/{draft_file}").status_code == 404
     # submitted with the amount: 已追回 is recorded with its date and the draft's voucher
@@ -142,7 +145,8 @@ def test_the_operator_saves_a_draft_and_a_wrong_field_is_shown_at_the_top(web, a
     rec = db.session.scalar(select(Recovery))
     assert (rec.amount_fen, rec.recovered_on.isoformat(), rec.voucher_id) == (80000, today, draft_file)
     page = text(au.get(f"/notices/{nid}"))
-    assert "单位已回复，待核验" in page and "已追回：800.00 元" in page and f"{today} 800.00 元（凭证 缴款书.pdf" in page
+    assert ("单位已回复，待核验" in page and "已追回：800.00 元" in page
+            and f"{today} 800.00 元（凭证 缴款书.pdf" in page)
     assert "实际追回 800.00 元，尚差 400.00 元" in page
     assert au.get(f"/notices/{nid}/files/{draft_file}").status_code == 200
 
@@ -166,7 +170,8 @@ def test_the_auditor_records_recoveries_and_sends_one_item_back(web, app):
     assert "退回理由 未附更正后的考勤表" in page and "提交整改情况" in page
     html = op.get(f"/notices/{nid}").get_data(as_text=True)
     assert f'name="a-{ps02}-action"' in html and f'name="a-{ps01}-action"' not in html  # only that item
-    assert answer(op, nid, per_item={"PS02": {"action": "explained", "text": "三月考勤已按实际出勤更正"}}).status_code == 303
+    assert (answer(op, nid, per_item={"PS02": {"action": "explained", "text": "三月考勤已按实际出勤更正"}})
+            .status_code == 303)
     assert notice(nid).status == "answered"
 
 
@@ -175,7 +180,8 @@ def test_the_operators_dashboard_lists_the_units_notices(web, app):
     op = user(app, "operator_bd")
     page = text(op.get("/dashboard/"))
     year = dt.date.today().year
-    assert f"本单位的整改通知书 文号 整改期限 剩余 / 逾期 状态 应追回（元） 操作 渝奉人社审〔{year}〕1号" in page
+    assert (f"本单位的整改通知书 文号 整改期限 剩余 / 逾期 状态 应追回（元） 操作 渝奉人社审〔{year}〕1号"
+            in page)
     assert "剩余 30 天" in page and "已下发，待整改（待回复 2 条） 1,200.00 逐条回复" in page
     assert f"/notices/{nid}#answer" in op.get("/dashboard/").get_data(as_text=True)
     db.session.rollback()

@@ -281,7 +281,7 @@ def test_an_auditor_replays_on_the_web_and_downloads_it(web, app):
     wb = load_workbook(io.BytesIO(resp.data))
     rows = list(wb["回放发现"].values)
     head = rows[0]
-    body = [dict(zip(head, r)) for r in rows[1:]]
+    body = [dict(zip(head, r, strict=False)) for r in rows[1:]]
     assert [(r["规则"], r["对象"], r["所属月份"], r["涉及金额(元)"]) for r in body] == [
         ("PS01", masked, "2025-02", "800.00")]
     notes = [r for r in wb["说明"].values]

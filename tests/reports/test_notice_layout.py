@@ -42,7 +42,7 @@ def build_county(people) -> County:
     deaths = c.t["deaths"]
     # two dead men, paid Jan-Mar 2025 without a day of work: PS01 and PS04 on each month (12)
     for i in range(2):
-        idn = c.person(next(names), "1960-03-0%d" % (i + 1))
+        idn = c.person(next(names), f"1960-03-0{i + 1}")
         post = c.position(f"GW-D{i + 1}", title="护林员")
         c.place(idn, post, "2024-06-01")
         c.month(idn, post, "2024-12")
@@ -189,11 +189,14 @@ def test_a_notice_of_fifty_findings_has_a_short_body_and_every_item_in_the_list(
 
     text = flat("".join(body))
     # the body: issuer, number, addressee, period, summary by category, requirements, deadline
-    for expected_text in ("奉节县人力资源和社会保障局", notice.number, f"白帝镇{UNIT}：", "关于限期整改审计发现问题的通知",
-                          "2025年1月—2025年3月", "发现问题50个，涉及40人", "吃空饷/虚报冒领", "问题数", "涉及人数",
-                          "应追回金额", "吃空饷/虚报冒领问题50个：", "清退不符合条件或未在岗人员",
-                          "追回违规发放资金", "其他要求：请于本月内召开村民代表会议", "整改期限：", "违规资金退回的银行回单或缴款凭证",
-                          "联系人：", "联系电话：", "附件：1.问题清单2.证据摘要", "特此通知", "（印章）", "抄送：", "印发",
+    for expected_text in ("奉节县人力资源和社会保障局", notice.number, f"白帝镇{UNIT}：",
+                          "关于限期整改审计发现问题的通知",
+                          "2025年1月—2025年3月", "发现问题50个，涉及40人", "吃空饷/虚报冒领", "问题数",
+                          "涉及人数", "应追回金额", "吃空饷/虚报冒领问题50个：", "清退不符合条件或未在岗人员",
+                          "追回违规发放资金", "其他要求：请于本月内召开村民代表会议", "整改期限：",
+                          "违规资金退回的银行回单或缴款凭证",
+                          "联系人：", "联系电话：", "附件：1.问题清单2.证据摘要", "特此通知", "（印章）",
+                          "抄送：", "印发",
                           "上述问题违反了渝人社办〔2022〕317号《脱贫人口就业帮扶攻坚行动方案》五(三)“严禁吃空饷、虚报冒领”的规定"):
         assert expected_text in text, expected_text
     assert "问题清单" not in flat(body[0])[:200]  # the body does not start with the list
@@ -212,7 +215,8 @@ def test_a_notice_of_fifty_findings_has_a_short_body_and_every_item_in_the_list(
     assert sorted(rows) == list(range(1, 51))
     masked = {p.name: p.id_masked for p in db.session.scalars(select(Person))}
     for line in rows.values():
-        assert any(re.search(re.escape(name) + r"\s+" + re.escape(idm), line) for name, idm in masked.items()), line
+        assert (any(re.search(re.escape(name) + r"\s+" + re.escape(idm), line) for name,
+                    idm in masked.items())), line
     # the total row equals the body's total; the rows themselves add up to more (PS01 and PS04 overlap)
     a1 = "".join(annex1)
     total_row = re.search(r"合计（同一笔工资只计算一次）\s+([\d,]+\.\d\d)", a1)
@@ -267,7 +271,8 @@ def test_the_body_stays_within_three_pages_with_every_category_and_long_requirem
     notice = issue_notice(UNIT_KEY)
     from audit.rectification.services import DEFAULT_ACTIONS
 
-    notice.requirements = "请你单位召开专题会议，逐人逐月核对考勤与工资发放记录，" * 3 + "并于十日内书面报告。"
+    notice.requirements = ("请你单位召开专题会议，逐人逐月核对考勤与工资发放记录，" * 3
+                           + "并于十日内书面报告。")
     rules = [r for r in REGISTRY.values() if r.category in VIOLATIONS]
     for i, item in enumerate(notice.items):
         rule = rules[i % len(rules)]
@@ -280,6 +285,8 @@ def test_the_body_stays_within_three_pages_with_every_category_and_long_requirem
     all_pages_png(out.pdf, "notice-worst")
     assert len(body) <= 3, len(body)
     text = flat("".join(body))
-    assert sum(text.count(f"（{n}）") for n in "一二三四五六七八") >= 8  # seven categories and the auditor's own
-    assert "抄送：" in text and "印发" in text  # 版记 at the foot of the body's last page, not in an attachment
+    # seven categories and the auditor's own
+    assert sum(text.count(f"（{n}）") for n in "一二三四五六七八") >= 8
+    # 版记 at the foot of the body's last page, not in an attachment
+    assert "抄送：" in text and "印发" in text
     assert sorted(list_rows(annex1)) == list(range(1, 51))

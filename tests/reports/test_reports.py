@@ -30,7 +30,8 @@ NUMBER = "渝奉人社审〔2026〕3号"
 def pdf_text(pdf: bytes, tmp_path: Path, name: str = "r.pdf") -> str:
     path = tmp_path / name
     path.write_bytes(pdf)
-    out = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                         check=True).stdout
     return out
 
 
@@ -60,12 +61,14 @@ def first_page_png(pdf: bytes, name: str) -> Path:
 def make_notice(t, *, unit_name: str = UNIT, requirements: str | None = None, deadline=dt.date(2027, 1, 15),
                 number: str = NUMBER, status: str = "issued", seq: int = 3) -> Notice:
     """A notice to 白帝村村民委员会 with its findings (PS01 800 元, PS02 400 元), rows made directly."""
-    findings = [f for f in db.session.scalars(select(Finding).where(Finding.unit == UNIT_KEY).order_by(Finding.rule))]
+    findings = [f for f in db.session.scalars(select(Finding).where(Finding.unit == UNIT_KEY)
+                                              .order_by(Finding.rule))]
     assert {f.rule for f in findings} == {"PS01", "PS02"}
-    notice = Notice(number=number, year=2026, seq=seq, unit=UNIT_KEY, unit_kind="employer", unit_name=unit_name,
-                    district="奉节县", township="白帝镇", village="白帝村", issuer="奉节县人力资源和社会保障局",
-                    status=status, deadline=deadline,
-                    amount_to_recover_fen=sum(f.amount_at_risk_fen for f in findings), requirements=requirements,
+    notice = Notice(number=number, year=2026, seq=seq, unit=UNIT_KEY, unit_kind="employer",
+                    unit_name=unit_name, district="奉节县", township="白帝镇", village="白帝村",
+                    issuer="奉节县人力资源和社会保障局", status=status, deadline=deadline,
+                    amount_to_recover_fen=sum(f.amount_at_risk_fen for f in findings),
+                    requirements=requirements,
                     issued_by="auditor_fj", issued_at=dt.datetime(2026, 11, 20, 10, 0))
     for f in findings:
         f.status = "confirmed"
@@ -129,15 +132,17 @@ def test_notice_pdf_has_the_findings_the_money_and_the_deadline(web, tmp_path):
     assert row(raw, "吃空饷 / 虚报冒领", "2", "1", "1,200.00")  # the summary by category
     # 问题清单: one row per finding, the person by name with the masked ID beside, the post, the money
     masked = masked_ids(web)["王大山"]
-    assert row(raw, "1", "吃空饷", "王大山", masked, "保洁员（GW-A1）", "2025年2月", "PS01 发放工资", "800.00",
-               "追回违规发放资金")
-    assert row(raw, "2", "吃空饷", "王大山", masked, "保洁员（GW-A1）", "2025年3月", "PS02 出勤不足", "400.00")
+    assert row(raw, "1", "吃空饷", "王大山", masked, "保洁员（GW-A1）", "2025年2月", "PS01 发放工资",
+               "800.00", "追回违规发放资金")
+    assert (row(raw, "2", "吃空饷", "王大山", masked, "保洁员（GW-A1）", "2025年3月", "PS02 出勤不足",
+                "400.00"))
     # 证据摘要: the finding's own sentence
     assert row(raw, "1", "王大山", masked, "PS01 2025-02 在 保洁员（GW-A1） 没有一天出勤")
     # no full ID number anywhere
     for number in web.ids.values():
         assert number not in text and number[-8:] not in text
-    assert title == f"整改通知书 {NUMBER} {UNIT}" and meta["unit"] == UNIT_KEY and meta["district"] == "奉节县"
+    assert (title == f"整改通知书 {NUMBER} {UNIT}" and meta["unit"] == UNIT_KEY
+            and meta["district"] == "奉节县")
     # "— 1 —" page numbers
     assert "—1—" in text and f"—{out.pages}—" in text
 
@@ -148,7 +153,8 @@ def test_notice_fonts_are_embedded_as_subsets(web, tmp_path):
     pdf = render_pdf(build_notice(make_notice(web).id).html)
     path = tmp_path / "n.pdf"
     path.write_bytes(pdf)
-    lines = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
+    lines = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True,
+                           check=True).stdout.splitlines()[2:]
     assert lines, "no fonts"
     names = [ln.split()[0] for ln in lines]
     assert any("Noto-Serif-CJK-SC" in n for n in names), names
@@ -190,7 +196,8 @@ def test_summary_has_totals_by_category_and_rule_and_the_money_at_risk(web, tmp_
     assert row(raw, "待复核", "2", "1,200.00", "计入")  # review status
     # the list: masked subject and surname only; nothing of the other district
     masked = masked_ids(web)["王大山"]
-    assert row(raw, "1", "PS01", "王**", "白帝村村民委", "GW-A1", "2025年2", "800.00", "待复核") and masked in text
+    assert (row(raw, "1", "PS01", "王**", "白帝村村民委", "GW-A1", "2025年2", "800.00", "待复核")
+            and masked in text)
     assert "王**" in text and "王大山" not in text
     assert "曲尺村村民委员会" not in text and "巫山县" not in text
     for number in web.ids.values():
@@ -206,7 +213,8 @@ def test_summary_counts_the_period_and_leaves_out_dismissed_findings(web, tmp_pa
 
     web.finding("奉节县", "PS02").status = "dismissed"
     db.session.commit()
-    raw = pdf_text(render_pdf(build_summary("奉节县", dt.date(2025, 3, 1), dt.date(2025, 3, 1)).html), tmp_path)
+    raw = pdf_text(render_pdf(build_summary("奉节县", dt.date(2025, 3, 1), dt.date(2025, 3, 1)).html),
+                   tmp_path)
     text = flat(raw)
     assert "（报告期：2025年3月）" in text
     assert "共发现违规问题0条" in text and row(raw, "已排除", "1", "400.00", "不计入")
@@ -221,7 +229,8 @@ def test_summary_lists_at_most_the_configured_number_of_findings(web, app, tmp_p
     from reports.summary import build_summary
 
     app.config["REPORT_SUMMARY_MAX_FINDINGS"] = 1
-    raw = pdf_text(render_pdf(build_summary("奉节县", dt.date(2025, 1, 1), dt.date(2025, 6, 1)).html), tmp_path)
+    raw = pdf_text(render_pdf(build_summary("奉节县", dt.date(2025, 1, 1), dt.date(2025, 6, 1)).html),
+                   tmp_path)
     text = flat(raw)
     assert "报告期内问题共2条，此处列出涉及金额最大的1条" in text
     assert row(raw, "1", "PS01", "白帝村村民委", "GW-A1", "2025年2", "800.00", "待复核")
@@ -242,7 +251,8 @@ def test_ledger_lists_notices_with_status_overdue_and_finding_states(web, tmp_pa
     from reports.ledger import build_ledger
 
     make_notice(web, deadline=dt.date(2026, 1, 15))  # past: overdue while waiting for the unit
-    closed = make_notice(web, number="渝奉人社审〔2026〕4号", seq=4, deadline=dt.date(2026, 1, 10), status="closed")
+    closed = make_notice(web, number="渝奉人社审〔2026〕4号", seq=4, deadline=dt.date(2026, 1, 10),
+                         status="closed")
     closed.closed_at, closed.closed_by = dt.datetime(2026, 2, 1, 9, 0), "auditor_fj"
     web.finding("奉节县", "PS02").status = "resolved"
     db.session.commit()
@@ -258,7 +268,8 @@ def test_ledger_lists_notices_with_status_overdue_and_finding_states(web, tmp_pa
     # the overview: one row per notice; the late one is marked overdue, the closed one is not
     assert row(raw, "1", "渝奉人社审〔2026〕3", UNIT, "2026-11-20", "2026-01-15", "已下发，待整", "1,200.00")
     assert row(raw, "【逾期45天】")
-    assert row(raw, "2", "渝奉人社审〔2026〕4", UNIT, "2026-11-20", "2026-01-10", "已销号", "1,200.00", "2026-02-01")
+    assert (row(raw, "2", "渝奉人社审〔2026〕4", UNIT, "2026-11-20", "2026-01-10", "已销号", "1,200.00",
+                "2026-02-01"))
     assert text.count("【逾期") == 2  # in the overview and in the late notice's own table
     # each notice's own table: status with the overdue mark, and its findings with their state
     assert row(raw, "状态", "已下发，待整改", "【逾期45天】", "整改期限", "2026年1月15日")
@@ -324,14 +335,16 @@ def test_user_text_with_tags_is_shown_as_text_and_fetches_nothing(web, tmp_path,
 def test_the_fetcher_refuses_files_and_the_network(tmp_path, no_network):
     html = (f'<html><head><link rel="stylesheet" href="report.css"></head><body><p>报告</p>{HOSTILE}'
             '<img src="../../etc/passwd"><img src="https://example.com/a.png">'
-            '<img src="data:image/svg+xml,%3Csvg xmlns=%22http://www.w3.org/2000/svg%22 width=%2210%22 height=%2210%22/%3E">'
+            '<img src="data:image/svg+xml,%3Csvg xmlns=%22http://www.w3.org/2000/svg%22 width=%2210%22'
+            ' height=%2210%22/%3E">'
             "</body></html>")
     out = render(html)
     assert "file:///etc/passwd" in out.refused
     assert "http://example.com/x.css" in out.refused and "https://example.com/a.png" in out.refused
     assert any(u.startswith("file:///") and u.endswith("/etc/passwd") and u != "file:///etc/passwd"
                for u in out.refused)  # ../../etc/passwd, relative to the style sheet's folder
-    assert not any(u.endswith("report.css") or u.startswith("data:") for u in out.refused)  # its own files are served
+    # its own files are served
+    assert not any(u.endswith("report.css") or u.startswith("data:") for u in out.refused)
     text = pdf_text(out.pdf, tmp_path)
     assert "报告" in text and "root:" not in text and b"root:x:0:0" not in out.pdf
     assert not no_network.exists()  # no connection was ever attempted
@@ -354,7 +367,8 @@ def test_resolve_serves_only_the_static_folders():
 
 def test_a_render_past_its_time_is_stopped_with_a_chinese_error(app, monkeypatch):
     monkeypatch.setitem(app.config, "REPORT_TIMEOUT_SECONDS", 0.3)
-    huge = "<html><body>" + "".join(f"<p>第{i}段：审计发现的问题与整改要求。</p>" for i in range(30000)) + "</body></html>"
+    huge = "<html><body>" + "".join(f"<p>第{i}段：审计发现的问题与整改要求。</p>"
+                                    for i in range(30000)) + "</body></html>"
     started = dt.datetime.now()
     with pytest.raises(ReportError, match="报告生成超时"):
         render_pdf(huge)
@@ -367,11 +381,13 @@ def test_a_render_past_its_memory_is_stopped_with_a_chinese_error():
     # growing its address space, which would make the limit's effect depend on the tests before.
     script = (
         "from reports.render import ReportError, render_pdf\n"
-        "big = '<html><body>' + ''.join(f'<p>第{i}段：审计发现的问题与整改要求。</p>' for i in range(5000)) + '</body></html>'\n"
+        "big = '<html><body>' + ''.join(f'<p>第{i}段：审计发现的问题与整改要求。</p>' for i in range(5000))"
+        " + '</body></html>'\n"
         "try:\n    render_pdf(big, memory_mb=2, timeout=60)\nexcept ReportError as exc:\n    print(exc)\n"
         "else:\n    print('rendered')\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert "内存" in out.stdout and "限制 2 MB" in out.stdout and "rendered" not in out.stdout, out.stdout + out.stderr
+    assert ("内存" in out.stdout and "限制 2 MB" in out.stdout
+            and "rendered" not in out.stdout), out.stdout + out.stderr
 
 
 # ---- the archive and `audit report …` --------------------------------------------------------------

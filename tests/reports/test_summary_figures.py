@@ -84,11 +84,13 @@ def test_findings_without_a_month_are_counted_with_the_money_of_the_period(app, 
     assert counts["ineligible_placement"] == 1  # IP08 has no month: it stands in every period
     assert counts["phantom_salary"] == 2  # PS01 and PS04 of March
     # March only: the dead man's March wages once, the IP08 woman's March wages
-    assert fig["money_fen"] == _paid(county, {(county.dead, "GW-1", "2025-03"), (county.weak, "GW-2", "2025-03")})
+    assert (fig["money_fen"]
+            == _paid(county, {(county.dead, "GW-1", "2025-03"), (county.weak, "GW-2", "2025-03")}))
     assert fig["monthless"] == 1
 
 
-def test_category_counts_equal_the_findings_export_for_the_same_region_and_period(app, county, runner, tmp_path):
+def test_category_counts_equal_the_findings_export_for_the_same_region_and_period(app, county, runner,
+                                                                                  tmp_path):
     from reports.render import render_pdf
     from reports.summary import build_summary
 
@@ -122,15 +124,16 @@ def test_the_report_has_rectification_a_conclusion_and_advice(app, county, tmp_p
     from reports.render import render_pdf
     from reports.summary import build_summary
 
-    ids = [f["id"] for f in county.found if f["category"] != "data_quality" and f["rule"] in ("PS01", "PS04", "IP08")]
-    notice = issue("奉节县/白帝镇/白帝村村民委员会", ids, dt.date.today() + dt.timedelta(days=30), by="auditor",
-                   scope_clause=Finding.id.is_not(None))
+    ids = [f["id"] for f in county.found if f["category"] != "data_quality"
+           and f["rule"] in ("PS01", "PS04", "IP08")]
+    notice = issue("奉节县/白帝镇/白帝村村民委员会", ids, dt.date.today() + dt.timedelta(days=30),
+                   by="auditor", scope_clause=Finding.id.is_not(None))
     db.session.flush()
     due = total_fen(db.session, Finding.id.in_(ids), kind=RECOVERABLE)
     assert notice.amount_to_recover_fen == due == 8 * WAGE
     item = notice.items[0]
-    db.session.add(Recovery(notice_id=notice.id, item_id=item.id, recovered_on=dt.date.today(), amount_fen=WAGE,
-                            recorded_by="auditor", recorded_at=dt.datetime.now()))
+    db.session.add(Recovery(notice_id=notice.id, item_id=item.id, recovered_on=dt.date.today(),
+                            amount_fen=WAGE, recorded_by="auditor", recorded_at=dt.datetime.now()))
     db.session.commit()
 
     pdf = render_pdf(build_summary("奉节县", dt.date(2025, 1, 1), dt.date(2025, 6, 1)).html)

@@ -45,8 +45,8 @@ def pay_later(app, county: County, folder, month: str) -> None:
 
 def draft_of(county: County, rows: list[tuple[str, str, str, int]]) -> Draft:
     return Draft("3月工资发放表.csv", rows=[
-        DraftRow(i + 2, idn, post, dt.date.fromisoformat(f"{month}-01"), fen, county.accounts[idn], county.names[idn],
-                 None) for i, (idn, post, month, fen) in enumerate(rows)])
+        DraftRow(i + 2, idn, post, dt.date.fromisoformat(f"{month}-01"), fen, county.accounts[idn],
+                 county.names[idn], None) for i, (idn, post, month, fen) in enumerate(rows)])
 
 
 def approve(precheck_id: int, *, with_hold: bool = False) -> None:
@@ -85,7 +85,8 @@ def test_paid_against_an_approved_precheck_and_never_prechecked_are_findings(app
     load(app, county, tmp_path / "ledger", without="2025-03")
 
     # 白帝村's March payroll without 张三: 王大山 passes, 李小花 (dead) is rejected
-    result = check(db.engine, draft_of(county, [(a, "GW-1", "2025-03", 80000), (b, "GW-2", "2025-03", 90000)]),
+    result = check(db.engine,
+                   draft_of(county, [(a, "GW-1", "2025-03", 80000), (b, "GW-2", "2025-03", 90000)]),
                    as_of=dt.date(2025, 4, 5), pii=app.extensions["pii"])
     assert [r.verdict for r in result.rows] == ["pass", "reject"] and "PS04" in result.rows[1].rules
     assert not {"PC01", "PC02"} & set(result.rules)  # the check's own run: the pre-check's rules only
@@ -110,7 +111,8 @@ def test_paid_against_an_approved_precheck_and_never_prechecked_are_findings(app
     assert ev["precheck"] == pid and ev["verdict"] == "不予发放" and "PS04" in ev["precheck_rules"]
     assert any("死亡后仍发放工资" in r for r in ev["precheck_reasons"])
     assert ev["approved_by"] == "auditor_fj" and ev["paid"] == "900.00" and ev["approved_amount"] == "0.00"
-    assert f"第 {pid} 号发放前校验判为「不予发放」" in pc01["explanation"] and "实发 900.00 元" in pc01["explanation"]
+    assert (f"第 {pid} 号发放前校验判为「不予发放」" in pc01["explanation"]
+            and "实发 900.00 元" in pc01["explanation"])
     pc02 = next(f for f in found if f["rule"] == "PC02")
     assert pc02["evidence"]["precheck"] == pid and "未经发放前校验即发放" in pc02["explanation"]
     # the dead person's payment is PS04 as well: the money is counted there, not again under 流程管控
@@ -200,7 +202,8 @@ def test_payday_warnings_from_the_20th_name_the_dead_and_the_departed(app, may, 
     assert "李小花" in text and dead.id_masked in text and may["b"] not in text
     # the next day, nothing changed: remade, not notified again
     out = runner.invoke("precheck-warn", "--as-of", "2025-05-21")
-    assert out.exit_code == 0 and "不予发放 2 人次" in out.output and "通知 0 个单位" in out.output, out.output
+    assert (out.exit_code == 0 and "不予发放 2 人次" in out.output
+            and "通知 0 个单位" in out.output), out.output
     db.session.rollback()
     assert len(db.session.scalars(select(ChangeLog).where(ChangeLog.action == "precheck.warning")).all()) == 1
     assert len(db.session.scalars(select(PaydayWarning)).all()) == 2
@@ -214,8 +217,8 @@ def test_dashboards_show_the_warnings_of_the_users_units_and_regions(app, may, q
 
     run(db.engine, dt.date(2025, 5, 20), actor="test")
     create_user("operator_bd", "operator", "correct-horse-42", units=[f"employer:{BAIDI}"], by="test")
-    create_user("operator_gj", "operator", "correct-horse-42", units=["employer:奉节县/永安街道/桂井社区居民委员会"],
-                by="test")
+    create_user("operator_gj", "operator", "correct-horse-42",
+                units=["employer:奉节县/永安街道/桂井社区居民委员会"], by="test")
     create_user("auditor_fj", "auditor", "correct-horse-42", regions=["奉节县"], by="test")
     db.session.commit()
     masked = may["b"][:6] + "********" + may["b"][-4:]

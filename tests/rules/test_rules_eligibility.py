@@ -55,9 +55,11 @@ def test_ip01_no_category_at_all_by_default(app, county, tmp_path):
 
 def test_ip01_district_list_of_qualifying_categories_from_its_effective_date(app, county, tmp_path):
     c = county.person("陈残", categories="残疾人")                     # planted: rural list is narrower now
-    d = county.person("邓双", categories="残疾人;脱贫人口")            # look-alike: one qualifying among others
+    # look-alike: one qualifying among others
+    d = county.person("邓双", categories="残疾人;脱贫人口")
     e = county.person("鄂城", categories="残疾人")                     # look-alike: urban list unchanged
-    f_ = county.person("范早", categories="残疾人")                    # look-alike: placed before the override
+    # look-alike: placed before the override
+    f_ = county.person("范早", categories="残疾人")
     county.place(c, "GW-1", "2025-02-01")
     county.place(d, "GW-2", "2025-02-01")
     county.place(e, "CZ-1", "2025-02-01")
@@ -71,7 +73,8 @@ def test_ip01_district_list_of_qualifying_categories_from_its_effective_date(app
     assert ip(found) == [("IP01", c, "GW-1", [], "800.00")]
     f = one(found, "IP01", c)
     assert f["evidence"]["qualifying_categories"] == ["脱贫人口", "防止返贫监测对象"]
-    assert "人员类别为 残疾人，不属于该类岗位可安置的人员类别（脱贫人口、防止返贫监测对象）" in f["explanation"]
+    assert ("人员类别为 残疾人，不属于该类岗位可安置的人员类别（脱贫人口、防止返贫监测对象）"
+            in f["explanation"])
 
 
 # ---- IP02 ---------------------------------------------------------------------------------------
@@ -170,21 +173,23 @@ def test_ip04_business_owners(app, county, tmp_path):
             county.pay(idn, post, m)
     county.place(e, "GW-5", "2025-01-01", "2025-06-30")
     county.t["businesses"] += [
-        {"id_number": a, "company_name": "奉节县甲商贸有限公司", "role": "法定代表人", "registered_on": "2019-05-01",
-         "deregistered_on": ""},  # (the first row names the CSV columns)
-        {"id_number": b, "company_name": "白帝镇乙小卖部", "role": "个体工商户经营者", "registered_on": "2025-02-10",
-         "deregistered_on": "2025-04-20"},
+        {"id_number": a, "company_name": "奉节县甲商贸有限公司", "role": "法定代表人",
+         "registered_on": "2019-05-01", "deregistered_on": ""},  # (the first row names the CSV columns)
+        {"id_number": b, "company_name": "白帝镇乙小卖部", "role": "个体工商户经营者",
+         "registered_on": "2025-02-10", "deregistered_on": "2025-04-20"},
         {"id_number": c, "company_name": "奉节县丙农业合作社", "role": "股东", "registered_on": "2018-01-01"},
-        {"id_number": d, "company_name": "奉节县丁建材有限公司", "role": "法定代表人", "registered_on": "2016-01-01",
-         "deregistered_on": "2024-12-31"},
-        {"id_number": e, "company_name": "奉节县戊餐饮店", "role": "个体工商户经营者", "registered_on": "2025-07-01"}]
+        {"id_number": d, "company_name": "奉节县丁建材有限公司", "role": "法定代表人",
+         "registered_on": "2016-01-01", "deregistered_on": "2024-12-31"},
+        {"id_number": e, "company_name": "奉节县戊餐饮店", "role": "个体工商户经营者",
+         "registered_on": "2025-07-01"}]
     found = county.audit(app, tmp_path, as_of="2025-08-31")
     assert ip(found) == sorted([("IP04", a, "GW-1", [], "4000.00"), ("IP04", b, "GW-2", [], "800.00")])
     f = one(found, "IP04", a)
     assert "奉节县甲商贸有限公司（法定代表人，2019-05-01 登记，未注销）" in f["explanation"]
     g = one(found, "IP04", b)
     assert "担任经营者期间（2025-03 至 2025-03）在该岗位已发放工资 800.00 元（1 个月）" in g["explanation"]
-    assert g["evidence"]["businesses"] == ["白帝镇乙小卖部（个体工商户经营者，2025-02-10 登记，2025-04-20 注销）"]
+    assert (g["evidence"]["businesses"]
+            == ["白帝镇乙小卖部（个体工商户经营者，2025-02-10 登记，2025-04-20 注销）"])
 
 
 # ---- IP05 ---------------------------------------------------------------------------------------
@@ -198,9 +203,10 @@ def test_ip05_officials_holding_a_post(app, county, people, tmp_path):
     county.place(c, "GW-3", "2025-03-01")
     county.pay(a, "GW-1", "2025-01")
     county.t["officials"] += [
-        {"id_number": a, "name": "赵书记", "role": "村党组织书记", "unit": "白帝村党支部", "district": "奉节县",
-         "township": "白帝镇", "village": "白帝村", "household_id": "H900"},
-        {"id_number": people.id("1970-01-01"), "name": "钱主任", "role": "村委会主任", "unit": "白帝村村民委员会",
+        {"id_number": a, "name": "赵书记", "role": "村党组织书记", "unit": "白帝村党支部",
+         "district": "奉节县", "township": "白帝镇", "village": "白帝村", "household_id": "H900"},
+        {"id_number": people.id("1970-01-01"), "name": "钱主任", "role": "村委会主任",
+         "unit": "白帝村村民委员会",
          "district": "奉节县", "township": "白帝镇", "village": "白帝村", "household_id": "H901"}]
     found = county.audit(app, tmp_path, as_of="2025-06-30")
     # the official and his sister share a household: that is IP06's business, asserted here too
@@ -244,7 +250,8 @@ def test_ip06_one_post_per_household(app, county, tmp_path):
     assert "一户多岗" in h1["explanation"] and "重叠期间 GW-2 已发放工资 1,600.00 元" in h1["explanation"]
     assert h1["evidence"]["earlier"][0]["post"] == "GW-1" and "*" in h1["evidence"]["earlier"][0]["id_masked"]
     h3 = next(x for x in found if x["rule"] == "IP06" and x["post"] == "GW-7")
-    assert h3["persons"] == sorted([e, f_, g]) and [o["post"] for o in h3["evidence"]["earlier"]] == ["GW-5", "GW-6"]
+    assert (h3["persons"] == sorted([e, f_, g])
+            and [o["post"] for o in h3["evidence"]["earlier"]] == ["GW-5", "GW-6"])
 
 
 # ---- IP07 ---------------------------------------------------------------------------------------
@@ -254,7 +261,8 @@ def test_ip07_urban_term_of_36_months(app, county, tmp_path):
     b = county.person("乡村乙", "1985-01-01")    # look-alike: rural posts have no term by default
     c = county.person("未满丙", "1985-01-01")    # look-alike: 35 months on the as-of date
     d = county.person("临退丁", "1965-09-15")    # look-alike: retires 2025-12-15 (60y3m): 4y11m left at start
-    e = county.person("五年戊", "1966-01-10")    # planted (boundary): retires 2026-05-10, exactly 5 years left
+    # planted (boundary): retires 2026-05-10, exactly 5 years left
+    e = county.person("五年戊", "1966-01-10")
     f_ = county.person("五年己", "1966-01-10")   # look-alike: one day later, less than 5 years left
     g = county.person("已离庚", "1985-01-01")    # planted: left in 2023, six months after the term
     county.place(a, "CZ-1", "2021-01-01")
@@ -289,8 +297,8 @@ def test_ip07_rural_term_can_be_switched_on_by_a_district(app, county, tmp_path)
     county.place(a, "GW-1", "2022-01-01")
     county.pay(a, "GW-1", "2024-01")
     county.pay(a, "GW-1", "2025-01")
-    db.session.add(RuleParameter(rule="IP07", name="term_months_rural", value=24, effective_from=dt.date(2020, 1, 1),
-                                 district="奉节县"))
+    db.session.add(RuleParameter(rule="IP07", name="term_months_rural", value=24,
+                                 effective_from=dt.date(2020, 1, 1), district="奉节县"))
     db.session.commit()
     found = county.audit(app, tmp_path, as_of="2025-06-30")
     assert ip(found) == [("IP07", a, "GW-1", [], "1600.00")]
@@ -309,7 +317,8 @@ def test_ip08_no_labour_ability(app, county, tmp_path):
     found = county.audit(app, tmp_path, as_of="2025-06-30")
     assert ip(found) == sorted([("IP08", a, "GW-1", [], "800.00"), ("IP08", b, "GW-2", [], "800.00")])
     f = one(found, "IP08", a)
-    assert "劳动能力登记为“丧失劳动力”" in f["explanation"] and f["evidence"]["labour_ability"] == "丧失劳动力"
+    assert ("劳动能力登记为“丧失劳动力”" in f["explanation"]
+            and f["evidence"]["labour_ability"] == "丧失劳动力")
 
 
 def test_amount_is_unknown_without_a_wages_table(app, county, tmp_path):

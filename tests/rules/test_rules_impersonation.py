@@ -37,7 +37,8 @@ def mine(found, rule=None):
 
 
 def one(found, rule, subject, post=None):
-    [f] = [f for f in found if f["rule"] == rule and f["subject"] == subject and (post is None or f["post"] == post)]
+    [f] = [f for f in found if f["rule"] == rule and f["subject"] == subject
+           and (post is None or f["post"] == post)]
     return f
 
 
@@ -76,7 +77,8 @@ def test_im01_face_checks_failed_often_and_in_a_large_share(app, county, tmp_pat
     f = one(found, "IM01", a)
     assert f["category"] == "impersonation"
     assert f["evidence"]["face_checks"] == 20 and f["evidence"]["face_failed"] == 6
-    assert "人脸识别签到 20 次，核验不通过 6 次（30%）" in f["explanation"] and "发放工资 800.00 元" in f["explanation"]
+    assert ("人脸识别签到 20 次，核验不通过 6 次（30%）" in f["explanation"]
+            and "发放工资 800.00 元" in f["explanation"])
     assert "未发放工资" in one(found, "IM01", c)["explanation"]
 
 
@@ -84,7 +86,8 @@ def test_im01_face_checks_failed_often_and_in_a_large_share(app, county, tmp_pat
 
 def test_im02_one_personal_phone_checks_in_several_people(app, county, tmp_path):
     phone = "13812345678"
-    a, b, c, d = (county.person(n, f"19{70 + i}-01-0{i + 1}") for i, n in enumerate(("王大山", "李四", "张三", "赵四")))
+    a, b, c, d = (county.person(n, f"19{70 + i}-01-0{i + 1}") for i,
+                  n in enumerate(("王大山", "李四", "张三", "赵四")))
     e, f_, g = (county.person(n, f"19{80 + i}-02-0{i + 1}") for i, n in enumerate(("钱五", "孙六", "周七")))
     h, i_, j = (county.person(n, f"19{60 + i}-03-0{i + 1}") for i, n in enumerate(("吴八", "郑九", "冯十")))
     k, l_, m = (county.person(n, f"19{50 + i}-04-0{i + 1}") for i, n in enumerate(("陈一", "褚二", "卫三")))
@@ -133,14 +136,18 @@ def test_im02_one_personal_phone_checks_in_several_people(app, county, tmp_path)
     assert dev["busy_days"] == "4月7日–4月9日"
     # the co-signers: who else the phone checked in, by name and masked ID, with their days as ranges
     assert sorted((o["name"], o["id_masked"], o["days"]) for o in dev["co_signers"]) == sorted([
-        ("王大山", a[:6] + "********" + a[-4:], "4月7日–4月9日"), ("李四", b[:6] + "********" + b[-4:], "4月7日–4月9日"),
+        ("王大山", a[:6] + "********" + a[-4:],
+         "4月7日–4月9日"), ("李四", b[:6] + "********" + b[-4:], "4月7日–4月9日"),
         ("张三", c[:6] + "********" + c[-4:], "4月7日–4月9日")])
     assert f["evidence"]["own_days"] == "4月9日"
-    assert "个人手机 138****5678 当月有 3 天（4月7日–4月9日）每天为 3–4 人签到（3 人以上即为异常）" in f["explanation"]
-    assert "同一手机还为 " in f["explanation"] and "王大山（" in f["explanation"] and "其中 1 天（4月9日）" in f["explanation"]
+    assert ("个人手机 138****5678 当月有 3 天（4月7日–4月9日）每天为 3–4 人签到（3 人以上即为异常）"
+            in f["explanation"])
+    assert ("同一手机还为 " in f["explanation"] and "王大山（" in f["explanation"]
+            and "其中 1 天（4月9日）" in f["explanation"])
     b_ws = one(found, "IM02", b, "CJ-1")
     assert b_ws["evidence"]["own_days"] == "4月8日"
-    assert "李四" not in [o["name"] for o in b_ws["evidence"]["devices"][0]["co_signers"]]  # not their own co-signer
+    # not their own co-signer
+    assert "李四" not in [o["name"] for o in b_ws["evidence"]["devices"][0]["co_signers"]]
     assert "赵四" in [o["name"] for o in b_ws["evidence"]["devices"][0]["co_signers"]]
     assert phone not in json.dumps([x["evidence"] for x in found], ensure_ascii=False)
     assert all(phone not in x["explanation"] for x in found)
@@ -213,7 +220,8 @@ def test_im05_present_days_after_death(app, county, tmp_path):
                                   ("IM05", a, "GW-1", ["2025-05"], None)])
     april = next(f for f in found if f["rule"] == "IM05" and f["periods"] == ["2025-04"])
     assert april["category"] == "impersonation"
-    assert april["evidence"]["dates"] == ["2025-04-16", "2025-04-17", "2025-04-18", "2025-04-21", "2025-04-22",
+    assert april["evidence"]["dates"] == ["2025-04-16", "2025-04-17", "2025-04-18", "2025-04-21",
+                                          "2025-04-22",
                                           "2025-04-23", "2025-04-24", "2025-04-25", "2025-04-28"]
     assert "已于 2025-04-15 死亡" in april["explanation"] and "仍记录出勤 9 天" in april["explanation"]
 
@@ -222,7 +230,8 @@ def test_im05_present_days_after_death(app, county, tmp_path):
 
 def official(county: County, idn: str, name: str, household: str, role: str = "村党组织书记",
              unit: str = "白帝村党支部") -> None:
-    county.t["officials"].append({"id_number": idn, "name": name, "role": role, "unit": unit, "district": "奉节县",
+    county.t["officials"].append({"id_number": idn, "name": name, "role": role, "unit": unit,
+                                  "district": "奉节县",
                                   "township": "白帝镇", "village": "白帝村", "household_id": household})
 
 
@@ -257,10 +266,12 @@ def test_fv01_a_cadres_household_member_holds_a_public_post(app, county, people,
     assert mine(found) == [("FV01", sister, "GW-1", [], "3200.00")]
     f = one(found, "FV01", sister)
     assert f["category"] == "favouritism"
-    assert [{k: v for k, v in o.items() if k != "official_id"} for o in f["evidence"]["officials"]] == sorted([
+    assert [{k: v for k, v in o.items() if k != "official_id"}
+            for o in f["evidence"]["officials"]] == sorted([
         {"id": secretary[:6] + "********" + secretary[-4:], "name": "赵书记", "role": "村党组织书记",
          "unit": "白帝村党支部"},
-        {"id": cadre[:6] + "********" + cadre[-4:], "name": "赵干部", "role": "乡镇干部", "unit": "白帝镇人民政府"}],
+        {"id": cadre[:6] + "********" + cadre[-4:], "name": "赵干部", "role": "乡镇干部",
+         "unit": "白帝镇人民政府"}],
         key=lambda o: o["id"])
     assert f["evidence"]["household"] == "H-ZHAO"
     assert "赵小妹 与干部名单上的" in f["explanation"] and "同属一户（户编号 H-ZHAO）" in f["explanation"]

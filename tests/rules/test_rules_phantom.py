@@ -37,7 +37,8 @@ def mine(found):
 
 
 def one(found, rule, subject, period):
-    return next(f for f in found if f["rule"] == rule and f["subject"] == subject and f["periods"] == [period])
+    return next(f for f in found if f["rule"] == rule and f["subject"] == subject
+                and f["periods"] == [period])
 
 
 # ---- PS02 ---------------------------------------------------------------------------------------
@@ -55,17 +56,20 @@ def test_ps02_paid_more_than_the_wage_due(app, county, tmp_path):
     county.pay(a, "GW-1", "2025-02")
     county.work(a, "GW-1", "2025-03", present=0, other="缺勤")        # look-alike: no day at all is PS01's
     county.pay(a, "GW-1", "2025-03")
-    county.work(a, "GW-1", "2025-06")                                # look-alike: June not over on the as-of date
+    # look-alike: June not over on the as-of date
+    county.work(a, "GW-1", "2025-06")
     county.pay(a, "GW-1", "2025-06", paid_on="2025-06-15")
     county.work(b, "GW-2", "2025-02", present=10)                     # look-alike: paid exactly pro rata
     county.pay(b, "GW-2", "2025-02", "450.00")
-    county.work(b, "GW-2", "2025-03", present=7)                      # look-alike: 0.01 over, within tolerance
+    # look-alike: 0.01 over, within tolerance
+    county.work(b, "GW-2", "2025-03", present=7)
     county.pay(b, "GW-2", "2025-03", "315.01")
     county.work(b, "GW-2", "2025-04", present=7)                      # planted: 0.02 over
     county.pay(b, "GW-2", "2025-04", "315.02")
     county.work(b, "GW-2", "2025-05", present=22)                     # look-alike: more days than required
     county.pay(b, "GW-2", "2025-05")
-    county.work(c, "GW-3", "2025-01", present=7)                      # look-alike: 1000 × 7/22 = 318.18 (rounded)
+    # look-alike: 1000 × 7/22 = 318.18 (rounded)
+    county.work(c, "GW-3", "2025-01", present=7)
     county.pay(c, "GW-3", "2025-01", "318.18")
     county.work(c, "GW-3", "2025-02", present=7)                      # planted: 1000.00 − 318.18
     county.pay(c, "GW-3", "2025-02", "1000.00")
@@ -94,8 +98,8 @@ def test_ps02_tolerance_follows_a_district_override_from_its_effective_date(app,
     for m in ("2025-01", "2025-02"):
         county.work(a, "GW-1", m, present=10)
         county.pay(a, "GW-1", m)
-    db.session.add(RuleParameter(rule="PS02", name="tolerance_fen", value=50000, effective_from=dt.date(2025, 2, 1),
-                                 district="奉节县"))
+    db.session.add(RuleParameter(rule="PS02", name="tolerance_fen", value=50000,
+                                 effective_from=dt.date(2025, 2, 1), district="奉节县"))
     db.session.commit()
     found = county.audit(app, tmp_path, as_of="2025-06-30")
     assert brief(found, "PS02") == [("PS02", a, "GW-1", ["2025-01"], "400.00")]
@@ -131,7 +135,8 @@ def test_ps03_paid_for_a_month_outside_every_holding(app, county, tmp_path):
     ], key=lambda t: tuple(map(str, t)))
     f = one(found, "PS03", a, "2025-04")
     assert f["category"] == "phantom_salary" and f["evidence"]["left_before"] == "2025-03-15"
-    assert "2025-04 整月不在此人于 GW-1 的任何在岗期间内" in f["explanation"] and "已于 2025-03-15 离岗" in f["explanation"]
+    assert ("2025-04 整月不在此人于 GW-1 的任何在岗期间内" in f["explanation"]
+            and "已于 2025-03-15 离岗" in f["explanation"])
     assert "2025-03-20 才上岗" in one(found, "PS03", b, "2025-02")["explanation"]
     assert "车间花名册" in one(found, "PS03", c, "2025-03")["explanation"]
     between = one(found, "PS03", d, "2025-03")["evidence"]
@@ -183,7 +188,8 @@ def test_ps05_paid_for_a_month_wholly_inside_a_migrant_work_spell(app, county, t
 # ---- PS06 ---------------------------------------------------------------------------------------
 
 def test_ps06_insured_by_an_unrelated_employer_while_paid(app, county, tmp_path):
-    a, b, c = county.person("王大山"), county.person("李小花", "1985-02-03", False), county.person("张三", "1990-01-01")
+    a, b, c = county.person("王大山"), county.person("李小花", "1985-02-03",
+                                                  False), county.person("张三", "1990-01-01")
     county.place(a, "GW-1", "2025-01-01")
     county.staff("CJ-1", b, "2025-01-01", "2025-01-31")
     county.place(b, "GW-2", "2025-02-01")
@@ -198,7 +204,8 @@ def test_ps06_insured_by_an_unrelated_employer_while_paid(app, county, tmp_path)
         (a, "2025-04", "白帝村 村民委员会", ""),                     # look-alike: the same name, spaced
         (a, "2025-05", "重庆渝建劳务有限公司", ""),                  # planted: two unrelated employers,
         (a, "2025-05", "奉节县鑫源建材厂", ""),                      # one finding
-        (b, "2025-03", "奉节县白帝服饰有限公司", ""),                # look-alike: her earlier workshop's operator
+        # look-alike: her earlier workshop's operator
+        (b, "2025-03", "奉节县白帝服饰有限公司", ""),
         (c, "2025-02", "白帝服饰（车间）", CREDIT),                  # look-alike: the operator's credit code
         (c, "2025-03", "奉节县白帝服饰有限公司", ""),                # look-alike: the operator by name
         (c, "2025-04", "重庆某电子科技有限公司", _credit("91500000MA6000002")),  # planted
@@ -214,7 +221,8 @@ def test_ps06_insured_by_an_unrelated_employer_while_paid(app, county, tmp_path)
     ], key=lambda t: tuple(map(str, t)))
     f = one(found, "PS06", a, "2025-05")
     assert f["category"] == "phantom_salary"
-    assert [x["employer"] for x in f["evidence"]["insured_by"]] == sorted(["重庆渝建劳务有限公司", "奉节县鑫源建材厂"])
+    assert ([x["employer"] for x in f["evidence"]["insured_by"]]
+            == sorted(["重庆渝建劳务有限公司", "奉节县鑫源建材厂"]))
     assert f["evidence"]["post_unit"] == "白帝村村民委员会"
     assert "缴纳社会保险" in f["explanation"] and "疑在他处就业" in f["explanation"]
     assert "同月在 GW-1（白帝村村民委员会）发放工资 800.00 元" in f["explanation"]
@@ -224,7 +232,8 @@ def test_ps06_insured_by_an_unrelated_employer_while_paid(app, county, tmp_path)
 # ---- PS07 ---------------------------------------------------------------------------------------
 
 def test_ps07_the_same_payment_made_twice(app, county, tmp_path):
-    a, b, c = county.person("王大山"), county.person("李小花", "1985-02-03", False), county.person("张三", "1990-01-01")
+    a, b, c = county.person("王大山"), county.person("李小花", "1985-02-03",
+                                                  False), county.person("张三", "1990-01-01")
     county.place(a, "GW-1", "2025-01-01")
     county.place(b, "GW-2", "2025-01-01")
     county.staff("CJ-1", c, "2025-01-01")
@@ -237,7 +246,8 @@ def test_ps07_the_same_payment_made_twice(app, county, tmp_path):
     county.pay(a, "GW-1", "2025-03")
     county.pay(a, "GW-1", "2025-03")                              # planted: three copies
     county.month(b, "GW-2", "2025-01")
-    county.pay(b, "GW-2", "2025-01", account="6228480000009999999", account_name="李小花")  # look-alike: other account
+    # look-alike: other account
+    county.pay(b, "GW-2", "2025-01", account="6228480000009999999", account_name="李小花")
     county.work(b, "GW-2", "2025-02")
     county.pay(b, "GW-2", "2025-02", "450.00", paid_on="2025-03-10")
     county.pay(b, "GW-2", "2025-02", "400.00", paid_on="2025-03-10")  # look-alike: another amount, same day
@@ -258,7 +268,8 @@ def test_ps07_the_same_payment_made_twice(app, county, tmp_path):
     assert f["evidence"]["payments"] == [{"amount": "800.00", "paid_on": "2025-04-10",
                                           "account": f["evidence"]["payments"][0]["account"], "copies": 3}]
     account = f["evidence"]["payments"][0]["account"]
-    assert account and "*" in account and county.accounts[a] not in str(f["evidence"])  # masked, never plaintext
+    # masked, never plaintext
+    assert account and "*" in account and county.accounts[a] not in str(f["evidence"])
     assert "重复发放 3 次" in f["explanation"] and "多发 1,600.00 元" in f["explanation"]
     # the extra copies also make the month's total exceed the wage due (PS02, public posts); the
     # other-account pair of b is not PS07's
@@ -275,7 +286,9 @@ def test_ps07_the_same_payment_made_twice(app, county, tmp_path):
 def test_dp01_paid_on_a_post_never_held(app, county, tmp_path):
     county.workshop("CJ-2", operator="奉节县夔州农业合作社")       # keeps no roster at all
     a, b = county.person("王大山"), county.person("李小花", "1985-02-03", False)
-    c, d, e = county.person("张三", "1990-01-01"), county.person("刘四", "1991-01-01"), county.person("陈五", "1992-01-01")
+    c, d, e = county.person("张三",
+                            "1990-01-01"), county.person("刘四",
+                                                         "1991-01-01"), county.person("陈五", "1992-01-01")
     county.place(a, "GW-1", "2025-01-01")
     county.place(b, "GW-2", "2025-01-01", "2025-01-31")
     county.staff("CJ-1", c, "2025-01-01")
@@ -286,7 +299,8 @@ def test_dp01_paid_on_a_post_never_held(app, county, tmp_path):
     county.month(c, "CJ-1", "2025-02")
     county.pay(d, "CJ-1", "2025-02")                              # planted: d never on CJ-1's roster
     county.pay(d, "CJ-1", "2025-03")
-    county.pay(e, "CJ-2", "2025-02", "1800.00")                   # look-alike: CJ-2 keeps no roster (a data gap)
+    # look-alike: CJ-2 keeps no roster (a data gap)
+    county.pay(e, "CJ-2", "2025-02", "1800.00")
     found = county.audit(app, tmp_path, as_of="2025-06-30")
     assert brief(found, "DP01") == sorted([
         ("DP01", a, "GW-2", ["2025-02"], "900.00"),
@@ -304,7 +318,8 @@ def test_dp01_paid_on_a_post_never_held(app, county, tmp_path):
 # ---- DP02 ---------------------------------------------------------------------------------------
 
 def test_dp02_a_single_payment_above_the_monthly_standard(app, county, tmp_path):
-    a, b, c = county.person("王大山"), county.person("李小花", "1985-02-03", False), county.person("张三", "1990-01-01")
+    a, b, c = county.person("王大山"), county.person("李小花", "1985-02-03",
+                                                  False), county.person("张三", "1990-01-01")
     county.place(a, "GW-1", "2025-01-01")
     county.place(b, "GW-2", "2025-01-01")
     county.staff("CJ-1", c, "2025-01-01")
@@ -312,7 +327,8 @@ def test_dp02_a_single_payment_above_the_monthly_standard(app, county, tmp_path)
     county.pay(a, "GW-1", "2025-01", "1000.00")                   # planted: 200 over the standard
     county.work(a, "GW-1", "2025-02")
     county.pay(a, "GW-1", "2025-02", "500.00", paid_on="2025-03-10")
-    county.pay(a, "GW-1", "2025-02", "500.00", paid_on="2025-03-25")  # look-alike for DP02: no single row above
+    # look-alike for DP02: no single row above
+    county.pay(a, "GW-1", "2025-02", "500.00", paid_on="2025-03-25")
     county.work(b, "GW-2", "2025-01")
     county.pay(b, "GW-2", "2025-01", "900.01")                    # look-alike: within tolerance
     county.work(b, "GW-2", "2025-02")
@@ -328,7 +344,8 @@ def test_dp02_a_single_payment_above_the_monthly_standard(app, county, tmp_path)
     f = one(found, "DP02", a, "2025-01")
     assert f["category"] == "disguised_payment"
     assert f["evidence"]["monthly_wage"] == "800.00" and f["evidence"]["largest_payment"] == "1,000.00"
-    assert "单笔发放 1,000.00 元（2025-02-10），超过岗位月补贴标准 800.00 元，超出标准 200.00 元" in f["explanation"]
+    assert ("单笔发放 1,000.00 元（2025-02-10），超过岗位月补贴标准 800.00 元，超出标准 200.00 元"
+            in f["explanation"])
     # February: 1000 in two payments for a full month is PS02's (paid above the wage due), not DP02's;
     # January's single payment is both
     assert brief(found, "PS02") == [("PS02", a, "GW-1", ["2025-01"], "200.00"),

@@ -84,8 +84,10 @@ def scene(people):
     s["f"] = c.person("孙六", "1970-01-01", categories="脱贫人口")   # planted: paper only in Feb and Mar
     s["g"] = c.person("周七", "1972-02-02", categories="低保对象")   # planted: paper only in Mar
     s["k"] = c.person("吴八", "1975-03-03", categories="脱贫人口")   # works every month
-    s["m"] = c.person("郑九", "1976-04-04", categories="低保对象")   # look-alike: paid in Mar, no presence (PS01's)
-    s["n"] = c.person("冯十", "1977-05-05", categories="低保对象")   # look-alike: one day present in Mar, unpaid
+    # look-alike: paid in Mar, no presence (PS01's)
+    s["m"] = c.person("郑九", "1976-04-04", categories="低保对象")
+    # look-alike: one day present in Mar, unpaid
+    s["n"] = c.person("冯十", "1977-05-05", categories="低保对象")
     s["q"] = c.person("陈一", "1979-06-06", categories="低保对象")   # look-alike: left 03-14, no March rows
     for k in "fgkmnq":
         c.staff("CJ-2", s[k], "2024-10-01", end="2025-03-14" if k == "q" else "")

@@ -40,8 +40,8 @@ class Lines:
     """A subprocess's output, line by line, with a timeout."""
 
     def __init__(self, args, env):
-        self.proc = subprocess.Popen(AUDIT + args, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(AUDIT + args, env={**env, "PYTHONUNBUFFERED": "1"},
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -76,7 +76,8 @@ def test_two_processes_at_once_run_the_job_once(app, cli_env):
     assert sum("完成" in o for o in outs) == 1, outs
     assert sum(("不再重复运行" in o) or ("未重复运行" in o) for o in outs) == 1, outs
     runs = _runs()
-    assert [(r.job_id, r.period, r.status) for r in runs] == [("nightly_audit", dt.date.today().isoformat(), "succeeded")]
+    assert ([(r.job_id, r.period, r.status) for r in runs]
+            == [("nightly_audit", dt.date.today().isoformat(), "succeeded")])
     assert _count(AuditRun) == 1
 
 
@@ -204,11 +205,11 @@ def test_admin_page_lists_jobs_and_runs(app, runner, client, quick_hashes):
 def test_stale_comparison_warns_for_old_imports(app, runner):
     now = dt.datetime.now()
     db.session.add_all([
-        ImportBatch(started_at=now, finished_at=now - dt.timedelta(days=3), actor="t", source="a", status="committed",
-                    counts={"deaths": {"added": 5, "changed": 0, "unchanged": 0},
+        ImportBatch(started_at=now, finished_at=now - dt.timedelta(days=3), actor="t", source="a",
+                    status="committed", counts={"deaths": {"added": 5, "changed": 0, "unchanged": 0},
                             "pensions": {"added": 0, "changed": 0, "unchanged": 9}}),
-        ImportBatch(started_at=now, finished_at=now - dt.timedelta(days=100), actor="t", source="b", status="committed",
-                    counts={"pensions": {"added": 0, "changed": 2, "unchanged": 7},
+        ImportBatch(started_at=now, finished_at=now - dt.timedelta(days=100), actor="t", source="b",
+                    status="committed", counts={"pensions": {"added": 0, "changed": 2, "unchanged": 7},
                             "social_insurance": {"added": 1, "changed": 0, "unchanged": 0}}),
     ])
     db.session.commit()
@@ -216,7 +217,8 @@ def test_stale_comparison_warns_for_old_imports(app, runner):
     assert "养老金领取（100 天未更新）" in out and "社保缴费（100 天未更新）" in out
     assert "死亡人员" not in out  # imported 3 days ago
     assert "工商登记（从未导入）" in out
-    stale = set(db.session.scalars(select(ChangeLog.table_name).where(ChangeLog.action == "comparison.stale")))
+    stale = set(db.session.scalars(select(ChangeLog.table_name)
+                                   .where(ChangeLog.action == "comparison.stale")))
     assert stale == {"pensions", "social_insurance", "businesses", "officials", "migrant_work"}
 
 
@@ -227,11 +229,15 @@ def test_overdue_notices_are_logged_once_a_day(app):
     now = dt.datetime.combine(today, dt.time(10, 0))
 
     def notice(seq, status, deadline):
-        return Notice(number=f"渝奉人社审〔{today.year}〕{seq}号", year=today.year, seq=seq, unit="白帝村村民委员会",
-                      unit_kind="employer", unit_name="白帝村村民委员会", district="奉节县", issuer="奉节县人力资源和社会保障局",
-                      status=status, deadline=deadline, amount_to_recover_fen=0, issued_by="auditor", issued_at=now)
+        return Notice(number=f"渝奉人社审〔{today.year}〕{seq}号", year=today.year, seq=seq,
+                      unit="白帝村村民委员会",
+                      unit_kind="employer", unit_name="白帝村村民委员会", district="奉节县",
+                      issuer="奉节县人力资源和社会保障局",
+                      status=status, deadline=deadline, amount_to_recover_fen=0, issued_by="auditor",
+                      issued_at=now)
 
-    db.session.add_all([notice(1, "issued", today - dt.timedelta(days=3)), notice(2, "returned", today - dt.timedelta(days=1)),
+    db.session.add_all([notice(1, "issued", today - dt.timedelta(days=3)),
+                        notice(2, "returned", today - dt.timedelta(days=1)),
                         notice(3, "answered", today - dt.timedelta(days=5)), notice(4, "issued", today)])
     db.session.commit()
     first = jobs.run_job("overdue_notices", now)
@@ -240,7 +246,8 @@ def test_overdue_notices_are_logged_once_a_day(app):
     assert later.status == "succeeded" and "本次新记录 0 份" in later.message
     again = jobs.run_job("overdue_notices", now)  # the same hour again: not run
     assert again.status == "skipped"
-    entries = db.session.execute(select(ChangeLog.row_ref, ChangeLog.new).where(ChangeLog.action == "notice.overdue")
+    entries = db.session.execute(select(ChangeLog.row_ref, ChangeLog.new)
+                                 .where(ChangeLog.action == "notice.overdue")
                                  .order_by(ChangeLog.id)).all()
     assert [(ref, new["days"]) for ref, new in entries] == [(f"渝奉人社审〔{today.year}〕1号", 3),
                                                              (f"渝奉人社审〔{today.year}〕2号", 1)]
@@ -312,7 +319,8 @@ def test_housekeeping_removes_old_jobs_and_files_without_a_row_and_nothing_else(
     db.session.rollback()
     # the job left running 40 days ago by a process nobody can find is failed now, with the reason
     # (and kept: it finished today)
-    left = sorted(((now - j.created_at).days, j.status, j.message or "") for j in db.session.scalars(select(Job)))
+    left = sorted(((now - j.created_at).days, j.status, j.message or "")
+                  for j in db.session.scalars(select(Job)))
     assert [(days, status) for days, status, _ in left] == [(2, "failed"), (40, "failed")]
     assert "任务已中断" in left[1][2]
     assert "标为失败的网页任务 1 条" in out.output

@@ -59,7 +59,8 @@ def user(app, name: str):
 
 
 def issue(c, ids: list[str]):
-    return post(c, "/notices/new", {"unit": UNIT_KEY, "ids": ids, **{f"act-{i}": ["dismiss_person", "recover"] for i in ids},
+    return post(c, "/notices/new",
+                {"unit": UNIT_KEY, "ids": ids, **{f"act-{i}": ["dismiss_person", "recover"] for i in ids},
                                     "deadline": (dt.date.today() + dt.timedelta(days=30)).isoformat()})
 
 

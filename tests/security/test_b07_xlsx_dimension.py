@@ -49,7 +49,8 @@ def workbook(path: Path, rows: list[list], *, dimension: str | None = None) -> P
         with zipfile.ZipFile(path) as zf:
             parts = {i.filename: zf.read(i) for i in zf.infolist()}
         sheet = "xl/worksheets/sheet1.xml"
-        parts[sheet], n = re.subn(rb'<dimension ref="[^"]*"', f'<dimension ref="{dimension}"'.encode(), parts[sheet])
+        parts[sheet], n = re.subn(rb'<dimension ref="[^"]*"', f'<dimension ref="{dimension}"'.encode(),
+                                  parts[sheet])
         assert n == 1
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, data in parts.items():
@@ -59,8 +60,8 @@ def workbook(path: Path, rows: list[list], *, dimension: str | None = None) -> P
 
 def read(path: Path, **limits) -> dict:
     try:
-        proc = subprocess.run([sys.executable, "-c", READ, str(path), json.dumps(limits)], capture_output=True,
-                              text=True, timeout=30, cwd=ROOT)
+        proc = subprocess.run([sys.executable, "-c", READ, str(path), json.dumps(limits)],
+                              capture_output=True, text=True, timeout=30, cwd=ROOT)
     except subprocess.TimeoutExpired:
         pytest.fail("the read took more than 30 s")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -108,13 +109,15 @@ def test_rows_past_the_configured_limit_are_refused_by_the_cli(tmp_path, cli_env
     env = dict(cli_env, IMPORT_MAX_XLSX_ROWS="10")
     t0 = time.monotonic()
     with open(tmp_path / "err", "w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", "from audit.cli import main; main()", "import", str(path)],
+        proc = subprocess.Popen([sys.executable, "-c", "from audit.cli import main; main()", "import",
+                                 str(path)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - t0
     text = (tmp_path / "err").read_text()
     assert os.waitstatus_to_exitcode(status) == 1, text
-    assert "导入被拒绝" in text and "persons.xlsx" in text and "超过 10 行数据（表头之外）的上限" in text, text
+    assert ("导入被拒绝" in text and "persons.xlsx" in text
+            and "超过 10 行数据（表头之外）的上限" in text), text
     assert seconds < 10 and usage.ru_maxrss / 1024 < 300, (seconds, usage.ru_maxrss)
 
 

@@ -36,8 +36,8 @@ def test_hundreds_of_duplicate_keys_are_row_errors(app, people, tmp_path):
     by_table: dict[str, list] = {}
     for e in result.errors:
         by_table.setdefault(e.table, []).append(e)
-    for name, first in (("persons", 2), ("positions", 2), ("workshops", 2), ("placements", 2), ("attendance", 2),
-                        ("reports", 2), ("deaths", 2), ("officials", 2)):
+    for name, first in (("persons", 2), ("positions", 2), ("workshops", 2), ("placements", 2),
+                        ("attendance", 2), ("reports", 2), ("deaths", 2), ("officials", 2)):
         dups = [e for e in by_table.get(name, []) if "重复记录" in e.reason]
         assert len(dups) == N, (name, len(dups), [str(e) for e in by_table.get(name, [])][:3])
         rows = sorted(e.row for e in dups)
@@ -51,7 +51,8 @@ def test_duplicates_against_an_empty_table_loaded_directly(app, people, tmp_path
     """Attendance of an empty table goes straight in: its duplicates must still be row errors."""
     tables = base_tables(people)
     assert run_import(app, write_bundle(tmp_path / "base", {k: tables[k] for k in
-                                                           ("persons", "positions", "placements", "workshops")})).ok
+                                                           ("persons", "positions", "placements",
+                                                            "workshops")})).ok
     a, b = tables["persons"][0]["id_number"], tables["persons"][1]["id_number"]
     days = [{"id_number": p, "post_code": c, "work_date": f"2025-01-{d:02d}", "status": "出勤"}
             for d in range(1, 29) for p, c in ((a, "GW-001"), (b, "GW-002"))]

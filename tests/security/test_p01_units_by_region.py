@@ -34,7 +34,8 @@ def two_committees(app, people, tmp_path) -> County:
 
 
 def rows_of(html: str) -> list[str]:
-    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r)) for r in re.findall(r"<tr>(.*?)</tr>", html, re.S)]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r))
+            for r in re.findall(r"<tr>(.*?)</tr>", html, re.S)]
 
 
 def test_two_village_committees_of_the_same_name_in_two_townships_are_two_units(app, people, quick_hashes,
@@ -64,11 +65,13 @@ def test_an_operator_of_one_committee_sees_nothing_of_the_other(app, people, qui
     page = client.get("/findings/?status=all").get_data(as_text=True)
     assert "白帝镇岗位人员" in page and "草堂镇岗位人员" not in page
     assert client.get("/attendance/").get_data(as_text=True).count("GW-") == 1  # GW-1 only
-    grid = client.get("/attendance/grid", query_string={"kind": "employer", "unit": CAOTANG, "month": "2025-02"})
+    grid = client.get("/attendance/grid",
+                      query_string={"kind": "employer", "unit": CAOTANG, "month": "2025-02"})
     assert grid.status_code == 404
 
 
-def test_a_bare_name_two_units_share_is_refused_as_a_scope_with_the_choices(app, people, quick_hashes, tmp_path,
+def test_a_bare_name_two_units_share_is_refused_as_a_scope_with_the_choices(app, people, quick_hashes,
+                                                                            tmp_path,
                                                                                runner):
     two_committees(app, people, tmp_path)
     r = runner.invoke("users", "create", "op_amb", "--role", "operator", "--unit", f"employer:{UNIT}",
@@ -108,7 +111,8 @@ def test_the_migration_turns_stored_names_into_units_of_their_own_region(app, pe
         upgrade(directory=MIGRATIONS_DIR)
     db.session.remove()
 
-    units = db.session.execute(select(Position.township, Finding.unit).join(Position, Position.id == Finding.post_id)
+    units = db.session.execute(select(Position.township, Finding.unit)
+                               .join(Position, Position.id == Finding.post_id)
                                ).all()
     assert {township: unit for township, unit in units} == {"白帝镇": BAIDI, "草堂镇": CAOTANG}
     assert db.session.scalar(select(Notice.unit)) == CAOTANG  # the unit of its own findings
@@ -118,7 +122,8 @@ def test_the_migration_turns_stored_names_into_units_of_their_own_region(app, pe
     assert "operator_bd: employer:白帝村村民委员会" in capfd.readouterr().out
 
 
-def test_a_notice_is_addressed_by_township_and_name_however_long_the_name(app, people, quick_hashes, tmp_path):
+def test_a_notice_is_addressed_by_township_and_name_however_long_the_name(app, people, quick_hashes,
+                                                                          tmp_path):
     """The addressee 白帝镇 + a 126-character name is longer than a name alone could be (128 before
     migration 0013): PostgreSQL would refuse the notice if its column were not widened."""
     import datetime as dt

@@ -38,7 +38,8 @@ def test_a_session_ends_twelve_hours_after_sign_in_even_if_active(app, client):
     signed_in_at(client, 12.05)
     r = client.get("/dashboard/")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login")
-    assert "登录已满 12 小时，为安全起见请重新登录" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert ("登录已满 12 小时，为安全起见请重新登录" in client.get(r.headers["Location"])
+            .get_data(as_text=True))
     assert client.get("/dashboard/").status_code == 302
     assert copied.get("/dashboard/").status_code == 302  # every copy of the session ended with it
     db.session.rollback()

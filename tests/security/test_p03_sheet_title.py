@@ -39,7 +39,8 @@ def with_formulas(data: bytes, formulas: dict[str, tuple[str, str]]) -> bytes:
             if item.filename == "xl/worksheets/sheet1.xml":
                 xml = body.decode()
                 for ref, (formula, cached) in formulas.items():
-                    cell = (f'<c r="{ref}" t="str"><f>{formula.replace("&", "&amp;").replace(chr(34), "&quot;")}'
+                    cell = (f'<c r="{ref}"'
+                            f' t="str"><f>{formula.replace("&", "&amp;").replace(chr(34), "&quot;")}'
                             f"</f><v>{cached}</v></c>")
                     xml, n = re.subn(rf'<c r="{ref}"(?: [^>]*)?(?:/>|>.*?</c>)', cell, xml, count=1)
                     assert n == 1, ref

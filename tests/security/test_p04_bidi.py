@@ -45,7 +45,8 @@ def test_controls_are_removed_from_cells_and_reported_by_row(app, people, tmp_pa
     assert "桂井社区" in set(db.session.scalars(select(Person.village)))
     employers = set(db.session.scalars(select(Position.employer)))
     assert employers == {"白帝村村民委员会"}
-    title = db.session.scalar(select(Position.title).join(Post, Post.id == Position.id).where(Post.code == "GW-002"))
+    title = db.session.scalar(select(Position.title).join(Post, Post.id == Position.id)
+                              .where(Post.code == "GW-002"))
     assert title == "护林员"
 
 

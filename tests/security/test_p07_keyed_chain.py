@@ -128,9 +128,9 @@ def test_the_key_from_the_environment_in_hex_or_base64(app, monkeypatch, tmp_pat
     key = secrets.token_bytes(32)
 
     def start(instance: str):
-        return create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "x",
-                           "AUDIT_PII_KEY": app.config["AUDIT_PII_KEY"], "INSTANCE_PATH": str(tmp_path / instance),
-                           "TESTING": True})
+        return create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                           "SECRET_KEY": "x", "AUDIT_PII_KEY": app.config["AUDIT_PII_KEY"],
+                           "INSTANCE_PATH": str(tmp_path / instance), "TESTING": True})
 
     for i, given in enumerate((key.hex(), base64.b64encode(key).decode())):
         monkeypatch.setenv("AUDIT_LOG_KEY", given)
@@ -243,4 +243,5 @@ def test_a_plain_chain_that_contradicts_its_old_notes_is_refused(app, runner):
     edit(2, {"amount": 1})
     rechain(sha256_chain)  # consistent again, in the old format, but not what was noted
     up = runner.invoke("verify-log", "--upgrade")
-    assert up.exit_code == 1 and "拒绝升级" in up.output and "日志链在第 3 条处断开（与锚点不符）" in up.output
+    assert (up.exit_code == 1 and "拒绝升级" in up.output
+            and "日志链在第 3 条处断开（与锚点不符）" in up.output)

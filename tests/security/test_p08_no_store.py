@@ -36,7 +36,8 @@ def test_every_download_and_page_of_a_signed_in_user_is_no_store(app, web, peopl
 
     operator = app.test_client()
     login(operator, "operator_bd")
-    resp = operator.get("/attendance/sheet.xlsx?kind=employer&unit=奉节县/白帝镇/白帝村村民委员会&month=2025-04")
+    resp = operator.get("/attendance/sheet.xlsx?kind=employer&unit=奉节县/白帝镇/白帝村村民委员会"
+                        "&month=2025-04")
     assert resp.status_code == 200 and no_store(resp), resp.headers.get("Cache-Control")
 
 

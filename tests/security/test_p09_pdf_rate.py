@@ -42,9 +42,11 @@ def test_the_eleventh_pdf_within_a_minute_is_refused_and_another_user_is_not(app
     page = resp.get_data(as_text=True)
     assert resp.status_code == 429
     assert 1 <= int(resp.headers["Retry-After"]) <= 60
-    assert "一分钟内最多生成 10 份 PDF 报告" in page and f"请约 {resp.headers['Retry-After']} 秒后再试" in page
+    assert ("一分钟内最多生成 10 份 PDF 报告" in page
+            and f"请约 {resp.headers['Retry-After']} 秒后再试" in page)
     # the other kind of report counts against the same limit; nothing was rendered or archived
-    assert post(ins, "/reports/summary", {"district": "奉节县", "period": "2025-01:2025-06"}).status_code == 429
+    assert (post(ins, "/reports/summary", {"district": "奉节县", "period": "2025-01:2025-06"})
+            .status_code == 429)
     assert reports("inspector_fj") == 10
     assert refusals_logged("inspector_fj") == 1  # once a minute, however many refusals
 

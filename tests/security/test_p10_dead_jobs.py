@@ -91,8 +91,8 @@ def test_a_check_killed_half_way_is_failed_at_start_up_and_can_be_checked_again(
     assert persons() == len(base_tables(people)["persons"])
 
 
-def test_a_load_killed_half_way_is_failed_by_housekeeping_and_can_be_loaded_again(app, client, runner, auditor,
-                                                                                  people, tmp_path):
+def test_a_load_killed_half_way_is_failed_by_housekeeping_and_can_be_loaded_again(app, client, runner,
+                                                                                  auditor, people, tmp_path):
     from audit.uploads.services import stored_of
 
     login(client, "p10_auditor", PASSWORD)
@@ -100,8 +100,8 @@ def test_a_load_killed_half_way_is_failed_by_housekeeping_and_can_be_loaded_agai
     assert wait_upload(client, check)["status"] == "done"
     # the load was asked for, and its process killed before it committed: nothing was written
     job = db.session.get(Job, check)
-    load = Job(kind="upload.commit", status="running", owner_id=auditor, created_at=dt.datetime.now(), progress=0,
-               params={**job.params, "check_job": check})
+    load = Job(kind="upload.commit", status="running", owner_id=auditor, created_at=dt.datetime.now(),
+               progress=0, params={**job.params, "check_job": check})
     db.session.add(load)
     db.session.commit()
     load_id = load.id

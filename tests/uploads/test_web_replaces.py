@@ -47,7 +47,8 @@ def test_a_district_auditor_may_not_replace_another_districts_rows(client, web, 
         ("替换范围", "2", "区县", "奉节县", "不在您的管辖范围内（奉节县；您的管辖范围：巫山县）"),
         ("替换范围", "3", "岗位或车间编号", "GW-A1",
          "不在您的管辖范围内（公益性岗位 GW-A1 属于其他地区；您的管辖范围：巫山县）"),
-        ("替换范围", "4", "区县", "（空）", "不在您的管辖范围内（未填写区县，无法确认属于您的管辖范围：巫山县）")]
+        ("替换范围", "4", "区县", "（空）",
+         "不在您的管辖范围内（未填写区县，无法确认属于您的管辖范围：巫山县）")]
     # nothing of 奉节县's is listed, even masked, nor counted as to be deleted
     assert "将删除" not in html and "王大山" not in html
     assert post(client, f"/uploads/{job}/commit").status_code == 303
@@ -66,7 +67,8 @@ def test_a_district_auditor_replaces_their_own_districts_rows(client, web, tmp_p
     assert [w["post_code"] for w in kept] == ["CJ-B1"]
     before = _wages()
     job = job_of(upload(client, zipped({"replaces": [{"table": "工资发放", "period_from": "2025-02",
-                                                      "district": "巫山县"}], "wages": kept}, tmp_path / "ws")))
+                                                      "district": "巫山县"}], "wages": kept},
+                                       tmp_path / "ws")))
     html = page(client, job)
     assert "检查通过" in html and "将删除的记录" in html, error_rows(html)
     [(record, old)] = _deleted_rows(html)

@@ -203,7 +203,8 @@ def test_rows_outside_the_auditors_regions_are_refused(client, web, people, tmp_
     html = page(client, job)
     assert "导入被拒绝" in html and "确认导入" not in html
     rows = error_rows(html)
-    assert ("人员信息", "2", "区县", "奉节县", "不在您的管辖范围内（奉节县白帝镇白帝村；您的管辖范围：巫山县）") in rows
+    assert ("人员信息", "2", "区县", "奉节县",
+            "不在您的管辖范围内（奉节县白帝镇白帝村；您的管辖范围：巫山县）") in rows
     assert ("安置台账", "2", "岗位编号", "GW-001",
             "不在您的管辖范围内（公益性岗位 GW-001 属于奉节县白帝镇白帝村；您的管辖范围：巫山县）") in rows
     assert ("考勤记录", "5", "岗位或车间编号", "CJ-01",
@@ -308,7 +309,8 @@ def test_the_preview_says_which_fields_change_old_and_new(client, web, people, t
     assert (f"李小花（{mask_id(li['id_number'])}）", "银行账号", mask_account("6228480000000000022"),
             mask_account("6228480000000000099")) in rows
     assert len(rows) == 2  # the unchanged rows are not listed
-    assert li["id_number"] not in html and "6228480000000000099" not in html and "6228480000000000022" not in html
+    assert (li["id_number"] not in html and "6228480000000000099" not in html
+            and "6228480000000000022" not in html)
     db.session.rollback()  # the dry run wrote nothing
     assert db.session.scalar(select(Position.monthly_wage_fen).join(Post, Post.id == Position.id)
                              .where(Post.code == "GW-002")) == 90000
