@@ -14,10 +14,9 @@ from typing import BinaryIO
 
 from flask import current_app
 
-from models import db
-
 from ..auditlog import record
 from ..ledger.grid import MARKS, MARKS_HELP
+from ..transaction import unit_of_work
 from .queries import Grid, month_zh, ym
 from .services import (
     FORMULA,
@@ -109,12 +108,13 @@ def write_sheet(grid: Grid) -> bytes:
     return buf.getvalue()
 
 
+@unit_of_work
 def log_sheet(grid: Grid) -> None:
-    """A downloaded sheet (names and masked IDs of the unit's people) is logged like every export."""
+    """A downloaded sheet (names and masked IDs of the unit's people) is logged like every export
+    (one unit of work)."""
     record("attendance.sheet", table="attendance", ref=f"{grid.unit.ref}:{ym(grid.month)}",
            new={"unit": grid.unit.unit, "kind": grid.unit.kind, "month": ym(grid.month),
                 "rows": len(grid.rows)})
-    db.session.commit()
 
 
 def read_sheet(filename: str, source: BinaryIO | bytes) -> list[tuple[int, list]]:

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from models import Person, db
+from models import Person
 
 from ..auditlog import record
+from ..transaction import unit_of_work
 
 
 @dataclass
@@ -21,10 +22,11 @@ class Revealed:
     accounts: dict[int, str] = field(default_factory=dict)  # wages.id -> account number
 
 
+@unit_of_work
 def reveal(person: Person, wage_accounts: dict[int, str]) -> Revealed:
     """Decrypt the person's numbers (and the accounts of the wage rows given as ``{wages.id:
-    account_enc}``), write
-    ``pii.view`` to the audit log and commit it: if the entry cannot be written, nothing is shown."""
+    account_enc}``), write ``pii.view`` to the audit log and commit it (one unit of work): if the
+    entry cannot be written, nothing is shown."""
     pii = current_app.extensions["pii"]
     shown = Revealed(pii.decrypt(person.id_enc), pii.decrypt(person.bank_enc) if person.bank_enc else None,
                      {wid: pii.decrypt(enc) for wid, enc in wage_accounts.items() if enc})
@@ -32,5 +34,4 @@ def reveal(person: Person, wage_accounts: dict[int, str]) -> Revealed:
         ["phone"] if person.phone else []) + (["wage_accounts"] if shown.accounts else [])
     record("pii.view", table="persons", row_id=person.id, ref=person.id_masked,
            new={"fields": fields, "wage_rows": len(shown.accounts)})
-    db.session.commit()
     return shown
