@@ -61,7 +61,7 @@ def workbook(path: Path, rows: list[list], *, dimension: str | None = None) -> P
 def read(path: Path, **limits) -> dict:
     try:
         proc = subprocess.run([sys.executable, "-c", READ, str(path), json.dumps(limits)],
-                              capture_output=True, text=True, timeout=30, cwd=ROOT)
+                              capture_output=True, text=True, timeout=120, cwd=ROOT)
     except subprocess.TimeoutExpired:
         pytest.fail("the read took more than 30 s")
     assert proc.returncode == 0, proc.stderr[-2000:]
