@@ -46,8 +46,9 @@ def _rule_order():
 
 def _claims(where: Iterable[ColumnElement[bool]], kind: str | None, months: tuple[dt.date, dt.date] | None):
     """Each payment's winning claim among the findings matching ``where``: (payment, month, owed,
-    amount, the finding's ``GROUPABLE`` columns) with one row per payment. ``months``: only payments of the months from the
-    first to the last (first days of months); money of no month (``finding:``) is always in."""
+    amount, the finding's ``GROUPABLE`` columns) with one row per payment. ``months``: only payments
+    of the months from the first to the last (first days of months); money of no month (``finding:``)
+    is always in."""
     f, fm = Finding.__table__, FindingMoney.__table__
     conds = list(where)
     if months:
@@ -61,7 +62,8 @@ def _claims(where: Iterable[ColumnElement[bool]], kind: str | None, months: tupl
     # every claim, and a wide row would be carried with it)
     ranked = (select(fm.c.payment, fm.c.month, owed, fm.c.amount_fen, *[f.c[k] for k in GROUPABLE],
                      func.row_number().over(partition_by=fm.c.payment,
-                                            order_by=(fm.c.amount_fen.desc(), _rule_order(), f.c.rule, f.c.id))
+                                            order_by=(fm.c.amount_fen.desc(), _rule_order(), f.c.rule,
+                                                      f.c.id))
                      .label("rank"))
               .select_from(fm.join(f, f.c.id == fm.c.finding_id))
               .where(*conds).subquery("claims"))

@@ -17,7 +17,8 @@ MAX_MONTHS = 120
 
 
 def months_between(first: dt.date, last: dt.date) -> list[str]:
-    """``YYYY-MM`` of every month from ``first`` to ``last`` (ValueError, in Chinese, if backwards or too long)."""
+    """``YYYY-MM`` of every month from ``first`` to ``last`` (ValueError, in Chinese, if backwards or
+    too long)."""
     if last < first:
         raise ValueError("报告期不正确：结束月份早于开始月份。")
     out, (y, m) = [], (first.year, first.month)

@@ -79,7 +79,7 @@ def _in(cols, parts: Iterable[tuple] | None) -> list:
 
     def eq(col, v):
         return col.is_(None) if v is None else col == v
-    return [or_(*[and_(*[eq(cols[k], v) for k, v in zip(REGION, p)]) for p in parts])]
+    return [or_(*[and_(*[eq(cols[k], v) for k, v in zip(REGION, p, strict=False)]) for p in parts])]
 
 
 def _rank(r: tuple) -> tuple:
@@ -112,7 +112,7 @@ def _money(conn: Connection, run_id: int, parts: list[tuple] | None) -> tuple[li
         sets = [_sets(r, run_id) for r in claims]
         for basis, in_set, apart, keep in bases:
             taken = set()
-            for r, s in zip(claims, sets):
+            for r, s in zip(claims, sets, strict=False):
                 if not s[in_set]:
                     continue
                 if len(claims) > 1:
@@ -125,7 +125,7 @@ def _money(conn: Connection, run_id: int, parts: list[tuple] | None) -> tuple[li
     names = {b: (*REGION, *keep) for b, (_, _, keep) in _bases().items()}
     for (basis, values), fen in sums.items():
         out.append({"basis": basis, "rule": None, "category": None, "status": None, "period_start": None,
-                    **dict(zip(names[basis], values)), "month": None, "owed": 0, "fen": fen})
+                    **dict(zip(names[basis], values, strict=False)), "month": None, "owed": 0, "fen": fen})
     return out, exact
 
 

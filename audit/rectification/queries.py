@@ -87,7 +87,8 @@ def report_scope() -> ColumnElement[bool]:
     of_notice = and_(ReportFile.notice_id.is_not(None),
                      ReportFile.notice_id.in_(select(Notice.id).where(notice_scope())))
     districts = whole_districts()
-    of_district = and_(ReportFile.notice_id.is_(None), ReportFile.district.in_(districts)) if districts else false()
+    of_district = and_(ReportFile.notice_id.is_(None), ReportFile.district.in_(districts)) if districts \
+        else false()
     return or_(of_notice, of_district)
 
 
@@ -166,7 +167,8 @@ def unit_notices(limit: int = 50) -> list[dict]:
     """An operator's notices not closed yet (and the last closed ones), for the dashboard: number,
     deadline, days left or overdue, state, 应追回, items still to answer."""
     rows = db.session.scalars(select(Notice).where(notice_scope())
-                              .order_by(case((Notice.status == "closed", 1), else_=0), Notice.deadline, Notice.id)
+                              .order_by(case((Notice.status == "closed", 1), else_=0), Notice.deadline,
+                                        Notice.id)
                               .limit(limit)).all()
     on = today()
     out = []
@@ -180,8 +182,8 @@ def unit_notices(limit: int = 50) -> list[dict]:
 
 
 def overdue_count() -> int:
-    return int(db.session.scalar(select(func.count()).select_from(Notice).where(notice_scope(), overdue_clause()))
-               or 0)
+    return int(db.session.scalar(select(func.count()).select_from(Notice)
+                                 .where(notice_scope(), overdue_clause())) or 0)
 
 
 def get(nid: int) -> Notice:
@@ -200,7 +202,8 @@ def history(nid: int) -> list[ChangeLog]:
 def evidence(notice: Notice, fid: int, *, drafts: bool = False) -> EvidenceFile:
     """An evidence file of this notice (of an answer, or a voucher the auditor filed), or 404; a
     file of a draft answer only for the unit (``drafts``)."""
-    seen = or_(EvidenceFile.response_id.is_(None), NoticeResponse.state == "submitted") if not drafts else true()
+    seen = or_(EvidenceFile.response_id.is_(None), NoticeResponse.state == "submitted") if not drafts \
+        else true()
     f = db.session.scalar(select(EvidenceFile)
                           .outerjoin(NoticeResponse, NoticeResponse.id == EvidenceFile.response_id)
                           .where(EvidenceFile.id == fid, EvidenceFile.notice_id == notice.id, seen))
@@ -249,16 +252,18 @@ def item_rows(notice: Notice) -> list[ItemRow]:
     if not ids:
         return []
     facts = {r.id: r for r in db.session.execute(
-        select(Finding.id, Person.name, Person.id_masked, Post.code, func.coalesce(Position.title, Workshop.name)
-               .label("post_name"))
+        select(Finding.id, Person.name, Person.id_masked, Post.code,
+               func.coalesce(Position.title, Workshop.name).label("post_name"))
         .outerjoin(Person, Person.id == Finding.person_id).outerjoin(Post, Post.id == Finding.post_id)
-        .outerjoin(Position, Position.id == Finding.post_id).outerjoin(Workshop, Workshop.id == Finding.post_id)
+        .outerjoin(Position, Position.id == Finding.post_id)
+        .outerjoin(Workshop, Workshop.id == Finding.post_id)
         .where(Finding.id.in_(ids)))}
     checks = {c.item.id: c for c in verification.data_check(notice)}
     latest = services.latest_answers(notice)
     shared = overlaps(db.session, ids, Finding.id.in_(ids))
     recs: dict[int, list[Recovery]] = {}
-    for r in db.session.scalars(select(Recovery).where(Recovery.notice_id == notice.id).order_by(Recovery.id)):
+    for r in db.session.scalars(select(Recovery).where(Recovery.notice_id == notice.id)
+                                .order_by(Recovery.id)):
         recs.setdefault(r.item_id, []).append(r)
     out = []
     for no, item in enumerate(notice.items, 1):
@@ -274,7 +279,8 @@ def item_rows(notice: Notice) -> list[ItemRow]:
             id_masked=fact.id_masked if fact else None, post_code=fact.code if fact else None,
             post_name=fact.post_name if fact else None, state=state, state_zh=services.ITEM_STATES[state],
             submitted=sub, draft=latest.get(item.id, {}).get("draft"), recoveries=recs.get(item.id, []),
-            recovered_fen=sum(r.amount_fen for r in recs.get(item.id, [])), overlap=overlap_note(shared.get(f.id, [])),
+            recovered_fen=sum(r.amount_fen for r in recs.get(item.id, [])),
+            overlap=overlap_note(shared.get(f.id, [])),
             check=c, confirmed=state != "closed" and verification.confirmed_by_data(
                 item, f, sub.at if sub else notice.answered_at),
             editable=notice.status in WAITING_FOR_UNIT and state in ("waiting", "returned")))
