@@ -38,7 +38,8 @@ def from_environment(instance_path: str, given: dict | None = None) -> dict:
         "IMPORT_MAX_XLSX_SECONDS": float(os.environ.get("IMPORT_MAX_XLSX_SECONDS", 600)),
         # A check stops after this many row errors (saying so): a file of junk rows cannot fill memory.
         "IMPORT_MAX_ERRORS": int(os.environ.get("IMPORT_MAX_ERRORS", 10_000)),
-        # PostgreSQL: a CSV of attendance or wages from this many rows takes the fast path (audit/ledger/fast.py)
+        # PostgreSQL: a CSV of attendance or wages from this many rows takes the fast path
+        # (audit/ledger/fast.py)
         "IMPORT_FAST_MIN_ROWS": int(os.environ.get("IMPORT_FAST_MIN_ROWS", 10_000)),
         # The web application's session: idle sessions end after 30 minutes (checked on the
         # server, see audit/web.py); the cookie is HttpOnly, SameSite=Lax, and Secure when

@@ -32,7 +32,8 @@ def _head(width: int, height: int, title: str, x: int) -> list[str]:
     return [svg, f"<title>{escape(title)}</title>", caption]
 
 
-def columns(items: list[dict], title: str, *, width: int = 640, height: int = 230, colour: str = BAR) -> Markup:
+def columns(items: list[dict], title: str, *, width: int = 640, height: int = 230,
+            colour: str = BAR) -> Markup:
     """Vertical columns, one per item (``label``, ``value``, ``text`` shown above the column)."""
     left, right, top, bottom = 8, 8, 30, 36
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -45,7 +46,8 @@ def columns(items: list[dict], title: str, *, width: int = 640, height: int = 23
         y = base - plot_h * frac
         out.append(f'<line x1="{left}" y1="{_num(y)}" x2="{width - right}" y2="{_num(y)}" stroke="{GRID}" '
                    f'stroke-width="0.5"/>')
-    out.append(f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" stroke="{AXIS}" stroke-width="1"/>')
+    out.append(f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" stroke="{AXIS}" '
+               f'stroke-width="1"/>')
     small = n > 14
     for i, it in enumerate(items):
         v = float(it["value"])
@@ -57,15 +59,17 @@ def columns(items: list[dict], title: str, *, width: int = 640, height: int = 23
                        f'height="{_num(h)}" fill="{colour}"/>')
         out.append(f'<text x="{_num(cx)}" y="{_num(base - h - 4)}" text-anchor="middle" '
                    f'font-size="{10 if small else 12}" fill="#222">{escape(it.get("text", v))}</text>')
-        out.append(f'<text x="{_num(cx)}" y="{base + 16}" text-anchor="middle" font-size="{10 if small else 12}" '
-                   f'fill="#333">{escape(it["label"])}</text>')
+        out.append(f'<text x="{_num(cx)}" y="{base + 16}" text-anchor="middle" '
+                   f'font-size="{10 if small else 12}" fill="#333">{escape(it["label"])}</text>')
     if not items:
-        out.append(f'<text x="{width / 2}" y="{base - plot_h / 2}" text-anchor="middle" fill="#777">（无数据）</text>')
+        out.append(f'<text x="{width / 2}" y="{base - plot_h / 2}" text-anchor="middle" '
+                   'fill="#777">（无数据）</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
 
-def hbars(items: list[dict], title: str, *, width: int = 640, colour: str = BAR, label_width: int = 230) -> Markup:
+def hbars(items: list[dict], title: str, *, width: int = 640, colour: str = BAR,
+          label_width: int = 230) -> Markup:
     """Horizontal bars, one row per item (``label``, ``value``, ``text`` after the bar; ``muted``)."""
     rowh, top = 24, 26
     height = top + max(len(items), 1) * rowh + 6
@@ -82,7 +86,8 @@ def hbars(items: list[dict], title: str, *, width: int = 640, colour: str = BAR,
         out.append(f'<text x="0" y="{y + 16}" fill="#222">{escape(label)}</text>')
         out.append(f'<rect x="{label_width}" y="{y + 4}" width="{_num(max(w, 1))}" height="{rowh - 8}" '
                    f'fill="{BAR_MUTED if it.get("muted") else colour}"/>')
-        out.append(f'<text x="{_num(label_width + w + 6)}" y="{y + 16}" fill="#222">{escape(it.get("text", v))}</text>')
+        out.append(f'<text x="{_num(label_width + w + 6)}" y="{y + 16}" fill="#222">'
+                   f'{escape(it.get("text", v))}</text>')
     if not items:
         out.append(f'<text x="{width / 2}" y="{top + 14}" text-anchor="middle" fill="#777">（无数据）</text>')
     out.append("</svg>")

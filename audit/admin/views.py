@@ -14,16 +14,17 @@ from audit.auth.services import UserError, scope_text
 from models import ROLES, Role, User
 
 from . import bp, logtext, queries
+from .forms import ActionForm, NewUserForm, PasswordForm, ScopesForm, scope_lines
 
 bp.add_app_template_global(logtext.browser, "browser")
-from .forms import ActionForm, NewUserForm, PasswordForm, ScopesForm, scope_lines
 
 # What the audit log's actions are called in the filter's suggestions (the entries themselves read
 # as sentences: ``logtext``).
 ACTIONS = {
     "auth.login": "登录", "auth.logout": "退出登录", "auth.timeout": "超时自动退出",
     "auth.expired": "登录满时长自动退出", "auth.login_failed": "登录失败",
-    "auth.login_refused": "拒绝登录", "auth.rate_limited": "登录过于频繁被拒", "access.denied": "越权访问被拒",
+    "auth.login_refused": "拒绝登录", "auth.rate_limited": "登录过于频繁被拒",
+    "access.denied": "越权访问被拒",
     "user.create": "新建用户", "user.scopes": "修改范围", "user.password": "重设密码",
     "user.password_change": "修改自己的密码", "user.active": "启用/停用账户",
     "user.unlock": "解除锁定", "pii.view": "查看完整身份信息", "import.update": "导入更新数据",
@@ -39,10 +40,12 @@ ACTIONS = {
     "attendance.sheet": "下载考勤表", "attendance.submit": "提交考勤", "upload.check": "检查上传的台账",
     "upload.commit": "导入上传的台账",
     "auth.totp_failed": "两步验证码错误", "auth.recovery_code_used": "使用恢复码登录",
-    "auth.session_limit": "超出会话上限被结束", "user.totp_enrol": "启用两步验证", "user.totp_disable": "停用两步验证",
+    "auth.session_limit": "超出会话上限被结束", "user.totp_enrol": "启用两步验证",
+    "user.totp_disable": "停用两步验证",
     "user.totp_reset": "重置两步验证", "user.recovery_codes": "重新生成恢复码",
     "log.rekeyed": "日志链升级为加密钥的链",
-    "device.create": "新建考勤设备令牌", "device.revoke": "吊销考勤设备令牌", "device.attendance": "考勤设备上传考勤",
+    "device.create": "新建考勤设备令牌", "device.revoke": "吊销考勤设备令牌",
+    "device.attendance": "考勤设备上传考勤",
     "device.unauthorized": "考勤接口令牌无效", "device.rate_limited": "考勤设备调用过于频繁",
 }
 # The filter's suggestions: a prefix selects every action under it.
@@ -74,8 +77,8 @@ def _user_or_404(uid: int) -> User:
 def _warn_unknown(u: User) -> None:
     unknown = queries.unknown_scopes(list(u.scopes))
     if unknown:
-        flash(f"提示：已导入的数据中没有 {'、'.join(unknown)}，请核对拼写（该用户在此范围内暂时看不到任何数据）。",
-              "warning")
+        flash(f"提示：已导入的数据中没有 {'、'.join(unknown)}，"
+              "请核对拼写（该用户在此范围内暂时看不到任何数据）。", "warning")
 
 
 def _keep_signed_in(u: User) -> None:
@@ -186,8 +189,8 @@ def _set_active(uid: int, active: bool):
         services.set_active(u, active, by=_by())
     except UserError as exc:
         return _detail(_user_or_404(uid), errors={"active": str(exc)}, status=400)
-    flash(f"已{'启用' if active else '停用'}用户 {u.username}。" + ("" if active else "其已登录的会话已失效，且不能再登录。"),
-          "success")
+    flash(f"已{'启用' if active else '停用'}用户 {u.username}。"
+          + ("" if active else "其已登录的会话已失效，且不能再登录。"), "success")
     return redirect(url_for("admin.user", uid=uid))
 
 

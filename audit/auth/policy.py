@@ -15,7 +15,8 @@ MIN_LENGTH = 12
 HISTORY = 5  # a new password may not be one of the user's last five
 
 TOO_SHORT = f"密码至少 {MIN_LENGTH} 位"
-TOO_COMMON = "密码过于常见（属于常用密码或常见规律，如 123456、qwerty、woaini、password 加数字），请换一个不易猜到的密码"
+TOO_COMMON = ("密码过于常见（属于常用密码或常见规律，如 123456、qwerty、woaini、password 加数字），"
+              "请换一个不易猜到的密码")
 HAS_NAME = "密码不能包含用户名"
 REUSED = f"新密码不能与最近 {HISTORY} 次使用过的密码相同"
 
@@ -53,10 +54,8 @@ def is_common(password: str) -> bool:
             return True  # two common words (``iloveyouwoaini``)
     if any(low in run * 2 for run in _RUNS):
         return True  # a stretch of a digit run, the alphabet or a keyboard row
-    for size in range(1, 5):  # one short piece repeated (``abcabcabcabc``)
-        if len(low) % size == 0 and low == low[:size] * (len(low) // size):
-            return True
-    return False
+    # one short piece repeated (``abcabcabcabc``)
+    return any(len(low) % size == 0 and low == low[:size] * (len(low) // size) for size in range(1, 5))
 
 
 def problem(password: str, username: str | None = None) -> str | None:

@@ -70,7 +70,8 @@ def authenticate(username: str, password: str, ip: str | None = None) -> SignIn:
         return SignIn(None, SIGN_IN_FAILED)
     if not user.active:
         _note_failure(ip, now)
-        record_now("auth.login_refused", table="users", row_id=user.id, ref=username, new={"reason": "inactive"})
+        record_now("auth.login_refused", table="users", row_id=user.id, ref=username,
+                   new={"reason": "inactive"})
         return SignIn(None, SIGN_IN_FAILED)
     if not password_ok:
         _note_failure(ip, now)
@@ -185,8 +186,8 @@ def parse_scope(text: str, role: str) -> UserScope:
         raise UserError("范围不能为空")
     if ":" in text or "：" in text:
         kind, _, unit = text.replace("：", ":").partition(":")
-        kind = {"workshop": "workshop", "车间": "workshop", "employer": "employer", "用工单位": "employer"}.get(
-            kind.strip())
+        kind = {"workshop": "workshop", "车间": "workshop", "employer": "employer",
+                "用工单位": "employer"}.get(kind.strip())
         if kind is None or not unit.strip():
             raise UserError(f"单位范围「{text}」应写作 workshop:车间编号 或 employer:用工单位名称")
         if role != Role.OPERATOR:
@@ -257,8 +258,8 @@ def create_user(username: str, role: str, password: str, *, regions: list[str] =
         raise UserError("除管理员外，每个用户至少需要一个范围（地区或单位）")
     now = dt.datetime.now()
     user = User(username=username, display_name=display_name or username, role=role,
-                password_hash=generate_password_hash(password), active=True, failed_logins=0, session_version=1,
-                created_at=now, password_changed_at=now, scopes=scopes)
+                password_hash=generate_password_hash(password), active=True, failed_logins=0,
+                session_version=1, created_at=now, password_changed_at=now, scopes=scopes)
     db.session.add(user)
     db.session.flush()
     _remember(user, now)

@@ -27,11 +27,14 @@ def index():
         "cat_bars": [{"label": c["name"], "value": c["count"], "text": f"{c['count']} 条",
                       "href": link(category=c["category"]), "cls": "bad"} for c in violations if c["count"]],
         "money_bars": [{"label": c["name"], "value": c["amount_fen"], "text": f"{yuan(c['amount_fen'])} 元",
-                        "href": link(category=c["category"], sort="amount")} for c in violations if c["amount_fen"]],
-        "trend_cols": [{"month": t["month"], "value": t["count"], "text": str(t["count"]) if t["count"] else "",
-                        "href": link(period=t["month"])} for t in trend],
-        "unit_bars": [{"label": u["unit_name"], "value": u["amount_fen"], "text": f"{yuan(u['amount_fen'])} 元",
-                       "href": link(unit=u["unit"], sort="amount"), "cls": "bad"} for u in units],
+                        "href": link(category=c["category"], sort="amount")}
+                       for c in violations if c["amount_fen"]],
+        "trend_cols": [{"month": t["month"], "value": t["count"],
+                        "text": str(t["count"]) if t["count"] else "", "href": link(period=t["month"])}
+                       for t in trend],
+        "unit_bars": [{"label": u["unit_name"], "value": u["amount_fen"],
+                       "text": f"{yuan(u['amount_fen'])} 元", "href": link(unit=u["unit"], sort="amount"),
+                       "cls": "bad"} for u in units],
         "run": db.session.scalars(select(AuditRun).where(AuditRun.status == "finished")
                                   .order_by(desc(AuditRun.id)).limit(1)).first(),
     }

@@ -97,15 +97,16 @@ def attendance():
                               ref=tok.name, table="device_tokens", who=s.actor_of(tok.name),
                               new={"device": tok.name, "limit": limit, "window_seconds": window})
         if seconds is not None:
-            return _json_error(429, f"调用过于频繁：每个设备每 {window} 秒最多 {limit} 次，请 {seconds} 秒后再试",
-                               Retry_After=seconds)
+            return _json_error(429, f"调用过于频繁：每个设备每 {window} 秒最多 {limit} 次，"
+                                    f"请 {seconds} 秒后再试", Retry_After=seconds)
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-        return _refuse_call(tok, 400, "请求格式错误：请求体应为 JSON 对象 {\"records\": [...]}（Content-Type: "
-                                      "application/json）", now)
+        return _refuse_call(tok, 400, "请求格式错误：请求体应为 JSON 对象 {\"records\": [...]}"
+                                      "（Content-Type: application/json）", now)
     records = body["records"]
     if len(records) > s.MAX_RECORDS:
-        return _refuse_call(tok, 413, f"一次最多提交 {s.MAX_RECORDS} 条记录，本次 {len(records)} 条：请分批提交", now)
+        return _refuse_call(tok, 413, f"一次最多提交 {s.MAX_RECORDS} 条记录，本次 {len(records)} 条："
+                                      "请分批提交", now)
     try:
         receipt = s.receive(tok, records, now=now)
     except s.Busy as exc:

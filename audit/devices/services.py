@@ -101,8 +101,8 @@ def parse_unit(text: str) -> tuple[str, str]:
     kind = None
     if ":" in text:
         prefix, _, rest = text.partition(":")
-        kind = {"workshop": "workshop", "车间": "workshop", "employer": "employer", "用工单位": "employer"}.get(
-            prefix.strip())
+        kind = {"workshop": "workshop", "车间": "workshop", "employer": "employer",
+                "用工单位": "employer"}.get(prefix.strip())
         if kind is None or not rest.strip():
             raise DeviceError(f"单位「{text[:40]}」应写作 车间编号 或 区县/乡镇/用工单位名称"
                               "（也可写 workshop:车间编号、employer:用工单位）")
@@ -131,7 +131,8 @@ def parse_unit(text: str) -> tuple[str, str]:
 def unit_label(kind: str, unit: str) -> str:
     """How people read a token's unit: a workshop by its name and code, an employer by its name."""
     if kind == "workshop":
-        name = db.session.scalar(select(Workshop.name).join(Post, Post.id == Workshop.id).where(Post.code == unit))
+        name = db.session.scalar(select(Workshop.name).join(Post, Post.id == Workshop.id)
+                                 .where(Post.code == unit))
         return f"{name}（{unit}）" if name else unit
     return unit_display(unit)
 
@@ -303,7 +304,7 @@ def receive(tok: DeviceToken, raw_records: list, *, now: dt.datetime | None = No
     """Store a batch of records of a device (see the module's docstring); one transaction, committed
     here with its call and its audit-log entry. A concurrent call that wrote the same record or day
     first makes the batch run once more (it then reads them as duplicates); ``Busy`` after that."""
-    for attempt in range(3):
+    for _attempt in range(3):
         try:
             return _receive(tok, raw_records, now or dt.datetime.now())
         except (IntegrityError, OperationalError):
@@ -331,15 +332,17 @@ def _receive(tok: DeviceToken, raw_records: list, now: dt.datetime) -> Receipt:
             parsed.append(parse_record(i, raw))
         except RecordError as exc:
             rid = raw.get("record_id") if isinstance(raw, dict) else None
-            rid = str(rid)[:RECORD_ID_MAX] if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
+            usable = isinstance(rid, (str, int)) and not isinstance(rid, bool)
+            rid = str(rid)[:RECORD_ID_MAX] if usable else None
             error(i, rid, str(exc), exc.status)
 
     digests = {p.id_number: pii.digest(p.id_number) for p in parsed}
     persons: dict[str, int] = {}
     hashes = sorted(set(digests.values()))
     for start in range(0, len(hashes), 900):
+        chunk = hashes[start:start + 900]
         persons.update(db.session.execute(select(Person.id_hash, Person.id)
-                                          .where(Person.id_hash.in_(hashes[start:start + 900]))).tuples().all())
+                                          .where(Person.id_hash.in_(chunk))).tuples().all())
     posts = _posts({p.post_code for p in parsed})
     ids = sorted({p.record_id for p in parsed})
     seen: set[str] = set()
@@ -358,8 +361,8 @@ def _receive(tok: DeviceToken, raw_records: list, now: dt.datetime) -> Receipt:
         elif (post[1], post[2]) != (tok.unit_kind, tok.unit):
             error(p.i, p.record_id, f"岗位「{p.post_code}」不属于本设备所属单位，不能写入其考勤", 403)
         elif p.work_date > as_of:
-            error(p.i, p.record_id, f"日期 {p.work_date.isoformat()} 晚于今天（审计基准日 {as_of.isoformat()}），"
-                                    "不能提交未来的考勤")
+            error(p.i, p.record_id, f"日期 {p.work_date.isoformat()} 晚于今天"
+                                    f"（审计基准日 {as_of.isoformat()}），不能提交未来的考勤")
         else:
             good.append((p, person_id, post[0]))
 
@@ -398,13 +401,14 @@ def _receive(tok: DeviceToken, raw_records: list, now: dt.datetime) -> Receipt:
                   "device_id": p.device_id, "verified": p.verified}
         result = {"record_id": p.record_id, "result": "stored"}
         if key in existing:
-            replaced_rows.append({"b_person": person_id, "b_post": post_id, "b_month": p.work_date.replace(day=1),
-                                  "b_date": p.work_date, **{f"v_{k}": x for k, x in values.items()}})
+            replaced_rows.append({"b_person": person_id, "b_post": post_id,
+                                  "b_month": p.work_date.replace(day=1), "b_date": p.work_date,
+                                  **{f"v_{k}": x for k, x in values.items()}})
             result["replaced"] = True
             out.replaced += 1
         else:
-            new_rows.append({"person_id": person_id, "post_id": post_id, "work_month": p.work_date.replace(day=1),
-                             "work_date": p.work_date, **values})
+            new_rows.append({"person_id": person_id, "post_id": post_id,
+                             "work_month": p.work_date.replace(day=1), "work_date": p.work_date, **values})
         device_rows.append({"token_id": tok.id, "record_id": p.record_id, "person_id": person_id,
                             "post_id": post_id, "work_date": p.work_date, "received_at": now})
         out.results[p.i] = result

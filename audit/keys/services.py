@@ -92,8 +92,9 @@ def ensure_key(conn: Connection, codec: PiiCodec) -> None:
     """Raise unless ``codec`` is the database's key; record it when the database has none yet."""
     ok = key_matches(conn, codec)
     if ok is False:
-        raise KeyProblem("个人信息密钥与数据库中已有数据所用的密钥不一致（AUDIT_PII_KEY 或实例目录中的 pii.key 不对）："
-                        "用这个密钥导入会把所有人员当作新人员重复导入，已拒绝。请换回原密钥后再试。")
+        raise KeyProblem("个人信息密钥与数据库中已有数据所用的密钥不一致"
+                         "（AUDIT_PII_KEY 或实例目录中的 pii.key 不对）："
+                         "用这个密钥导入会把所有人员当作新人员重复导入，已拒绝。请换回原密钥后再试。")
     if recorded_check(conn) is None:
         _set_check(conn, codec.check)
 
@@ -128,8 +129,8 @@ def rotate(engine: Engine, old: PiiCodec, new: PiiCodec, *, actor: str) -> Rotat
             accounts = _map_table(conn, "rekey_accounts")
             result.ids = _fill(conn, ids, old, new, [
                 select(Person.__table__.c.id_hash, Person.__table__.c.id_enc),
-                *[select(m.__table__.c.id_hash, func.min(m.__table__.c.id_enc)).group_by(m.__table__.c.id_hash)
-                  for m in COMPARISON]])
+                *[select(m.__table__.c.id_hash, func.min(m.__table__.c.id_enc))
+                  .group_by(m.__table__.c.id_hash) for m in COMPARISON]])
             p, w = Person.__table__, Wage.__table__
             result.accounts = _fill(conn, accounts, old, new, [
                 select(p.c.bank_hash, func.min(p.c.bank_enc)).where(p.c.bank_hash.is_not(None))
@@ -171,8 +172,8 @@ def _refuse_unrecoverable(conn: Connection) -> None:
 
 
 def _map_table(conn: Connection, name: str) -> Table:
-    t = Table(name, MetaData(), Column("old_hash", String(64), primary_key=True), Column("new_hash", String(64)),
-              Column("new_enc", Text), prefixes=["TEMPORARY"])
+    t = Table(name, MetaData(), Column("old_hash", String(64), primary_key=True),
+              Column("new_hash", String(64)), Column("new_enc", Text), prefixes=["TEMPORARY"])
     t.drop(conn, checkfirst=True)
     t.create(conn)
     return t
@@ -190,9 +191,11 @@ def _fill(conn: Connection, into: Table, old: PiiCodec, new: PiiCodec, sources) 
             try:
                 plain = old.decrypt(enc)
             except InvalidToken:
-                raise KeyProblem("有加密的号码无法用当前密钥解密：数据库与密钥不一致，已停止，未作任何更改。") from None
+                raise KeyProblem("有加密的号码无法用当前密钥解密：数据库与密钥不一致，"
+                                 "已停止，未作任何更改。") from None
             if old.digest(plain) != old_hash:
-                raise KeyProblem("有号码的散列值与其加密内容不符：数据库已损坏或被改动，已停止，未作任何更改。")
+                raise KeyProblem("有号码的散列值与其加密内容不符：数据库已损坏或被改动，"
+                                 "已停止，未作任何更改。")
             batch.append({"old_hash": old_hash, "new_hash": new.digest(plain), "new_enc": new.encrypt(plain)})
             if len(batch) >= _BATCH:
                 conn.execute(insert(into), batch)
@@ -218,7 +221,8 @@ def _reencrypt_totp(conn: Connection, old: PiiCodec, new: PiiCodec) -> int:
         try:
             plain = old.decrypt(enc)
         except InvalidToken:
-            raise KeyProblem("有用户的两步验证密钥无法用当前密钥解密：数据库与密钥不一致，已停止，未作任何更改。") from None
+            raise KeyProblem("有用户的两步验证密钥无法用当前密钥解密：数据库与密钥不一致，"
+                             "已停止，未作任何更改。") from None
         conn.execute(update(u).where(u.c.id == uid).values(totp_secret_enc=new.encrypt(plain)))
     return len(rows)
 
@@ -248,12 +252,15 @@ def _rename_findings(conn: Connection) -> int:
                                        select(m.c.new_id, *cols).join(m, m.c.old_id == f.c.id)))
     nf = NoticeFinding.__table__
     conn.execute(update(nf).where(nf.c.finding_id.in_(select(m.c.old_id)))
-                 .values(finding_id=select(m.c.new_id).where(m.c.old_id == nf.c.finding_id).scalar_subquery()))
+                 .values(finding_id=select(m.c.new_id).where(m.c.old_id == nf.c.finding_id)
+                         .scalar_subquery()))
     # the payments their money comes from follow them (``finding:<id>`` names its finding)
     fm = FindingMoney.__table__
     conn.execute(update(fm).where(fm.c.finding_id.in_(select(m.c.old_id)))
-                 .values(finding_id=select(m.c.new_id).where(m.c.old_id == fm.c.finding_id).scalar_subquery()))
-    conn.execute(update(fm).where(fm.c.payment.like("finding:%"), fm.c.payment != literal("finding:") + fm.c.finding_id)
+                 .values(finding_id=select(m.c.new_id).where(m.c.old_id == fm.c.finding_id)
+                         .scalar_subquery()))
+    conn.execute(update(fm).where(fm.c.payment.like("finding:%"),
+                                  fm.c.payment != literal("finding:") + fm.c.finding_id)
                  .values(payment=literal("finding:") + fm.c.finding_id))
     conn.execute(delete(f).where(f.c.id.in_(select(m.c.old_id))))
     a = FindingAlias.__table__

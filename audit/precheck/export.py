@@ -46,8 +46,9 @@ def write_stored_xlsx(precheck, rows, totals: dict, path) -> None:
     """The same workbook from a stored pre-check (the web's download): its rows as stored — the ID
     number kept masked only, the account as its mask — and ``totals`` by verdict as counted for
     the reader (``audit.precheck.web.totals``)."""
-    lines = [(r.row_no, r.id_masked, r.post_code, ym(r.period), r.amount_fen, r.account_masked, r.account_name,
-              r.batch, r.verdict, r.allowed_fen, r.rules or [], r.reasons or []) for r in rows]
+    lines = [(r.row_no, r.id_masked, r.post_code, ym(r.period), r.amount_fen, r.account_masked,
+              r.account_name, r.batch, r.verdict, r.allowed_fen, r.rules or [], r.reasons or [])
+             for r in rows]
     status = (f"，已审批（{precheck.approved_name or precheck.approved_by}，"
               f"{precheck.approved_at:%Y-%m-%d %H:%M}）" if precheck.status == "approved" else "，待审批")
     _workbook(f"发放前校验第 {precheck.id} 号：{precheck.file_name}，校验日 {precheck.as_of.isoformat()}"
@@ -85,7 +86,7 @@ def _workbook(title: str, lines, summary: dict, path) -> None:
         ws.append([None, None, None, "合计", yuan(s[v]["amount_fen"], grouping=False), None, None, None,
                    f"{V.VERDICT_ZH[v]} {s[v]['rows']} 行", yuan(s[v]["allowed_fen"], grouping=False)])
         ws.cell(row=ws.max_row, column=9).fill = PatternFill("solid", fgColor=FILLS[v])
-    for col, width in zip("ABCDEFGHIJKL", (6, 20, 18, 10, 12, 24, 10, 12, 10, 12, 14, 80)):
+    for col, width in zip("ABCDEFGHIJKL", (6, 20, 18, 10, 12, 24, 10, 12, 10, 12, 14, 80), strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A3"
     wb.save(path)

@@ -136,8 +136,8 @@ def _resolve(conn: Connection, draft: Draft, pii: PiiCodec, result: CheckResult)
     for r in draft.rows:
         person, post = people.get(hashes[r.id_number]), codes.get(r.post_code)
         if person is None:
-            result.errors.append(RowError("wages", r.row, "身份证号", r.id_number, "此人不在人员信息表（persons）中",
-                                          draft.origin or draft.name))
+            result.errors.append(RowError("wages", r.row, "身份证号", r.id_number,
+                                          "此人不在人员信息表（persons）中", draft.origin or draft.name))
         if post is None:
             result.errors.append(RowError("wages", r.row, "岗位或车间编号", r.post_code,
                                           "既不是公益性岗位编号，也不是就业帮扶车间编号",
@@ -291,7 +291,7 @@ def _apply(found, rows: list[RowVerdict], as_of: dt.date) -> None:
         if r.verdict == V.PASS:
             r.allowed_fen = r.draft.amount_fen
         if len(r.rules) > 1:  # in the catalogue's order (rules.md)
-            told = sorted(zip(r.rules, r.reasons), key=lambda x: rule_order(x[0]))
+            told = sorted(zip(r.rules, r.reasons, strict=False), key=lambda x: rule_order(x[0]))
             r.rules, r.reasons = [c for c, _ in told], [t for _, t in told]
 
 

@@ -63,7 +63,8 @@ def index():
     return _index()
 
 
-def _index(errors: list[RowError] | None = None, message: str | None = None, as_of: str = "", status: int = 200):
+def _index(errors: list[RowError] | None = None, message: str | None = None, as_of: str = "",
+           status: int = 200):
     from dataclasses import replace
 
     from audit.pii import mask_identifiers
@@ -71,7 +72,8 @@ def _index(errors: list[RowError] | None = None, message: str | None = None, as_
     sc = scope()
     # a row error's value as the page shows it: an ID or account number in it masked (the file is the
     # user's own, but the page is not the place for the numbers)
-    errors = [replace(e, value=mask_identifiers(str(e.value)) if e.value is not None else None) for e in errors or []]
+    errors = [replace(e, value=mask_identifiers(str(e.value)) if e.value is not None else None)
+              for e in errors or []]
     return render_template("precheck/index.html", prechecks=w.listing(sc), errors=errors, message=message,
                            as_of=as_of, today=dt.date.today(), verdict_zh=V.VERDICT_ZH), status
 
@@ -90,13 +92,13 @@ def upload():
     name = client_name(f.filename)
     stem, suffix = os.path.splitext(name)
     if suffix.lower() not in SUFFIXES:
-        return _index(message=f"不支持的文件类型：{name}（工资发放表应为 .csv 或 .xlsx 文件）", as_of=as_of_text,
-                      status=400)
+        return _index(message=f"不支持的文件类型：{name}（工资发放表应为 .csv 或 .xlsx 文件）",
+                      as_of=as_of_text, status=400)
     try:
         day = dt.date.fromisoformat(as_of_text) if as_of_text else dt.date.today()
     except ValueError:
-        return _index(message=f"校验日「{as_of_text}」不是日期，应为 YYYY-MM-DD（不填为今天）。", as_of=as_of_text,
-                      status=400)
+        return _index(message=f"校验日「{as_of_text}」不是日期，应为 YYYY-MM-DD（不填为今天）。",
+                      as_of=as_of_text, status=400)
     with tempfile.TemporaryDirectory(prefix="precheck-") as tmp:
         path = Path(tmp) / f"{safe_stem(stem)}{suffix.lower()}"
         f.save(str(path))
@@ -112,7 +114,8 @@ def upload():
         return _index(errors=errors, as_of=as_of_text,
                       message=f"校验未进行：{draft.name} 共有 {len(errors)} 处错误，请改正后重新上传，"
                               "本次没有保存任何内容。", status=422)
-    log = {"ip": request.remote_addr, **({"ua": request.user_agent.string[:200]} if request.user_agent.string else {})}
+    agent = request.user_agent.string
+    log = {"ip": request.remote_addr, **({"ua": agent[:200]} if agent else {})}
     pid = save(db.engine, result, actor=current_user.username, log=log)
     s = result.summary
     flash(f"已完成发放前校验（第 {pid} 号）：可发放 {s['pass']['rows']} 行，暂缓发放 {s['hold']['rows']} 行，"
@@ -181,7 +184,8 @@ def download(precheck_id: int):
         data = path.read_bytes()
     w.log_export(pc, "xlsx", len(rows))
     stem = os.path.splitext(pc.file_name)[0]
-    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", headers={
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(data, mimetype=xlsx, headers={
         "Content-Disposition": f"attachment; filename=precheck-{pc.id}.xlsx; "
                                f"filename*=UTF-8''{quote(f'{stem}_发放前校验_{pc.id}.xlsx')}",
         "Cache-Control": "no-store"})

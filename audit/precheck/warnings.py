@@ -76,7 +76,8 @@ def expected_payroll(conn: Connection, month: dt.date, as_of: dt.date) -> list[t
             .group_by(w.c.person_id, w.c.post_id).having(func.sum(w.c.amount_fen) > 0))
     for person, post, fen in conn.execute(last):
         amount.setdefault((person, post), wage.get(post) or roster.get((person, post)) or fen)
-    paid = set(conn.execute(select(w.c.person_id, w.c.post_id).where(w.c.period == month, w.c.paid_on <= as_of)
+    paid = set(conn.execute(select(w.c.person_id, w.c.post_id)
+                            .where(w.c.period == month, w.c.paid_on <= as_of)
                             .group_by(w.c.person_id, w.c.post_id).having(func.sum(w.c.amount_fen) > 0)).all())
     return [(person, post, fen) for (person, post), fen in sorted(amount.items())
             if (person, post) not in paid and fen and fen > 0]
@@ -90,8 +91,8 @@ def judge(engine: Engine, as_of: dt.date) -> tuple[dt.date, CheckResult]:
         trans = conn.begin()
         try:
             codes = dict(conn.execute(select(Post.id, Post.code)).all())
-            result.rows = [RowVerdict(DraftRow(i + 2, "", codes[post], month, fen, None, None, None), person, post,
-                                      "", allowed_fen=fen)
+            result.rows = [RowVerdict(DraftRow(i + 2, "", codes[post], month, fen, None, None, None),
+                                      person, post, "", allowed_fen=fen)
                            for i, (person, post, fen) in enumerate(expected_payroll(conn, month, as_of))]
             if result.rows:
                 _judge(conn, result.rows, as_of, result)
@@ -113,9 +114,11 @@ def run(engine: Engine, as_of: dt.date, *, actor: str, day: int = DEFAULT_DAY) -
     with engine.begin() as conn:
         posts = _posts(conn)
         wanted = sorted({r.person_id for r in warned}) or [0]
-        people = {x.id: x for x in conn.execute(select(p.c.id, p.c.name, p.c.id_masked).where(p.c.id.in_(wanted)))}
+        people = {x.id: x for x in conn.execute(select(p.c.id, p.c.name, p.c.id_masked)
+                                                .where(p.c.id.in_(wanted)))}
         before: dict[str, set] = defaultdict(set)
-        for x in conn.execute(select(pw.c.unit, pw.c.person_id, pw.c.post_id, pw.c.verdict).where(pw.c.period == month)):
+        for x in conn.execute(select(pw.c.unit, pw.c.person_id, pw.c.post_id, pw.c.verdict)
+                              .where(pw.c.period == month)):
             before[x.unit].add((x.person_id, x.post_id, x.verdict))
         conn.execute(delete(pw).where(pw.c.period == month))
         values = []
@@ -123,18 +126,20 @@ def run(engine: Engine, as_of: dt.date, *, actor: str, day: int = DEFAULT_DAY) -
             post = posts.get(r.post_id, {})
             values.append({
                 "period": month, "as_of": as_of, "unit": post.get("unit") or r.draft.post_code,
-                "district": post.get("district"), "township": post.get("township"), "village": post.get("village"),
+                "district": post.get("district"), "township": post.get("township"),
+                "village": post.get("village"),
                 "person_id": r.person_id, "id_masked": people[r.person_id].id_masked,
                 "name": people[r.person_id].name, "post_id": r.post_id, "post_code": r.draft.post_code,
-                "amount_fen": r.draft.amount_fen, "verdict": r.verdict, "rules": r.rules, "reasons": r.reasons,
-                "allowed_fen": r.allowed_fen, "created_at": now})
+                "amount_fen": r.draft.amount_fen, "verdict": r.verdict, "rules": r.rules,
+                "reasons": r.reasons, "allowed_fen": r.allowed_fen, "created_at": now})
         for i in range(0, len(values), 5000):
             conn.execute(insert(pw), values[i:i + 5000])
         after: dict[str, list[dict]] = defaultdict(list)
         for v in values:
             after[v["unit"]].append(v)
         changed = sorted(u for u in set(after) | set(before)
-                         if {(v["person_id"], v["post_id"], v["verdict"]) for v in after.get(u, [])} != before.get(u, set()))
+                         if {(v["person_id"], v["post_id"], v["verdict"]) for v in after.get(u, [])}
+                         != before.get(u, set()))
         entries = []
         for unit in changed:
             mine = after.get(unit, [])
@@ -143,12 +148,13 @@ def run(engine: Engine, as_of: dt.date, *, actor: str, day: int = DEFAULT_DAY) -
                 "new": {"unit": unit, "period": f"{month:%Y-%m}", "as_of": as_of.isoformat(),
                         "hold": sum(v["verdict"] == V.HOLD for v in mine),
                         "reject": sum(v["verdict"] == V.REJECT for v in mine),
-                        "persons": [f"{v['name']} {v['id_masked']}（{v['post_code']}：{'、'.join(v['rules'])}）"
-                                    for v in mine[:50]]}})
+                        "persons": [f"{v['name']} {v['id_masked']}"
+                                    f"（{v['post_code']}：{'、'.join(v['rules'])}）" for v in mine[:50]]}})
         if entries:
             logchain.append(conn, entries)
     return {"made": True, "day": day, "month": month, "rows": len(result.rows), "warned": len(warned),
-            "hold": sum(r.verdict == V.HOLD for r in warned), "reject": sum(r.verdict == V.REJECT for r in warned),
+            "hold": sum(r.verdict == V.HOLD for r in warned),
+            "reject": sum(r.verdict == V.REJECT for r in warned),
             "units": len(after), "notified": len(changed), "seconds": round(result.seconds, 1)}
 
 
@@ -168,7 +174,8 @@ def visible(sc, limit: int = 50) -> dict[str, Any] | None:
     from models import db
 
     pw = PaydayWarning.__table__
-    where = pw.c.unit.in_(sc.unit_names) if sc.units else sc.region(pw.c.district, pw.c.township, pw.c.village)
+    where = (pw.c.unit.in_(sc.unit_names) if sc.units
+             else sc.region(pw.c.district, pw.c.township, pw.c.village))
     month = db.session.scalar(select(func.max(pw.c.period)).where(where))
     if month is None:
         return None
@@ -183,7 +190,8 @@ def visible(sc, limit: int = 50) -> dict[str, Any] | None:
         select(p.c.id, func.coalesce(pos.c.title, ws.c.name)).outerjoin(pos, pos.c.id == p.c.id)
         .outerjoin(ws, ws.c.id == p.c.id).where(p.c.id.in_({r.post_id for r in rows[:limit]}))).all())
     return {"month": month, "as_of": max(r.as_of for r in rows), "total": len(rows),
-            "reject": sum(r.verdict == V.REJECT for r in rows), "hold": sum(r.verdict == V.HOLD for r in rows),
+            "reject": sum(r.verdict == V.REJECT for r in rows),
+            "hold": sum(r.verdict == V.HOLD for r in rows),
             "units": sorted(units.items()), "shown": min(len(rows), limit),
-            "unit_names": unit_names(units), "posts": {r.post_id: post_label(r.post_code, titles.get(r.post_id))
-                                                       for r in rows[:limit]}}
+            "unit_names": unit_names(units),
+            "posts": {r.post_id: post_label(r.post_code, titles.get(r.post_id)) for r in rows[:limit]}}

@@ -63,7 +63,8 @@ def get(precheck_id: int, sc: Scope) -> Precheck | None:
 
 
 def listing(sc: Scope, limit: int = 200) -> list[Precheck]:
-    return list(db.session.scalars(select(Precheck).where(visible(sc)).order_by(Precheck.id.desc()).limit(limit)))
+    return list(db.session.scalars(select(Precheck).where(visible(sc)).order_by(Precheck.id.desc())
+                                   .limit(limit)))
 
 
 def scope_errors(draft: Draft, sc: Scope) -> list[RowError]:
@@ -140,7 +141,8 @@ def totals(pc: Precheck, sc: Scope) -> dict[str, dict[str, int]]:
     out = {v: {"rows": 0, "amount_fen": 0, "allowed_fen": 0} for v in (V.PASS, V.HOLD, V.REJECT)}
     for verdict, n, amount, allowed in db.session.execute(q):
         out[verdict] = {"rows": int(n), "amount_fen": int(amount), "allowed_fen": int(allowed)}
-    out["all"] = {k: sum(out[v][k] for v in (V.PASS, V.HOLD, V.REJECT)) for k in ("rows", "amount_fen", "allowed_fen")}
+    out["all"] = {k: sum(out[v][k] for v in (V.PASS, V.HOLD, V.REJECT))
+                  for k in ("rows", "amount_fen", "allowed_fen")}
     return out
 
 
@@ -156,8 +158,9 @@ def approve(pc: Precheck, sc: Scope, *, user: Any, with_hold: bool, now: dt.date
                             f"{pc.approved_name or pc.approved_by} 审批，不能再次审批或更改。")
     rows_ok = sum(t[v]["rows"] for v in chosen)
     if not rows_ok:
-        raise ApprovalError("没有可批准发放的行：" + ("本表没有可发放或暂缓发放的行。" if with_hold
-                                                  else "本表没有可发放的行（如需批准暂缓发放的行，请选择一并批准）。"))
+        raise ApprovalError("没有可批准发放的行：" + (
+            "本表没有可发放或暂缓发放的行。" if with_hold
+            else "本表没有可发放的行（如需批准暂缓发放的行，请选择一并批准）。"))
     now = (now or dt.datetime.now()).replace(microsecond=0)
     name = (getattr(user, "display_name", None) or user.username)[:64]
     try:
@@ -171,8 +174,8 @@ def approve(pc: Precheck, sc: Scope, *, user: Any, with_hold: bool, now: dt.date
         amount = sum(t[v]["amount_fen"] for v in chosen)
         record(APPROVE, table="prechecks", row_id=pc.id, ref=f"{pc.file_name[:80]} {pc.as_of.isoformat()}",
                old={"status": "draft"},
-               new={"status": "approved", "file": pc.file_name, "as_of": pc.as_of.isoformat(), "verdicts": chosen,
-                    "rows": rows_ok, "amount_fen": amount, "signed": name,
+               new={"status": "approved", "file": pc.file_name, "as_of": pc.as_of.isoformat(),
+                    "verdicts": chosen, "rows": rows_ok, "amount_fen": amount, "signed": name,
                     "not_approved": t["all"]["rows"] - rows_ok})
         db.session.commit()
     except Exception:

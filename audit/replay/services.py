@@ -36,7 +36,8 @@ ACTION, EXPORT_ACTION = "audit.replay", "replay.export"
 JOB_KIND = "audit.replay"
 KEEP_DAYS = 30
 NOT_CURRENT = "当前无此发现"  # a replayed finding the current findings do not hold (under its id)
-NOTE = ("按基准日当天的数据（截至该日的考勤与发放）和当日有效的规则参数重新计算；不改动当前的审计发现及其状态。"
+NOTE = ("按基准日当天的数据（截至该日的考勤与发放）和当日有效的规则参数重新计算；"
+        "不改动当前的审计发现及其状态。"
         "「当前状态」是同一问题在当前审计发现中的状态。")
 
 
@@ -160,7 +161,7 @@ def export(conn: Connection, replay_id: int, fmt: str, *, pii: PiiCodec, actor: 
         n = xlsx_rows(output, rows, headers, sheet="回放发现", notes=notes)
     elif fmt in ("jsonl", "csv"):
         encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
-        target = open(output, "w", encoding=encoding, newline="") if output else stream
+        target = open(output, "w", encoding=encoding, newline="") if output else stream  # noqa: SIM115 - closed below
         try:
             n = _jsonl(target, records, run) if fmt == "jsonl" else csv_rows(target, rows, headers)
         finally:
@@ -191,7 +192,8 @@ def _notes(conn: Connection, run, where: list) -> list[list[str]]:
     """The 说明 sheet: the date, when and by whom, what a replay is, and the totals per category
     (of the findings exported: the same narrowing), each payment counted once."""
     lines = [["审计回放"], ["审计基准日", run.as_of.isoformat()],
-             ["回放时间", run.started_at.strftime("%Y-%m-%d %H:%M")], ["回放人", run.actor], ["说明", NOTE], [],
+             ["回放时间", run.started_at.strftime("%Y-%m-%d %H:%M")], ["回放人", run.actor],
+             ["说明", NOTE], [],
              ["类别", "条数", "涉及金额(元)"]]
     cats = queries.by_category(conn, run.id, *where)
     for c in cats:

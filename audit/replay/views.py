@@ -94,7 +94,8 @@ def _running_job() -> Job | None:
     """The signed-in user's replay that is still running, if any."""
     from audit.uploads import jobs
 
-    for job in db.session.scalars(select(Job).where(Job.kind == services.JOB_KIND, Job.owner_id == current_user.id,
+    for job in db.session.scalars(select(Job).where(Job.kind == services.JOB_KIND,
+                                                    Job.owner_id == current_user.id,
                                                     Job.status.in_(("queued", "running")))):
         if not jobs.view(job).finished:
             return job
@@ -148,11 +149,13 @@ def download(replay_id: int):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "replay.xlsx"
         services.export_in_session(run.id, "xlsx", pii=current_app.extensions["pii"],
-                        actor=current_user.username, output=str(path), where=lambda t: [queries.in_scope(sc, t)],
-                        reader=_reader(), log={"ip": request.remote_addr, "scope": sc.describe()})
+                                   actor=current_user.username, output=str(path),
+                                   where=lambda t: [queries.in_scope(sc, t)], reader=_reader(),
+                                   log={"ip": request.remote_addr, "scope": sc.describe()})
         data = path.read_bytes()
     name = f"审计回放-{run.as_of.isoformat()}-{run.id}.xlsx"
-    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", headers={
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(data, mimetype=xlsx, headers={
         "Content-Disposition": f"attachment; filename=replay-{run.as_of.isoformat()}-{run.id}.xlsx; "
                                f"filename*=UTF-8''{quote(name)}",
         "Cache-Control": "no-store"})

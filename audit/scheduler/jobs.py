@@ -60,14 +60,17 @@ def overdue_notices(now: dt.datetime) -> str:
 
     today = now.date()
     day_start = dt.datetime.combine(today, dt.time())
-    noted = (select(ChangeLog.row_id).where(ChangeLog.action == "notice.overdue", ChangeLog.table_name == "notices",
-                                            ChangeLog.at >= day_start, ChangeLog.row_id.is_not(None)))
+    noted = (select(ChangeLog.row_id).where(ChangeLog.action == "notice.overdue",
+                                            ChangeLog.table_name == "notices", ChangeLog.at >= day_start,
+                                            ChangeLog.row_id.is_not(None)))
     total = db.session.scalar(select(func.count()).select_from(Notice).where(overdue_clause(today))) or 0
     rows = db.session.execute(select(Notice.id, Notice.number, Notice.unit_name, Notice.deadline)
-                              .where(overdue_clause(today), Notice.id.not_in(noted)).order_by(Notice.id)).all()
+                              .where(overdue_clause(today), Notice.id.not_in(noted))
+                              .order_by(Notice.id)).all()
     for n in rows:
         record("notice.overdue", table="notices", row_id=n.id, ref=n.number, who="job:overdue_notices",
-               new={"unit": n.unit_name, "deadline": n.deadline.isoformat(), "days": (today - n.deadline).days})
+               new={"unit": n.unit_name, "deadline": n.deadline.isoformat(),
+                    "days": (today - n.deadline).days})
     db.session.commit()
     return f"逾期未整改的通知书 {total} 份，本次新记录 {len(rows)} 份"
 
@@ -87,7 +90,8 @@ def monthly_report(now: dt.datetime) -> str:
     month = _first_of_last_month(now.date())
     by = "job:monthly_report"
     made, done = [], set()
-    for report in db.session.scalars(select(ReportFile).where(ReportFile.kind == "summary", ReportFile.created_by == by)):
+    for report in db.session.scalars(select(ReportFile).where(ReportFile.kind == "summary",
+                                                              ReportFile.created_by == by)):
         if str((report.params or {}).get("first", ""))[:7] == month.isoformat()[:7]:
             done.add(report.district)
     for d in districts():
@@ -122,7 +126,8 @@ def stale_comparison(now: dt.datetime) -> str:
             record("comparison.stale", table=t, ref=TABLE_NAMES[t], who="job:stale_comparison",
                    new={"last_import": last.isoformat(timespec="seconds") if last else None, "days": days,
                         "limit_days": limit})
-            current_app.logger.warning("比对数据 %s 已过期：%s", t, "从未导入" if last is None else f"{days} 天")
+            current_app.logger.warning("比对数据 %s 已过期：%s", t,
+                                       "从未导入" if last is None else f"{days} 天")
     db.session.commit()
     if not stale:
         return f"比对数据均在 {limit} 天内更新过"
@@ -166,8 +171,8 @@ def housekeeping(now: dt.datetime) -> str:
     dead_jobs, dead_runs = recover(now)
 
     days = _setting("JOB_RETENTION_DAYS", 30)
-    jobs_gone = db.session.execute(delete(Job).where(Job.status.in_(("done", "failed")),
-                                                     Job.finished_at < now - dt.timedelta(days=days))).rowcount
+    jobs_gone = db.session.execute(delete(Job).where(
+        Job.status.in_(("done", "failed")), Job.finished_at < now - dt.timedelta(days=days))).rowcount
     db.session.execute(delete(SignInFailure).where(SignInFailure.at < now - dt.timedelta(days=1)))
     db.session.commit()
     young = (now - dt.timedelta(hours=1)).timestamp()
@@ -215,8 +220,9 @@ JOBS: list[JobSpec] = [
             nightly_audit, _day),
     JobSpec("overdue_notices", "逾期整改通知书检查", "每小时整点", {"minute": 0},
             overdue_notices, lambda now: now.strftime("%Y-%m-%dT%H")),
-    JobSpec("monthly_report", "月度审计报告（各区县上月）", "每月 5 日 06:00", {"day": 5, "hour": 6, "minute": 0},
-            monthly_report, lambda now: _first_of_last_month(now.date()).strftime("%Y-%m")),
+    JobSpec("monthly_report", "月度审计报告（各区县上月）", "每月 5 日 06:00",
+            {"day": 5, "hour": 6, "minute": 0}, monthly_report,
+            lambda now: _first_of_last_month(now.date()).strftime("%Y-%m")),
     JobSpec("stale_comparison", "比对数据时效检查", "每天 07:00", {"hour": 7, "minute": 0},
             stale_comparison, _day),
     JobSpec("log_check", "审计日志完整性校验（密钥哈希链与锚点）", "每天 03:00", {"hour": 3, "minute": 0},
@@ -284,8 +290,10 @@ def _take_over(row: JobRun, host: str, pid: int, started: dt.datetime) -> bool:
     """Compare-and-swap the row from what was read to a new run of ours; False when another
     process got there first."""
     res = db.session.execute(
-        update(JobRun).where(JobRun.id == row.id, JobRun.status == row.status, JobRun.started_at == row.started_at)
-        .values(status="running", started_at=started, finished_at=None, error=None, summary=None, host=host, pid=pid)
+        update(JobRun).where(JobRun.id == row.id, JobRun.status == row.status,
+                             JobRun.started_at == row.started_at)
+        .values(status="running", started_at=started, finished_at=None, error=None, summary=None, host=host,
+                pid=pid)
         .execution_options(synchronize_session=False))
     return res.rowcount == 1
 
@@ -349,7 +357,8 @@ def run_job(job_id: str, now: dt.datetime | None = None) -> Outcome:
         current_app.logger.exception("定时任务 %s（%s）失败", spec.id, period)
         error = f"{type(exc).__name__}: {exc}"[:2000]
         db.session.execute(update(JobRun).where(JobRun.id == run_id).values(
-            status="failed", finished_at=dt.datetime.now(), error=error + "\n\n" + traceback.format_exc()[-4000:]))
+            status="failed", finished_at=dt.datetime.now(),
+            error=error + "\n\n" + traceback.format_exc()[-4000:]))
         record("job.failed", table="job_runs", row_id=run_id, ref=f"{spec.id} {period}", who=f"job:{spec.id}",
                new={"error": error})
         db.session.commit()
@@ -366,7 +375,8 @@ def run_job(job_id: str, now: dt.datetime | None = None) -> Outcome:
 def recent_runs(limit: int = 100) -> list[dict]:
     """The latest runs, newest first; a run whose process died shows as interrupted (failed)."""
     now = dt.datetime.now()
-    rows = db.session.scalars(select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit)).all()
+    rows = db.session.scalars(select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc())
+                              .limit(limit)).all()
     out = []
     for r in rows:
         stale = is_stale(r, now)
@@ -374,7 +384,8 @@ def recent_runs(limit: int = 100) -> list[dict]:
         out.append({"job_id": r.job_id, "title": spec.title if spec else r.job_id, "period": r.period,
                     "started_at": r.started_at, "finished_at": r.finished_at,
                     "status": "failed" if stale else r.status, "interrupted": stale,
-                    "error": "运行中断：进程已不存在（下次运行时重试）" if stale else (r.error or "").split("\n\n")[0],
+                    "error": ("运行中断：进程已不存在（下次运行时重试）" if stale
+                              else (r.error or "").split("\n\n")[0]),
                     "summary": r.summary, "where": f"{r.host or '?'} / {r.pid or '?'}"})
     return out
 
