@@ -17,31 +17,36 @@ from models import FINDING_STATUSES, ROLES, User, db
 FIELDS = {
     "status": "状态", "note": "意见", "rule": "规则", "scopes": "范围", "role": "角色", "active": "启用",
     "failures": "连续失败次数", "locked": "已锁定", "reason": "原因", "method": "请求方式", "path": "路径",
-    "error": "错误", "days": "天数", "deadline": "整改期限", "last_import": "最近导入", "limit_days": "期限（天）",
+    "error": "错误", "days": "天数", "deadline": "整改期限", "last_import": "最近导入",
+    "limit_days": "期限（天）",
     "unit": "单位", "username": "用户名", "limit": "失败次数上限", "window_minutes": "时间窗口（分钟）",
     "verdict": "审核意见", "files": "文件", "findings": "问题条数", "recover_fen": "应追回（元）",
-    "default": "缺省值", "value": "设定值", "effective_from": "生效日期", "district": "区县", "township": "乡镇街道",
+    "default": "缺省值", "value": "设定值", "effective_from": "生效日期", "district": "区县",
+    "township": "乡镇街道",
     "format": "格式", "category": "类别", "full_identifiers": "含完整证件号", "output": "输出文件",
     "fields": "查看的字段", "wage_rows": "工资记录条数", "kind": "类型", "month": "月份", "rows": "行数",
     "source": "来源", "inserted": "新增", "updated": "修改", "unchanged": "未变", "changes": "修改明细",
-    "cells": "原记录", "check_job": "检查任务", "ok": "是否通过", "errors": "错误数", "scope_errors": "超出范围错误数",
+    "cells": "原记录", "check_job": "检查任务", "ok": "是否通过", "errors": "错误数",
+    "scope_errors": "超出范围错误数",
     "bytes": "大小（字节）", "added": "新增", "changed": "更新", "total": "发现总数", "new": "新增发现",
     "resolved": "数据已消除", "rules": "规则", "name": "文件名", "sha256": "文件摘要", "size": "大小（字节）",
     "notice_id": "通知书", "pages": "页数", "params": "参数", "ids": "身份证号", "accounts": "账号",
     "findings_renamed": "改号的发现", "amount_fen": "金额（元）", "recovered_on": "追回日期",
     "close_basis": "销号依据", "close_reason": "销号理由", "item": "问题", "items": "问题条数",
     "basis": "销号依据", "basis_zh": "销号依据", "voucher": "凭证", "voucher_id": "凭证", "amount": "金额",
-    "second_factor": "第二步验证", "left": "剩余恢复码", "recovery_codes": "恢复码个数", "started": "会话登录时间",
+    "second_factor": "第二步验证", "left": "剩余恢复码", "recovery_codes": "恢复码个数",
+    "started": "会话登录时间",
     "session_ip": "会话地址", "session_browser": "会话浏览器", "enrolled": "已启用两步验证",
     "count": "条数", "old_head_seq": "原链头序号", "old_head_hash": "原链头哈希", "key": "密钥指纹",
-    "verdicts": "准予发放的校验结果", "signed": "签名", "not_approved": "未批准的行数", "file": "文件", "as_of": "校验日",
+    "verdicts": "准予发放的校验结果", "signed": "签名", "not_approved": "未批准的行数", "file": "文件",
+    "as_of": "校验日",
 }
 REASONS = {"unknown user": "用户名不存在", "locked": "账户已锁定", "inactive": "账户已停用"}
 # Keys that are not changes: the client's address and browser have columns of their own.
 APART = ("ip", "ua", "user_agent")
-STATUSES = {**FINDING_STATUSES, "issued": "已下发", "answered": "已回复", "returned": "已退回", "closed": "已销号",
-            "overdue": "已逾期", "committed": "已导入", "no_change": "无变化", "finished": "已完成", "failed": "失败",
-            "running": "运行中"}
+STATUSES = {**FINDING_STATUSES, "issued": "已下发", "answered": "已回复", "returned": "已退回",
+            "closed": "已销号", "overdue": "已逾期", "committed": "已导入", "no_change": "无变化",
+            "finished": "已完成", "failed": "失败", "running": "运行中"}
 CLOSE_BASIS = {"data": "数据已消除", "override": "人工销号"}
 
 
@@ -122,7 +127,8 @@ def _with_note(text: str, e) -> str:
 
 def _import_commit(e, ctx) -> str:
     new = e.new or {}
-    added = sum((new.get("added") or {}).values()) if isinstance(new.get("added"), dict) else new.get("added") or 0
+    added = (sum((new.get("added") or {}).values()) if isinstance(new.get("added"), dict)
+             else new.get("added") or 0)
     changed = (sum((new.get("changed") or {}).values()) if isinstance(new.get("changed"), dict)
                else new.get("changed") or 0)
     if new.get("status") == "no_change":
@@ -135,7 +141,8 @@ def _audit_run(e, ctx) -> str:
     rules = new.get("rules")
     which = "全部规则" if rules in (None, "all") else "规则 " + "、".join(rules)
     done = "完成" if new.get("status") in (None, "finished") else _status(new.get("status"))
-    return (f"运行审计（第 {e.row_id} 次，基准日 {e.row_ref}，{which}）：{done}，发现 {_n(new.get('total', 0))} 条，"
+    return (f"运行审计（第 {e.row_id} 次，基准日 {e.row_ref}，{which}）：{done}，"
+            f"发现 {_n(new.get('total', 0))} 条，"
             f"其中新增 {_n(new.get('new', 0))} 条、数据已消除 {_n(new.get('resolved', 0))} 条")
 
 
@@ -166,21 +173,24 @@ def _replay_export(e, ctx) -> str:
     new = e.new or {}
     fmt = str(new.get("format") or "").upper()
     full = "（含完整证件号，供授权的机器处理）" if new.get("full_identifiers") else "（证件号、账号已脱敏）"
-    return f"导出审计回放 #{e.row_id}（基准日 {e.row_ref}）的 {_n(new.get('findings', 0))} 条审计发现为 {fmt} 文件{full}"
+    return (f"导出审计回放 #{e.row_id}（基准日 {e.row_ref}）的 {_n(new.get('findings', 0))} 条审计发现为 "
+            f"{fmt} 文件{full}")
 
 
 def _precheck(e, ctx) -> str:
     new = e.new or {}
     number = f"第 {e.row_id} 号，" if e.row_id else ""
     return (f"发放前校验工资发放表「{new.get('file', '')}」（{number}校验日 {new.get('as_of', '')}）：共 "
-            f"{_n(new.get('rows', 0))} 行，可发放 {_n(new.get('pass', 0))} 行、暂缓发放 {_n(new.get('hold', 0))} 行、"
+            f"{_n(new.get('rows', 0))} 行，可发放 {_n(new.get('pass', 0))} 行、"
+            f"暂缓发放 {_n(new.get('hold', 0))} 行、"
             f"不予发放 {_n(new.get('reject', 0))} 行")
 
 
 def _precheck_approve(e, ctx) -> str:
     new = e.new or {}
     which = "可发放和暂缓发放" if "hold" in (new.get("verdicts") or []) else "可发放"
-    return (f"审批发放前校验第 {e.row_id} 号（工资发放表「{new.get('file', '')}」，校验日 {new.get('as_of', '')}）："
+    return (f"审批发放前校验第 {e.row_id} 号（工资发放表「{new.get('file', '')}」，"
+            f"校验日 {new.get('as_of', '')}）："
             f"{which}的 {_n(new.get('rows', 0))} 行准予发放，金额 {yuan(new.get('amount_fen') or 0)} 元，"
             f"签名 {new.get('signed', '')}")
 
@@ -189,7 +199,8 @@ def _precheck_export(e, ctx) -> str:
     new = e.new or {}
     fmt = str(new.get("format") or "").upper()
     full = "（含完整证件号）" if new.get("full_identifiers") else "（证件号、账号已脱敏）"
-    return (f"下载发放前校验第 {e.row_id} 号（工资发放表「{new.get('file', '')}」）的 {_n(new.get('rows', 0))} 行为 "
+    return (f"下载发放前校验第 {e.row_id} 号（工资发放表「{new.get('file', '')}」）的 "
+            f"{_n(new.get('rows', 0))} 行为 "
             f"{fmt} 文件{full}")
 
 
@@ -222,7 +233,8 @@ def _device_call(e, ctx) -> str:
             + f"、重复 {_n(new.get('duplicate', 0))} 条、错误 {_n(new.get('error', 0))} 条")
 
 
-DEVICE_REFUSALS = {"missing": "未携带令牌", "malformed": "令牌格式不对", "unknown": "令牌无效", "revoked": "令牌已吊销"}
+DEVICE_REFUSALS = {"missing": "未携带令牌", "malformed": "令牌格式不对", "unknown": "令牌无效",
+                   "revoked": "令牌已吊销"}
 
 
 # action -> (the sentence without its subject); ``e`` is the ChangeLog row, ``ctx`` the names.
@@ -239,7 +251,8 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
                                    f"{(e.new or {}).get('path', e.row_ref or '')}"),
     "user.create": lambda e, c: (f"新建用户 {e.row_ref}（{ROLES.get((e.new or {}).get('role'), '')}，范围："
                                  f"{_value('scopes', (e.new or {}).get('scopes'))}）"),
-    "user.scopes": lambda e, c: f"修改用户 {e.row_ref} 的范围为 {_value('scopes', (e.new or {}).get('scopes'))}",
+    "user.scopes": lambda e, c: (f"修改用户 {e.row_ref} 的范围为 "
+                                 f"{_value('scopes', (e.new or {}).get('scopes'))}"),
     "user.password": lambda e, c: f"重设用户 {e.row_ref} 的密码",
     "user.password_change": lambda e, c: "修改自己的密码",
     "user.active": lambda e, c: f"{'启用' if (e.new or {}).get('active') else '停用'}用户 {e.row_ref}",
@@ -258,17 +271,18 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
     "user.totp_reset": lambda e, c: f"重置用户 {e.row_ref} 的两步验证",
     "user.recovery_codes": lambda e, c: "重新生成两步验证恢复码",
     "pii.view": lambda e, c: f"查看人员 {c.person_label(e)} 的完整身份证号与银行账号",
-    "log.rekeyed": lambda e, c: (f"将旧格式（不带密钥的 SHA-256）的日志链升级为 HMAC-SHA256 链：重新计算了{e.row_ref}"
-                                 "的哈希，内容未变"),
+    "log.rekeyed": lambda e, c: ("将旧格式（不带密钥的 SHA-256）的日志链升级为 HMAC-SHA256 链："
+                                 f"重新计算了{e.row_ref}的哈希，内容未变"),
     "pii.rotate": lambda e, c: (f"轮换个人信息密钥，重新加密 {_n((e.new or {}).get('rows', 0))} 行，"
                                 f"{_n((e.new or {}).get('findings_renamed', 0))} 条审计发现改号"),
     "import.commit": _import_commit,
     "import.update": lambda e, c: (f"导入时更新{c.table_name(e.table_name)}记录 {e.row_ref or e.row_id or ''}"
                                    + (f"（批次 #{e.batch_id}）" if e.batch_id else "")),
-    "import.delete": lambda e, c: (f"导入的「替换范围」删除{c.table_name(e.table_name)}记录 {e.row_ref or e.row_id or ''}"
+    "import.delete": lambda e, c: (f"导入的「替换范围」删除{c.table_name(e.table_name)}记录 "
+                                   f"{e.row_ref or e.row_id or ''}"
                                    + (f"（批次 #{e.batch_id}）" if e.batch_id else "")),
-    "upload.check": lambda e, c: (f"上传并检查台账 {e.row_ref}：" + ("检查通过" if (e.new or {}).get("ok")
-                                                              else f"发现 {_n((e.new or {}).get('errors', 0))} 处错误")),
+    "upload.check": lambda e, c: (f"上传并检查台账 {e.row_ref}：" + (
+        "检查通过" if (e.new or {}).get("ok") else f"发现 {_n((e.new or {}).get('errors', 0))} 处错误")),
     "upload.commit": lambda e, c: (f"确认导入上传的台账 {e.row_ref}：" + (
         f"新增 {_n((e.new or {}).get('added', 0))} 条、更新 {_n((e.new or {}).get('changed', 0))} 条记录"
         if (e.new or {}).get("ok") else "导入失败")),
@@ -292,40 +306,48 @@ SENTENCES: dict[str, Callable[[Any, Any], str]] = {
     "notice.answer": lambda e, c: (f"为 {_notice_unit(e, c)} 回复整改通知书 {e.row_ref}（附 "
                                    f"{len((e.new or {}).get('files') or [])} 个证明文件）"),
     "notice.close": lambda e, c: f"对整改通知书 {e.row_ref}（{_notice_unit(e, c)}）销号",
-    "notice.return": lambda e, c: f"退回 {_notice_unit(e, c)} 对整改通知书 {e.row_ref} 的回复，要求重新整改",
-    "notice.overdue": lambda e, c: (f"整改通知书 {e.row_ref}（{_unit((e.new or {}).get('unit'), c)}）已超过整改期限 "
-                                    f"{(e.new or {}).get('days', '')} 天"),
+    "notice.return": lambda e, c: (f"退回 {_notice_unit(e, c)} 对整改通知书 {e.row_ref} 的回复，"
+                                   "要求重新整改"),
+    "notice.overdue": lambda e, c: (
+        f"整改通知书 {e.row_ref}（{_unit((e.new or {}).get('unit'), c)}）已超过整改期限 "
+        f"{(e.new or {}).get('days', '')} 天"),
     "evidence.download": lambda e, c: f"下载整改证明文件 {e.row_ref}",
     "report.download": lambda e, c: f"下载报告《{e.row_ref}》",
     "report.generate": lambda e, c: f"生成报告《{e.row_ref}》（{(e.new or {}).get('pages', '—')} 页）",
     "attendance.sheet": lambda e, c: _attendance(e, c, "sheet"),
     "attendance.submit": lambda e, c: _attendance(e, c, "submit"),
-    "comparison.stale": lambda e, c: (f"比对数据「{e.row_ref}」已 {(e.new or {}).get('days', '—')} 天未更新（期限 "
-                                      f"{(e.new or {}).get('limit_days', '—')} 天）" if (e.new or {}).get("last_import")
-                                      else f"比对数据「{e.row_ref}」从未导入"),
+    "comparison.stale": lambda e, c: (
+        f"比对数据「{e.row_ref}」已 {(e.new or {}).get('days', '—')} 天未更新（期限 "
+        f"{(e.new or {}).get('limit_days', '—')} 天）" if (e.new or {}).get("last_import")
+        else f"比对数据「{e.row_ref}」从未导入"),
     "job.failed": lambda e, c: f"定时任务 {e.row_ref} 运行失败：{(e.new or {}).get('error', '')}",
-    "notice.draft": lambda e, c: (f"为 {_notice_unit(e, c)} 暂存整改通知书 {e.row_ref} 的回复草稿（"
-                                  f"{(e.new or {}).get('items', 0)} 条问题的答复，{(e.new or {}).get('files', 0)} 个文件）"),
-    "notice.item_close": lambda e, c: (f"对整改通知书 {e.row_ref}（{_notice_unit(e, c)}）中的问题"
-                                       f"「{(e.new or {}).get('item', '')}」销号（"
-                                       f"{(e.new or {}).get('basis_zh') or CLOSE_BASIS.get((e.new or {}).get('basis'), '')}"
-                                       + (f"：{(e.new or {}).get('reason')}" if (e.new or {}).get("reason") else "")
-                                       + "）"),
+    "notice.draft": lambda e, c: (
+        f"为 {_notice_unit(e, c)} 暂存整改通知书 {e.row_ref} 的回复草稿（"
+        f"{(e.new or {}).get('items', 0)} 条问题的答复，{(e.new or {}).get('files', 0)} 个文件）"),
+    "notice.item_close": lambda e, c: (
+        f"对整改通知书 {e.row_ref}（{_notice_unit(e, c)}）中的问题"
+        f"「{(e.new or {}).get('item', '')}」销号（"
+        f"{(e.new or {}).get('basis_zh') or CLOSE_BASIS.get((e.new or {}).get('basis'), '')}"
+        + (f"：{(e.new or {}).get('reason')}" if (e.new or {}).get("reason") else "")
+        + "）"),
     "notice.item_return": lambda e, c: (f"退回 {_notice_unit(e, c)} 对整改通知书 {e.row_ref} 中问题"
                                         f"「{(e.new or {}).get('item', '')}」的答复，要求重新整改"),
-    "notice.recovery": lambda e, c: (f"登记 {_notice_unit(e, c)} 就整改通知书 {e.row_ref} 中问题"
-                                     f"「{(e.new or {}).get('item', '')}」于 {(e.new or {}).get('recovered_on', '')} "
-                                     f"实际追回 {yuan((e.new or {}).get('amount_fen') or 0)} 元"),
+    "notice.recovery": lambda e, c: (
+        f"登记 {_notice_unit(e, c)} 就整改通知书 {e.row_ref} 中问题"
+        f"「{(e.new or {}).get('item', '')}」于 {(e.new or {}).get('recovered_on', '')} "
+        f"实际追回 {yuan((e.new or {}).get('amount_fen') or 0)} 元"),
     "device.create": lambda e, c: (f"新建考勤设备「{e.row_ref}」的令牌（所属单位："
                                    f"{_unit((e.new or {}).get('unit'), c)}）"),
     "device.revoke": lambda e, c: f"吊销考勤设备「{e.row_ref}」的令牌",
     "device.attendance": _device_call,
-    "device.unauthorized": lambda e, c: (f"从地址 {e.row_ref} 调用考勤接口被拒（"
-                                         f"{DEVICE_REFUSALS.get((e.new or {}).get('reason'), '令牌无效')}"
-                                         + (f"，设备「{(e.new or {})['device']}」" if (e.new or {}).get("device") else "")
-                                         + "）"),
-    "device.rate_limited": lambda e, c: (f"调用考勤接口过于频繁被拒（每 {(e.new or {}).get('window_seconds')} 秒最多 "
-                                         f"{(e.new or {}).get('limit')} 次）"),
+    "device.unauthorized": lambda e, c: (
+        f"从地址 {e.row_ref} 调用考勤接口被拒（"
+        f"{DEVICE_REFUSALS.get((e.new or {}).get('reason'), '令牌无效')}"
+        + (f"，设备「{(e.new or {})['device']}」" if (e.new or {}).get("device") else "")
+        + "）"),
+    "device.rate_limited": lambda e, c: (
+        f"调用考勤接口过于频繁被拒（每 {(e.new or {}).get('window_seconds')} 秒最多 "
+        f"{(e.new or {}).get('limit')} 次）"),
 }
 # Actions that need no subject (what happened, not who did it).
 IMPERSONAL = {"notice.overdue", "comparison.stale", "job.failed", "auth.rate_limited", "device.unauthorized",
@@ -343,8 +365,9 @@ def _reason(e) -> str:
     return "密码错误"
 
 
-GROUPS = {"auth": "登录与会话", "access": "访问控制", "user": "用户管理", "pii": "个人信息", "import": "数据导入",
-          "upload": "台账上传", "finding": "审计发现", "findings": "审计发现", "parameter": "规则参数", "audit": "审计运行",
+GROUPS = {"auth": "登录与会话", "access": "访问控制", "user": "用户管理", "pii": "个人信息",
+          "import": "数据导入", "upload": "台账上传", "finding": "审计发现", "findings": "审计发现",
+          "parameter": "规则参数", "audit": "审计运行",
           "notice": "整改通知书", "recovery": "追回资金", "report": "报告", "evidence": "整改证明文件",
           "attendance": "考勤", "job": "定时任务", "comparison": "比对数据",
           "device": "考勤设备"}
@@ -419,10 +442,11 @@ class Names:
         self._rules = REGISTRY
         self._tables = TABLE_NAMES
         actors = {r.actor for r in rows}
-        self.users = {u.username: u for u in db.session.scalars(select(User).where(User.username.in_(actors)))}
+        self.users = {u.username: u
+                      for u in db.session.scalars(select(User).where(User.username.in_(actors)))}
         notice_ids = {r.row_id for r in rows if r.table_name == "notices" and r.row_id}
-        self.notice_units = dict(db.session.execute(select(Notice.id, Notice.unit_name)
-                                                    .where(Notice.id.in_(notice_ids))).all()) if notice_ids else {}
+        self.notice_units = dict(db.session.execute(
+            select(Notice.id, Notice.unit_name).where(Notice.id.in_(notice_ids))).all()) if notice_ids else {}
         units = {str((r.new or {}).get("unit")) for r in rows if (r.new or {}).get("unit")}
         self.unit_names = unit_names(units)
         pids = {r.row_id for r in rows if r.action == "pii.view" and r.row_id}
@@ -433,7 +457,8 @@ class Names:
             fid: f"{name} {masked}" if name else label
             for fid, label, name, masked in db.session.execute(
                 select(Finding.id, Finding.subject_label, Person.name, Person.id_masked)
-                .outerjoin(Person, Person.id == Finding.person_id).where(Finding.id.in_(fids)))} if fids else {}
+                .outerjoin(Person, Person.id == Finding.person_id).where(Finding.id.in_(fids)))
+        } if fids else {}
 
         self.people = {i: n for i, n in db.session.execute(select(Person.id, Person.name)
                                                             .where(Person.id.in_(pids)))} if pids else {}
@@ -443,9 +468,9 @@ class Names:
         return f"{code} {r.title}" if r else code
 
     def table_name(self, table: str | None) -> str:
-        return self._tables.get(table or "", "") or {"users": "用户", "notices": "整改通知书", "findings": "审计发现",
-                                                     "import_batches": "导入批次", "jobs": "后台任务"}.get(table or "",
-                                                                                                          table or "")
+        return self._tables.get(table or "", "") or {
+            "users": "用户", "notices": "整改通知书", "findings": "审计发现", "import_batches": "导入批次",
+            "jobs": "后台任务"}.get(table or "", table or "")
 
     def person_label(self, e) -> str:
         name = self.people.get(e.row_id)
