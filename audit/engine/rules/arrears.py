@@ -20,7 +20,8 @@ def _describe(r, ctx) -> Draft:
             + "，截至该日未发放")
     text += f"；此后至 {ctx.as_of} 补发 {yuan(late)} 元。" if late else f"；截至审计日 {ctx.as_of} 仍未发放。"
     return Draft(text, {"month": ym(r["month"]), "post": r["post_code"], "days_present": r["present"],
-                        "due_date": r["due_date"], "wage_due": yuan(r["due_fen"]) if r["due_fen"] is not None else None,
+                        "due_date": r["due_date"],
+                        "wage_due": yuan(r["due_fen"]) if r["due_fen"] is not None else None,
                         "paid_after_due_date": yuan(late), "as_of": ctx.as_of},
                  person_id=r["person_id"], post_id=r["post_id"], periods=[r["month"]], amount_fen=owed)
 
@@ -32,15 +33,22 @@ def wa01(ctx):
     """A month with a present day on a post and no payment for it by its due date (the last day
     of the month ``pay_due_months`` later), judged as of the audit date. The amount owed is the
     wage due (public posts) less what was paid after the due date."""
-    a, w, pos, posts = ctx.attendance_month, ctx.wages, Position.__table__, Post.__table__
-    due = ctx.month_end(ctx.add_months(a.c.month, ctx.param("pay_due_months", district=pos.c.district,
-                                                              township=pos.c.township, month=a.c.month)))
-    same = and_(w.c.person_id == a.c.person_id, w.c.post_id == a.c.post_id, w.c.period == a.c.month)
-    paid_on_time = exists().where(same, w.c.paid_on <= due)  # an anti-join, not a count per attended month
-    paid_later = (select(func.sum(w.c.amount_fen)).where(same, w.c.paid_on > due, w.c.paid_on <= ctx.as_of)
+    attended, wage = ctx.attendance_month, ctx.wages
+    position, posts = Position.__table__, Post.__table__
+    due_months = ctx.param("pay_due_months", district=position.c.district, township=position.c.township,
+                           month=attended.c.month)
+    due = ctx.month_end(ctx.add_months(attended.c.month, due_months))
+    same = and_(wage.c.person_id == attended.c.person_id, wage.c.post_id == attended.c.post_id,
+                wage.c.period == attended.c.month)
+    paid_on_time = exists().where(same, wage.c.paid_on <= due)  # an anti-join, not a count per attended month
+    paid_later = (select(func.sum(wage.c.amount_fen))
+                  .where(same, wage.c.paid_on > due, wage.c.paid_on <= ctx.as_of)
                   .scalar_subquery())
-    wage_due = case((pos.c.id.is_not(None), ctx.wage_due(pos.c.monthly_wage_fen, a.c.present, pos.c.required_days)))
-    return (select(a.c.person_id, a.c.post_id, a.c.month, a.c.present, due.label("due_date"),
-                   wage_due.label("due_fen"), paid_later.label("paid_later_fen"), posts.c.code.label("post_code"))
-            .join(posts, posts.c.id == a.c.post_id).outerjoin(pos, pos.c.id == a.c.post_id)
-            .where(a.c.present > 0, due < ctx.as_of, ~paid_on_time))
+    wage_due = case((position.c.id.is_not(None),
+                     ctx.wage_due(position.c.monthly_wage_fen, attended.c.present, position.c.required_days)))
+    return (select(attended.c.person_id, attended.c.post_id, attended.c.month, attended.c.present,
+                   due.label("due_date"), wage_due.label("due_fen"), paid_later.label("paid_later_fen"),
+                   posts.c.code.label("post_code"))
+            .join(posts, posts.c.id == attended.c.post_id)
+            .outerjoin(position, position.c.id == attended.c.post_id)
+            .where(attended.c.present > 0, due < ctx.as_of, ~paid_on_time))

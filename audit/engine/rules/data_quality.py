@@ -24,7 +24,8 @@ def _dq01_describe(r, ctx) -> Draft:
 
 
 @rule("DQ01", category="data_quality", title="发放工资的岗位没有任何考勤记录", severity="low",
-      basis=f"数据完整性：{SEED_003} 五(三) 吃空饷核查（PS01）须以该岗位的考勤记录为据", subject_type="position",
+      basis=f"数据完整性：{SEED_003} 五(三) 吃空饷核查（PS01）须以该岗位的考勤记录为据",
+      subject_type="position",
       requires=("wages", "attendance"), describe=_dq01_describe)
 def dq01(ctx):
     """A post (public position or workshop) paid for months up to the as-of month with no attendance
@@ -34,17 +35,20 @@ def dq01(ctx):
     (subquery)`` (NULL semantics) and ran it for each wage month, more than 24 minutes at city
     scale; a correlated NOT EXISTS on the post alone has no index to use in the monthly aggregate
     (keyed by person first) and SQLite scanned the aggregate for each wage month, 140 s for a county."""
-    w, a, posts = ctx.wage_month, ctx.attendance_month, Post.__table__
-    kept = select(a.c.post_id).distinct().subquery("kept")
-    return (select(w.c.post_id, posts.c.code.label("post_code"), posts.c.kind,
-                   func.sum(w.c.payments).label("payments"), func.sum(w.c.paid_fen).label("paid_fen"),
-                   func.count(distinct(w.c.person_id)).label("people"),
-                   func.count(distinct(w.c.period)).label("periods"),
-                   func.min(w.c.period).label("first_period"), func.max(w.c.period).label("last_period"))
-            .join(posts, posts.c.id == w.c.post_id)
-            .outerjoin(kept, kept.c.post_id == w.c.post_id)
-            .where(w.c.paid_fen > 0, w.c.period <= ctx.as_of_month, kept.c.post_id.is_(None))
-            .group_by(w.c.post_id, posts.c.code, posts.c.kind))
+    paid_month, attended, posts = ctx.wage_month, ctx.attendance_month, Post.__table__
+    kept = select(attended.c.post_id).distinct().subquery("kept")
+    return (select(paid_month.c.post_id, posts.c.code.label("post_code"), posts.c.kind,
+                   func.sum(paid_month.c.payments).label("payments"),
+                   func.sum(paid_month.c.paid_fen).label("paid_fen"),
+                   func.count(distinct(paid_month.c.person_id)).label("people"),
+                   func.count(distinct(paid_month.c.period)).label("periods"),
+                   func.min(paid_month.c.period).label("first_period"),
+                   func.max(paid_month.c.period).label("last_period"))
+            .join(posts, posts.c.id == paid_month.c.post_id)
+            .outerjoin(kept, kept.c.post_id == paid_month.c.post_id)
+            .where(paid_month.c.paid_fen > 0, paid_month.c.period <= ctx.as_of_month,
+                   kept.c.post_id.is_(None))
+            .group_by(paid_month.c.post_id, posts.c.code, posts.c.kind))
 
 
 def _dq02_describe(r, ctx) -> Draft:

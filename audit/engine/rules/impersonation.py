@@ -77,18 +77,20 @@ def im01(ctx):
     """In a month, failed face checks ≥ ``face_fail_min`` and ≥ ``face_fail_ratio`` of that month's
     face check-ins (the ratio compared in integer ten-thousandths, so 6 of 20 is exactly 30 %).
     Amount: what was paid for that person, post and month (None if nothing)."""
-    a, w = ctx.attendance_month, ctx.wage_month
-    district, township = _place(a.c.post_id)
-    fail_min = ctx.param("face_fail_min", district=district, township=township, month=a.c.month)
-    ratio = ctx.param("face_fail_ratio", district=district, township=township, month=a.c.month,
+    attended, paid_month = ctx.attendance_month, ctx.wage_month
+    district, township = _place(attended.c.post_id)
+    fail_min = ctx.param("face_fail_min", district=district, township=township, month=attended.c.month)
+    ratio = ctx.param("face_fail_ratio", district=district, township=township, month=attended.c.month,
                       transform=lambda x: round(float(x) * 10000))
-    return (select(a.c.person_id, a.c.post_id, a.c.month, a.c.face, a.c.face_failed, a.c.present, w.c.paid_fen,
+    return (select(attended.c.person_id, attended.c.post_id, attended.c.month, attended.c.face,
+                   attended.c.face_failed, attended.c.present, paid_month.c.paid_fen,
                    fail_min.label("fail_min"), ratio.label("ratio_x10000"),
-                   _code(ctx, a.c.post_id).label("post_code"))
-            .outerjoin(w, and_(w.c.person_id == a.c.person_id, w.c.post_id == a.c.post_id,
-                               w.c.period == a.c.month))
-            .where(a.c.face_failed > 0, a.c.face_failed >= fail_min,
-                   a.c.face_failed * 10000 >= ratio * a.c.face))
+                   _code(ctx, attended.c.post_id).label("post_code"))
+            .outerjoin(paid_month, and_(paid_month.c.person_id == attended.c.person_id,
+                                        paid_month.c.post_id == attended.c.post_id,
+                                        paid_month.c.period == attended.c.month))
+            .where(attended.c.face_failed > 0, attended.c.face_failed >= fail_min,
+                   attended.c.face_failed * 10000 >= ratio * attended.c.face))
 
 
 # ---- IM02 ---------------------------------------------------------------------------------------
@@ -222,8 +224,9 @@ def im02(ctx):
     district, township = _place(ranked.c.post_id)
     people_min = ctx.param("device_people_min", district=district, township=township, month=ranked.c.month)
     days_min = ctx.param("device_days_min", district=district, township=township, month=ranked.c.month)
-    counted = (select(ranked.c.person_id, ranked.c.post_id, ranked.c.device_id, ranked.c.work_date, ranked.c.month,
-                      func.max(ranked.c.person_rank).over(partition_by=(ranked.c.device_id, ranked.c.work_date))
+    same_phone_day = (ranked.c.device_id, ranked.c.work_date)
+    counted = (select(ranked.c.person_id, ranked.c.post_id, ranked.c.device_id, ranked.c.work_date,
+                      ranked.c.month, func.max(ranked.c.person_rank).over(partition_by=same_phone_day)
                       .label("people"),
                       people_min.label("people_min"), days_min.label("days_min"))
                .subquery("counted"))
@@ -238,7 +241,8 @@ def im02(ctx):
                  .subquery("busy_days"))
     g = (select(busy_days.c.person_id, busy_days.c.post_id, busy_days.c.device_id, busy_days.c.month,
                 busy_days.c.people_min, busy_days.c.days_min,
-                _joined(ctx, _as_text(busy_days.c.work_date) + ":" + _as_text(busy_days.c.people)).label("own_days"))
+                _joined(ctx, _as_text(busy_days.c.work_date) + ":" + _as_text(busy_days.c.people))
+                .label("own_days"))
          .where(busy_days.c.busy_days >= busy_days.c.days_min)
          .group_by(busy_days.c.person_id, busy_days.c.post_id, busy_days.c.device_id, busy_days.c.month,
                    busy_days.c.people_min, busy_days.c.days_min)
@@ -253,18 +257,22 @@ def im02(ctx):
 # ---- IM03 ---------------------------------------------------------------------------------------
 
 def _im03_combine(rows, ctx):
+    """One finding per person, post and month (its total summed by the query), the accounts listed."""
     for (person_id, post_id, period), group in grouped(rows, "person_id", "post_id", "period"):
         first = group[0]
-        total = sum(int(r["paid_fen"]) for r in group)
-        accounts = [{"account": r["account_masked"], "account_name": r["account_name"], "paid": yuan(r["paid_fen"]),
-                     "payments": r["payments"], "last_paid_on": r["last_paid_on"]}
-                    for r in sorted(group, key=lambda r: (str(r["account_masked"]), r["account_name"]))]
-        to = "、".join(f"{a['account']}（户名 {a['account_name']}）{a['paid']} 元" for a in accounts)
+        total = int(first["total_fen"])
+        accounts = [{"account": row["account_masked"], "account_name": row["account_name"],
+                     "paid": yuan(row["paid_fen"]), "payments": row["payments"],
+                     "last_paid_on": row["last_paid_on"]}
+                    for row in sorted(group,
+                                      key=lambda row: (str(row["account_masked"]), row["account_name"]))]
+        to = "、".join(f"{account['account']}（户名 {account['account_name']}）{account['paid']} 元"
+                      for account in accounts)
         yield Draft(
-            f"{ym(period)} 在 {first['post_code']} 的工资发入户名与本人姓名（{first['name']}）不符的账户：{to}，"
-            f"合计 {yuan(total)} 元，可能由他人代领。",
-            {"period": ym(period), "post": first["post_code"], "person_name": first["name"], "accounts": accounts,
-             "paid": yuan(total)},
+            f"{ym(period)} 在 {first['post_code']} 的工资发入户名与本人姓名（{first['name']}）不符的账户："
+            f"{to}，合计 {yuan(total)} 元，可能由他人代领。",
+            {"period": ym(period), "post": first["post_code"], "person_name": first["name"],
+             "accounts": accounts, "paid": yuan(total)},
             person_id=person_id, post_id=post_id, periods=[period], amount_fen=total)
 
 
@@ -275,42 +283,50 @@ def im03(ctx):
     """A payment (up to the as-of date) to an account whose holder's name does not match the
     person's name (both compared after NFKC and removing white space); an empty account name is
     not judged. One row per person, post, period and account; amount: what that account received."""
-    w, p = ctx.wages, Person.__table__
-    return (select(w.c.person_id, w.c.post_id, w.c.period, w.c.account_masked, w.c.account_name, p.c.name,
-                   func.sum(w.c.amount_fen).label("paid_fen"), func.count().label("payments"),
-                   func.max(w.c.paid_on).label("last_paid_on"), _code(ctx, w.c.post_id).label("post_code"))
-            .join(p, p.c.id == w.c.person_id)
-            .where(w.c.paid_on <= ctx.as_of, w.c.account_name_key.is_not(None), w.c.account_name_key != "",
-                   w.c.account_name_key != p.c.name_key)
-            .group_by(w.c.person_id, w.c.post_id, w.c.period, w.c.account_hash, w.c.account_masked,
-                      w.c.account_name, p.c.name))
+    wage, person = ctx.wages, Person.__table__
+    finding = (wage.c.person_id, wage.c.post_id, wage.c.period)
+    return (select(wage.c.person_id, wage.c.post_id, wage.c.period, wage.c.account_masked,
+                   wage.c.account_name, person.c.name, func.sum(wage.c.amount_fen).label("paid_fen"),
+                   func.count().label("payments"), func.max(wage.c.paid_on).label("last_paid_on"),
+                   _code(ctx, wage.c.post_id).label("post_code"),
+                   func.sum(func.sum(wage.c.amount_fen)).over(partition_by=finding).label("total_fen"))
+            .join(person, person.c.id == wage.c.person_id)
+            .where(wage.c.paid_on <= ctx.as_of, wage.c.account_name_key.is_not(None),
+                   wage.c.account_name_key != "", wage.c.account_name_key != person.c.name_key)
+            .group_by(wage.c.person_id, wage.c.post_id, wage.c.period, wage.c.account_hash,
+                      wage.c.account_masked, wage.c.account_name, person.c.name))
 
 
 # ---- IM04 ---------------------------------------------------------------------------------------
 
 def _im04_combine(rows, ctx):
+    """One finding per person, post and month (its total summed by the query), each shared account
+    listed with the other people it paid that month."""
     members: dict[tuple, dict[int, dict]] = {}
-    for r in rows:
-        members.setdefault((r["account_hash"], r["period"]), {})[r["person_id"]] = {
-            "id": r["id_masked"], "name": r["name"], "person_id": r["person_id"]}
+    for row in rows:
+        members.setdefault((row["account_hash"], row["period"]), {})[row["person_id"]] = {
+            "id": row["id_masked"], "name": row["name"], "person_id": row["person_id"]}
     for (person_id, post_id, period), group in grouped(rows, "person_id", "post_id", "period"):
         first = group[0]
-        total = sum(int(r["paid_fen"]) for r in group)
+        total = int(first["total_fen"])
         accounts, everyone = [], {person_id}
-        for r in sorted(group, key=lambda r: str(r["account_masked"])):
-            others = members[(r["account_hash"], period)]
-            everyone |= set(others)
-            accounts.append({"account": r["account_masked"], "paid": yuan(r["paid_fen"]), "payments": r["payments"],
-                             "others": sorted((o for pid, o in others.items() if pid != person_id),
-                                              key=lambda o: o["id"])})
+        for row in sorted(group, key=lambda row: str(row["account_masked"])):
+            sharing = members[(row["account_hash"], period)]
+            everyone |= set(sharing)
+            others = sorted((member for member_id, member in sharing.items() if member_id != person_id),
+                            key=lambda member: member["id"])
+            accounts.append({"account": row["account_masked"], "paid": yuan(row["paid_fen"]),
+                             "payments": row["payments"], "others": others})
         text = "；".join(
-            f"账户 {a['account']} 收到此人 {a['paid']} 元，同月还收到 "
-            + "、".join(f"{o['name']}（{o['id']}）" for o in a["others"]) + " 的工资"
-            for a in accounts)
+            f"账户 {account['account']} 收到此人 {account['paid']} 元，同月还收到 "
+            + "、".join(f"{other['name']}（{other['id']}）" for other in account["others"]) + " 的工资"
+            for account in accounts)
         yield Draft(
-            f"{ym(period)} 在 {first['post_code']} 的工资：{text}；多人工资进入同一账户，可能由他人集中代领。",
+            f"{ym(period)} 在 {first['post_code']} 的工资：{text}；"
+            f"多人工资进入同一账户，可能由他人集中代领。",
             {"period": ym(period), "post": first["post_code"], "accounts": accounts, "paid": yuan(total)},
-            person_id=person_id, post_id=post_id, periods=[period], amount_fen=total, person_ids=sorted(everyone))
+            person_id=person_id, post_id=post_id, periods=[period], amount_fen=total,
+            person_ids=sorted(everyone))
 
 
 @rule("IM04", category="impersonation", title="同一账户领取多人工资", severity="high", basis=BASIS,
@@ -320,28 +336,32 @@ def im04(ctx):
     """One account number receives payments (up to the as-of date) for two or more different people
     for the same period: each of them, per post and period; amount: what that account received for
     that person. One row per account, person, post and period."""
-    w, p = ctx.wages, Person.__table__
-    w2, w3 = w.alias("w2"), w.alias("w3")
+    wage, person = ctx.wages, Person.__table__
+    shared_wage, account_wage = wage.alias("w2"), wage.alias("w3")
     # two or more people: the smallest and the largest person differ (hashed; COUNT(DISTINCT) sorts
     # every payment of a city). The accounts that ever paid two people first (one group per account),
     # then their months: grouping every payment by account and month spilled to disk.
-    several = (select(w3.c.account_hash)
-               .where(w3.c.account_hash.is_not(None), w3.c.paid_on <= ctx.as_of)
-               .group_by(w3.c.account_hash)
-               .having(func.min(w3.c.person_id) != func.max(w3.c.person_id)))
-    shared = (select(w2.c.account_hash, w2.c.period)
-              .where(w2.c.account_hash.in_(several), w2.c.paid_on <= ctx.as_of)
-              .group_by(w2.c.account_hash, w2.c.period)
-              .having(func.min(w2.c.person_id) != func.max(w2.c.person_id))
+    several = (select(account_wage.c.account_hash)
+               .where(account_wage.c.account_hash.is_not(None), account_wage.c.paid_on <= ctx.as_of)
+               .group_by(account_wage.c.account_hash)
+               .having(func.min(account_wage.c.person_id) != func.max(account_wage.c.person_id)))
+    shared = (select(shared_wage.c.account_hash, shared_wage.c.period)
+              .where(shared_wage.c.account_hash.in_(several), shared_wage.c.paid_on <= ctx.as_of)
+              .group_by(shared_wage.c.account_hash, shared_wage.c.period)
+              .having(func.min(shared_wage.c.person_id) != func.max(shared_wage.c.person_id))
               .subquery("shared"))
-    return (select(w.c.account_hash, w.c.account_masked, w.c.period, w.c.person_id, w.c.post_id, p.c.id_masked,
-                   p.c.name, func.sum(w.c.amount_fen).label("paid_fen"), func.count().label("payments"),
-                   _code(ctx, w.c.post_id).label("post_code"))
-            .join(shared, and_(shared.c.account_hash == w.c.account_hash, shared.c.period == w.c.period))
-            .join(p, p.c.id == w.c.person_id)
-            .where(w.c.paid_on <= ctx.as_of)
-            .group_by(w.c.account_hash, w.c.account_masked, w.c.period, w.c.person_id, w.c.post_id,
-                      p.c.id_masked, p.c.name))
+    finding = (wage.c.person_id, wage.c.post_id, wage.c.period)
+    return (select(wage.c.account_hash, wage.c.account_masked, wage.c.period, wage.c.person_id,
+                   wage.c.post_id, person.c.id_masked, person.c.name,
+                   func.sum(wage.c.amount_fen).label("paid_fen"),
+                   func.count().label("payments"), _code(ctx, wage.c.post_id).label("post_code"),
+                   func.sum(func.sum(wage.c.amount_fen)).over(partition_by=finding).label("total_fen"))
+            .join(shared, and_(shared.c.account_hash == wage.c.account_hash,
+                               shared.c.period == wage.c.period))
+            .join(person, person.c.id == wage.c.person_id)
+            .where(wage.c.paid_on <= ctx.as_of)
+            .group_by(wage.c.account_hash, wage.c.account_masked, wage.c.period, wage.c.person_id,
+                      wage.c.post_id, person.c.id_masked, person.c.name))
 
 
 # ---- IM05 ---------------------------------------------------------------------------------------
@@ -349,8 +369,8 @@ def im04(ctx):
 def _im05_describe(r, ctx) -> Draft:
     dates = _dates(r["dates"])
     return Draft(
-        f"此人已于 {r['death_date']} 死亡（民政/公安死亡名单），{ym(r['month'])} 在 {r['post_code']} 仍记录出勤 "
-        f"{len(dates)} 天（{'、'.join(d[5:] for d in dates)}），考勤系由他人代签或虚记；"
+        f"此人已于 {r['death_date']} 死亡（民政/公安死亡名单），{ym(r['month'])} 在 {r['post_code']} "
+        f"仍记录出勤 {len(dates)} 天（{'、'.join(d[5:] for d in dates)}），考勤系由他人代签或虚记；"
         f"当月{_paid(r['paid_fen'])}。",
         {"death_date": r["death_date"], "month": ym(r["month"]), "post": r["post_code"],
          "days_present_after_death": len(dates), "dates": dates,
@@ -363,14 +383,19 @@ def _im05_describe(r, ctx) -> Draft:
 def im05(ctx):
     """A present day (up to the as-of date) after the person's death date: one row per person, post
     and month, with the dates; amount: what was paid for that person, post and month (None if nothing)."""
-    a, p, d, w = Attendance.__table__, Person.__table__, Death.__table__, ctx.wage_month
-    month = ctx.month(a.c.work_date)
-    g = (select(a.c.person_id, a.c.post_id, month.label("month"), d.c.death_date,
-                _joined(ctx, _as_text(a.c.work_date)).label("dates"))
-         .join(p, p.c.id == a.c.person_id).join(d, d.c.id_hash == p.c.id_hash)
-         .where(a.c.status == "出勤", a.c.work_date > d.c.death_date, a.c.work_date <= ctx.as_of)
-         .group_by(a.c.person_id, a.c.post_id, month, d.c.death_date)
-         .subquery("g"))
-    return (select(g, w.c.paid_fen, _code(ctx, g.c.post_id).label("post_code"))
-            .outerjoin(w, and_(w.c.person_id == g.c.person_id, w.c.post_id == g.c.post_id, w.c.period == g.c.month)))
+    attendance, person, death = Attendance.__table__, Person.__table__, Death.__table__
+    paid_month = ctx.wage_month
+    month = ctx.month(attendance.c.work_date)
+    after_death = (select(attendance.c.person_id, attendance.c.post_id, month.label("month"),
+                          death.c.death_date, _joined(ctx, _as_text(attendance.c.work_date)).label("dates"))
+                   .join(person, person.c.id == attendance.c.person_id)
+                   .join(death, death.c.id_hash == person.c.id_hash)
+                   .where(attendance.c.status == "出勤", attendance.c.work_date > death.c.death_date,
+                          attendance.c.work_date <= ctx.as_of)
+                   .group_by(attendance.c.person_id, attendance.c.post_id, month, death.c.death_date)
+                   .subquery("g"))
+    return (select(after_death, paid_month.c.paid_fen, _code(ctx, after_death.c.post_id).label("post_code"))
+            .outerjoin(paid_month, and_(paid_month.c.person_id == after_death.c.person_id,
+                                        paid_month.c.post_id == after_death.c.post_id,
+                                        paid_month.c.period == after_death.c.month)))
 

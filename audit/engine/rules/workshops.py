@@ -25,44 +25,47 @@ SUBSIDY = Param("subsidy_per_person", 50_000, "带动就业奖补标准（分/�
                 unit="分/人/月", reference=f"{SEED_001} 二(一)2：每人500元/月", effective_from=SEED_001_DATE)
 TOLERANCE = Param("tolerance_fen", 1, "上报金额与核实金额允许的差额（分）", unit="分", reference=PRACTICE)
 PAY_DUE = Param("pay_due_months", 1, "工资应在所属月份之后第几个月的月末前发放（到期后才核对工资总额）",
-                unit="个月", reference=f"{SEED_003} 五(三)：按时足额发放工资报酬（次月月末前发放为审计实务的期限）",
+                unit="个月",
+                reference=f"{SEED_003} 五(三)：按时足额发放工资报酬（次月月末前发放为审计实务的期限）",
                 effective_from=SEED_003_DATE)
 
 
 # ---- shared pieces ------------------------------------------------------------------------------
 
-def _on_roster(s, day):
-    return and_(s.c.start_date <= day, or_(s.c.end_date.is_(None), s.c.end_date >= day))
+def _on_roster(roster, day):
+    return and_(roster.c.start_date <= day, or_(roster.c.end_date.is_(None), roster.c.end_date >= day))
 
 
-def _poverty(p):
-    return p.c.category_mask.op("&")(POVERTY_MASK) != 0
+def _poverty(person):
+    return person.c.category_mask.op("&")(POVERTY_MASK) != 0
 
 
 def _headcount(ctx, workshop_id, month, *, poverty: bool = False, stable: bool = False):
     """Distinct staff of a workshop on the roster on the last day of ``month`` (poverty staff only,
     or poverty staff on the roster on every day of the month and of the two months before it)."""
-    s, p = WorkshopStaff.__table__.alias("hc_staff"), Person.__table__.alias("hc_person")
+    roster, person = WorkshopStaff.__table__.alias("hc_staff"), Person.__table__.alias("hc_person")
     end = ctx.month_end(month)
-    q = select(func.count(distinct(s.c.person_id))).where(s.c.workshop_id == workshop_id)
+    count = select(func.count(distinct(roster.c.person_id))).where(roster.c.workshop_id == workshop_id)
     if stable:  # start ≤ first day of month−2 and still on the roster on the month's last day
-        q = q.where(s.c.start_date <= ctx.add_months(month, -2),
-                    or_(s.c.end_date.is_(None), s.c.end_date >= end))
+        count = count.where(roster.c.start_date <= ctx.add_months(month, -2),
+                    or_(roster.c.end_date.is_(None), roster.c.end_date >= end))
     else:
-        q = q.where(_on_roster(s, end))
+        count = count.where(_on_roster(roster, end))
     if poverty or stable:
-        q = q.join_from(s, p, p.c.id == s.c.person_id).where(_poverty(p))
-    return q.scalar_subquery()
+        count = count.join_from(roster, person, person.c.id == roster.c.person_id).where(_poverty(person))
+    return count.scalar_subquery()
 
 
 def _reported(ctx, metric: str, *columns, where=()):
     """The reports of one metric for months that are over by the as-of date, with the workshop's
     code and region and the given computed columns; a subquery, to compare in the outer query."""
-    r, ws, posts = Report.__table__, Workshop.__table__, Post.__table__
-    return (select(r.c.workshop_id.label("post_id"), posts.c.code.label("post_code"), r.c.period,
-                   ctx.month_end(r.c.period).label("month_end"), r.c.value_x100.label("reported"), *columns)
-            .join(ws, ws.c.id == r.c.workshop_id).join(posts, posts.c.id == r.c.workshop_id)
-            .where(r.c.metric == metric, ctx.month_end(r.c.period) <= ctx.as_of, *where)
+    report, workshop, posts = Report.__table__, Workshop.__table__, Post.__table__
+    return (select(report.c.workshop_id.label("post_id"), posts.c.code.label("post_code"), report.c.period,
+                   ctx.month_end(report.c.period).label("month_end"), report.c.value_x100.label("reported"),
+                   *columns)
+            .join(workshop, workshop.c.id == report.c.workshop_id)
+            .join(posts, posts.c.id == report.c.workshop_id)
+            .where(report.c.metric == metric, ctx.month_end(report.c.period) <= ctx.as_of, *where)
             .subquery("reported"))
 
 
@@ -81,8 +84,9 @@ def _subject(r) -> dict:
 def _headcount_describe(metric: str, counted: str, r) -> Draft:
     reported, computed = int(r["reported"]), int(r["computed"])
     diff = reported - computed * 100
-    text = (f"{r['post_code']} 上报 {ym(r['period'])} {metric} {_count(reported)} 人，按花名册月末（{r['month_end']}）"
-            f"{counted} {computed} 人，{'多报' if diff > 0 else '少报'} {_count(abs(diff))} 人。")
+    text = (f"{r['post_code']} 上报 {ym(r['period'])} {metric} {_count(reported)} 人，"
+            f"按花名册月末（{r['month_end']}）{counted} {computed} 人，"
+            f"{'多报' if diff > 0 else '少报'} {_count(abs(diff))} 人。")
     return Draft(text, {"period": ym(r["period"]), "workshop": r["post_code"], "month_end": r["month_end"],
                         "reported": _count(reported), "computed": computed, "difference": _count(diff)},
                  periods=[r["period"]], **_subject(r))
@@ -92,15 +96,16 @@ def _lm01_describe(r, ctx) -> Draft:
     return _headcount_describe("吸纳脱贫人口数", "在册脱贫人口（含防止返贫监测对象）", r)
 
 
-@rule("LM01", category="ledger_mismatch", title="上报吸纳脱贫人口数与花名册不符", severity="medium", basis=BASIS,
+@rule("LM01", category="ledger_mismatch", title="上报吸纳脱贫人口数与花名册不符", severity="medium",
+      basis=BASIS,
       subject_type="workshop", requires=("reports", "workshop_staff"),
       needs_columns=(("persons", "categories"),), describe=_lm01_describe)
 def lm01(ctx):
     """Reported poverty_headcount ≠ the poverty staff on the roster on the month's last day."""
-    r = Report.__table__
-    q = _reported(ctx, "poverty_headcount", _headcount(ctx, r.c.workshop_id, r.c.period, poverty=True)
-                  .label("computed"))
-    return select(q).where(q.c.reported != q.c.computed * 100)
+    report = Report.__table__
+    computed = _headcount(ctx, report.c.workshop_id, report.c.period, poverty=True)
+    figures = _reported(ctx, "poverty_headcount", computed.label("computed"))
+    return select(figures).where(figures.c.reported != figures.c.computed * 100)
 
 
 def _lm02_describe(r, ctx) -> Draft:
@@ -111,17 +116,19 @@ def _lm02_describe(r, ctx) -> Draft:
       subject_type="workshop", requires=("reports", "workshop_staff"), describe=_lm02_describe)
 def lm02(ctx):
     """Reported total_headcount ≠ all staff on the roster on the month's last day."""
-    r = Report.__table__
-    q = _reported(ctx, "total_headcount", _headcount(ctx, r.c.workshop_id, r.c.period).label("computed"))
-    return select(q).where(q.c.reported != q.c.computed * 100)
+    report = Report.__table__
+    computed = _headcount(ctx, report.c.workshop_id, report.c.period)
+    figures = _reported(ctx, "total_headcount", computed.label("computed"))
+    return select(figures).where(figures.c.reported != figures.c.computed * 100)
 
 
 # ---- LM03: wages total ------------------------------------------------------------------------------
 
 def _lm03_describe(r, ctx) -> Draft:
     reported, paid = int(r["reported"]), int(r["paid_fen"])
-    text = (f"{r['post_code']} 上报 {ym(r['period'])} 工资发放总额 {yuan(reported)} 元，截至审计日 {ctx.as_of} "
-            f"实际发放该月工资 {yuan(paid)} 元（{r['payments']} 笔、{r['people']} 人），"
+    text = (f"{r['post_code']} 上报 {ym(r['period'])} 工资发放总额 {yuan(reported)} 元，"
+            f"截至审计日 {ctx.as_of} 实际发放该月工资 {yuan(paid)} 元"
+            f"（{r['payments']} 笔、{r['people']} 人），"
             f"{'多报' if reported > paid else '少报'} {yuan(abs(reported - paid))} 元。")
     return Draft(text, {"period": ym(r["period"]), "workshop": r["post_code"], "reported": yuan(reported),
                         "paid": yuan(paid), "difference": yuan(reported - paid), "payments": r["payments"],
@@ -129,7 +136,8 @@ def _lm03_describe(r, ctx) -> Draft:
                  periods=[r["period"]], **_subject(r))
 
 
-@rule("LM03", category="ledger_mismatch", title="上报工资发放总额与实际发放不符", severity="medium", basis=BASIS,
+@rule("LM03", category="ledger_mismatch", title="上报工资发放总额与实际发放不符", severity="medium",
+      basis=BASIS,
       subject_type="workshop", requires=("reports", "wages"), params=(TOLERANCE, PAY_DUE),
       describe=_lm03_describe)
 def lm03(ctx):
@@ -137,20 +145,22 @@ def lm03(ctx):
     date (beyond ``tolerance_fen``). Judged once the month's pay is due (the last day of the month
     ``pay_due_months`` later is on or before the as-of date): before that, pay still to come is no
     mismatch."""
-    r, ws, w = Report.__table__, Workshop.__table__, ctx.wages
-    mine = and_(w.c.post_id == r.c.workshop_id, w.c.period == r.c.period, w.c.paid_on <= ctx.as_of)
-    due = ctx.month_end(ctx.add_months(r.c.period, ctx.param("pay_due_months", district=ws.c.district,
-                                                             township=ws.c.township, month=r.c.period)))
-    q = _reported(ctx, "wages_total",
-                  func.coalesce(select(func.sum(w.c.amount_fen)).where(mine).scalar_subquery(), 0)
+    report, workshop, wage = Report.__table__, Workshop.__table__, ctx.wages
+    mine = and_(wage.c.post_id == report.c.workshop_id, wage.c.period == report.c.period,
+                wage.c.paid_on <= ctx.as_of)
+    due_months = ctx.param("pay_due_months", district=workshop.c.district, township=workshop.c.township,
+                           month=report.c.period)
+    due = ctx.month_end(ctx.add_months(report.c.period, due_months))
+    figures = _reported(ctx, "wages_total",
+                  func.coalesce(select(func.sum(wage.c.amount_fen)).where(mine).scalar_subquery(), 0)
                   .label("paid_fen"),
                   select(func.count()).where(mine).scalar_subquery().label("payments"),
-                  select(func.count(distinct(w.c.person_id))).where(mine).scalar_subquery().label("people"),
+                  select(func.count(distinct(wage.c.person_id))).where(mine).scalar_subquery().label("people"),
                   due.label("due_date"),
-                  ctx.param("tolerance_fen", district=ws.c.district, township=ws.c.township,
-                            month=r.c.period).label("tolerance"),
+                  ctx.param("tolerance_fen", district=workshop.c.district, township=workshop.c.township,
+                            month=report.c.period).label("tolerance"),
                   where=(due <= ctx.as_of,))
-    return select(q).where(func.abs(q.c.reported - q.c.paid_fen) > q.c.tolerance)
+    return select(figures).where(func.abs(figures.c.reported - figures.c.paid_fen) > figures.c.tolerance)
 
 
 # ---- LM04: subsidy claimed --------------------------------------------------------------------------
@@ -178,52 +188,58 @@ def lm04(ctx):
     """Reported subsidy_claimed ≠ subsidy_per_person × poverty staff on the roster on every day of
     the month and of the two months before it (beyond ``tolerance_fen``). The amount at risk is the
     over-claim; an under-claim is shown with no amount."""
-    r, ws = Report.__table__, Workshop.__table__
-    place = {"district": ws.c.district, "township": ws.c.township, "month": r.c.period}
-    q = _reported(ctx, "subsidy_claimed",
-                  _headcount(ctx, r.c.workshop_id, r.c.period, stable=True).label("eligible"),
+    report, workshop = Report.__table__, Workshop.__table__
+    place = {"district": workshop.c.district, "township": workshop.c.township, "month": report.c.period}
+    figures = _reported(ctx, "subsidy_claimed",
+                  _headcount(ctx, report.c.workshop_id, report.c.period, stable=True).label("eligible"),
                   ctx.param("subsidy_per_person", **place).label("standard"),
                   ctx.param("tolerance_fen", **place).label("tolerance"),
-                  ctx.add_months(r.c.period, -2).label("window_start"))
-    return select(q).where(func.abs(q.c.reported - q.c.standard * q.c.eligible) > q.c.tolerance)
+                  ctx.add_months(report.c.period, -2).label("window_start"))
+    computed = figures.c.standard * figures.c.eligible
+    return select(figures).where(func.abs(figures.c.reported - computed) > figures.c.tolerance)
 
 
 # ---- LM05: 数字就业 -----------------------------------------------------------------------------------
 
 def _lm05_combine(rows, ctx):
+    """One finding per workshop and month, naming its people (a person on the roster twice that
+    month is named once, counted for the subsidy if either row counts)."""
     groups: dict[tuple, dict] = {}
-    for r in rows:
-        g = groups.setdefault((r["post_id"], r["month"]), {"r": r, "people": {}})
-        p = g["people"].setdefault(r["person_id"], dict(r))
-        p["counts"] = bool(p.get("counts")) or bool(r["poverty"] and r["stable"])
-    for (post_id, month), g in sorted(groups.items(), key=lambda kv: (kv[1]["r"]["post_code"],
-                                                                      str(kv[0][1]))):
-        r, people = g["r"], sorted(g["people"].values(), key=lambda p: p["person_id"])
-        counted = sum(1 for p in people if p["counts"])
+    for row in rows:
+        group = groups.setdefault((row["post_id"], row["month"]), {"r": row, "people": {}})
+        person = group["people"].setdefault(row["person_id"], dict(row))
+        person["counts"] = bool(person.get("counts")) or bool(row["poverty"] and row["stable"])
+    for (post_id, month), group in sorted(groups.items(), key=lambda kv: (kv[1]["r"]["post_code"],
+                                                                          str(kv[0][1]))):
+        r = group["r"]
+        people = sorted(group["people"].values(), key=lambda person: person["person_id"])
+        counted = sum(1 for person in people if person["counts"])
         claimed = None if r["claimed"] is None else int(r["claimed"])
         amount = min(claimed, counted * int(r["standard"])) if claimed and counted else None
-        names = "、".join(f"{p['name']}（{p['id_masked']}" + (f"，考勤记录 {p['days']} 天均非出勤" if p["days"] else "")
-                         + "）" for p in people[:10]) + ("等" if len(people) > 10 else "")
-        text = (f"{r['post_code']} {ym(month)} 月末（{r['month_end']}）花名册在册的 {len(people)} 人当月没有一天出勤、"
-                f"也没有发放该月工资：{names}；该车间当月有考勤记录，这些人的用工仅见于花名册。")
+        names = "、".join(f"{person['name']}（{person['id_masked']}"
+                         + (f"，考勤记录 {person['days']} 天均非出勤" if person["days"] else "") + "）"
+                         for person in people[:10]) + ("等" if len(people) > 10 else "")
+        text = (f"{r['post_code']} {ym(month)} 月末（{r['month_end']}）花名册在册的 {len(people)} 人"
+                f"当月没有一天出勤、也没有发放该月工资：{names}；该车间当月有考勤记录，这些人的用工仅见于花名册。")
         if amount:
             text += (f"其中 {counted} 人计入当月申领的带动就业奖补（申领 {yuan(claimed)} 元），"
                      f"按 {yuan(r['standard'])} 元/人/月涉及 {yuan(amount)} 元。")
         evidence = {
             "period": ym(month), "workshop": r["post_code"], "month_end": r["month_end"],
             "people_count": len(people),
-            "people": [{"id_masked": p["id_masked"], "name": p["name"], "days_recorded": p["days"] or 0,
-                        "days_present": 0, "paid": "0.00", "counts_for_subsidy": p["counts"],
-                        "person_id": p["person_id"]}
-                       for p in people],
+            "people": [{"id_masked": person["id_masked"], "name": person["name"],
+                        "days_recorded": person["days"] or 0, "days_present": 0, "paid": "0.00",
+                        "counts_for_subsidy": person["counts"], "person_id": person["person_id"]}
+                       for person in people],
             "subsidy_claimed": yuan(claimed) if claimed is not None else None,
             "subsidy_standard": yuan(r["standard"]), "counted_for_subsidy": counted}
         yield Draft(text, evidence, post_id=post_id, periods=[month], amount_fen=amount,
-                    person_ids=[p["person_id"] for p in people], subject_key=r["post_code"],
+                    person_ids=[person["person_id"] for person in people], subject_key=r["post_code"],
                     subject_label=r["post_code"])
 
 
-@rule("LM05", category="ledger_mismatch", title="数字就业：在册人员当月无出勤、无工资", severity="high", basis=BASIS,
+@rule("LM05", category="ledger_mismatch", title="数字就业：在册人员当月无出勤、无工资", severity="high",
+      basis=BASIS,
       subject_type="workshop", requires=("workshop_staff", "attendance", "wages"), params=(SUBSIDY,),
       uses_columns=(("persons", "categories"),),  # only for the subsidy the people carried
       describe=lambda r, ctx: next(_lm05_combine([r], ctx)), combine=_lm05_combine)
@@ -235,33 +251,39 @@ def lm05(ctx):
     attendance for anyone is a gap in the data, not proof of paper-only staff. The amount is the
     subsidy those people carried: subsidy_per_person × the named poverty staff on the roster for the
     three months, at most the subsidy claimed for that month; none when no subsidy was claimed."""
-    a, w = ctx.attendance_month, ctx.wage_month
-    s, p, ws, posts, rep = (WorkshopStaff.__table__, Person.__table__, Workshop.__table__, Post.__table__,
-                            Report.__table__)
-    kept, kept_ws = a.alias("kept"), ws.alias("kept_ws")  # the months of workshops only, not of public posts
-    months = (select(kept.c.post_id, kept.c.month).distinct().join(kept_ws, kept_ws.c.id == kept.c.post_id)
+    attended, paid_month = ctx.attendance_month, ctx.wage_month
+    roster, person, workshop = WorkshopStaff.__table__, Person.__table__, Workshop.__table__
+    posts, report = Post.__table__, Report.__table__
+    # the months of workshops only, not of public posts
+    kept, kept_workshop = attended.alias("kept"), workshop.alias("kept_ws")
+    months = (select(kept.c.post_id, kept.c.month).distinct()
+              .join(kept_workshop, kept_workshop.c.id == kept.c.post_id)
               .where(ctx.month_end(kept.c.month) <= ctx.as_of).subquery("kept_months"))
     end = ctx.month_end(months.c.month)
-    paid = exists().where(w.c.person_id == s.c.person_id, w.c.post_id == s.c.workshop_id,
-                          w.c.period == months.c.month)
-    claimed = (select(rep.c.value_x100)
-               .where(rep.c.workshop_id == s.c.workshop_id, rep.c.period == months.c.month,
-                      rep.c.metric == "subsidy_claimed").scalar_subquery())
+    paid = exists().where(paid_month.c.person_id == roster.c.person_id,
+                          paid_month.c.post_id == roster.c.workshop_id,
+                          paid_month.c.period == months.c.month)
+    claimed = (select(report.c.value_x100)
+               .where(report.c.workshop_id == roster.c.workshop_id, report.c.period == months.c.month,
+                      report.c.metric == "subsidy_claimed").scalar_subquery())
     return (select(months.c.post_id, posts.c.code.label("post_code"), months.c.month, end.label("month_end"),
-                   s.c.person_id, p.c.id_masked, p.c.name, a.c.days,
-                   case((_poverty(p), 1), else_=0).label("poverty"),
-                   case((s.c.start_date <= ctx.add_months(months.c.month, -2), 1), else_=0).label("stable"),
+                   roster.c.person_id, person.c.id_masked, person.c.name, attended.c.days,
+                   case((_poverty(person), 1), else_=0).label("poverty"),
+                   case((roster.c.start_date <= ctx.add_months(months.c.month, -2), 1), else_=0)
+                   .label("stable"),
                    claimed.label("claimed"),
-                   ctx.param("subsidy_per_person", district=ws.c.district, township=ws.c.township,
+                   ctx.param("subsidy_per_person", district=workshop.c.district, township=workshop.c.township,
                              month=months.c.month).label("standard"))
             .distinct()
             .select_from(months)
-            .join(s, and_(s.c.workshop_id == months.c.post_id, _on_roster(s, end)))
-            .join(ws, ws.c.id == s.c.workshop_id).join(posts, posts.c.id == s.c.workshop_id)
-            .join(p, p.c.id == s.c.person_id)
-            .outerjoin(a, and_(a.c.person_id == s.c.person_id, a.c.post_id == s.c.workshop_id,
-                               a.c.month == months.c.month))
-            .where(func.coalesce(a.c.present, 0) == 0, ~paid))
+            .join(roster, and_(roster.c.workshop_id == months.c.post_id, _on_roster(roster, end)))
+            .join(workshop, workshop.c.id == roster.c.workshop_id)
+            .join(posts, posts.c.id == roster.c.workshop_id)
+            .join(person, person.c.id == roster.c.person_id)
+            .outerjoin(attended, and_(attended.c.person_id == roster.c.person_id,
+                                      attended.c.post_id == roster.c.workshop_id,
+                               attended.c.month == months.c.month))
+            .where(func.coalesce(attended.c.present, 0) == 0, ~paid))
 
 
 # ---- TS01: 不低于上年底 (informational) ----------------------------------------------------------------
@@ -269,14 +291,16 @@ def lm05(ctx):
 def _ts01_describe(r, ctx) -> Draft:
     baseline, computed = int(r["baseline"]), int(r["computed"])
     return Draft(
-        f"{r['post_code']} {ym(r['month'])} 月末（{r['month_end']}）在册脱贫人口（含防止返贫监测对象）{computed} 人，"
+        f"{r['post_code']} {ym(r['month'])} 月末（{r['month_end']}）在册脱贫人口（含防止返贫监测对象）"
+        f"{computed} 人，"
         f"低于上年末基数 {baseline} 人，差 {baseline - computed} 人。",
         {"period": ym(r["month"]), "workshop": r["post_code"], "month_end": r["month_end"],
          "baseline": baseline, "computed": computed, "shortfall": baseline - computed},
         periods=[r["month"]], post_id=r["post_id"], subject_key=r["post_code"], subject_label=r["post_code"])
 
 
-@rule("TS01", category="target_shortfall", title="吸纳脱贫人口数低于上年末基数", severity="low", basis=BASIS_TARGET,
+@rule("TS01", category="target_shortfall", title="吸纳脱贫人口数低于上年末基数", severity="low",
+      basis=BASIS_TARGET,
       subject_type="workshop", requires=("workshop_staff",),
       needs_columns=(("workshops", "baseline_poverty_headcount"), ("persons", "categories")),
       describe=_ts01_describe)
@@ -286,18 +310,19 @@ def ts01(ctx):
     judged are those in which the workshop shows activity in the ledgers — a report filed for it or
     attendance kept — before the as-of month; months are never generated from a calendar, and the
     roster's start dates alone (which reach back years before the baseline's year) are not used."""
-    r, a, ws, posts = Report.__table__, ctx.attendance_month, Workshop.__table__, Post.__table__
-    kept = ws.alias("kept")  # the attendance of workshops only: public posts are most of its months
-    months = union(select(r.c.workshop_id.label("post_id"), r.c.period.label("month")),
-                   select(a.c.post_id, a.c.month).join(kept, kept.c.id == a.c.post_id)
+    report, attended = Report.__table__, ctx.attendance_month
+    workshop, posts = Workshop.__table__, Post.__table__
+    kept = workshop.alias("kept")  # the attendance of workshops only: public posts are most of its months
+    months = union(select(report.c.workshop_id.label("post_id"), report.c.period.label("month")),
+                   select(attended.c.post_id, attended.c.month).join(kept, kept.c.id == attended.c.post_id)
                    ).subquery("active_months")
-    q = (select(months.c.post_id, posts.c.code.label("post_code"), months.c.month,
+    judged = (select(months.c.post_id, posts.c.code.label("post_code"), months.c.month,
                 ctx.month_end(months.c.month).label("month_end"),
-                ws.c.baseline_poverty_headcount.label("baseline"),
+                workshop.c.baseline_poverty_headcount.label("baseline"),
                 _headcount(ctx, months.c.post_id, months.c.month, poverty=True).label("computed"))
-         .select_from(months).join(ws, ws.c.id == months.c.post_id)
+         .select_from(months).join(workshop, workshop.c.id == months.c.post_id)
          .join(posts, posts.c.id == months.c.post_id)
-         .where(ws.c.baseline_poverty_headcount.is_not(None), months.c.month < ctx.as_of_month)
+         .where(workshop.c.baseline_poverty_headcount.is_not(None), months.c.month < ctx.as_of_month)
          .subquery("ts"))
-    return select(q).where(q.c.computed < q.c.baseline)
+    return select(judged).where(judged.c.computed < judged.c.baseline)
 
