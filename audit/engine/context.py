@@ -131,44 +131,45 @@ class RunContext:
         """The value of the current rule's parameter ``name`` in force for a place and month, as
         a SQL expression: a literal where no override exists, else a CASE over the overrides
         (township before district before everywhere; the latest ``effective_from`` first)."""
-        r = self.current_rule
-        default = next(p.default for p in r.params if p.name == name)
-        conv = transform or (lambda x: x)
-        overrides = self._overrides.get((r.code, name), [])
-        self.used_params.setdefault(r.code, {})[name] = default
+        rule = self.current_rule
+        default = next(param.default for param in rule.params if param.name == name)
+        convert = transform or (lambda x: x)
+        overrides = self._overrides.get((rule.code, name), [])
+        self.used_params.setdefault(rule.code, {})[name] = default
         if overrides:
-            self.used_params[r.code][f"{name}:overrides"] = [
-                {"value": o.value, "from": o.effective_from.isoformat(), "district": o.district,
-                 "township": o.township} for o in overrides]
+            self.used_params[rule.code][f"{name}:overrides"] = [
+                {"value": override.value, "from": override.effective_from.isoformat(),
+                 "district": override.district, "township": override.township} for override in overrides]
         if not overrides:
-            return literal(conv(default))
+            return literal(convert(default))
         whens = []
-        for o in sorted(overrides, key=lambda o: (o.township is not None, o.district is not None,
-                                                   o.effective_from), reverse=True):
+        most_specific_latest = sorted(overrides, reverse=True, key=lambda override: (
+            override.township is not None, override.district is not None, override.effective_from))
+        for override in most_specific_latest:
             cond = []
-            if o.district is not None:
-                cond.append(district == o.district if district is not None else literal(False))
-            if o.township is not None:
-                cond.append(township == o.township if township is not None else literal(False))
+            if override.district is not None:
+                cond.append(district == override.district if district is not None else literal(False))
+            if override.township is not None:
+                cond.append(township == override.township if township is not None else literal(False))
             if month is not None:
-                cond.append(month >= o.effective_from)
-            elif o.effective_from > self.as_of:
+                cond.append(month >= override.effective_from)
+            elif override.effective_from > self.as_of:
                 continue
-            whens.append((and_(*cond) if cond else literal(True), literal(conv(o.value))))
-        return case(*whens, else_=literal(conv(default))) if whens else literal(conv(default))
+            whens.append((and_(*cond) if cond else literal(True), literal(convert(override.value))))
+        return case(*whens, else_=literal(convert(default))) if whens else literal(convert(default))
 
     def param_values(self, name: str) -> list:
         """Every value the current rule's parameter can take anywhere (default and overrides): for a
         conservative prefilter, e.g. the smallest threshold in force in any place."""
-        r = self.current_rule
-        default = next(p.default for p in r.params if p.name == name)
-        return [default, *(o.value for o in self._overrides.get((r.code, name), []))]
+        rule = self.current_rule
+        default = next(param.default for param in rule.params if param.name == name)
+        return [default, *(override.value for override in self._overrides.get((rule.code, name), []))]
 
     def param_value(self, name: str):
         """A parameter's default (for rules whose parameter cannot vary by place, e.g. on/off)."""
-        r = self.current_rule
-        value = next(p.default for p in r.params if p.name == name)
-        self.used_params.setdefault(r.code, {})[name] = value
+        rule = self.current_rule
+        value = next(param.default for param in rule.params if param.name == name)
+        self.used_params.setdefault(rule.code, {})[name] = value
         return value
 
     # -- shared aggregates -----------------------------------------------------------------------
@@ -177,22 +178,25 @@ class RunContext:
     def attendance_month(self) -> Table:
         """Per person, post and month (days up to the as-of date): days recorded, present days,
         face-recognition check-ins and failed ones, first and last present day."""
-        a = Attendance.__table__
-        t = _temp("run_attendance_month", "person_id:i post_id:i month:d days:i present:i face:i "
-                  "face_failed:i first_present:d last_present:d")
-        present = a.c.status == "出勤"
-        m = a.c.work_month
-        q = (select(a.c.person_id, a.c.post_id, m.label("month"), func.count(),
-                    func.sum(case((present, 1), else_=0)),
-                    func.sum(case((a.c.method == "人脸识别", 1), else_=0)),
-                    func.sum(case((and_(a.c.method == "人脸识别", a.c.verified == "不通过"), 1), else_=0)),
-                    func.min(case((present, a.c.work_date))), func.max(case((present, a.c.work_date))))
-             .where(a.c.work_date <= self.as_of).group_by(a.c.person_id, a.c.post_id, m))
+        attendance = Attendance.__table__
+        table = _temp("run_attendance_month", "person_id:i post_id:i month:d days:i present:i face:i "
+                      "face_failed:i first_present:d last_present:d")
+        present = attendance.c.status == "出勤"
+        face = attendance.c.method == "人脸识别"
+        failed = and_(face, attendance.c.verified == "不通过")
+        month = attendance.c.work_month
+        query = (select(attendance.c.person_id, attendance.c.post_id, month.label("month"), func.count(),
+                        func.sum(case((present, 1), else_=0)), func.sum(case((face, 1), else_=0)),
+                        func.sum(case((failed, 1), else_=0)),
+                        func.min(case((present, attendance.c.work_date))),
+                        func.max(case((present, attendance.c.work_date))))
+                 .where(attendance.c.work_date <= self.as_of)
+                 .group_by(attendance.c.person_id, attendance.c.post_id, month))
         # SQLite: the grouping streams along the clustered key (person, post, month, day).
         # PostgreSQL: a parallel scan with partial hash aggregates (7 s for 17 million rows against 12 s
         # walking the primary key, which the planner prefers when left to itself)
-        self._fill(t, q, seq_scan=True)
-        return t
+        self._fill(table, query, seq_scan=True)
+        return table
 
     @cached_property
     def wages(self) -> Table:
@@ -202,18 +206,18 @@ class RunContext:
         person, post, month and amount (the k-th reversal the k-th payment, by date); one of another
         amount (a partial reversal) stays, as a negative row that nets in every sum. Without any
         reversal this is the wages table itself."""
-        w = Wage.__table__
-        if self.conn.execute(select(literal(1)).where(w.c.amount_fen < 0, w.c.paid_on <= self.as_of)
+        wage = Wage.__table__
+        if self.conn.execute(select(literal(1)).where(wage.c.amount_fen < 0, wage.c.paid_on <= self.as_of)
                              .limit(1)).first() is None:
-            return w
+            return wage
         started = time.perf_counter()
-        same = (w.c.person_id, w.c.post_id, w.c.period)
-        size = func.abs(w.c.amount_fen)
-        nth = func.row_number().over(partition_by=(*same, size), order_by=(w.c.paid_on, w.c.id))
-        paid = w.c.paid_on <= self.as_of
-        numbered = select(w.c.id, *same, size.label("size"), nth.label("nth"))
-        payments = numbered.where(paid, w.c.amount_fen > 0)
-        reversals = numbered.where(paid, w.c.amount_fen < 0)
+        same = (wage.c.person_id, wage.c.post_id, wage.c.period)
+        size = func.abs(wage.c.amount_fen)
+        nth = func.row_number().over(partition_by=(*same, size), order_by=(wage.c.paid_on, wage.c.id))
+        paid = wage.c.paid_on <= self.as_of
+        numbered = select(wage.c.id, *same, size.label("size"), nth.label("nth"))
+        payments = numbered.where(paid, wage.c.amount_fen > 0)
+        reversals = numbered.where(paid, wage.c.amount_fen < 0)
         pay, rev = payments.subquery("pay"), reversals.subquery("rev")
         pairs = (select(pay.c.id.label("paid_id"), rev.c.id.label("reversal_id"))
                  .join(rev, and_(rev.c.person_id == pay.c.person_id, rev.c.post_id == pay.c.post_id,
@@ -221,30 +225,31 @@ class RunContext:
                                  rev.c.nth == pay.c.nth))
                  .subquery("pairs"))
         gone = union_all(select(pairs.c.paid_id), select(pairs.c.reversal_id)).subquery("gone")
-        t = Table("run_wages", MetaData(), *[Column(c.name, c.type) for c in w.columns],
-                  prefixes=["TEMPORARY"])
+        table = Table("run_wages", MetaData(), *[Column(c.name, c.type) for c in wage.columns],
+                      prefixes=["TEMPORARY"])
         self.conn.exec_driver_sql("DROP TABLE IF EXISTS run_wages")
-        t.create(self.conn)
-        cols = [c.name for c in w.columns]
-        self.conn.execute(insert(t).from_select(cols, select(*w.columns).where(
-            ~exists().where(gone.c[gone.c.keys()[0]] == w.c.id))))
+        table.create(self.conn)
+        cols = [c.name for c in wage.columns]
+        self.conn.execute(insert(table).from_select(cols, select(*wage.columns).where(
+            ~exists().where(gone.c[gone.c.keys()[0]] == wage.c.id))))
         self.conn.exec_driver_sql("CREATE INDEX ix_run_wages ON run_wages (person_id, post_id, period)")
-        self._analyze(t.name)
-        self.aggregate_seconds[t.name] = time.perf_counter() - started
-        return t
+        self._analyze(table.name)
+        self.aggregate_seconds[table.name] = time.perf_counter() - started
+        return table
 
     @cached_property
     def wage_month(self) -> Table:
         """Per person, post and period (payments made up to the as-of date, reversals netted as
         ``wages`` says): the sum paid, the number of payments, the first and last payment date."""
-        w = self.wages
-        t = _temp("run_wage_month", "person_id:i post_id:i period:d paid_fen:b payments:i first_paid_on:d "
-                  "last_paid_on:d")
-        q = (select(w.c.person_id, w.c.post_id, w.c.period, func.sum(w.c.amount_fen), func.count(),
-                    func.min(w.c.paid_on), func.max(w.c.paid_on))
-             .where(w.c.paid_on <= self.as_of).group_by(w.c.person_id, w.c.post_id, w.c.period))
-        self._fill(t, q)
-        return t
+        wage = self.wages
+        table = _temp("run_wage_month", "person_id:i post_id:i period:d paid_fen:b payments:i "
+                      "first_paid_on:d last_paid_on:d")
+        query = (select(wage.c.person_id, wage.c.post_id, wage.c.period, func.sum(wage.c.amount_fen),
+                        func.count(), func.min(wage.c.paid_on), func.max(wage.c.paid_on))
+                 .where(wage.c.paid_on <= self.as_of)
+                 .group_by(wage.c.person_id, wage.c.post_id, wage.c.period))
+        self._fill(table, query)
+        return table
 
     def _fill(self, t: Table, q, *, seq_scan: bool = False) -> None:
         """Create the temporary table ``t`` from the rows of ``q`` (its columns in ``t``'s order), with an

@@ -164,21 +164,21 @@ def mark_dead_runs(engine: Engine, *, now: dt.datetime | None = None,
         running = conn.execute(select(runs.c.id, runs.c.as_of, runs.c.host, runs.c.pid, runs.c.started_at,
                                       runs.c.summary).where(runs.c.status == "running")).all()
     marked = []
-    for r in running:
-        alive = process_alive(r.host, r.pid)
-        if alive or (alive is None and r.started_at > now - stale_after):
+    for run in running:
+        alive = process_alive(run.host, run.pid)
+        if alive or (alive is None and run.started_at > now - stale_after):
             continue
         with engine.begin() as conn:
-            done = conn.execute(update(runs).where(runs.c.id == r.id, runs.c.status == "running").values(
+            done = conn.execute(update(runs).where(runs.c.id == run.id, runs.c.status == "running").values(
                 status="failed", finished_at=now,
-                summary={**(r.summary or {}), "error": DEAD_RUN_REASON})).rowcount
+                summary={**(run.summary or {}), "error": DEAD_RUN_REASON})).rowcount
             if done:
                 logchain.append(conn, [{
-                    "actor": "system", "action": "audit.run", "table_name": "audit_runs", "row_id": r.id,
-                    "row_ref": r.as_of.isoformat() if r.as_of else None,
+                    "actor": "system", "action": "audit.run", "table_name": "audit_runs", "row_id": run.id,
+                    "row_ref": run.as_of.isoformat() if run.as_of else None,
                     "new": {"status": "failed", "error": DEAD_RUN_REASON, "total": 0, "new": 0,
                             "resolved": 0}}])
-                marked.append(r.id)
+                marked.append(run.id)
     return marked
 
 
@@ -232,8 +232,8 @@ def compute(conn: Connection, as_of: dt.date, only: set[str] | None = None, *,
         started_rule = time.perf_counter()
         shared_before = sum(ctx.aggregate_seconds.values())
         rows = conn.execute(rule.query(ctx)).mappings().all()
-        made = list(rule.combine(rows, ctx)) if rule.combine else [rule.describe(r, ctx) for r in rows]
-        drafts.extend((rule, d) for d in made)
+        made = list(rule.combine(rows, ctx)) if rule.combine else [rule.describe(row, ctx) for row in rows]
+        drafts.extend((rule, draft) for draft in made)
         rules[rule.code] = {
             "status": "ran", "findings": len(made),
             # the rule's own time: building a shared aggregate it happened to need first is not its cost
@@ -243,23 +243,25 @@ def compute(conn: Connection, as_of: dt.date, only: set[str] | None = None, *,
             "params": _jsonable(ctx.used_params.get(rule.code, {})),
         }
         rules[rule.code].update(lacking or {})
-    people = _people(conn, {pid for _, d in drafts for pid in ([d.person_id] + (d.person_ids or [])) if pid})
+    people = _people(conn, {person_id for _, draft in drafts
+                            for person_id in ([draft.person_id] + (draft.person_ids or [])) if person_id})
     posts = _posts(conn)
     found: dict[str, dict] = {}
     money: list[dict] = []
     spans: list[dict] = []
     by_category: Counter = Counter()
-    for rule, d in drafts:
-        if rule.public_posts_only and d.post_id is not None and posts[d.post_id]["kind"] != "position":
+    for rule, draft in drafts:
+        if (rule.public_posts_only and draft.post_id is not None
+                and posts[draft.post_id]["kind"] != "position"):
             # a rule of public posts judges positions only (workshops are market employment): its
             # query already joins positions or placements; the engine holds every such rule to it
             continue
-        row = _finding_row(rule, d, people, posts)
+        row = _finding_row(rule, draft, people, posts)
         if row["id"] in found:  # two rows of one rule with the same facts: keep one finding
             continue
         found[row["id"]] = row
         by_category[rule.category] += 1
-        _claims(rule, d, row["id"], money, spans)
+        _claims(rule, draft, row["id"], money, spans)
     return Computed(as_of, ctx, rules, found, money, spans, by_category, dict(ctx.aggregate_seconds))
 
 
@@ -332,25 +334,25 @@ def _store(conn: Connection, run_id: int, found: Computed, result: RunResult) ->
 _ENDLESS = (dt.date(1900, 1, 1), dt.date(9999, 12, 31))
 
 
-def _claims(rule: Rule, d: Draft, fid: str, money: list[dict], spans: list[dict]) -> None:
+def _claims(rule: Rule, draft: Draft, fid: str, money: list[dict], spans: list[dict]) -> None:
     """What a finding claims of which payment (see ``Draft.spans`` and audit/findings/money.py)."""
-    if not d.amount_fen:
+    if not draft.amount_fen:
         return
-    if d.spans is not None and d.person_id and d.post_id:
-        for first, last in d.spans:
-            spans.append({"finding_id": fid, "person_id": d.person_id, "post_id": d.post_id,
+    if draft.spans is not None and draft.person_id and draft.post_id:
+        for first, last in draft.spans:
+            spans.append({"finding_id": fid, "person_id": draft.person_id, "post_id": draft.post_id,
                           "first": first or _ENDLESS[0], "last": last or _ENDLESS[1]})
         return
-    months = sorted({_month(p) for p in d.periods})
-    month = months[0] if len(months) == 1 and d.post_id else None
+    months = sorted({_month(day) for day in draft.periods})
+    month = months[0] if len(months) == 1 and draft.post_id else None
     if month is None:
         key = f"finding:{fid}"
-    elif d.person_id:
+    elif draft.person_id:
         kind = "owed" if rule.category == "wage_arrears" else "wage"
-        key = f"{kind}:{d.person_id}:{d.post_id}:{month.isoformat()}"
+        key = f"{kind}:{draft.person_id}:{draft.post_id}:{month.isoformat()}"
     else:
-        key = f"subsidy:{d.post_id}:{month.isoformat()}"
-    money.append({"finding_id": fid, "payment": key, "month": month, "amount_fen": int(d.amount_fen)})
+        key = f"subsidy:{draft.post_id}:{month.isoformat()}"
+    money.append({"finding_id": fid, "payment": key, "month": month, "amount_fen": int(draft.amount_fen)})
 
 
 def _month(day: dt.date | str) -> dt.date:
@@ -373,67 +375,72 @@ def write_claims(conn: Connection, ctx: RunContext, target: Table, money: list[d
     """Insert the claims ``compute`` made into ``target`` (``finding_money`` or a table of its columns
     and ``extra``'s, each row with ``extra``'s values). Span claims become one claim per month paid,
     in one INSERT … SELECT over the run's wages per month."""
-    fm = target
     if money:
-        conn.execute(insert(fm), [{**m, **extra} for m in money])
+        conn.execute(insert(target), [{**claim, **extra} for claim in money])
     if spans:
-        t = Table("run_money_spans", MetaData(), Column("finding_id", String(32)),
-                  Column("person_id", Integer), Column("post_id", Integer), Column("first", Date),
-                  Column("last", Date), prefixes=["TEMPORARY"])
+        span = Table("run_money_spans", MetaData(), Column("finding_id", String(32)),
+                     Column("person_id", Integer), Column("post_id", Integer), Column("first", Date),
+                     Column("last", Date), prefixes=["TEMPORARY"])
         conn.exec_driver_sql("DROP TABLE IF EXISTS run_money_spans")
-        t.create(conn)
-        conn.execute(insert(t), spans)
-        w = ctx.wage_month
-        key = (literal("wage:") + cast(w.c.person_id, String) + literal(":") + cast(w.c.post_id, String)
-               + literal(":") + cast(w.c.period, String))
-        q = (select(*[literal(v).label(k) for k, v in extra.items()], t.c.finding_id, key.label("payment"),
-                    w.c.period, func.max(w.c.paid_fen))
-             .select_from(t)
-             .join(w, and_(w.c.person_id == t.c.person_id, w.c.post_id == t.c.post_id,
-                           w.c.period >= t.c.first, w.c.period <= t.c.last))
-             .where(w.c.paid_fen > 0)
-             .group_by(t.c.finding_id, w.c.person_id, w.c.post_id, w.c.period))
-        conn.execute(insert(fm).from_select([*extra, "finding_id", "payment", "month", "amount_fen"], q))
+        span.create(conn)
+        conn.execute(insert(span), spans)
+        paid_month = ctx.wage_month
+        key = (literal("wage:") + cast(paid_month.c.person_id, String) + literal(":")
+               + cast(paid_month.c.post_id, String) + literal(":") + cast(paid_month.c.period, String))
+        monthly = (select(*[literal(value).label(name) for name, value in extra.items()], span.c.finding_id,
+                          key.label("payment"), paid_month.c.period, func.max(paid_month.c.paid_fen))
+                   .select_from(span)
+                   .join(paid_month, and_(paid_month.c.person_id == span.c.person_id,
+                                          paid_month.c.post_id == span.c.post_id,
+                                          paid_month.c.period >= span.c.first,
+                                          paid_month.c.period <= span.c.last))
+                   .where(paid_month.c.paid_fen > 0)
+                   .group_by(span.c.finding_id, paid_month.c.person_id, paid_month.c.post_id,
+                             paid_month.c.period))
+        conn.execute(insert(target).from_select([*extra, "finding_id", "payment", "month", "amount_fen"],
+                                                monthly))
         conn.exec_driver_sql("DROP TABLE run_money_spans")
 
 
-def _finding_row(rule: Rule, d: Draft, people: dict, posts: dict) -> dict:
-    if d.amount_fen is not None:
-        d.amount_fen = int(d.amount_fen)
-    person = people.get(d.person_id) if d.person_id else None
-    post = posts.get(d.post_id) if d.post_id else None
-    periods = sorted({ym(p) for p in d.periods})
+def _finding_row(rule: Rule, draft: Draft, people: dict, posts: dict) -> dict:
+    if draft.amount_fen is not None:
+        draft.amount_fen = int(draft.amount_fen)
+    person = people.get(draft.person_id) if draft.person_id else None
+    post = posts.get(draft.post_id) if draft.post_id else None
+    periods = sorted({ym(day) for day in draft.periods})
     if rule.subject_type == "person":
         if person is None:
             raise ValueError(f"{rule.code}: a finding on a person names no person")
         identity, label = person["id_hash"], person["id_masked"]
     else:
-        identity, label = d.subject_key, d.subject_label or d.subject_key
+        identity, label = draft.subject_key, draft.subject_label or draft.subject_key
     fid = finding_id(rule.code, rule.subject_type, identity, post["code"] if post else "", periods)
-    evidence = _jsonable(d.evidence)
+    evidence = _jsonable(draft.evidence)
     where = post or person or {}
-    person_ids = d.person_ids if d.person_ids is not None else ([d.person_id] if d.person_id else [])
+    person_ids = (draft.person_ids if draft.person_ids is not None
+                  else ([draft.person_id] if draft.person_id else []))
     return {
         "id": fid, "rule": rule.code, "category": rule.category, "severity": rule.severity,
-        "subject_type": rule.subject_type, "subject_label": label, "person_id": d.person_id,
-        "person_ids": sorted(set(person_ids)), "post_id": d.post_id, "periods": periods,
-        "period_start": min(d.periods) if d.periods else None, "amount_at_risk_fen": d.amount_fen,
-        "title": rule.title, "explanation": d.explanation, "evidence": evidence, "basis": rule.basis,
+        "subject_type": rule.subject_type, "subject_label": label, "person_id": draft.person_id,
+        "person_ids": sorted(set(person_ids)), "post_id": draft.post_id, "periods": periods,
+        "period_start": min(draft.periods) if draft.periods else None, "amount_at_risk_fen": draft.amount_fen,
+        "title": rule.title, "explanation": draft.explanation, "evidence": evidence, "basis": rule.basis,
         "unit": post["unit"] if post else None, "district": where.get("district"),
         "township": where.get("township"), "village": where.get("village"),
-        "facts_hash": _digest(json.dumps([evidence, d.amount_fen, sorted(set(person_ids))], sort_keys=True,
-                                         ensure_ascii=False)),
+        "facts_hash": _digest(json.dumps([evidence, draft.amount_fen, sorted(set(person_ids))],
+                                         sort_keys=True, ensure_ascii=False)),
     }
 
 
 def _people(conn: Connection, ids: set[int]) -> dict[int, dict]:
-    p = Person.__table__
+    persons = Person.__table__
     out: dict[int, dict] = {}
     ids_list = sorted(ids)
     for i in range(0, len(ids_list), 5000):
-        q = (select(p.c.id, p.c.id_hash, p.c.id_masked, p.c.name, p.c.district, p.c.township, p.c.village)
-             .where(p.c.id.in_(ids_list[i:i + 5000])))
-        out.update({r.id: r._asdict() for r in conn.execute(q)})
+        chunk = (select(persons.c.id, persons.c.id_hash, persons.c.id_masked, persons.c.name,
+                        persons.c.district, persons.c.township, persons.c.village)
+                 .where(persons.c.id.in_(ids_list[i:i + 5000])))
+        out.update({row.id: row._asdict() for row in conn.execute(chunk)})
     return out
 
 
