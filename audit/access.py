@@ -20,7 +20,18 @@ from flask_login import current_user
 from sqlalchemy import and_, exists, false, or_, select, true
 from sqlalchemy.sql import ColumnElement
 
-from models import UNIT_SEP, Finding, Person, Placement, Position, Role, Workshop, WorkshopStaff, unit_display
+from models import (
+    UNIT_SEP,
+    Finding,
+    Official,
+    Person,
+    Placement,
+    Position,
+    Role,
+    Workshop,
+    WorkshopStaff,
+    unit_display,
+)
 
 # What each role may do, beyond reading what its scope shows.
 CAN_REVIEW = {Role.AUDITOR}  # confirm / dismiss findings, run audits
@@ -78,12 +89,27 @@ class Scope:
 
     # -- per kind of object -------------------------------------------------------------------------
 
-    def findings(self, of=Finding) -> ColumnElement[bool]:
-        """Findings in scope; ``of``: another table with the findings' unit and region columns (the
-        summaries of models/summary.py)."""
+    def located(self, of) -> ColumnElement[bool]:
+        """Rows that belong to a unit in a region (``unit``, ``district``, ``township`` and ``village``
+        columns: findings and their summaries, notices, replayed findings, pay-day warnings) in
+        scope: an operator's by their units, everyone else's by their regions. ``of``: a model, or a
+        table's or subquery's ``.c``."""
         if self.units:
             return of.unit.in_(self.unit_names)
         return self.region(of.district, of.township, of.village)
+
+    def findings(self, of=Finding) -> ColumnElement[bool]:
+        """Findings in scope; ``of``: another table with the findings' unit and region columns (the
+        summaries of models/summary.py)."""
+        return self.located(of)
+
+    def officials(self) -> ColumnElement[bool]:
+        """Officials (the cadres' comparison list) that evidence or a household may name: those of
+        the user's regions; an operator's, unnarrowed (an operator has no region, and the official
+        shares the household of a person who works for the operator's unit)."""
+        if self.units:
+            return true()
+        return self.region(Official.district, Official.township, Official.village)
 
     def positions(self) -> ColumnElement[bool]:
         if self.units:

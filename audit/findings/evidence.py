@@ -145,7 +145,7 @@ def visible_people(people: list[dict], sc) -> set[tuple]:
     the scope's regions (operators: when they see the finding at all — the official shares the
     household of the finding's person, who works for the operator's unit). Evidence written before
     the rules named ids is matched on name and masked ID: seen only if every match is in scope."""
-    from sqlalchemy import and_, or_, select, true
+    from sqlalchemy import and_, or_, select
 
     from models import Official, Person, db
 
@@ -158,10 +158,9 @@ def visible_people(people: list[dict], sc) -> set[tuple]:
         seen |= {("person", i) for i in db.session.scalars(
             select(Person.id).where(Person.id.in_(pids), sc.persons()))}
     oids = sorted({k[1] for k in keys if k[0] == "official"})
-    official_seen = true() if sc.units else sc.region(Official.district, Official.township, Official.village)
     if oids:
         seen |= {("official", i) for i in db.session.scalars(
-            select(Official.id).where(Official.id.in_(oids), official_seen))}
+            select(Official.id).where(Official.id.in_(oids), sc.officials()))}
     named = sorted({k[1:] for k in keys if k[0] == "named" and k[1] and k[2]})
     if named:
         match = or_(*[and_(Person.name == n, Person.id_masked == m) for n, m in named])
@@ -172,7 +171,7 @@ def visible_people(people: list[dict], sc) -> set[tuple]:
             verdict[(n, m)] = verdict.get((n, m), True) and bool(ok)
         omatch = or_(*[and_(Official.name == n, Official.id_masked == m) for n, m in named])
         officials = {(n, m) for n, m in db.session.execute(
-            select(Official.name, Official.id_masked).where(omatch, official_seen))}
+            select(Official.name, Official.id_masked).where(omatch, sc.officials()))}
         seen |= {("named", n, m) for n, m in named
                  if verdict.get((n, m)) or ((n, m) not in verdict and (n, m) in officials)}
     return seen

@@ -174,8 +174,7 @@ def visible(sc, limit: int = 50) -> dict[str, Any] | None:
     from models import db
 
     pw = PaydayWarning.__table__
-    where = (pw.c.unit.in_(sc.unit_names) if sc.units
-             else sc.region(pw.c.district, pw.c.township, pw.c.village))
+    where = sc.located(pw.c)
     month = db.session.scalar(select(func.max(pw.c.period)).where(where))
     if month is None:
         return None

@@ -51,10 +51,7 @@ def today() -> dt.date:
 
 def notice_scope() -> ColumnElement[bool]:
     """Notices the user may see: of their units (operators), in their regions (everyone else)."""
-    s = scope()
-    if s.units:
-        return Notice.unit.in_(s.unit_names)
-    return s.region(Notice.district, Notice.township, Notice.village)
+    return scope().located(Notice)
 
 
 def overdue_clause(on: dt.date | None = None) -> ColumnElement[bool]:

@@ -61,9 +61,7 @@ def by_category(conn, replay_id: int, *where: ColumnElement[bool]) -> list[dict]
 def in_scope(sc: Scope, t) -> ColumnElement[bool]:
     """A finding of ``t`` (a table or subquery with the region and unit columns of ``findings``) in
     the scope ``sc``: ``Scope.findings()`` on other columns."""
-    if sc.units:
-        return t.c.unit.in_(sc.unit_names)
-    return sc.region(t.c.district, t.c.township, t.c.village)
+    return sc.located(t.c)
 
 
 # ---- the web's pages -------------------------------------------------------------------------------------
