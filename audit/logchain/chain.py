@@ -68,7 +68,7 @@ def keyed(key: bytes) -> Callable[[str, Any], str]:
 def lock(conn: Connection) -> None:
     """Take the chain's writer lock for the rest of the caller's transaction."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xactlock({LOCK_KEY})")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
     elif conn.dialect.name == "sqlite":
         # A write that writes nothing: the transaction holds (or now takes, BEGIN IMMEDIATE) the
         # database's write lock, so the last entry read next is the last one there is.
