@@ -157,7 +157,8 @@ def _too_many_rows(name: str) -> SheetError:
 
 def _csv_rows(fh: BinaryIO, name: str) -> list[tuple[int, list]]:
     """A CSV read as a stream: its encoding found in one pass (a NUL refused), its rows in another."""
-    from ..ledger.bundle import BundleError, _scan_csv
+    from ..ledger.csvfile import scan_csv
+    from ..ledger.sources import BundleError
 
     @contextmanager
     def opener():  # the same file, from its start, left open for the caller
@@ -165,7 +166,7 @@ def _csv_rows(fh: BinaryIO, name: str) -> list[tuple[int, list]]:
         yield fh
 
     try:
-        encoding, _ = _scan_csv(opener, name)
+        encoding, _ = scan_csv(opener, name)
     except BundleError as exc:
         if "空字符" in str(exc):
             raise SheetError(f"{name} 不是文本格式的 CSV 文件。") from None
@@ -192,7 +193,9 @@ def _xlsx_rows(fh: BinaryIO, name: str, limits) -> list[tuple[int, list]]:
     may hold =HYPERLINK("http://…", "岗位编号"))."""
     import openpyxl
 
-    from ..ledger.bundle import BundleError, check_zip, sheet_rows
+    from ..ledger.sources import BundleError
+    from ..ledger.workbook import sheet_rows
+    from ..ledger.zips import check_zip
 
     cap = int(current_app.config["ATTENDANCE_MAX_UPLOAD_BYTES"])
     limits = dataclasses.replace(limits, max_uncompressed=min(limits.max_uncompressed,

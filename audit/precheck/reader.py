@@ -11,19 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audit.ledger import values as v
-from audit.ledger.bundle import (
-    Bundle,
-    BundleError,
-    Limits,
-    _csv_source,
-    _open_workbook,
-    _sheet_source,
-    _Workbook,
-)
+from audit.ledger.bundle import Bundle, BundleError, Limits
+from audit.ledger.csvfile import csv_source
 from audit.ledger.importer import RowError
 from audit.ledger.schema import BY_NAME, IGNORED, TableSpec, header_key, table_for
 from audit.ledger.sheet import read_table
 from audit.ledger.values import CellError
+from audit.ledger.workbook import Workbook, open_workbook, sheet_source
 
 _WAGES = BY_NAME["wages"]
 # the draft's columns: those of wages but the payment date (it is not paid yet); the amount is a
@@ -69,9 +63,9 @@ def read_draft(path: str | Path, limits: Limits = Limits()) -> Draft:
     bundle = Bundle(name=p.name)
     try:
         if suffix == ".csv":
-            source = _csv_source(SPEC, p.name, lambda: open(p, "rb"))  # noqa: SIM115 - the reader closes it
+            source = csv_source(SPEC, p.name, lambda: open(p, "rb"))  # noqa: SIM115 - the reader opens and closes it
         elif suffix in (".xlsx", ".xlsm"):
-            _open_workbook(bundle, p, p.name, limits, whole_bundle=False, spec=SPEC)
+            open_workbook(bundle, p, p.name, limits, whole_bundle=False, spec=SPEC)
             source = _the_sheet(bundle, p.name)
         else:
             raise DraftError(f"无法识别的工资发放表：{p.name}（应为 .csv 或 .xlsx）")
@@ -86,13 +80,13 @@ def _the_sheet(bundle: Bundle, name: str):
     """The workbook's one sheet; of several, the one named as the wages table (工资发放, 工资发放表,
     wages …); else a ``DraftError`` naming them (a draft is one table: reading another sheet by
     mistake would judge the wrong rows)."""
-    book = next(c.__self__ for c in bundle._closers if isinstance(getattr(c, "__self__", None), _Workbook))
+    book = next(c.__self__ for c in bundle._closers if isinstance(getattr(c, "__self__", None), Workbook))
     if len(book.sheets) == 1:
         return bundle.sources["wages"]
     named = [(title, part) for title, part in book.sheets if table_for(title) is _WAGES]
     if len(named) == 1:
         title, part = named[0]
-        return _sheet_source(SPEC, f"{name}「{title}」", book, part)
+        return sheet_source(SPEC, f"{name}「{title}」", book, part)
     titles = "、".join(f"「{t}」" for t, _ in book.sheets)
     raise DraftError(f"{name} 有 {len(book.sheets)} 个工作表（{titles}）：发放前校验只读一张工资发放表，"
                      "请只保留这一个工作表，或把它命名为「工资发放」")

@@ -146,9 +146,9 @@ def test_dates_of_a_workbook_counting_from_1904(app, people, tmp_path):
 def test_a_gap_of_empty_rows_keeps_excel_s_row_numbers(app, people, tmp_path, monkeypatch):
     """A sheet of many rows, read in blocks (made small here), with 300 rows left out and a bad row
     after them: the error names the row as Excel numbers it, and every good row is read."""
-    from audit.ledger import bundle
+    from audit.ledger import workbook
 
-    monkeypatch.setattr(bundle, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(workbook, "BLOCK_BYTES", 4096)
     tables = base_tables(people)
     idn, post = tables["attendance"][0]["id_number"], tables["attendance"][0]["post_code"]
     days = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(150)]
