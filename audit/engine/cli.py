@@ -173,7 +173,9 @@ def register(cli: click.Group) -> None:
                                 for t, c in (*r.needs_columns, *r.uses_columns))
                 click.echo(f"      需要的列：{cols}（整表都没有时规则未完整运行）")
             for p in r.params:
-                click.echo(f"      参数 {p.name} = {p.default!r}：{p.description}")
+                since = f"，自 {p.effective_from} 起" if p.effective_from else ""
+                click.echo(f"      参数 {p.name} = {p.default_text()}：{p.description}"
+                           f"（依据：{p.reference}{since}）")
 
     @cli.group("params")
     def params_group() -> None:

@@ -214,4 +214,7 @@ def test_rules_command_lists_the_catalogue(runner):
     out = runner.invoke("rules")
     assert out.exit_code == 0
     assert "WA01  有出勤但未按时发放工资  [未按时足额发放，中]" in out.output
-    assert "参数 pay_due_months = 1" in out.output
+    # each parameter with its unit and its legal reference (and the date it holds from)
+    assert "参数 pay_due_months = 1 个月：" in out.output
+    assert "（依据：渝人社办〔2022〕317号《脱贫人口就业帮扶攻坚行动方案》 五(三)" in out.output
+    assert "自 2022-11-04 起）" in out.output
