@@ -25,8 +25,9 @@ def register(cli: click.Group) -> None:
         """生成一个合成的演示县（人员、岗位、车间、逐日考勤、工资、比对数据）并导入。全部为虚构数据。"""
         from audit.actor import actor_name
         from audit.database import ensure_schema
-        from audit.ledger.cli import limits_from_config, summary
+        from audit.ledger.cli import summary
         from audit.ledger.importer import import_bundle
+        from audit.ledger.limits import limits_from_config
 
         from .generator import generate_bundle
         from .plant import MIN_MONTHS, plant_cases

@@ -1,9 +1,7 @@
 """``audit import`` and ``audit templates``."""
 from __future__ import annotations
 
-import csv
 import logging
-import os
 import sys
 import unicodedata
 from pathlib import Path
@@ -16,8 +14,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from models import ImportBatch, db
 
-from .bundle import Limits
+from .errors_csv import write_errors_csv
 from .importer import ImportResult, import_bundle
+from .limits import limits_from_config
 from .schema import TABLES
 
 
@@ -25,10 +24,6 @@ def _not_psycopg_cleanup(record: logging.LogRecord) -> bool:
     """psycopg warns, in English, of the error it ignores while ending a COPY whose connection is
     gone; the failure itself is reported below, in Chinese."""
     return not str(record.msg).startswith("error ignored terminating")
-
-
-def limits_from_config() -> Limits:
-    return Limits.from_config(current_app.config)
 
 
 def register(cli: click.Group) -> None:
@@ -154,17 +149,3 @@ def summary(result: ImportResult) -> str:
             if ch["more"]:
                 lines.append(f"  ……另有 {ch['more']:,} 行")
     return "\n".join(lines)
-
-
-def write_errors_csv(result: ImportResult, path: Path) -> None:
-    """The import's errors as a CSV (``audit import --errors-csv``, and the web's 导入错误 download):
-    readable by its writer only (0600), and every cell safe to open in a spreadsheet (``safe_cell``:
-    a value as imported may begin with = + - @)."""
-    from audit.engine.export import safe_cell
-
-    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
-        os.chmod(path, 0o600)  # before a byte is written, should the file already have been there
-        w = csv.writer(fh)
-        w.writerow(["表", "文件或工作表", "行号", "列", "值", "原因"])
-        for e in result.errors:
-            w.writerow([safe_cell(x) for x in (e.table, e.origin, e.row, e.column, e.value, e.reason)])

@@ -30,7 +30,7 @@ def register(cli: click.Group) -> None:
         是否可发放。退出码：0 全部可发放；3 有暂缓或不予发放的行；1 文件有错误。"""
         from audit.actor import actor_name
         from audit.database import ensure_schema
-        from audit.ledger.cli import limits_from_config
+        from audit.ledger.limits import limits_from_config
         from models import db
 
         from . import export

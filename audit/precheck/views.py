@@ -27,8 +27,8 @@ from flask_login import current_user
 
 from audit import paging
 from audit.access import deny, not_found_in_scope, roles_required, scope
-from audit.ledger.cli import limits_from_config
 from audit.ledger.importer import RowError
+from audit.ledger.limits import limits_from_config
 from models import Role, db
 
 from . import verdicts as V

@@ -25,8 +25,9 @@ from sqlalchemy import select
 
 from audit.access import Scope
 from audit.auditlog import record
-from audit.ledger.cli import limits_from_config, write_errors_csv
+from audit.ledger.errors_csv import write_errors_csv
 from audit.ledger.importer import ImportResult, RowError, import_bundle
+from audit.ledger.limits import limits_from_config
 from audit.ledger.schema import BY_NAME, TABLES
 from audit.pii import mask_deep, mask_identifiers
 from models import Job, db
