@@ -137,7 +137,7 @@ def zh_month(month: str | dt.date | None) -> str:
 @functools.lru_cache(maxsize=1)
 def environment() -> Environment:
     """The reports' Jinja environment: autoescape on for every template, whatever its name."""
-    from .charts import columns, hbars
+    from audit.charts import columns, hbars
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)

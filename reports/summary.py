@@ -13,6 +13,7 @@ import datetime as dt
 from flask import current_app, has_app_context
 from sqlalchemy import and_, case, desc, distinct, func, select, true
 
+from audit.charts import compact_yuan
 from audit.engine.coverage import not_fully_run, overview, partial_note
 from audit.engine.rule import CATEGORIES, REGISTRY, SEVERITIES, VIOLATIONS, all_rules, rule_order
 from audit.findings import periods
@@ -22,7 +23,6 @@ from audit.money import yuan
 from models import FINDING_STATUSES, AuditRun, Finding, Notice, Person, Post, Recovery, db
 from models.rectification import WAITING_FOR_UNIT
 
-from .charts import compact_yuan
 from .notice import Built, copy_to, month_span
 from .render import ReportError, render_template, zh_date, zh_month
 

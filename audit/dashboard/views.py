@@ -4,6 +4,7 @@ from sqlalchemy import desc, func, select
 
 from models import AuditRun, ImportBatch, Role, User, db
 
+from .. import charts
 from ..access import scope
 from ..engine.coverage import overview
 from ..findings import figures as finding_figures
@@ -11,6 +12,10 @@ from ..money import yuan
 from ..precheck.warnings import visible as payday_warnings
 from ..rectification import queries as notices
 from . import bp
+
+# the dashboard's charts (audit/charts.py, the module the PDF reports draw theirs with too)
+bp.add_app_template_global(charts.web_hbars, "hbars")
+bp.add_app_template_global(charts.web_columns, "columns")
 
 
 @bp.get("/")

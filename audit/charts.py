@@ -1,5 +1,11 @@
-"""Charts for the PDF reports: SVG drawn on the server as strings, embedded inline in the HTML
-(WeasyPrint renders inline SVG). Every label is escaped; nothing is fetched."""
+"""The SVG charts of the system, one module for the web's dashboard and the PDF reports: drawn on
+the server as strings (nothing fetched, every label escaped).
+
+- ``hbars`` / ``columns``: the reports' charts, embedded inline in the HTML WeasyPrint renders; the
+  colours and the font are written on the elements (the PDF has no style sheet for them).
+- ``web_hbars`` / ``web_columns``: the dashboard's, scaled by the page (``viewBox``), styled by
+  static/css/app.css (``.chart .bar`` …), every bar a link to the list behind it.
+"""
 from __future__ import annotations
 
 from markupsafe import Markup, escape
@@ -90,5 +96,56 @@ def hbars(items: list[dict], title: str, *, width: int = 640, colour: str = BAR,
                    f'{escape(it.get("text", v))}</text>')
     if not items:
         out.append(f'<text x="{width / 2}" y="{top + 14}" text-anchor="middle" fill="#777">（无数据）</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+# -- the web's charts -----------------------------------------------------------------------------------
+
+WEB_LABEL_ROOM = 14  # characters of a bar's label before it runs under the bar
+
+
+def short_label(label: str, room: int = WEB_LABEL_ROOM) -> str:
+    """A label longer than the room keeps its end: two workshops of one village differ by their
+    last words, not by the region they start with (the whole label is the bar's tooltip)."""
+    return label if len(label) <= room else "…" + label[-(room - 1):]
+
+
+def web_hbars(items: list[dict], title: str) -> Markup:
+    """Horizontal bars, one row per item (``label``, ``value``, ``href``, ``text``: the value shown,
+    ``cls``: a CSS class of the bar)."""
+    rowh = 30
+    maxv = max((float(it["value"]) for it in items), default=0) or 0
+    out = [f'<svg class="chart" viewBox="0 0 640 {len(items) * rowh + 10}" role="img" '
+           f'aria-label="{escape(title)}">', f"<title>{escape(title)}</title>"]
+    for i, it in enumerate(items):
+        y = i * rowh + 5
+        w = (float(it["value"]) / maxv) * 330 if maxv else 0
+        label = str(it["label"])
+        out.append(f'<a href="{escape(it["href"])}"><title>{escape(label)}</title>'
+                   f'<text x="0" y="{y + 18}">{escape(short_label(label))}</text>'
+                   f'<rect class="bar {escape(it.get("cls") or "")}" x="200" y="{y + 4}" '
+                   f'width="{_num(max(w, 1))}" height="{rowh - 10}" rx="3"></rect>'
+                   f'<text class="value" x="{_num(206 + w)}" y="{y + 18}">{escape(it["text"])}</text></a>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def web_columns(items: list[dict], title: str) -> Markup:
+    """Monthly columns (``month`` YYYY-MM, ``value``, ``href``, ``text``: the value shown)."""
+    maxv = max((float(it["value"]) for it in items), default=0) or 0
+    slot = 600 / len(items) if items else 600
+    out = [f'<svg class="chart" viewBox="0 0 640 240" role="img" aria-label="{escape(title)}">',
+           f"<title>{escape(title)}</title>", '<line class="axis" x1="30" y1="200" x2="630" y2="200"></line>']
+    for i, it in enumerate(items):
+        h = (float(it["value"]) / maxv) * 160 if maxv else 0
+        x = 30 + i * slot
+        out.append(f'<a href="{escape(it["href"])}">'
+                   f'<rect class="bar bad" x="{_num(x + slot * 0.2)}" y="{_num(200 - h)}" '
+                   f'width="{_num(slot * 0.6)}" height="{_num(h)}" rx="2"></rect>'
+                   f'<text class="value" x="{_num(x + slot / 2)}" y="{_num(194 - h)}" text-anchor="middle">'
+                   f'{escape(it["text"])}</text>'
+                   f'<text x="{_num(x + slot / 2)}" y="218" text-anchor="middle">'
+                   f'{escape(it["month"][2:])}</text></a>')
     out.append("</svg>")
     return Markup("".join(out))
