@@ -297,3 +297,25 @@ def _csrf_error(exc):
     return render_template("error.html", code=400, title="页面已过期",
                            text="表单的安全校验未通过（页面可能已过期）。请刷新页面后重试。",
                            detail=None), 400
+
+
+def findings_reader():
+    """The findings as the signed-in user may read them: the people in their scope, explanations
+    without the others (``evidence.for_reader``): the reader of the findings' and the replays'
+    exports (``audit.engine.export.finding_records``)."""
+    from sqlalchemy import select
+
+    from models import Person, db
+
+    from .access import scope
+    from .findings.evidence import for_reader
+
+    sc = scope()
+    visible = None if sc.everything else set(db.session.scalars(select(Person.id).where(sc.persons())))
+
+    def read(row) -> tuple[set[int], str]:
+        ids = set(row["person_ids"] or [])
+        shown = for_reader(row["evidence"], row["explanation"], sc, posts=False)
+        return (ids if visible is None else ids & visible), shown.explanation
+
+    return read

@@ -232,10 +232,10 @@ def workshop_months(ws: Workshop) -> list[MonthFigures]:
       workshop's place and month) × the poverty staff on the roster every day of the month and of
       the two months before it.
 
-    Headcounts use the engine's own subquery (``workshops._headcount``)."""
+    Headcounts use the engine's own subquery (``workshops.headcount``)."""
     from audit.engine.context import RunContext
     from audit.engine.rule import REGISTRY, all_rules
-    from audit.engine.rules.workshops import _headcount
+    from audit.engine.rules.workshops import headcount
 
     all_rules()
     ctx = RunContext(db.session.connection(), dt.date.today())
@@ -259,10 +259,10 @@ def workshop_months(ws: Workshop) -> list[MonthFigures]:
                          month=m)
     rows = db.session.execute(
         select(m.label("month"), *(reported(k) for k in METRICS),
-               _headcount(ctx, wid, m, poverty=True).label("c_poverty"),
-               _headcount(ctx, wid, m).label("c_total"),
+               headcount(ctx, wid, m, poverty=True).label("c_poverty"),
+               headcount(ctx, wid, m).label("c_total"),
                wages.label("c_wages"),
-               _headcount(ctx, wid, m, stable=True).label("eligible"),
+               headcount(ctx, wid, m, stable=True).label("eligible"),
                standard.label("standard"))
         .order_by(m.desc())).mappings().all()
     today = dt.date.today()

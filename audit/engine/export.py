@@ -30,8 +30,8 @@ SUBJECT_TYPES = {"person": "人员", "workshop": "车间", "position": "岗位",
                  "device": "签到设备", "account": "收款账户"}
 
 
-def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where=(), reader=None,
-             table=None) -> Iterator[dict]:
+def finding_records(conn: Connection, pii: PiiCodec | None, category: str | None, where=(), reader=None,
+                    table=None) -> Iterator[dict]:
     """The current findings in rule order; with ``pii`` the ID numbers in clear, else masked.
     ``reader`` (a web export): ``(finding row) -> (ids of the people the reader may see, the
     explanation as the reader may read it)``: nobody outside the reader's scope is named.
@@ -72,14 +72,14 @@ def _records(conn: Connection, pii: PiiCodec | None, category: str | None, where
 
 def write_jsonl(conn: Connection, out: IO[str], pii: PiiCodec, category: str | None = None, where=()) -> int:
     n = 0
-    for rec in _records(conn, pii, category, where):
+    for rec in finding_records(conn, pii, category, where):
         rec.pop("_amount_fen")
         out.write(json.dumps(rec, ensure_ascii=False) + "\n")
         n += 1
     return n
 
 
-def _row(rec: dict) -> list[str]:
+def text_row(rec: dict) -> list[str]:
     """A finding as a row of text for people (masked identifiers, Chinese labels)."""
     from models import FINDING_STATUSES
 
@@ -113,15 +113,15 @@ def cell_text(value: str) -> str:
 
 
 def write_csv(conn: Connection, out: IO[str], category: str | None = None, where=(), reader=None) -> int:
-    return csv_rows(out, map(_row, _records(conn, None, category, where, reader)))
+    return csv_rows(out, map(text_row, finding_records(conn, None, category, where, reader)))
 
 
 def write_xlsx(conn: Connection, path: str, category: str | None = None, where=(), reader=None) -> int:
-    return xlsx_rows(path, map(_row, _records(conn, None, category, where, reader)))
+    return xlsx_rows(path, map(text_row, finding_records(conn, None, category, where, reader)))
 
 
 def csv_rows(out: IO[str], rows: Iterable[list[str]], headers: list[str] | None = None) -> int:
-    """Rows of text for people (``_row``) under the Chinese headers, as CSV; how many."""
+    """Rows of text for people (``text_row``) under the Chinese headers, as CSV; how many."""
     w = csv.writer(out)
     w.writerow(headers or [zh for _, zh in HEADERS])
     n = 0
@@ -133,7 +133,7 @@ def csv_rows(out: IO[str], rows: Iterable[list[str]], headers: list[str] | None 
 
 def xlsx_rows(path: str, rows: Iterable[list[str]], headers: list[str] | None = None, *,
               sheet: str = "审计发现", notes: list[list[str]] | None = None) -> int:
-    """Rows of text for people (``_row``) under the Chinese headers, as a workbook of one sheet
+    """Rows of text for people (``text_row``) under the Chinese headers, as a workbook of one sheet
     (and, with ``notes``, a second sheet 说明 of those lines); how many rows."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell

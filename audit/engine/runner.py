@@ -240,12 +240,12 @@ def compute(conn: Connection, as_of: dt.date, only: set[str] | None = None, *,
             "seconds": round(time.perf_counter() - started_rule
                              - (sum(ctx.aggregate_seconds.values()) - shared_before), 3),
             "rows_scanned": sum(_rows(conn, t, ctx) for t in rule.requires),
-            "params": _jsonable(ctx.used_params.get(rule.code, {})),
+            "params": jsonable(ctx.used_params.get(rule.code, {})),
         }
         rules[rule.code].update(lacking or {})
     people = _people(conn, {person_id for _, draft in drafts
                             for person_id in ([draft.person_id] + (draft.person_ids or [])) if person_id})
-    posts = _posts(conn)
+    posts = posts_by_id(conn)
     found: dict[str, dict] = {}
     money: list[dict] = []
     spans: list[dict] = []
@@ -415,7 +415,7 @@ def _finding_row(rule: Rule, draft: Draft, people: dict, posts: dict) -> dict:
     else:
         identity, label = draft.subject_key, draft.subject_label or draft.subject_key
     fid = finding_id(rule.code, rule.subject_type, identity, post["code"] if post else "", periods)
-    evidence = _jsonable(draft.evidence)
+    evidence = jsonable(draft.evidence)
     where = post or person or {}
     person_ids = (draft.person_ids if draft.person_ids is not None
                   else ([draft.person_id] if draft.person_id else []))
@@ -444,9 +444,9 @@ def _people(conn: Connection, ids: set[int]) -> dict[int, dict]:
     return out
 
 
-def _posts(conn: Connection) -> dict[int, dict]:
+def posts_by_id(conn: Connection) -> dict[int, dict]:
     """Every post with its unit (a position's employing unit by ``models.unit_key``, a workshop's code) and
-    region."""
+    region (the run's subjects; the precheck's, too, so that its findings name the same units)."""
     posts, pos, ws = Post.__table__, Position.__table__, Workshop.__table__
     out = {}
     for r in conn.execute(select(posts.c.id, posts.c.code, posts.c.kind, pos.c.employer, pos.c.district,
@@ -472,11 +472,13 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` as a JSON column stores it (dates ISO, decimals as text, keys as text): the run's and
+    the precheck's evidence and parameters."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, Decimal):

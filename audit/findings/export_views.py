@@ -10,7 +10,7 @@ from urllib.parse import quote
 from flask import Response, abort, request
 from flask_login import current_user, login_required
 
-from models import db
+from audit.web import findings_reader
 
 from . import bp, queries
 from .periods import in_period, months_between
@@ -33,7 +33,7 @@ def export_findings(fmt: str):
             abort(400)
         months = months_between(*span)
         where.append(in_period(months))
-    reader = _reader()
+    reader = findings_reader()
     stamp = dt.datetime.now().strftime("%Y%m%d%H%M")
     data = export_file(fmt, where=where, months=months, reader=reader, actor=current_user.username)
     ctype = "text/csv; charset=utf-8" if fmt == "csv" \
@@ -42,24 +42,3 @@ def export_findings(fmt: str):
         "Content-Disposition": f"attachment; filename=findings-{stamp}.{fmt}; "
                                f"filename*=UTF-8''{quote(f'审计发现-{stamp}.{fmt}')}",
         "Cache-Control": "no-store"})
-
-
-def _reader():
-    """The findings as the signed-in user may read them: the people in their scope, explanations
-    without the others (``evidence.for_reader``)."""
-    from sqlalchemy import select
-
-    from models import Person
-
-    from ..access import scope
-    from .evidence import for_reader
-
-    sc = scope()
-    visible = None if sc.everything else set(db.session.scalars(select(Person.id).where(sc.persons())))
-
-    def read(row) -> tuple[set[int], str]:
-        ids = set(row["person_ids"] or [])
-        shown = for_reader(row["evidence"], row["explanation"], sc, posts=False)
-        return (ids if visible is None else ids & visible), shown.explanation
-
-    return read

@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from audit import logchain
 from audit.engine.rule import rule_order, ym
-from audit.engine.runner import _posts, compute
+from audit.engine.runner import compute, jsonable, posts_by_id
 from audit.ledger.importer import RowError
 from audit.ledger.values import name_key
 from audit.pii import PiiCodec, mask_account, mask_id
@@ -176,7 +176,7 @@ def _judge(conn: Connection, rows: list[RowVerdict], as_of: dt.date, result: Che
     for code, status in sorted(result.rules.items()):
         if status.get("status") != "ran" and not status.get("ran"):
             result.warnings.append(f"规则 {code} {status.get('reason', '未运行')}：本次校验未按此规则判断")
-    posts = _posts(conn)
+    posts = posts_by_id(conn)
     mine = [posts[i] for i in sorted({r.post_id for r in rows}) if i in posts]
     result.units = sorted({x["unit"] for x in mine if x["unit"]})
     result.districts = sorted({x["district"] for x in mine if x["district"]})
@@ -341,7 +341,7 @@ def save(engine: Engine, result: CheckResult, *, actor: str, log: dict[str, Any]
         pid = conn.execute(insert(pc).values(
             file_name=result.name[:255], as_of=result.as_of, units=result.units, districts=result.districts,
             townships=result.townships, periods=sorted({ym(r.draft.period) for r in result.rows}),
-            created_by=actor, created_at=dt.datetime.now(), status="draft", rules=_jsonable(result.rules),
+            created_by=actor, created_at=dt.datetime.now(), status="draft", rules=jsonable(result.rules),
             summary={**summary,
                      "judged_as_of": result.judged_as_of.isoformat() if result.judged_as_of else None})
             .returning(pc.c.id)).scalar_one()
@@ -361,12 +361,6 @@ def save(engine: Engine, result: CheckResult, *, actor: str, log: dict[str, Any]
                     "units": result.units,
                     "rows": summary["rows"], **{v: summary[v]["rows"] for v in (V.PASS, V.HOLD, V.REJECT)}}}])
     return pid
-
-
-def _jsonable(value):
-    from audit.engine.runner import _jsonable as j
-
-    return j(value)
 
 
 def stored_rows(conn: Connection, precheck_id: int) -> list[dict]:

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select
 
 from audit import logchain
-from audit.engine.runner import _posts
+from audit.engine.runner import posts_by_id
 from audit.findings.queries import post_label, unit_names
 from models import PaydayWarning, Person, Placement, Position, Post, Wage, Workshop, WorkshopStaff
 
@@ -112,7 +112,7 @@ def run(engine: Engine, as_of: dt.date, *, actor: str, day: int = DEFAULT_DAY) -
     pw, p = PaydayWarning.__table__, Person.__table__
     now = dt.datetime.now().replace(microsecond=0)
     with engine.begin() as conn:
-        posts = _posts(conn)
+        posts = posts_by_id(conn)
         wanted = sorted({r.person_id for r in warned}) or [0]
         people = {x.id: x for x in conn.execute(select(p.c.id, p.c.name, p.c.id_masked)
                                                 .where(p.c.id.in_(wanted)))}

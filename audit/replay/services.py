@@ -23,7 +23,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from audit import logchain
-from audit.engine.export import HEADERS, _records, _row, csv_rows, xlsx_rows
+from audit.engine.export import HEADERS, csv_rows, finding_records, text_row, xlsx_rows
 from audit.engine.runner import compute, write_claims
 from audit.money import yuan
 from audit.pii import PiiCodec
@@ -150,9 +150,9 @@ def export(conn: Connection, replay_id: int, fmt: str, *, pii: PiiCodec, actor: 
     run = conn.execute(select(ReplayRun.__table__).where(ReplayRun.__table__.c.id == replay_id)).one()
     src = source(replay_id)
     clauses = where(src) if where else []
-    records = _records(conn, pii if fmt == "jsonl" else None, None, clauses, reader, table=src)
+    records = finding_records(conn, pii if fmt == "jsonl" else None, None, clauses, reader, table=src)
     headers = [("当前状态" if key == "status" else zh) for key, zh in HEADERS]
-    rows = (_row({**rec, "status": rec["status"] or NOT_CURRENT}) for rec in records)
+    rows = (text_row({**rec, "status": rec["status"] or NOT_CURRENT}) for rec in records)
     if fmt == "xlsx":
         if not output:
             raise ValueError("xlsx 格式需要用 --output 指定文件")

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from audit import paging
 from audit.access import deny, scope
 from audit.engine.rule import CATEGORIES, SEVERITIES
+from audit.web import findings_reader
 from models import FINDING_STATUSES, Job, db
 
 from . import bp, queries, services
@@ -142,15 +143,13 @@ def show(replay_id: int):
 @runners_only
 def download(replay_id: int):
     """The replay's findings in the user's scope as Excel (masked), logged (``replay.export``)."""
-    from audit.findings.export_views import _reader
-
     run = queries.get(replay_id)
     sc = scope()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "replay.xlsx"
         services.export_in_session(run.id, "xlsx", pii=current_app.extensions["pii"],
                                    actor=current_user.username, output=str(path),
-                                   where=lambda t: [queries.in_scope(sc, t)], reader=_reader(),
+                                   where=lambda t: [queries.in_scope(sc, t)], reader=findings_reader(),
                                    log={"ip": request.remote_addr, "scope": sc.describe()})
         data = path.read_bytes()
     name = f"审计回放-{run.as_of.isoformat()}-{run.id}.xlsx"

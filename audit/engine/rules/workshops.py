@@ -40,7 +40,7 @@ def _poverty(person):
     return person.c.category_mask.op("&")(POVERTY_MASK) != 0
 
 
-def _headcount(ctx, workshop_id, month, *, poverty: bool = False, stable: bool = False):
+def headcount(ctx, workshop_id, month, *, poverty: bool = False, stable: bool = False):
     """Distinct staff of a workshop on the roster on the last day of ``month`` (poverty staff only,
     or poverty staff on the roster on every day of the month and of the two months before it)."""
     roster, person = WorkshopStaff.__table__.alias("hc_staff"), Person.__table__.alias("hc_person")
@@ -103,7 +103,7 @@ def _lm01_describe(r, ctx) -> Draft:
 def lm01(ctx):
     """Reported poverty_headcount ≠ the poverty staff on the roster on the month's last day."""
     report = Report.__table__
-    computed = _headcount(ctx, report.c.workshop_id, report.c.period, poverty=True)
+    computed = headcount(ctx, report.c.workshop_id, report.c.period, poverty=True)
     figures = _reported(ctx, "poverty_headcount", computed.label("computed"))
     return select(figures).where(figures.c.reported != figures.c.computed * 100)
 
@@ -117,7 +117,7 @@ def _lm02_describe(r, ctx) -> Draft:
 def lm02(ctx):
     """Reported total_headcount ≠ all staff on the roster on the month's last day."""
     report = Report.__table__
-    computed = _headcount(ctx, report.c.workshop_id, report.c.period)
+    computed = headcount(ctx, report.c.workshop_id, report.c.period)
     figures = _reported(ctx, "total_headcount", computed.label("computed"))
     return select(figures).where(figures.c.reported != figures.c.computed * 100)
 
@@ -191,7 +191,7 @@ def lm04(ctx):
     report, workshop = Report.__table__, Workshop.__table__
     place = {"district": workshop.c.district, "township": workshop.c.township, "month": report.c.period}
     figures = _reported(ctx, "subsidy_claimed",
-                  _headcount(ctx, report.c.workshop_id, report.c.period, stable=True).label("eligible"),
+                  headcount(ctx, report.c.workshop_id, report.c.period, stable=True).label("eligible"),
                   ctx.param("subsidy_per_person", **place).label("standard"),
                   ctx.param("tolerance_fen", **place).label("tolerance"),
                   ctx.add_months(report.c.period, -2).label("window_start"))
@@ -319,7 +319,7 @@ def ts01(ctx):
     judged = (select(months.c.post_id, posts.c.code.label("post_code"), months.c.month,
                 ctx.month_end(months.c.month).label("month_end"),
                 workshop.c.baseline_poverty_headcount.label("baseline"),
-                _headcount(ctx, months.c.post_id, months.c.month, poverty=True).label("computed"))
+                headcount(ctx, months.c.post_id, months.c.month, poverty=True).label("computed"))
          .select_from(months).join(workshop, workshop.c.id == months.c.post_id)
          .join(posts, posts.c.id == months.c.post_id)
          .where(workshop.c.baseline_poverty_headcount.is_not(None), months.c.month < ctx.as_of_month)
