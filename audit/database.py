@@ -14,7 +14,7 @@ from flask_migrate import upgrade
 from models import MIGRATIONS_DIR, db
 
 # the key in ``app.extensions`` of what runs after ``ensure_schema`` migrated the database
-AFTER_UPGRADE = "audit.after_upgrade"
+AFTER_UPGRADE = "audit_after_upgrade"  # a key of app.extensions (not a log action)
 
 
 def schema_is_current() -> bool:
