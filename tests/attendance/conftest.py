@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from attendance_web import AS_OF
 
 

@@ -6,6 +6,10 @@ import datetime as dt
 import re
 
 import pytest
+from sqlalchemy import select
+
+from models import Finding, Placement, db
+
 from attendance_web import (
     APRIL,
     attendance_count,
@@ -17,10 +21,6 @@ from attendance_web import (
     text,
     weekdays,
 )
-from sqlalchemy import select
-
-from models import Finding, Placement, db
-
 from helpers import write_bundle
 from web_helpers import login, post
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import openpyxl
-from attendance_web import APRIL, attendance_count, bd_grid, masked, rows_of, sheet, text, upload
 from sqlalchemy import func, select
 
 from audit.ledger.grid import MARKS_HELP
 from models import ChangeLog, Placement, db
 
+from attendance_web import APRIL, attendance_count, bd_grid, masked, rows_of, sheet, text, upload
 from web_helpers import login, post
 
 # ---- the sheet -------------------------------------------------------------------------------------

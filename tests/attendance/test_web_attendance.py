@@ -6,6 +6,10 @@ import datetime as dt
 import io
 import re
 
+from sqlalchemy import func, select
+
+from models import Attendance, ChangeLog, Placement, db
+
 from attendance_web import (
     APRIL,
     attendance_count,
@@ -19,10 +23,6 @@ from attendance_web import (
     unit_findings_of,
     weekdays,
 )
-from sqlalchemy import func, select
-
-from models import Attendance, ChangeLog, Placement, db
-
 from web_helpers import BAIDI, GUIJING, QUCHI, login, post
 
 # ---- the operator's units ------------------------------------------------------------------------

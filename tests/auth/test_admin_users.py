@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from auth_web import REFUSED, fresh, log, new_user, rows, signed_in, text
 from sqlalchemy import select
 
 from audit.auditlog import record
@@ -13,6 +12,7 @@ from audit.auth.services import scope_text
 from models import User, db
 
 import web_helpers as wh
+from auth_web import REFUSED, fresh, log, new_user, rows, signed_in, text
 from web_helpers import user
 
 pytestmark = pytest.mark.usefixtures("requests_apart", "quick_hashes")

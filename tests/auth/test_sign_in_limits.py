@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from auth_web import RATE_MESSAGE, REFUSED, failures, from_address, log, move_failures_back, signed_in, text
 from sqlalchemy import select
 
 from audit import create_app
 from models import ChangeLog, db
 
 import web_helpers as wh
+from auth_web import RATE_MESSAGE, REFUSED, failures, from_address, log, move_failures_back, signed_in, text
 from web_helpers import RequestClient, user
 
 pytestmark = pytest.mark.usefixtures("requests_apart", "quick_hashes")

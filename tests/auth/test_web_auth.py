@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from auth_web import COOKIE, CSRF_MESSAGE, IDLE_MESSAGE, REFUSED, fresh, log, set_seen, signed_in, text
 
 from models import db
 
 import web_helpers as wh
+from auth_web import COOKIE, CSRF_MESSAGE, IDLE_MESSAGE, REFUSED, fresh, log, set_seen, signed_in, text
 from web_helpers import user
 
 pytestmark = pytest.mark.usefixtures("requests_apart", "quick_hashes")

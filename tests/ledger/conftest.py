@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from fuzz_bundles import Snapshot, run
 
 from models import db
 
+from fuzz_bundles import Snapshot, run
 from helpers import base_tables, snapshot, write_bundle
 
 

@@ -7,13 +7,14 @@ import io
 import zipfile
 
 import openpyxl
-from fuzz_bundles import NASTY, POISON, SHORT_NFKC, TABLE_NAMES, VALID, cells_of, header_of, poisoned, zipped
 from hypothesis import assume
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from audit.ledger import values as v
 from audit.ledger.schema import BY_NAME
+
+from fuzz_bundles import NASTY, POISON, SHORT_NFKC, TABLE_NAMES, VALID, cells_of, header_of, poisoned, zipped
 
 # ---- workbooks -------------------------------------------------------------------------------------
 

@@ -8,6 +8,11 @@ import zipfile
 from pathlib import Path
 
 import openpyxl
+from sqlalchemy import select
+
+from audit.ledger.schema import BY_NAME
+from models import Placement, db
+
 from bundle_files import (
     CHINESE_SHEETS,
     assert_base_values_stored,
@@ -18,11 +23,6 @@ from bundle_files import (
     wage_of,
     write_workbook,
 )
-from sqlalchemy import select
-
-from audit.ledger.schema import BY_NAME
-from models import Placement, db
-
 from helpers import base_tables, write_bundle
 
 

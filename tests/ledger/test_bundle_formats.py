@@ -7,6 +7,12 @@ import zipfile
 
 import openpyxl
 import pytest
+from sqlalchemy import select
+
+from audit.ledger.bundle import Limits
+from audit.ledger.schema import BY_NAME
+from models import Attendance, ImportBatch, Official, Person, Position, Post, db
+
 from bundle_files import (
     CHINESE_SHEETS,
     EXPECTED_ADDED,
@@ -22,12 +28,6 @@ from bundle_files import (
     write_workbook,
     zip_folder,
 )
-from sqlalchemy import select
-
-from audit.ledger.bundle import Limits
-from audit.ledger.schema import BY_NAME
-from models import Attendance, ImportBatch, Official, Person, Position, Post, db
-
 from helpers import base_tables, count, write_bundle
 
 # ---- CSV headers ----------------------------------------------------------------------------

@@ -7,15 +7,6 @@ import datetime as dt
 from pathlib import Path
 
 import openpyxl
-from bundle_files import (
-    added,
-    assert_base_values_stored,
-    assert_imported,
-    messages,
-    run,
-    wage_of,
-    write_workbook,
-)
 from sqlalchemy import select
 
 from models import (
@@ -33,6 +24,15 @@ from models import (
     db,
 )
 
+from bundle_files import (
+    added,
+    assert_base_values_stored,
+    assert_imported,
+    messages,
+    run,
+    wage_of,
+    write_workbook,
+)
 from helpers import base_tables, count, write_bundle
 
 # ---- empty cells and blank lines ------------------------------------------------------------

@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from fuzz_bundles import (
     FEW,
     FUZZ,
@@ -26,9 +29,6 @@ from fuzz_bundles import (
     write_out,
 )
 from fuzz_workbooks import damaged_xlsx, odd_zips, xlsx_bundles
-from hypothesis import given
-from hypothesis import strategies as st
-
 from web_helpers import login
 
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # the zips made so on purpose

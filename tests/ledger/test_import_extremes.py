@@ -11,6 +11,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from sqlalchemy import select
+
+from audit.ledger.schema import BY_NAME
+from models import Position, Post, db
+
 from fuzz_bundles import (
     VALID,
     Snapshot,
@@ -23,11 +28,6 @@ from fuzz_bundles import (
     zipped,
 )
 from fuzz_workbooks import csv_of, damage_zip, rewrite_part, workbook
-from sqlalchemy import select
-
-from audit.ledger.schema import BY_NAME
-from models import Position, Post, db
-
 from helpers import snapshot, write_bundle
 from web_helpers import login
 

@@ -9,12 +9,12 @@ import os
 from pathlib import Path
 
 from openpyxl import load_workbook
-from precheck_web import CHECK_DAY, csv_bytes, draft_rows
 from sqlalchemy import select
 
 from models import ChangeLog, Precheck, db
 
 import web_helpers as wh
+from precheck_web import CHECK_DAY, csv_bytes, draft_rows
 
 pytestmark = wh.NEEDS_CHROMIUM
 

@@ -10,12 +10,12 @@ import re
 
 import pytest
 from openpyxl import load_workbook
-from precheck_web import CHECK_DAY, HEADER, csv_bytes, draft_rows
 from sqlalchemy import func, select
 
 from models import ChangeLog, Precheck, PrecheckRow, db
 
 import web_helpers as wh
+from precheck_web import CHECK_DAY, HEADER, csv_bytes, draft_rows
 from web_helpers import RequestClient, text
 
 

@@ -9,6 +9,18 @@ import datetime as dt
 import io
 import re
 
+from sqlalchemy import func, select
+
+from models import (
+    ChangeLog,
+    EvidenceFile,
+    Finding,
+    Notice,
+    NoticeResponse,
+    Recovery,
+    db,
+)
+
 from rectification_web import (
     ANSWER,
     PDF,
@@ -22,18 +34,6 @@ from rectification_web import (
     override,
     user,
 )
-from sqlalchemy import func, select
-
-from models import (
-    ChangeLog,
-    EvidenceFile,
-    Finding,
-    Notice,
-    NoticeResponse,
-    Recovery,
-    db,
-)
-
 from web_helpers import post, text
 
 

@@ -7,7 +7,6 @@ import datetime as dt
 import io
 import re
 
-from rectification_web import ANSWER, PDF, UNIT, answer, count, issue, items, notice, override, user
 from sqlalchemy import func, select
 
 from models import (
@@ -20,6 +19,7 @@ from models import (
     db,
 )
 
+from rectification_web import ANSWER, PDF, UNIT, answer, count, issue, items, notice, override, user
 from web_helpers import post, text
 
 
