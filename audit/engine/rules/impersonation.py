@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import String, and_, cast, func, literal, select, tuple_
+from sqlalchemy import String, and_, cast, func, literal, select, true, tuple_
 
 from models import Attendance, Death, Person, Position, Post, Workshop
 
@@ -203,6 +203,13 @@ def im02(ctx):
     # rows (a tenth of the attendance), so the two passes below read it instead of every check-in
     on_phone = and_(a.c.status == _const("出勤"), a.c.device_id.is_not(None),
                     _personal_phone(ctx, a.c.device_id), a.c.work_date <= ctx.as_of)
+    if ctx.sqlite:
+        # SQLite has no such index (maintaining one cost the import more than it saved here): one scan
+        # copies these check-ins to a temporary table, which the three passes below read instead of
+        # scanning every check-in three times (0.9 s -> 0.5 s of CPU for a district's 1.7 million)
+        a = ctx.materialize("run_phone_checkins", select(a.c.device_id, a.c.work_date, a.c.person_id,
+                                                         a.c.post_id, a.c.work_month).where(on_phone))
+        on_phone = true()
     # Prefilter: only phone-days that reach the smallest threshold in force anywhere can matter; the
     # windows below then see a handful of rows, not every phone check-in. Such a phone checked in at
     # least that many people in the whole period: the phones found by grouping (phone, person) pairs
@@ -378,6 +385,17 @@ def _im05_describe(r, ctx) -> Draft:
         person_id=r["person_id"], post_id=r["post_id"], periods=[r["month"]], amount_fen=r["paid_fen"])
 
 
+def _of_the_dead(ctx, attendance, person, death) -> list:
+    """SQLite: the join again, as a filter on the attendance's first key column (it changes no row).
+    Without statistics of the deaths table SQLite took it for a large one and scanned every
+    check-in, probing a person and a death for each (0.35 s for a district); with the filter it
+    reads the check-ins of the few dead people by primary key. PostgreSQL plans from statistics."""
+    if not ctx.sqlite:
+        return []
+    dead = select(person.c.id).join(death, death.c.id_hash == person.c.id_hash).correlate(None)
+    return [attendance.c.person_id.in_(dead)]
+
+
 @rule("IM05", category="impersonation", title="死亡后仍有出勤记录", severity="high", basis=BASIS,
       requires=("attendance", "deaths"), describe=_im05_describe)
 def im05(ctx):
@@ -391,7 +409,7 @@ def im05(ctx):
                    .join(person, person.c.id == attendance.c.person_id)
                    .join(death, death.c.id_hash == person.c.id_hash)
                    .where(attendance.c.status == "出勤", attendance.c.work_date > death.c.death_date,
-                          attendance.c.work_date <= ctx.as_of)
+                          attendance.c.work_date <= ctx.as_of, *_of_the_dead(ctx, attendance, person, death))
                    .group_by(attendance.c.person_id, attendance.c.post_id, month, death.c.death_date)
                    .subquery("g"))
     return (select(after_death, paid_month.c.paid_fen, _code(ctx, after_death.c.post_id).label("post_code"))
