@@ -97,7 +97,7 @@ class Finding(Base):
 
 
 class FindingMoney(Base):
-    """What one finding claims of one payment (audit/findings/money.py): ``payment`` names the
+    """What one finding claims of one payment (audit/engine/money.py): ``payment`` names the
     payment the money belongs to — ``wage:<person>:<post>:<YYYY-MM-DD>`` (the month's wages of a
     person on a post), ``owed:…`` (wages owed, not paid), ``subsidy:<post>:<YYYY-MM-DD>`` (a
     workshop's subsidy claim for a month) or ``finding:<id>`` (money no other finding can share).

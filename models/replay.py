@@ -68,7 +68,7 @@ class ReplayFinding(Base):
 
 class ReplayMoney(Base):
     """What a replayed finding claims of one payment (as ``finding_money``, see
-    audit/findings/money.py): the replay's totals count each payment once."""
+    audit/engine/money.py): the replay's totals count each payment once."""
 
     __tablename__ = "replay_money"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,14 +1,14 @@
 """The findings' figures as the screens show them, summed by the audit run (issue 15).
 
 The dashboard, the run pages and the findings list read these tables instead of scanning
-``findings`` and ``finding_money`` on each request (audit/findings/summary.py builds and keeps them):
+``findings`` and ``finding_money`` on each request (audit/engine/summary.py builds and keeps them):
 
 - ``summary_runs``: the run that built the current summary, and whether money sums of it are exact
   for any scope (every payment is claimed by findings of one unit and region: see
-  audit/findings/summary.py);
+  audit/engine/summary.py);
 - ``summary_counts``: how many findings per region, unit, rule, category, status, first month, last
   run and whether that run found them first;
-- ``summary_money``: money counted once (audit/findings/money.py) per ``basis`` — the set of findings
+- ``summary_money``: money counted once (audit/engine/money.py) per ``basis`` — the set of findings
   among which each payment's largest claim is taken — and the region, unit and the columns that basis
   splits by.
 """

@@ -2,7 +2,7 @@
 number, unit, issued, deadline, status, overdue, 应追回 / 已追回 / 差额, answered and closed — and
 under each its items: the person and post, the problem, the unit's answer, the item's state, its
 销号 basis (数据已消除, or 人工销号 with the reason) and the money actually recovered (date, amount).
-应追回 counts each payment once (audit/findings/money.py); 已追回 is the sum of the recoveries.
+应追回 counts each payment once (audit/engine/money.py); 已追回 is the sum of the recoveries.
 For inspectors. A handful of queries for the whole ledger, none per notice."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import datetime as dt
 
 from sqlalchemy import and_, case, func, select, true
 
+from audit.engine.money import RECOVERABLE, total_fen
 from audit.engine.rule import CATEGORIES
-from audit.findings.money import RECOVERABLE, total_fen
 from audit.rectification.services import ITEM_STATES, item_state
 from models import (
     FINDING_STATUSES,

@@ -8,7 +8,7 @@
 - **附件1 问题清单**: one row per item of the notice (A4 landscape), with the total counted once.
 - **附件2 证据摘要**: one short Chinese sentence of evidence per item (``Finding.explanation``).
 
-Money is counted once (``audit.findings.money``): the notice's 应追回 is ``total_fen`` over the
+Money is counted once (``audit.engine.money``): the notice's 应追回 is ``total_fen`` over the
 items with money to recover, never a sum of the items (an item whose money another item of the
 notice also claims carries the ``overlap_note``). It is computed here, not read from
 ``Notice.amount_to_recover_fen``, so the PDF states the same figure whatever the issuing code stored.
@@ -25,8 +25,8 @@ from typing import NamedTuple
 from flask import current_app, has_app_context
 from sqlalchemy import select
 
+from audit.engine.money import RECOVERABLE, money_by, overlap_note, overlaps, total_fen
 from audit.engine.rule import CATEGORIES, SEED_000, SEED_001, SEED_002, SEED_003
-from audit.findings.money import RECOVERABLE, money_by, overlap_note, overlaps, total_fen
 from models import (
     ACTIONS,
     Finding,

@@ -14,10 +14,10 @@ from flask import current_app, has_app_context
 from sqlalchemy import and_, case, desc, distinct, func, select, true
 
 from audit.charts import compact_yuan
+from audit.engine import report_periods as periods
 from audit.engine.coverage import not_fully_run, overview, partial_note
+from audit.engine.money import money_by, money_by_many, overlap_note, overlaps
 from audit.engine.rule import CATEGORIES, REGISTRY, SEVERITIES, VIOLATIONS, all_rules, rule_order
-from audit.findings import periods
-from audit.findings.money import money_by, money_by_many, overlap_note, overlaps
 from audit.findings.queries import unit_names
 from audit.money import yuan
 from models import FINDING_STATUSES, AuditRun, Finding, Notice, Person, Post, Recovery, db
@@ -72,7 +72,7 @@ def _month_range(months: list[str]) -> tuple[dt.date, dt.date]:
 def figures(district: str | None, months: list[str], limit: int | None = None,
             today: dt.date | None = None) -> dict:
     """Every figure of the report (one query each). Money is counted once per payment
-    (``audit.findings.money``) and only for the payments of the period's months."""
+    (``audit.engine.money``) and only for the payments of the period's months."""
     all_rules()
     today = today or dt.date.today()
     base = and_(region_where(district), period_where(months))

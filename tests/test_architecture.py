@@ -207,9 +207,6 @@ def test_core_imports_only_models_and_core():
 ENGINE_PENDING = {
     ("audit.engine.context", "audit.ledger.statistics"),
     ("audit.engine.coverage", "audit.ledger.schema"),
-    ("audit.engine.export", "audit.findings.periods"),
-    ("audit.engine.runner", "audit.findings.money"),
-    ("audit.engine.runner", "audit.findings.summary"),
 }
 
 

@@ -102,11 +102,11 @@ def rule_catalogue() -> dict[str, Any]:
 def run_findings_in_scope(sc: Scope, run_id: int) -> dict:
     """What one run saw within the user's scope: findings per category (count, fen), per rule, and
     how many were new in that run."""
-    from audit.findings import summary
-    from audit.findings.money import money_by
+    from audit.engine import summary
+    from audit.engine.money import money_by
 
     built = summary.current(db.session)
-    if built is not None:  # the findings' summary (audit/findings/summary.py)
+    if built is not None:  # the findings' summary (audit/engine/summary.py)
         c, m = SummaryCount, SummaryMoney
         w = (sc.findings(c), c.last_run_id == run_id)
         rows = db.session.execute(select(c.category, c.rule, c.new, func.sum(c.n)).where(*w)

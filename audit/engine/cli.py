@@ -140,7 +140,7 @@ def register(cli: click.Group) -> None:
             raise click.BadParameter("xlsx 格式需要用 --output 指定文件", param_hint="--output")
         months = None
         if period:
-            from audit.findings.periods import months_between
+            from audit.engine.report_periods import months_between
             from audit.rectification.queries import parse_period
 
             span = parse_period(period)

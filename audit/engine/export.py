@@ -170,8 +170,8 @@ def export(conn: Connection, fmt: str, *, pii: PiiCodec, actor: str, output: str
            stream: IO[str] | None = None, category: str | None = None, district: str | None = None,
            months: list[str] | None = None, where: list | None = None, reader=None) -> int:
     """Write the export and log who exported what. ``district`` and ``months`` narrow it to a region
-    and a report period, exactly as the 审计报告 counts them (``audit.findings.periods``)."""
-    from audit.findings.periods import in_period, in_region
+    and a report period, exactly as the 审计报告 counts them (``audit.engine.report_periods``)."""
+    from audit.engine.report_periods import in_period, in_region
 
     if where is None:  # the command line: a region and a report period
         where = [in_region(district)] + ([in_period(months)] if months else [])

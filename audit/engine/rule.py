@@ -87,7 +87,7 @@ class Draft:
     subject_key: str | None = None  # for subjects that are not persons: a code, a device id…
     subject_label: str | None = None  # how to show that subject (masked where needed)
     # The payments the amount is taken from, so that totals count each payment once
-    # (audit/findings/money.py). By default a one-month finding on a post claims that month's wages
+    # (audit/engine/money.py). By default a one-month finding on a post claims that month's wages
     # of its person (owed wages for wage arrears; a workshop's subsidy claim when it names no
     # person). A finding over a holding names its months as ``spans``: (first month, last day)
     # ranges of its person's pay on its post, whose every month it claims in full.

@@ -318,13 +318,13 @@ def _store(conn: Connection, run_id: int, found: Computed, result: RunResult) ->
     result.new, result.resolved = len(new), len(gone)
     _store_money(conn, found.ctx, list(rows), found.money, found.spans)
     # a run's money by category counts every payment once (the largest claim on it, in its category)
-    from audit.findings.money import money_by
+    from audit.engine.money import money_by
 
     f = Finding.__table__
     result.amount_by_category.update(dict(money_by(conn, f.c.last_run_id == run_id, f.c.status != "dismissed",
                                                    group=f.c.category)))
-    # what the screens show, summed once here (audit/findings/summary.py)
-    from audit.findings import summary
+    # what the screens show, summed once here (audit/engine/summary.py)
+    from audit.engine import summary
 
     summary.build(conn, run_id)
 
@@ -335,7 +335,7 @@ _ENDLESS = (dt.date(1900, 1, 1), dt.date(9999, 12, 31))
 
 
 def _claims(rule: Rule, draft: Draft, fid: str, money: list[dict], spans: list[dict]) -> None:
-    """What a finding claims of which payment (see ``Draft.spans`` and audit/findings/money.py)."""
+    """What a finding claims of which payment (see ``Draft.spans`` and audit/engine/money.py)."""
     if not draft.amount_fen:
         return
     if draft.spans is not None and draft.person_id and draft.post_id:

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("findings", __name__, url_prefix="/findings")
 
-from . import summary  # noqa: E402,F401  (follows status changes)
+from ..engine import summary  # noqa: E402,F401  (follows status changes)

@@ -1,7 +1,7 @@
 """The findings export from the web: what the findings list shows (its filters, within the user's
 scope), as CSV or XLSX for people — Chinese headers, ID and account numbers masked, formula-like
 cells escaped — and logged like the command line's export. ``?district=…&report_period=YYYY-MM:YYYY-MM``
-narrows it exactly as the 审计报告 counts (``audit.findings.periods``), so the two can be compared."""
+narrows it exactly as the 审计报告 counts (``audit.engine.report_periods``), so the two can be compared."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,8 +12,8 @@ from flask_login import current_user, login_required
 
 from audit.web import findings_reader
 
+from ..engine.report_periods import in_period, months_between
 from . import bp, queries
-from .periods import in_period, months_between
 from .services import export_file
 
 

@@ -16,13 +16,13 @@ from models import (
 )
 
 from ..access import scope
+from ..engine.money import money_by, money_by_many, total_fen
 from ..engine.rule import CATEGORIES, VIOLATIONS
-from .money import money_by, money_by_many, total_fen
 from .queries import kept_value, rule_title, summary_run, summary_stamp, unit_names
 
 # ---- aggregates for the dashboards ---------------------------------------------------------------
 #
-# Each reads the findings' summary (audit/findings/summary.py) when there is one; otherwise (no run
+# Each reads the findings' summary (audit/engine/summary.py) when there is one; otherwise (no run
 # yet, or a summary whose sums would not be exact) it counts the findings themselves, live.
 
 def _active_in_scope():

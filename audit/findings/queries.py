@@ -30,9 +30,9 @@ from models import (
 )
 
 from ..access import not_found_in_scope, scope
+from ..engine import summary
+from ..engine.money import overlap_note, overlaps, total_fen
 from ..engine.rule import CATEGORIES, REGISTRY, VIOLATIONS, all_rules
-from . import summary
-from .money import overlap_note, overlaps, total_fen
 
 STATUS_CHOICES = {"active": "待处理（待复核＋已确认）", **FINDING_STATUSES, "all": "全部状态"}
 SORTS = {"period": "按月份（新→旧）", "amount": "按金额（大→小）", "rule": "按规则"}
@@ -164,7 +164,7 @@ def _after(keys: list[tuple[ColumnElement, bool]], values: list) -> ColumnElemen
 
 
 def summary_stamp() -> tuple | None:
-    """(run, when written) of the findings' summary (audit/findings/summary.py), once per request;
+    """(run, when written) of the findings' summary (audit/engine/summary.py), once per request;
     None: count live."""
     from flask import g
 

@@ -31,8 +31,8 @@ from models import (
 from models.rectification import CLOSE_BASES, WAITING_FOR_UNIT
 
 from ..access import not_found_in_scope, scope
+from ..engine.money import RECOVERABLE, money_by, overlap_note, overlaps, total_fen
 from ..engine.rule import VIOLATIONS
-from ..findings.money import RECOVERABLE, money_by, overlap_note, overlaps, total_fen
 from ..findings.queries import unit_names
 from . import answers, services, verification
 

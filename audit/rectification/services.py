@@ -44,8 +44,8 @@ from models import (
 )
 
 from ..auditlog import record
+from ..engine.money import RECOVERABLE, total_fen
 from ..engine.rule import VIOLATIONS
-from ..findings.money import RECOVERABLE, total_fen
 from ..transaction import unit_of_work
 
 MIN_TEXT = 10

@@ -20,7 +20,7 @@ from reports.views import generate_pdf
 
 from .. import paging
 from ..access import deny, scope
-from ..findings.money import total_fen
+from ..engine.money import total_fen
 from ..money import yuan
 from ..web import attachment, size_text
 from . import answers, bp, queries, services, verification

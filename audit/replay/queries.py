@@ -1,4 +1,4 @@
-"""Reading replays: their money with each payment counted once (as audit/findings/money.py counts
+"""Reading replays: their money with each payment counted once (as audit/engine/money.py counts
 the current findings), and the web's lists, always narrowed to the signed-in user's scope."""
 from __future__ import annotations
 

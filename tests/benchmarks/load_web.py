@@ -48,7 +48,7 @@ app = create_app()
 with app.app_context():
     _stress(db, Finding, int(sys.argv[1]))
     try:
-        from audit.findings import summary
+        from audit.engine import summary
     except ImportError:
         summary = None
     if summary is not None:

@@ -66,7 +66,7 @@ def _findings() -> dict[tuple, tuple]:
 
 
 def test_rotation_rewrites_every_hash_and_keeps_everything_else(app, runner, county, tmp_path):
-    from audit.findings.money import total_fen
+    from audit.engine.money import total_fen
     from models import Finding
 
     old = app.extensions["pii"]

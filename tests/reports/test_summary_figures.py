@@ -119,7 +119,7 @@ def test_category_counts_equal_the_findings_export_for_the_same_region_and_perio
 
 
 def test_the_report_has_rectification_a_conclusion_and_advice(app, county, tmp_path):
-    from audit.findings.money import RECOVERABLE, total_fen
+    from audit.engine.money import RECOVERABLE, total_fen
     from audit.rectification.services import issue
     from reports.render import render_pdf
     from reports.summary import build_summary

@@ -3,7 +3,7 @@
 A finding is in the period when any of its months falls in it. A finding without a month
 (安置不符合条件人员, 优亲厚友: judged per person and post over a whole holding) stands as of the
 audit date, so it is placed in every period (its money counts only the payments of the period's
-months: ``audit.findings.money``)."""
+months: ``audit.engine.money``)."""
 from __future__ import annotations
 
 import datetime as dt

@@ -2,7 +2,7 @@
 
 The audit run writes the summary in its own transaction (``build``, from ``runner._store``): counts
 per region, unit, rule, category, status, first month and last run; money counted once
-(audit/findings/money.py) per *basis*, the set of findings among which each payment's largest claim
+(audit/engine/money.py) per *basis*, the set of findings among which each payment's largest claim
 is taken (``_bases``), found in one pass over the claims, payment by payment. A screen sums the rows
 of its basis within the user's scope; it never ranks claims on a request.
 
