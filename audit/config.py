@@ -73,7 +73,7 @@ def from_environment(instance_path: str, given: dict | None = None) -> dict:
         # Uploads beyond this size are checked and loaded in the background, with progress shown.
         "UPLOAD_BACKGROUND_BYTES": int(os.environ.get("UPLOAD_BACKGROUND_BYTES", 2 << 20)),
         # P6: the bundle of an upload whose job died with its process is kept this long for 重新检查 /
-        # 重新导入, then deleted (it holds ID numbers in clear); see audit/uploads/services.py.
+        # 重新导入, then deleted (it holds ID numbers in clear); see audit/uploads/storage.py.
         "UPLOAD_KEEP_FAILED_HOURS": int(os.environ.get("UPLOAD_KEEP_FAILED_HOURS", 24)),
         # B9: a request of someone not signed in may carry at most this many bytes (the sign-in form
         # needs little); checked on Content-Length before the body is read, and while it is read.
