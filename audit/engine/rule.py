@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audit.money import yuan  # noqa: F401  (the rules' money format)
+from models.enums import SEVERITIES
 
 CATEGORIES = {
     "phantom_salary": "吃空饷 / 虚报冒领",
@@ -30,7 +31,6 @@ CATEGORIES = {
     "process_control": "流程管控",
 }
 VIOLATIONS = frozenset(list(CATEGORIES)[:7])
-SEVERITIES = {"high": "高", "medium": "中", "low": "低"}
 SUBJECT_TYPES = ("person", "workshop", "position", "household", "device", "account")
 
 # Seed documents, cited in the rules' bases.
