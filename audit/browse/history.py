@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, or_, select, true
 
 from audit.access import Scope
+from audit.paging import Page, paged
 from models import (
     AuditRun,
     Business,
@@ -29,11 +30,6 @@ from models import (
     Workshop,
     WorkshopStaff,
     db,
-)
-
-from .queries import (
-    Page,
-    paged,
 )
 
 # ---- imports and runs ---------------------------------------------------------------------------

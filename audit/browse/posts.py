@@ -12,6 +12,7 @@ from sqlalchemy import and_, case, distinct, func, literal, or_, select, union
 
 from audit.access import Scope
 from audit.ledger.values import nfkc
+from audit.paging import Page, paged
 from audit.vocab import METRICS, MONEY_METRICS, POVERTY_MASK
 from models import (
     Attendance,
@@ -28,12 +29,10 @@ from models import (
 )
 
 from .queries import (
-    Page,
     contains,
     month_end,
     options,
     outstanding_violations,
-    paged,
     post_name,
 )
 

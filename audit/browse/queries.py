@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Text, and_, cast, func, literal, or_, select, true
-from sqlalchemy.sql import Select
+from sqlalchemy import Text, and_, cast, func, literal, or_, select
 
 from audit.access import Scope
 from audit.engine.rule import VIOLATIONS
 from audit.ledger.values import name_key, nfkc
+from audit.paging import Page, paged
 from audit.vocab import ATTENDANCE_STATUS
 from models import (
     Attendance,
@@ -45,44 +45,8 @@ from models import (
     db,
 )
 
-PER_PAGE = 50
 # A finding in one of these states needs nothing more; the others are outstanding.
 SETTLED = ("dismissed", "resolved", "closed")
-
-
-# ---- paging -------------------------------------------------------------------------------------
-
-@dataclass
-class Page:
-    items: list
-    total: int
-    page: int
-    per_page: int = PER_PAGE
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def first(self) -> int:
-        return (self.page - 1) * self.per_page + 1 if self.total else 0
-
-    @property
-    def last(self) -> int:
-        return min(self.total, self.page * self.per_page)
-
-
-def paged(stmt: Select, page: int, *, count: Select | None = None, per_page: int = PER_PAGE,
-          scalars: bool = False) -> Page:
-    """One page of ``stmt``; ``count`` (a statement over the same rows without the costly columns)
-    gives the total."""
-    base = (count if count is not None else stmt).order_by(None)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    result = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page))
-    items = list(result.scalars()) if scalars else list(result)
-    return Page(items, total, page, per_page)
 
 
 def like(text: str) -> str:
@@ -195,10 +159,8 @@ def person_file(sc: Scope, p: Person, month: dt.date | None) -> PersonFile:
         everyone = db.session.scalar(select(func.count()).select_from(Person).where(same)) or 0
         hidden = everyone - len(members)
         # cadres of the household in the reader's regions (as in findings' evidence: audit.findings.evidence)
-        seen = true() if sc.everything or sc.units else sc.region(Official.district, Official.township,
-                                                                   Official.village)
         officials = list(db.session.scalars(select(Official)
-                                            .where(Official.household_id == p.household_id, seen)
+                                            .where(Official.household_id == p.household_id, sc.officials())
                                             .order_by(Official.name)))
 
     placements = db.session.execute(

@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 from audit.access import deny, roles_required, scope
 from audit.engine.rule import CATEGORIES, SEVERITIES, VIOLATIONS
 from audit.engine.runner import TABLE_NAMES
+from audit.paging import page_arg
 from audit.vocab import categories_of
 from models import FINDING_STATUSES
 
@@ -60,11 +61,6 @@ def _count_x100(x100: int | None) -> str:
     return f"{sign}{x // 100}" if x % 100 == 0 else f"{sign}{x / 100:.2f}"
 
 
-def _page() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
 
 
 def _arg(name: str) -> str:
@@ -95,7 +91,7 @@ def persons():
         return redirect(url_for(".persons", **{k: v for k, v in args.items() if v}), 303)
     sc = scope()
     args["idh"] = _arg("idh") if re.fullmatch(r"[0-9a-f]{64}", _arg("idh") or "") else ""
-    page = queries.persons(sc, **args, page=_page())
+    page = queries.persons(sc, **args, page=page_arg())
     return render_template("browse/persons.html", page=page, args=args, options=queries.person_filters(sc))
 
 
@@ -134,7 +130,7 @@ def person_reveal(pid: int):
 def positions():
     sc = scope()
     args = {k: _arg(k) for k in ("q", "kind", "township", "village", "employer")}
-    page = posts.positions(sc, **args, page=_page())
+    page = posts.positions(sc, **args, page=page_arg())
     return render_template("browse/positions.html", page=page, args=args,
                            options=posts.position_filters(sc))
 
@@ -158,7 +154,7 @@ def position(post_id: int):
 def workshops():
     sc = scope()
     args = {k: _arg(k) for k in ("q", "township", "village")}
-    page = posts.workshops(sc, **args, page=_page())
+    page = posts.workshops(sc, **args, page=page_arg())
     return render_template("browse/workshops.html", page=page, args=args,
                            options=posts.workshop_filters(sc))
 
@@ -183,7 +179,7 @@ def workshop(post_id: int):
 @login_required
 @roles_required("admin", "auditor")
 def imports():
-    page = history.batches(scope(), current_user.username, _page())
+    page = history.batches(scope(), current_user.username, page_arg())
     return render_template("browse/imports.html", page=page)
 
 
@@ -194,7 +190,7 @@ def import_batch(batch_id: int):
     b = history.batch(scope(), current_user.username, batch_id)
     if b is None:
         abort(404)
-    changes, hidden = history.batch_changes(scope(), batch_id, _page())
+    changes, hidden = history.batch_changes(scope(), batch_id, page_arg())
     return render_template("browse/import_batch.html", b=b, changes=changes, hidden=hidden)
 
 
@@ -202,7 +198,7 @@ def import_batch(batch_id: int):
 @login_required
 @roles_required("admin", "auditor")
 def runs():
-    return render_template("browse/runs.html", page=history.runs(_page()))
+    return render_template("browse/runs.html", page=history.runs(page_arg()))
 
 
 @bp.get("/runs/<int:run_id>")
