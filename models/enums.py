@@ -57,7 +57,7 @@ class NoticeStatus(Labelled):
     CLOSED = "closed", "已销号"
 
 
-# A notice waiting for the unit's answer; past its deadline it is overdue (``Notice.is_overdue``).
+# A notice waiting for the unit's answer; past its deadline it is overdue (``Notice.overdue``).
 WAITING_FOR_UNIT = (NoticeStatus.ISSUED, NoticeStatus.RETURNED)
 
 

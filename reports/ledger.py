@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, case, func, select, true
+from sqlalchemy import case, func, select, true
 
 from audit.engine.money import RECOVERABLE, total_fen
 from audit.engine.rule import CATEGORIES
@@ -29,7 +29,7 @@ from models import (
     Workshop,
     db,
 )
-from models.rectification import WAITING_FOR_UNIT
+from models.enums import NoticeStatus
 
 from .notice import Built, month_span
 from .render import render_template, zh_date
@@ -93,11 +93,9 @@ def build_ledger(district: str | None, today: dt.date | None = None) -> Built:
             "recoveries": recoveries.get(item.id, []),
             "recovered_fen": sum(r["fen"] for r in recoveries.get(item.id, []))})
 
-    waiting = Notice.status.in_(WAITING_FOR_UNIT)
-    overdue_expr = and_(waiting, Notice.deadline < today)
     total, overdue_n, closed_n = s.execute(select(
-        func.count(), func.coalesce(func.sum(case((overdue_expr, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((Notice.status == "closed", 1), else_=0)), 0)).where(w)).one()
+        func.count(), func.coalesce(func.sum(case((Notice.overdue(today), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((Notice.status == NoticeStatus.CLOSED, 1), else_=0)), 0)).where(w)).one()
     # 应追回 of the whole ledger: each payment once, even where two notices' findings cover it
     asked = (select(NoticeFinding.finding_id).join(Notice, Notice.id == NoticeFinding.notice_id)
              .where(w, NoticeFinding.recover_fen > 0))

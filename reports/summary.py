@@ -21,7 +21,7 @@ from audit.engine.rule import CATEGORIES, REGISTRY, SEVERITIES, VIOLATIONS, all_
 from audit.findings.queries import unit_names
 from audit.money import yuan
 from models import FINDING_STATUSES, AuditRun, Finding, Notice, Person, Post, Recovery, db
-from models.rectification import WAITING_FOR_UNIT
+from models.enums import NoticeStatus
 
 from .notice import Built, copy_to, month_span
 from .render import ReportError, render_template, zh_date, zh_month
@@ -222,17 +222,16 @@ def rectification(district: str | None, today: dt.date) -> dict:
     """Notices of the region issued up to ``today``: issued, answered, closed, overdue; 应追回 (each
     notice's counted-once figure), 已追回 (money actually recovered), 差额 and the rates."""
     w = and_(Notice.district == district if district else true(), func.date(Notice.issued_at) <= today)
-    waiting = Notice.status.in_(WAITING_FOR_UNIT)
     issued, answered, closed, overdue, due_fen = db.session.execute(select(
-        func.count(), func.coalesce(func.sum(case((Notice.status == "answered", 1), else_=0)), 0),
-        func.coalesce(func.sum(case((Notice.status == "closed", 1), else_=0)), 0),
-        func.coalesce(func.sum(case((and_(waiting, Notice.deadline < today), 1), else_=0)), 0),
+        func.count(), func.coalesce(func.sum(case((Notice.status == NoticeStatus.ANSWERED, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((Notice.status == NoticeStatus.CLOSED, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((Notice.overdue(today), 1), else_=0)), 0),
         func.coalesce(func.sum(Notice.amount_to_recover_fen), 0)).where(w)).one()
     back_fen = db.session.scalar(select(func.coalesce(func.sum(Recovery.amount_fen), 0))
                                  .join(Notice, Notice.id == Recovery.notice_id).where(w)) or 0
     late = [{"number": n.number, "unit": n.unit_name, "deadline": n.deadline,
              "days": (today - n.deadline).days}
-            for n in db.session.scalars(select(Notice).where(w, waiting, Notice.deadline < today)
+            for n in db.session.scalars(select(Notice).where(w, Notice.overdue(today))
                                         .order_by(Notice.deadline, Notice.id).limit(10))]
     due_fen, back_fen = int(due_fen), int(back_fen)
     return {"issued": int(issued), "answered": int(answered), "closed": int(closed), "overdue": int(overdue),
