@@ -33,7 +33,8 @@ def open_bundle(path: str | Path, limits: Limits = Limits()) -> Bundle:
         elif p.suffix.lower() in (".xlsx", ".xlsm"):
             open_workbook(bundle, p, p.name, limits, whole_bundle=True)
         elif p.suffix.lower() == ".csv":
-            raise BundleError("单个 CSV 文件不是台账包：请把各表的 CSV 放在一个文件夹（或其 zip）中，文件名为表名，如 persons.csv")
+            raise BundleError("单个 CSV 文件不是台账包：请把各表的 CSV 放在一个文件夹（或其 zip）中，"
+                              "文件名为表名，如 persons.csv")
         else:
             raise BundleError(f"无法识别的台账包：{p.name}（应为文件夹、.zip 或 .xlsx）")
     except BaseException:

@@ -30,7 +30,8 @@ def register(cli: click.Group) -> None:
     @cli.command("import")
     @click.argument("path", type=click.Path(exists=False))
     @click.option("--dry-run", is_flag=True, help="只检查并报告将新增、更新和拒绝的内容，不写入数据库。")
-    @click.option("--errors-csv", type=click.Path(dir_okay=False), help="把全部错误另存为 CSV（表、行、列、值、原因）。")
+    @click.option("--errors-csv", type=click.Path(dir_okay=False),
+                  help="把全部错误另存为 CSV（表、行、列、值、原因）。")
     @click.option("--actor", default=None, help="记入变更日志的操作人（缺省为当前系统用户）。")
     @click.option("--progress", is_flag=True,
                   help="在标准错误输出显示每张表的进度条（行数、每秒行数）；在终端中运行时总是显示。")
@@ -58,7 +59,8 @@ def register(cli: click.Group) -> None:
         if errors_csv and result.errors:
             write_errors_csv(result, Path(errors_csv))
         if result.errors:
-            click.echo(f"导入被拒绝：{result.source} 共有 {len(result.errors)} 处错误，数据库未做任何更改。", err=True)
+            click.echo(f"导入被拒绝：{result.source} 共有 {len(result.errors)} 处错误，"
+                       "数据库未做任何更改。", err=True)
             for line in map(str, result.errors):
                 click.echo(f"  {line}", err=True)
             sys.exit(1)
@@ -128,12 +130,14 @@ def summary(result: ImportResult) -> str:
         c = result.counts.get(spec.name)
         if c is not None:
             shown = (c.rows, c.added, c.changed, c.unchanged) + ((c.deleted,) if deleting else ())
-            lines.append(_pad(spec.label, 34) + "".join(_pad(f"{n:,}", 12, True) for n in shown))  # 17,287,565
+            # numbers as wide as 17,287,565
+            lines.append(_pad(spec.label, 34) + "".join(_pad(f"{n:,}", 12, True) for n in shown))
     for spec in TABLES:  # every deletion is listed, dry run or not (and logged, row by row)
         gone = result.deleted.get(spec.name)
         if not gone:
             continue
-        lines.append(f"{spec.label}{'将删除' if result.dry_run else '已删除'}（替换范围内、台账包中没有的记录）：")
+        lines.append(f"{spec.label}{'将删除' if result.dry_run else '已删除'}"
+                     "（替换范围内、台账包中没有的记录）：")
         for row in gone["rows"]:
             lines.append(f"  {row['ref']}：" + "；".join(f"{f}：{x}" for f, x in row["fields"]))
         if gone["more"]:
@@ -145,7 +149,8 @@ def summary(result: ImportResult) -> str:
                 continue
             lines.append(f"{spec.label}将更新：")
             for row in ch["rows"]:
-                lines.append(f"  {row['ref']}：" + "；".join(f"{f}（{o} → {n}）" for f, o, n in row["fields"]))
+                lines.append(f"  {row['ref']}："
+                             + "；".join(f"{f}（{o} → {n}）" for f, o, n in row["fields"]))
             if ch["more"]:
                 lines.append(f"  ……另有 {ch['more']:,} 行")
     return "\n".join(lines)

@@ -94,7 +94,8 @@ class Converting:
             return (lambda x: _with_key(parse(x))), 2
         if key in ("position_code", "workshop_code", "post_code", "subject_code") and table not in (
                 "positions", "workshops"):
-            want = {"position_code": "position", "workshop_code": "workshop", "subject_code": "workshop"}.get(key)
+            want = {"position_code": "position", "workshop_code": "workshop",
+                    "subject_code": "workshop"}.get(key)
             return (lambda x: self._post_id(parse(x), want)), 1
         if key == "work_date":  # attendance (and its grid): (month, day), the month leads the stored key
             if self.engine.dialect.name == "sqlite":
@@ -206,7 +207,8 @@ class Converting:
             numbers = [numbers[i] for i in keep]
         return cols, numbers
 
-    def _sample_rows(self, spec: TableSpec, columns: list[_Column], chunk: list, numbers: list[int]) -> set[int]:
+    def _sample_rows(self, spec: TableSpec, columns: list[_Column], chunk: list,
+                     numbers: list[int]) -> set[int]:
         """Indexes (in the chunk) of the rows that carry the template sample mark
         (``schema.sample_mark``), each reported once: such a row is never loaded. Judged per
         distinct value, as conversion is."""
@@ -223,7 +225,8 @@ class Converting:
                 if i not in found and x in marked:
                     found.add(i)
                     self._error(spec.name, numbers[i], c.header, _show(x),
-                                f"第 {numbers[i]} 行是模板示例行，请删除后再导入（模板中的示例行只用于说明填法，"
+                                f"第 {numbers[i]} 行是模板示例行，请删除后再导入"
+                                "（模板中的示例行只用于说明填法，"
                                 "其编号、姓名以「示例」开头，身份证号以 000000 开头）")
         return found
 

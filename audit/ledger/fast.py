@@ -133,7 +133,8 @@ def _copy(conn: Connection, source: Source, raw: Table, on_lines: Callable[[int]
     lines, last = 0, "\n"
     try:
         with conn.begin_nested(), driver.cursor() as cur:
-            with cur.copy(f"COPY {raw.name} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+            copy_sql = f"COPY {raw.name} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, HEADER true)"
+            with cur.copy(copy_sql) as copy:
                 for block in source.text():
                     if not block:
                         continue
@@ -156,13 +157,13 @@ def _copy(conn: Connection, source: Source, raw: Table, on_lines: Callable[[int]
 
 @contextmanager
 def _indexes_rebuilt(conn: Connection, target: Table, *, rebuild: bool):
-    """Around a large load into an empty table (yields whether it rebuilds): its indexes (the primary key included) dropped
-    before and built after, each by one sort (half the time of keeping them as rows go in, for a
-    city's attendance). The table is locked until the import ends: it was empty, a reader waits
-    for the import rather than reading nothing. A key given twice fails the rebuilt primary key,
-    an ``IntegrityError`` as an index kept would have raised. A table another refers to keeps
-    its indexes (a foreign key needs its key), and so does a table someone is reading as the load
-    begins (the lock is taken without waiting, or not at all)."""
+    """Around a large load into an empty table (yields whether it rebuilds): its indexes (the primary
+    key included) dropped before and built after, each by one sort (half the time of keeping them as
+    rows go in, for a city's attendance). The table is locked until the import ends: it was empty, a
+    reader waits for the import rather than reading nothing. A key given twice fails the rebuilt
+    primary key, an ``IntegrityError`` as an index kept would have raised. A table another refers to
+    keeps its indexes (a foreign key needs its key), and so does a table someone is reading as the
+    load begins (the lock is taken without waiting, or not at all)."""
     if not rebuild or conn.exec_driver_sql(
             "SELECT 1 FROM pg_constraint WHERE confrelid = CAST(%s AS regclass)", (target.name,)).first():
         yield False
@@ -174,8 +175,10 @@ def _indexes_rebuilt(conn: Connection, target: Table, *, rebuild: bool):
         yield False
         return
     indexes = conn.exec_driver_sql(
-        "SELECT quote_ident(x.relname), pg_get_indexdef(i.indexrelid), c.conname, pg_get_constraintdef(c.oid) "
-        "FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid "
+        "SELECT quote_ident(x.relname), pg_get_indexdef(i.indexrelid), c.conname, "
+        "pg_get_constraintdef(c.oid) "
+        "FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid LEFT JOIN pg_constraint c "
+        "ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid "
         "WHERE i.indrelid = CAST(%s AS regclass) ORDER BY i.indisprimary DESC, 1", (target.name,)).all()
     for index, _, constraint, _ in indexes:
         conn.exec_driver_sql(f'ALTER TABLE {target.name} DROP CONSTRAINT "{constraint}"' if constraint
@@ -196,7 +199,8 @@ def _distinct(conn: Connection, raw: Table, indexes: list[int]) -> dict[int, set
     query = f"SELECT GROUPING({names}), {names} FROM {raw.name} GROUP BY GROUPING SETS ({sets})"
     full = (1 << len(cols)) - 1
     for mask, *row in conn.exec_driver_sql(query):
-        k = len(cols) - (full ^ mask).bit_length()  # the set's column: its bit, the one not set (first = highest)
+        # the set's column: its bit, the one not set (first = highest)
+        k = len(cols) - (full ^ mask).bit_length()
         found[indexes[k]].add(row[k])
     return found
 

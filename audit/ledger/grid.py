@@ -11,7 +11,8 @@ from .values import CellError, nfkc
 MARKS: dict[str, str] = {
     "√": "出勤", "✓": "出勤", "✔": "出勤", "1": "出勤", "出": "出勤", "出勤": "出勤",
     "假": "请假", "请假": "请假",
-    "×": "缺勤", "✗": "缺勤", "✕": "缺勤", "x": "缺勤", "X": "缺勤", "旷": "缺勤", "缺": "缺勤", "缺勤": "缺勤",
+    "×": "缺勤", "✗": "缺勤", "✕": "缺勤", "x": "缺勤", "X": "缺勤",
+    "旷": "缺勤", "缺": "缺勤", "缺勤": "缺勤",
     "休": "休息", "休息": "休息",
 }
 MARKS_HELP = "√（或 ✓、1、出）= 出勤，假 = 请假，×（或 旷、缺）= 缺勤，休 = 休息，空白 = 无记录"
@@ -68,7 +69,8 @@ def expand(spec, grid, error, name_of):
     out = TableRows(tuple(c.zh for c in attendance.columns), grid.header_row, iter(()))
     missing = [c for c in spec.columns if c.required and c.key not in found]
     for c in missing:
-        error(grid.header_row, c.zh, "", f"缺少必填列「{c.zh}」（{c.key}）：请在表头行（第{grid.header_row}行）加上这一列")
+        error(grid.header_row, c.zh, "", f"缺少必填列「{c.zh}」（{c.key}）："
+                                         f"请在表头行（第{grid.header_row}行）加上这一列")
     if missing or grid.header is None:
         return out
     days = [(n, found[day_key(n)]) for n in DAYS if day_key(n) in found]
@@ -98,7 +100,8 @@ def expand(spec, grid, error, name_of):
                 if x is None or (isinstance(x, str) and not x.strip()):
                     continue
                 if n > last:
-                    error(row_no, f"{n}日", _show(x), f"{month.year}年{month.month}月只有{last}天，没有{n}日：请删去这一格")
+                    error(row_no, f"{n}日", _show(x),
+                          f"{month.year}年{month.month}月只有{last}天，没有{n}日：请删去这一格")
                     bad = True
                     continue
                 try:
@@ -110,7 +113,8 @@ def expand(spec, grid, error, name_of):
             if raw_name not in (None, "") and raw_id not in (None, ""):
                 on_file = name_of(raw_id)
                 if on_file is not None and v.name_key(str(raw_name)) != v.name_key(on_file):
-                    error(row_no, "姓名", _show(raw_name), f"与人员信息表中此身份证号的姓名「{on_file}」不符：请核对是否填错了人或身份证号")
+                    error(row_no, "姓名", _show(raw_name), f"与人员信息表中此身份证号的姓名「{on_file}」"
+                                                          "不符：请核对是否填错了人或身份证号")
                     bad = True
             if bad:
                 continue
@@ -118,7 +122,8 @@ def expand(spec, grid, error, name_of):
             if not marks:  # a person without a mark this month: nothing to store
                 continue
             for n, status in marks:
-                yield row_no, (raw_id, post, dt.date(month.year, month.month, n), status, None, METHOD, None, VERIFIED)
+                yield row_no, (raw_id, post, dt.date(month.year, month.month, n), status, None, METHOD, None,
+                               VERIFIED)
 
     out.rows = rows()
     return out

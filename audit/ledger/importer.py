@@ -172,7 +172,8 @@ class Importer(Converting, Merging):
         target = DIRECT.get(spec.name)
         if spec.name == "attendance" and "attendance_grid" in self._in_bundle:
             target = None  # staged, so that a day also in the 考勤表 is found and named by its row
-        if target is not None and conn.execute(select(literal(1)).select_from(target).limit(1)).first() is None:
+        if (target is not None
+                and conn.execute(select(literal(1)).select_from(target).limit(1)).first() is None):
             # The table is empty: its rows can go straight in, all of them new. Should a key repeat
             # (the target's unique key refuses the row), undo that back to the savepoint and take
             # the staged way, which names both rows.
@@ -290,7 +291,8 @@ class Importer(Converting, Merging):
             return None
         return counts.rows
 
-    def _read(self, table: TableRows, width: int, spec: TableSpec, flush, bar, unnamed: list[int] = ()) -> None:
+    def _read(self, table: TableRows, width: int, spec: TableSpec, flush, bar,
+              unnamed: list[int] = ()) -> None:
         """Hand the data rows (``sheet.TableRows.in_chunks``) to ``flush`` in chunks of ``CHUNK``,
         padded to the header's width; a row with a value in a column without a header (``unnamed``)
         is an error. A chunk of rows all as wide as the header passes as it is."""
@@ -321,8 +323,8 @@ class Importer(Converting, Merging):
                     nonlocal copy
                     if copy is None:
                         copy = stack.enter_context(stack.enter_context(raw.cursor()).copy(sql))
-                    lines = map("\t".join, zip(*(map(t.__getitem__, c) for t, c in zip(texts, cols, strict=True)),
-                                                         strict=True))
+                    columns = (map(t.__getitem__, c) for t, c in zip(texts, cols, strict=True))
+                    lines = map("\t".join, zip(*columns, strict=True))
                     copy.write("\n".join(lines).encode() + b"\n")
 
                 yield write_pg
@@ -353,11 +355,13 @@ class Importer(Converting, Merging):
         if table == "attendance_grid" and errors and (errors[-1].table, errors[-1].row, errors[-1].column,
                                                       errors[-1].reason) == (table, row, column, reason):
             return  # one grid row is up to 31 attendance rows: its bad ID or post is said once
-        errors.append(RowError(table, row, column, value, reason, self._origins.get(table, "") if row else ""))
+        errors.append(RowError(table, row, column, value, reason,
+                               self._origins.get(table, "") if row else ""))
         if len(errors) >= self.limits.max_errors > 0 and not self._stopped:
             self._stopped = True
-            errors.append(RowError("bundle", 0, "", "", f"错误过多：已发现 {len(errors)} 处错误，检查到此停止，"
-                                   "后面的行未检查。请先改正以上错误（或确认是否选错了文件），再重新上传。"))
+            errors.append(RowError("bundle", 0, "", "", f"错误过多：已发现 {len(errors)} 处错误，"
+                                   "检查到此停止，后面的行未检查。"
+                                   "请先改正以上错误（或确认是否选错了文件），再重新上传。"))
             raise TooManyErrors()
 
 

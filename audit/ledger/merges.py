@@ -117,15 +117,16 @@ class Merging:
         # rows are updated by surrogate id where the table has one, else by their key
         where = ("id",) if "id" in t.c else m.key
         changed = conn.execute(
-            select(*[t.c[k].label(f"_{k}") for k in where], *[t.c[c].label(f"old_{c}") for c in m.compare + m.carry],
-                   *s.c)
+            select(*[t.c[k].label(f"_{k}") for k in where],
+                   *[t.c[c].label(f"old_{c}") for c in m.compare + m.carry], *s.c)
             .join(s, on).where(or_(*[t.c[c].is_distinct_from(s.c[c]) for c in m.compare]))
         ).mappings().all()
         if changed:
             cols = m.compare + m.carry
             conn.execute(update(t).where(*[t.c[k] == bindparam(f"_{k}") for k in where])
                          .values({c: bindparam(f"v_{c}") for c in cols}),
-                         [{**{f"_{k}": r[f"_{k}"] for k in where}, **{f"v_{c}": r[c] for c in cols}} for r in changed])
+                         [{**{f"_{k}": r[f"_{k}"] for k in where}, **{f"v_{c}": r[c] for c in cols}}
+                          for r in changed])
             self._log_changes(conn, table, m, changed)
         # (a ColumnCollection iterates its columns, not their names)
         cols = [c for c in s.c.keys() if c in t.c and (c != "id" or "id" in m.key)]  # noqa: SIM118
@@ -151,7 +152,8 @@ class Merging:
                     label, o, n = _display(c, r, households)
                     old[label], new[label] = o, n
                     if len(shown) < CHANGES_SHOWN:
-                        fields.append([_field_zh(table, c), _shown_value(table, c, r, o), _shown_value(table, c, r, n)])
+                        fields.append([_field_zh(table, c), _shown_value(table, c, r, o),
+                                       _shown_value(table, c, r, n)])
             self._log.append({"at": now, "actor": self.actor, "action": "import.update", "table_name": table,
                               "row_id": r.get("_id"), "row_ref": m.ref(r), "old": old, "new": new})
             if len(shown) < CHANGES_SHOWN:
@@ -238,7 +240,8 @@ class Merging:
             self._error(name, row_no, BY_NAME[name].columns[0].zh, code,
                         f"与已有的{other}相同：岗位编号和车间编号不能重复")
         conn.execute(insert(posts).from_select(
-            ["code", "kind"], select(s.c.code, literal(kind)).where(~exists().where(posts.c.code == s.c.code))))
+            ["code", "kind"],
+            select(s.c.code, literal(kind)).where(~exists().where(posts.c.code == s.c.code))))
         src = (select(posts.c.id, *[c for c in s.c if c.name not in ("row_no", "code")])
                .join(posts, and_(posts.c.code == s.c.code, posts.c.kind == kind)))
         self._merge(conn, name, src, Merge(target.__table__, key=("id",), compare=compare,
@@ -298,7 +301,8 @@ class Merging:
         same = and_(w.c.person_id == s.c.person_id, w.c.post_id == s.c.post_id, w.c.period == s.c.period)
         reversible = exists().where(same, w.c.amount_fen >= -s.c.amount_fen, w.c.paid_on <= s.c.paid_on)
         net = select(func.sum(w.c.amount_fen)).where(same).scalar_subquery()
-        bad = conn.execute(select(s.c.row_no, s.c.amount_fen).where(s.c.amount_fen < 0, or_(~reversible, net < 0))
+        bad = conn.execute(select(s.c.row_no, s.c.amount_fen)
+                           .where(s.c.amount_fen < 0, or_(~reversible, net < 0))
                            .order_by(s.c.row_no)).all()
         for row_no, fen in bad:
             self._error("wages", row_no, "发放金额", yuan(fen, grouping=False),
@@ -338,7 +342,8 @@ class Merging:
         for row_no, other, day in conn.execute(both):
             day = v.date(day) if isinstance(day, str) else day
             self._error("attendance_grid", row_no, f"{day.day}日", "",
-                        f"{day.isoformat()} 的考勤在考勤记录表第{other}行也有：同一天只能在一张表中填写，请删去其中一处")
+                        f"{day.isoformat()} 的考勤在考勤记录表第{other}行也有："
+                        "同一天只能在一张表中填写，请删去其中一处")
         if not self.result.errors:
             self._merge_attendance(conn, "attendance_grid")
 
@@ -346,7 +351,8 @@ class Merging:
         """Delete what each ``replaces`` row covers and the bundle does not hold (see replaces.py)."""
         stage = STAGES["replaces"]
         spec = BY_NAME["replaces"]
-        rows = [{**r, "table": r["table_name"]} for r in conn.execute(select(stage).order_by(stage.c.row_no)).mappings()]
+        rows = [{**r, "table": r["table_name"]}
+                for r in conn.execute(select(stage).order_by(stage.c.row_no)).mappings()]
         for r in rows:
             hit = replaces.problem(r)
             if hit:
@@ -370,8 +376,9 @@ class Merging:
             listed = self.result.deleted.setdefault(table, {"rows": [], "more": 0})
             for g in gone:
                 old = replaces.old_values(table, g, self._people_masked, self._post_codes)
-                self._log.append({"at": now, "actor": self.actor, "action": "import.delete", "table_name": table,
-                                  "row_id": g.get("id"), "row_ref": self._preview_ref(table, g)[:200], "old": old,
+                self._log.append({"at": now, "actor": self.actor, "action": "import.delete",
+                                  "table_name": table, "row_id": g.get("id"),
+                                  "row_ref": self._preview_ref(table, g)[:200], "old": old,
                                   "new": {"replaces_row": r["row_no"]}})
                 if len(listed["rows"]) < replaces.SHOWN:
                     listed["rows"].append({"ref": self._preview_ref(table, g),
@@ -404,7 +411,8 @@ def _display(column: str, r: Mapping, households: dict[int, str]) -> tuple[str, 
     if column == "household_id":
         return "household", households.get(old), households.get(new)
     if column.endswith("_fen") or column == "value_x100":
-        return column.rsplit("_", 1)[0], yuan(old, grouping=False, none=None), yuan(new, grouping=False, none=None)
+        return (column.rsplit("_", 1)[0], yuan(old, grouping=False, none=None),
+                yuan(new, grouping=False, none=None))
     if column == "category_mask":
         return "categories", ";".join(vocab.categories_of(old or 0)), ";".join(vocab.categories_of(new or 0))
     return column, _plain(old), _plain(new)

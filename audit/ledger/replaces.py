@@ -62,7 +62,8 @@ SCOPED: dict[str, Scoped] = {
                          month="work_month", post="post_id"),
     "wages": Scoped(Wage.__table__, ("person_id", "post_id", "period", "paid_on", "amount_fen", "seq"),
                     month="period", post="post_id"),
-    "reports": Scoped(Report.__table__, ("workshop_id", "period", "metric"), month="period", post="workshop_id"),
+    "reports": Scoped(Report.__table__, ("workshop_id", "period", "metric"), month="period",
+                      post="workshop_id"),
     "placements": Scoped(Placement.__table__, ("person_id", "position_id", "start_date"), day="start_date",
                          post="position_id"),
     "workshop_staff": Scoped(WorkshopStaff.__table__, ("workshop_id", "person_id", "start_date"),
@@ -80,7 +81,8 @@ def problem(row: Mapping) -> tuple[str, str] | None:
     """(column, reason) of a ``replaces`` row this module cannot apply, else None."""
     s = SCOPED[row["table"]]
     if s.post is None and row.get("post_id") is not None:
-        return "post_code", f"{BY_NAME[row['table']].zh}不按岗位或车间划分，不能按岗位编号替换：请删去岗位编号，按区县、乡镇街道替换"
+        return "post_code", (f"{BY_NAME[row['table']].zh}不按岗位或车间划分，不能按岗位编号替换："
+                             "请删去岗位编号，按区县、乡镇街道替换")
     if s.month is None and s.day is None and row.get("period_from") is not None:
         return "period_from", f"{BY_NAME[row['table']].zh}没有日期，不能按月份替换：请删去起始月份和截止月份"
     return None
@@ -143,7 +145,8 @@ def delete_rows(conn: Connection, table: str, rows: list[Mapping]) -> int:
             conn.execute(delete(t).where(t.c.id.in_(ids[i:i + 5000])))
     else:
         for i in range(0, len(rows), 500):
-            conn.execute(delete(t).where(or_(*[and_(*[t.c[k] == r[k] for k in s.key]) for r in rows[i:i + 500]])))
+            batch = rows[i:i + 500]
+            conn.execute(delete(t).where(or_(*[and_(*[t.c[k] == r[k] for k in s.key]) for r in batch])))
     return len(rows)
 
 
@@ -156,10 +159,11 @@ def old_values(table: str, r: Mapping, people: Mapping[int, str], posts: Mapping
         if k == "person_id":
             k, x = "id_number", people.get(x, x)
         elif k in ("post_id", "position_id", "workshop_id"):
-            k, x = {"post_id": "post_code", "position_id": "position_code", "workshop_id": "workshop_code"}[k], \
-                posts.get(x, x)
+            k, x = {"post_id": "post_code", "position_id": "position_code",
+                    "workshop_id": "workshop_code"}[k], posts.get(x, x)
         elif k.endswith("_masked"):
-            k = {"id_masked": "id_number", "account_masked": "account_number", "bank_masked": "bank_account"}.get(k, k)
+            k = {"id_masked": "id_number", "account_masked": "account_number",
+                 "bank_masked": "bank_account"}.get(k, k)
         elif k.endswith("_fen"):
             k, x = k[:-4], yuan(x, grouping=False)
         elif k == "value_x100":

@@ -195,7 +195,8 @@ TABLES: tuple[TableSpec, ...] = (
     ), key=("id_number", "period", "employer"), comparison=True),
     TableSpec("pensions", "养老金领取", (
         ID,
-        Col("kind", "养老金类别", v.choice(vocab.PENSION_KINDS, "养老金类别"), True, sample="城乡居民基本养老保险"),
+        Col("kind", "养老金类别", v.choice(vocab.PENSION_KINDS, "养老金类别"), True,
+            sample="城乡居民基本养老保险"),
         Col("since", "领取起始日期", v.date, True, sample="2020-01-01"),
     ), key=("id_number", "kind"), comparison=True),
     TableSpec("businesses", "工商登记", (

@@ -77,5 +77,6 @@ class Bundle:
     def add(self, spec: TableSpec, source: Source) -> None:
         if spec.name in self.sources:
             raise BundleError(
-                f"表 {spec.label} 出现了两次（{self.sources[spec.name].origin} 和 {source.origin}），请只保留一个")
+                f"表 {spec.label} 出现了两次（{self.sources[spec.name].origin} 和 {source.origin}），"
+                "请只保留一个")
         self.sources[spec.name] = source

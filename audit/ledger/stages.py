@@ -49,8 +49,9 @@ _ACCOUNT = "{0}_hash:s {0}_enc:t {0}_masked:s"  # a bank account number
 _REF_ID = "id_hash:s id_enc:t id_masked:s"  # an ID number in a comparison table
 
 STAGES: dict[str, Table] = {
-    "persons": _stage("persons", f"{_IDENTITY} name:s name_key:s phone:s household_code:s district:s township:s "
-                      f"village:s category_mask:i labour_ability:s {_ACCOUNT.format('bank')}"),
+    "persons": _stage("persons", f"{_IDENTITY} name:s name_key:s phone:s household_code:s "
+                      "district:s township:s village:s category_mask:i labour_ability:s "
+                      f"{_ACCOUNT.format('bank')}"),
     "positions": _stage("positions", "code:s title:s kind:s employer:s district:s township:s village:s "
                         "monthly_wage_fen:b required_days:i created_on:d"),
     "placements": _stage("placements", "person_id:i position_id:i start_date:d end_date:d"),
@@ -58,8 +59,8 @@ STAGES: dict[str, Table] = {
                         "village:s certified_on:d baseline_poverty_headcount:i"),
     "workshop_staff": _stage("workshop_staff", "workshop_id:i person_id:i start_date:d end_date:d "
                              "monthly_wage_fen:b"),
-    "attendance": _stage("attendance", "person_id:i post_id:i work_month:d work_date:d status:s check_in_time:tm "
-                         "method:s device_id:s verified:s"),
+    "attendance": _stage("attendance", "person_id:i post_id:i work_month:d work_date:d status:s "
+                         "check_in_time:tm method:s device_id:s verified:s"),
     "wages": _stage("wages", f"person_id:i post_id:i period:d amount_fen:b paid_on:d seq:i "
                     f"{_ACCOUNT.format('account')} account_name:s account_name_key:s batch:s"),
     "reports": _stage("reports", "workshop_id:i period:d metric:s value_x100:b"),
@@ -114,4 +115,5 @@ DIRECT["attendance_grid"] = Attendance.__table__
 # A replaced table's rows that the bundle holds: a 考勤表's days are attendance rows too.
 HELD_IN: dict[str, tuple[str, ...]] = {"attendance": ("attendance", "attendance_grid")}
 
-GRID_AS_ATTENDANCE = dataclasses.replace(BY_NAME["attendance"], name="attendance_grid", zh=BY_NAME["attendance_grid"].zh)
+GRID_AS_ATTENDANCE = dataclasses.replace(BY_NAME["attendance"], name="attendance_grid",
+                                         zh=BY_NAME["attendance_grid"].zh)

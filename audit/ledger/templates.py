@@ -51,7 +51,8 @@ TEXT = "@"
 EXTRA_SAMPLES: dict[str, list[dict[str, str]]] = {
     "persons": [{
         "id_number": ID_SAMPLE_2, "name": "李小花", "phone": "13900000000", "household_id": "H500236000002",
-        "categories": "防止返贫监测对象", "labour_ability": "普通劳动力", "bank_account": "6228480000000000026",
+        "categories": "防止返贫监测对象", "labour_ability": "普通劳动力",
+        "bank_account": "6228480000000000026",
     }],
 }
 
@@ -159,7 +160,8 @@ def sample_id(number: str) -> str:
 
 
 # The names of the sample people, by the name ``Col.sample`` gives them.
-SAMPLE_NAMES = {"张三": f"{SAMPLE_PREFIX}人员甲", "李小花": f"{SAMPLE_PREFIX}人员乙", "李四": f"{SAMPLE_PREFIX}人员丙"}
+SAMPLE_NAMES = {"张三": f"{SAMPLE_PREFIX}人员甲", "李小花": f"{SAMPLE_PREFIX}人员乙",
+                "李四": f"{SAMPLE_PREFIX}人员丙"}
 
 
 def sample_value(key: str, value: str) -> str:
@@ -285,7 +287,8 @@ def _fill_readme(ws: Worksheet) -> None:
     put("台账模板说明", font=TITLE_FONT)
     for text in (
         "本工作簿每个工作表是一张台账表，工作表名即表名；第一行为表头，请勿修改或删除表头，列的顺序可以调整。",
-        "也可把单张表另存为 CSV（UTF-8 或 GB18030 编码），文件名用英文表名，如 persons.csv，放在同一文件夹或 zip 中导入。",
+        "也可把单张表另存为 CSV（UTF-8 或 GB18030 编码），文件名用英文表名，如 persons.csv，"
+        "放在同一文件夹或 zip 中导入。",
         "各表中的示例行只用于说明填法，请删除后再填写正式数据：示例行的编号以「示例-」开头、姓名以「示例人员」开头、"
         "身份证号以 000000 开头，导入时凡带有这些标记的行都会被拒绝（未删除示例行的模板整体不能导入）。",
         "表头为浅黄色底色（批注“必填”）的列为必填列；必需表为人员信息、公益性岗位、安置台账，其余表可选。",
@@ -329,5 +332,5 @@ def _fill_readme(ws: Worksheet) -> None:
     for name, values in VOCABULARY_NAMES:
         put(name, "、".join(values))
 
-    for letter, width in zip("ABCDE", (26, 26, 12, 70, 24)):
+    for letter, width in zip("ABCDE", (26, 26, 12, 70, 24), strict=True):
         ws.column_dimensions[letter].width = width

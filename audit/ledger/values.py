@@ -162,7 +162,8 @@ def date(value) -> dt.date:
         # (a date cell whose format was set to General or 常规); a time of day in it is dropped
         if not math.isfinite(value) or not SERIAL_FIRST <= value < SERIAL_LAST + 1:
             shown = int(value) if math.isfinite(value) and float(value).is_integer() else value
-            raise CellError(f"日期列中的数字 {shown} 不是有效的 Excel 日期：请写作 YYYY-MM-DD（如 2025-10-08）")
+            raise CellError(f"日期列中的数字 {shown} 不是有效的 Excel 日期："
+                            "请写作 YYYY-MM-DD（如 2025-10-08）")
         return EXCEL_EPOCH + dt.timedelta(days=int(value))
     s = nfkc(text(value)) if not isinstance(value, str) else nfkc(value)
     m = _DATE.match(s)
@@ -307,7 +308,8 @@ def integer(value) -> int:
 
 def choice(options: tuple[str, ...] | dict[str, str], label: str):
     """A parser for a closed vocabulary (full-width/half-width and spaces ignored)."""
-    table = {nfkc(o): o for o in options} if not isinstance(options, dict) else {nfkc(k): v for k, v in options.items()}
+    table = ({nfkc(o): o for o in options} if not isinstance(options, dict)
+             else {nfkc(k): v for k, v in options.items()})
     listed = "、".join(dict.fromkeys(options.values() if isinstance(options, dict) else options))
 
     def parse(value) -> str:

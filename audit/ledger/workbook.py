@@ -169,7 +169,8 @@ def open_workbook(bundle: Bundle, data, name: str, limits: Limits, *, whole_bund
         for title, part in book.sheets:
             t = table_for(title)
             if t is None:
-                bundle.warnings.append(f"未识别的工作表「{title}」，已忽略（工作表应以表名命名，如 persons 或 人员信息）")
+                bundle.warnings.append(f"未识别的工作表「{title}」，已忽略"
+                                       "（工作表应以表名命名，如 persons 或 人员信息）")
                 continue
             bundle.add(t, sheet_source(t, f"{name}「{title}」", book, part))
     else:
@@ -183,11 +184,13 @@ def unreadable(name: str) -> str:
 
 
 def _too_many_rows(origin: str, limits: Limits) -> BundleError:
-    return BundleError(f"{origin} 超过 {limits.max_xlsx_rows:,} 行数据（表头之外）的上限，拒绝解析；请分成多个文件导入")
+    return BundleError(f"{origin} 超过 {limits.max_xlsx_rows:,} 行数据（表头之外）的上限，"
+                       "拒绝解析；请分成多个文件导入")
 
 
 def _too_wide(origin: str, idx: int, width: int, limits: Limits) -> BundleError:
-    return BundleError(f"{origin} 第{idx}行在第 {width:,} 列有内容，超过 {limits.max_xlsx_columns} 列的上限，拒绝解析")
+    return BundleError(f"{origin} 第{idx}行在第 {width:,} 列有内容，"
+                       f"超过 {limits.max_xlsx_columns} 列的上限，拒绝解析")
 
 
 def numbered(rows: Iterator[tuple[int, tuple]], origin: str, limits: Limits) -> Iterator[tuple]:

@@ -35,12 +35,14 @@ def check_zip(zf: zipfile.ZipFile, what: str, limits: Limits) -> None:
     if total > limits.max_uncompressed:
         biggest = max(infos, key=lambda i: i.file_size)
         raise BundleError(
-            f"{what} 解压后共 {total / 2**20:.0f} MiB（其中 {zip_name(biggest)} {biggest.file_size / 2**20:.0f} MiB），"
+            f"{what} 解压后共 {total / 2**20:.0f} MiB"
+            f"（其中 {zip_name(biggest)} {biggest.file_size / 2**20:.0f} MiB），"
             f"超过上限 {limits.max_uncompressed / 2**20:.0f} MiB，拒绝解析（疑似压缩炸弹）")
     for i in infos:
         # the parts of an xlsx that openpyxl reads whole (shared strings, styles) hold each text once:
         # they never compress like a table's rows, and a bomb there would be read whole into memory
-        ratio = min(limits.max_ratio, WHOLE_PART_RATIO) if i.filename.endswith(WHOLE_PARTS) else limits.max_ratio
+        ratio = (min(limits.max_ratio, WHOLE_PART_RATIO) if i.filename.endswith(WHOLE_PARTS)
+                 else limits.max_ratio)
         if i.file_size > (1 << 20) and i.file_size > ratio * max(i.compress_size, 1):
             raise BundleError(f"{what} 中的 {i.filename} 压缩比异常（疑似压缩炸弹），拒绝解析")
 
@@ -89,10 +91,12 @@ class _Counted(io.RawIOBase):
         if self.count > self.budget.get(self.name, 0):
             self.budget[self.name] = self.count
         if sum(self.budget.values()) > lim.max_uncompressed:
-            raise BundleError(f"压缩包中的 {self.name} 解压后（连同其他文件）超过上限 {lim.max_uncompressed / 2**20:.0f} MiB，"
+            raise BundleError(f"压缩包中的 {self.name} 解压后（连同其他文件）"
+                              f"超过上限 {lim.max_uncompressed / 2**20:.0f} MiB，"
                               "拒绝解析（疑似压缩炸弹）")
         if self.count > (1 << 20) and self.count > lim.max_ratio * self.packed:
-            raise BundleError(f"压缩包中的 {self.name} 压缩比超过 {lim.max_ratio}:1（疑似压缩炸弹），拒绝解析")
+            raise BundleError(f"压缩包中的 {self.name} 压缩比超过 {lim.max_ratio}:1"
+                              "（疑似压缩炸弹），拒绝解析")
         return n
 
     def close(self) -> None:
