@@ -48,6 +48,7 @@ from sqlalchemy import (
 from audit import logchain
 from audit.database import HOST, process_alive
 from models import AuditRun, Finding, FindingMoney, Person, Position, Post, Workshop, unit_key
+from models.enums import ACTIVE_FINDING, FindingStatus
 
 from . import coverage
 from .context import RunContext, _table
@@ -289,14 +290,14 @@ def _store(conn: Connection, run_id: int, found: Computed, result: RunResult) ->
     for fid, row in rows.items():
         old = existing.get(fid)
         if old is None:
-            new.append({**row, "status": "open", "first_run_id": run_id, "last_run_id": run_id,
+            new.append({**row, "status": FindingStatus.OPEN, "first_run_id": run_id, "last_run_id": run_id,
                         "first_seen_at": now, "last_seen_at": now})
             continue
         status = old.status
-        if status == "resolved":
-            status, result.reopened = "open", result.reopened + 1
-        elif status == "dismissed" and old.facts_hash != row["facts_hash"]:
-            status, result.reopened = "open", result.reopened + 1  # its facts changed: look again
+        if status == FindingStatus.RESOLVED:
+            status, result.reopened = FindingStatus.OPEN, result.reopened + 1
+        elif status == FindingStatus.DISMISSED and old.facts_hash != row["facts_hash"]:
+            status, result.reopened = FindingStatus.OPEN, result.reopened + 1  # its facts changed: look again
         seen.append({**{f"v_{k}": v for k, v in row.items() if k != "id"}, "b_id": fid, "v_status": status,
                      "v_last_run_id": run_id, "v_last_seen_at": now, "v_resolved_at": None})
     if new:
@@ -305,13 +306,13 @@ def _store(conn: Connection, run_id: int, found: Computed, result: RunResult) ->
         cols = [k[2:] for k in seen[0] if k.startswith("v_")]
         conn.execute(update(f).where(f.c.id == bindparam("b_id"))
                      .values({c: bindparam(f"v_{c}") for c in cols}), seen)
-    gone = [fid for fid, r in existing.items() if fid not in rows and r.status in ("open", "confirmed")]
+    gone = [fid for fid, r in existing.items() if fid not in rows and r.status in ACTIVE_FINDING]
     if gone:
-        conn.execute(update(f).where(f.c.id == bindparam("b_id")).values(status="resolved", resolved_at=now,
-                                                                         last_run_id=run_id),
+        conn.execute(update(f).where(f.c.id == bindparam("b_id"))
+                     .values(status=FindingStatus.RESOLVED, resolved_at=now, last_run_id=run_id),
                      [{"b_id": fid} for fid in gone])
     # a closed (销号) finding stays closed; that its facts are gone is noted for the notice's data check
-    closed_gone = [fid for fid, r in existing.items() if fid not in rows and r.status == "closed"]
+    closed_gone = [fid for fid, r in existing.items() if fid not in rows and r.status == FindingStatus.CLOSED]
     if closed_gone:
         conn.execute(update(f).where(f.c.id == bindparam("b_id"), f.c.resolved_at.is_(None))
                      .values(resolved_at=now), [{"b_id": fid} for fid in closed_gone])
@@ -321,7 +322,8 @@ def _store(conn: Connection, run_id: int, found: Computed, result: RunResult) ->
     from audit.engine.money import money_by
 
     f = Finding.__table__
-    result.amount_by_category.update(dict(money_by(conn, f.c.last_run_id == run_id, f.c.status != "dismissed",
+    result.amount_by_category.update(dict(money_by(conn, f.c.last_run_id == run_id,
+                                                   f.c.status != FindingStatus.DISMISSED,
                                                    group=f.c.category)))
     # what the screens show, summed once here (audit/engine/summary.py)
     from audit.engine import summary
