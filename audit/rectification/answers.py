@@ -21,6 +21,7 @@ from models import (
     Notice,
     NoticeFinding,
     NoticeResponse,
+    NoticeStatus,
     Recovery,
     db,
 )
@@ -312,10 +313,11 @@ def _save_answer(notice: Notice, inputs: dict[int, ItemInput], text: str, files:
                                     amount_fen=a.amount_fen, voucher_id=a.file_id, note="单位回复",
                                     recorded_by=by, recorded_at=now))
     old = notice.status
-    notice.status, notice.answered_at = "answered", now
+    notice.status, notice.answered_at = NoticeStatus.ANSWERED, now
     db.session.flush()
     record("notice.answer", table="notices", row_id=notice.id, ref=notice.number, who=by, old={"status": old},
-           new={"status": "answered", "items": {labels[a.item_id]: ITEM_ACTIONS[a.action] for a in answers},
+           new={"status": NoticeStatus.ANSWERED,
+                "items": {labels[a.item_id]: ITEM_ACTIONS[a.action] for a in answers},
                 "recovered_fen": recovered,
                 "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in draft.files]})
     return draft

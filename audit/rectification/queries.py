@@ -16,10 +16,12 @@ from models import (
     ChangeLog,
     EvidenceFile,
     Finding,
+    FindingStatus,
     ItemAnswer,
     Notice,
     NoticeFinding,
     NoticeResponse,
+    NoticeStatus,
     Person,
     Position,
     Post,
@@ -118,7 +120,7 @@ class Filters:
 def _where(f: Filters) -> list[ColumnElement[bool]]:
     w = [notice_scope()]
     if f.status == "open":
-        w.append(Notice.status != "closed")
+        w.append(Notice.status != NoticeStatus.CLOSED)
     elif f.status:
         w.append(Notice.status == f.status)
     if f.overdue:
@@ -164,8 +166,8 @@ def unit_notices(limit: int = 50) -> list[dict]:
     """An operator's notices not closed yet (and the last closed ones), for the dashboard: number,
     deadline, days left or overdue, state, 应追回, items still to answer."""
     rows = db.session.scalars(select(Notice).where(notice_scope())
-                              .order_by(case((Notice.status == "closed", 1), else_=0), Notice.deadline,
-                                        Notice.id)
+                              .order_by(case((Notice.status == NoticeStatus.CLOSED, 1), else_=0),
+                                        Notice.deadline, Notice.id)
                               .limit(limit)).all()
     on = today()
     out = []
@@ -314,13 +316,13 @@ def candidate_units() -> list:
     """Units with findings that may go into a new notice (violations, open or confirmed, in no
     notice that is not closed), with how many and the money at risk."""
     busy = select(NoticeFinding.finding_id).join(Notice, Notice.id == NoticeFinding.notice_id).where(
-        Notice.status != "closed")
+        Notice.status != NoticeStatus.CLOSED)
     where = (scope().findings(), Finding.unit.is_not(None), Finding.is_active,
              Finding.category.in_(VIOLATIONS), Finding.id.not_in(busy))
     money = dict(money_by(db.session, *where, group=Finding.unit, kind=RECOVERABLE))  # each payment once
     rows = db.session.execute(
-        select(Finding.unit, func.count().label("n"), func.sum(case((Finding.status == "open", 1), else_=0))
-               .label("open"))
+        select(Finding.unit, func.count().label("n"),
+               func.sum(case((Finding.status == FindingStatus.OPEN, 1), else_=0)).label("open"))
         .where(*where).group_by(Finding.unit)).all()
     names = unit_names(r.unit for r in rows)
     out = [UnitRow(r.unit, names.get(r.unit, r.unit), int(r.n), money.get(r.unit, 0), int(r.open or 0))

@@ -32,9 +32,11 @@ from sqlalchemy import func, select
 from models import (
     ACTIONS,
     Finding,
+    FindingStatus,
     ItemAnswer,
     Notice,
     NoticeFinding,
+    NoticeStatus,
     Person,
     Position,
     Post,
@@ -134,7 +136,7 @@ def candidates(unit: str, scope_clause) -> list[Finding]:
     """The unit's findings that may go into a new notice: violations, open or confirmed, in the
     user's scope, not already in a notice that is not closed."""
     busy = select(NoticeFinding.finding_id).join(Notice, Notice.id == NoticeFinding.notice_id).where(
-        Notice.status != "closed")
+        Notice.status != NoticeStatus.CLOSED)
     return list(db.session.scalars(
         select(Finding).where(Finding.unit == unit, Finding.is_active,
                               Finding.category.in_(VIOLATIONS), Finding.id.not_in(busy), scope_clause)
@@ -213,7 +215,8 @@ def issue(unit: str, finding_ids: list[str], deadline: dt.date, *, by: str, scop
     notice = Notice(number=f"{number_prefix(district)}〔{year}〕{seq}号", year=year, seq=seq, unit=unit,
                     unit_kind=facts["kind"], unit_name=facts["name"], district=district,
                     township=township, village=village, issuer=issuer_of(district),
-                    status="issued", deadline=deadline, requirements=(requirements or "").strip() or None,
+                    status=NoticeStatus.ISSUED, deadline=deadline,
+                    requirements=(requirements or "").strip() or None,
                     issued_by=by, issued_at=dt.datetime.now(), amount_to_recover_fen=0)
     recover_ids = []
     for f in found:
@@ -226,10 +229,11 @@ def issue(unit: str, finding_ids: list[str], deadline: dt.date, *, by: str, scop
         if "recover" in acts:
             recover_ids.append(f.id)
         notice.items.append(NoticeFinding(finding_id=f.id, actions=acts, recover_fen=fen))
-        if f.status == "open":  # issuing a notice on a finding confirms it
-            f.status, f.reviewed_by, f.reviewed_at = "confirmed", by, dt.datetime.now()
-            record("finding.confirm", table="findings", ref=f.id, who=by, old={"status": "open"},
-                   new={"status": "confirmed", "note": f"随整改通知书 {notice.number} 下发", "rule": f.rule})
+        if f.status == FindingStatus.OPEN:  # issuing a notice on a finding confirms it
+            f.status, f.reviewed_by, f.reviewed_at = FindingStatus.CONFIRMED, by, dt.datetime.now()
+            record("finding.confirm", table="findings", ref=f.id, who=by, old={"status": FindingStatus.OPEN},
+                   new={"status": FindingStatus.CONFIRMED, "note": f"随整改通知书 {notice.number} 下发",
+                        "rule": f.rule})
     # the notice asks for each payment once, however many of its findings cover it (items keep their own)
     total = total_fen(db.session, Finding.id.in_(recover_ids), kind=RECOVERABLE) if recover_ids else 0
     notice.amount_to_recover_fen = total

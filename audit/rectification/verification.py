@@ -11,8 +11,10 @@ from sqlalchemy import func, select
 from models import (
     AuditRun,
     Finding,
+    FindingStatus,
     Notice,
     NoticeFinding,
+    NoticeStatus,
     Recovery,
     db,
 )
@@ -36,7 +38,7 @@ from .services import (
 def auditable(notice: Notice, item: NoticeFinding) -> None:
     if item.notice_id != notice.id:
         raise RectificationError("该问题不属于这份通知书")
-    if notice.status == "closed":
+    if notice.status == NoticeStatus.CLOSED:
         raise RectificationError("该通知书已销号")
     if item.close_basis:
         raise RectificationError("该问题已销号")
@@ -47,7 +49,7 @@ def confirmed_by_data(item: NoticeFinding, finding: Finding | None, answered_at:
     or its facts were found gone after the unit's answer."""
     if finding is None:
         return False
-    if finding.status == "resolved":
+    if finding.status == FindingStatus.RESOLVED:
         return True
     return finding.resolved_at is not None and answered_at is not None and finding.resolved_at >= answered_at
 
@@ -55,10 +57,11 @@ def confirmed_by_data(item: NoticeFinding, finding: Finding | None, answered_at:
 def _close_item(notice: Notice, item: NoticeFinding, f: Finding | None, basis: str, reason: str | None,
                 by: str, label: str) -> None:
     item.close_basis, item.close_reason, item.closed_by, item.closed_at = basis, reason, by, dt.datetime.now()
-    if f is not None and f.status not in ("dismissed", "closed"):
+    if f is not None and f.status not in (FindingStatus.DISMISSED, FindingStatus.CLOSED):
         record("finding.close", table="findings", ref=f.id, who=by, old={"status": f.status},
-               new={"status": "closed", "note": f"整改通知书 {notice.number} {label} 销号", "rule": f.rule})
-        f.status = "closed"
+               new={"status": FindingStatus.CLOSED, "note": f"整改通知书 {notice.number} {label} 销号",
+                    "rule": f.rule})
+        f.status = FindingStatus.CLOSED
     record("notice.item_close", table="notices", row_id=notice.id, ref=notice.number, who=by,
            new={"item": label, "basis": basis, "basis_zh": CLOSE_BASES[basis], "reason": reason})
 
@@ -105,9 +108,9 @@ def send_back_item(notice: Notice, item: NoticeFinding, reason: str, *, by: str)
         raise RectificationError(f"{label}：退回必须写明理由（至少 {MIN_VERDICT} 个字）")
     item.returned_reason, item.returned_by, item.returned_at = reason[:MAX_NOTE], by, dt.datetime.now()
     old = notice.status
-    notice.status = "returned"
+    notice.status = NoticeStatus.RETURNED
     record("notice.item_return", table="notices", row_id=notice.id, ref=notice.number, who=by,
-           old={"status": old}, new={"status": "returned", "item": label, "verdict": reason})
+           old={"status": old}, new={"status": NoticeStatus.RETURNED, "item": label, "verdict": reason})
 
 
 @unit_of_work
@@ -144,17 +147,17 @@ def record_recovery(notice: Notice, item: NoticeFinding, on_date: dt.date | None
 
 def _close_notice(notice: Notice, verdict: str, by: str) -> None:
     old = notice.status
-    notice.status, notice.closed_by, notice.closed_at = "closed", by, dt.datetime.now()
+    notice.status, notice.closed_by, notice.closed_at = NoticeStatus.CLOSED, by, dt.datetime.now()
     notice.verdict = verdict
     record("notice.close", table="notices", row_id=notice.id, ref=notice.number, who=by, old={"status": old},
-           new={"status": "closed", "verdict": notice.verdict})
+           new={"status": NoticeStatus.CLOSED, "verdict": notice.verdict})
 
 
 @unit_of_work
 def close(notice: Notice, verdict: str, *, by: str) -> None:
     """销号 of the notice: every item not yet closed must be confirmed by the data (they are closed
     as 数据已消除); an item the data does not confirm is named, and nothing changes."""
-    if notice.status != "answered":
+    if notice.status != NoticeStatus.ANSWERED:
         raise RectificationError("只有单位已回复的通知书才能销号")
     findings = findings_of(notice)
     labels = item_labels(notice)
@@ -180,7 +183,7 @@ def close(notice: Notice, verdict: str, *, by: str) -> None:
 def send_back(notice: Notice, verdict: str, *, by: str) -> None:
     """退回: the answer is not enough; every answered item not closed goes back to the unit (the
     deadline stays)."""
-    if notice.status != "answered":
+    if notice.status != NoticeStatus.ANSWERED:
         raise RectificationError("只有单位已回复的通知书才能退回")
     verdict = (verdict or "").strip()
     if len(verdict) < MIN_VERDICT:
@@ -189,9 +192,9 @@ def send_back(notice: Notice, verdict: str, *, by: str) -> None:
     for item in notice.items:
         if not item.close_basis:
             item.returned_reason, item.returned_by, item.returned_at = verdict[:MAX_NOTE], by, now
-    notice.status, notice.verdict = "returned", verdict
+    notice.status, notice.verdict = NoticeStatus.RETURNED, verdict
     record("notice.return", table="notices", row_id=notice.id, ref=notice.number, who=by,
-           old={"status": "answered"}, new={"status": "returned", "verdict": verdict})
+           old={"status": NoticeStatus.ANSWERED}, new={"status": NoticeStatus.RETURNED, "verdict": verdict})
 
 
 def findings_of(notice: Notice) -> dict[str, Finding]:
@@ -220,10 +223,11 @@ def data_check(notice: Notice) -> list[Check]:
         f = findings.get(item.finding_id)
         if f is None:
             continue
-        if f.status == "resolved" or (f.status == "closed" and f.resolved_at is not None):
+        if (f.status == FindingStatus.RESOLVED
+                or (f.status == FindingStatus.CLOSED and f.resolved_at is not None)):
             # a resolved finding names the run that no longer found it; a closed one keeps the last
             # run that did, so name the run under way when its facts were found gone
-            run = f.last_run_id if f.status == "resolved" else db.session.scalar(
+            run = f.last_run_id if f.status == FindingStatus.RESOLVED else db.session.scalar(
                 select(func.max(AuditRun.id)).where(AuditRun.started_at <= f.resolved_at)) or f.last_run_id
             text = f"第 {run} 次审计已不再发现该问题（数据已消除）"
             gone = True

@@ -14,7 +14,7 @@ from flask import abort, flash, redirect, render_template, request, send_file, u
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
-from models import ACTIONS, FINDING_STATUSES, ITEM_ACTIONS, NOTICE_STATUSES, Finding, db
+from models import ACTIONS, FINDING_STATUSES, ITEM_ACTIONS, NOTICE_STATUSES, Finding, NoticeStatus, Role, db
 from models.rectification import WAITING_FOR_UNIT
 from reports.views import generate_pdf
 
@@ -146,7 +146,7 @@ def create():
 def _render_detail(notice, *, errors: dict | None = None, kept: dict | None = None, status: int = 200):
     role = current_user.role
     rows = queries.item_rows(notice)
-    operator = role == "operator"
+    operator = role == Role.OPERATOR
     can_answer = operator and notice.status in WAITING_FOR_UNIT and any(r.editable for r in rows)
     errors = errors or {}
     labels = {k: v for k, v in errors.items() if k.startswith("a-") or k in ("files", "text")}
@@ -157,8 +157,9 @@ def _render_detail(notice, *, errors: dict | None = None, kept: dict | None = No
         responses=[r for r in notice.responses if r.state == "submitted"], draft=draft if operator else None,
         recovered=sum(r.recovered_fen for r in rows),
         overdue=notice.overdue(queries.today()), errors=errors, field_errors=labels, kept=kept or {},
-        can_answer=can_answer, can_review=scope().can_review and notice.status != "closed",
-        can_verify=scope().can_review and notice.status == "answered", item_actions=ITEM_ACTIONS,
+        can_answer=can_answer, can_review=scope().can_review and notice.status != NoticeStatus.CLOSED,
+        can_verify=scope().can_review and notice.status == NoticeStatus.ANSWERED,
+        item_actions=ITEM_ACTIONS,
         min_text=services.MIN_TEXT, min_verdict=services.MIN_VERDICT, min_override=services.MIN_OVERRIDE,
         max_files=services.MAX_FILES, today=queries.today().isoformat(),
         accept=",".join("." + e for e in services.FILE_TYPES)), status
@@ -182,7 +183,7 @@ def _upload(name: str) -> Upload | None:
 def answer(nid: int):
     """The unit's answer, item by item: 保存草稿 (``do=draft``) or 提交 (``do=submit``)."""
     notice = queries.get(nid)
-    if current_user.role != "operator":
+    if current_user.role != Role.OPERATOR:
         deny(f"notice {nid} answer")
     submit = request.form.get("do", "submit") != "draft"
     text = (request.form.get("text") or "")[:MAX_TEXT]
@@ -294,7 +295,7 @@ def recovery(nid: int, iid: int):
 @login_required
 def evidence(nid: int, fid: int):
     notice = queries.get(nid)
-    f = queries.evidence(notice, fid, drafts=current_user.role == "operator")
+    f = queries.evidence(notice, fid, drafts=current_user.role == Role.OPERATOR)
     try:
         path = answers.evidence_path(f)
     except RectificationError:
