@@ -30,7 +30,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.util import ClauseAdapter
 
 from audit.engine.rule import RULE_PREFIXES
-from models import Finding, FindingMoney
+from models import Finding, FindingMoney, FindingStatus
 
 RECOVERABLE = "recoverable"  # money paid wrongly: everything but wages owed
 # the columns of ``findings`` a total can be split by (``money_by``'s ``group``)
@@ -121,7 +121,7 @@ def overlaps(conn, finding_ids: list[str], *among: ColumnElement[bool]) -> dict[
              .select_from(mine.join(other, and_(other.c.payment == mine.c.payment,
                                                 other.c.finding_id != mine.c.finding_id))
                           .join(of, of.c.id == other.c.finding_id))
-             .where(mine.c.finding_id.in_(chunk), of.c.status != "dismissed", *on_other)
+             .where(mine.c.finding_id.in_(chunk), of.c.status != FindingStatus.DISMISSED, *on_other)
              .group_by(mine.c.finding_id, of.c.id, of.c.rule, of.c.title)
              .order_by(mine.c.finding_id, of.c.rule, of.c.id))
         for fid, oid, rule, title, fen in conn.execute(q):
