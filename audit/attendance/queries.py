@@ -15,6 +15,7 @@ from models import (
     ChangeLog,
     Death,
     Finding,
+    FindingStatus,
     Person,
     Placement,
     Position,
@@ -259,7 +260,7 @@ def unit_findings(unit: Unit, month: dt.date) -> list[Finding]:
     ``YYYY-MM``: a LIKE on its text works on SQLite and PostgreSQL alike)."""
     q = (select(Finding).where(scope().findings(), Finding.unit == unit.unit,
                                cast(Finding.periods, String).like(f'%"{ym(month)}"%'))
-         .order_by(Finding.status == "resolved", Finding.severity, Finding.rule, Finding.id))
+         .order_by(Finding.status == FindingStatus.RESOLVED, Finding.severity, Finding.rule, Finding.id))
     return list(db.session.scalars(q))
 
 

@@ -45,9 +45,6 @@ from models import (
     db,
 )
 
-# A finding in one of these states needs nothing more; the others are outstanding.
-SETTLED = ("dismissed", "resolved", "closed")
-
 
 def like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -62,9 +59,10 @@ def month_end(month: dt.date) -> dt.date:
 
 
 def outstanding_violations(sc: Scope):
-    """Outstanding violation findings in scope, per post: a subquery (post_id, n)."""
+    """Outstanding (active: ``Finding.is_active``) violation findings in scope, per post: a subquery
+    (post_id, n)."""
     return (select(Finding.post_id, func.count().label("n"))
-            .where(sc.findings(), Finding.post_id.is_not(None), Finding.status.not_in(SETTLED),
+            .where(sc.findings(), Finding.post_id.is_not(None), Finding.is_active,
                    Finding.category.in_(sorted(VIOLATIONS)))
             .group_by(Finding.post_id).subquery("outstanding"))
 

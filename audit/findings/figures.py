@@ -10,6 +10,7 @@ from sqlalchemy import and_, case, func, select
 from models import (
     ACTIVE_FINDING,
     Finding,
+    FindingStatus,
     SummaryCount,
     SummaryMoney,
     db,
@@ -38,7 +39,7 @@ def _counts(*where, group: list[str], open_: bool = False) -> list[tuple]:
     """From the summary: ``[(group values…, findings[, open findings])]`` in scope."""
     sc = SummaryCount
     cols = [getattr(sc, g) for g in group]
-    extra = [func.sum(case((sc.status == "open", sc.n), else_=0))] if open_ else []
+    extra = [func.sum(case((sc.status == FindingStatus.OPEN, sc.n), else_=0))] if open_ else []
     return [tuple(r) for r in db.session.execute(select(*cols, func.sum(sc.n), *extra)
                                                  .where(scope().findings(sc), *where).group_by(*cols))]
 
@@ -79,7 +80,7 @@ def by_rule() -> list[dict]:
         money = _summed("active", group=["rule"])
     else:
         q = (select(Finding.rule, Finding.category, func.count(),
-                    func.sum(case((Finding.status == "open", 1), else_=0)))
+                    func.sum(case((Finding.status == FindingStatus.OPEN, 1), else_=0)))
              .where(_active_in_scope()).group_by(Finding.rule, Finding.category))
         found = db.session.execute(q).all()
         money = _money(_active_in_scope(), group=Finding.rule)
@@ -97,7 +98,8 @@ def by_status() -> dict[str, int]:
     else:
         rows = dict(db.session.execute(select(Finding.status, func.count()).where(scope().findings())
                                        .group_by(Finding.status)).all())
-    return {s: int(rows.get(s, 0)) for s in ("open", "confirmed", "dismissed", "resolved")}
+    return {s: int(rows.get(s, 0))
+            for s in (*ACTIVE_FINDING, FindingStatus.DISMISSED, FindingStatus.RESOLVED)}
 
 
 def monthly_trend(months: int = 12) -> list[dict]:
@@ -141,7 +143,8 @@ def by_district() -> list[dict]:
         money = _summed("violations", group=["district"])
     else:
         where = (_active_in_scope(), Finding.category.in_(VIOLATIONS))
-        q = (select(Finding.district, func.count(), func.sum(case((Finding.status == "open", 1), else_=0)))
+        q = (select(Finding.district, func.count(),
+                    func.sum(case((Finding.status == FindingStatus.OPEN, 1), else_=0)))
              .where(*where).group_by(Finding.district).order_by(Finding.district))
         found = db.session.execute(q).all()
         money = _money(*where, group=Finding.district)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from models import FINDING_STATUSES, Finding, db
+from models import ACTIVE_FINDING, FINDING_STATUSES, Finding, FindingStatus, db
 
 from ..auditlog import record
 from ..engine.export import export
@@ -18,9 +18,9 @@ from ..transaction import unit_of_work
 
 # action -> (the statuses it may start from, the status it leads to, Chinese name)
 TRANSITIONS = {
-    "confirm": ({"open"}, "confirmed", "确认"),
-    "dismiss": ({"open", "confirmed"}, "dismissed", "排除"),
-    "reopen": ({"confirmed", "dismissed"}, "open", "重新复核"),
+    "confirm": ({FindingStatus.OPEN}, FindingStatus.CONFIRMED, "确认"),
+    "dismiss": (set(ACTIVE_FINDING), FindingStatus.DISMISSED, "排除"),
+    "reopen": ({FindingStatus.CONFIRMED, FindingStatus.DISMISSED}, FindingStatus.OPEN, "重新复核"),
 }
 MIN_REASON = 4
 
