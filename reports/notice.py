@@ -35,6 +35,7 @@ from models import (
     Person,
     Position,
     Post,
+    Role,
     Workshop,
     db,
 )
@@ -238,7 +239,7 @@ def unit_reader(notice: Notice):
     """The scope of the unit a notice is addressed to (as its operator would have it)."""
     from audit.access import Scope
 
-    return Scope("operator", False, (), ((notice.unit_kind, notice.unit),))
+    return Scope(Role.OPERATOR, False, (), ((notice.unit_kind, notice.unit),))
 
 
 _CLAUSE = re.compile(r"^(?P<doc>.*?》(?:（[^）]*）)?)\s*(?P<art>[^：:《》]*?)\s*[：:]\s*(?P<quote>.+)$")

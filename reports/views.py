@@ -16,11 +16,11 @@ from audit.access import deny
 from audit.auditlog import record
 from audit.rectification import queries
 from audit.web import attachment, size_text
-from models import db
+from models import Role, db
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
-GENERATES = ("auditor", "inspector")  # who may have a 审计报告 or 整改台账 generated
+GENERATES = (Role.AUDITOR, Role.INSPECTOR)  # who may have a 审计报告 or 整改台账 generated
 
 
 @bp.context_processor

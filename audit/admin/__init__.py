@@ -10,7 +10,9 @@ def _system_admins_only():
     not manage users."""
     from flask_login import current_user
 
+    from models import Role
+
     from ..access import deny, scope
 
-    if current_user.is_authenticated and current_user.role == "admin" and not scope().everything:
+    if current_user.is_authenticated and current_user.role == Role.ADMIN and not scope().everything:
         deny("admin pages: admin narrowed to a region")

@@ -7,6 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from models import Role
+
 
 def scope_lines(text: str | None) -> list[str]:
     """The textarea's lines (also split on Chinese and Western commas and semicolons)."""
@@ -25,7 +27,7 @@ class NewUserForm(FlaskForm):
                                                   Length(max=64, message="显示姓名不超过 64 个字符")])
     # shown as a <select> of ROLES (templates/admin/new_user.html); an unknown role is refused by
     # create_user, in Chinese
-    role = StringField("角色", default="auditor")
+    role = StringField("角色", default=Role.AUDITOR)
     scopes = TextAreaField("范围")
     password = PasswordField("密码", validators=[DataRequired("请输入密码"),
                                                Length(max=256, message="密码过长")])

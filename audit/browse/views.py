@@ -15,7 +15,7 @@ from audit.engine.rule import CATEGORIES, SEVERITIES, VIOLATIONS
 from audit.engine.runner import TABLE_NAMES
 from audit.paging import page_arg
 from audit.vocab import categories_of
-from models import FINDING_STATUSES
+from models import FINDING_STATUSES, Role
 
 from . import bp, history, posts, queries, services
 
@@ -78,7 +78,7 @@ def _month(value: str | None) -> dt.date | None:
 
 @bp.route("/persons", methods=["GET", "POST"])
 @login_required
-@roles_required("admin", "auditor", "inspector")
+@roles_required(Role.ADMIN, Role.AUDITOR, Role.INSPECTOR)
 def persons():
     # An ID number never travels in a URL (access logs, browser history): the search form is
     # POSTed, and an ID-shaped query becomes its keyed hash before the redirect to the list.
@@ -177,7 +177,7 @@ def workshop(post_id: int):
 
 @bp.get("/imports")
 @login_required
-@roles_required("admin", "auditor")
+@roles_required(Role.ADMIN, Role.AUDITOR)
 def imports():
     page = history.batches(scope(), current_user.username, page_arg())
     return render_template("browse/imports.html", page=page)
@@ -185,7 +185,7 @@ def imports():
 
 @bp.get("/imports/<int:batch_id>")
 @login_required
-@roles_required("admin", "auditor")
+@roles_required(Role.ADMIN, Role.AUDITOR)
 def import_batch(batch_id: int):
     b = history.batch(scope(), current_user.username, batch_id)
     if b is None:
@@ -196,14 +196,14 @@ def import_batch(batch_id: int):
 
 @bp.get("/runs")
 @login_required
-@roles_required("admin", "auditor")
+@roles_required(Role.ADMIN, Role.AUDITOR)
 def runs():
     return render_template("browse/runs.html", page=history.runs(page_arg()))
 
 
 @bp.get("/runs/<int:run_id>")
 @login_required
-@roles_required("admin", "auditor")
+@roles_required(Role.ADMIN, Role.AUDITOR)
 def run(run_id: int):
     r = history.run(run_id)
     if r is None:

@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from models import Person, db
+from models import Person, Role, db
 
 
 def register(cli: click.Group) -> None:
@@ -83,13 +83,13 @@ def register(cli: click.Group) -> None:
                                      .order_by(PostModel.id).limit(1))
         units = [u for u in (f"employer:{employer}" if employer else None,
                              f"workshop:{workshop}" if workshop else None) if u]
-        accounts = [("admin", "admin", [], [], "系统管理员"),
-                    ("auditor", "auditor", [district], [], "县审计员"),
-                    ("inspector", "inspector", [district], [], "市督查组"),
-                    ("operator", "operator", [], units, "村（车间）经办人")]
+        accounts = [("admin", Role.ADMIN, [], [], "系统管理员"),
+                    ("auditor", Role.AUDITOR, [district], [], "县审计员"),
+                    ("inspector", Role.INSPECTOR, [district], [], "市督查组"),
+                    ("operator", Role.OPERATOR, [], units, "村（车间）经办人")]
         lines = []
         for username, role, regions, unit_scopes, name in accounts:
-            if role == "operator" and not unit_scopes:
+            if role == Role.OPERATOR and not unit_scopes:
                 continue
             exists = db.session.scalar(select(User.id).where(User.username == username))
             if not exists:
