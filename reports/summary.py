@@ -21,12 +21,12 @@ from audit.engine.rule import CATEGORIES, REGISTRY, SEVERITIES, VIOLATIONS, all_
 from audit.findings.queries import unit_names
 from audit.money import yuan
 from models import FINDING_STATUSES, AuditRun, Finding, Notice, Person, Post, Recovery, db
-from models.enums import NoticeStatus
+from models.enums import ACTIVE_FINDING, FindingStatus, NoticeStatus
 
 from .notice import Built, copy_to, month_span
 from .render import ReportError, render_template, zh_date, zh_month
 
-COUNTED = ("open", "confirmed", "closed")
+COUNTED = (*ACTIVE_FINDING, FindingStatus.CLOSED)
 # The list of findings in the PDF: at most this many (the largest amounts, violations first); the
 # full list is the system's export. A PDF of 1,000 rows is ~55 pages.
 MAX_LISTED = 1000
