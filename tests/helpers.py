@@ -304,3 +304,34 @@ def brief(found: list[dict], rule: str | None = None) -> list[tuple]:
 def run_import(app, path, **kw):
     """Import the bundle at ``path`` into the test app's database, as the user ``tester``."""
     return import_bundle(path, engine=db.engine, pii=app.extensions["pii"], actor="tester", **kw)
+
+
+# The `audit` command in a child process that notes its own peak memory (VmHWM) as it exits: the
+# ru_maxrss that os.wait4 gives would carry the peak of the forking process (a pytest worker holds
+# hundreds of MB), not what the command itself used.
+_CLI_NOTING_PEAK = (
+    "import atexit, os\n"
+    "def _peak():\n"
+    "    with open('/proc/self/status') as status:\n"
+    "        kib = next(int(line.split()[1]) for line in status if line.startswith('VmHWM:'))\n"
+    "    with open(os.environ['AUDIT_TEST_PEAK_FILE'], 'w') as out:\n"
+    "        out.write(str(kib))\n"
+    "atexit.register(_peak)\n"
+    "from audit.cli import main\n"
+    "main()\n")
+
+
+def run_cli(args: list[str], env: dict[str, str], folder: Path, cwd: Path | None = None
+            ) -> tuple[int, str, float, float]:
+    """(exit code, standard error, peak memory in MB, seconds) of ``audit ARGS`` in a child process."""
+    import subprocess
+    import sys
+    import time
+
+    peak_file = folder / "cli_peak_kib"
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", _CLI_NOTING_PEAK, *args],
+                          env=dict(env, AUDIT_TEST_PEAK_FILE=str(peak_file)), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, timeout=120, cwd=cwd)
+    seconds = time.monotonic() - started
+    return proc.returncode, proc.stderr, int(peak_file.read_text()) / 1024, seconds

@@ -4,16 +4,16 @@ read longer than IMPORT_MAX_XLSX_SECONDS stop the read with a Chinese message, q
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import openpyxl
 import pytest
+
+from helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,18 +107,11 @@ def test_rows_past_the_configured_limit_are_refused_by_the_cli(tmp_path, cli_env
     path = workbook(tmp_path / "persons.xlsx", [HEADER] + [["张三", str(i), "男"] for i in range(20)],
                     dimension="A1:XFD1048576")
     env = dict(cli_env, IMPORT_MAX_XLSX_ROWS="10")
-    t0 = time.monotonic()
-    with open(tmp_path / "err", "w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", "from audit.cli import main; main()", "import",
-                                 str(path)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.monotonic() - t0
-    text = (tmp_path / "err").read_text()
-    assert os.waitstatus_to_exitcode(status) == 1, text
+    code, text, peak_mb, seconds = run_cli(["import", str(path)], env, tmp_path, cwd=ROOT)
+    assert code == 1, text
     assert ("导入被拒绝" in text and "persons.xlsx" in text
             and "超过 10 行数据（表头之外）的上限" in text), text
-    assert seconds < 10 and usage.ru_maxrss / 1024 < 300, (seconds, usage.ru_maxrss)
+    assert seconds < 10 and peak_mb < 300, (seconds, peak_mb)
 
 
 def test_a_shared_string_table_that_inflates_like_a_bomb_is_refused_unread(tmp_path):
