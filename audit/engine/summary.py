@@ -160,9 +160,9 @@ def refresh(conn: Connection, parts: set[tuple]) -> None:
     run_id = conn.execute(select(SummaryRun.__table__.c.run_id)).scalar()
     if run_id is None or not parts:
         return
-    parts = sorted(parts, key=lambda p: tuple(x or "" for x in p))
-    for i in range(0, len(parts), 100):
-        if not _write(conn, run_id, parts[i:i + 100]):  # a finding moved to another region
+    ordered = sorted(parts, key=lambda part: tuple(x or "" for x in part))
+    for i in range(0, len(ordered), 100):
+        if not _write(conn, run_id, ordered[i:i + 100]):  # a finding moved to another region
             conn.execute(update(SummaryRun.__table__).values(exact=False))
     # ``built_at`` is the summary's stamp: figures kept from it (the dashboard's) are stale from now
     conn.execute(update(SummaryRun.__table__).values(built_at=dt.datetime.now()))
@@ -180,7 +180,8 @@ def _follow(session: Session, _ctx) -> None:
         if is_dirty and not any(h.has_changes() for h in hist.values()):
             continue
         parts.add(tuple(getattr(obj, k) for k in REGION))
-        parts.add(tuple(hist[k].deleted[0] if hist[k].deleted else getattr(obj, k) for k in REGION))
+        # where it was before this flush (the first value deleted from the attribute), else where it is
+        parts.add(tuple((list(hist[k].deleted) or [getattr(obj, k)])[0] for k in REGION))
     if parts:
         refresh(session.connection(), parts)
 
