@@ -10,20 +10,18 @@ import time
 import zipfile
 from collections.abc import Iterator
 from functools import partial
+from typing import TYPE_CHECKING
 
-from openpyxl.reader.excel import ExcelReader
-from openpyxl.reader.strings import read_string_table
-from openpyxl.styles.stylesheet import apply_stylesheet
-from openpyxl.utils.cell import range_boundaries
-from openpyxl.utils.datetime import CALENDAR_MAC_1904
-from openpyxl.worksheet._reader import WorkSheetParser
-from openpyxl.xml.constants import ARC_STYLE, SHARED_STRINGS
 from python_calamine import CalamineWorkbook
 
 from .schema import TableSpec, table_for
 from .sources import Bundle, BundleError, Limits, Source
 from .xlsx_blocks import Ahead, Joined, Uncut, grid_fits, grid_rows, row_blocks, sheet_head
 from .zips import check_zip, open_entry
+
+if TYPE_CHECKING:  # openpyxl itself is imported where a workbook is read: every `audit` command
+    # would otherwise load it (half a second) to start
+    from openpyxl.worksheet._reader import WorkSheetParser
 
 # ---- Excel -----------------------------------------------------------------------------------
 #
@@ -66,6 +64,9 @@ class Workbook:
     """An xlsx being read: its sheets as openpyxl lists them (name, part), their XML streamed."""
 
     def __init__(self, data, name: str, limits: Limits):
+        from openpyxl.reader.excel import ExcelReader
+        from openpyxl.xml.constants import ARC_STYLE, SHARED_STRINGS
+
         self.name, self.limits, self.budget = name, limits, {}
         reader = ExcelReader(data, read_only=True, data_only=True)
         try:
@@ -98,6 +99,8 @@ class Workbook:
     def mini_parts(self) -> dict[str, bytes]:
         """The parts of a little workbook but its sheet: our shared strings, styles, date system."""
         if self._mini_parts is None:
+            from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
             parts = {"_rels/.rels": _MINI_ROOT_RELS, "xl/_rels/workbook.xml.rels": _MINI_BOOK_RELS,
                      "xl/workbook.xml": _mini_book(self.reader.wb.epoch == CALENDAR_MAC_1904)}
             if self.strings_part:
@@ -121,6 +124,10 @@ class Workbook:
     def parser(self, src, row: int) -> WorkSheetParser:
         """openpyxl's streaming parser of ``src`` (a sheet's XML), counting rows without a number
         on from ``row``."""
+        from openpyxl.reader.strings import read_string_table
+        from openpyxl.styles.stylesheet import apply_stylesheet
+        from openpyxl.worksheet._reader import WorkSheetParser
+
         if self._openpyxl is None:
             strings = []
             if self.strings_part:
@@ -137,6 +144,8 @@ class Workbook:
 
     def declared_rows(self, part: str) -> int | None:
         """The last row of the dimension the sheet declares (for progress only: never trusted)."""
+        from openpyxl.utils.cell import range_boundaries
+
         try:
             with self.open(part) as fh:
                 m = _DIMENSION.search(fh.read(64 << 10))
@@ -243,6 +252,8 @@ def sheet_rows(ws, origin: str, limits: Limits, *, formula=None) -> Iterator[tup
     ``max_xlsx_seconds`` spent reading, stops the read with a ``BundleError``. In a workbook
     opened with ``data_only=False``, a formula cell is given as ``formula`` if that is not None
     (the attendance sheet's marker), instead of the formula's text."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
     wb = ws.parent
     with ws._get_source() as src:
         parser = WorkSheetParser(src, ws._shared_strings, data_only=wb.data_only, epoch=wb.epoch,

@@ -10,8 +10,6 @@ import re
 import threading
 from collections.abc import Iterator
 
-from openpyxl.utils.cell import get_column_letter
-
 from .sources import CHUNK, Limits
 
 ROW_BYTES_MAX = 64 << 20  # a single row longer than this: openpyxl reads the sheet from there on
@@ -122,6 +120,8 @@ def _rows_between(low: int, high: int) -> str:
 
 def _columns_upto(column: int) -> str:
     """A regular expression of the column letters of columns 1 to ``column``."""
+    from openpyxl.utils.cell import get_column_letter  # here: every `audit` command would load openpyxl
+
     letters = get_column_letter(max(1, min(column, 18278)))
     parts = [f"[A-Z]{{1,{len(letters) - 1}}}"] if len(letters) > 1 else []
     for i, ch in enumerate(letters):

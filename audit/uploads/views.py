@@ -20,7 +20,6 @@ from flask_login import current_user, login_required
 from audit import paging
 from audit.access import deny, scope
 from audit.ledger.schema import BY_NAME, TABLES
-from audit.ledger.templates import WORKBOOK_NAME
 from models import Job
 
 from . import bp, jobs, storage
@@ -69,6 +68,9 @@ def index():
     commits = s.commit_jobs(checks)
     rows = [_summary(j, _current_commit(j, commits.get(j.id))) for j in checks]
     audits = jobs.owned(current_user.id, kinds=(s.AUDIT,), limit=1)
+    # imported here: the templates load openpyxl, which no other page (nor any command) needs to start
+    from audit.ledger.templates import WORKBOOK_NAME
+
     return render_template("uploads/index.html", rows=rows, tables=TABLES, workbook=WORKBOOK_NAME,
                            last_audit=(audits[0], jobs.view(audits[0])) if audits else None,
                            running_audit=s.running_audit())
