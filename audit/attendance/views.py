@@ -98,7 +98,7 @@ def _render_grid(grid, *, checked=None, upload_errors=None, upload_name=None, fi
         "attendance/grid.html", grid=grid, rows=_cells(grid, checked, filled.values if filled else None),
         checked=checked, filled=filled, explained=explained, names=names,
         upload_errors=upload_errors, upload_name=upload_name, findings=findings,
-        open_findings=sum(1 for f in findings if f.status in ("open", "confirmed")),
+        open_findings=sum(1 for f in findings if f.is_active),
         statuses=services.STATUSES, weekday=services.WEEKDAYS, marks_help=MARKS_HELP,
         month_zh=month_zh, ym=ym,
         prev_month=ym(queries.shift_month(grid.month, -1)), next_month=ym(queries.shift_month(grid.month, 1)),
@@ -132,7 +132,7 @@ def _save_and_audit(grid, cells, source: str):
         return redirect(_grid_url(grid))
     db.session.rollback()  # see what the audit (on its own connection) committed
     findings = queries.unit_findings(grid.unit, grid.month)
-    still = sum(1 for f in findings if f.status in ("open", "confirmed"))
+    still = sum(1 for f in findings if f.is_active)
     pending = f"有 {still} 条待处理的审计发现，见下方列表" if still else "没有待处理的审计发现"
     flash(f"已保存 {saved.changed} 条考勤，审计已完成（{detail}；审计基准日 {grid.as_of.isoformat()}）："
           f"本单位 {month_zh(grid.month)}{pending}。", "success")

@@ -3,6 +3,7 @@ from flask_login import current_user, login_required
 
 from models import FINDING_STATUSES
 
+from .. import paging
 from ..access import deny, scope
 from ..engine.rule import CATEGORIES, SEVERITIES
 from . import bp, evidence, queries
@@ -15,7 +16,7 @@ def index():
     f = queries.Filters.from_args(request.args)
     # pages by key: a next page starts after the last row's sort key (``after``); ``page`` only numbers it
     after = (request.args.get("after") or "")[:80] or None
-    page = max(request.args.get("page", 1, type=int) or 1, 1) if after else 1
+    page = paging.page_arg() if after else 1
     rows, total, capped, amount, next_after = queries.listing(f, after)
     return render_template(
         "findings/index.html", f=f, rows=rows, total=total, capped=capped, amount=amount, page=page,
