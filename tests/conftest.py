@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -215,15 +214,11 @@ def browser():
 @pytest.fixture
 def live(app, web):
     """The app on a free local port, in a thread of its own (each request gets its own context)."""
-    from werkzeug.serving import make_server
+    from web_helpers import served
 
     app.config["AUDIT_AS_OF"] = "2025-06-30"  # audits started from the web replay this date
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -228,3 +230,19 @@ def shot(page, name: str, request, folder: Path = SHOTS) -> None:
     backend = callspec.params.get("database_url", "db") if callspec else "db"
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / f"{name}-{backend}.png"), full_page=True)
+
+
+@contextmanager
+def served(app):
+    """The app on a free local port, in a thread of its own (each request gets its own context):
+    its URL, for a browser test."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)

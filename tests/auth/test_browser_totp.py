@@ -7,7 +7,6 @@ go to tests/artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 
 import pyotp
@@ -35,18 +34,12 @@ class Clock:
 
 @pytest.fixture
 def live(app, quick_hashes, monkeypatch):
-    from werkzeug.serving import make_server
-
     app.config["TOTP_ENFORCE"] = True  # as in production
     create_user("admin", "admin", PASSWORD, display_name="系统管理员", by="test")
     create_user("auditor_fj", "auditor", PASSWORD, regions=["奉节县"], display_name="县审计员", by="test")
     db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with wh.served(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -41,7 +41,8 @@ def excel_value() -> st.SearchStrategy:
 
 
 def excel_cell(spec, key: str, text: str):
-    """A valid cell as Excel holds it: dates as dates, money and counts as numbers."""
+    """A valid cell as Excel holds it: dates as dates, money and counts as numbers. Not
+    ``bundle_files.excel_cell``: a month stays text here, as the poisoned rows put any text there."""
     if text == "":
         return None
     parse = spec.col(key).parse
