@@ -17,6 +17,20 @@ AXIS = "#555555"
 GRID = "#d9d9d9"
 
 
+WEB_LABEL_ROOM = 14  # characters of a bar's label before it runs under the bar: the dashboard's
+PDF_LABEL_ROOM = 18  # the reports'
+
+
+def short_label(label: str, room: int = WEB_LABEL_ROOM) -> str:
+    """A label longer than the room keeps its beginning and its end, on the web and in the PDFs:
+    two workshops of one village begin alike and differ by their last words or their code
+    (``兴隆镇老鹰村服装…0236-Z03）``); on the web the whole label is the bar's tooltip."""
+    if len(label) <= room:
+        return label
+    tail = room // 2
+    return label[:room - tail - 1] + "…" + label[-tail:]
+
+
 def _num(x: float) -> str:
     return f"{x:.1f}".rstrip("0").rstrip(".")
 
@@ -86,9 +100,7 @@ def hbars(items: list[dict], title: str, *, width: int = 640, colour: str = BAR,
         y = top + i * rowh
         v = float(it["value"])
         w = (v / maxv) * plot_w if maxv else 0
-        label = str(it["label"])
-        if len(label) > 18:
-            label = label[:17] + "…"
+        label = short_label(str(it["label"]), PDF_LABEL_ROOM)
         out.append(f'<text x="0" y="{y + 16}" fill="#222">{escape(label)}</text>')
         out.append(f'<rect x="{label_width}" y="{y + 4}" width="{_num(max(w, 1))}" height="{rowh - 8}" '
                    f'fill="{BAR_MUTED if it.get("muted") else colour}"/>')
@@ -101,15 +113,6 @@ def hbars(items: list[dict], title: str, *, width: int = 640, colour: str = BAR,
 
 
 # -- the web's charts -----------------------------------------------------------------------------------
-
-WEB_LABEL_ROOM = 14  # characters of a bar's label before it runs under the bar
-
-
-def short_label(label: str, room: int = WEB_LABEL_ROOM) -> str:
-    """A label longer than the room keeps its end: two workshops of one village differ by their
-    last words, not by the region they start with (the whole label is the bar's tooltip)."""
-    return label if len(label) <= room else "…" + label[-(room - 1):]
-
 
 def web_hbars(items: list[dict], title: str) -> Markup:
     """Horizontal bars, one row per item (``label``, ``value``, ``href``, ``text``: the value shown,
