@@ -4,8 +4,9 @@ post code to its post). ``Converting`` is the part of ``importer.Importer`` that
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import itemgetter
 
 from sqlalchemy import (
@@ -36,8 +37,45 @@ class _Column:
     convert: Callable
     required: bool
     width: int  # how many stage columns the converted value fills (tuples)
-    cache: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)  # cell -> converted value, as the careful way keeps it
+    parts: list[_Part] = field(default_factory=list)  # the streamed way's, made when first streamed
 
+    def plain(self, x):
+        """The converted value of cell ``x`` if it is plainly good; else ``Unsure``."""
+        got = self.cache.get(x, _ABSENT)
+        if got is _ABSENT:
+            if v.has_controls(x) or (self.key in SAMPLE_KEYS and sample_mark(self.key, x)):
+                raise Unsure
+            got = self.cache[x] = convert_cell(self.convert, x)
+        if got.__class__ is CellError or (got is None and self.required):
+            raise Unsure
+        return got
+
+
+class Unsure(Exception):
+    """A cell that the streamed conversion (``Converting.streamed``) does not write: one that does
+    not convert, a required one left empty, one with invisible control characters, one with a
+    template sample's mark. Its chunk is converted the careful way (``_convert_chunk``), which
+    names the row."""
+
+
+_ABSENT = object()
+
+
+class _Part(dict):
+    """Cell -> part ``j`` of its column's converted value (the value itself in a column of width 1),
+    each distinct cell converted once (``_Column.plain``)."""
+
+    def __init__(self, column: _Column, j: int):
+        super().__init__()
+        self.column, self.j = column, j
+
+    def __missing__(self, x):
+        got = self.column.plain(x)
+        if self.column.width > 1 and got is not None:
+            got = got[self.j]
+        self[x] = got
+        return got
 
 
 class Converting:
@@ -136,6 +174,35 @@ class Converting:
             kept.append(row)
             kept_numbers.append(row_no)
         return kept_numbers, kept
+
+    def streamed(self, columns: list[_Column], chunk: list, numbers: list[int] | None,
+                 constants: dict[int, object]) -> Iterator[tuple]:
+        """The stage rows of a chunk, converted as they are read (by executemany): the row number
+        (if ``numbers``), then each column's parts, ``constants`` (part position -> value) put in.
+        No step per row runs in Python, and no list is made per column: each part maps the cells
+        through its ``_Part``. Raises ``Unsure``, as it is read, at a cell the careful way must see:
+        what was written of the chunk must then be undone (``writers.Writer.rows``)."""
+        parts: list = []
+        for c in columns:
+            if c.index < 0:
+                if c.required:
+                    raise Unsure
+                parts.extend(repeat(None) for _ in range(c.width))
+                continue
+            if len(c.cache) > CACHE_MAX:
+                c.cache.clear()
+            if not c.parts:
+                c.parts = [_Part(c, j) for j in range(c.width)]
+            cells = itemgetter(c.index)
+            for part in c.parts:
+                if len(part) > CACHE_MAX:
+                    part.clear()
+                parts.append(map(part.__getitem__, map(cells, chunk)))
+        for at, value in sorted(constants.items()):
+            parts.insert(at, repeat(value))
+        if numbers is not None:
+            parts.insert(0, numbers)
+        return zip(*parts, strict=False)  # the constants repeat without end
 
     def _convert_chunk(self, spec: TableSpec, columns: list[_Column], chunk: list, numbers: list[int]):
         """Convert a chunk column by column; report bad cells; return (columns, row numbers) of the

@@ -32,9 +32,8 @@ import gc
 import hashlib
 import sys
 from collections.abc import Callable
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from itertools import repeat
-from operator import itemgetter
 from pathlib import Path
 
 from sqlalchemy import (
@@ -61,13 +60,14 @@ from models import (
 from . import fast, grid, statistics
 from . import values as v
 from .bundle import Bundle, BundleError, Limits, Source, open_bundle
-from .convert import CACHE_MAX, Converting, convert_cell
+from .convert import Converting, Unsure, convert_cell
 from .merges import Merging
 from .outcome import ImportRefused, ImportResult, RowError, TableCounts, TooManyErrors
 from .schema import REQUIRED_TABLES, TABLES, TableSpec
 from .sheet import TableRows, read_table
 from .stages import DIRECT, GRID_AS_ATTENDANCE, STAGE_KEYS, STAGES
 from .values import CellError
+from .writers import columns_out, writer
 
 __all__ = ["ImportRefused", "ImportResult", "Importer", "RowError", "TableCounts", "import_bundle"]
 
@@ -239,15 +239,29 @@ class Importer(Converting, Merging):
         counts = self.result.counts[spec.name]
         bar = tqdm(total=source.approx_rows, desc=f"导入 {spec.label}", unit="行", disable=not self.progress,
                    file=sys.stderr, leave=False, mininterval=0.5, dynamic_ncols=True)
-        with bar, self._writer(conn, into.name, names) as write:
+        with bar, writer(conn, into.name, names) as write:
+            # on SQLite a chunk is converted as executemany reads it (``streamed``), until a cell
+            # needs the careful way (``Unsure``): from that chunk on, the table is read that way
+            stream = write.streams and not spec.checks
+
             def flush(chunk: list, numbers: list[int]) -> None:
+                nonlocal stream
+                if stream:
+                    try:
+                        write.rows(self.streamed(columns, chunk, numbers if numbered else None,
+                                                 {5: 1} if spec.name == "wages" else {}))
+                    except Unsure:
+                        stream = False
+                    else:
+                        counts.rows += len(numbers)
+                        return
                 staged = self._convert_chunk(spec, columns, chunk, numbers)
                 if staged is None:
                     return
                 cols, good_numbers = staged
                 if spec.name == "wages":
                     cols.insert(5, repeat(1, len(good_numbers)))
-                write(_columns_out(good_numbers if numbered else None, cols, widths))
+                write.columns(columns_out(good_numbers if numbered else None, cols, widths))
                 counts.rows += len(good_numbers)
 
             self._read(table, width, spec, flush, bar, unnamed)
@@ -305,33 +319,6 @@ class Importer(Converting, Merging):
             bar.update(len(chunk))
             if self.on_progress is not None:
                 self.on_progress(spec.label, last - 1)
-
-    @contextmanager
-    def _writer(self, conn: Connection, table: str, names: list[str]):
-        """Bulk insert of a chunk's columns (``_columns_out``) into ``table``, chunk after chunk: on
-        PostgreSQL one ``COPY`` (text format, ``_CopyText``) for the whole table, opened at the
-        first chunk (the server writes a chunk while the next is read and converted); on SQLite
-        executemany. An exception inside ends the COPY, failed."""
-        if conn.dialect.name == "postgresql":
-            raw = conn.connection.driver_connection
-            sql = f"COPY {table} ({', '.join(names)}) FROM STDIN"
-            texts = [_CopyText() for _ in names]
-            with ExitStack() as stack:
-                copy = None
-
-                def write_pg(cols: list) -> None:
-                    nonlocal copy
-                    if copy is None:
-                        copy = stack.enter_context(stack.enter_context(raw.cursor()).copy(sql))
-                    columns = (map(t.__getitem__, c) for t, c in zip(texts, cols, strict=True))
-                    lines = map("\t".join, zip(*columns, strict=True))
-                    copy.write("\n".join(lines).encode() + b"\n")
-
-                yield write_pg
-            return
-        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-        raw = conn.connection.driver_connection  # same connection, same transaction
-        yield lambda cols: raw.executemany(sql, zip(*cols, strict=True))
 
     def _record_batch(self, conn: Connection, path: Path, started: dt.datetime) -> None:
         changed = any(c.added or c.changed for c in self.result.counts.values())
@@ -443,40 +430,6 @@ def _without_reference_triggers(conn: Connection) -> None:
     if superuser or (version >= 150000 and conn.exec_driver_sql(  # the function is new in 15
             "SELECT has_parameter_privilege('session_replication_role', 'SET')").scalar()):
         conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
-
-
-def _columns_out(numbers: list[int] | None, cols: list, widths: list[int]) -> list:
-    """The stage columns of a chunk: the row number (if given), then each column's value(s), a
-    tuple's parts as columns of their own (column by column: no Python loop runs per row)."""
-    parts = [] if numbers is None else [numbers]
-    for col, w in zip(cols, widths, strict=True):
-        if w == 1:
-            parts.append(col)
-            continue
-        if None in col:
-            blank = (None,) * w
-            col = [blank if x is None else x for x in col]
-        parts.extend(list(map(itemgetter(j), col)) for j in range(w))
-    return parts
-
-
-class _CopyText(dict):
-    """A column's values as PostgreSQL's COPY text format writes them, each distinct value
-    formatted once (``map(cache.__getitem__, column)``)."""
-
-    def __missing__(self, x) -> str:
-        if len(self) > CACHE_MAX:
-            self.clear()
-        if x is None:
-            text = "\\N"
-        elif x.__class__ is str:
-            text = x.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        elif isinstance(x, (dt.date, dt.time)):
-            text = x.isoformat()
-        else:
-            text = str(x)
-        self[x] = text
-        return text
 
 
 def _sha256(path: Path) -> str:

@@ -64,6 +64,32 @@ def test_a_key_given_again_in_a_later_chunk_names_both_rows(app, people, tmp_pat
     assert snapshot(db.engine) == before
 
 
+@pytest.mark.parametrize("stored", [False, True], ids=["empty-table", "staged"])
+def test_a_cell_cleaned_mid_chunk_is_written_once(app, people, tmp_path, stored):
+    """On SQLite the first chunk is written as it converts; the second (rows 5-7) holds a cell with
+    a zero-width space in its middle row: what that chunk wrote before it is undone and the chunk
+    converted again the careful way, which names the row. Every day is stored once."""
+    tables = prepare(app, people, tmp_path, stored)
+    tables["attendance"][4]["status"] = "出\u200b勤"  # row 6
+    result = run_import(app, write_bundle(tmp_path / "b", tables))
+    assert result.ok, [str(e) for e in result.errors]
+    assert "考勤记录(attendance) 第 6 行：已删除不可见的控制字符" in result.warnings
+    assert result.counts["attendance"].added == 10
+    db.session.rollback()  # a fresh snapshot (``prepare`` counted in the session)
+    assert count(Attendance) == 10 + stored
+    row6 = db.select(Attendance.status).where(Attendance.work_date == dt.date(2025, 3, 7))
+    assert db.session.scalars(row6).all() == ["出勤"]
+
+
+def test_a_template_sample_row_mid_chunk_is_refused_by_its_row(app, people, tmp_path):
+    tables = prepare(app, people, tmp_path, stored=False)
+    tables["attendance"][7]["post_code"] = "示例GW-001"  # row 9, the middle of the third chunk
+    result = run_import(app, write_bundle(tmp_path / "b", tables))
+    assert [(e.table, e.row, e.column) for e in result.errors] == [("attendance", 9, "岗位或车间编号")]
+    assert "第 9 行是模板示例行" in result.errors[0].reason
+    assert count(Attendance) == 0
+
+
 def test_a_person_given_twice_chunks_apart_names_both_rows(app, people, tmp_path):
     tables = base_tables(people)
     for i in range(5):  # rows 5-9
