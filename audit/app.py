@@ -7,14 +7,11 @@ import os
 from typing import Any
 
 from flask import Flask
-from flask_migrate import Migrate
 
-from models import MIGRATIONS_DIR, db
+from models import db
 
 from .config import from_environment
 from .pii import PiiCodec
-
-migrate = Migrate()
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -34,7 +31,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     app.extensions["pii"] = PiiCodec(app.config["AUDIT_PII_KEY"])
     from .logchain import init_app as init_log_key  # P7: the audit log's chain key, never in the database
 

@@ -6,15 +6,30 @@ import os
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
-from flask_migrate.cli import db as db_group
+from flask.cli import FlaskGroup, ScriptInfo, routes_command, shell_command, with_appcontext
 
 from .app import create_app
-from .database import ensure_schema
+from .database import ensure_schema, migrations
 from .registry import register_commands
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False, add_version_option=False,
+class _Commands(FlaskGroup):
+    """Flask's group, with ``audit db`` (Alembic via Flask-Migrate: upgrade, downgrade, migrate)
+    loaded only when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "db"})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name != "db":
+            return super().get_command(ctx, name)
+        from flask_migrate.cli import db as db_group
+
+        migrations(ctx.ensure_object(ScriptInfo).load_app())
+        return db_group
+
+
+@click.group(cls=_Commands, create_app=create_app, add_default_commands=False, add_version_option=False,
              load_dotenv=False, set_debug_flag=False,
              help="公益性岗位与就业帮扶车间审计系统。数据库由环境变量 DATABASE_URL 指定，"
                   "缺省为实例目录中的 SQLite 文件。")
@@ -24,7 +39,6 @@ def cli() -> None:
 
 cli.add_command(shell_command)
 cli.add_command(routes_command)
-cli.add_command(db_group)  # audit db upgrade / downgrade / migrate (Alembic via Flask-Migrate)
 register_commands(cli)
 
 

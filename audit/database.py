@@ -6,27 +6,39 @@ import logging
 import os
 import socket
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from flask import current_app
-from flask_migrate import upgrade
+from flask import Flask, current_app
+from sqlalchemy import inspect, text
 
-from models import MIGRATIONS_DIR, db
+from models import MIGRATIONS_DIR, SCHEMA_HEAD, db
 
 # the key in ``app.extensions`` of what runs after ``ensure_schema`` migrated the database
 AFTER_UPGRADE = "audit_after_upgrade"  # a key of app.extensions (not a log action)
 
 
 def schema_is_current() -> bool:
-    heads = set(ScriptDirectory(MIGRATIONS_DIR).get_heads())
+    """Whether the database is at the newest migration (``models.SCHEMA_HEAD``), asked without
+    loading Alembic: every command asks, few migrate."""
     with db.engine.connect() as conn:
-        current = set(MigrationContext.configure(conn).get_current_heads())
-    return current == heads
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        return set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) == {SCHEMA_HEAD}
+
+
+def migrations(app: Flask) -> None:
+    """Flask-Migrate for ``app`` (its ``audit db`` commands, ``flask_migrate.upgrade``): loaded by
+    what migrates, not by every command (Alembic's import is a fifth of a command's start)."""
+    if "migrate" not in app.extensions:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
 
 
 def ensure_schema() -> None:
     """Bring the database to the newest migration (inside an app context)."""
     if not schema_is_current():
+        from flask_migrate import upgrade
+
+        migrations(current_app)
         upgrade(directory=MIGRATIONS_DIR)
         # what the start-up hook skipped on a database not yet migrated: the features' checks
         # (``AFTER_UPGRADE``, set by audit/registry.py: jobs left by a dead process)

@@ -54,10 +54,14 @@ from .summary import SummaryCount, SummaryMoney, SummaryRun
 from .system import FindingAlias, Setting, SignInFailure
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+# the newest migration's revision: a database at it needs no migrating, which every command checks
+# without loading Alembic (tests/database/test_schema_head.py holds it to the migrations' head)
+SCHEMA_HEAD = "0021"
 
 __all__ = [
     "AuditRun", "FINDING_STATUSES", "Finding", "RuleParameter", "Attendance", "Base", "Business",
-    "ChangeLog", "Death", "Household", "ImportBatch", "Job", "MIGRATIONS_DIR", "UNIT_SEP", "split_unit_key",
+    "ChangeLog", "Death", "Household", "ImportBatch", "Job", "MIGRATIONS_DIR", "SCHEMA_HEAD", "UNIT_SEP",
+    "split_unit_key",
     "unit_display", "unit_key", "MigrantWork", "Official", "Pension", "Person", "Placement", "Position",
     "Post", "ROLES", "Report", "SocialInsurance", "User", "UserScope", "Wage", "Workshop", "WorkshopStaff",
     "db", "ACTIONS", "NOTICE_STATUSES", "EvidenceFile", "Notice", "NoticeFinding", "NoticeResponse",

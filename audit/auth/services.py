@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from functools import cache
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import delete, exists, func, insert, select, update
@@ -22,8 +23,15 @@ MAX_FAILURES = 5
 LOCK_MINUTES = 15
 MIN_PASSWORD = policy.MIN_LENGTH
 KEEP_FAILURES = dt.timedelta(days=1)  # rows of sign_in_failures older than this are deleted
-# checked against when the user name is unknown, so that both cases take as long
-_DUMMY_HASH = generate_password_hash("unknown-user-dummy-password")
+
+
+@cache
+def dummy_hash() -> str:
+    """Checked against when the user name is unknown, so that both cases take as long. Made at the
+    process's first sign-in (an scrypt hash: no command that signs nobody in should pay for it),
+    before it is known whether the name exists, so that the first attempt takes as long either way."""
+    return generate_password_hash("unknown-user-dummy-password")
+
 # The one answer to every refused sign-in (unknown name, wrong password, locked, deactivated): the
 # page must not tell which accounts exist or what state they are in (the audit log says why).
 SIGN_IN_FAILED = "用户名或密码错误，或账户暂不可用。"
@@ -55,10 +63,11 @@ def authenticate(username: str, password: str, ip: str | None = None) -> SignIn:
         refused = _rate_limited(ip, username, now)
         if refused is not None:
             return refused
+    dummy = dummy_hash()
     user = db.session.scalar(select(User).where(User.username == username))
     # Every refusal costs one password hash, whatever the reason (an unknown name is checked against
     # a dummy hash), and answers the same message: which reason it was goes to the audit log only.
-    password_ok = check_password_hash(user.password_hash if user is not None else _DUMMY_HASH, password or "")
+    password_ok = check_password_hash(user.password_hash if user is not None else dummy, password or "")
     if user is None:
         _note_failure(ip, now)
         record_now("auth.login_failed", table="users", ref=username[:64], new={"reason": "unknown user"})

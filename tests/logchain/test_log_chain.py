@@ -9,6 +9,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import delete, insert, select, text, update
 
 from audit.auditlog import record_now
+from audit.database import migrations
 from audit.ledger.importer import import_bundle
 from audit.logchain import append
 from models import MIGRATIONS_DIR, ChangeLog, db
@@ -143,6 +144,7 @@ def test_a_reader_that_writes_after_another_writer_committed_continues_the_chain
 
 
 def test_the_migration_chains_the_entries_already_there(app, runner):
+    migrations(app)
     try:
         downgrade(directory=MIGRATIONS_DIR, revision="0005")
         with db.engine.begin() as conn:

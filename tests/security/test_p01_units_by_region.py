@@ -11,6 +11,7 @@ import re
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import select
 
+from audit.database import migrations
 from models import MIGRATIONS_DIR, Finding, Notice, Position, User, UserScope, db
 
 from helpers import County
@@ -101,6 +102,7 @@ def test_the_migration_turns_stored_names_into_units_of_their_own_region(app, pe
     issue(CAOTANG, ids, dt.date.today() + dt.timedelta(days=30), by="auditor_fj", scope_clause=true())
     create_user("operator_bd", "operator", PASSWORD, units=[f"employer:{BAIDI}"], by="test")
     db.session.commit()
+    migrations(app)
     try:  # back to names, as they were stored before migration 0013
         downgrade(directory=MIGRATIONS_DIR, revision="0012")
         db.session.remove()
