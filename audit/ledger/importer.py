@@ -249,7 +249,7 @@ class Importer(Converting, Merging):
                 if stream:
                     try:
                         write.rows(self.streamed(columns, chunk, numbers if numbered else None,
-                                                 {5: 1} if spec.name == "wages" else {}))
+                                                 {5: 1} if spec.name == "wages" else {}), len(chunk))
                     except Unsure:
                         stream = False
                     else:
