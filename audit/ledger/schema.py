@@ -284,6 +284,7 @@ SAMPLE_PREFIX = "示例"
 SAMPLE_ID_REGION = "000000"
 SAMPLE_CODE_KEYS = frozenset({"position_code", "workshop_code", "post_code", "subject_code", "household_id"})
 SAMPLE_NAME_KEYS = frozenset({"name", "account_name"})
+_SPACE = re.compile(r"\s+")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -294,7 +295,7 @@ def sample_mark(key: str, value) -> bool:
         return False
     if not isinstance(value, str):
         return False  # numbers, dates: never a sample's code, name or ID number (those are text)
-    text = re.sub(r"\s+", "", nfkc(v.strip_controls(value)))
+    text = _SPACE.sub("", nfkc(v.strip_controls(value)))
     if key == "id_number":
         return text.startswith(SAMPLE_ID_REGION)
     return text.startswith(SAMPLE_PREFIX)

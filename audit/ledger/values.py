@@ -22,7 +22,15 @@ class CellError(ValueError):
 
 
 def nfkc(text: str) -> str:
+    if text.isascii():  # NFKC leaves ASCII as it is (codes, ID and account numbers, dates)
+        return text.strip()
     return unicodedata.normalize("NFKC", text).strip()
+
+
+_BREAKS_INSIDE = re.compile(r"(?<=\S)[\t\r\n]+(?=\S)")
+_SPACE = re.compile(r"\s+")
+_ACCOUNT_SEPARATORS = re.compile(r"[\s\-]")
+_ACCOUNT = re.compile(r"[0-9]{6,32}")
 
 
 TEXT_MAX = 128  # the widest text column of the ledger tables
@@ -37,9 +45,9 @@ def has_controls(value) -> bool:
 def strip_controls(value):
     """A cell without its control and format characters. No ledger field is multi-line: tab and
     line breaks go too (one between words becomes a space)."""
-    if value.__class__ is not str:
+    if value.__class__ is not str or CONTROL_CHARS_ALL.search(value) is None:
         return value
-    return CONTROL_CHARS_ALL.sub("", re.sub(r"(?<=\S)[\t\r\n]+(?=\S)", " ", value))
+    return CONTROL_CHARS_ALL.sub("", _BREAKS_INSIDE.sub(" ", value))
 
 
 def text(value) -> str:
@@ -75,7 +83,7 @@ def within(parse: Callable[[object], str], width: int) -> Callable[[object], str
 
 def name_key(name: str) -> str:
     """A name for matching: Unicode NFKC, all white space removed (rules.md, "Name match")."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
+    return _SPACE.sub("", name if name.isascii() else unicodedata.normalize("NFKC", name))
 
 
 def code(value) -> str:
@@ -102,9 +110,9 @@ def id_number(value) -> str:
         raise CellError(f"身份证号应为18位，实为{len(number)}位")
     if not _ID_SHAPE.match(number):
         raise CellError("身份证号前17位应为数字，末位应为数字或X")
-    try:
-        born = ric.get_birth_date(number)
-    except ValidationError:
+    try:  # (the shape is checked: stdnum's get_birth_date would clean the number again, a third of the time)
+        born = id_facts(number)[0]
+    except ValueError:
         raise CellError("身份证号中的出生日期不存在") from None
     if born.year < 1900 or born > dt.date.today():
         raise CellError("身份证号中的出生日期不合理")
@@ -133,8 +141,8 @@ def account(value) -> str:
     """Bank account number: digits (spaces and dashes removed)."""
     if isinstance(value, float):
         raise CellError("银行账号被 Excel 存成了数字（已丢失精度），请把该列设为文本后重新录入")
-    number = re.sub(r"[\s\-]", "", nfkc(text(value)))
-    if not re.fullmatch(r"[0-9]{6,32}", number):
+    number = _ACCOUNT_SEPARATORS.sub("", nfkc(text(value)))
+    if not _ACCOUNT.fullmatch(number):
         raise CellError("银行账号应为6至32位数字")
     return number
 
