@@ -3,6 +3,7 @@ PostgreSQL one ``COPY`` (text format) for the whole table, on SQLite executemany
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from itertools import chain, islice
@@ -12,7 +13,7 @@ from sqlalchemy import Connection
 
 from .convert import CACHE_MAX
 
-ROWS_PER_INSERT = 50  # SQLite: rows of one INSERT statement (within 999 parameters)
+ROWS_PER_INSERT = 200  # SQLite: rows of one INSERT statement (within its limit of parameters)
 
 
 class Writer:
@@ -31,13 +32,15 @@ class Writer:
 class _SQLiteWriter(Writer):
     """executemany of INSERT statements of ``ROWS_PER_INSERT`` rows each (the rest one by one):
     a statement of many rows binds as many values, but SQLite steps and resets it once, not once
-    a row — two fifths less time for the 1.7 million attendance rows of a district."""
+    a row, and keeps its place in the table from one row to the next: about two fifths less time
+    for the 1.7 million attendance rows of a district."""
 
     streams = True
 
     def __init__(self, raw, table: str, names: list[str]):
         self.raw, self.width = raw, len(names)
-        self.per = max(1, min(ROWS_PER_INSERT, 999 // self.width))
+        limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # 32,766 since SQLite 3.32, 999 before
+        self.per = max(1, min(ROWS_PER_INSERT, limit // self.width))
         one = f"({', '.join('?' * self.width)})"
         self.one = f"INSERT INTO {table} ({', '.join(names)}) VALUES {one}"
         self.many = f"{self.one}{f', {one}' * (self.per - 1)}"

@@ -1,8 +1,9 @@
 """The importer reads, checks and writes a table chunk by chunk (``importer.CHUNK`` rows, made tiny
-here): what crosses a chunk's edge is found as if the table were read whole — a bad cell names its
-row, a key given twice names both rows, identical wage rows are numbered and named — and a refusal
-after chunks were written leaves the database exactly as it was. Each case runs the two ways a
-table is written: straight into an empty table, and staged beside rows already stored."""
+here, as the rows of one INSERT on SQLite): what crosses a chunk's edge is found as if the table
+were read whole — a bad cell names its row, a key given twice names both rows, identical wage rows
+are numbered and named — and a refusal after chunks were written leaves the database exactly as it
+was. Each case runs the two ways a table is written: straight into an empty table, and staged
+beside rows already stored."""
 from __future__ import annotations
 
 import copy
@@ -10,7 +11,7 @@ import datetime as dt
 
 import pytest
 
-from audit.ledger import importer
+from audit.ledger import importer, writers
 from models import Attendance, Wage, db
 
 from helpers import base_tables, count, run_import, snapshot, write_bundle
@@ -19,6 +20,7 @@ from helpers import base_tables, count, run_import, snapshot, write_bundle
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
     monkeypatch.setattr(importer, "CHUNK", 3)
+    monkeypatch.setattr(writers, "ROWS_PER_INSERT", 2)  # SQLite: a chunk is one INSERT of 2 rows and one of 1
 
 
 def days(person: str, post: str, first: dt.date, n: int) -> list[dict]:
