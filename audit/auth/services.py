@@ -10,6 +10,7 @@ from functools import cache
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import delete, exists, func, insert, select, update
+from werkzeug import security
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import ROLES, PasswordHistory, Position, Role, SignInFailure, User, UserScope, db, unit_key
@@ -29,8 +30,9 @@ KEEP_FAILURES = dt.timedelta(days=1)  # rows of sign_in_failures older than this
 def dummy_hash() -> str:
     """Checked against when the user name is unknown, so that both cases take as long. Made at the
     process's first sign-in (an scrypt hash: no command that signs nobody in should pay for it),
-    before it is known whether the name exists, so that the first attempt takes as long either way."""
-    return generate_password_hash("unknown-user-dummy-password")
+    before it is known whether the name exists, so that the first attempt takes as long either way.
+    Werkzeug's default method, as every password is hashed with."""
+    return security.generate_password_hash("unknown-user-dummy-password")
 
 # The one answer to every refused sign-in (unknown name, wrong password, locked, deactivated): the
 # page must not tell which accounts exist or what state they are in (the audit log says why).
