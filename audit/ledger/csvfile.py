@@ -32,10 +32,12 @@ def scan_csv(opener, name: str) -> tuple[str, int]:
         try:
             with opener() as fh:
                 while chunk := fh.read(CHUNK):
-                    text = decoder.decode(chunk)
-                    if "\x00" in text:
+                    decoder.decode(chunk)  # (the text is not kept: only whether it decodes)
+                    # counted in the bytes: a NUL or a line feed is that one byte in UTF-8 and in GB18030
+                    # (whose multi-byte characters never hold a byte below 0x30), and never part of another
+                    if b"\x00" in chunk:
                         raise BundleError(f"{name} 含有空字符（NUL），不是文本格式的 CSV")
-                    lines += text.count("\n")
+                    lines += chunk.count(b"\n")
                 decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
