@@ -296,6 +296,10 @@ class RunContext:
         if not self.sqlite:
             self.conn.exec_driver_sql(f"ANALYZE {name}")
 
+    def built(self, name: str) -> Table | None:
+        """The shared aggregate ``name`` (``attendance_month`` …) if this run has built it."""
+        return self.__dict__.get(name)
+
     def drop_temporaries(self) -> None:
         for name in ("attendance_month", "wage_month", "wages"):
             if name in self.__dict__ and self.__dict__[name] is not Wage.__table__:

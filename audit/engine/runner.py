@@ -123,7 +123,8 @@ def run_audit(engine: Engine, *, as_of: dt.date, actor: str, only: set[str] | No
     try:
         with engine.connect() as conn, conn.begin():
             found = compute(conn, as_of, only, rules=result.rules)
-            result.coverage = coverage.compute(conn, as_of)
+            result.coverage = coverage.compute(conn, as_of,
+                                               attendance_month=found.ctx.built("attendance_month"))
             result.aggregates = dict(found.aggregates)
             _store(conn, run_id, found, result)
             found.ctx.drop_temporaries()

@@ -353,3 +353,18 @@ def test_a_run_reads_the_data_up_to_its_date_not_rows_dated_after_it(app, people
     wages = coverage.compute(db.session.connection(), before_last)["tables"]["wages"]  # as a replay does
     assert wages["data_date"] == max(p for p in paid if p <= before_last.isoformat())
     assert wages["rows"] == len(c.t["wages"])  # every row still counted: only the date is as of the run
+
+
+def test_a_run_dated_inside_the_attendance_shows_its_latest_day_up_to_that_date(app, people, tmp_path):
+    """A run whose date falls among the check-ins (on SQLite the latest day is found through the
+    run's monthly aggregate, the latest month's check-ins only): the latest day on or before the
+    date, while every row and person of the table is counted."""
+    c = lists_county(people)
+    days = sorted({r["work_date"] for r in c.t["attendance"]})
+    assert len(days) > 2
+    as_of = dt.date.fromisoformat(days[len(days) // 2]) + dt.timedelta(days=1)
+    c.audit(app, tmp_path, as_of=as_of.isoformat())
+    attendance = latest_run().summary["coverage"]["tables"]["attendance"]
+    assert attendance["data_date"] == max(d for d in days if d <= as_of.isoformat())
+    assert attendance["rows"] == len(c.t["attendance"])
+    assert attendance["persons"] == len({r["id_number"] for r in c.t["attendance"]})
