@@ -47,7 +47,7 @@ def categories(value) -> int:
     """人员类别 list -> bit mask over vocab.CATEGORIES. Unknown words are an error."""
     mask = 0
     for word in v._LIST_SEP.split(nfkc(v.text(value))):
-        word = re.sub(r"\s+", "", word)  # "大龄失业人员 (4050)" as ledger-format.md prints it
+        word = v.WHITESPACE.sub("", word)  # "大龄失业人员 (4050)" as ledger-format.md prints it
         if not word:
             continue
         word = vocab.CATEGORY_ALIASES.get(word, word)
@@ -238,7 +238,7 @@ _BY_ANY_NAME = {**{t.name: t.name for t in TABLES if t.name in REPLACEABLE},
 
 
 def _replaced_table(value) -> str:
-    name = re.sub(r"\s+", "", nfkc(v.text(value)))
+    name = v.WHITESPACE.sub("", nfkc(v.text(value)))
     found = _BY_ANY_NAME.get(name.lower()) or _BY_ANY_NAME.get(name)
     if found is None:
         spec = table_for(name)
@@ -284,7 +284,6 @@ SAMPLE_PREFIX = "示例"
 SAMPLE_ID_REGION = "000000"
 SAMPLE_CODE_KEYS = frozenset({"position_code", "workshop_code", "post_code", "subject_code", "household_id"})
 SAMPLE_NAME_KEYS = frozenset({"name", "account_name"})
-_SPACE = re.compile(r"\s+")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -295,7 +294,7 @@ def sample_mark(key: str, value) -> bool:
         return False
     if not isinstance(value, str):
         return False  # numbers, dates: never a sample's code, name or ID number (those are text)
-    text = _SPACE.sub("", nfkc(v.strip_controls(value)))
+    text = v.WHITESPACE.sub("", nfkc(v.strip_controls(value)))
     if key == "id_number":
         return text.startswith(SAMPLE_ID_REGION)
     return text.startswith(SAMPLE_PREFIX)
@@ -312,7 +311,7 @@ NAME_SUFFIXES = ("表", "名单", "清单", "台账", "明细")
 def table_for(name: str) -> TableSpec | None:
     """A table by its English or Chinese name (file stem or sheet name), the Chinese name also with
     a suffix officials add (死亡人员名单, 工资发放明细); spaces are ignored."""
-    key = re.sub(r"\s+", "", nfkc(name))
+    key = v.WHITESPACE.sub("", nfkc(name))
     for t in TABLES:
         if key.lower() == t.name or key == t.zh:
             return t
@@ -334,7 +333,7 @@ def header_text(header) -> str:
     leading * removed."""
     if isinstance(header, float) and header.is_integer():
         header = int(header)  # a day column headed by the number 1.0
-    h = re.sub(r"\s+", "", nfkc(v.strip_controls(str(header))))
+    h = v.WHITESPACE.sub("", nfkc(v.strip_controls(str(header))))
     h = _BRACKETED.sub("", h).lstrip("*")
     return h
 

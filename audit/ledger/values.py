@@ -28,7 +28,7 @@ def nfkc(text: str) -> str:
 
 
 _BREAKS_INSIDE = re.compile(r"(?<=\S)[\t\r\n]+(?=\S)")
-_SPACE = re.compile(r"\s+")
+WHITESPACE = re.compile(r"\s+")  # removed from names, codes and headers for matching
 _ACCOUNT_SEPARATORS = re.compile(r"[\s\-]")
 _ACCOUNT = re.compile(r"[0-9]{6,32}")
 
@@ -83,7 +83,7 @@ def within(parse: Callable[[object], str], width: int) -> Callable[[object], str
 
 def name_key(name: str) -> str:
     """A name for matching: Unicode NFKC, all white space removed (rules.md, "Name match")."""
-    return _SPACE.sub("", name if name.isascii() else unicodedata.normalize("NFKC", name))
+    return WHITESPACE.sub("", name if name.isascii() else unicodedata.normalize("NFKC", name))
 
 
 def code(value) -> str:
