@@ -157,7 +157,7 @@ def _too_many_rows(name: str) -> SheetError:
 
 def _csv_rows(fh: BinaryIO, name: str) -> list[tuple[int, list]]:
     """A CSV read as a stream: its encoding found in one pass (a NUL refused), its rows in another."""
-    from ..ledger.csvfile import scan_csv
+    from ..ledger.csvfile import scan_csv, undecodable
     from ..ledger.sources import BundleError
 
     @contextmanager
@@ -182,6 +182,8 @@ def _csv_rows(fh: BinaryIO, name: str) -> list[tuple[int, list]]:
             out.append((i, [FORMULA if c.lstrip()[:1] == "=" else c for c in r[:MAX_SHEET_COLS]]))
     except csv.Error as exc:
         raise SheetError(f"{name} 不是有效的 CSV 文件：{exc}") from None
+    except UnicodeDecodeError:  # UTF-8 at first, other bytes further on (``scan_csv``)
+        raise SheetError(undecodable(opener, name)) from None
     finally:
         text.detach()  # the upload's file is its owner's to close
     return out

@@ -9,6 +9,7 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
+from audit.ledger import csvfile
 from audit.ledger.bundle import Limits
 from audit.ledger.schema import BY_NAME
 from models import Attendance, ImportBatch, Official, Person, Position, Post, db
@@ -106,6 +107,51 @@ def test_csv_in_utf8_with_bom(app, people, tmp_path):
     assert_imported(result)
     assert result.warnings == []  # the BOM did not make the first header unknown
     assert_base_values_stored()
+
+
+def test_csv_in_gb18030_whose_first_blocks_are_all_ascii(app, people, tmp_path, monkeypatch):
+    """The encoding is told by the first block of the file that is not all ASCII (here the second of
+    64 bytes): a header in English says nothing of it."""
+    monkeypatch.setattr(csvfile, "CHUNK", 64)
+    folder = write_bundle(tmp_path / "bundle", base_tables(people), encoding="gb18030")
+    raw = (folder / "persons.csv").read_bytes()
+    assert raw[:64].isascii() and not raw[64:128].isascii()
+    result = run(folder)
+    assert_imported(result)
+    assert_base_values_stored()
+
+
+@pytest.mark.parametrize("block", [64, 1 << 20])
+def test_csv_in_utf8_then_in_gbk_is_refused_naming_the_line(app, people, tmp_path, monkeypatch, block):
+    """A file put together from a UTF-8 one and a GBK one: read as UTF-8 from its first Chinese
+    text, the GBK line further on refuses the import, by its line (never read as mojibake)."""
+    monkeypatch.setattr(csvfile, "CHUNK", block)
+    folder = write_bundle(tmp_path / "bundle", base_tables(people))
+    path = folder / "persons.csv"
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 4 and len(lines[1].translate(None, csvfile.ASCII)) >= csvfile.TOLD
+    lines[2] = lines[2].decode("utf-8").encode("gbk")
+    path.write_bytes(b"".join(lines))
+    result = run(folder)
+    assert messages(result) == (
+        "persons.csv 第3行有不是 UTF-8 编码的字符，而文件前面的内容是 UTF-8：文件的编码无法识别，"
+        "请另存为 UTF-8 或 GB18030 编码的 CSV（常见原因：把不同编码的两个文件拼在了一起）")
+    assert count(Person) == 0
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda raw: raw.replace("白帝村".encode(), "白帝\x00村".encode(), 1),
+     "含有空字符（NUL），不是文本格式的 CSV"),
+    (lambda raw: raw.decode("utf-8").encode("utf-16"),  # Excel's "Unicode text": NULs, but not text with one
+     "的编码无法识别，请另存为 UTF-8 或 GB18030 编码的 CSV"),
+])
+def test_csv_with_a_nul_is_refused_as_not_text_or_in_another_encoding(app, people, tmp_path, damage, message):
+    folder = write_bundle(tmp_path / "bundle", base_tables(people))
+    path = folder / "persons.csv"
+    path.write_bytes(damage(path.read_bytes()))
+    assert b"\x00" in path.read_bytes()
+    assert messages(run(folder)) == f"persons.csv {message}"
+    assert count(Person) == 0
 
 
 def test_unknown_column_is_ignored_with_a_warning(app, people, tmp_path):
