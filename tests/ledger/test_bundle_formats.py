@@ -3,6 +3,7 @@ CSV headers in English or Chinese, encodings, workbooks, folders, zips, and the 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import zipfile
 
 import openpyxl
@@ -248,7 +249,12 @@ def test_zip_with_the_bundle_folder_inside(app, people, tmp_path):
 
 def test_zip_with_files_at_the_top(app, people, tmp_path):
     folder = write_bundle(tmp_path / "src", base_tables(people))
-    assert_imported(run(zip_folder(folder, tmp_path / "bundle.zip")))
+    path = zip_folder(folder, tmp_path / "bundle.zip")
+    result = run(path)
+    assert_imported(result)
+    # the batch's 文件摘要 is the zip's own SHA-256: what sha256sum (certutil on Windows) says of it
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert db.session.get(ImportBatch, result.batch_id).sha256 == digest
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "utf-8"])  # Chinese Windows tools; macOS Finder
