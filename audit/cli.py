@@ -1,5 +1,6 @@
 """The ``audit`` console command (Flask's CLI, so ``audit db upgrade``, ``audit run`` and
-``audit shell`` come with it). Every feature's commands are wired in by ``audit.registry``."""
+``audit shell`` come with it). Every feature's commands are wired in by ``audit.registry``, each
+loaded when it is asked for."""
 from __future__ import annotations
 
 import gc
@@ -13,7 +14,7 @@ from models import db
 
 from .app import create_app
 from .database import ensure_schema, migrations
-from .registry import register_commands
+from .registry import COMMANDS, register_commands
 
 _apps: list[Flask] = []  # the application a command made (``_make_app``), for ``main`` to close
 
@@ -25,13 +26,15 @@ def _make_app() -> Flask:
 
 
 class _Commands(FlaskGroup):
-    """Flask's group, with ``audit db`` (Alembic via Flask-Migrate: upgrade, downgrade, migrate)
-    loaded only when it is asked for."""
+    """Flask's group, each feature's commands (``audit.registry.COMMANDS``) and ``audit db``
+    (Alembic via Flask-Migrate: upgrade, downgrade, migrate) loaded only when they are asked for."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), "db"})
+        return sorted({*super().list_commands(ctx), *COMMANDS, "db"})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS and name not in self.commands:
+            register_commands(self, name)
         if name != "db":
             return super().get_command(ctx, name)
         from flask_migrate.cli import db as db_group
@@ -50,7 +53,6 @@ def cli() -> None:
 
 cli.add_command(shell_command)
 cli.add_command(routes_command)
-register_commands(cli)
 
 
 @cli.command("init-db")

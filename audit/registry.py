@@ -59,22 +59,27 @@ def init_app(app: Flask) -> None:
         recover_at_start(app)
 
 
-def register_commands(cli: click.Group) -> None:
-    """Every feature's ``audit`` commands (``audit --help`` lists them alphabetically)."""
-    from reports.cli import register as register_reports
+# Every feature's ``audit`` commands: the module whose ``register(cli)`` adds them. A command's module
+# is imported when that command is asked for (``audit --help`` imports them all), not on every command:
+# ``audit run`` need not load the importer, the scheduler or the report builders.
+COMMANDS: dict[str, str] = {
+    "import": "audit.ledger.cli", "templates": "audit.ledger.cli",
+    "demo": "audit.demo.cli", "demo-users": "audit.demo.cli",
+    "serve": "audit.serve",
+    "run": "audit.engine.cli", "findings": "audit.engine.cli", "rules": "audit.engine.cli",
+    "params": "audit.engine.cli",
+    "users": "audit.auth.cli",
+    "report": "reports.cli",
+    "verify-log": "audit.logchain.cli",
+    "scheduler": "audit.scheduler.cli",
+    "keys": "audit.keys.cli",
+    "precheck": "audit.precheck.cli", "precheck-warn": "audit.precheck.cli",
+    "devices": "audit.devices.cli",
+}
 
-    from .auth.cli import register as register_users
-    from .demo.cli import register as register_demo
-    from .devices.cli import register as register_devices
-    from .engine.cli import register as register_engine
-    from .keys.cli import register as register_keys
-    from .ledger.cli import register as register_ledger
-    from .logchain.cli import register as register_logchain
-    from .precheck.cli import register as register_precheck
-    from .scheduler.cli import register as register_scheduler
-    from .serve import register as register_serve
 
-    for register in (register_ledger, register_demo, register_serve, register_engine, register_users,
-                     register_reports, register_logchain, register_scheduler, register_keys,
-                     register_precheck, register_devices):
-        register(cli)
+def register_commands(cli: click.Group, name: str) -> None:
+    """Add the commands of the module that holds command ``name`` (``COMMANDS``) to ``cli``."""
+    from importlib import import_module
+
+    import_module(COMMANDS[name]).register(cli)

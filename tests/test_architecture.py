@@ -237,6 +237,24 @@ def test_only_the_wiring_imports_a_cli_module_or_the_registry():
     assert not _violations(allowed)
 
 
+def test_every_command_is_listed_with_the_module_that_adds_it():
+    """``audit`` loads a command's module when the command is asked for (``registry.COMMANDS``): each
+    module adds exactly the commands listed for it, and each is found by its name."""
+    import importlib
+
+    import click
+
+    from audit.cli import cli
+    from audit.registry import COMMANDS
+
+    for module in set(COMMANDS.values()):
+        added = click.Group()
+        importlib.import_module(module).register(added)
+        assert set(added.commands) == {name for name, m in COMMANDS.items() if m == module}, module
+    ctx = click.Context(cli)
+    assert all(cli.get_command(ctx, name).name == name for name in COMMANDS)
+
+
 # a module that imports a CLI module for a helper that belongs to a feature; the list only shrinks
 KNOWN_CLI_IMPORTS: dict[str, str] = {}
 
