@@ -40,7 +40,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .web import init_web
 
     init_web(app)
-    registry.init_app(app)  # every feature's blueprints, template globals and start-up checks
+    # every feature's blueprints, template globals and start-up checks (AUDIT_WEB False: no blueprint)
+    registry.init_app(app, web=app.config.get("AUDIT_WEB", True))
     return app
 
 

@@ -14,13 +14,16 @@ from models import db
 
 from .app import create_app
 from .database import ensure_schema, migrations
-from .registry import COMMANDS, register_commands
+from .registry import COMMANDS, WITHOUT_WEB, register_commands
 
 _apps: list[Flask] = []  # the application a command made (``_make_app``), for ``main`` to close
 
 
 def _make_app() -> Flask:
-    app = create_app()
+    """The command's application; without pages for a command that needs none (``WITHOUT_WEB``)."""
+    ctx = click.get_current_context(silent=True)
+    web = ctx is None or ctx.info_name not in WITHOUT_WEB
+    app = create_app(None if web else {"AUDIT_WEB": False})
     _apps.append(app)
     return app
 
