@@ -56,6 +56,7 @@ from models import (
     Person,
     Placement,
     Position,
+    Wage,
 )
 
 from . import fast, grid, statistics
@@ -179,13 +180,18 @@ class Importer(Converting, Merging):
                 and conn.execute(select(literal(1)).select_from(target).limit(1)).first() is None):
             # The table is empty: its rows can go straight in, all of them new. Should a key repeat
             # (the target's unique key refuses the row), undo that back to the savepoint and take
-            # the staged way, which names both rows.
+            # the staged way, which names both rows. So too for wages with a reversal (a negative
+            # amount, checked against the payments it reverses and named by its row) or with two
+            # payments alike (numbered 1, 2 … by the staged way: here every one is the first).
             errors, warnings = len(self.result.errors), len(self.result.warnings)
             self.result.counts[spec.name] = TableCounts()
             try:
                 with conn.begin_nested():
                     self._parse_and_stage(conn, spec, source, into=target)
-            except conn.dialect.loaded_dbapi.IntegrityError:
+                    if spec.name == "wages" and conn.execute(
+                            select(literal(1)).where(Wage.amount_fen < 0).limit(1)).first():
+                        raise _TakeStaged()
+            except (conn.dialect.loaded_dbapi.IntegrityError, _TakeStaged):
                 del self.result.errors[errors:]
                 del self.result.warnings[warnings:]
                 self._controls.pop(spec.name, None)
@@ -433,6 +439,10 @@ def _without_reference_triggers(conn: Connection) -> None:
     if superuser or (version >= 150000 and conn.exec_driver_sql(  # the function is new in 15
             "SELECT has_parameter_privilege('session_replication_role', 'SET')").scalar()):
         conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+
+
+class _TakeStaged(Exception):
+    """Rows loaded straight into an empty table that the staged way must read (``_load_table``)."""
 
 
 class _Digest(threading.Thread):

@@ -28,6 +28,7 @@ from models import (
     Placement,
     Report,
     SocialInsurance,
+    Wage,
     WorkshopStaff,
 )
 
@@ -107,10 +108,11 @@ class Merge:
 
 
 # Tables whose stage columns are exactly target columns: when the target is empty, rows go
-# straight in (see Importer._load_table).
-# Wages are always staged: their copies are numbered (seq) and their reversals checked in SQL.
+# straight in (see Importer._load_table). Wages too, unless they hold a reversal or two payments
+# alike: those are staged, their copies numbered (seq) and their reversals checked in SQL.
 DIRECT: dict[str, Table] = {m.__tablename__: m.__table__ for m in (
-    Placement, WorkshopStaff, Attendance, Report, Death, SocialInsurance, Pension, Business, MigrantWork)}
+    Placement, WorkshopStaff, Attendance, Wage, Report, Death, SocialInsurance, Pension, Business,
+    MigrantWork)}
 DIRECT["attendance_grid"] = Attendance.__table__
 # A replaced table's rows that the bundle holds: a 考勤表's days are attendance rows too.
 HELD_IN: dict[str, tuple[str, ...]] = {"attendance": ("attendance", "attendance_grid")}

@@ -149,6 +149,22 @@ def test_the_same_county_without_reversals_finds_both(app, people, tmp_path):
         ("PS07", a, "800.00"), ("IM03", b, "800.00")}
 
 
+def test_a_first_import_with_a_reversal_names_its_row_and_stores_nothing(app, people, tmp_path):
+    """Into an empty database the wages go straight into their table, unless they hold a reversal:
+    that one is checked against the payments it would reverse, and named by its row."""
+    c = County(people)
+    c.position("GW-1")
+    a = c.person("王大山")
+    c.place(a, "GW-1", "2025-09-01")
+    c.month(a, "GW-1", "2025-09")  # wages row 2
+    c.pay(a, "GW-1", "2025-08", "-800.00", paid_on="2025-10-20")  # row 3: no August pay to reverse
+    result = _import(app, write_bundle(tmp_path / "first", {k: v for k, v in c.t.items() if v}))
+    named = [(e.table, e.row, e.column, e.value) for e in result.errors]
+    assert named == [("wages", 3, "发放金额", "-800.00")]
+    assert "冲正（负数金额）找不到被冲减的发放" in result.errors[0].reason
+    assert db.session.scalar(select(func.count()).select_from(Wage)) == 0
+
+
 def test_a_reversal_with_nothing_to_reverse_is_a_row_error(app, people, tmp_path):
     c = County(people)
     c.position("GW-1")
