@@ -30,7 +30,7 @@ from upload_instance import (  # noqa: E402  (the benchmark's server, browser an
 
 pytestmark = pytest.mark.slow
 
-PERSONS = 800  # ≈ 140,000 attendance rows: the load reads for a couple of seconds, time to kill it
+PERSONS = 2_400  # ≈ 420,000 attendance rows: the load reads them for a couple of seconds, time to kill it
 
 
 def audit_cli(*args: str, env: dict) -> str:
