@@ -160,12 +160,15 @@ def housekeeping(now: dt.datetime) -> str:
     """Web jobs and audit runs left unfinished by a process that is gone (killed, the server
     restarted), marked failed with the reason (``audit.uploads.recovery.recover``); and what nothing
     else removes: finished web jobs older than ``JOB_RETENTION_DAYS`` (30), failed sign-ins older
-    than a day, and evidence or report files with no row (a request that wrote the file and then
+    than a day, the rate limit's record of device calls older than a day (a device's own calls
+    forget its older ones, but a device that stops calling, or is revoked, left its rows for
+    ever), and evidence or report files with no row (a request that wrote the file and then
     failed to commit). Files younger than an hour are left alone: their request may still be
     committing. Never the audit log."""
+    from audit.devices.services import KEEP_CALLS
     from audit.rectification.services import evidence_root
     from audit.uploads.recovery import recover
-    from models import EvidenceFile, Job, ReportFile, SignInFailure
+    from models import DeviceCall, EvidenceFile, Job, ReportFile, SignInFailure
     from reports.archive import reports_dir
 
     dead_jobs, dead_runs = recover(now)
@@ -174,6 +177,7 @@ def housekeeping(now: dt.datetime) -> str:
     jobs_gone = db.session.execute(delete(Job).where(
         Job.status.in_(("done", "failed")), Job.finished_at < now - dt.timedelta(days=days))).rowcount
     db.session.execute(delete(SignInFailure).where(SignInFailure.at < now - dt.timedelta(days=1)))
+    calls_gone = db.session.execute(delete(DeviceCall).where(DeviceCall.at < now - KEEP_CALLS)).rowcount
     db.session.commit()
     young = (now - dt.timedelta(hours=1)).timestamp()
     orphans = 0
@@ -185,7 +189,8 @@ def housekeeping(now: dt.datetime) -> str:
             if f.is_file() and f.stat().st_mtime < young and f.relative_to(root).as_posix() not in known:
                 f.unlink()
                 orphans += 1
-    return (f"已清理：{days} 天前结束的网页任务 {jobs_gone} 条，无记录的附件与报告文件 {orphans} 个；"
+    return (f"已清理：{days} 天前结束的网页任务 {jobs_gone} 条，一天前的设备调用记录 {calls_gone} 条，"
+            f"无记录的附件与报告文件 {orphans} 个；"
             f"进程已停止而标为失败的网页任务 {len(dead_jobs)} 条、审计运行 {len(dead_runs)} 次")
 
 

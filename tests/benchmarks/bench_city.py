@@ -139,12 +139,15 @@ def report_run(url: str) -> None:
     eng.dispose()
     rules = last.rules
     ran = {c: s for c, s in rules.items() if s.get("status") == "ran"}
-    other = {c: s.get("status") for c, s in rules.items() if s.get("status") != "ran"}
+    other = {c: s.get("status") for c, s in rules.items() if s.get("status") not in ("ran", "not_applicable")}
+    na = sorted(c for c, s in rules.items() if s.get("status") == "not_applicable")
     shared = last.summary.get("shared_aggregates_seconds", {})
     say(f"engine: {last.summary.get('seconds', 0):.1f} s, {len(ran)} rules ran, {last.summary.get('total')} "
         f"findings; shared aggregates: " + (", ".join(f"{k} {v:.2f} s" for k, v in shared.items()) or "-"))
     if other:
         say("rules not run: " + ", ".join(f"{c} ({s})" for c, s in sorted(other.items())))
+    if na:  # a rule whose table is absent by choice (no pre-checks in a generated city), not missing data
+        say("rules not applicable: " + ", ".join(na))
     say("per rule (s): " + ", ".join(f"{c} {s['seconds']:.2f}" for c, s in
                                      sorted(ran.items(), key=lambda kv: -kv[1]["seconds"])))
     slow = [c for c, s in ran.items() if s["seconds"] > 15]

@@ -292,9 +292,19 @@ def test_the_daily_log_check_notes_the_head_and_finds_a_log_cut_back_later(app, 
 
 
 def test_housekeeping_removes_old_jobs_and_files_without_a_row_and_nothing_else(app, runner):
-    from models import Job, ReportFile, SignInFailure
+    from models import DeviceCall, DeviceToken, Job, ReportFile, SignInFailure
 
     now = dt.datetime.now()
+    # a device that called two days ago and then stopped (revoked): its calls are forgotten; one
+    # that called an hour ago keeps its call (the rate limit counts it)
+    for name, hours in (("车间甲-闸机", 48), ("车间乙-闸机", 1)):
+        tok = DeviceToken(name=name, unit_kind="workshop", unit="WS-" + name,
+                          token_hash=name.encode().hex()[:64], token_prefix="abcd", created_at=now,
+                          created_by="test")
+        db.session.add(tok)
+        db.session.flush()
+        db.session.add_all([DeviceCall(token_id=tok.id, at=now - dt.timedelta(hours=hours, minutes=m))
+                            for m in range(3)])
     for days, status in ((40, "done"), (40, "running"), (2, "failed")):
         db.session.add(Job(kind="upload.check", status=status, created_at=now - dt.timedelta(days=days),
                            finished_at=now - dt.timedelta(days=days), params={}))
@@ -316,6 +326,7 @@ def test_housekeeping_removes_old_jobs_and_files_without_a_row_and_nothing_else(
     out = runner.invoke("scheduler", "--once", "housekeeping")
     assert out.exit_code == 0, out.output
     assert "网页任务 1 条" in out.output and "文件 1 个" in out.output
+    assert "一天前的设备调用记录 3 条" in out.output
     db.session.rollback()
     # the job left running 40 days ago by a process nobody can find is failed now, with the reason
     # (and kept: it finished today)
@@ -325,4 +336,6 @@ def test_housekeeping_removes_old_jobs_and_files_without_a_row_and_nothing_else(
     assert "任务已中断" in left[1][2]
     assert "标为失败的网页任务 1 条" in out.output
     assert _count(SignInFailure) == 0
+    callers = select(DeviceToken.name).join(DeviceCall, DeviceCall.token_id == DeviceToken.id)
+    assert sorted(db.session.scalars(callers)) == ["车间乙-闸机"] * 3
     assert kept.exists() and young.exists() and not orphan.exists()
