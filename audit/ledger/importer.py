@@ -176,6 +176,11 @@ class Importer(Converting, Merging):
         target = DIRECT.get(spec.name)
         if spec.name == "attendance" and "attendance_grid" in self._in_bundle:
             target = None  # staged, so that a day also in the 考勤表 is found and named by its row
+        if spec.name == "wages" and fast.worthwhile(conn, spec.name, source, self.limits.fast_min_rows):
+            # PostgreSQL's fast path stages a city's payroll at little cost; straight into the
+            # table, two payments alike (a city's payroll has some) are found only by the unique
+            # key at the end of the whole INSERT, and the file is then read a second time
+            target = None
         if (target is not None
                 and conn.execute(select(literal(1)).select_from(target).limit(1)).first() is None):
             # The table is empty: its rows can go straight in, all of them new. Should a key repeat
